@@ -1,0 +1,63 @@
+"""Model adapters: ``wrap_model`` turns a raw model into a :class:`ModelAdapter`."""
+
+from __future__ import annotations
+
+from .base import ModelAdapter
+from .io import load_model
+
+__all__ = ["ModelAdapter", "wrap_model", "load_model"]
+
+
+def _is_xgboost(obj) -> bool:
+    mod = type(obj).__module__
+    return mod.startswith("xgboost")
+
+
+def _is_torch(obj) -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return isinstance(obj, torch.nn.Module)
+
+
+def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
+    """Return the adapter for ``obj``.
+
+    Args:
+        obj: an XGBoost ``Booster`` / ``XGBClassifier`` / ``XGBRegressor``, a
+            scikit-learn estimator or ``Pipeline`` (with ``predict_proba``,
+            ``decision_function`` or ``predict``), a ``torch.nn.Module``, or an
+            adapter (returned unchanged).
+        feature_names: column names, when the model does not carry them.
+        **options: adapter options, e.g. ``output_space="probability"`` or
+            ``device="cuda"`` for torch modules.
+
+    Returns:
+        A :class:`ModelAdapter` stating ``output_space`` and capability tags.
+
+    Examples::
+
+        >>> adapter = wrap_model(xgb_classifier)
+        >>> adapter.output_space, adapter.is_tree_ensemble
+        ('margin', True)
+    """
+    if isinstance(obj, ModelAdapter):
+        if feature_names is not None:
+            obj.feature_names = list(feature_names)
+        return obj
+    if _is_xgboost(obj):
+        from .xgboost import XGBoostAdapter
+
+        return XGBoostAdapter(obj, feature_names=feature_names, **options)
+    if _is_torch(obj):
+        from .torch import TorchAdapter
+
+        return TorchAdapter(obj, feature_names=feature_names, **options)
+    if hasattr(obj, "fit") and any(hasattr(obj, m) for m in ("predict_proba", "decision_function", "predict")):
+        from .sklearn import SklearnAdapter
+
+        return SklearnAdapter(obj, feature_names=feature_names, **options)
+    raise TypeError(
+        f"cannot wrap a {type(obj).__module__}.{type(obj).__name__}: expected an XGBoost, "
+        "scikit-learn or torch model")

@@ -1,0 +1,118 @@
+"""Loading model files safely.
+
+Accepted: XGBoost JSON/UBJ (``.json``, ``.ubj``); torch TorchScript archives and
+state dicts, both loaded without unpickling arbitrary objects
+(``torch.load(weights_only=True)``, ``torch.jit.load``).
+Refused: pickle and joblib files, whose loading runs arbitrary code.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from ..errors import ModelLoadError, UnsafeModelError
+
+PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav", ".dill", ".cloudpickle"}
+TORCH_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript"}
+
+
+def _refuse(path: Path, why: str):
+    raise UnsafeModelError(
+        f"{path}: refused to load {why}: loading a pickle can execute arbitrary code. "
+        "Save the model as XGBoost JSON/UBJ (booster.save_model('model.json')) or a torch "
+        "state dict / TorchScript file instead.")
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    # Protocol 2+ pickles start with PROTO (0x80) then the protocol number.
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def load_model(path, *, architecture=None, feature_names=None, **adapter_options):
+    """Load a model file and return its adapter.
+
+    Args:
+        path: an XGBoost ``.json``/``.ubj`` file, a TorchScript archive, or a torch
+            state dict (``.pt``/``.pth``, then ``architecture`` is required).
+        architecture: a ``torch.nn.Module`` instance (or a zero-argument callable
+            returning one) to receive a state dict.
+        feature_names: column names, if the file does not carry them.
+
+    Raises:
+        UnsafeModelError: a pickle/joblib file.
+        ModelLoadError: a missing, empty or unreadable file.
+    """
+    from . import wrap_model
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"{path}: model file not found")
+    if path.is_dir():
+        raise ModelLoadError(f"{path}: is a folder, expected a model file")
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        _refuse(path, f"a {suffix} file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise ModelLoadError(f"{path}: model file is empty")
+    if _looks_like_pickle(head):
+        _refuse(path, "a pickle file")
+
+    if suffix in (".json", ".ubj"):
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        try:
+            booster.load_model(str(path))
+        except xgb.core.XGBoostError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise ModelLoadError(f"{path}: not a valid XGBoost {suffix[1:].upper()} model ({first})") from None
+        return wrap_model(booster, feature_names=feature_names, **adapter_options)
+
+    if suffix in TORCH_SUFFIXES or zipfile.is_zipfile(path):
+        return _load_torch(path, architecture, feature_names, adapter_options)
+    raise ModelLoadError(
+        f"{path}: unknown model format {suffix or '(no suffix)'}; expected XGBoost .json/.ubj "
+        "or a torch .pt/.pth (state dict or TorchScript)")
+
+
+def _load_torch(path: Path, architecture, feature_names, adapter_options):
+    try:
+        import torch
+    except ImportError:
+        raise ModelLoadError(f"{path}: loading torch models needs PyTorch (pip install torch)") from None
+    from . import wrap_model
+
+    # TorchScript archives carry their own code and are loaded without pickle of user objects.
+    try:
+        with zipfile.ZipFile(path) as zf:
+            is_script = any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+    except zipfile.BadZipFile:
+        is_script = False
+    if is_script:
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - report any torch failure as a load error
+            raise ModelLoadError(f"{path}: not a valid TorchScript file ({exc})") from None
+        return wrap_model(module, feature_names=feature_names, **adapter_options)
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            _refuse(path, "a torch file that contains pickled Python objects (not plain weights)")
+        raise ModelLoadError(f"{path}: not a readable torch state dict ({msg})") from None
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"{path}: expected a state dict (a mapping of tensor names to tensors)")
+    if architecture is None:
+        raise ModelLoadError(
+            f"{path}: a state dict holds weights only; name the architecture that receives them "
+            "(the pack's model.architecture, or load_model(..., architecture=Module()))")
+    module = architecture() if callable(architecture) and not isinstance(architecture, torch.nn.Module) else architecture
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
+    return wrap_model(module, feature_names=feature_names, **adapter_options)

@@ -1,0 +1,73 @@
+"""``torch.nn.Module`` models (tabular or image inputs)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .base import ModelAdapter
+
+
+class TorchAdapter(ModelAdapter):
+    """Adapter for a ``torch.nn.Module``.
+
+    Args:
+        model: the module; it is put in ``eval()`` mode.
+        feature_names: column names for tabular inputs.
+        output_space: ``"logit"`` (default: the module returns pre-sigmoid/softmax
+            scores), ``"probability"`` or ``"value"``.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+        batch_size: rows per forward pass, so memory stays bounded on large inputs.
+    """
+
+    family = "torch"
+    is_differentiable = True
+    supports_gpu = True
+
+    def __init__(self, model, *, feature_names=None, output_space: str = "logit",
+                 device: str = "auto", batch_size: int = 1024, classifier: bool = True):
+        from .._device import resolve_device
+
+        super().__init__(model, feature_names=feature_names)
+        self.output_space = output_space
+        self.is_classifier = classifier and output_space != "value"
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        model.eval()
+        model.to(self.device)
+
+    def to_tensor(self, X):
+        """``X`` (array, DataFrame or tensor) as a float tensor on the adapter's device."""
+        import pandas as pd
+        import torch
+
+        if isinstance(X, torch.Tensor):
+            return X.to(self.device, dtype=torch.float32)
+        if isinstance(X, pd.DataFrame):
+            X = X[self.feature_names].to_numpy(dtype=np.float32) if self.feature_names else X.to_numpy(np.float32)
+        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+
+    def forward(self, x):
+        """Differentiable forward pass on a tensor; binary single-logit outputs are squeezed."""
+        out = self.model(x)
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        return out
+
+    def _raw_predict(self, X):
+        import torch
+
+        x = self.to_tensor(X)
+        outs = []
+        with torch.no_grad():
+            for i in range(0, x.shape[0], self.batch_size):
+                outs.append(self.forward(x[i:i + self.batch_size]).detach().cpu())
+        return torch.cat(outs).numpy().astype(np.float64)
+
+    def model_bytes(self) -> bytes:
+        h = hashlib.sha256()
+        for name, tensor in sorted(self.model.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.digest()

@@ -1,0 +1,64 @@
+"""The ``xai-reports`` command line.
+
+Each subcommand lives in ``xai_reports/commands/<name>.py`` and exposes
+``add_parser(subparsers)``. Errors a user can cause print one line
+(``xai-reports: error: <file>: row N, column 'x': ...``) and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ._version import __version__
+from .errors import XaiReportsError
+
+# subcommand -> module under xai_reports.commands (modules not present are skipped)
+COMMANDS = {
+    "demo": "demo",
+    "letters": "letters",
+    "validate-pack": "validate_pack",
+    "regenerate": "regenerate",
+    "audit": "audit",
+    "case-review": "case_review",
+    "incident": "incident",
+    "verify": "verify",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xai-reports",
+        description="Audit-ready explanation documents from a trained model and the data of a decision.")
+    parser.add_argument("--version", action="version", version=f"xai-reports {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        try:
+            mod = importlib.import_module(f"xai_reports.commands.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"xai_reports.commands.{module}":
+                continue
+            raise
+        mod.add_parser(sub, name)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except XaiReportsError as exc:
+        print(f"xai-reports: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xai-reports: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

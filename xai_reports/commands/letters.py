@@ -1,0 +1,47 @@
+"""``xai-reports letters``: an adverse-action letter for each denied row."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="write adverse-action letters for the rows the model denies",
+                       description="Write an adverse-action letter (PDF, HTML, JSON record) for each row "
+                                   "the model denies, and summary.json. Exit 0: every row handled; "
+                                   "3: some rows had bad values (listed); 2: nothing written (bad file, pack or model).")
+    p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
+    p.add_argument("--model", required=True, help="model file: XGBoost .json/.ubj")
+    p.add_argument("--data", required=True, help="applications, CSV or Parquet")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--id-column", help="column with application ids (default: the pack's columns.id)")
+    p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
+    p.add_argument("--reference", help="reference population data (CSV/Parquet) for the reasons")
+    p.add_argument("--date", help="notice date YYYY-MM-DD when the data has no decision date column (default: today)")
+    p.add_argument("--language", help="letter language for every row (default: the row's or the pack's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def print_summary(summary, out, stream=sys.stdout):
+    print(f"{summary.rows} rows: {summary.denied} denied, {summary.approved} approved; "
+          f"{summary.letters} letters written to {out}", file=stream)
+    for f in summary.flagged:
+        print(f"  flagged for human review: {f['id']}: {f['reason']}", file=stream)
+    for e in summary.errors:
+        where = ", ".join(x for x in (e.get("file"), e.get("row") and f"row {e['row']}",
+                                      e.get("column") and f"column '{e['column']}'") if x)
+        print(f"  row error: {where}: {e['error']}", file=sys.stderr)
+
+
+def run(args):
+    from ..letters import generate_letters
+
+    summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
+                               id_column=args.id_column,
+                               formats=[f.strip() for f in args.format.split(",") if f.strip()],
+                               decision_date=args.date, language=args.language,
+                               progress=not args.quiet and sys.stderr.isatty())
+    print_summary(summary, args.out)
+    return summary.exit_code

@@ -1,0 +1,1 @@
+"""Document builders: one module per kind, each producing a plain content tree."""

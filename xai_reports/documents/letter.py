@@ -1,0 +1,86 @@
+"""The adverse-action letter as a plain content tree (no HTML, no PDF engine).
+
+Items follow REGULATORY.md §1.2: date, applicant, action taken, creditor,
+principal reasons, ECOA notice with the federal agency, FCRA consumer-report
+and credit-score blocks where the pack says they apply, and a contact.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..format import format_value
+
+
+def _address_lines(value) -> list[str]:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == "":
+        return []
+    return [p.strip() for p in str(value).replace("\n", ";").split(";") if p.strip()]
+
+
+def _text(spec, lang):
+    return spec.translations.get(lang, spec.text) if lang != "en" else spec.text
+
+
+def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_date: str,
+                   language: str = "en") -> dict:
+    """Everything the letter template prints, as plain data.
+
+    Args:
+        pack: the loaded finance pack.
+        decision_id: the application's id.
+        raw_row: the row as received (for name, address and displayed values).
+        reasons: a :class:`~xai_reports.reasons.ReasonResult` (not flagged).
+        decision_date: ISO date of the notice.
+        language: ``"en"`` or another language the pack declares.
+    """
+    spec = pack.spec
+    fin = spec.finance
+    cols = spec.columns
+    name = raw_row.get(cols.name) if cols.name else None
+    reason_items = []
+    for r in reasons.reasons:
+        rs = spec.reasons[r["key"]]
+        details = []
+        for f in r["features"]:
+            fs = spec.features[f["name"]]
+            details.append({"label": fs.label, "value": format_value(raw_row.get(f["name"]), fs)})
+        reason_items.append({"text": _text(rs, language), "code": rs.code, "details": details})
+    inst = fin.institution
+    content = {
+        "lang": language,
+        "decision_id": decision_id,
+        "date": decision_date,
+        "applicant": {
+            "name": str(name).strip() if name not in (None, "") else None,
+            "address": _address_lines(raw_row.get(cols.address)) if cols.address else [],
+        },
+        "credit_requested": fin.decision.credit_requested,
+        "action_taken": fin.decision.action_taken,
+        "creditor": {
+            "name": inst.name, "address": list(inst.address), "phone": inst.phone,
+            "email": inst.email, "website": inst.website, "contact": inst.contact,
+        },
+        "reasons": reason_items,
+        "agency": {"name": inst.agency.name, "address": list(inst.agency.address)},
+        "consumer_report": None,
+        "credit_score": None,
+        "counterfactual": None,
+        "disclaimer": spec.disclaimer,
+    }
+    if fin.consumer_report.used:
+        a = fin.consumer_report.agency
+        content["consumer_report"] = {"name": a.name, "address": list(a.address), "phone": a.phone}
+    cs = fin.credit_score
+    if cs.used:
+        factors = raw_row.get(cs.key_factors_column) if cs.key_factors_column else None
+        factor_list = [f.strip() for f in str(factors).split(";") if f.strip()] if factors else []
+        inquiries = any("inquir" in f.lower() for f in factor_list)
+        content["credit_score"] = {
+            "score": str(raw_row.get(cs.column, "")).strip() or "not available",
+            "date": str(raw_row.get(cs.date_column, "")).strip() if cs.date_column else "",
+            "range": list(cs.range),
+            "key_factors": factor_list[: 5 if inquiries else 4],
+            "provider": {"name": cs.provider.name, "address": list(cs.provider.address), "phone": cs.provider.phone},
+        }
+    return content

@@ -1,0 +1,98 @@
+"""Exceptions raised by xai-reports.
+
+Every error a user can cause names where it happened (file, row, column or
+pack key) so the one-line message printed by the CLI is enough to fix it::
+
+    XaiReportsError
+     ├── InputError            bad data: missing/extra column, NaN, wrong type, unknown category, empty file
+     ├── PackError             a domain pack that does not validate (names the file and the key path)
+     ├── ModelLoadError        a model file that cannot be read
+     │    └── UnsafeModelError a pickle/joblib file, refused because loading it runs arbitrary code
+     ├── ExplanationError      an attribution that cannot be computed or fails its self-check
+     ├── RenderError           a document that cannot be rendered
+     │    └── TemplateError    a template that is missing, broken, or references a missing field
+     └── ConstraintViolation   a counterfactual that would break an actionability constraint
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "XaiReportsError",
+    "InputError",
+    "PackError",
+    "ModelLoadError",
+    "UnsafeModelError",
+    "ExplanationError",
+    "RenderError",
+    "TemplateError",
+    "ConstraintViolation",
+]
+
+
+class XaiReportsError(Exception):
+    """Base class of every error raised on purpose by xai-reports."""
+
+
+class InputError(XaiReportsError, ValueError):
+    """Input data that cannot be used as it is.
+
+    ``file``, ``row`` (1-based data row, header excluded), ``column`` and
+    ``record_id`` are set where known, and the message names them.
+    """
+
+    def __init__(self, message: str, *, file=None, row=None, column=None, record_id=None):
+        self.file = None if file is None else str(file)
+        self.row = row
+        self.column = column
+        self.record_id = record_id
+        self.reason = message
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.row is not None:
+            where.append(f"row {self.row}" + (f" (id {self.record_id})" if self.record_id not in (None, "") else ""))
+        if self.column is not None:
+            where.append(f"column '{self.column}'")
+        return (": ".join([", ".join(where), self.reason]) if where else self.reason)
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "row": self.row, "id": self.record_id,
+                "column": self.column, "error": self.reason}
+
+
+class PackError(XaiReportsError, ValueError):
+    """A domain pack that does not validate. The message names file and key path."""
+
+    def __init__(self, message: str, *, file=None, key_path: str | None = None):
+        self.file = None if file is None else str(file)
+        self.key_path = key_path
+        self.reason = message
+        where = ": ".join(p for p in (self.file, key_path) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ModelLoadError(XaiReportsError):
+    """A model file that cannot be loaded."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """A model file in a format whose loading can execute arbitrary code (pickle, joblib)."""
+
+
+class ExplanationError(XaiReportsError):
+    """An attribution that cannot be computed or fails its own self-check."""
+
+
+class RenderError(XaiReportsError):
+    """A document that cannot be rendered."""
+
+
+class TemplateError(RenderError):
+    """A template that is missing, invalid, or uses a field the document does not have."""
+
+
+class ConstraintViolation(XaiReportsError):
+    """A counterfactual that would break an actionability constraint."""

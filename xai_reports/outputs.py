@@ -1,0 +1,68 @@
+"""Writing outputs: safe file names, atomic writes, canonical JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, *, max_len: int = 80) -> str:
+    """A file-name component derived from data that cannot leave its folder.
+
+    Path separators, ``..``, NUL and other odd characters become ``_``; leading
+    dots are stripped; an empty result becomes ``_``.
+    """
+    s = _SAFE.sub("_", str(text).replace("\x00", "_"))
+    s = s.lstrip(".")
+    s = s.replace("..", "_")
+    return (s[:max_len] or "_")
+
+
+def inside(out_dir, name: str) -> Path:
+    """``out_dir / name``, guaranteed to stay inside ``out_dir``."""
+    base = Path(out_dir).resolve()
+    p = (base / name).resolve()
+    if base != p.parent and base not in p.parents:
+        raise ValueError(f"output path {name!r} would leave {base}")
+    return p
+
+
+def atomic_write(path, data: bytes | str) -> None:
+    """Write to a temporary file in the same folder, then rename: no half-written file."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def canonical_json(obj) -> str:
+    """Deterministic JSON: sorted keys, fixed separators, UTF-8, trailing newline."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=_default,
+                      allow_nan=False) + "\n"

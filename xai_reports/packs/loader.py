@@ -1,0 +1,241 @@
+"""Load, merge (``extends:``) and validate domain packs."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from .._resources import domains_dir, templates_dir
+from ..errors import PackError
+from .schema import Pack, _KeyedError
+
+
+class LoadedPack:
+    """A validated pack plus where it came from.
+
+    Attributes:
+        spec: the validated :class:`~.schema.Pack`.
+        files: the YAML files merged, base first.
+        directory: the folder of the most derived pack file.
+        sha256: hash of the merged, canonical pack content.
+    """
+
+    def __init__(self, spec: Pack, files: list[Path], raw: dict):
+        self.spec = spec
+        self.files = files
+        self.directory = files[-1].parent
+        self.raw = raw
+        self.sha256 = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+    def __getattr__(self, item):
+        # Delegate fields (name, version, features, finance, ...) to the spec.
+        if item in ("spec", "files", "directory", "raw", "sha256"):
+            raise AttributeError(item)
+        return getattr(self.spec, item)
+
+    def template_dirs(self) -> list[Path]:
+        """Template search path: this pack's folders (derived first), then the shipped templates."""
+        dirs: list[Path] = []
+        for f in reversed(self.files):
+            for d in self._raw_dirs_of(f):
+                dirs.append(d)
+            local = f.parent / "templates"
+            if local.is_dir():
+                dirs.append(local)
+        dirs.append(templates_dir())
+        seen, out = set(), []
+        for d in dirs:
+            r = d.resolve()
+            if r not in seen:
+                seen.add(r)
+                out.append(r)
+        return out
+
+    def _raw_dirs_of(self, file: Path) -> list[Path]:
+        data = _read_yaml(file)
+        return [(file.parent / d) for d in (data.get("template_dirs") or [])]
+
+    def describe(self) -> dict:
+        return {"name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
+                "files": [f.name for f in self.files]}
+
+    def __repr__(self) -> str:
+        return f"<pack {self.spec.name} {self.spec.version} ({self.files[-1]})>"
+
+
+def _resolve_pack_file(name_or_path, relative_to: Path | None = None) -> Path:
+    p = Path(str(name_or_path))
+    candidates = []
+    if relative_to is not None and not p.is_absolute():
+        candidates.append(relative_to / p)
+    candidates.append(p)
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+        if c.is_dir() and (c / "pack.yaml").is_file():
+            return (c / "pack.yaml").resolve()
+    shipped = domains_dir() / str(name_or_path) / "pack.yaml"
+    if shipped.is_file():
+        return shipped.resolve()
+    known = sorted(d.name for d in domains_dir().iterdir() if (d / "pack.yaml").is_file())
+    raise PackError(f"no pack named or found at '{name_or_path}' (shipped packs: {', '.join(known)})")
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PackError(f"cannot read pack file ({exc.strerror})", file=path) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PackError(f"{where}invalid YAML ({problem})", file=path) from None
+    if data is None:
+        raise PackError("pack file is empty", file=path)
+    if not isinstance(data, dict):
+        raise PackError(f"expected a mapping at the top level, got {type(data).__name__}", file=path)
+    return data
+
+
+def _merge(base: dict, child: dict, prov: dict, child_file: Path, path=(), replace=()) -> dict:
+    """Deep-merge ``child`` into ``base``; ``None`` deletes a key. Records key provenance."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        kp = path + (key,)
+        if value is None and key in out:
+            del out[key]
+            continue
+        if (isinstance(value, dict) and isinstance(out.get(key), dict) and not (len(kp) == 1 and key in replace)):
+            out[key] = _merge(out[key], value, prov, child_file, kp, replace)
+        else:
+            out[key] = copy.deepcopy(value)
+            _record(prov, kp, value, child_file)
+    return out
+
+
+def _record(prov: dict, kp: tuple, value, file: Path):
+    prov[kp] = file
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _record(prov, kp + (k,), v, file)
+
+
+def _load_raw(file: Path, stack: tuple = ()) -> tuple[dict, list[Path], dict]:
+    if file in stack:
+        chain = " -> ".join(str(f) for f in stack + (file,))
+        raise PackError(f"'extends' forms a cycle: {chain}", file=file, key_path="extends")
+    data = _read_yaml(file)
+    parent_ref = data.get("extends")
+    if parent_ref is None:
+        prov: dict = {}
+        _record(prov, (), data, file)
+        return data, [file], prov
+    try:
+        parent_file = _resolve_pack_file(parent_ref, relative_to=file.parent)
+    except PackError as exc:
+        raise PackError(exc.reason, file=file, key_path="extends") from None
+    base, files, prov = _load_raw(parent_file, stack + (file,))
+    merged = _merge(base, data, prov, file, replace=tuple(data.get("replace") or ()))
+    _check_partial_features(base, data, file)
+    return merged, files + [file], prov
+
+
+def _check_partial_features(base: dict, child: dict, file: Path):
+    """A derived pack may tweak an inherited feature, but a new one must be declared fully."""
+    for fname, spec in (child.get("features") or {}).items():
+        if spec is None or fname in (base.get("features") or {}):
+            continue
+        if isinstance(spec, dict) and ("label" not in spec or "type" not in spec):
+            missing = [k for k in ("label", "type") if k not in spec]
+            raise PackError(
+                f"feature '{fname}' is not declared by the base pack, so it needs {' and '.join(missing)} "
+                f"(a reason or setting for an undeclared feature cannot stand alone)",
+                file=file, key_path=f"features.{fname}")
+
+
+def _format_loc(loc) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _source_of(prov: dict, loc: tuple, default: Path) -> Path:
+    for i in range(len(loc), -1, -1):
+        if loc[:i] in prov:
+            return prov[loc[:i]]
+    return default
+
+
+def load_pack(name_or_path) -> LoadedPack:
+    """Load and validate a domain pack.
+
+    Args:
+        name_or_path: a shipped pack's name (``"finance"``), a ``pack.yaml`` file,
+            or a folder holding one. ``extends:`` chains are followed and merged.
+
+    Returns:
+        A :class:`LoadedPack` (fields of the pack are attributes: ``pack.features``, ...).
+
+    Raises:
+        PackError: naming the file, the key path and what was expected.
+
+    Examples::
+
+        >>> pack = load_pack("finance")
+        >>> pack.finance.max_reasons
+        4
+    """
+    if isinstance(name_or_path, LoadedPack):
+        return name_or_path
+    file = _resolve_pack_file(name_or_path)
+    raw, files, prov = _load_raw(file)
+    try:
+        spec = Pack.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        ctx_exc = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_exc, _KeyedError):
+            loc = ctx_exc.loc
+            msg = str(ctx_exc)
+        else:
+            msg = _explain_pydantic(err)
+        src = _source_of(prov, loc, files[-1])
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise PackError(msg + more, file=src, key_path=_format_loc(loc) or None) from None
+    pack = LoadedPack(spec, files, raw)
+    _check_templates(pack, prov)
+    return pack
+
+
+def _explain_pydantic(err: dict) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see README 'Writing a pack')"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        return f"expected {err['ctx']['expected']}, got {err.get('input')!r}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    inp = err.get("input")
+    if not isinstance(inp, (dict, list)):
+        msg += f" (got {inp!r})"
+    return msg
+
+
+def _check_templates(pack: LoadedPack, prov: dict):
+    dirs = pack.template_dirs()
+    for kind, tpl in pack.spec.templates.items():
+        if not any((d / tpl).is_file() for d in dirs):
+            src = _source_of(prov, ("templates", kind), pack.files[-1])
+            raise PackError(
+                f"template '{tpl}' not found in {', '.join(str(d) for d in dirs)}",
+                file=src, key_path=f"templates.{kind}")

@@ -1,0 +1,149 @@
+"""Regulation B principal reasons from attributions.
+
+The method follows Reg B comment 9(b)(2)-5: for each factor, compare the
+applicant's contribution with the average contribution of a reference
+population (all applicants, or applicants at or just above the approval
+cutoff), and name the factors where the applicant fell furthest behind.
+Features that map to the same reason statement are summed first. Only
+features the model uses count; protected attributes never do. When no factor
+pushes toward denial, or the attributions fail their additivity check, no
+reason is invented and the decision is flagged for human review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .attribution import Attribution, explain
+from .errors import InputError
+
+
+@dataclass
+class Reference:
+    """The reference population's mean attribution per feature.
+
+    Attributes:
+        kind: ``"all_applicants"`` or ``"near_cutoff"`` (comment 9(b)(2)-5 (b) or (a)).
+        values: mean attribution per feature, shape ``(d,)``.
+        n_rows: rows in the population.
+        description: what the population is, for the record.
+    """
+
+    kind: str
+    values: np.ndarray
+    feature_names: list[str]
+    n_rows: int
+    description: str
+    score_band: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "n_rows": self.n_rows, "description": self.description,
+                "score_band": None if self.score_band is None else list(self.score_band),
+                "mean_attribution": dict(zip(self.feature_names, map(float, self.values)))}
+
+
+def deny_probability(adapter, X, pack) -> np.ndarray:
+    """P(deny) for each row, whatever the model's positive class is."""
+    p = adapter.predict(X, output="probability")
+    return p if pack.finance.decision.positive_class == "deny" else 1.0 - p
+
+
+def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | None = None,
+                    options: dict | None = None) -> Reference:
+    """Compute the reference population of ``pack`` from reference rows ``X_ref``.
+
+    With ``X_ref=None`` the reference is the model's own baseline (the expected
+    output over its training data, as TreeSHAP measures it): zero mean attribution.
+    """
+    fin = pack.finance
+    names = list(adapter.feature_names)
+    kind = fin.reference_population.kind
+    if X_ref is None:
+        if kind == "near_cutoff":
+            raise InputError("the pack's reference population is 'near_cutoff': give reference data (--reference)")
+        return Reference(kind, np.zeros(len(names)), names, 0,
+                         "all applicants in the model's training data (TreeSHAP baseline)")
+    p = deny_probability(adapter, X_ref, pack)
+    band = None
+    if kind == "near_cutoff":
+        thr = fin.decision.threshold
+        band = (max(0.0, thr - fin.reference_population.band), thr)
+        mask = (p >= band[0]) & (p < band[1])
+        rows = X_ref[mask]
+        desc = (fin.reference_population.description or
+                f"approved applicants at or just above the cutoff (P(deny) in [{band[0]:.3f}, {band[1]:.3f}))")
+    else:
+        rows = X_ref
+        desc = fin.reference_population.description or "all applicants in the reference data"
+    if len(rows) < fin.reference_population.min_rows:
+        raise InputError(
+            f"reference population '{kind}' has {len(rows)} rows, fewer than min_rows="
+            f"{fin.reference_population.min_rows}; widen 'band' or give more reference data")
+    attr = explain(adapter, rows, method=method or pack.explanation.method, **(options or {}))
+    return Reference(kind, attr.values.mean(axis=0), names, int(len(rows)), desc, band)
+
+
+@dataclass
+class ReasonResult:
+    """Reasons chosen for one decision, and why.
+
+    Attributes:
+        reasons: ranked dicts ``{key, code, text, score, features}``.
+        flagged: True when the decision needs human review instead of reasons.
+        flag_reason: why it was flagged.
+        factor_scores: every reason group's push toward denial (margin units).
+    """
+
+    reasons: list[dict] = field(default_factory=list)
+    flagged: bool = False
+    flag_reason: str | None = None
+    factor_scores: dict = field(default_factory=dict)
+
+
+def select_reasons(attr: Attribution, i: int, reference: Reference, pack, values: dict | None = None) -> ReasonResult:
+    """Principal reasons for row ``i`` of ``attr``.
+
+    The push of feature ``j`` toward denial is ``sign * (phi_j - ref_j)``, where
+    ``sign`` is +1 when the model's positive class is denial. Features sharing
+    a reason are summed; reasons are ranked by that sum; at most
+    ``finance.max_reasons`` with a push above ``finance.min_contribution`` are kept.
+    ``values`` (feature -> the applicant's value) selects value-dependent reasons
+    (``reason_by_value`` in the pack), so the statement describes the actual factor.
+    """
+    fin = pack.finance
+    sign = 1.0 if fin.decision.positive_class == "deny" else -1.0
+    phi = attr.values[i]
+    push = sign * (phi - reference.values)
+    groups: dict[str, list[tuple[str, float]]] = {}
+    for j, name in enumerate(attr.feature_names):
+        key = pack.reason_for(name, None if values is None else values.get(name))
+        if key is None:
+            continue
+        groups.setdefault(key, []).append((name, float(push[j])))
+    scores = {k: sum(v for _, v in feats) for k, feats in groups.items()}
+    result = ReasonResult(factor_scores={k: float(v) for k, v in sorted(scores.items())})
+
+    check = attr.self_check
+    per_row = check.get("per_row")
+    err = float(per_row[i]) if per_row is not None else float(check.get("max_abs_error", 0.0))
+    if check and err > check.get("tolerance", np.inf):
+        result.flagged = True
+        result.flag_reason = (f"attributions fail the additivity check (error {err:.2e} > "
+                              f"tolerance {check['tolerance']:.0e}); reasons withheld")
+        return result
+    ranked = sorted((k for k in scores if scores[k] > fin.min_contribution),
+                    key=lambda k: (-scores[k], k))
+    if not ranked:
+        result.flagged = True
+        result.flag_reason = "no factor pushed this application toward denial relative to the reference population"
+        return result
+    for k in ranked[:fin.max_reasons]:
+        spec = pack.reasons[k]
+        result.reasons.append({
+            "key": k, "code": spec.code, "text": spec.text, "score": float(scores[k]),
+            "features": [{"name": n, "push": v} for n, v in sorted(groups[k], key=lambda t: -t[1])],
+        })
+    return result

@@ -1,0 +1,198 @@
+"""Reading decision data and checking it against a pack, row by row.
+
+File-level problems (missing file, empty file, a missing or undeclared column)
+raise :class:`~xai_reports.errors.InputError` before anything is written.
+Row-level problems (NaN where not allowed, wrong type, unknown category) are
+returned as a list of errors, one per bad row, so a batch can go on with the
+good rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
+
+
+def read_table(path, *, columns=None) -> pd.DataFrame:
+    """Read a CSV or Parquet file, keeping every value as received (CSV: strings).
+
+    Raises:
+        InputError: the file is missing, empty, or not readable as a table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("data file not found", file=path)
+    if path.stat().st_size == 0:
+        raise InputError("data file is empty", file=path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path, columns=columns)
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=columns)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'} ({first})", file=path) from None
+    if df.shape[0] == 0:
+        raise InputError("data file has a header but no rows", file=path)
+    df.columns = [str(c).strip() for c in df.columns]
+    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dupes:
+        raise InputError(f"duplicate column(s) {dupes}", file=path)
+    return df
+
+
+@dataclass
+class CheckedFrame:
+    """The result of :func:`check_frame`.
+
+    Attributes:
+        X: typed model inputs of the valid rows (numeric as float, categorical as
+            ``pd.Categorical`` with the pack's categories), indexed like the input.
+        raw: the valid rows exactly as received.
+        errors: one :class:`InputError` per bad row.
+        ids: decision ids of the valid rows.
+    """
+
+    X: pd.DataFrame
+    raw: pd.DataFrame
+    errors: list[InputError] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+
+def _is_missing(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return isinstance(v, str) and v.strip().lower() in MISSING_TOKENS
+
+
+def _norm_category(v, categories):
+    """Match a received value to a declared category (``"1"`` matches ``1``)."""
+    s = str(v).strip()
+    for c in categories:
+        if s == str(c):
+            return c
+        if isinstance(c, (int, float)) and not isinstance(c, bool):
+            try:
+                if float(s) == float(c):
+                    return c
+            except ValueError:
+                pass
+    return None
+
+
+def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
+                id_column: str | None = None, allowed_extra=()) -> CheckedFrame:
+    """Check ``df`` against ``pack`` for the model ``features``.
+
+    Args:
+        df: the table as read by :func:`read_table` (or any DataFrame).
+        pack: a loaded pack.
+        features: the columns the model uses, in model order.
+        source: file name used in error messages.
+        id_column: the column holding decision ids (default: the pack's ``columns.id``).
+        allowed_extra: other column names allowed in the input.
+
+    Raises:
+        InputError: a model feature is missing, or a column is neither a pack
+            feature nor a declared extra column.
+    """
+    spec = pack.spec if hasattr(pack, "spec") else pack
+    cols = spec.columns
+    id_column = id_column or cols.id
+    known = set(spec.features) | {c for c in (cols.id, cols.name, cols.address, cols.decision_date, cols.language) if c}
+    known |= set(cols.extra) | set(allowed_extra) | ({id_column} if id_column else set())
+    if spec.domain == "finance" and spec.finance.credit_score.used:
+        cs = spec.finance.credit_score
+        known |= {c for c in (cs.column, cs.date_column, cs.key_factors_column) if c}
+
+    missing = [f for f in features if f not in df.columns]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(repr(m) for m in missing)} that the model uses",
+                         file=source, column=missing[0])
+    extra = [c for c in df.columns if c not in known]
+    if extra:
+        raise InputError(
+            f"column(s) {', '.join(repr(e) for e in extra)} not declared in pack '{spec.name}' "
+            "(declare them under 'features' or 'columns.extra', or drop them)",
+            file=source, column=extra[0])
+    if id_column and id_column in df.columns:
+        ids = [str(v) for v in df[id_column]]
+        seen, dup = set(), None
+        for i, v in enumerate(ids):
+            if v in seen:
+                dup = (i, v)
+                break
+            seen.add(v)
+        if dup:
+            raise InputError(f"duplicate decision id {dup[1]!r}", file=source, row=dup[0] + 1, column=id_column)
+    else:
+        ids = [f"row-{i + 1}" for i in range(len(df))]
+
+    n = len(df)
+    bad: dict[int, InputError] = {}
+    typed: dict[str, object] = {}
+    for f in features:
+        fs = spec.features[f]
+        col = df[f].tolist()
+        if fs.type in ("categorical", "binary"):
+            vals = []
+            for i, v in enumerate(col):
+                if _is_missing(v):
+                    if not fs.allow_missing and i not in bad:
+                        bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=i + 1, column=f, record_id=ids[i])
+                    vals.append(np.nan)
+                    continue
+                c = _norm_category(v, fs.categories)
+                if c is None and i not in bad:
+                    bad[i] = InputError(
+                        f"unknown category {v!r}; expected one of {[str(c) for c in fs.categories]}",
+                        file=source, row=i + 1, column=f, record_id=ids[i])
+                vals.append(c if c is not None else np.nan)
+            typed[f] = pd.Categorical(vals, categories=list(fs.categories))
+        else:
+            vals = np.empty(n, dtype=np.float64)
+            for i, v in enumerate(col):
+                if _is_missing(v):
+                    vals[i] = np.nan
+                    if not fs.allow_missing and i not in bad:
+                        bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=i + 1, column=f, record_id=ids[i])
+                    continue
+                try:
+                    x = float(v) if not isinstance(v, (bool, np.bool_)) else None
+                    if x is None:
+                        raise ValueError
+                except (TypeError, ValueError):
+                    vals[i] = np.nan
+                    if i not in bad:
+                        bad[i] = InputError(f"expected a number, got {v!r}", file=source, row=i + 1, column=f, record_id=ids[i])
+                    continue
+                if not np.isfinite(x) and i not in bad:
+                    bad[i] = InputError(f"expected a finite number, got {v!r}", file=source, row=i + 1, column=f, record_id=ids[i])
+                elif fs.type == "ordinal" and fs.categories and _norm_category(v, fs.categories) is None and i not in bad:
+                    bad[i] = InputError(
+                        f"unknown level {v!r}; expected one of {[str(c) for c in fs.categories]}",
+                        file=source, row=i + 1, column=f, record_id=ids[i])
+                vals[i] = x
+            typed[f] = vals
+    X = pd.DataFrame(typed, index=df.index)[features]
+    ok = np.array([i not in bad for i in range(n)], dtype=bool)
+    errors = [bad[i] for i in sorted(bad)]
+    return CheckedFrame(X=X[ok], raw=df[ok], errors=errors, ids=[ids[i] for i in range(n) if ok[i]])
+
+
+def encode_like_pack(df: pd.DataFrame, pack, features: list[str]) -> pd.DataFrame:
+    """Typed model inputs from an in-memory DataFrame; raises on the first bad row."""
+    checked = check_frame(df.astype(object), pack, features, allowed_extra=[c for c in df.columns if c not in features])
+    if checked.errors:
+        raise checked.errors[0]
+    return checked.X
