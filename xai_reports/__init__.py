@@ -6,11 +6,13 @@ Public API (pinned by ``tests/test_public_api.py``)::
     explain(model, X, method=..., **options) -> Attribution
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
+    counterfactuals(model, X, pack=..., k=3) -> CounterfactualResult
 """
 
 from ._version import __version__
 from .adapters import ModelAdapter, load_model, wrap_model
 from .attribution import Attribution, explain
+from .counterfactuals import CounterfactualResult, counterfactuals
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
 from .letters import generate_letters, regenerate
@@ -22,6 +24,7 @@ __all__ = [
     "explain", "Attribution",
     "load_pack",
     "generate_letters", "regenerate",
+    "counterfactuals", "CounterfactualResult",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
 ]

@@ -1,0 +1,488 @@
+"""Actionability constraints: what a counterfactual may change, and how.
+
+Constraints come from a pack's feature declarations (``actionable``,
+``direction``, ``bounds``, ``integer``, ``categories``, ``cost``,
+``forbidden_transitions``; protected attributes are always immutable and so is
+every feature the pack does not declare actionable), from a plain dict, or
+both (the dict then tightens the pack)::
+
+    {"immutable": [...], "increase_only": [...], "decrease_only": [...],
+     "bounds": {feature: [lo, hi]}, "integer": [...],
+     "categories": {feature: [allowed values]},
+     "forbidden_transitions": {feature: [[from, to], ...]},
+     "max_changes": n, "costs": {feature: weight}, "steps": {feature: step}}
+
+Semantics (the same ones :meth:`Constraints.violations` checks):
+
+* a feature that is not changed never violates anything (a value that is
+  already outside its bounds may stay where it is);
+* a changed numeric feature must move in its allowed direction, end inside its
+  declared bounds, be a whole number when ``integer``, and be one of the
+  allowed values when ``categories`` lists them (ordinal features);
+* a changed categorical feature must end on an allowed category, move in its
+  allowed direction along the order of its categories, and not make a
+  forbidden ``[from, to]`` transition;
+* at most ``max_changes`` features change.
+
+``steps`` (and, for a pack, each feature's display precision) is not a
+constraint but a resolution: numeric values are searched on that grid, so a
+letter can print the value exactly as the model saw it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+DICT_KEYS = ("immutable", "increase_only", "decrease_only", "bounds", "integer", "categories",
+             "forbidden_transitions", "max_changes", "costs", "steps")
+_TOL = 1e-9
+
+
+def _changed(x, c) -> np.ndarray:
+    """Element-wise 'value changed' for float arrays (NaN == NaN counts as unchanged)."""
+    x = np.asarray(x, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    both_nan = np.isnan(x) & np.isnan(c)
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(c - x) > _TOL * np.maximum(1.0, np.abs(x))
+    return (diff | (np.isnan(x) != np.isnan(c))) & ~both_nan
+
+
+@dataclass
+class FeatureRule:
+    """The constraints on one feature.
+
+    Attributes:
+        name: the column.
+        kind: ``"numeric"`` (floats; ordinal levels included) or ``"categorical"``
+            (a pandas categorical column; values handled as codes into ``categories``).
+        mutable: whether a counterfactual may change it at all.
+        why: why it is immutable (``"protected"``, ``"not actionable in pack 'x'"``,
+            ``"immutable (constraints)"``), for the status and the record.
+        direction: ``"any"``, ``"increase_only"`` or ``"decrease_only"`` (categorical:
+            along the order of ``categories``).
+        bounds: declared ``(lo, hi)`` for numeric features, or ``None``.
+        integer: changed values must be whole numbers.
+        levels: the allowed numeric values (ordinal features), sorted, or ``None``.
+        step: search resolution for numeric values (a grid), or ``None``.
+        categories: every category of a categorical feature (the model's order).
+        allowed: the categories a change may end on (default: all).
+        forbidden: ``(from, to)`` transitions that may not happen.
+        cost: weight of a change of this feature in the distance the search minimises.
+    """
+
+    name: str
+    kind: str = "numeric"
+    mutable: bool = True
+    why: str | None = None
+    direction: str = "any"
+    bounds: tuple[float, float] | None = None
+    integer: bool = False
+    levels: np.ndarray | None = None
+    step: float | None = None
+    categories: list | None = None
+    allowed: list | None = None
+    forbidden: set = field(default_factory=set)
+    cost: float = 1.0
+
+    def describe(self) -> dict:
+        """A JSON-friendly summary (for records and reports)."""
+        d: dict = {"mutable": self.mutable}
+        if not self.mutable:
+            d["why"] = self.why
+            return d
+        if self.direction != "any":
+            d["direction"] = self.direction
+        if self.bounds is not None:
+            d["bounds"] = [float(self.bounds[0]), float(self.bounds[1])]
+        if self.integer:
+            d["integer"] = True
+        if self.levels is not None:
+            d["levels"] = [float(v) for v in self.levels]
+        if self.kind == "categorical" and self.allowed is not None and list(self.allowed) != list(self.categories):
+            d["allowed"] = [_plain(v) for v in self.allowed]
+        if self.forbidden:
+            d["forbidden_transitions"] = sorted([[_plain(a), _plain(b)] for a, b in self.forbidden], key=str)
+        if self.cost != 1.0:
+            d["cost"] = float(self.cost)
+        return d
+
+    # -- categorical helpers ----------------------------------------------------
+    def code_of(self, value) -> int | None:
+        """The code of a category value (``"1"`` matches ``1``), or ``None``."""
+        for i, c in enumerate(self.categories or []):
+            if _same(c, value):
+                return i
+        return None
+
+    def target_mask(self) -> np.ndarray:
+        """``(C,)`` bool: categories a change may end on."""
+        cats = self.categories or []
+        if self.allowed is None:
+            return np.ones(len(cats), dtype=bool)
+        return np.array([any(_same(c, a) for a in self.allowed) for c in cats], dtype=bool)
+
+    def forbidden_matrix(self) -> np.ndarray:
+        """``(C, C)`` bool: ``[from_code, to_code]`` is a forbidden transition."""
+        cats = self.categories or []
+        m = np.zeros((len(cats), len(cats)), dtype=bool)
+        for a, b in self.forbidden:
+            ia, ib = self.code_of(a), self.code_of(b)
+            if ia is not None and ib is not None:
+                m[ia, ib] = True
+        return m
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    if str(a) == str(b):
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+@dataclass
+class Constraints:
+    """The resolved constraints for every model feature, in model order.
+
+    Build with :meth:`Constraints.build` (from a pack and/or a dict); check any
+    counterfactual with :meth:`violations`.
+
+    Examples::
+
+        >>> c = Constraints.build(X, constraints={"immutable": ["age"], "decrease_only": ["debt_ratio"]})
+        >>> c.violations(X.iloc[:1], cf_frame)      # [] when cf_frame breaks nothing
+    """
+
+    rules: dict[str, FeatureRule]
+    features: list[str]
+    max_changes: int | None = None
+    source: str = "defaults"
+
+    # -- construction --------------------------------------------------------
+    @classmethod
+    def build(cls, X: pd.DataFrame, *, pack=None, constraints: dict | None = None,
+              features: list[str] | None = None) -> "Constraints":
+        """Resolve constraints for the columns of ``X``.
+
+        Args:
+            X: the rows to explain (a DataFrame; categorical columns as pandas
+                categoricals), used for feature kinds and categories.
+            pack: a loaded pack (or its name); its feature declarations apply.
+            constraints: a dict of the keys in :data:`DICT_KEYS`; with a pack it
+                may only tighten (it cannot make a feature the pack keeps fixed
+                changeable).
+            features: the model's features (default: the columns of ``X``).
+
+        Returns:
+            :class:`Constraints`.
+
+        Raises:
+            InputError: an unknown key or feature, a contradiction (a feature both
+                increase-only and decrease-only, or a protected/non-actionable
+                feature given a direction), bounds with lo > hi, unknown categories.
+        """
+        features = list(features if features is not None else X.columns)
+        spec = None
+        if pack is not None:
+            from ..packs import load_pack
+
+            pack = load_pack(pack)
+            spec = pack.spec
+        rules: dict[str, FeatureRule] = {}
+        for f in features:
+            col = X[f] if f in X.columns else None
+            is_cat = col is not None and isinstance(col.dtype, pd.CategoricalDtype)
+            rule = FeatureRule(name=f, kind="categorical" if is_cat else "numeric")
+            if is_cat:
+                rule.categories = list(col.cat.categories)
+            fs = spec.features.get(f) if spec is not None else None
+            if spec is not None and fs is None:
+                raise InputError(f"feature '{f}' is not declared in pack '{spec.name}'", column=f)
+            if fs is not None:
+                _apply_feature_spec(rule, fs, spec.name)
+            rules[f] = rule
+        max_changes = None
+        source = "defaults"
+        if spec is not None:
+            source = f"pack {spec.name} {spec.version}"
+            cf = getattr(spec, "counterfactuals", None)
+            if cf is not None and cf.max_changes is not None:
+                max_changes = int(cf.max_changes)
+        out = cls(rules=rules, features=features, max_changes=max_changes, source=source)
+        if constraints:
+            out._apply_dict(constraints, from_pack=spec is not None)
+            out.source = source + " + constraints" if spec is not None else "constraints"
+        return out
+
+    def _apply_dict(self, d: dict, *, from_pack: bool):
+        if not isinstance(d, dict):
+            raise InputError(f"constraints must be a dict, got {type(d).__name__}")
+        unknown = [k for k in d if k not in DICT_KEYS]
+        if unknown:
+            raise InputError(f"constraints: unknown key(s) {unknown}; expected some of {list(DICT_KEYS)}")
+
+        def feats(key):
+            v = d.get(key) or []
+            if isinstance(v, str):
+                v = [v]
+            if isinstance(v, dict):
+                names = list(v)
+            else:
+                names = list(v)
+            for f in names:
+                if f not in self.rules:
+                    raise InputError(f"constraints['{key}']: '{f}' is not a model feature "
+                                     f"(features: {', '.join(self.features)})", column=f)
+            return names
+
+        def need_mutable(key, f):
+            r = self.rules[f]
+            if not r.mutable and from_pack and r.why != "immutable (constraints)":
+                raise InputError(f"constraints['{key}']: '{f}' cannot change ({r.why}); "
+                                 "a constraints dict can only tighten the pack", column=f)
+
+        for f in feats("immutable"):
+            r = self.rules[f]
+            if r.mutable:
+                r.mutable, r.why = False, "immutable (constraints)"
+        inc, dec = feats("increase_only"), feats("decrease_only")
+        both = sorted(set(inc) & set(dec))
+        if both:
+            raise InputError(f"constraints: {both} listed as both increase_only and decrease_only", column=both[0])
+        for key, names, direction in (("increase_only", inc, "increase_only"), ("decrease_only", dec, "decrease_only")):
+            for f in names:
+                need_mutable(key, f)
+                r = self.rules[f]
+                if r.direction not in ("any", direction):
+                    raise InputError(f"constraints['{key}']: '{f}' is {r.direction} in the pack", column=f)
+                r.direction = direction
+        feats("bounds")
+        for f, b in (d.get("bounds") or {}).items():
+            r = self.rules[f]
+            need_mutable("bounds", f)
+            if r.kind == "categorical":
+                raise InputError(f"constraints['bounds']: '{f}' is categorical; use 'categories'", column=f)
+            try:
+                lo, hi = (float(b[0]), float(b[1]))
+            except (TypeError, ValueError, IndexError):
+                raise InputError(f"constraints['bounds']['{f}']: expected [lo, hi], got {b!r}", column=f) from None
+            if lo > hi:
+                raise InputError(f"constraints['bounds']['{f}']: lower {lo} > upper {hi}", column=f)
+            if r.bounds is not None:  # tighten only
+                lo, hi = max(lo, r.bounds[0]), min(hi, r.bounds[1])
+                if lo > hi:
+                    raise InputError(f"constraints['bounds']['{f}']: [{b[0]}, {b[1]}] does not overlap the "
+                                     f"pack's bounds {list(r.bounds)}", column=f)
+            r.bounds = (lo, hi)
+        for f in feats("integer"):
+            need_mutable("integer", f)
+            if self.rules[f].kind == "categorical":
+                raise InputError(f"constraints['integer']: '{f}' is categorical", column=f)
+            self.rules[f].integer = True
+        feats("categories")
+        for f, values in (d.get("categories") or {}).items():
+            need_mutable("categories", f)
+            r = self.rules[f]
+            if not isinstance(values, (list, tuple)) or not values:
+                raise InputError(f"constraints['categories']['{f}']: expected a non-empty list", column=f)
+            if r.kind == "categorical":
+                bad = [v for v in values if r.code_of(v) is None]
+                if bad:
+                    raise InputError(f"constraints['categories']['{f}']: {bad} not among the feature's "
+                                     f"categories {[str(c) for c in r.categories]}", column=f)
+                prev = r.allowed
+                r.allowed = [c for c in r.categories if any(_same(c, v) for v in values)
+                             and (prev is None or any(_same(c, p) for p in prev))]
+            else:
+                try:
+                    lv = np.array(sorted(float(v) for v in values))
+                except (TypeError, ValueError):
+                    raise InputError(f"constraints['categories']['{f}']: numeric feature needs numeric values",
+                                     column=f) from None
+                r.levels = lv if r.levels is None else np.array([v for v in lv if np.any(np.isclose(r.levels, v))])
+        feats("forbidden_transitions")
+        for f, pairs in (d.get("forbidden_transitions") or {}).items():
+            r = self.rules[f]
+            try:
+                for a, b in pairs:
+                    if r.kind == "categorical" and (r.code_of(a) is None or r.code_of(b) is None):
+                        raise InputError(f"constraints['forbidden_transitions']['{f}']: [{a!r}, {b!r}] names an "
+                                         f"unknown category", column=f)
+                    r.forbidden.add((a, b))
+            except (TypeError, ValueError) as exc:
+                if isinstance(exc, InputError):
+                    raise
+                raise InputError(f"constraints['forbidden_transitions']['{f}']: expected [[from, to], ...]",
+                                 column=f) from None
+        if d.get("max_changes") is not None:
+            m = d["max_changes"]
+            if not isinstance(m, (int, np.integer)) or isinstance(m, bool) or m < 1:
+                raise InputError(f"constraints['max_changes']: expected a whole number >= 1, got {m!r}")
+            self.max_changes = int(m) if self.max_changes is None else min(self.max_changes, int(m))
+        feats("costs")
+        for f, w in (d.get("costs") or {}).items():
+            try:
+                w = float(w)
+            except (TypeError, ValueError):
+                w = -1.0
+            if not w > 0:
+                raise InputError(f"constraints['costs']['{f}']: expected a positive number", column=f)
+            self.rules[f].cost = w
+        feats("steps")
+        for f, s in (d.get("steps") or {}).items():
+            try:
+                s = float(s)
+            except (TypeError, ValueError):
+                s = -1.0
+            if not s > 0:
+                raise InputError(f"constraints['steps']['{f}']: expected a positive number", column=f)
+            self.rules[f].step = s
+
+    # -- views -----------------------------------------------------------------
+    @property
+    def mutable(self) -> list[str]:
+        """Features a counterfactual may change."""
+        return [f for f in self.features if self.rules[f].mutable]
+
+    @property
+    def immutable(self) -> list[str]:
+        return [f for f in self.features if not self.rules[f].mutable]
+
+    def describe(self) -> dict:
+        """JSON-friendly summary, for records and reports."""
+        return {"source": self.source, "max_changes": self.max_changes,
+                "features": {f: self.rules[f].describe() for f in self.features}}
+
+    # -- checking --------------------------------------------------------------
+    def violation_matrix(self, Z0: np.ndarray, Z: np.ndarray) -> dict[str, np.ndarray]:
+        """Vectorised check on encoded rows (see :mod:`.search`): ``{kind: (n, d) bool}``.
+
+        ``Z0`` are the original rows, ``Z`` the counterfactuals (same shape).
+        """
+        n, d = Z.shape
+        changed = _changed(Z0, Z)
+        out = {k: np.zeros((n, d), dtype=bool) for k in
+               ("immutable", "direction", "bounds", "integer", "categories", "forbidden_transitions")}
+        for j, f in enumerate(self.features):
+            r = self.rules[f]
+            ch = changed[:, j]
+            if not ch.any():
+                continue
+            x, c = Z0[:, j], Z[:, j]
+            if not r.mutable:
+                out["immutable"][:, j] = ch
+                continue
+            with np.errstate(invalid="ignore"):
+                if r.direction == "increase_only":
+                    out["direction"][:, j] = ch & ~(c > x)
+                elif r.direction == "decrease_only":
+                    out["direction"][:, j] = ch & ~(c < x)
+            if r.kind == "numeric":
+                if r.bounds is not None:
+                    lo, hi = r.bounds
+                    with np.errstate(invalid="ignore"):
+                        out["bounds"][:, j] = ch & ~((c >= lo - _TOL) & (c <= hi + _TOL))
+                if r.integer:
+                    out["integer"][:, j] = ch & ~(np.abs(c - np.round(c)) <= 1e-9)
+                if r.levels is not None:
+                    near = np.min(np.abs(c[:, None] - r.levels[None, :]), axis=1) if len(r.levels) else np.inf
+                    out["categories"][:, j] = ch & ~(near <= 1e-9)
+                for a, b in r.forbidden:
+                    try:
+                        fa, fb = float(a), float(b)
+                    except (TypeError, ValueError):
+                        continue
+                    out["forbidden_transitions"][:, j] |= ch & np.isclose(x, fa) & np.isclose(c, fb)
+            else:
+                codes = np.where(np.isnan(c), -1, c).astype(int)
+                ok_target = r.target_mask()
+                valid_code = codes >= 0
+                tgt = np.zeros(n, dtype=bool)
+                tgt[valid_code] = ok_target[codes[valid_code]]
+                out["categories"][:, j] = ch & ~tgt
+                fm = r.forbidden_matrix()
+                xcodes = np.where(np.isnan(x), -1, x).astype(int)
+                both = (xcodes >= 0) & (codes >= 0) & ch
+                fb = np.zeros(n, dtype=bool)
+                fb[both] = fm[xcodes[both], codes[both]]
+                out["forbidden_transitions"][:, j] = fb
+        n_changed = changed.sum(axis=1)
+        out["max_changes"] = (n_changed > self.max_changes) if self.max_changes is not None else np.zeros(n, bool)
+        return out
+
+    def violations(self, original: pd.DataFrame, counterfactuals: pd.DataFrame) -> list[list[str]]:
+        """Every constraint a set of counterfactuals breaks, one list of messages per row.
+
+        Args:
+            original: the original rows, shape ``(n, d)``.
+            counterfactuals: the counterfactual rows, aligned by position with ``original``.
+
+        Returns:
+            ``n`` lists of messages like ``"pirat: direction"``; empty lists when nothing is broken.
+
+        Examples::
+
+            >>> sum(map(len, c.violations(X.loc[cfs.row], cfs[c.features])))
+            0
+        """
+        from .search import Codec
+
+        codec = Codec(original, self.features)
+        Z0 = codec.encode(original)
+        Z = codec.encode(counterfactuals)
+        m = self.violation_matrix(Z0, Z)
+        msgs: list[list[str]] = [[] for _ in range(len(Z))]
+        for kind, mat in m.items():
+            if kind == "max_changes":
+                for i in np.flatnonzero(mat):
+                    msgs[i].append(f"more than {self.max_changes} features changed")
+                continue
+            for i, j in zip(*np.nonzero(mat)):
+                msgs[i].append(f"{self.features[j]}: {kind}")
+        return msgs
+
+
+def _apply_feature_spec(rule: FeatureRule, fs, pack_name: str):
+    """Copy a pack ``FeatureSpec`` into ``rule``."""
+    if fs.protected:
+        rule.mutable, rule.why = False, "protected attribute"
+    elif not fs.actionable:
+        rule.mutable, rule.why = False, f"not actionable in pack '{pack_name}'"
+    rule.direction = fs.direction
+    rule.cost = float(fs.cost)
+    rule.forbidden = {(a, b) for a, b in fs.forbidden_transitions}
+    if rule.kind == "numeric":
+        if fs.bounds is not None:
+            rule.bounds = (float(fs.bounds[0]), float(fs.bounds[1]))
+        rule.integer = bool(fs.integer)
+        if fs.type == "ordinal" and fs.categories:
+            try:
+                rule.levels = np.array(sorted(float(c) for c in fs.categories))
+            except (TypeError, ValueError):
+                pass
+        # search on the precision the documents print values with
+        if fs.type == "numeric" and rule.levels is None:
+            if fs.format == "percent":
+                rule.step = 10.0 ** -(fs.decimals + 2)
+            elif fs.format in ("number", "currency"):
+                rule.step = 10.0 ** -fs.decimals
+            elif fs.format == "integer":
+                rule.step = 1.0
+    else:
+        if rule.categories is None and fs.categories:
+            rule.categories = list(fs.categories)

@@ -1,0 +1,761 @@
+"""The counterfactual search: batched over every row and candidate at once.
+
+For a chunk of query rows the engine
+
+1. works out, per row and feature, where a change may go (an interval for a
+   numeric feature, after direction, bounds and the search grid; a set of
+   target categories for a categorical one, after allowed categories,
+   direction and forbidden transitions);
+2. generates candidates, all at once:
+
+   * ``line``: each changeable feature alone, on a grid over its whole allowed
+     range (and every allowed category);
+   * ``random``: growing spheres (Laugel et al. 2018): random subsets of
+     features, moved by up to ``r`` MADs, ``r`` growing each round for the rows
+     that still lack candidates, plus uniform draws over the allowed range and
+     one 'corner' per row (every direction-constrained feature at its limit);
+   * ``donor``: values copied from background rows that already have the
+     desired outcome (data-driven, so candidates stay near real rows);
+   * ``gradient``: for differentiable (torch) models, projected gradient descent
+     on a hinge loss plus the weighted L1 distance, inside the allowed box;
+
+3. predicts every candidate in a few large batches and keeps the valid ones;
+4. refines the best few per row: greedy sparsification (undo each change, most
+   costly first, while the outcome stays desired), then bisection of each
+   remaining numeric change back toward the original value;
+5. re-runs the model on the refined candidates, re-checks every constraint,
+   and picks the ``k`` cheapest mutually non-redundant ones (an alternative
+   that asks for everything another one asks, and more, is dropped).
+
+Every candidate is built inside the constraints and only ever replaced by a
+candidate the model confirmed as valid, so a returned counterfactual is valid
+and breaks no constraint (both are checked once more at the end anyway).
+Random draws come from a generator seeded by ``random_state`` and the row's own
+values, so a row gets the same counterfactuals alone or in any batch.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .constraints import Constraints, _changed
+from .quality import l1_distance
+
+STRATEGIES = ("line", "random", "donor", "gradient")
+
+
+class Codec:
+    """Model features of a DataFrame as a float matrix (categorical -> codes) and back.
+
+    Args:
+        X: a DataFrame (categorical columns as pandas categoricals) or an array.
+        features: the model's feature order.
+    """
+
+    def __init__(self, X, features: list[str]):
+        self.features = list(features)
+        self.is_frame = isinstance(X, pd.DataFrame)
+        self.categories: dict[int, pd.Index] = {}
+        self.ordered: dict[int, bool] = {}
+        if self.is_frame:
+            for j, f in enumerate(self.features):
+                dt = X[f].dtype
+                if isinstance(dt, pd.CategoricalDtype):
+                    self.categories[j] = dt.categories
+                    self.ordered[j] = bool(dt.ordered)
+        self.numeric = np.array([j not in self.categories for j in range(len(self.features))])
+
+    def encode(self, df) -> np.ndarray:
+        """``(n, d)`` float64: numeric values, category codes (NaN when missing)."""
+        if not isinstance(df, pd.DataFrame):
+            return np.asarray(df, dtype=np.float64).reshape(-1, len(self.features))
+        Z = np.empty((len(df), len(self.features)), dtype=np.float64)
+        for j, f in enumerate(self.features):
+            col = df[f]
+            if j in self.categories:
+                cats = self.categories[j]
+                if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.categories.equals(cats):
+                    codes = col.cat.codes.to_numpy().astype(np.float64)
+                else:
+                    codes = _codes_of(col, cats, f)
+                codes[codes < 0] = np.nan
+                Z[:, j] = codes
+            else:
+                try:
+                    Z[:, j] = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise InputError(f"expected numbers in column '{f}'", column=f) from None
+        return Z
+
+    def decode(self, Z: np.ndarray, index=None):
+        """The model input for encoded rows: a DataFrame with the original dtypes (or an array)."""
+        if not self.is_frame:
+            return Z
+        cols = {}
+        for j, f in enumerate(self.features):
+            if j in self.categories:
+                codes = np.where(np.isnan(Z[:, j]), -1, Z[:, j]).astype(np.int64)
+                cols[f] = pd.Categorical.from_codes(codes, categories=self.categories[j], ordered=self.ordered[j])
+            else:
+                cols[f] = Z[:, j]
+        return pd.DataFrame(cols, index=index)
+
+
+def _codes_of(col: pd.Series, cats: pd.Index, name: str) -> np.ndarray:
+    """Codes of values against ``cats``, matching ``"1"`` to ``1``; unknown values raise."""
+    lookup = {str(c): i for i, c in enumerate(cats)}
+    out = np.empty(len(col), dtype=np.float64)
+    for i, v in enumerate(col.tolist()):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            out[i] = -1
+            continue
+        key = str(v)
+        if key not in lookup:
+            try:
+                key = next(str(c) for c in cats if float(c) == float(v))
+            except (StopIteration, TypeError, ValueError):
+                raise InputError(f"unknown category {v!r} in column '{name}' "
+                                 f"(categories: {[str(c) for c in cats]})", column=name) from None
+        out[i] = lookup[key]
+    return out
+
+
+# -- numeric grids --------------------------------------------------------------
+
+class _Grid:
+    """Where a numeric feature's values may sit: anywhere, on a step grid, or on levels."""
+
+    def __init__(self, rule):
+        self.levels = None if rule.levels is None else np.asarray(rule.levels, dtype=np.float64)
+        if self.levels is None and rule.integer:
+            self.step = 1.0 if rule.step is None else max(1.0, np.ceil(rule.step))
+        else:
+            self.step = rule.step if self.levels is None else None
+        self.continuous = self.levels is None and self.step is None
+
+    def snap(self, v: np.ndarray, mode: str) -> np.ndarray:
+        """Snap values ``down``, ``up`` or to the ``nearest`` allowed value (NaN stays NaN)."""
+        v = np.asarray(v, dtype=np.float64)
+        if self.continuous:
+            return v
+        if self.levels is not None:
+            L = self.levels
+            if len(L) == 0:
+                return np.full_like(v, np.nan)
+            with np.errstate(invalid="ignore"):
+                idx_up = np.searchsorted(L, v - 1e-12, side="left")
+                idx_dn = np.searchsorted(L, v + 1e-12, side="right") - 1
+            up = np.where(idx_up < len(L), L[np.minimum(idx_up, len(L) - 1)], np.nan)
+            dn = np.where(idx_dn >= 0, L[np.maximum(idx_dn, 0)], np.nan)
+            if mode == "up":
+                out = up
+            elif mode == "down":
+                out = dn
+            else:
+                out = np.where(np.isnan(up) | (np.abs(v - dn) <= np.abs(up - v)), dn, up)
+                out = np.where(np.isnan(dn), up, out)
+            return np.where(np.isnan(v), np.nan, out)
+        s = self.step
+        q = v / s
+        with np.errstate(invalid="ignore"):
+            if mode == "up":
+                k = np.ceil(q - 1e-9)
+            elif mode == "down":
+                k = np.floor(q + 1e-9)
+            else:
+                k = np.round(q)
+        return np.round(k * s, 12)
+
+
+def _xgboost_fast_path(adapter, codec: Codec, output: str):
+    """A predictor from encoded rows for XGBoost boosters whose feature types match the codec."""
+    if getattr(adapter, "family", None) != "xgboost" or not hasattr(adapter, "booster"):
+        return None
+    import json
+
+    import xgboost as xgb
+
+    booster = adapter.booster
+    names = booster.feature_names
+    types = booster.feature_types
+    if names is None or list(names) != codec.features or types is None:
+        return None
+    for j, t in enumerate(types):
+        if (t == "c") != (not codec.numeric[j]):
+            return None
+    try:
+        nthread = int(json.loads(booster.save_config())["learner"]["generic_param"].get("nthread", "0"))
+    except (KeyError, ValueError, TypeError):
+        nthread = 0
+    nthread = nthread if nthread > 0 else -1
+
+    def predict(Z):
+        dm = xgb.DMatrix(np.asarray(Z, dtype=np.float32), feature_names=names, feature_types=types,
+                         nthread=nthread, missing=np.nan)
+        raw = np.asarray(booster.predict(dm, output_margin=True), dtype=np.float64)
+        return adapter.convert(raw, adapter.output_space, output)
+
+    return predict
+
+
+# -- the engine -----------------------------------------------------------------
+
+@dataclass
+class SearchConfig:
+    """Search sizes. The defaults suit tabular models with up to a few dozen features.
+
+    Attributes:
+        n_candidates: random candidates per row per round.
+        rounds: growing-sphere rounds for rows that still lack ``k`` valid candidates.
+        radius: first sphere radius, in MADs (multiplied by 4 each round).
+        grid: points per direction per feature in the one-feature line search.
+        pool: valid candidates per row that are refined.
+        bisect_steps: bisection steps per numeric change.
+        tolerance: bisection stops once the interval is this many MADs wide.
+        gradient_steps: projected gradient steps (differentiable models).
+        strategies: candidate generators to use (see the module docstring).
+        batch_size: query rows processed together.
+        max_predict_rows: rows per model call.
+    """
+
+    n_candidates: int = 64
+    rounds: int = 4
+    radius: float = 0.5
+    grid: int = 12
+    pool: int = 8
+    bisect_steps: int = 16
+    tolerance: float = 1e-3
+    gradient_steps: int = 80
+    strategies: tuple = STRATEGIES
+    batch_size: int = 256
+    max_predict_rows: int = 131072
+
+
+@dataclass
+class RowResult:
+    """What the search found for one query row."""
+
+    Z: np.ndarray                    # (k_i, d) encoded counterfactuals
+    prediction: np.ndarray           # (k_i,)
+    cost: np.ndarray                 # (k_i,)
+    source: list = field(default_factory=list)
+    status: str = "none"
+    reason: str = ""
+    n_evaluated: int = 0
+
+
+class Engine:
+    """Runs the search for encoded query rows. See the module docstring."""
+
+    def __init__(self, adapter, codec: Codec, constraints: Constraints, target, background: np.ndarray,
+                 scale: np.ndarray, config: SearchConfig, random_state: int = 0):
+        self.adapter = adapter
+        self.codec = codec
+        self.c = constraints
+        self.target = target
+        self.bg = background
+        self.scale = scale
+        self.cfg = config
+        self.seed = int(random_state)
+        self.d = len(codec.features)
+        self.numeric = codec.numeric
+        self.rules = [constraints.rules[f] for f in codec.features]
+        self.weights = np.array([r.cost for r in self.rules], dtype=np.float64)
+        self.grids = [(_Grid(r) if self.numeric[j] else None) for j, r in enumerate(self.rules)]
+        with np.errstate(all="ignore"):
+            self.bg_min = np.nanmin(background, axis=0) if len(background) else np.full(self.d, np.nan)
+            self.bg_max = np.nanmax(background, axis=0) if len(background) else np.full(self.d, np.nan)
+        self.dirs = np.array([{"any": 0, "increase_only": 1, "decrease_only": -1}[r.direction] for r in self.rules])
+        self.max_changes = constraints.max_changes or self.d
+        self.n_predictions = 0
+        self.pos = np.empty(0, dtype=int)
+        self._fast = None
+        self._bg_eval: dict = {}
+
+    # -- model calls -------------------------------------------------------------
+    def model_output(self, Z: np.ndarray) -> np.ndarray:
+        """The model's output on encoded rows, in the target's output space."""
+        if self._fast is not None:
+            return self._fast(Z)
+        return self.target.raw(self.adapter, self.codec.decode(Z))
+
+    def evaluate(self, Z: np.ndarray, rows: np.ndarray):
+        """``(prediction, valid, slack)`` for encoded candidates ``Z`` of query rows ``rows``."""
+        n = len(Z)
+        pred = np.empty(n)
+        valid = np.empty(n, dtype=bool)
+        slack = np.empty(n)
+        step = self.cfg.max_predict_rows
+        for s in range(0, n, step):
+            out = self.model_output(Z[s:s + step])
+            p, v, sl = self.target.from_output(out, self.pos[rows[s:s + step]])
+            pred[s:s + step], valid[s:s + step], slack[s:s + step] = p, v, sl
+        self.n_predictions += n
+        return pred, valid, slack
+
+    def enable_fast_path(self, Zcheck: np.ndarray) -> bool:
+        """Predict XGBoost models from the encoded matrix directly (no DataFrame per call).
+
+        Used only when it gives the same outputs as the adapter on ``Zcheck``
+        (the query and background rows); otherwise every call goes through the adapter.
+        """
+        self._fast = None
+        fast = _xgboost_fast_path(self.adapter, self.codec, self.target.output)
+        if fast is None or not len(Zcheck):
+            return False
+        ref = self.target.raw(self.adapter, self.codec.decode(Zcheck))
+        got = fast(Zcheck)
+        if ref.shape == got.shape and np.allclose(ref, got, rtol=1e-6, atol=1e-6):
+            self._fast = fast
+            return True
+        return False
+
+    def donors(self, row: int) -> np.ndarray:
+        """Background rows that already have the desired outcome for ``row``'s target group."""
+        g = self.target.group(int(self.pos[row]))
+        if g not in self._bg_eval:
+            if len(self.bg) == 0:
+                self._bg_eval[g] = np.empty((0, self.d))
+            else:
+                _, v, _ = self.evaluate(self.bg, np.full(len(self.bg), row))
+                self._bg_eval[g] = self.bg[v]
+        return self._bg_eval[g]
+
+    # -- domains -----------------------------------------------------------------
+    def domains(self, Z0: np.ndarray):
+        """Per row and feature: numeric interval ``[A, B]``, categorical target masks, and ``movable``."""
+        m, d = Z0.shape
+        A = np.full((m, d), np.nan)
+        B = np.full((m, d), np.nan)
+        movable = np.zeros((m, d), dtype=bool)
+        cat_targets: dict[int, np.ndarray] = {}
+        for j, r in enumerate(self.rules):
+            x = Z0[:, j]
+            if not r.mutable:
+                continue
+            if self.numeric[j]:
+                if r.bounds is not None:
+                    lo = np.full(m, r.bounds[0])
+                    hi = np.full(m, r.bounds[1])
+                else:
+                    lo = np.fmin(np.full(m, self.bg_min[j]), x)
+                    hi = np.fmax(np.full(m, self.bg_max[j]), x)
+                if r.levels is not None and len(r.levels):
+                    lo = np.fmax(lo, r.levels[0])
+                    hi = np.fmin(hi, r.levels[-1])
+                if r.direction == "decrease_only":
+                    hi = np.fmin(hi, x)
+                elif r.direction == "increase_only":
+                    lo = np.fmax(lo, x)
+                g = self.grids[j]
+                lo = g.snap(lo, "up")
+                hi = g.snap(hi, "down")
+                ok = ~np.isnan(x) & ~np.isnan(lo) & ~np.isnan(hi) & (lo <= hi)
+                with np.errstate(invalid="ignore"):
+                    ok &= _changed(x, lo) | _changed(x, hi)
+                A[:, j], B[:, j] = lo, hi
+                movable[:, j] = ok
+            else:
+                C = len(r.categories)
+                tmask = r.target_mask()
+                fm = r.forbidden_matrix()
+                xc = np.where(np.isnan(x), -1, x).astype(int)
+                T = np.zeros((m, C), dtype=bool)
+                has = xc >= 0
+                codes = np.arange(C)
+                T[has] = tmask[None, :] & ~fm[xc[has]] & (codes[None, :] != xc[has][:, None])
+                if r.direction == "increase_only":
+                    T[has] &= codes[None, :] > xc[has][:, None]
+                elif r.direction == "decrease_only":
+                    T[has] &= codes[None, :] < xc[has][:, None]
+                cat_targets[j] = T
+                movable[:, j] = T.any(axis=1)
+        return A, B, movable, cat_targets
+
+    # -- candidate generators ----------------------------------------------------
+    def line_candidates(self, Z0, A, B, movable, cat_targets):
+        """Each changeable feature alone over a grid of its allowed range (all categories)."""
+        G = self.cfg.grid
+        q = (np.arange(1, G + 1) / G) ** 1.5
+        owners, feats, vals = [], [], []
+        for j in range(self.d):
+            rows = np.flatnonzero(movable[:, j])
+            if not len(rows):
+                continue
+            if self.numeric[j]:
+                x, a, b = Z0[rows, j], A[rows, j], B[rows, j]
+                down = x[:, None] - (x - a)[:, None] * q[None, :]
+                up = x[:, None] + (b - x)[:, None] * q[None, :]
+                down[(a >= x)] = np.nan
+                up[(b <= x)] = np.nan
+                v = np.concatenate([down, up], axis=1)
+                v = np.clip(self.grids[j].snap(v, "nearest"), a[:, None], b[:, None])
+                r_idx = np.repeat(rows, v.shape[1])
+                v = v.ravel()
+                keep = ~np.isnan(v) & _changed(Z0[r_idx, j], v)
+                owners.append(r_idx[keep])
+                vals.append(v[keep])
+                feats.append(np.full(keep.sum(), j))
+            else:
+                T = cat_targets[j][rows]
+                rr, cc = np.nonzero(T)
+                owners.append(rows[rr])
+                vals.append(cc.astype(np.float64))
+                feats.append(np.full(len(rr), j))
+        if not owners:
+            return np.empty((0, self.d)), np.empty(0, dtype=int)
+        o = np.concatenate(owners)
+        f = np.concatenate(feats)
+        v = np.concatenate(vals)
+        Zc = Z0[o].copy()
+        Zc[np.arange(len(o)), f] = v
+        return Zc, o
+
+    def random_candidates(self, Z0, A, B, movable, cat_targets, rows, gens, radius, donors_by_row,
+                          use_random: bool, use_donor: bool, corners: bool):
+        """Growing-sphere, uniform and donor candidates for ``rows`` (indices into ``Z0``)."""
+        N, d = self.cfg.n_candidates, self.d
+        r = len(rows)
+        if r == 0 or N == 0:
+            return np.empty((0, d)), np.empty(0, dtype=int)
+        U = np.stack([gens[i].random((N, d, 4)) for i in rows])      # (r, N, d, 4)
+        V = np.stack([gens[i].random((N, 3)) for i in rows])         # (r, N, 3)
+        mov = movable[rows]
+        nm = mov.sum(axis=1)
+        smax = np.minimum(nm, self.max_changes)
+        keys = np.where(mov[:, None, :], U[..., 0], np.inf)
+        size = np.minimum(np.floor(V[..., 0] * smax[:, None]).astype(int) + 1, smax[:, None])
+        rank = np.argsort(np.argsort(keys, axis=2), axis=2)
+        chosen = (rank < size[..., None]) & mov[:, None, :]
+        # strategy per candidate: 0 sphere, 1 uniform, 2 donor
+        strat = np.where(V[..., 1] < 0.5, 0, np.where(V[..., 1] < 0.75, 1, 2))
+        if not use_donor:
+            strat = np.where(strat == 2, 1, strat)
+        if not use_random:
+            strat = np.full_like(strat, 2)
+        x = Z0[rows][:, None, :]
+        a = A[rows][:, None, :]
+        b = B[rows][:, None, :]
+        sign = np.where(self.dirs[None, None, :] == 0, np.where(U[..., 3] < 0.5, -1.0, 1.0),
+                        self.dirs[None, None, :].astype(float))
+        with np.errstate(invalid="ignore"):
+            sphere = x + sign * U[..., 2] * radius * self.scale[None, None, :]
+            uniform = a + U[..., 2] * (b - a)
+        donor_vals = np.full((r, N, d), np.nan)
+        has_donor = np.zeros(r, dtype=bool)
+        for t, i in enumerate(rows):
+            D = donors_by_row(i)
+            if len(D):
+                has_donor[t] = True
+                donor_vals[t] = D[np.minimum((V[t, :, 2] * len(D)).astype(int), len(D) - 1)]
+        strat = np.where((strat == 2) & ~has_donor[:, None], 1 if use_random else -1, strat)
+        val = np.where(strat[..., None] == 0, sphere, np.where(strat[..., None] == 1, uniform, donor_vals))
+        Zc = np.broadcast_to(x, (r, N, d)).copy()
+        for j in range(d):
+            if not mov[:, j].any():
+                continue
+            if self.numeric[j]:
+                v = np.clip(val[..., j], a[..., j], b[..., j])
+                v = self.grids[j].snap(v, "nearest")
+                v = np.clip(v, a[..., j], b[..., j])
+                v = np.where(np.isnan(v), x[..., j], v)
+            else:
+                T = cat_targets[j][rows]                         # (r, C)
+                cnt = T.sum(axis=1)
+                cs = np.cumsum(T, axis=1)
+                pick = np.floor(U[..., j, 2] * np.maximum(cnt, 1)[:, None]).astype(int)
+                code = np.argmax(cs[:, None, :] > pick[..., None], axis=2).astype(float)
+                dv = val[..., j]
+                dcode = np.where(np.isnan(dv), -1, dv).astype(int)
+                ok = (dcode >= 0) & np.take_along_axis(T, np.maximum(dcode, 0), axis=1)
+                v = np.where((strat == 2) & ok, dcode.astype(float), code)
+                v = np.where(cnt[:, None] > 0, v, x[..., j])
+            Zc[..., j] = np.where(chosen[..., j] & (strat >= 0), v, x[..., j])
+        Zc = Zc.reshape(r * N, d)
+        owners = np.repeat(rows, N)
+        if corners:
+            Zk = Z0[rows].copy()
+            for j in range(d):
+                if self.numeric[j] and self.dirs[j] != 0:
+                    lim = A[rows, j] if self.dirs[j] < 0 else B[rows, j]
+                    Zk[:, j] = np.where(mov[:, j], lim, Zk[:, j])
+            Zc = np.concatenate([Zc, Zk])
+            owners = np.concatenate([owners, rows])
+        return Zc, owners
+
+    def gradient_candidates(self, Z0, A, B, movable):
+        """Projected gradient descent from each row (torch models), at three distance weights."""
+        import torch
+
+        adapter = self.adapter
+        lambdas = (0.003, 0.03, 0.3)
+        num_mov = movable & self.numeric[None, :]
+        rows = np.flatnonzero(num_mov.any(axis=1))
+        if not len(rows):
+            return np.empty((0, self.d)), np.empty(0, dtype=int)
+        base = adapter.to_tensor(self.codec.decode(Z0[rows])).detach()
+        dev = base.device
+        reps = len(lambdas)
+        owners = np.tile(rows, reps)
+        x = base.repeat(reps, 1)
+        lam = torch.tensor(np.repeat(lambdas, len(rows)), dtype=x.dtype, device=dev)
+        mask = torch.as_tensor(np.tile(num_mov[rows], (reps, 1)), device=dev, dtype=x.dtype)
+        scale = torch.as_tensor(self.scale, device=dev, dtype=x.dtype)
+        w = torch.as_tensor(self.weights, device=dev, dtype=x.dtype)
+        lo = torch.as_tensor(np.nan_to_num(np.tile(A[rows], (reps, 1)), nan=0.0), device=dev, dtype=x.dtype)
+        hi = torch.as_tensor(np.nan_to_num(np.tile(B[rows], (reps, 1)), nan=0.0), device=dev, dtype=x.dtype)
+        lo = torch.where(mask > 0, lo, x)
+        hi = torch.where(mask > 0, hi, x)
+        u = torch.zeros_like(x, requires_grad=True)
+        opt = torch.optim.Adam([u], lr=0.1)
+        best = x.clone()
+        found = torch.zeros(len(x), dtype=torch.bool, device=dev)
+        for _ in range(self.cfg.gradient_steps):
+            z = x + u * scale * mask
+            slack = self.target.torch_slack(adapter, adapter.forward(z), self.pos[owners])
+            # keep the first valid iterate of each start (the closest one on its path)
+            newly = (slack.detach() > 0) & ~found
+            best[newly] = z.detach()[newly]
+            found |= newly
+            loss = torch.relu(0.02 - slack).sum() + (lam * (u.abs() * w * mask).sum(dim=1)).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                z = torch.minimum(torch.maximum(x + u * scale * mask, lo), hi)
+                u.copy_((z - x) / scale)
+        with torch.no_grad():
+            z = torch.minimum(torch.maximum(x + u * scale * mask, lo), hi)
+            final = torch.where(found[:, None], best, z)
+        vals = final.cpu().numpy().astype(np.float64)
+        Zc = np.tile(Z0[rows], (reps, 1))
+        for j in range(self.d):
+            if self.numeric[j]:
+                g = self.grids[j]
+                v = g.snap(vals[:, j], "nearest")
+                v = np.clip(v, np.tile(A[rows, j], reps), np.tile(B[rows, j], reps))
+                Zc[:, j] = np.where(np.tile(num_mov[rows, j], reps) & ~np.isnan(v), v, Zc[:, j])
+        return Zc, owners
+
+    # -- refinement --------------------------------------------------------------
+    def cost(self, Z0_rows, Z):
+        return l1_distance(Z0_rows, Z, self.scale, self.numeric, self.weights)
+
+    def sparsify(self, Z0, C, owners):
+        """Undo each change (most costly first) while the outcome stays desired."""
+        X0 = Z0[owners]
+        for _ in range(min(self.max_changes, self.d)):
+            changed = _changed(X0, C)
+            if not changed.any():
+                break
+            per = np.abs(C - X0) / self.scale[None, :]
+            per = np.where(self.numeric[None, :], per, 1.0) * self.weights[None, :]
+            per = np.where(changed, np.nan_to_num(per, nan=1.0), -np.inf)
+            order = np.argsort(-per, axis=1)
+            progressed = False
+            for t in range(self.d):
+                j = order[:, t]
+                act = changed[np.arange(len(C)), j]
+                if not act.any():
+                    continue
+                idx = np.flatnonzero(act)
+                T = C[idx].copy()
+                T[np.arange(len(idx)), j[idx]] = X0[idx, j[idx]]
+                _, v, _ = self.evaluate(T, owners[idx])
+                if v.any():
+                    C[idx[v]] = T[v]
+                    changed[idx[v], j[idx[v]]] = False
+                    progressed = True
+            if not progressed:
+                break
+        return C
+
+    def shrink(self, Z0, C, owners):
+        """Bisect each numeric change back toward the original value, keeping the outcome desired."""
+        X0 = Z0[owners]
+        for j in range(self.d):
+            if not self.numeric[j]:
+                continue
+            idx = np.flatnonzero(_changed(X0[:, j], C[:, j]))
+            if not len(idx):
+                continue
+            g = self.grids[j]
+            lo = X0[idx, j].copy()      # the original value: not enough on its own
+            hi = C[idx, j].copy()       # a valid value
+            tol = self.cfg.tolerance * self.scale[j]
+            for _ in range(self.cfg.bisect_steps):
+                mid = (lo + hi) / 2.0
+                if not g.continuous:
+                    down = hi < lo
+                    near_hi = np.where(down, g.snap(mid, "down"), g.snap(mid, "up"))
+                    near_lo = np.where(down, g.snap(mid, "up"), g.snap(mid, "down"))
+                    use = np.where(_changed(near_hi, hi), near_hi, near_lo)
+                    strictly_inside = np.where(down, (use > hi) & (use < lo), (use < hi) & (use > lo))
+                    strictly_inside &= _changed(use, hi) & _changed(use, lo)
+                    active = strictly_inside
+                    mid = use
+                else:
+                    active = np.abs(hi - lo) > tol
+                if not active.any():
+                    break
+                a = np.flatnonzero(active)
+                T = C[idx[a]].copy()
+                T[:, j] = mid[a]
+                _, v, _ = self.evaluate(T, owners[idx[a]])
+                hi[a[v]] = mid[a[v]]
+                lo[a[~v]] = mid[a[~v]]
+            C[idx, j] = hi
+        return C
+
+    # -- selection ---------------------------------------------------------------
+    def pick_pool(self, Zc, owners, cost, sources):
+        """Per row, up to ``pool`` valid candidates: the cheapest of each changed-feature set first."""
+        P = self.cfg.pool
+        if not len(Zc):
+            return np.empty(0, dtype=int)
+        ch = _changed(self.Z0[owners], Zc)
+        key = (ch * (1 << np.arange(self.d, dtype=np.int64) % 62)).sum(axis=1)
+        order = np.lexsort((cost, key, owners))
+        o_s, k_s = owners[order], key[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (o_s[1:] != o_s[:-1]) | (k_s[1:] != k_s[:-1])
+        # firsts ranked by cost within each row, then the rest by cost
+        pri = np.where(first, 0, 1)
+        order2 = np.lexsort((cost[order], pri, o_s))
+        sel = order[order2]
+        o2 = owners[sel]
+        start = np.r_[0, np.flatnonzero(o2[1:] != o2[:-1]) + 1]
+        rank = np.arange(len(o2)) - np.repeat(start, np.diff(np.r_[start, len(o2)]))
+        return sel[rank < P]
+
+    def choose(self, Z0row, C, cost, k):
+        """The ``k`` cheapest mutually non-redundant candidates of one row (indices into ``C``)."""
+        order = np.lexsort((_changed(Z0row[None, :], C).sum(axis=1), cost))
+        chosen: list[int] = []
+        for i in order:
+            c = C[i]
+            if any(self._redundant(Z0row, c, C[s]) for s in chosen):
+                continue
+            chosen.append(int(i))
+            if len(chosen) == k:
+                break
+        return chosen
+
+    def _redundant(self, x, c, s) -> bool:
+        """``c`` asks for everything ``s`` asks (as far or further) -- or is the same point."""
+        ch_s = _changed(x, s)
+        ch_c = _changed(x, c)
+        if np.any(ch_s & ~ch_c):
+            return False
+        for j in np.flatnonzero(ch_s):
+            if self.numeric[j]:
+                ds, dc = s[j] - x[j], c[j] - x[j]
+                if np.sign(ds) != np.sign(dc) or abs(dc) < abs(ds) - 1e-12:
+                    return False
+            elif c[j] != s[j]:
+                return False
+        return True
+
+    # -- the whole search for a chunk ---------------------------------------------
+    def run(self, Z0: np.ndarray, k: int, use: set, positions: np.ndarray | None = None) -> list[RowResult]:
+        """Search counterfactuals for encoded query rows ``Z0`` (none of them already desired).
+
+        ``positions`` are the rows' positions in the full ``X`` (what per-row targets index).
+        """
+        self.Z0 = Z0
+        self.pos = np.arange(len(Z0)) if positions is None else np.asarray(positions)
+        m = len(Z0)
+        A, B, movable, cat_targets = self.domains(Z0)
+        gens = [np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(Z0[i]).tobytes())])
+                for i in range(m)]
+        pools_Z, pools_o, pools_src = [], [], []
+        evaluated = np.zeros(m, dtype=int)
+
+        def add(Zc, o, src):
+            if not len(Zc):
+                return np.zeros(0, dtype=bool)
+            ok = _changed(Z0[o], Zc).sum(axis=1) <= self.max_changes
+            Zc, o = Zc[ok], o[ok]
+            _, v, _ = self.evaluate(Zc, o)
+            np.add.at(evaluated, o, 1)
+            pools_Z.append(Zc[v])
+            pools_o.append(o[v])
+            pools_src.extend([src] * int(v.sum()))
+            return v
+
+        if "line" in use:
+            add(*self.line_candidates(Z0, A, B, movable, cat_targets), "line")
+        if "gradient" in use and getattr(self.adapter, "is_differentiable", False) and hasattr(self.adapter, "forward"):
+            add(*self.gradient_candidates(Z0, A, B, movable), "gradient")
+        n_valid = np.bincount(np.concatenate(pools_o) if pools_o else np.empty(0, int), minlength=m)
+        can_move = movable.any(axis=1)
+        if "random" in use or "donor" in use:
+            radius = self.cfg.radius
+            for rnd in range(self.cfg.rounds):
+                need = np.flatnonzero(can_move & ((n_valid < k) if rnd else np.ones(m, bool)))
+                if not len(need):
+                    break
+                Zc, o = self.random_candidates(Z0, A, B, movable, cat_targets, need, gens, radius, self.donors,
+                                               "random" in use, "donor" in use, corners=(rnd == 0 and "random" in use))
+                v = add(Zc, o, "random")
+                if len(v):
+                    n_valid += np.bincount(o[v], minlength=m)
+                radius *= 4.0
+
+        results = [RowResult(Z=np.empty((0, self.d)), prediction=np.empty(0), cost=np.empty(0)) for _ in range(m)]
+        for i in range(m):
+            results[i].n_evaluated = int(evaluated[i])
+        if pools_Z:
+            Zp = np.concatenate(pools_Z)
+            op = np.concatenate(pools_o)
+            src = np.array(pools_src, dtype=object)
+        else:
+            Zp, op, src = np.empty((0, self.d)), np.empty(0, dtype=int), np.empty(0, dtype=object)
+        if len(Zp):
+            sel = self.pick_pool(Zp, op, self.cost(Z0[op], Zp), src)
+            C, oc, sc = Zp[sel].copy(), op[sel], src[sel]
+            C = self.sparsify(Z0, C, oc)
+            C = self.shrink(Z0, C, oc)
+            # the guarantee: re-run the model, re-check every constraint
+            pred, valid, _ = self.evaluate(C, oc)
+            viol = self.c.violation_matrix(Z0[oc], C)
+            bad = np.zeros(len(C), dtype=bool)
+            for kind, mat in viol.items():
+                bad |= mat if mat.ndim == 1 else mat.any(axis=1)
+            keep = valid & ~bad & _changed(Z0[oc], C).any(axis=1)
+            C, oc, sc, pred = C[keep], oc[keep], sc[keep], pred[keep]
+            cost = self.cost(Z0[oc], C)
+            by_row = np.argsort(oc, kind="stable")
+            starts = np.searchsorted(oc[by_row], np.arange(m + 1))
+            for i in range(m):
+                ids = by_row[starts[i]:starts[i + 1]]
+                if not len(ids):
+                    continue
+                pick = self.choose(Z0[i], C[ids], cost[ids], k)
+                ids = ids[pick]
+                res = results[i]
+                res.Z, res.prediction, res.cost = C[ids], pred[ids], cost[ids]
+                res.source = [str(s) for s in sc[ids]]
+                res.status = "found"
+        for i in range(m):
+            if results[i].status != "found":
+                results[i].reason = self.why_none(i, movable, A, B, int(evaluated[i]))
+        return results
+
+    def why_none(self, i, movable, A, B, n_eval) -> str:
+        mutable = [f for f, r in zip(self.codec.features, self.rules) if r.mutable]
+        if not mutable:
+            return "no feature may change under the constraints"
+        if not movable[i].any():
+            return ("every changeable feature (" + ", ".join(mutable) + ") is already at the limit "
+                    "of its allowed direction or range")
+        names = [self.codec.features[j] for j in np.flatnonzero(movable[i])]
+        return (f"no change within the constraints reaches {self.target.describe()}: "
+                f"{n_eval} candidates over {', '.join(names)} (including each one's whole allowed range"
+                f"{' and every direction-constrained feature at its limit' if any(self.dirs[j] != 0 for j in np.flatnonzero(movable[i])) else ''})"
+                " were checked by the model")
