@@ -184,6 +184,12 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
     idx = np.flatnonzero(denied)
     attr = explain(adapter, X.iloc[idx], method=pack.explanation.method,
                    tolerance=pack.explanation.additivity_tolerance, **pack.explanation.options) if len(idx) else None
+    # 'what could change the decision': one batched counterfactual search for the denied rows
+    from .counterfactuals.statements import letter_counterfactuals
+
+    cf = letter_counterfactuals(adapter, X.iloc[idx], pack, background=ref_X if ref_X is not None else X,
+                                background_label="the reference population" if ref_X is not None else
+                                "the rows of this batch") if len(idx) else None
     cols = pack.spec.columns
     iterator = range(len(idx))
     if progress:
@@ -237,6 +243,7 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
                     "flag_reason": result.flag_reason, "factor_scores": result.factor_scores,
                     "max_reasons": fin.max_reasons,
                 },
+                "counterfactuals": cf.record(k) if cf is not None else None,
                 "software": software,
             }
             base = f"letter_{safe_name(decision_id)}"
@@ -248,7 +255,8 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
                 record["document"] = {
                     "kind": "adverse_action_letter", "template": template, "language": lang,
                     "content": letter_content(pack=pack, decision_id=decision_id, raw_row=raw, reasons=result,
-                                              decision_date=when, language=lang),
+                                              decision_date=when, language=lang,
+                                              counterfactual=cf.content(k, lang) if cf is not None else None),
                 }
                 files = render_letter(record, pack, formats=formats)
                 summary.letters += 1

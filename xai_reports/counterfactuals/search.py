@@ -677,8 +677,9 @@ class Engine:
         evaluated = np.zeros(m, dtype=int)
 
         def add(Zc, o, src):
+            """Evaluate candidates; keep the valid ones; return the owners of the valid ones."""
             if not len(Zc):
-                return np.zeros(0, dtype=bool)
+                return np.zeros(0, dtype=int)
             ok = _changed(Z0[o], Zc).sum(axis=1) <= self.max_changes
             Zc, o = Zc[ok], o[ok]
             _, v, _ = self.evaluate(Zc, o)
@@ -686,7 +687,7 @@ class Engine:
             pools_Z.append(Zc[v])
             pools_o.append(o[v])
             pools_src.extend([src] * int(v.sum()))
-            return v
+            return o[v]
 
         if "line" in use:
             add(*self.line_candidates(Z0, A, B, movable, cat_targets), "line")
@@ -702,9 +703,7 @@ class Engine:
                     break
                 Zc, o = self.random_candidates(Z0, A, B, movable, cat_targets, need, gens, radius, self.donors,
                                                "random" in use, "donor" in use, corners=(rnd == 0 and "random" in use))
-                v = add(Zc, o, "random")
-                if len(v):
-                    n_valid += np.bincount(o[v], minlength=m)
+                n_valid += np.bincount(add(Zc, o, "random"), minlength=m)
                 radius *= 4.0
 
         results = [RowResult(Z=np.empty((0, self.d)), prediction=np.empty(0), cost=np.empty(0)) for _ in range(m)]

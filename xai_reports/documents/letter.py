@@ -23,7 +23,7 @@ def _text(spec, lang):
 
 
 def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_date: str,
-                   language: str = "en") -> dict:
+                   language: str = "en", counterfactual: dict | None = None) -> dict:
     """Everything the letter template prints, as plain data.
 
     Args:
@@ -33,6 +33,8 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
         reasons: a :class:`~xai_reports.reasons.ReasonResult` (not flagged).
         decision_date: ISO date of the notice.
         language: ``"en"`` or another language the pack declares.
+        counterfactual: ``{"text", "caveat", ...}`` ('what could change the decision',
+            see :mod:`xai_reports.counterfactuals.statements`) or ``None``.
     """
     spec = pack.spec
     fin = spec.finance
@@ -65,7 +67,8 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
         "agency": {"name": inst.agency.name, "address": list(inst.agency.address)},
         "consumer_report": None,
         "credit_score": None,
-        "counterfactual": None,
+        "counterfactual": ({"text": counterfactual["text"], "caveat": counterfactual["caveat"]}
+                           if counterfactual else None),
         "disclaimer": spec.disclaimer,
     }
     if fin.consumer_report.used:

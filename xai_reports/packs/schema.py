@@ -7,6 +7,7 @@ reasons, features or templates that do not exist. Domain-specific sections
 
 from __future__ import annotations
 
+import string
 from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,6 +45,22 @@ class FeatureSpec(Strict):
     forbidden_transitions: list[tuple[Scalar, Scalar]] = Field(default_factory=list)
     action_text: Optional[str] = Field(
         default=None, description="Counterfactual wording, e.g. 'your total debt payments were below {value} of your income'.")
+    action_text_translations: dict[str, str] = Field(
+        default_factory=dict, description="action_text in the pack's other languages (language -> text with {value}).")
+
+    @field_validator("action_text")
+    @classmethod
+    def _action_text(cls, v):
+        if v is not None:
+            _check_fields(v, {"value"}, "action_text")
+        return v
+
+    @field_validator("action_text_translations")
+    @classmethod
+    def _action_text_translations(cls, v):
+        for lang, text in v.items():
+            _check_fields(text, {"value"}, f"action_text_translations.{lang}")
+        return v
 
     @model_validator(mode="after")
     def _categories(self):
@@ -53,7 +70,74 @@ class FeatureSpec(Strict):
             raise ValueError("a binary feature needs exactly two categories")
         if self.bounds is not None and self.bounds[0] > self.bounds[1]:
             raise ValueError(f"bounds {list(self.bounds)} has lower > upper")
+        if self.protected and self.actionable:
+            raise ValueError("a protected attribute can never be changed by a counterfactual; remove 'actionable: true'")
         return self
+
+
+def _check_fields(text: str, allowed: set, what: str):
+    """``text`` is a format string whose only fields are ``allowed`` (each at least once)."""
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"{what}: not a valid template ({exc}); write {{value}} for the value") from None
+    unknown = fields - allowed
+    if unknown:
+        raise ValueError(f"{what}: unknown placeholder(s) {sorted('{' + f + '}' for f in unknown)}; "
+                         f"only {sorted('{' + f + '}' for f in allowed)} can be used")
+    missing = allowed - fields
+    if missing:
+        raise ValueError(f"{what}: needs {sorted('{' + f + '}' for f in missing)}")
+
+
+DEFAULT_CF_STATEMENT = {
+    "en": "Based on the information in your application, our decision could have been different if {conditions}, "
+          "with everything else unchanged.",
+    "es": "Según la información de su solicitud, nuestra decisión podría haber sido diferente si {conditions}, "
+          "sin ningún otro cambio.",
+}
+DEFAULT_CF_CAVEAT = {
+    "en": "This does not guarantee approval; a new application would be evaluated on all information at that time.",
+    "es": "Esto no garantiza la aprobación; una nueva solicitud se evaluaría con toda la información disponible "
+          "en ese momento.",
+}
+DEFAULT_CF_CONJUNCTIONS = {"en": ("and", "or"), "es": ("y", "o")}
+
+
+class CounterfactualSettings(Strict):
+    """Pack-level counterfactual settings (``counterfactuals:``); per-feature ones live in ``features``."""
+
+    enabled: bool = Field(default=True, description="Letters state what could have changed the decision.")
+    max_changes: Optional[int] = Field(default=None, ge=1, description="At most this many features change in one counterfactual.")
+    k: int = Field(default=3, ge=1, le=10, description="Counterfactuals searched and recorded per decision.")
+    in_letter: int = Field(default=2, ge=1, le=3, description="Alternatives a letter states (each checked by the model).")
+    statement: dict[str, str] = Field(default_factory=dict, description="Sentence per language with {conditions}; built-in for en, es.")
+    caveat: dict[str, str] = Field(default_factory=dict, description="Caveat per language; built-in for en, es.")
+    conjunctions: dict[str, tuple[str, str]] = Field(default_factory=dict, description="Language -> [and, or]; built-in for en, es.")
+
+    @field_validator("statement")
+    @classmethod
+    def _statement(cls, v):
+        for lang, text in v.items():
+            _check_fields(text, {"conditions"}, f"statement.{lang}")
+        return {**DEFAULT_CF_STATEMENT, **v}
+
+    @field_validator("caveat")
+    @classmethod
+    def _caveat(cls, v):
+        return {**DEFAULT_CF_CAVEAT, **v}
+
+    @field_validator("conjunctions")
+    @classmethod
+    def _conjunctions(cls, v):
+        return {**DEFAULT_CF_CONJUNCTIONS, **v}
+
+    def wording(self, lang: str) -> tuple[str, str, tuple[str, str]] | None:
+        """``(statement, caveat, (and, or))`` for ``lang``, or ``None`` when the pack has none."""
+        st = {**DEFAULT_CF_STATEMENT, **self.statement}.get(lang)
+        cv = {**DEFAULT_CF_CAVEAT, **self.caveat}.get(lang)
+        cj = {**DEFAULT_CF_CONJUNCTIONS, **self.conjunctions}.get(lang)
+        return None if st is None or cv is None or cj is None else (st, cv, tuple(cj))
 
 
 class ReasonSpec(Strict):
@@ -182,6 +266,7 @@ class Pack(Strict):
     templates: dict[str, str] = Field(default_factory=dict, description="Document kind -> template file.")
     template_dirs: list[str] = Field(default_factory=list, description="Folders (relative to the pack) searched before the shipped templates.")
     finance: Optional[FinanceSection] = None
+    counterfactuals: CounterfactualSettings = Field(default_factory=CounterfactualSettings)
 
     @field_validator("features")
     @classmethod
@@ -211,7 +296,30 @@ class Pack(Strict):
             raise _KeyedError(("finance",), "a finance pack needs a 'finance' section (decision, institution, ...)")
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
+        self._check_counterfactual_wording()
         return self
+
+    def _check_counterfactual_wording(self):
+        """Finance letters state counterfactuals: every language needs the wording, every actionable feature its text."""
+        cf = self.counterfactuals
+        if self.domain != "finance" or not cf.enabled:
+            return
+        for lang in self.languages:
+            if cf.wording(lang) is None:
+                raise _KeyedError(("counterfactuals", "statement"),
+                                  f"no counterfactual wording for language '{lang}': give statement, caveat and "
+                                  f"conjunctions for it (built-in: en, es), or set counterfactuals.enabled: false")
+        for fname, feat in self.features.items():
+            if not feat.actionable:
+                continue
+            if feat.action_text is None:
+                raise _KeyedError(("features", fname, "action_text"),
+                                  "an actionable feature needs 'action_text' (what a letter says could change, "
+                                  "with {value}), or set counterfactuals.enabled: false")
+            for lang in self.languages:
+                if lang != self.language and lang not in feat.action_text_translations:
+                    raise _KeyedError(("features", fname, "action_text_translations"),
+                                      f"missing '{lang}' (the pack declares languages {self.languages})")
 
     # conveniences ------------------------------------------------------------
     def protected_features(self) -> list[str]:
