@@ -470,8 +470,9 @@ class Engine:
                 cs = np.cumsum(T, axis=1)
                 pick = np.floor(U[..., j, 2] * np.maximum(cnt, 1)[:, None]).astype(int)
                 code = np.argmax(cs[:, None, :] > pick[..., None], axis=2).astype(float)
-                dv = val[..., j]
+                dv = donor_vals[..., j]
                 dcode = np.where(np.isnan(dv), -1, dv).astype(int)
+                dcode = np.where(dcode < T.shape[1], dcode, -1)
                 ok = (dcode >= 0) & np.take_along_axis(T, np.maximum(dcode, 0), axis=1)
                 v = np.where((strat == 2) & ok, dcode.astype(float), code)
                 v = np.where(cnt[:, None] > 0, v, x[..., j])
@@ -489,57 +490,71 @@ class Engine:
         return Zc, owners
 
     def gradient_candidates(self, Z0, A, B, movable):
-        """Projected gradient descent from each row (torch models), at three distance weights."""
+        """Gradient ascent on the target's slack from each row (differentiable models).
+
+        Two paths per row, in MAD units with steps growing 5% per iteration:
+        steepest ascent for the weighted L1 norm (one coordinate at a time: the
+        one with the largest gradient per unit cost -- the L1-optimal direction
+        for a locally linear model) and the normalised full gradient. Each path
+        stops at its first valid point; coordinates at their allowed limit do not move.
+        """
         import torch
 
         adapter = self.adapter
-        lambdas = (0.003, 0.03, 0.3)
         num_mov = movable & self.numeric[None, :]
         rows = np.flatnonzero(num_mov.any(axis=1))
         if not len(rows):
             return np.empty((0, self.d)), np.empty(0, dtype=int)
         base = adapter.to_tensor(self.codec.decode(Z0[rows])).detach()
-        dev = base.device
-        reps = len(lambdas)
-        owners = np.tile(rows, reps)
-        x = base.repeat(reps, 1)
-        lam = torch.tensor(np.repeat(lambdas, len(rows)), dtype=x.dtype, device=dev)
-        mask = torch.as_tensor(np.tile(num_mov[rows], (reps, 1)), device=dev, dtype=x.dtype)
-        scale = torch.as_tensor(self.scale, device=dev, dtype=x.dtype)
-        w = torch.as_tensor(self.weights, device=dev, dtype=x.dtype)
-        lo = torch.as_tensor(np.nan_to_num(np.tile(A[rows], (reps, 1)), nan=0.0), device=dev, dtype=x.dtype)
-        hi = torch.as_tensor(np.nan_to_num(np.tile(B[rows], (reps, 1)), nan=0.0), device=dev, dtype=x.dtype)
+        dev, dt = base.device, base.dtype
+        owners = np.tile(rows, 2)
+        x = base.repeat(2, 1)
+        n = len(x)
+        coord = torch.zeros(n, dtype=torch.bool, device=dev)
+        coord[:len(rows)] = True
+        mask = torch.as_tensor(np.tile(num_mov[rows], (2, 1)), device=dev, dtype=dt)
+        scale = torch.as_tensor(self.scale, device=dev, dtype=dt)
+        w = torch.as_tensor(self.weights, device=dev, dtype=dt)
+        lo = torch.as_tensor(np.nan_to_num(np.tile(A[rows], (2, 1)), nan=0.0), device=dev, dtype=dt)
+        hi = torch.as_tensor(np.nan_to_num(np.tile(B[rows], (2, 1)), nan=0.0), device=dev, dtype=dt)
         lo = torch.where(mask > 0, lo, x)
         hi = torch.where(mask > 0, hi, x)
-        u = torch.zeros_like(x, requires_grad=True)
-        opt = torch.optim.Adam([u], lr=0.1)
+        z = x.clone()
+        found = torch.zeros(n, dtype=torch.bool, device=dev)
         best = x.clone()
-        found = torch.zeros(len(x), dtype=torch.bool, device=dev)
+        step = 0.02
+        pos = self.pos[owners]
         for _ in range(self.cfg.gradient_steps):
-            z = x + u * scale * mask
-            slack = self.target.torch_slack(adapter, adapter.forward(z), self.pos[owners])
-            # keep the first valid iterate of each start (the closest one on its path)
+            zz = z.clone().requires_grad_(True)
+            slack = self.target.torch_slack(adapter, adapter.forward(zz), pos)
             newly = (slack.detach() > 0) & ~found
-            best[newly] = z.detach()[newly]
+            best[newly] = z[newly]
             found |= newly
-            loss = torch.relu(0.02 - slack).sum() + (lam * (u.abs() * w * mask).sum(dim=1)).sum()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            if bool(found.all()):
+                break
+            (g,) = torch.autograd.grad(slack.sum(), zz)
             with torch.no_grad():
-                z = torch.minimum(torch.maximum(x + u * scale * mask, lo), hi)
-                u.copy_((z - x) / scale)
-        with torch.no_grad():
-            z = torch.minimum(torch.maximum(x + u * scale * mask, lo), hi)
-            final = torch.where(found[:, None], best, z)
-        vals = final.cpu().numpy().astype(np.float64)
-        Zc = np.tile(Z0[rows], (reps, 1))
+                gu = g * scale * mask                       # d slack / d (change in MADs)
+                at_hi = z >= hi - 1e-12
+                at_lo = z <= lo + 1e-12
+                gu = torch.where((at_hi & (gu > 0)) | (at_lo & (gu < 0)), torch.zeros_like(gu), gu)
+                score = gu.abs() / w
+                j = score.argmax(dim=1)
+                one = torch.zeros_like(gu)
+                one[torch.arange(n, device=dev), j] = torch.sign(gu[torch.arange(n, device=dev), j])
+                norm = gu.norm(dim=1, keepdim=True).clamp_min(1e-12)
+                direction = torch.where(coord[:, None], one, gu / norm)
+                move = ~found[:, None]
+                z = torch.where(move, z + step * direction * scale, z)
+                z = torch.minimum(torch.maximum(z, lo), hi)
+            step *= 1.05
+        vals = torch.where(found[:, None], best, z).cpu().numpy().astype(np.float64)
+        Zc = np.tile(Z0[rows], (2, 1))
         for j in range(self.d):
             if self.numeric[j]:
-                g = self.grids[j]
-                v = g.snap(vals[:, j], "nearest")
-                v = np.clip(v, np.tile(A[rows, j], reps), np.tile(B[rows, j], reps))
-                Zc[:, j] = np.where(np.tile(num_mov[rows, j], reps) & ~np.isnan(v), v, Zc[:, j])
+                v = self.grids[j].snap(vals[:, j], "nearest")
+                v = np.clip(v, np.tile(A[rows, j], 2), np.tile(B[rows, j], 2))
+                Zc[:, j] = np.where(np.tile(num_mov[rows, j], 2) & ~np.isnan(v), v, Zc[:, j])
         return Zc, owners
 
     # -- refinement --------------------------------------------------------------
