@@ -266,7 +266,7 @@ def counterfactuals(model, X, *, pack=None, constraints: dict | None = None, des
     n = len(Z)
     positions = np.arange(n)
     engine.pos = positions
-    engine.enable_fast_path(np.concatenate([Z, Zb[:512]]))
+    engine.enable_fast_path(np.concatenate([Z[:256], Zb[:256]]))
     pred0, valid0, _ = engine.evaluate(Z, positions) if n else (np.empty(0), np.empty(0, bool), None)
     todo = np.flatnonzero(~valid0)
     results: dict[int, object] = {}

@@ -47,10 +47,9 @@ def _changed(x, c) -> np.ndarray:
     """Element-wise 'value changed' for float arrays (NaN == NaN counts as unchanged)."""
     x = np.asarray(x, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
-    both_nan = np.isnan(x) & np.isnan(c)
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(c - x) > _TOL * np.maximum(1.0, np.abs(x))
-    return (diff | (np.isnan(x) != np.isnan(c))) & ~both_nan
+    nx, nc = np.isnan(x), np.isnan(c)
+    diff = np.abs(c - x) > _TOL * np.maximum(1.0, np.abs(x))   # False where either is NaN
+    return diff | (nx != nc)
 
 
 @dataclass

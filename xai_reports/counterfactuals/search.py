@@ -272,6 +272,7 @@ class Engine:
             self.bg_max = np.nanmax(background, axis=0) if len(background) else np.full(self.d, np.nan)
         self.dirs = np.array([{"any": 0, "increase_only": 1, "decrease_only": -1}[r.direction] for r in self.rules])
         self.max_changes = constraints.max_changes or self.d
+        self.mutable_cols = np.array([j for j, r in enumerate(self.rules) if r.mutable], dtype=int)
         self.n_predictions = 0
         self.pos = np.empty(0, dtype=int)
         self._fast = None
@@ -308,7 +309,7 @@ class Engine:
         fast = _xgboost_fast_path(self.adapter, self.codec, self.target.output)
         if fast is None or not len(Zcheck):
             return False
-        ref = self.target.raw(self.adapter, self.codec.decode(Zcheck))
+        ref = self.target.raw(self.adapter, self.codec.decode(Zcheck))   # the adapter's own path
         got = fast(Zcheck)
         if ref.shape == got.shape and np.allclose(ref, got, rtol=1e-6, atol=1e-6):
             self._fast = fast
@@ -407,25 +408,147 @@ class Engine:
                 owners.append(rows[rr])
                 vals.append(cc.astype(np.float64))
                 feats.append(np.full(len(rr), j))
-        if not owners:
+        if owners:
+            o = np.concatenate(owners)
+            f = np.concatenate(feats)
+            v = np.concatenate(vals)
+            Zc = Z0[o].copy()
+            Zc[np.arange(len(o)), f] = v
+        else:
+            Zc, o = np.empty((0, self.d)), np.empty(0, dtype=int)
+        Zd, od = self.diagonal_candidates(Z0, A, B, movable, q)
+        return np.concatenate([Zc, Zd]), np.concatenate([o, od])
+
+    def diagonal_candidates(self, Z0, A, B, movable, q, max_lines: int = 48):
+        """Several numeric features at once, along the line from the row to a corner of their allowed box.
+
+        For every subset of 2 .. ``max_changes`` (at most 3) mutable numeric features
+        and every corner of their box (a direction-constrained feature has one end,
+        a free one two), points ``x + t (corner - x)``; at most ``max_lines`` lines.
+        """
+        from itertools import combinations, product
+
+        num = [j for j in self.mutable_cols if self.numeric[j]]
+        top = min(self.max_changes, 3, len(num))
+        lines = []
+        for size in range(2, top + 1):
+            for subset in combinations(num, size):
+                ends = [([-1] if self.dirs[j] < 0 else [1] if self.dirs[j] > 0 else [-1, 1]) for j in subset]
+                for signs in product(*ends):
+                    lines.append((subset, signs))
+        if not lines:
             return np.empty((0, self.d)), np.empty(0, dtype=int)
-        o = np.concatenate(owners)
-        f = np.concatenate(feats)
-        v = np.concatenate(vals)
-        Zc = Z0[o].copy()
-        Zc[np.arange(len(o)), f] = v
-        return Zc, o
+        lines = lines[:max_lines]
+        m = len(Z0)
+        G = len(q)
+        blocks, owners = [], []
+        for subset, signs in lines:
+            cols = list(subset)
+            ok = movable[:, cols].all(axis=1)
+            rows = np.flatnonzero(ok)
+            if not len(rows):
+                continue
+            x = Z0[np.ix_(rows, cols)]
+            corner = np.where(np.array(signs)[None, :] < 0, A[np.ix_(rows, cols)], B[np.ix_(rows, cols)])
+            pts = x[:, None, :] + q[None, :, None] * (corner - x)[:, None, :]          # (r, G, s)
+            Zc = np.repeat(Z0[rows][:, None, :], G, axis=1)
+            for t, j in enumerate(cols):
+                v = self.grids[j].snap(pts[..., t], "nearest")
+                Zc[..., j] = np.clip(v, A[rows, j][:, None], B[rows, j][:, None])
+            blocks.append(Zc.reshape(-1, self.d))
+            owners.append(np.repeat(rows, G))
+        if not blocks:
+            return np.empty((0, self.d)), np.empty(0, dtype=int)
+        return np.concatenate(blocks), np.concatenate(owners)
+
+    def box_candidates(self, Z0, A, B, movable, rows, G: int = 12, max_subsets: int = 12):
+        """A full grid over each pair of mutable numeric features, for rows nothing has worked for yet.
+
+        Narrow valid regions that need two features at once are easy to miss by
+        sampling; a ``G x G`` grid over the pair's allowed box (denser near the row)
+        does not miss them at that resolution.
+        """
+        from itertools import combinations
+
+        num = [j for j in self.mutable_cols if self.numeric[j]]
+        pairs = list(combinations(num, 2))[:max_subsets] if self.max_changes >= 2 else []
+        if not pairs or not len(rows):
+            return np.empty((0, self.d)), np.empty(0, dtype=int)
+        q = (np.arange(1, G + 1) / G) ** 1.5
+        blocks, owners = [], []
+        for j1, j2 in pairs:
+            rr = rows[movable[rows, j1] & movable[rows, j2]]
+            if not len(rr):
+                continue
+            axes = []
+            for j in (j1, j2):
+                x, a, b = Z0[rr, j], A[rr, j], B[rr, j]
+                if self.dirs[j] < 0:
+                    v = x[:, None] - (x - a)[:, None] * q[None, :]
+                elif self.dirs[j] > 0:
+                    v = x[:, None] + (b - x)[:, None] * q[None, :]
+                else:
+                    h = q[::2]
+                    v = np.concatenate([x[:, None] - (x - a)[:, None] * h, x[:, None] + (b - x)[:, None] * h], axis=1)
+                axes.append(np.clip(self.grids[j].snap(v, "nearest"), a[:, None], b[:, None]))
+            g1, g2 = axes
+            Zc = np.repeat(Z0[rr][:, None, None, :], g1.shape[1], axis=1).repeat(g2.shape[1], axis=2)
+            Zc[..., j1] = g1[:, :, None]
+            Zc[..., j2] = g2[:, None, :]
+            blocks.append(Zc.reshape(-1, self.d))
+            owners.append(np.repeat(rr, g1.shape[1] * g2.shape[1]))
+        if not blocks:
+            return np.empty((0, self.d)), np.empty(0, dtype=int)
+        return np.concatenate(blocks), np.concatenate(owners)
+
+    def refine_near_misses(self, Z0, A, B, movable, stuck, gens, Zn, on, sn, it: int, top: int = 4, M: int = 24):
+        """Pattern search around the candidates that came closest, for rows nothing has worked for yet.
+
+        The ``top`` invalid candidates with the largest slack per stuck row are
+        jittered on the numeric features they change (uniformly within 1/24 of the
+        allowed range, halved each iteration), so narrow valid regions near them are found.
+        """
+        keep = np.isin(on, stuck)
+        Zn, on, sn = Zn[keep], on[keep], sn[keep]
+        if not len(Zn):
+            return np.empty((0, self.d)), np.empty(0, dtype=int)
+        order = np.lexsort((-sn, on))
+        o_s = on[order]
+        start = np.r_[0, np.flatnonzero(o_s[1:] != o_s[:-1]) + 1]
+        rank = np.arange(len(o_s)) - np.repeat(start, np.diff(np.r_[start, len(o_s)]))
+        sel = order[rank < top]
+        base, owners = Zn[sel], on[sel]
+        ch = _changed(Z0[owners], base) & self.numeric[None, :] & movable[owners]
+        Zc = np.repeat(base, M, axis=0)
+        oc = np.repeat(owners, M)
+        chm = np.repeat(ch, M, axis=0)
+        U = np.concatenate([gens[i].random((M, self.d)) for i in owners])
+        width = (np.nan_to_num(B - A)[oc]) / 24.0 * 0.5 ** it
+        jit = Zc + (2 * U - 1) * width
+        for j in range(self.d):
+            if not chm[:, j].any():
+                continue
+            v = np.clip(self.grids[j].snap(np.clip(jit[:, j], A[oc, j], B[oc, j]), "nearest"), A[oc, j], B[oc, j])
+            Zc[:, j] = np.where(chm[:, j], v, Zc[:, j])
+        return Zc, oc
 
     def random_candidates(self, Z0, A, B, movable, cat_targets, rows, gens, radius, donors_by_row,
                           use_random: bool, use_donor: bool, corners: bool):
-        """Growing-sphere, uniform and donor candidates for ``rows`` (indices into ``Z0``)."""
+        """Growing-sphere, uniform and donor candidates for ``rows`` (indices into ``Z0``).
+
+        Works on the mutable columns only, so wide data with a few actionable
+        features costs little.
+        """
         N, d = self.cfg.n_candidates, self.d
+        mc = self.mutable_cols
+        dm = len(mc)
         r = len(rows)
-        if r == 0 or N == 0:
+        if r == 0 or N == 0 or dm == 0:
             return np.empty((0, d)), np.empty(0, dtype=int)
-        U = np.stack([gens[i].random((N, d, 4)) for i in rows])      # (r, N, d, 4)
-        V = np.stack([gens[i].random((N, 3)) for i in rows])         # (r, N, 3)
-        mov = movable[rows]
+        draws = np.stack([gens[i].random(N * (4 * dm + 3)) for i in rows])
+        U = draws[:, :N * 4 * dm].reshape(r, N, dm, 4)
+        V = draws[:, N * 4 * dm:].reshape(r, N, 3)
+        mov = movable[rows][:, mc]
         nm = mov.sum(axis=1)
         smax = np.minimum(nm, self.max_changes)
         keys = np.where(mov[:, None, :], U[..., 0], np.inf)
@@ -438,53 +561,53 @@ class Engine:
             strat = np.where(strat == 2, 1, strat)
         if not use_random:
             strat = np.full_like(strat, 2)
-        x = Z0[rows][:, None, :]
-        a = A[rows][:, None, :]
-        b = B[rows][:, None, :]
-        sign = np.where(self.dirs[None, None, :] == 0, np.where(U[..., 3] < 0.5, -1.0, 1.0),
-                        self.dirs[None, None, :].astype(float))
-        with np.errstate(invalid="ignore"):
-            sphere = x + sign * U[..., 2] * radius * self.scale[None, None, :]
-            uniform = a + U[..., 2] * (b - a)
-        donor_vals = np.full((r, N, d), np.nan)
+        x = Z0[rows][:, mc][:, None, :]
+        a = A[rows][:, mc][:, None, :]
+        b = B[rows][:, mc][:, None, :]
+        dirs = self.dirs[mc][None, None, :]
+        sign = np.where(dirs == 0, np.where(U[..., 3] < 0.5, -1.0, 1.0), dirs.astype(float))
+        sphere = x + sign * U[..., 2] * radius * self.scale[mc][None, None, :]
+        uniform = a + U[..., 2] * (b - a)
+        donor_vals = np.full((r, N, dm), np.nan)
         has_donor = np.zeros(r, dtype=bool)
         for t, i in enumerate(rows):
             D = donors_by_row(i)
             if len(D):
                 has_donor[t] = True
-                donor_vals[t] = D[np.minimum((V[t, :, 2] * len(D)).astype(int), len(D) - 1)]
+                donor_vals[t] = D[np.minimum((V[t, :, 2] * len(D)).astype(int), len(D) - 1)][:, mc]
         strat = np.where((strat == 2) & ~has_donor[:, None], 1 if use_random else -1, strat)
         val = np.where(strat[..., None] == 0, sphere, np.where(strat[..., None] == 1, uniform, donor_vals))
-        Zc = np.broadcast_to(x, (r, N, d)).copy()
-        for j in range(d):
-            if not mov[:, j].any():
+        Zc = np.repeat(Z0[rows][:, None, :], N, axis=1)
+        for t, j in enumerate(mc):
+            if not mov[:, t].any():
                 continue
+            xt = x[..., t]
             if self.numeric[j]:
-                v = np.clip(val[..., j], a[..., j], b[..., j])
+                v = np.clip(val[..., t], a[..., t], b[..., t])
                 v = self.grids[j].snap(v, "nearest")
-                v = np.clip(v, a[..., j], b[..., j])
-                v = np.where(np.isnan(v), x[..., j], v)
+                v = np.clip(v, a[..., t], b[..., t])
+                v = np.where(np.isnan(v), xt, v)
             else:
                 T = cat_targets[j][rows]                         # (r, C)
                 cnt = T.sum(axis=1)
                 cs = np.cumsum(T, axis=1)
-                pick = np.floor(U[..., j, 2] * np.maximum(cnt, 1)[:, None]).astype(int)
+                pick = np.floor(U[..., t, 2] * np.maximum(cnt, 1)[:, None]).astype(int)
                 code = np.argmax(cs[:, None, :] > pick[..., None], axis=2).astype(float)
-                dv = donor_vals[..., j]
+                dv = donor_vals[..., t]
                 dcode = np.where(np.isnan(dv), -1, dv).astype(int)
                 dcode = np.where(dcode < T.shape[1], dcode, -1)
                 ok = (dcode >= 0) & np.take_along_axis(T, np.maximum(dcode, 0), axis=1)
                 v = np.where((strat == 2) & ok, dcode.astype(float), code)
-                v = np.where(cnt[:, None] > 0, v, x[..., j])
-            Zc[..., j] = np.where(chosen[..., j] & (strat >= 0), v, x[..., j])
+                v = np.where(cnt[:, None] > 0, v, xt)
+            Zc[..., j] = np.where(chosen[..., t] & (strat >= 0), v, xt)
         Zc = Zc.reshape(r * N, d)
         owners = np.repeat(rows, N)
         if corners:
             Zk = Z0[rows].copy()
-            for j in range(d):
+            for j in mc:
                 if self.numeric[j] and self.dirs[j] != 0:
                     lim = A[rows, j] if self.dirs[j] < 0 else B[rows, j]
-                    Zk[:, j] = np.where(mov[:, j], lim, Zk[:, j])
+                    Zk[:, j] = np.where(movable[rows, j], lim, Zk[:, j])
             Zc = np.concatenate([Zc, Zk])
             owners = np.concatenate([owners, rows])
         return Zc, owners
@@ -649,32 +772,36 @@ class Engine:
         return sel[rank < P]
 
     def choose(self, Z0row, C, cost, k):
-        """The ``k`` cheapest mutually non-redundant candidates of one row (indices into ``C``)."""
-        order = np.lexsort((_changed(Z0row[None, :], C).sum(axis=1), cost))
+        """The ``k`` cheapest mutually non-redundant candidates of one row (indices into ``C``).
+
+        A candidate is redundant next to a chosen one when it asks for every change
+        the chosen one asks for (each as far or further, the same categories) -- or
+        is the same point.
+        """
+        ch = _changed(Z0row[None, :], C)
+        order = np.lexsort((ch.sum(axis=1), cost))
+        D = C - Z0row[None, :]
+        num = self.numeric
         chosen: list[int] = []
         for i in order:
-            c = C[i]
-            if any(self._redundant(Z0row, c, C[s]) for s in chosen):
+            redundant = False
+            for s in chosen:
+                if np.any(ch[s] & ~ch[i]):
+                    continue
+                js = ch[s]
+                nj = js & num
+                cj = js & ~num
+                if (np.all(np.sign(D[i, nj]) == np.sign(D[s, nj]))
+                        and np.all(np.abs(D[i, nj]) >= np.abs(D[s, nj]) - 1e-12)
+                        and np.all(C[i, cj] == C[s, cj])):
+                    redundant = True
+                    break
+            if redundant:
                 continue
             chosen.append(int(i))
             if len(chosen) == k:
                 break
         return chosen
-
-    def _redundant(self, x, c, s) -> bool:
-        """``c`` asks for everything ``s`` asks (as far or further) -- or is the same point."""
-        ch_s = _changed(x, s)
-        ch_c = _changed(x, c)
-        if np.any(ch_s & ~ch_c):
-            return False
-        for j in np.flatnonzero(ch_s):
-            if self.numeric[j]:
-                ds, dc = s[j] - x[j], c[j] - x[j]
-                if np.sign(ds) != np.sign(dc) or abs(dc) < abs(ds) - 1e-12:
-                    return False
-            elif c[j] != s[j]:
-                return False
-        return True
 
     # -- the whole search for a chunk ---------------------------------------------
     def run(self, Z0: np.ndarray, k: int, use: set, positions: np.ndarray | None = None) -> list[RowResult]:
@@ -689,6 +816,7 @@ class Engine:
         gens = [np.random.default_rng([self.seed, zlib.crc32(np.ascontiguousarray(Z0[i]).tobytes())])
                 for i in range(m)]
         pools_Z, pools_o, pools_src = [], [], []
+        near: list = []          # invalid candidates with their slack (how close they came)
         evaluated = np.zeros(m, dtype=int)
 
         def add(Zc, o, src):
@@ -697,11 +825,12 @@ class Engine:
                 return np.zeros(0, dtype=int)
             ok = _changed(Z0[o], Zc).sum(axis=1) <= self.max_changes
             Zc, o = Zc[ok], o[ok]
-            _, v, _ = self.evaluate(Zc, o)
+            _, v, sl = self.evaluate(Zc, o)
             np.add.at(evaluated, o, 1)
             pools_Z.append(Zc[v])
             pools_o.append(o[v])
             pools_src.extend([src] * int(v.sum()))
+            near.append((Zc[~v], o[~v], sl[~v]))
             return o[v]
 
         if "line" in use:
@@ -719,7 +848,21 @@ class Engine:
                 Zc, o = self.random_candidates(Z0, A, B, movable, cat_targets, need, gens, radius, self.donors,
                                                "random" in use, "donor" in use, corners=(rnd == 0 and "random" in use))
                 n_valid += np.bincount(add(Zc, o, "random"), minlength=m)
+                if rnd == 0 and "line" in use:
+                    stuck = np.flatnonzero(can_move & (n_valid == 0))
+                    n_valid += np.bincount(add(*self.box_candidates(Z0, A, B, movable, stuck), "grid"), minlength=m)
                 radius *= 4.0
+        if "random" in use or "line" in use:
+            for it in range(2):
+                stuck = np.flatnonzero(can_move & (n_valid == 0))
+                if not len(stuck) or not near:
+                    break
+                Zn = np.concatenate([t[0] for t in near])
+                on = np.concatenate([t[1] for t in near])
+                sn = np.concatenate([t[2] for t in near])
+                near.clear()
+                n_valid += np.bincount(add(*self.refine_near_misses(Z0, A, B, movable, stuck, gens, Zn, on, sn, it),
+                                           "refine"), minlength=m)
 
         results = [RowResult(Z=np.empty((0, self.d)), prediction=np.empty(0), cost=np.empty(0)) for _ in range(m)]
         for i in range(m):
