@@ -13,9 +13,14 @@ current value]``. Every returned counterfactual of every method is then scored t
 same way:
 
 * validity: the model re-run on it gives approval (P(deny) < 0.5);
-* constraint violations: :meth:`Constraints.violations` of the finance pack
-  (an immutable feature changed, a wrong direction, a bound or category broken);
-* s/instance: wall time of the whole run divided by the applicants;
+* constraint violations: :meth:`Constraints.violations` of the finance pack's
+  feature declarations (an immutable feature changed, a wrong direction, a bound
+  or category broken); the pack's ``max_changes: 2`` is not counted, since DiCE
+  cannot be told it -- ``xai_reports`` runs without it, ``xai_reports_pack`` with it
+  (as letters do);
+* s/instance: wall time of the whole run divided by the applicants (xai-reports:
+  one batched call for all applicants, best of three runs; DiCE: one call per
+  applicant, as its API works);
 * features changed and MAD-normalised L1 distance (MAD of the training data,
   1 per changed categorical), over all returned counterfactuals and over each
   applicant's best one.
@@ -88,13 +93,22 @@ class PackTyped:
         return (self.predict_proba(df)[:, 1] >= 0.5).astype(int)
 
 
-def run_ours(model, pack, denied, X_train, k):
+def run_ours(model, pack, denied, X_train, k, max_changes="pack"):
+    """One batched call for every applicant (best of 3 timings; the results are identical)."""
     from xai_reports import counterfactuals
 
-    counterfactuals(model, denied.head(3), pack=pack, background=X_train, k=k)  # warm-up (imports)
-    t = time.perf_counter()
-    res = counterfactuals(model, denied, pack=pack, background=X_train, k=k)
-    secs = time.perf_counter() - t
+    saved = pack.spec.counterfactuals.max_changes
+    if max_changes != "pack":
+        pack.spec.counterfactuals.max_changes = max_changes
+    try:
+        counterfactuals(model, denied.head(3), pack=pack, background=X_train, k=k)  # warm-up (imports)
+        secs = np.inf
+        for _ in range(3):
+            t = time.perf_counter()
+            res = counterfactuals(model, denied, pack=pack, background=X_train, k=k)
+            secs = min(secs, time.perf_counter() - t)
+    finally:
+        pack.spec.counterfactuals.max_changes = saved
     cfs = res.counterfactuals
     return cfs[["row"] + list(denied.columns)].rename(columns={"row": "query"}), secs
 
@@ -163,6 +177,7 @@ def score(name, cfs, secs, model, pack, denied, X_train, features):
     p = model.predict_proba(cf)[:, 1]
     valid = p < pack.finance.decision.threshold
     cons = Constraints.build(denied, pack=pack, features=features)
+    cons.max_changes = None   # DiCE cannot be told a limit; count only the features' own constraints
     viol = cons.violations(orig, cf)
     Z0, Z = codec.encode(orig), codec.encode(cf)
     nch = n_changed(Z0, Z)
@@ -183,7 +198,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="denied applicants (at most all the model denies)")
     ap.add_argument("--k", type=int, default=3)
-    ap.add_argument("--methods", default="xai_reports,dice_random,dice_genetic")
+    ap.add_argument("--methods", default="xai_reports,xai_reports_pack,dice_random,dice_genetic")
     args = ap.parse_args(argv)
     pack, model, train, X_train, denied, features = setup(args.n)
     vary = [f for f in features if pack.features[f].actionable and not pack.features[f].protected]
@@ -194,6 +209,10 @@ def main(argv=None):
     rows = []
     for method in args.methods.split(","):
         if method == "xai_reports":
+            # the same problem DiCE solves: no limit on the number of features changed
+            cfs, secs = run_ours(model, pack, denied, X_train, args.k, max_changes=None)
+        elif method == "xai_reports_pack":
+            # as letters run it: the finance pack's max_changes (2) too
             cfs, secs = run_ours(model, pack, denied, X_train, args.k)
         elif method.startswith("dice_"):
             cfs, secs = run_dice(model, pack, train, denied, features, args.k, method.split("_", 1)[1], vary)

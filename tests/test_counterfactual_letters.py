@@ -210,3 +210,26 @@ def test_pack_counterfactual_settings_are_strict(tmp_path):
           unemp: {actionable: true, direction: increase_only}
     """))
     assert ok.counterfactuals.enabled is False
+
+
+def test_cli_counterfactuals(letters, tmp_path, capsys):
+    from xai_reports.cli import main
+
+    d = letters["dir"].parent
+    rc = main(["counterfactuals", "--pack", "finance", "--model", str(d / "model.json"), "--data",
+               str(d / "applications.csv"), "--reference", str(d / "reference.csv"), "--out", str(tmp_path / "cf"),
+               "--quiet"])
+    assert rc == 0
+    cfs = pd.read_csv(tmp_path / "cf" / "counterfactuals.csv")
+    status = pd.read_csv(tmp_path / "cf" / "status.csv")
+    assert set(status.status) >= {"not_needed", "found"}
+    assert set(cfs.id) <= set(status.id[status.status == "found"])
+    assert (cfs.prediction < 0.5).all()
+    summary = json.loads((tmp_path / "cf" / "summary.json").read_text())
+    assert summary["quality"]["violations"] == 0
+    (tmp_path / "c.yaml").write_text("decrease_only: [chist]\n")
+    rc = main(["counterfactuals", "--pack", "finance", "--model", str(d / "model.json"), "--data",
+               str(d / "applications.csv"), "--out", str(tmp_path / "cf2"), "--constraints", str(tmp_path / "c.yaml")])
+    assert rc == 2
+    assert "'chist' cannot change (not actionable in pack 'finance')" in capsys.readouterr().err
+    assert not (tmp_path / "cf2" / "counterfactuals.csv").exists()

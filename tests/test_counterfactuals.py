@@ -449,3 +449,32 @@ def test_output_range_for_a_regressor():
                           constraints={"increase_only": ["u", "v"]})
     _check(res, lambda Z: model.predict(Z) >= 2.5)
     assert (res.counterfactuals.u.to_numpy() >= rows.loc[res.counterfactuals.row, "u"].to_numpy() - 1e-12).all()
+
+
+def test_protected_attribute_in_the_model_is_never_changed(hmda_setup):
+    """Even when a model uses a protected attribute (and it would flip the decision), it stays fixed."""
+    import xgboost as xgb
+
+    from xai_reports.demo import load_hmda
+    from xai_reports.tabular import encode_like_pack
+
+    s = hmda_setup
+    pack = s["pack"]
+    feats = s["features"] + ["afam"]
+    df = load_hmda()
+    X = encode_like_pack(df[["applicant_id"] + feats], pack, feats)
+    y = ((df["deny"] == 1) | (df["afam"] == "yes")).astype(int)   # a model that leans on race, on purpose
+    model = xgb.XGBClassifier(n_estimators=40, max_depth=3, enable_categorical=True, tree_method="hist",
+                              random_state=0, n_jobs=1).fit(X, y)
+    rows = X[(model.predict_proba(X)[:, 1] >= 0.5) & (X.afam == "yes")].head(15)
+    flipped = rows.copy()
+    flipped["afam"] = pd.Categorical(["no"] * len(rows), categories=["no", "yes"])
+    assert (model.predict_proba(flipped)[:, 1] < 0.5).any()     # changing race alone would flip some
+    res = counterfactuals(model, rows, pack=pack, background=X)
+    cfs = res.counterfactuals
+    assert (cfs["afam"].astype(str) == "yes").all()
+    assert res.constraints.rules["afam"].why == "protected attribute"
+    for _, cf in cfs.iterrows():
+        assert model.predict_proba(cfs.loc[[_], feats])[0, 1] < 0.5
+    with pytest.raises(InputError, match="'afam' cannot change .protected attribute"):
+        counterfactuals(model, rows, pack=pack, constraints={"categories": {"afam": ["no"]}})

@@ -24,6 +24,7 @@ COMMANDS = {
     "case-review": "case_review",
     "incident": "incident",
     "verify": "verify",
+    "counterfactuals": "counterfactuals",
 }
 
 

@@ -307,6 +307,9 @@ class Engine:
         """
         self._fast = None
         fast = _xgboost_fast_path(self.adapter, self.codec, self.target.output)
+        if fast is None and getattr(self.adapter, "family", None) == "torch" and self.codec.numeric.all():
+            def fast(Z, adapter=self.adapter, output=self.target.output):
+                return np.asarray(adapter.predict(np.ascontiguousarray(Z), output=output), dtype=np.float64)
         if fast is None or not len(Zcheck):
             return False
         ref = self.target.raw(self.adapter, self.codec.decode(Zcheck))   # the adapter's own path
@@ -626,9 +629,9 @@ class Engine:
         adapter = self.adapter
         num_mov = movable & self.numeric[None, :]
         rows = np.flatnonzero(num_mov.any(axis=1))
-        if not len(rows):
+        if not len(rows) or not self.numeric.all():   # categorical inputs: no gradient path
             return np.empty((0, self.d)), np.empty(0, dtype=int)
-        base = adapter.to_tensor(self.codec.decode(Z0[rows])).detach()
+        base = adapter.to_tensor(np.ascontiguousarray(Z0[rows])).detach()
         dev, dt = base.device, base.dtype
         owners = np.tile(rows, 2)
         x = base.repeat(2, 1)
