@@ -194,6 +194,12 @@ class Constraints:
             InputError: an unknown key or feature, a contradiction (a feature both
                 increase-only and decrease-only, or a protected/non-actionable
                 feature given a direction), bounds with lo > hi, unknown categories.
+
+        Examples::
+
+            >>> c = Constraints.build(X, pack="finance", constraints={"max_changes": 1})
+            >>> c.mutable, c.rules["afam"].why
+            (['pirat', 'hirat', 'lvrat'], 'protected attribute')
         """
         features = list(features if features is not None else X.columns)
         spec = None

@@ -27,6 +27,11 @@ def mad_scale(Z: np.ndarray, numeric: np.ndarray) -> np.ndarray:
 
     Returns:
         ``(d,)`` positive scales.
+
+    Examples::
+
+        >>> mad_scale(np.array([[1.0], [2.0], [4.0]]), np.array([True]))
+        array([1.])
     """
     d = Z.shape[1]
     scale = np.ones(d)
@@ -48,9 +53,20 @@ def mad_scale(Z: np.ndarray, numeric: np.ndarray) -> np.ndarray:
 
 def l1_distance(Z0: np.ndarray, Z: np.ndarray, scale: np.ndarray, numeric: np.ndarray,
                 weights: np.ndarray | None = None) -> np.ndarray:
-    """MAD-normalised L1 distance between aligned rows, shape ``(n,)``.
+    """MAD-normalised L1 distance between aligned rows.
 
-    NaN == NaN counts as no change.
+    Args:
+        Z0, Z: ``(n, d)`` encoded rows (originals, counterfactuals).
+        scale: ``(d,)`` MADs; numeric: ``(d,)`` bool; weights: optional ``(d,)`` costs.
+
+    Returns:
+        ``(n,)`` distances; NaN == NaN counts as no change, a categorical change as 1.
+
+    Examples::
+
+        >>> l1_distance(np.array([[0.3, 1.0]]), np.array([[0.25, 2.0]]), np.array([0.05, 1.0]),
+        ...             np.array([True, False]))
+        array([2.])
     """
     diff = np.abs(Z - Z0)
     both_nan = np.isnan(Z) & np.isnan(Z0)
@@ -63,7 +79,13 @@ def l1_distance(Z0: np.ndarray, Z: np.ndarray, scale: np.ndarray, numeric: np.nd
 
 
 def n_changed(Z0: np.ndarray, Z: np.ndarray) -> np.ndarray:
-    """Number of features changed per row (sparsity), shape ``(n,)``."""
+    """Number of features changed per row (sparsity), shape ``(n,)``.
+
+    Examples::
+
+        >>> n_changed(np.array([[1.0, 2.0]]), np.array([[1.0, 3.0]]))
+        array([1])
+    """
     from .constraints import _changed
 
     return _changed(Z0, Z).sum(axis=1)
@@ -71,7 +93,19 @@ def n_changed(Z0: np.ndarray, Z: np.ndarray) -> np.ndarray:
 
 def nearest_distance(Z: np.ndarray, background: np.ndarray, scale: np.ndarray, numeric: np.ndarray,
                      chunk: int = 512) -> np.ndarray:
-    """Plausibility: MAD-L1 distance from each row of ``Z`` to its nearest background row, ``(n,)``."""
+    """Plausibility: MAD-L1 distance from each row of ``Z`` to its nearest background row.
+
+    Args:
+        Z: ``(n, d)`` encoded rows; background: ``(m, d)``; scale, numeric: as in :func:`l1_distance`.
+
+    Returns:
+        ``(n,)`` distances (0 for a row that equals a background row).
+
+    Examples::
+
+        >>> nearest_distance(np.array([[0.5]]), np.array([[0.0], [1.0], [0.4]]), np.array([0.1]), np.array([True]))
+        array([1.])
+    """
     from scipy.spatial.distance import cdist
 
     out = np.full(len(Z), np.nan)
@@ -100,7 +134,13 @@ def nearest_distance(Z: np.ndarray, background: np.ndarray, scale: np.ndarray, n
 
 
 def diversity(Zs: np.ndarray, scale: np.ndarray, numeric: np.ndarray) -> float:
-    """Mean pairwise MAD-L1 distance between the counterfactuals of one row (``nan`` if fewer than 2)."""
+    """Mean pairwise MAD-L1 distance between the counterfactuals of one row (``nan`` if fewer than 2).
+
+    Examples::
+
+        >>> diversity(np.array([[0.0], [1.0], [3.0]]), np.array([1.0]), np.array([True]))
+        2.0
+    """
     k = len(Zs)
     if k < 2:
         return float("nan")
@@ -113,7 +153,13 @@ def diversity(Zs: np.ndarray, scale: np.ndarray, numeric: np.ndarray) -> float:
 
 
 def feature_diversity(Z0: np.ndarray, Zs: np.ndarray) -> float:
-    """DiCE's 'count diversity' for one row: mean fraction of features on which two counterfactuals differ."""
+    """DiCE's 'count diversity' for one row: mean fraction of features on which two counterfactuals differ.
+
+    Examples::
+
+        >>> feature_diversity(np.zeros(2), np.array([[1.0, 0.0], [0.0, 1.0]]))
+        1.0
+    """
     from .constraints import _changed
 
     k = len(Zs)

@@ -147,7 +147,9 @@ class LetterCounterfactuals:
                 alternatives.append(_join(parts, and_))
         if not alternatives:
             return None
-        conditions = f", {or_} {_if(language)} ".join(alternatives) if len(alternatives) > 1 else alternatives[0]
+        conditions = alternatives[0]
+        for alt in alternatives[1:]:
+            conditions += f", {_euphony(or_, _if(language))} {_if(language)} {alt}"
         return {"text": sentence.format(conditions=conditions), "caveat": caveat, "changes": changes}
 
 
@@ -158,7 +160,17 @@ def _if(language: str) -> str:
 def _join(parts: list[str], and_: str) -> str:
     if len(parts) == 1:
         return parts[0]
-    return ", ".join(parts[:-1]) + f" {and_} " + parts[-1]
+    return ", ".join(parts[:-1]) + f" {_euphony(and_, parts[-1])} " + parts[-1]
+
+
+def _euphony(word: str, following: str) -> str:
+    """Spanish 'y' -> 'e' before an /i/ sound, 'o' -> 'u' before an /o/ sound."""
+    nxt = following.lower()
+    if word == "y" and (nxt.startswith("i") or nxt.startswith("hi")) and not nxt.startswith(("hie", "hia")):
+        return "e"
+    if word == "o" and (nxt.startswith("o") or nxt.startswith("ho")):
+        return "u"
+    return word
 
 
 def _differs(a, b) -> bool:
