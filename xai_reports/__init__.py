@@ -6,6 +6,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
     explain(model, X, method=..., **options) -> Attribution
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
+    audit(model, data, pack, target=...)     -> AuditReport
 """
 
 from ._version import __version__
@@ -13,6 +14,7 @@ from .adapters import ModelAdapter, load_model, wrap_model
 from .attribution import Attribution, explain
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
+from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
 from .packs import load_pack
 
@@ -22,6 +24,7 @@ __all__ = [
     "explain", "Attribution",
     "load_pack",
     "generate_letters", "regenerate",
+    "audit", "AuditReport",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
 ]
