@@ -205,6 +205,7 @@ def _parse_target(series: pd.Series, column: str, source, positive_label) -> tup
     y = np.zeros(len(series), dtype=np.int64)
     bad: dict[int, InputError] = {}
     pos = None if positive_label is None else str(positive_label).strip().lower()
+    distinct = {str(v).strip().lower() for v in series.tolist() if not _is_missing(v)}
     for i, v in enumerate(series.tolist()):
         if _is_missing(v):
             bad[i] = InputError("missing label", file=source, row=i + 1, column=column)
@@ -217,7 +218,14 @@ def _parse_target(series: pd.Series, column: str, source, positive_label) -> tup
                 same = s == pos or float(s) == float(pos)
             except ValueError:
                 same = s == pos
-            y[i] = 1 if same else 0
+            if same:
+                y[i] = 1
+            elif s in _NEG or len(distinct) <= 2:
+                y[i] = 0
+            else:
+                bad[i] = InputError(f"label {v!r} is neither the positive label {positive_label!r} nor a negative "
+                                    "value (0/no/false), and the column has more than two values",
+                                    file=source, row=i + 1, column=column)
             continue
         if s in _POS:
             y[i] = 1
@@ -1208,7 +1216,8 @@ def _sec_fairness(c: _Ctx) -> dict:
     fav_name = "approval" if (c.spec.finance is not None) else "favourable decision"
     p_fav = 1 - c.p if c.favorable_is_negative else c.p
     y_fav = (c.y == 0) if c.favorable_is_negative else (c.y == 1)
-    blocks = [para("Legal basis: " + fs.legal_basis, "legal"),
+    blocks = [para("The legal basis of these metrics depends on jurisdiction (and on the product and the law "
+                   "applied). What the pack records about it: " + fs.legal_basis, "legal"),
               para(f"Jurisdiction: {fs.jurisdiction or c.spec.jurisdiction or 'not stated in the pack'}. "
                    "These metrics are configurable in the pack (audit.fairness) and are reported as measurements; "
                    "this report does not determine compliance or discrimination.", "legal"),
