@@ -750,44 +750,37 @@ def _sec_importance(c: _Ctx) -> dict:
     else:
         try:
             imp = gi(c.adapter, c.X, c.y, method="permutation", n_repeats=c.settings.permutation_repeats,
-                     random_state=c.seed)
-            perm = _importance_rows(imp, c)
+                     random_state=c.seed, pack=c.pack)
+            fr = imp.frame
+            perm = [{"feature": str(r["feature"]), "label": c.feature_label(str(r["feature"])),
+                     "importance": float(r["importance"]), "std": None if _nan(r["std"]) else float(r["std"])}
+                    for _, r in fr.iterrows()]
+            scoring = imp.params.get("scoring", "score")
             res["permutation"] = {"computed": True, "rows": perm, "repeats": c.settings.permutation_repeats,
-                                  "seed": c.seed}
+                                  "seed": c.seed, "scoring": str(scoring), "baseline_score": imp.baseline_score}
             c.figures["importance_perm"] = {
-                "type": "hbar", "xlabel": "drop in score when the feature is permuted", "color": "#009E73",
-                "items": [{"label": r["label"], "value": r["importance"], "err": r.get("std"),
+                "type": "hbar", "xlabel": f"drop in {scoring} when the feature is shuffled", "color": "#009E73",
+                "items": [{"label": r["label"], "value": r["importance"], "err": r["std"],
                            "text": f"{r['importance']:.4f}",
-                           "title": f"{r['label']}: {r['importance']:.6f} ± {r.get('std') or 0:.6f}"} for r in perm],
-                "alt": "Bar chart of permutation importance per feature: " +
+                           "title": f"{r['label']}: {r['importance']:.6f} ± {r['std'] or 0:.6f} (SD over "
+                                    f"{c.settings.permutation_repeats} shuffles)"} for r in perm],
+                "alt": f"Bar chart of permutation importance (drop in {scoring}) per feature: " +
                        ", ".join(f"{r['label']} {r['importance']:.4f}" for r in perm[:5]) + "."}
-            blocks.append(figure("importance_perm", "Permutation importance (error bars: one SD over repeats)",
-                                 c.figures["importance_perm"]["alt"]))
-            c.reviewed.append("Permutation importance")
+            blocks.append(para(f"Permutation importance: the drop in {scoring} on the labelled data (baseline "
+                               f"{f3(imp.baseline_score)}) when one feature's column is shuffled, mean of "
+                               f"{c.settings.permutation_repeats} seeded shuffles; error bars one SD."))
+            blocks.append(figure("importance_perm", "Permutation importance", c.figures["importance_perm"]["alt"]))
+            neg = [r["label"] for r in perm if r["importance"] < 0 and r["std"] is not None and r["importance"] + 2 * r["std"] < 0]
+            if neg:
+                c.finding("low", "Shuffling some features improves the model's ranking of outcomes",
+                          "negative permutation importance beyond two SDs: " + ", ".join(neg), "importance")
+            c.reviewed.append(f"Permutation importance ({scoring})")
         except Exception as exc:  # noqa: BLE001 - report, never fake
             why = f"permutation importance failed: {exc}"
             blocks.append(not_computed(why))
             res["permutation"] = {"computed": False, "why": why}
     c.results["importance"] = res
     return {"id": "importance", "title": "Global importance", "blocks": blocks}
-
-
-def _importance_rows(imp, c: _Ctx) -> list[dict]:
-    """Normalise what ``global_importance`` returns into sorted rows."""
-    names = getattr(imp, "feature_names", None) or c.features
-    values = getattr(imp, "values", None)
-    if values is None and isinstance(imp, dict):
-        values = imp.get("importance") or imp.get("values")
-    if values is None and isinstance(imp, pd.Series):
-        names, values = list(imp.index), imp.to_numpy()
-    std = getattr(imp, "std", None)
-    if std is None and isinstance(imp, dict):
-        std = imp.get("std")
-    values = np.asarray(values, dtype=float)
-    std = np.asarray(std, dtype=float) if std is not None else np.full(len(values), np.nan)
-    rows = [{"feature": n, "label": c.feature_label(n), "importance": float(v),
-             "std": None if _nan(s) else float(s)} for n, v, s in zip(names, values, std)]
-    return sorted(rows, key=lambda r: -r["importance"])
 
 
 def _sec_dependence(c: _Ctx) -> dict:
@@ -840,28 +833,50 @@ def _sec_surrogate(c: _Ctx) -> dict:
         c.results["surrogate"] = {"computed": False, "why": why}
         c.not_reviewed.append("Distilled surrogate tree (" + why + ")")
         return {"id": "surrogate", "title": "Distilled surrogate tree", "blocks": [not_computed(why)]}
+    pos, neg = c.positive_name, ("approve" if c.positive_name == "deny" else f"not {c.positive_name}")
     try:
-        sur = fn(c.adapter, c.X, max_depth=depth)
+        sur = fn(c.adapter, c.X, max_depth=depth, pack=c.pack, random_state=c.seed, class_names=[neg, pos])
     except Exception as exc:  # noqa: BLE001
         why = f"surrogate tree failed: {exc}"
         c.results["surrogate"] = {"computed": False, "why": why}
         return {"id": "surrogate", "title": "Distilled surrogate tree", "blocks": [not_computed(why)]}
-    fidelity = _get(sur, "fidelity")
-    rules = _get(sur, "rules") or []
-    text = _get(sur, "text") or ""
-    res = {"computed": True, "max_depth": depth, "fidelity": _jsonable(fidelity), "rules": _jsonable(rules)}
+    # agreement with the model's decisions at 0.5 on every audited row, overall and by group
+    model_dec = (c.p >= 0.5).astype(int)
+    sur_pred = np.asarray(sur.predict(c.X))
+    sur_dec = np.array([1 if str(v) in (pos, "1") else 0 for v in sur_pred]) if sur_pred.dtype.kind not in "iub" else sur_pred.astype(int)
+    agree = sur_dec == model_dec
+    by_group = {}
+    for a in c.protected:
+        g = c.groups[a]
+        by_group[a] = [{"group": k, "label": c.group_label(a, k), "n": int((g == k).sum()),
+                        "agreement": float(agree[(g == k).to_numpy()].mean())} for k in sorted(g.unique())]
+    rules = _jsonable(sur.rules)
+    res = {"computed": True, "max_depth": depth, "fidelity": sur.fidelity, "fidelity_train": sur.fidelity_train,
+           "fidelity_metric": sur.fidelity_metric, "n_train": sur.n_train, "n_test": sur.n_test,
+           "agreement_all_rows": float(agree.mean()), "by_group": by_group, "rules": rules, "text": sur.text}
     c.results["surrogate"] = res
-    blocks = [para(f"A decision tree of depth at most {depth} trained to mimic the model's output on the audited rows. "
-                   "It is a readable approximation of the model, not the model: its fidelity says how close it is.")]
-    if isinstance(fidelity, dict):
-        blocks.append(kv([(k.replace("_", " "), f3(v) if isinstance(v, (int, float)) else str(v)) for k, v in fidelity.items()]))
-    elif fidelity is not None:
-        blocks.append(kv([("Fidelity", f3(fidelity))]))
-    if rules:
-        blocks.append(details(f"Rules ({len(rules)})", [ul([r if isinstance(r, str) else str(r) for r in rules])]))
-    elif text:
-        blocks.append(details("Tree", [{"type": "pre", "text": str(text)}]))
-    c.reviewed.append(f"Distilled surrogate tree (depth {depth}) and its fidelity")
+    blocks = [para(f"A decision tree of depth at most {depth}, fitted to imitate the model's decisions "
+                   f"(P({pos}) >= 0.5) on {sur.n_train:,} audited rows. It is a readable approximation, not the "
+                   "model: its fidelity says how often it takes the model's decision."),
+              kv([("Fidelity on held-out rows", f"{pct(sur.fidelity)} {sur.fidelity_metric} ({sur.n_test:,} rows)"),
+                  ("Fidelity on the rows it was fitted on", pct(sur.fidelity_train)),
+                  ("Agreement on all audited rows", pct(agree.mean()))]
+                 + [(f"Agreement, {c.feature_label(a)} = {r['label']}", f"{pct(r['agreement'])} ({r['n']:,} rows)")
+                    for a in c.protected for r in by_group[a]])]
+    if abs(c.threshold - 0.5) > 1e-12:
+        blocks.append(para(f"The surrogate imitates decisions at P = 0.5; the pack's threshold is {c.threshold:g}.", "warning"))
+    rule_rows = []
+    for k, r in enumerate(rules, 1):
+        cond = " AND ".join(r["conditions"]) or "(all rows)"
+        rule_rows.append([cell(k, k), cell(cond), cell(r["prediction"]), cell(f"{r['samples']:,}", r["samples"]),
+                          cell(pct(r["share"]), r["share"]),
+                          cell(pct(r["purity"]) if r.get("purity") is not None else "", r.get("purity"))])
+    blocks.append(table(["Rule", "If", "Then", "Rows", "Share", "Agreeing rows"], rule_rows,
+                        caption=f"Surrogate rules ({len(rules)} leaves)", numeric=[0, 3, 4, 5]))
+    if sur.fidelity < 0.9:
+        c.finding("low", "The depth-limited surrogate tree is a loose approximation",
+                  f"fidelity {pct(sur.fidelity)} on held-out rows (below 90%)", "surrogate")
+    c.reviewed.append(f"Distilled surrogate tree (depth {depth}) and its fidelity, overall and by group")
     return {"id": "surrogate", "title": "Distilled surrogate tree", "blocks": blocks}
 
 
@@ -1092,6 +1107,8 @@ def _sec_explanation_quality(c: _Ctx) -> dict:
             metrics = importlib.import_module("xai_reports.metrics")
         except ModuleNotFoundError:
             metrics = None
+    if metrics is not None and not all(hasattr(metrics, f) for f in ("deletion", "insertion", "max_sensitivity")):
+        metrics = None
     if metrics is None or c.attr is None:
         why = (c.attr_error if c.attr is None else
                "deletion/insertion faithfulness and stability need xai_reports.metrics, which is not part of this build "
@@ -1113,24 +1130,135 @@ def _sec_explanation_quality(c: _Ctx) -> dict:
     return {"id": "explanation_quality", "title": "Explanation quality", "blocks": blocks}
 
 
+class _CodedAdapter:
+    """The model seen through numeric codes (categoricals as category indices), for metrics that need numbers."""
+
+    def __init__(self, adapter, X: pd.DataFrame):
+        from ..adapters.base import ModelAdapter
+
+        cats = {f: X[f].cat.categories for f in X.columns if isinstance(X[f].dtype, pd.CategoricalDtype)}
+        columns = list(X.columns)
+
+        class Coded(ModelAdapter):
+            family = "coded"
+
+            def _raw_predict(self, Z):
+                return adapter.predict(self.decode(Z))
+
+            def decode(self, Z):
+                Z = Z if isinstance(Z, pd.DataFrame) else pd.DataFrame(np.asarray(Z, dtype=float), columns=columns)
+                out = {}
+                for f in columns:
+                    if f in cats:
+                        k = np.clip(np.rint(Z[f].to_numpy(dtype=float)), 0, len(cats[f]) - 1).astype(int)
+                        out[f] = pd.Categorical.from_codes(k, categories=cats[f])
+                    else:
+                        out[f] = Z[f].to_numpy(dtype=float)
+                return pd.DataFrame(out)[columns]
+
+            def model_bytes(self):
+                return adapter.model_bytes()
+
+        self.model = Coded(adapter.model, feature_names=columns)
+        self.model.output_space = adapter.output_space
+        self.model.is_classifier = adapter.is_classifier
+        self.cats = cats
+        self.columns = columns
+
+    def encode(self, X: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({f: (X[f].cat.codes.to_numpy(dtype=float) if f in self.cats else X[f].to_numpy(dtype=float))
+                             for f in self.columns}, index=X.index)[self.columns]
+
+
 def _faithfulness(c: _Ctx, metrics) -> tuple[dict, list]:
-    """Deletion/insertion against random orderings and max-sensitivity, through xai_reports.metrics."""
+    """Deletion/insertion against random orders and max-sensitivity, through ``xai_reports.metrics``."""
     st = c.settings
     rng = np.random.default_rng(c.seed)
     n = len(c.X)
     idx = np.sort(rng.choice(n, size=min(n, st.faithfulness_rows), replace=False))
-    res, blocks = {}, []
+    coded = _CodedAdapter(c.adapter, c.X)
+    Z = coded.encode(c.X.iloc[idx]).reset_index(drop=True)
+    X_ref = c.ref_X if c.ref_X is not None else c.X
+    refvals = _reference_values(c, X_ref)
+    base = np.array([(list(coded.cats[f]).index(refvals[f]) if f in coded.cats else float(refvals[f]))
+                     for f in coded.columns], dtype=float)
+    res, blocks, rows = {}, [], []
+    space = c.attr.output
     try:
-        out = metrics.deletion_insertion(c.adapter, c.X.iloc[idx], c.attr[idx], random_state=c.seed)
-        res["faithfulness"] = {"computed": True, "rows": int(len(idx)), **_jsonable(out if isinstance(out, dict) else vars(out))}
+        dele = metrics.deletion(coded.model, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
+                                output=space)
+        ins = metrics.insertion(coded.model, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
+                                output=space)
+        for cr in (dele, ins):
+            sm = cr.summary()
+            res[cr.kind] = {"auc": sm["auc"], "random_auc": sm["random_auc"], "gain": sm["gain"],
+                            "share_better_than_random": sm["better_than_random"], "rows": int(len(idx))}
+            # a one-sided sign test of "better than random" per row
+            from scipy.stats import binomtest
+
+            wins = int((cr.gain > 0).sum())
+            ties = int((cr.gain == 0).sum())
+            m = len(cr.gain) - ties
+            res[cr.kind]["sign_test_p"] = float(binomtest(wins, m, 0.5, alternative="greater").pvalue) if m else math.nan
+            rows.append([cell(cr.kind), cell(f3(sm["auc"]), sm["auc"]), cell(f3(sm["random_auc"]), sm["random_auc"]),
+                         cell(f"{sm['gain']:+.3f}", sm["gain"], flag=None if sm["gain"] > 0 else "flag"),
+                         cell(pct(sm["better_than_random"]), sm["better_than_random"]),
+                         cell(pval(res[cr.kind]["sign_test_p"]), res[cr.kind]["sign_test_p"])])
+            if sm["gain"] <= 0 or res[cr.kind]["sign_test_p"] >= 0.05:
+                c.finding("high", f"Explanations are not more faithful than random ({cr.kind})",
+                          f"mean {cr.kind} gain over random orderings {sm['gain']:+.3f} "
+                          f"(sign test p = {pval(res[cr.kind]['sign_test_p'])})", "explanation_quality")
+        res["faithfulness"] = {"computed": True, "rows": int(len(idx)), "baseline": "reference values (median / most common)",
+                               "output": space, "random_orders": 10}
+        blocks.append(para(
+            f"Faithfulness on {len(idx):,} seeded rows: features are replaced by the reference value (deletion) or "
+            f"restored from it (insertion) in the order of their attribution, and the area under the model's "
+            f"{space} curve is compared with 10 random orders. A faithful explanation has a lower deletion area "
+            "and a higher insertion area than random (positive gain)."))
+        blocks.append(table(["Curve", "Area (attribution order)", "Area (random orders)", "Gain over random",
+                             "Rows better than random", "Sign test p"], rows,
+                            caption="Deletion / insertion faithfulness", sortable=False, numeric=[1, 2, 3, 4, 5]))
+        c.reviewed.append("Explanation faithfulness: deletion and insertion against random orderings")
     except Exception as exc:  # noqa: BLE001
         res["faithfulness"] = {"computed": False, "why": f"faithfulness failed: {exc}"}
         blocks.append(not_computed(res["faithfulness"]["why"]))
     try:
         sidx = idx[: st.stability_rows]
-        out = metrics.max_sensitivity(c.adapter, c.X.iloc[sidx], method=c.spec.explanation.method,
-                                      radius=st.stability_radius, random_state=c.seed)
-        res["stability"] = {"computed": True, "rows": int(len(sidx)), **_jsonable(out if isinstance(out, dict) else {"max_sensitivity": out})}
+        Zs = coded.encode(c.X.iloc[sidx]).reset_index(drop=True)
+        numeric = [j for j, f in enumerate(coded.columns)
+                   if f not in coded.cats and c.spec.features[f].type == "numeric"]
+        sd = X_ref[[coded.columns[j] for j in numeric]].to_numpy(dtype=float).std(axis=0) if numeric else np.empty(0)
+        radius = st.stability_radius
+
+        def perturb(x, r):
+            x = np.array(x, dtype=float, copy=True)
+            if numeric:
+                x[:, numeric] += r.uniform(-1, 1, size=(len(x), len(numeric))) * (radius * sd)[None, :]
+            return x
+
+        def explain_coded(Zp):
+            from ..attribution import explain
+
+            return explain(c.adapter, coded.model.decode(Zp), method=c.spec.explanation.method,
+                           **c.spec.explanation.options).values
+
+        sens = np.asarray(metrics.max_sensitivity(explain_coded, Zs, perturb_func=perturb, n_perturb_samples=10,
+                                                  seed=c.seed))
+        res["stability"] = {"computed": True, "rows": int(len(sidx)), "radius_sd": radius, "samples": 10,
+                            "median": float(np.median(sens)), "p95": float(np.quantile(sens, 0.95)),
+                            "max": float(sens.max()), "perturbed_features": [coded.columns[j] for j in numeric]}
+        blocks.append(para(
+            f"Stability on {len(sidx):,} rows: each numeric input is moved by up to {radius:g} of its standard "
+            "deviation (10 seeded draws; categorical and ordinal inputs unchanged) and the largest relative change "
+            "of the attribution vector, ||phi(x') - phi(x)|| / ||phi(x)||, is recorded (max-sensitivity)."))
+        blocks.append(kv([("Max-sensitivity, median", f3(res["stability"]["median"])),
+                          ("Max-sensitivity, 95th percentile", f3(res["stability"]["p95"])),
+                          ("Max-sensitivity, largest", f3(res["stability"]["max"]))]))
+        if res["stability"]["p95"] > 1.0:
+            c.finding("low", "Explanations of some applicants change more than their own size under small perturbations",
+                      f"95th percentile of max-sensitivity {f3(res['stability']['p95'])} (radius {radius:g} SD)",
+                      "explanation_quality")
+        c.reviewed.append("Explanation stability under small perturbations (max-sensitivity)")
     except Exception as exc:  # noqa: BLE001
         res["stability"] = {"computed": False, "why": f"stability failed: {exc}"}
         blocks.append(not_computed(res["stability"]["why"]))
@@ -1150,18 +1278,35 @@ def _sec_recourse(c: _Ctx) -> dict:
     adverse = np.flatnonzero(~c.favorable)
     rng = np.random.default_rng(c.seed)
     sample = np.sort(rng.choice(adverse, size=min(len(adverse), st.counterfactual_rows), replace=False)) if len(adverse) else adverse
+    X_ref = c.ref_X if c.ref_X is not None else c.X
     try:
-        cfs = fn(c.adapter, c.X.iloc[sample], pack=c.pack, k=1)
+        cfs = fn(c.adapter, c.X.iloc[sample].reset_index(drop=True), pack=c.pack, k=1, background=X_ref,
+                 random_state=c.seed)
     except Exception as exc:  # noqa: BLE001
         why = f"counterfactual search failed: {exc}"
         c.results["recourse"] = {"computed": False, "why": why}
         return {"id": "recourse", "title": title, "blocks": [not_computed(why)]}
-    found, cost = _recourse_rows(cfs, len(sample))
+    status = cfs.status.reset_index(drop=True)
+    found = (status["status"] == "found").to_numpy()
+    cost = np.full(len(sample), np.nan)
+    nchg = np.full(len(sample), np.nan)
+    best = cfs.counterfactuals[cfs.counterfactuals["rank"] == 0].set_index("row")
+    for i in range(len(sample)):
+        if i in best.index:
+            cost[i] = float(best.loc[i, "cost"])
+            nchg[i] = float(best.loc[i, "n_changed"])
+    why_none = status.loc[status["status"] == "none", "reason"].astype(str).value_counts().to_dict()
+    changed = cfs.changes()["feature"].value_counts().to_dict() if len(cfs.counterfactuals) else {}
     res = {"computed": True, "adverse": int(len(adverse)), "searched": int(len(sample)), "seed": c.seed,
            "found": int(found.sum()), "share_found": float(found.mean()) if len(sample) else math.nan,
-           "mean_cost": float(np.nanmean(cost[found])) if found.any() else math.nan, "by_group": {}}
-    rows = [[cell("all"), cell("searched"), cell(len(sample), len(sample)), cell(pct(res["share_found"]), res["share_found"]),
-             cell(f3(res["mean_cost"]), res["mean_cost"])]]
+           "mean_cost": float(np.nanmean(cost[found])) if found.any() else math.nan,
+           "median_cost": float(np.nanmedian(cost[found])) if found.any() else math.nan,
+           "mean_features_changed": float(np.nanmean(nchg[found])) if found.any() else math.nan,
+           "features_changed": {str(k): int(v) for k, v in changed.items()}, "why_none": why_none,
+           "desired": cfs.desired, "by_group": {}}
+    rows = [[cell("all"), cell("all searched"), cell(len(sample), len(sample)),
+             cell(pct(res["share_found"]), res["share_found"]), cell(f3(res["mean_cost"]), res["mean_cost"]),
+             cell(f3(res["mean_features_changed"], 2), res["mean_features_changed"])]]
     for a in c.protected:
         g = c.groups[a].iloc[sample].reset_index(drop=True)
         res["by_group"][a] = []
@@ -1169,31 +1314,39 @@ def _sec_recourse(c: _Ctx) -> dict:
             m = (g == k).to_numpy()
             r = {"group": k, "label": c.group_label(a, k), "n": int(m.sum()),
                  "share_found": float(found[m].mean()) if m.any() else math.nan,
-                 "mean_cost": float(np.nanmean(cost[m & found])) if (m & found).any() else math.nan}
+                 "mean_cost": float(np.nanmean(cost[m & found])) if (m & found).any() else math.nan,
+                 "mean_features_changed": float(np.nanmean(nchg[m & found])) if (m & found).any() else math.nan}
             res["by_group"][a].append(r)
             rows.append([cell(c.feature_label(a)), cell(r["label"]), cell(r["n"], r["n"]),
-                         cell(pct(r["share_found"]), r["share_found"]), cell(f3(r["mean_cost"]), r["mean_cost"])])
+                         cell(pct(r["share_found"]), r["share_found"]), cell(f3(r["mean_cost"]), r["mean_cost"]),
+                         cell(f3(r["mean_features_changed"], 2), r["mean_features_changed"])])
     c.results["recourse"] = res
     c.reviewed.append("Counterfactual recourse for denied applicants, overall and by group")
     blocks = [para(f"For a seeded sample of {len(sample):,} of the {len(adverse):,} applicants with an adverse decision, "
-                   "the nearest change of actionable features (as the pack constrains them) that reverses the decision. "
-                   "Cost is in the pack's cost units."),
-              table(["Attribute", "Group", "Applicants searched", "With a counterfactual", "Mean cost"], rows,
-                    caption="Recourse by group", numeric=[2, 3, 4])]
+                   f"the cheapest change of actionable features (as the pack constrains them: protected and "
+                   f"non-actionable features never change) that gives the desired outcome ({cfs.desired}). "
+                   "Cost: the MAD-normalised L1 distance weighted by the pack's feature costs."),
+              table(["Attribute", "Group", "Applicants searched", "With a counterfactual", "Mean cost",
+                     "Mean features changed"], rows, caption="Recourse by group", numeric=[2, 3, 4, 5])]
+    if changed:
+        blocks.append(details("Features changed by the counterfactuals", [table(
+            ["Feature", "Counterfactuals changing it"],
+            [[cell(c.feature_label(k)), cell(v, v)] for k, v in changed.items()], numeric=[1])]))
+    if why_none:
+        blocks.append(details("Why no counterfactual was found", [table(
+            ["Reason", "Applicants"], [[cell(k), cell(v, v)] for k, v in why_none.items()], numeric=[1])]))
+    for a in c.protected:
+        gs = [r for r in res["by_group"][a] if r["n"] >= c.settings.subgroup_min_rows and not _nan(r["share_found"])]
+        if len(gs) >= 2:
+            lo, hi = min(gs, key=lambda r: r["share_found"]), max(gs, key=lambda r: r["share_found"])
+            if hi["share_found"] - lo["share_found"] > 0.10:
+                c.finding("medium", f"Less recourse for {c.feature_label(a)} = {lo['label']}",
+                          f"{pct(lo['share_found'])} of searched applicants have a counterfactual against "
+                          f"{pct(hi['share_found'])} for {hi['label']}", "recourse")
+    if len(sample) and res["share_found"] < 0.5:
+        c.finding("medium", "Most denied applicants have no actionable counterfactual",
+                  f"{pct(res['share_found'])} of {len(sample)} searched", "recourse")
     return {"id": "recourse", "title": title, "blocks": blocks}
-
-
-def _recourse_rows(cfs, n) -> tuple[np.ndarray, np.ndarray]:
-    """(found, cost) arrays of length ``n`` from what ``counterfactuals`` returns."""
-    found = np.zeros(n, dtype=bool)
-    cost = np.full(n, np.nan)
-    items = list(cfs) if not isinstance(cfs, pd.DataFrame) else cfs.to_dict(orient="records")
-    for i, it in enumerate(items[:n]):
-        ok = _get(it, "found") if _get(it, "found") is not None else _get(it, "valid")
-        found[i] = bool(ok)
-        cst = _get(it, "cost")
-        cost[i] = float(cst) if cst is not None and not _nan(cst) else np.nan
-    return found, cost
 
 
 def _sec_fairness(c: _Ctx) -> dict:
