@@ -21,6 +21,7 @@ import hashlib
 import math
 import os
 import platform
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -144,6 +145,7 @@ class AuditReport:
     figures: dict
     pack: object = None
     provenance: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict, repr=False)
 
     def record(self) -> dict:
         """The JSON record embedded in the PDF (and the HTML): everything but the pack object."""
@@ -486,6 +488,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
              ("reasons", _sec_reasons), ("explanation_quality", _sec_explanation_quality),
              ("recourse", _sec_recourse), ("fairness", _sec_fairness)]
     built: dict[str, dict] = {}
+    timings: dict[str, float] = {}
     prog = None
     if progress:
         from rich.progress import Progress
@@ -497,7 +500,9 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
         for name, fn in steps:
             if prog:
                 prog.update(task, description=f"audit: {name}")
+            t0 = time.perf_counter()
             sec = fn(ctx)
+            timings[name] = time.perf_counter() - t0
             if sec is not None:
                 built[name] = sec
             if prog:
@@ -507,6 +512,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
             prog.stop()
 
     report = _assemble(ctx, built)
+    report.timings = timings
     if out is not None:
         report.save(out)
     return report

@@ -144,7 +144,7 @@ def calibration_png(spec: dict) -> str:
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8, "font.family": "DejaVu Sans"}):
-        fig = _figure(5.6, 3.9)
+        fig = _figure(3.6, 3.3)
         ax = fig.add_subplot(1, 1, 1)
         ax.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=0.9, label="perfect calibration")
         for i, s in enumerate(spec["series"]):
@@ -157,7 +157,7 @@ def calibration_png(spec: dict) -> str:
         ax.set_xlabel(spec.get("xlabel", "mean predicted probability"), fontsize=8.5)
         ax.set_ylabel(spec.get("ylabel", "observed rate"), fontsize=8.5)
         _style(ax)
-        ax.legend(fontsize=7.5, frameon=False, loc="upper left")
+        ax.legend(fontsize=6.3, frameon=False, loc="upper left", handlelength=1.6)
         return _png_uri(fig)
 
 
@@ -166,7 +166,7 @@ def roc_png(spec: dict) -> str:
     import matplotlib
 
     with matplotlib.rc_context({"font.size": 8, "font.family": "DejaVu Sans"}):
-        fig = _figure(5.6, 3.9)
+        fig = _figure(3.6, 3.3)
         ax = fig.add_subplot(1, 1, 1)
         ax.plot([0, 1], [0, 1], color="#888", linestyle="--", linewidth=0.9, label="chance")
         for i, s in enumerate(spec["series"]):
@@ -177,7 +177,7 @@ def roc_png(spec: dict) -> str:
         ax.set_xlabel("false positive rate", fontsize=8.5)
         ax.set_ylabel("true positive rate", fontsize=8.5)
         _style(ax)
-        ax.legend(fontsize=7.5, frameon=False, loc="lower right")
+        ax.legend(fontsize=6.3, frameon=False, loc="lower right", handlelength=1.6)
         return _png_uri(fig)
 
 
