@@ -60,6 +60,13 @@ def pval(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_is(p) -> str:
+    """``p < 0.001`` or ``p = 0.013`` (for sentences)."""
+    if _nan(p):
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def cell(text, value=None, *, title=None, flag: str | None = None) -> dict:
     """A table cell: display text, a sortable value, a hover title, an optional flag class."""
     c = {"text": str(text)}
@@ -549,6 +556,11 @@ def _sec_data(c: _Ctx) -> dict:
             if isinstance(s.dtype, pd.CategoricalDtype):
                 counts = s.value_counts(sort=False)
                 summary = ", ".join(f"{format_value(k, fs)}: {v:,}" for k, v in counts.items())
+            elif fs.type == "ordinal" and fs.categories:
+                v = s.to_numpy(dtype=float)
+                lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+                vc = pd.Series(v).value_counts().sort_index()
+                summary = "levels " + ", ".join(f"{int(k) if float(k).is_integer() else k}: {n:,}" for k, n in vc.items())
             else:
                 v = s.to_numpy(dtype=float)
                 lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
@@ -994,7 +1006,7 @@ def _sec_reasons(c: _Ctx) -> dict:
         if chi[a].get("p_value") is not None:
             group_tables.append(para(
                 f"Chi-square test of independence between principal reason and {c.feature_label(a)}: "
-                f"chi2 = {chi[a]['chi2']:.2f}, {chi[a]['dof']} degrees of freedom, p = {pval(chi[a]['p_value'])}. "
+                f"chi2 = {chi[a]['chi2']:.2f}, {chi[a]['dof']} degrees of freedom, {p_is(chi[a]['p_value'])}. "
                 "A difference in reason mix between groups is expected when their credit profiles differ; it is "
                 "evidence to read with the fair-lending section, not a finding by itself."))
 
@@ -1213,7 +1225,7 @@ def _faithfulness(c: _Ctx, metrics) -> tuple[dict, list]:
             if sm["gain"] <= 0 or res[cr.kind]["sign_test_p"] >= 0.05:
                 c.finding("high", f"Explanations are not more faithful than random ({cr.kind})",
                           f"mean {cr.kind} gain over random orderings {sm['gain']:+.3f} "
-                          f"(sign test p = {pval(res[cr.kind]['sign_test_p'])})", "explanation_quality")
+                          f"(sign test {p_is(res[cr.kind]['sign_test_p'])})", "explanation_quality")
         res["faithfulness"] = {"computed": True, "rows": int(len(idx)), "baseline": "reference values (median / most common)",
                                "output": space, "random_orders": 10}
         blocks.append(para(
@@ -1425,7 +1437,7 @@ def _sec_fairness(c: _Ctx) -> dict:
             if r["flag"]:
                 c.finding("high", f"Adverse impact ratio below {fs.air_threshold:g} for {c.feature_label(a)} = {gr['label']}",
                           f"AIR {f3(r['air'])}: {fav_name} rate {pct(r['rate'])} against {pct(ref_row.iloc[0]['rate'])} "
-                          f"for the reference group (z-test p = {pval(r['p_value'])})", "fairness")
+                          f"for the reference group (z-test {p_is(r['p_value'])})", "fairness")
             if smd is not None and not _nan(gr.get("smd")) and abs(gr["smd"]) >= fs.smd_threshold and "standardized_mean_difference" in fs.metrics:
                 c.finding("medium", f"Standardized mean difference of {gr['smd']:+.2f} for {c.feature_label(a)} = {gr['label']}",
                           f"mean P({fav_name}) {f3(gr['mean_p_favorable'])}; |SMD| at or above {fs.smd_threshold:g}", "fairness")
@@ -1433,14 +1445,16 @@ def _sec_fairness(c: _Ctx) -> dict:
                     and r["p_value"] < fs.alpha and r["difference_pp"] < 0
                     and "adverse_impact_ratio" in fs.metrics):
                 adj = ("" if me is None or not me.converged else
-                       f"; adjusted for the model's inputs {100 * me.ame:+.1f} pp (p = {pval(me.p_value)})")
+                       f"; adjusted for the model's inputs {100 * me.ame:+.1f} pp ({p_is(me.p_value)})")
                 c.finding("medium", f"Significantly lower {fav_name} rate for {c.feature_label(a)} = {gr['label']}",
-                          f"{r['difference_pp']:+.1f} percentage points (z-test p = {pval(r['p_value'])}), AIR "
+                          f"{r['difference_pp']:+.1f} percentage points (z-test {p_is(r['p_value'])}), AIR "
                           f"{f3(r['air'])}{adj}", "fairness")
             if me is not None and me.converged and me.p_value < fs.alpha:
-                c.finding("high", f"Significant adjusted marginal effect for {c.feature_label(a)} = {gr['label']}",
+                c.finding("high" if me.ame < 0 else "info",
+                          f"Significant adjusted marginal effect {'against' if me.ame < 0 else 'in favour of'} "
+                          f"{c.feature_label(a)} = {gr['label']}",
                           f"{100 * me.ame:+.1f} percentage points in {fav_name} probability controlling for the model's "
-                          f"inputs (p = {pval(me.p_value)})", "fairness")
+                          f"inputs ({p_is(me.p_value)})", "fairness")
             if not r["assessed"] and not r["is_reference"]:
                 c.finding("low", f"Fair-lending metrics not assessed for {c.feature_label(a)} = {gr['label']}", r["note"], "fairness")
             air_items.append({"label": f"{c.feature_label(a)}: {gr['label']}", "value": float(r["air"]) if r["assessed"] else math.nan,
@@ -1448,7 +1462,7 @@ def _sec_fairness(c: _Ctx) -> dict:
                               "color": "#D55E00" if r["flag"] else "#0072B2",
                               "title": f"{c.feature_label(a)} = {gr['label']}: AIR {f3(r['air'])}, {fav_name} rate {pct(r['rate'])}, n = {r['n']}"})
             me_text = "reference" if r["is_reference"] else ("n/a" if me is None else
-                      (f"{100 * me.ame:+.1f} pp (p {pval(me.p_value)})" if me.converged else "not estimable"))
+                      (f"{100 * me.ame:+.1f} pp ({p_is(me.p_value)})" if me.converged else "not estimable"))
             rows.append([cell(gr["label"]), cell(f"{r['n']:,}", r["n"]), cell(pct(r["rate"]), r["rate"]),
                          cell("reference" if r["is_reference"] else f3(r["air"]), r["air"],
                               flag="flag" if r["flag"] else None),
@@ -1673,7 +1687,8 @@ def _assemble(c: _Ctx, built: dict) -> AuditReport:
         headline.append(("Denials without a valid reason", f"{rs['flagged']:,} of {rs['denied']:,}"))
     sblocks_exec = [
         para(f"This report records the automated validation tests run on {c.date} for {name}. Findings are ranked by "
-             f"severity: {counts['high']} high, {counts['medium']} medium, {counts['low']} low. The overall rating, "
+             f"severity: {counts['high']} high, {counts['medium']} medium, {counts['low']} low, {counts['info']} "
+             "informational. The overall rating, "
              "conditions of use and effective challenge are the validator's to record in the sign-off section; "
              "this report does not certify compliance."),
         kv(headline),

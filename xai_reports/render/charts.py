@@ -36,7 +36,7 @@ def hbar_svg(spec: dict) -> Markup:
     Returns markup whose every data string is escaped.
     """
     items = spec["items"]
-    label_w, bar_w, row_h, top, bottom = 215, 360, 20, 8, 34
+    label_w, bar_w, row_h, top, bottom = 290, 330, 20, 8, 34
     width = label_w + bar_w + 70
     height = top + row_h * max(len(items), 1) + bottom
     vals = [abs(it["value"]) + abs(it.get("err") or 0.0) for it in items if not _nan(it["value"])]
@@ -60,7 +60,7 @@ def hbar_svg(spec: dict) -> Markup:
         text = it.get("text") or ("n/a" if _nan(v) else f"{v:.4g}")
         tip = _e(it.get("title") or f"{it['label']}: {text}")
         out.append(f'<g><title>{tip}</title>')
-        out.append(f'<text x="{label_w - 6}" y="{y + row_h * 0.68:.1f}" text-anchor="end">{_e(_short(it["label"], 34))}</text>')
+        out.append(f'<text x="{label_w - 6}" y="{y + row_h * 0.68:.1f}" text-anchor="end">{_e(_short(it["label"], 46))}</text>')
         if not _nan(v):
             a, b = sorted((x0, sx(v)))
             c = it.get("color") or color
