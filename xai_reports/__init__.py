@@ -12,6 +12,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
 from ._version import __version__
 from .adapters import ModelAdapter, load_model, wrap_model
 from .attribution import Attribution, explain
+from . import metrics
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
 from .documents.audit import AuditReport, audit
@@ -21,7 +22,7 @@ from .packs import load_pack
 __all__ = [
     "__version__",
     "wrap_model", "load_model", "ModelAdapter",
-    "explain", "Attribution",
+    "explain", "Attribution", "metrics",
     "load_pack",
     "generate_letters", "regenerate",
     "audit", "AuditReport",
