@@ -411,3 +411,30 @@ def test_public_api_exports_audit():
     assert {"audit", "AuditReport"} <= set(xai_reports.__all__)
     doc = xai_reports.audit.__doc__
     assert "Args:" in doc and "Returns:" in doc and "Examples::" in doc
+
+
+def test_any_pack_any_classifier(tmp_path):
+    """A non-finance pack without an audit section and a scikit-learn model: the report still builds,
+    sections that do not apply say why, and nothing is invented."""
+    from sklearn.linear_model import LogisticRegression
+
+    from xai_reports import audit
+
+    (tmp_path / "pack.yaml").write_text(
+        "name: clinic\nversion: '0.1'\ndomain: healthcare\n"
+        "features:\n  age: {label: Age, type: numeric}\n  bp: {label: Blood pressure, type: numeric}\n"
+        "  sex: {label: Sex, type: binary, categories: [f, m], protected: true}\n", encoding="utf-8")
+    rng = np.random.default_rng(0)
+    n = 400
+    df = pd.DataFrame({"age": rng.uniform(20, 80, n).round(1), "bp": rng.normal(120, 15, n).round(1),
+                       "sex": rng.choice(["f", "m"], n)})
+    logit = 0.05 * (df["age"] - 50) + 0.03 * (df["bp"] - 120)
+    df["event"] = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    model = LogisticRegression().fit(df[["age", "bp"]], df["event"])
+    rep = audit(model, df, tmp_path / "pack.yaml", target="event", report_date=DATE)
+    assert rep.results["performance"]["overall"]["auc"] > 0.6
+    assert rep.results["reasons"]["computed"] is False and "no reason statements" in rep.results["reasons"]["why"]
+    assert rep.results["fairness"]["computed"] and "sex" in rep.results["fairness"]
+    assert any(f["title"] == "The pack has no audit section" for f in rep.findings)
+    html = rep.to_html()
+    assert "not recorded" in html and "Fair-lending metrics" in html
