@@ -478,3 +478,21 @@ def test_protected_attribute_in_the_model_is_never_changed(hmda_setup):
         assert model.predict_proba(cfs.loc[[_], feats])[0, 1] < 0.5
     with pytest.raises(InputError, match="'afam' cannot change .protected attribute"):
         counterfactuals(model, rows, pack=pack, constraints={"categories": {"afam": ["no"]}})
+
+
+def test_sklearn_pipeline_with_one_hot_inside_the_model():
+    """The search works on categories; a model that one-hot encodes them internally gets categorical columns."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = _synthetic(800, seed=2)
+    pipe = make_pipeline(ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["plan", "region"])],
+                                           remainder="passthrough"), LogisticRegression(max_iter=500))
+    pipe.fit(X, y)
+    rows = X[pipe.predict(X) == 0].head(10)
+    res = counterfactuals(pipe, rows, background=X, desired=1, k=2, constraints={"immutable": ["income", "debt"]})
+    _check(res, lambda Z: pipe.predict(Z) == 1)
+    assert isinstance(res.counterfactuals["region"].dtype, pd.CategoricalDtype)
+    assert res.quality["violations"] == 0
