@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import time
 import warnings
 
@@ -129,7 +130,20 @@ def run_ours(model, pack, denied, X_train, k, max_changes="pack"):
     return cfs[["row"] + list(denied.columns)].rename(columns={"row": "query"}), secs
 
 
-def run_dice(model, pack, train, denied, features, k, method, vary):
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
+    """DiCE, one applicant at a time; an applicant still running after ``timeout`` s counts as none found.
+
+    (DiCE genetic's random initialisation loops until it has drawn enough valid
+    points, which never ends for applicants whose valid region is tiny or empty.)
+    """
     import random
 
     import dice_ml
@@ -141,7 +155,7 @@ def run_dice(model, pack, train, denied, features, k, method, vary):
     d = dice_ml.Data(dataframe=data, continuous_features=CONTINUOUS, outcome_name="deny")
     m = dice_ml.Model(model=PackTyped(model, features, cats, check=denied), backend="sklearn")
     exp = dice_ml.Dice(d, m, method=method)
-    rows, failures = [], 0
+    rows, failures, timeouts = [], 0, 0
     t = time.perf_counter()
     for idx, x in denied.iterrows():
         q = pd.DataFrame({f: [str(x[f]) if f in cats else float(x[f])] for f in features})
@@ -152,23 +166,35 @@ def run_dice(model, pack, train, denied, features, k, method, vary):
         seed = {"random_seed": 0} if method == "random" else {}   # genetic takes no seed argument
         random.seed(0)
         np.random.seed(0)
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(timeout)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = exp.generate_counterfactuals(q, total_CFs=k, desired_class=0, features_to_vary=vary,
                                                  permitted_range=permitted, verbose=False, **seed)
             out = r.cf_examples_list[0].final_cfs_df
+        except _Timeout:
+            timeouts += 1
+            print(f"  {method} row {idx}: stopped after {timeout} s", flush=True)
+            continue
         except Exception as exc:  # DiCE raises when it finds nothing
             failures += 1
             if os.environ.get("BENCH_DEBUG"):
                 print(f"  {method} row {idx}: {type(exc).__name__}: {exc}")
             continue
+        finally:
+            signal.alarm(0)
+        if os.environ.get("BENCH_DEBUG"):
+            print(f"  {method} row {idx}: {time.perf_counter() - t:.1f} s so far", flush=True)
         if out is None or len(out) == 0:
             continue
         out = out[features].copy()
         out.insert(0, "query", idx)
         rows.append(out)
     secs = time.perf_counter() - t
+    if timeouts:
+        print(f"  {method}: {timeouts} of {len(denied)} applicants stopped after {timeout} s (counted in the time)")
     if not rows:
         return pd.DataFrame(columns=["query"] + features), secs
     cfs = pd.concat(rows, ignore_index=True)
@@ -224,6 +250,7 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--genetic-n", type=int, default=20,
                     help="applicants for DiCE genetic (tens of seconds each; the first N)")
+    ap.add_argument("--timeout", type=int, default=60, help="seconds per applicant for DiCE before giving up")
     ap.add_argument("--methods", default="xai_reports,xai_reports_pack,dice_random,dice_genetic")
     args = ap.parse_args(argv)
     pack, model, train, X_train, denied, features = setup(args.n)
@@ -244,7 +271,8 @@ def main(argv=None):
             cfs, secs = run_ours(model, pack, denied, X_train, args.k)
         elif method.startswith("dice_"):
             sub = denied if method == "dice_random" else denied.head(args.genetic_n)
-            cfs, secs = run_dice(model, pack, train, sub, features, args.k, method.split("_", 1)[1], vary)
+            cfs, secs = run_dice(model, pack, train, sub, features, args.k, method.split("_", 1)[1], vary,
+                                 timeout=args.timeout)
             rows.append(score(method, cfs, secs, model, pack, sub, X_train, features))
             print(f"  {method}: {secs:.2f} s for {len(sub)} applicants")
             if method != "dice_random" and ours is not None:
