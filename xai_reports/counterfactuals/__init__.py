@@ -57,7 +57,15 @@ class CounterfactualResult:
         status: one row per input row (same index): ``status`` (``found``,
             ``none`` or ``not_needed``), ``n_found``, ``reason`` and ``prediction``
             (the model's output on the original row).
-        quality: summary metrics (see :meth:`summary`).
+        quality: summary metrics: ``rows``, ``rows_needing_change``,
+            ``rows_with_counterfactual``, ``coverage``, ``n_counterfactuals``,
+            ``validity`` (share of the search's results the model, re-run through the
+            adapter, confirms; anything else is dropped and counted in
+            ``dropped_in_final_check``), ``violations`` (constraints broken before that
+            drop; 0), ``mean_features_changed``, ``mean_distance`` (MAD-L1),
+            ``mean_cost``, ``mean_plausibility``, ``mean_diversity`` (pairwise MAD-L1
+            among a row's counterfactuals), ``mean_feature_diversity``,
+            ``model_evaluations``, ``seconds``, ``seconds_per_row``.
         constraints: the resolved :class:`Constraints`.
         desired: the desired outcome, in words.
         original: the original rows (model features).
@@ -290,43 +298,61 @@ def counterfactuals(model, X, *, pack=None, constraints: dict | None = None, des
 
     # -- assemble --------------------------------------------------------------
     labels = list(Xf.index)
-    cf_Z, cf_owner, cf_rank, cf_pred, cf_cost, cf_src = [], [], [], [], [], []
+    cf_Z, cf_owner, cf_cost, cf_src = [], [], [], []
+    for pos in np.flatnonzero(~valid0):
+        res = results[int(pos)]
+        cf_Z.extend(res.Z)
+        cf_owner.extend([int(pos)] * len(res.Z))
+        cf_cost.extend(res.cost)
+        cf_src.extend(res.source)
+    Zc = np.array(cf_Z, dtype=np.float64).reshape(-1, len(features))
+    owner = np.array(cf_owner, dtype=int)
+    cf_cost = np.array(cf_cost, dtype=float)
+    cf_src = np.array(cf_src, dtype=object)
+    # The guarantee, checked once more outside the search: the model re-run through the adapter
+    # on the rows exactly as returned, and every constraint. Anything failing is dropped.
+    dropped = 0
+    if len(Zc):
+        frame = codec.decode(Zc, index=pd.RangeIndex(len(Zc)))
+        pred_check, valid_check, _ = target.evaluate(adapter, frame, owner)
+        viol = cons.violation_matrix(Z[owner], Zc)
+        bad = np.zeros(len(Zc), dtype=bool)
+        for mat in viol.values():
+            bad |= mat if mat.ndim == 1 else mat.any(axis=1)
+        keep = valid_check & ~bad
+        dropped = int((~keep).sum())
+        Zc, owner, cf_cost, cf_src, pred_check = Zc[keep], owner[keep], cf_cost[keep], cf_src[keep], pred_check[keep]
+        validity_before = float(valid_check.mean())
+        n_viol = int(bad.sum())
+    else:
+        pred_check, validity_before, n_viol = np.empty(0), float("nan"), 0
+    frame = codec.decode(Zc, index=pd.RangeIndex(len(Zc)))
+    rank = np.zeros(len(Zc), dtype=int)
+    for pos in np.unique(owner):
+        idx = np.flatnonzero(owner == pos)
+        rank[idx] = np.arange(len(idx))
+    n_per_row = np.bincount(owner, minlength=n) if n else np.zeros(0, int)
     status_rows = []
     for pos in range(n):
         if valid0[pos]:
             status_rows.append((STATUS_NOT_NEEDED, 0, f"already {target.describe()}", pred0[pos]))
             continue
         res = results[pos]
-        for r in range(len(res.Z)):
-            cf_Z.append(res.Z[r])
-            cf_owner.append(pos)
-            cf_rank.append(r)
-            cf_pred.append(res.prediction[r])
-            cf_cost.append(res.cost[r])
-            cf_src.append(res.source[r])
-        reason = res.reason
-        if res.status == STATUS_FOUND and len(res.Z) < k:
-            reason = f"{len(res.Z)} distinct alternative(s) found (k={k})"
-        status_rows.append((res.status, len(res.Z), reason, pred0[pos]))
-    Zc = np.array(cf_Z).reshape(-1, len(features))
-    owner = np.array(cf_owner, dtype=int)
-    frame = codec.decode(Zc, index=pd.RangeIndex(len(Zc)))
-    # independent re-check: the model re-run on the returned rows, and every constraint
-    if len(Zc):
-        pred_check, valid_check, _ = target.evaluate(adapter, frame, owner)
-        viol = cons.violation_matrix(Z[owner], Zc)
-        n_viol = int(sum(int(m.sum()) for m in viol.values()))
-    else:
-        pred_check, valid_check, n_viol = np.empty(0), np.empty(0, bool), 0
+        got = int(n_per_row[pos])
+        if got == 0:
+            reason = res.reason or "every candidate failed the final re-check"
+            status_rows.append((STATUS_NONE, 0, reason, pred0[pos]))
+        else:
+            reason = "" if got >= k else f"{got} distinct alternative(s) found (k={k})"
+            status_rows.append((STATUS_FOUND, got, reason, pred0[pos]))
     dist = l1_distance(Z[owner], Zc, scale, codec.numeric) if len(Zc) else np.empty(0)
     plaus = nearest_distance(Zc, Zb, scale, codec.numeric) if len(Zc) else np.empty(0)
     nch = n_changed(Z[owner], Zc) if len(Zc) else np.empty(0, int)
-    cf_df = pd.concat([pd.DataFrame({"row": [labels[p] for p in owner], "rank": np.array(cf_rank, dtype=int)}),
+    cf_df = pd.concat([pd.DataFrame({"row": [labels[p] for p in owner], "rank": rank}),
                        frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame)
                        else pd.DataFrame(frame, columns=features),
                        pd.DataFrame({"prediction": pred_check, "n_changed": nch.astype(int), "distance": dist,
-                                     "cost": np.array(cf_cost, dtype=float), "plausibility": plaus,
-                                     "source": cf_src})], axis=1)
+                                     "cost": cf_cost, "plausibility": plaus, "source": list(cf_src)})], axis=1)
     status = pd.DataFrame(status_rows, columns=["status", "n_found", "reason", "prediction"], index=Xf.index)
 
     divs, fdivs = [], []
@@ -347,10 +373,9 @@ def counterfactuals(model, X, *, pack=None, constraints: dict | None = None, des
         "rows_without_counterfactual": needing - found,
         "coverage": found / needing if needing else float("nan"),
         "n_counterfactuals": int(len(Zc)),
-        "validity": float(valid_check.mean()) if len(Zc) else float("nan"),
-        "violations": n_viol,
+        "validity": validity_before, "violations": n_viol, "dropped_in_final_check": dropped,
         "mean_features_changed": mean(nch), "mean_distance": mean(dist),
-        "mean_cost": mean(np.array(cf_cost, dtype=float)), "mean_plausibility": mean(plaus),
+        "mean_cost": mean(cf_cost), "mean_plausibility": mean(plaus),
         "mean_diversity": mean(divs), "mean_feature_diversity": mean(fdivs),
         "model_evaluations": int(engine.n_predictions), "seconds": seconds,
         "seconds_per_row": seconds / needing if needing else float("nan"),
