@@ -195,10 +195,13 @@ def _xgboost_fast_path(adapter, codec: Codec, output: str):
     nthread = nthread if nthread > 0 else -1
 
     def predict(Z):
-        dm = xgb.DMatrix(np.asarray(Z, dtype=np.float32), feature_names=names, feature_types=types,
-                         nthread=nthread, missing=np.nan)
-        raw = np.asarray(booster.predict(dm, output_margin=True), dtype=np.float64)
-        return adapter.convert(raw, adapter.output_space, output)
+        Z32 = np.ascontiguousarray(Z, dtype=np.float32)
+        try:
+            raw = booster.inplace_predict(Z32, predict_type="margin", missing=np.nan)
+        except (xgb.core.XGBoostError, TypeError, ValueError):
+            dm = xgb.DMatrix(Z32, feature_names=names, feature_types=types, nthread=nthread, missing=np.nan)
+            raw = booster.predict(dm, output_margin=True)
+        return adapter.convert(np.asarray(raw, dtype=np.float64), adapter.output_space, output)
 
     return predict
 
@@ -813,6 +816,7 @@ class Engine:
         ``positions`` are the rows' positions in the full ``X`` (what per-row targets index).
         """
         self.Z0 = Z0
+        self.stage_counts: dict = getattr(self, "stage_counts", {})
         self.pos = np.arange(len(Z0)) if positions is None else np.asarray(positions)
         m = len(Z0)
         A, B, movable, cat_targets = self.domains(Z0)
@@ -829,6 +833,7 @@ class Engine:
             ok = _changed(Z0[o], Zc).sum(axis=1) <= self.max_changes
             Zc, o = Zc[ok], o[ok]
             _, v, sl = self.evaluate(Zc, o)
+            self.stage_counts[src] = self.stage_counts.get(src, 0) + len(Zc)
             np.add.at(evaluated, o, 1)
             pools_Z.append(Zc[v])
             pools_o.append(o[v])
