@@ -11,13 +11,16 @@ import math
 import platform
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ._version import __version__
 from .adapters import load_model, wrap_model
 from .attribution import explain
+from .batch import BatchJob, ChunkPlan, Doc, TableSource, run_batch
 from .documents.letter import letter_content
 from .errors import InputError, PackError
 from .outputs import atomic_write, canonical_json, inside, safe_name
@@ -41,6 +44,7 @@ class BatchSummary:
     flagged: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    batch: object = field(default=None, repr=False)  # the engine's BatchResult: timing, resumed, executor
 
     @property
     def exit_code(self) -> int:
@@ -68,6 +72,10 @@ def _jsonable(v):
         return None
     if isinstance(v, np.generic):
         return _jsonable(v.item())
+    if v is pd.NaT or v is pd.NA:
+        return None
+    if hasattr(v, "isoformat"):  # dates and timestamps from Parquet
+        return v.isoformat()
     return v
 
 
@@ -105,163 +113,346 @@ def render_letter(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
     return out
 
 
+class LetterRenderer:
+    """Picklable ``record -> {suffix: bytes}`` for the batch engine's workers.
+
+    It travels as a reference to its pack (the shipped pack's name, or the pack
+    file's path) plus the pack's SHA-256; a worker loads the pack once per
+    process, refuses a pack whose content differs from the driver's, and
+    checks once per template that its templates are the ones fingerprinted in
+    the records, so a worker can never render with other files.
+
+    Args:
+        pack: the loaded pack.
+        formats: the formats to write.
+
+    Examples::
+
+        >>> files = LetterRenderer(load_pack("finance"), ("pdf", "json"))(record)
+        >>> sorted(files)
+        ['json', 'pdf']
+    """
+
+    def __init__(self, pack, formats=FORMATS):
+        self._pack = pack
+        self.formats = tuple(formats)
+        self.pack_ref = _pack_ref(pack)
+        self.pack_sha256 = pack.sha256
+
+    def __getstate__(self):
+        return {"pack_ref": self.pack_ref, "pack_sha256": self.pack_sha256, "formats": self.formats}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._pack = None
+
+    @property
+    def pack(self):
+        if self._pack is None:
+            self._pack = _pack_in_worker(self.pack_ref, self.pack_sha256)
+        return self._pack
+
+    def __call__(self, record: dict) -> dict[str, bytes]:
+        if record.get("document") is None:  # flagged for human review: the record alone
+            return {"json": canonical_json(record).encode("utf-8")} if "json" in self.formats else {}
+        tpl = record["document"].get("template")
+        if tpl:
+            _check_template(tpl["name"], tpl["sha256"], self.pack_sha256, self.pack)
+        return render_letter(record, self.pack, formats=self.formats)
+
+    def warm_up(self) -> None:
+        """Import WeasyPrint and lay out a page once, so fonts are loaded before the first letter."""
+        if "pdf" in self.formats:
+            dirs = self.pack.template_dirs()
+            html_to_pdf("<p>warm-up</p>", base_dir=dirs[-1], allowed_dirs=dirs,
+                        created=datetime(2000, 1, 1, tzinfo=timezone.utc))
+
+
+def _pack_ref(pack) -> str:
+    from ._resources import domains_dir
+
+    f = Path(pack.files[-1]).resolve()
+    if len(pack.files) == 1 and f.parent.parent == domains_dir().resolve() and f.name == "pack.yaml":
+        return f.parent.name  # a shipped pack: workers resolve it in their own installation
+    return str(f)
+
+
+@lru_cache(maxsize=8)
+def _pack_in_worker(ref: str, sha256: str):
+    pack = load_pack(ref)
+    if pack.sha256 != sha256:
+        raise PackError(f"pack '{ref}' on this worker differs from the driver's (sha256 {pack.sha256[:12]} "
+                        f"!= {sha256[:12]}); install the same pack on every worker")
+    return pack
+
+
+@lru_cache(maxsize=32)
+def _template_ok(name: str, sha256: str, pack_sha256: str, dirs: tuple) -> bool:
+    return template_fingerprint(name, list(dirs))["sha256"] == sha256
+
+
+def _check_template(name, sha256, pack_sha256, pack):
+    from .errors import TemplateError
+
+    if not _template_ok(name, sha256, pack_sha256, tuple(map(str, pack.template_dirs()))):
+        raise TemplateError(f"template '{name}' here differs from the one recorded (sha256 {sha256[:12]}); "
+                            "every worker must have the same templates as the driver")
+
+
+class LetterJob(BatchJob):
+    """The letters batch: rows -> checked inputs -> P(deny) -> TreeSHAP -> reasons -> records.
+
+    Constructing it does every file-level check (pack, formats, template,
+    model, the data file's header, row count and decision ids, the reference
+    data) and raises before anything is written. :meth:`plan` handles one
+    chunk with one model call and one batched attribution call;
+    :meth:`build_record` builds one denied row's decision record.
+
+    Args: as :func:`generate_letters`.
+
+    Examples::
+
+        >>> job = LetterJob("model.json", "applications.csv", "finance", decision_date="2026-11-20")
+        >>> run_batch(job, "letters", workers=2).kinds
+        Counter({'letter': 1873, 'flagged': 4})
+    """
+
+    name = "letters"
+
+    def __init__(self, model, data, pack="finance", *, reference=None, id_column: str | None = None,
+                 formats=FORMATS, decision_date: str | None = None, language: str | None = None,
+                 model_name: str | None = None):
+        pack = load_pack(pack)
+        if pack.spec.domain != "finance":
+            raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
+        formats = tuple(formats)
+        bad_fmt = [f for f in formats if f not in FORMATS]
+        if bad_fmt or not formats:
+            raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
+        template_name = pack.templates.get("letter")
+        if not template_name and ("pdf" in formats or "html" in formats):
+            raise PackError("the pack declares no 'letter' template", file=pack.files[-1],
+                            key_path="templates.letter")
+        if decision_date is not None:
+            try:
+                decision_date = date.fromisoformat(str(decision_date)).isoformat()
+            except ValueError:
+                raise InputError(f"expected an ISO date (YYYY-MM-DD) for the notice date, got {decision_date!r}") from None
+        if isinstance(model, (str, Path)):
+            model_label = model_name or Path(model).name
+            adapter = load_model(model)
+        else:
+            adapter = wrap_model(model)
+            model_label = model_name or type(adapter.model).__name__
+        self.pack, self.formats, self.adapter = pack, formats, adapter
+        self.features = _model_features(adapter, pack)
+        self.id_column = id_column or pack.spec.columns.id
+        self.language = language
+
+        self.source = TableSource(data)
+        header = self.source.columns()
+        check_frame(pd.DataFrame(columns=header), pack, self.features, source=self.source.label,
+                    id_column=id_column)  # missing / undeclared columns: file-level errors
+        self.source.scan(id_column=self.id_column)  # unreadable lines, no rows, duplicate ids
+
+        ref_X = None
+        self.reference_data = None
+        if reference is not None:
+            ref_source = str(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
+            ref_df = read_table(reference) if isinstance(reference, (str, Path)) else reference.astype(object)
+            ref_checked = check_frame(ref_df, pack, self.features, source=ref_source,
+                                      allowed_extra=[c for c in ref_df.columns if c not in pack.features])
+            if ref_checked.errors:
+                raise ref_checked.errors[0]
+            ref_X = ref_checked.X
+        self.ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method,
+                                   options=pack.explanation.options)
+        self.template = template_fingerprint(template_name, pack.template_dirs()) if template_name else None
+        self.software = software_versions()
+        self.model_desc = {**adapter.describe(), "name": model_label}
+        self.decision_date = decision_date
+        self.today = decision_date or date.today().isoformat()
+
+    # -- engine interface ---------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        return {"record_schema": RECORD_SCHEMA, "model": self.model_desc, "pack": self.pack.describe(),
+                "template": self.template and self.template["sha256"], "data": self.source.fingerprint(),
+                "reference_population": self.ref.to_dict(), "software": self.software,
+                "options": {"formats": list(self.formats), "id_column": self.id_column,
+                            "decision_date": self.decision_date, "language": self.language}}
+
+    def pinned(self) -> dict:
+        return {"decision_date": self.today}
+
+    def pin(self, values: dict) -> None:
+        self.today = values.get("decision_date") or self.today
+
+    def renderer(self) -> LetterRenderer:
+        return LetterRenderer(self.pack, self.formats)
+
+    def plan(self, chunk: pd.DataFrame) -> ChunkPlan:
+        """Check one chunk, score it, explain its denied rows in one batched call, build their records."""
+        checked = check_frame(chunk, self.pack, self.features, source=self.source.label,
+                              id_column=self.id_column, row_offset=int(chunk.index[0]) if len(chunk) else 0)
+        plan = ChunkPlan(rows=len(chunk), errors=[e.to_dict() for e in checked.errors])
+        X = checked.X
+        p_deny = deny_probability(self.adapter, X, self.pack) if len(X) else np.empty(0)
+        denied = p_deny >= self.pack.finance.decision.threshold
+        plan.counts = {"denied": int(denied.sum()), "approved": int(len(X) - denied.sum())}
+        idx = np.flatnonzero(denied)
+        if not len(idx):
+            return plan
+        ex = self.pack.explanation
+        attr = explain(self.adapter, X.iloc[idx], method=ex.method, tolerance=ex.additivity_tolerance, **ex.options)
+        for k, i in enumerate(idx):
+            try:
+                doc = self.build_record(checked, int(i), attr, k, float(p_deny[i]))
+            except InputError as exc:
+                plan.errors.append(exc.to_dict())
+                continue
+            if doc.kind == "flagged":
+                plan.notes.append({"id": doc.id, "reason": doc.record["reasons"]["flag_reason"]})
+            plan.docs.append(doc)
+        return plan
+
+    def build_record(self, checked, i: int, attr, k: int, p_deny: float) -> Doc:
+        """The decision record of one denied row (and its letter's content unless flagged).
+
+        Args:
+            checked: the chunk's :class:`~xai_reports.tabular.CheckedFrame`.
+            i: the row's position among the chunk's valid rows.
+            attr: the chunk's attributions of its denied rows; ``k`` is this row's position in it.
+            p_deny: the row's probability of denial.
+
+        Returns:
+            A :class:`~xai_reports.batch.Doc` keyed ``letter_<id>``.
+
+        Raises:
+            InputError: a row-level problem (unknown language, bad date), naming file, row and column.
+        """
+        pack, fin, cols = self.pack, self.pack.finance, self.pack.spec.columns
+        X = checked.X
+        row = int(checked.raw.index[i]) + 1
+        raw = {c: _jsonable(v) for c, v in checked.raw.iloc[i].to_dict().items()}
+        decision_id = checked.ids[i]
+        result = select_reasons(attr, k, self.ref, pack, values=X.iloc[i].to_dict())
+        lang = self.language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
+        if lang not in pack.languages:
+            raise InputError(f"language {lang!r} not offered by the pack ({pack.languages})",
+                             file=self.source.label, row=row, column=cols.language, record_id=decision_id)
+        when = str(raw.get(cols.decision_date) or "").strip() if cols.decision_date else ""
+        try:
+            when = date.fromisoformat(when[:10]).isoformat() if when else self.today
+        except ValueError:
+            raise InputError(f"expected an ISO date (YYYY-MM-DD), got {when!r}", file=self.source.label,
+                             row=row, column=cols.decision_date, record_id=decision_id) from None
+        record = {
+            "schema": RECORD_SCHEMA,
+            "decision_id": decision_id,
+            "decision_date": when,
+            "inputs": raw,
+            "model": self.model_desc,
+            "pack": pack.describe(),
+            "prediction": {"p_deny": float(p_deny), "margin": float(attr.predictions[k]),
+                           "threshold": fin.decision.threshold, "decision": "deny"},
+            "explanation": {
+                "method": attr.method, "params": attr.params, "output": attr.output,
+                "base_value": float(attr.base_values[k]),
+                "attributions": dict(zip(attr.feature_names, map(float, attr.values[k]))),
+                "self_check": {"kind": attr.self_check.get("kind"),
+                               "error": float(attr.self_check["per_row"][k]),
+                               "tolerance": attr.self_check.get("tolerance")},
+            },
+            "reference_population": self.ref.to_dict(),
+            "reasons": {
+                "method": "Reg B comment 9(b)(2)-5: push toward denial relative to the reference "
+                          "population's mean attribution, summed per reason statement",
+                "chosen": result.reasons, "flagged_for_review": result.flagged,
+                "flag_reason": result.flag_reason, "factor_scores": result.factor_scores,
+                "max_reasons": fin.max_reasons,
+            },
+            "software": self.software,
+        }
+        key = f"letter_{safe_name(decision_id)}"
+        if result.flagged:
+            record["document"] = None
+            return Doc(key=key, record=record, row=row, id=decision_id, kind="flagged", heavy=False)
+        record["document"] = {
+            "kind": "adverse_action_letter", "template": self.template, "language": lang,
+            "content": letter_content(pack=pack, decision_id=decision_id, raw_row=raw, reasons=result,
+                                      decision_date=when, language=lang),
+        }
+        return Doc(key=key, record=record, row=row, id=decision_id, kind="letter",
+                   heavy="pdf" in self.formats or "html" in self.formats)
+
+
 def generate_letters(model, data, pack="finance", out_dir="letters", *, reference=None,
                      id_column: str | None = None, formats=FORMATS, decision_date: str | None = None,
                      language: str | None = None, model_name: str | None = None,
-                     progress: bool = False) -> BatchSummary:
+                     progress: bool = False, chunk_size: int = 1000, workers="auto",
+                     scheduler=None, resume: bool = True) -> BatchSummary:
     """Write an adverse-action letter for each row the model denies.
+
+    The input is streamed ``chunk_size`` rows at a time (memory does not grow
+    with the file); each chunk is scored and explained in one batched call;
+    letters are rendered by warm worker processes or a Dask cluster; every
+    finished letter is journaled, so rerunning the same call after a crash or
+    Ctrl-C finishes the batch without redoing or duplicating a letter.
 
     Args:
         model: a model file path (XGBoost JSON/UBJ) or a model object / adapter.
         data: a CSV/Parquet path or a DataFrame of applications.
         pack: pack name or path, or a loaded pack.
         out_dir: output folder; one ``letter_<id>.{pdf,html,json}`` per denied row
-            plus ``summary.json``.
+            plus ``summary.json`` (and the journal in ``.xai-reports/``).
         reference: reference population rows (path or DataFrame) for the pack's
             ``reference_population``; ``None`` uses the model's training baseline.
         id_column: column with decision ids (default: the pack's ``columns.id``).
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
         decision_date: ISO date printed on letters when the data has no
-            ``columns.decision_date`` column (default: today, recorded in the record).
+            ``columns.decision_date`` column (default: the day the batch was
+            started, kept when it is resumed; recorded in the record).
         language: force a language for every letter (else the row's
             ``columns.language`` value, else the pack's language).
+        progress: show a progress bar (rows/s, ETA) on stderr.
+        chunk_size: rows read, checked and explained together (memory scales with it).
+        workers: ``"auto"`` (one process per usable CPU, at most 8; none for
+            small inputs), ``0`` (render in this process) or a number of warm
+            worker processes.
+        scheduler: ``"tcp://host:port"`` of a running Dask scheduler, ``"local"``
+            to start a Dask ``LocalCluster`` of ``workers`` processes, or a
+            ``distributed.Client``; ``None`` renders locally.
+        resume: ``True`` skips letters a previous run of the same batch (same
+            model, data, pack, options) finished; ``False`` starts over.
 
     Returns:
         :class:`BatchSummary`. Rows with bad values are reported in it (and in
-        ``summary.json``); the other rows still get their letters.
+        ``summary.json``), with file-global row numbers; the other rows still
+        get their letters.
 
     Raises:
         InputError, PackError, ModelLoadError: file-level problems, before
             anything is written.
+        BatchStateError: ``out_dir`` holds a batch with other inputs (use
+            ``resume=False`` or another folder) or another process writes it.
+        SchedulerError: the Dask scheduler cannot be reached.
+
+    Examples::
+
+        >>> s = generate_letters("model.json", "applications.csv", "finance", "letters",
+        ...                      decision_date="2026-11-20", workers=2, chunk_size=5000)
+        >>> s.letters, s.exit_code
+        (1873, 0)
     """
-    pack = load_pack(pack)
-    if pack.spec.domain != "finance":
-        raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
-    formats = tuple(formats)
-    bad_fmt = [f for f in formats if f not in FORMATS]
-    if bad_fmt or not formats:
-        raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
-    template_name = pack.templates.get("letter")
-    if not template_name and ("pdf" in formats or "html" in formats):
-        raise PackError("the pack declares no 'letter' template", file=pack.files[-1], key_path="templates.letter")
-    if isinstance(model, (str, Path)):
-        model_label = model_name or Path(model).name
-        adapter = load_model(model)
-    else:
-        adapter = wrap_model(model)
-        model_label = model_name or type(adapter.model).__name__
-    features = _model_features(adapter, pack)
-
-    source = str(data) if isinstance(data, (str, Path)) else "<DataFrame>"
-    df = read_table(data) if isinstance(data, (str, Path)) else data.astype(object)
-    checked = check_frame(df, pack, features, source=source, id_column=id_column)
-    ref_X = None
-    if reference is not None:
-        ref_source = str(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
-        ref_df = read_table(reference) if isinstance(reference, (str, Path)) else reference.astype(object)
-        ref_checked = check_frame(ref_df, pack, features, source=ref_source,
-                                  allowed_extra=[c for c in ref_df.columns if c not in pack.features])
-        if ref_checked.errors:
-            raise ref_checked.errors[0]
-        ref_X = ref_checked.X
-    ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method, options=pack.explanation.options)
-
-    summary = BatchSummary(rows=len(df))
-    summary.errors = [e.to_dict() for e in checked.errors]
-    fin = pack.finance
-    X = checked.X
-    p_deny = deny_probability(adapter, X, pack) if len(X) else np.empty(0)
-    denied = p_deny >= fin.decision.threshold
-    summary.denied = int(denied.sum())
-    summary.approved = int(len(X) - denied.sum())
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    today = decision_date or date.today().isoformat()
-    template = template_fingerprint(template_name, pack.template_dirs()) if template_name else None
-    software = software_versions()
-    model_desc = {**adapter.describe(), "name": model_label}
-    idx = np.flatnonzero(denied)
-    attr = explain(adapter, X.iloc[idx], method=pack.explanation.method,
-                   tolerance=pack.explanation.additivity_tolerance, **pack.explanation.options) if len(idx) else None
-    cols = pack.spec.columns
-    iterator = range(len(idx))
-    if progress:
-        from rich.progress import Progress
-
-        prog = Progress(transient=False)
-        prog.start()
-        task = prog.add_task("letters", total=len(idx))
-    try:
-        for k in iterator:
-            i = int(idx[k])
-            raw = {c: _jsonable(v) for c, v in checked.raw.iloc[i].to_dict().items()}
-            decision_id = checked.ids[i]
-            result = select_reasons(attr, k, ref, pack, values=X.iloc[i].to_dict())
-            lang = language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
-            if lang not in pack.languages:
-                summary.errors.append(InputError(f"language {lang!r} not offered by the pack ({pack.languages})",
-                                                 file=source, row=int(checked.raw.index[i]) + 1,
-                                                 column=cols.language, record_id=decision_id).to_dict())
-                continue
-            when = str(raw.get(cols.decision_date) or "").strip() if cols.decision_date else ""
-            try:
-                when = date.fromisoformat(when[:10]).isoformat() if when else today
-            except ValueError:
-                summary.errors.append(InputError(f"expected an ISO date (YYYY-MM-DD), got {when!r}", file=source,
-                                                 row=int(checked.raw.index[i]) + 1, column=cols.decision_date,
-                                                 record_id=decision_id).to_dict())
-                continue
-            record = {
-                "schema": RECORD_SCHEMA,
-                "decision_id": decision_id,
-                "decision_date": when,
-                "inputs": raw,
-                "model": model_desc,
-                "pack": pack.describe(),
-                "prediction": {"p_deny": float(p_deny[i]), "margin": float(attr.predictions[k]),
-                               "threshold": fin.decision.threshold, "decision": "deny"},
-                "explanation": {
-                    "method": attr.method, "params": attr.params, "output": attr.output,
-                    "base_value": float(attr.base_values[k]),
-                    "attributions": dict(zip(attr.feature_names, map(float, attr.values[k]))),
-                    "self_check": {"kind": attr.self_check.get("kind"),
-                                   "error": float(attr.self_check["per_row"][k]),
-                                   "tolerance": attr.self_check.get("tolerance")},
-                },
-                "reference_population": ref.to_dict(),
-                "reasons": {
-                    "method": "Reg B comment 9(b)(2)-5: push toward denial relative to the reference "
-                              "population's mean attribution, summed per reason statement",
-                    "chosen": result.reasons, "flagged_for_review": result.flagged,
-                    "flag_reason": result.flag_reason, "factor_scores": result.factor_scores,
-                    "max_reasons": fin.max_reasons,
-                },
-                "software": software,
-            }
-            base = f"letter_{safe_name(decision_id)}"
-            if result.flagged:
-                record["document"] = None
-                summary.flagged.append({"id": decision_id, "reason": result.flag_reason})
-                files = {"json": canonical_json(record).encode()} if "json" in formats else {}
-            else:
-                record["document"] = {
-                    "kind": "adverse_action_letter", "template": template, "language": lang,
-                    "content": letter_content(pack=pack, decision_id=decision_id, raw_row=raw, reasons=result,
-                                              decision_date=when, language=lang),
-                }
-                files = render_letter(record, pack, formats=formats)
-                summary.letters += 1
-            for ext, data_bytes in files.items():
-                target = inside(out, f"{base}.{ext}")
-                atomic_write(target, data_bytes)
-                summary.outputs.append(target.name)
-            if progress:
-                prog.advance(task)
-    finally:
-        if progress:
-            prog.stop()
-    atomic_write(out / "summary.json", canonical_json(summary.to_dict()))
+    job = LetterJob(model, data, pack, reference=reference, id_column=id_column, formats=formats,
+                    decision_date=decision_date, language=language, model_name=model_name)
+    res = run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
+                    resume=resume, progress=progress)
+    summary = BatchSummary(rows=res.rows, approved=res.counts.get("approved", 0),
+                           denied=res.counts.get("denied", 0), letters=res.kinds.get("letter", 0),
+                           flagged=res.notes, errors=res.errors, outputs=res.outputs)
+    summary.batch = res
+    atomic_write(Path(out_dir) / "summary.json", canonical_json(summary.to_dict()))
     return summary
 
 
