@@ -93,14 +93,19 @@ class Journal:
         self.resumed = False
         self.pinned = dict(pinned or {})
         self._pending: list[bytes] = []
-        if resume and self.path.is_file() and self.path.stat().st_size > 0:
-            self._load(job)
-        else:
-            header = {"journal": JOURNAL_SCHEMA, "job": job, "fingerprint": fingerprint,
-                      "fingerprint_sha256": self.fingerprint_sha256, "pinned": self.pinned}
-            atomic_write(self.path, json.dumps(header, sort_keys=True, default=str) + "\n")
-            _fsync_dir(self.state)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._fd = None
+        try:
+            if resume and self.path.is_file() and self.path.stat().st_size > 0:
+                self._load(job)
+            else:
+                header = {"journal": JOURNAL_SCHEMA, "job": job, "fingerprint": fingerprint,
+                          "fingerprint_sha256": self.fingerprint_sha256, "pinned": self.pinned}
+                atomic_write(self.path, json.dumps(header, sort_keys=True, default=str) + "\n")
+                _fsync_dir(self.state)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        except BaseException:
+            self.close()  # release the folder lock
+            raise
 
     # -- opening -----------------------------------------------------------------
     def _lock(self) -> int:

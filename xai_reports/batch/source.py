@@ -43,6 +43,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _as_objects(df: pd.DataFrame) -> pd.DataFrame:
+    """Python objects per cell; pandas' NA markers of nullable columns become ``None``."""
+    out = df.astype(object)
+    for c, dtype in df.dtypes.items():
+        if pd.api.types.is_extension_array_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            out[c] = [None if (v is pd.NA or v is pd.NaT) else v for v in out[c]]
+    return out
+
+
 class TableSource:
     """A CSV/Parquet file or a DataFrame, read chunk by chunk with file-global row numbers.
 
@@ -150,10 +159,15 @@ class TableSource:
                 rows = pf.metadata.num_rows
                 values = pf.read(columns=[key]).column(0).to_pylist() if key else None
             else:
+                # every column is parsed (a malformed line anywhere fails here), one block at a time;
+                # only the ids are kept
+                rows, values = 0, ([] if key else None)
                 pos = columns.index(key) if key else 0
-                ser = pd.read_csv(self.path, dtype=str, keep_default_na=False, usecols=[pos]).iloc[:, 0]
-                rows = len(ser)
-                values = ser.tolist() if key else None
+                with pd.read_csv(self.path, dtype=str, keep_default_na=False, chunksize=50_000) as reader:
+                    for block in reader:
+                        rows += len(block)
+                        if values is not None:
+                            values.extend(block.iloc[:, pos].tolist())
         except _READ_ERRORS as exc:
             raise self._cannot_read(exc) from None
         except Exception as exc:  # noqa: BLE001 - pyarrow's ArrowInvalid and friends
@@ -189,7 +203,7 @@ class TableSource:
         columns = self.columns()
         if self.frame is not None:
             for lo in range(start, len(self.frame), size):
-                part = self.frame.iloc[lo:lo + size].astype(object)
+                part = _as_objects(self.frame.iloc[lo:lo + size])
                 part.columns = columns
                 part.index = pd.RangeIndex(lo, lo + len(part))
                 yield part
@@ -204,8 +218,8 @@ class TableSource:
                 for batch in pf.iter_batches(batch_size=size):
                     n = batch.num_rows
                     if pos + n > start:
-                        part = pa.Table.from_batches([batch]).to_pandas(integer_object_nulls=True,
-                                                                       date_as_object=True).astype(object)
+                        part = pa.Table.from_batches([batch]).to_pandas(
+                            integer_object_nulls=True, date_as_object=True, ignore_metadata=True).astype(object)
                         part.columns = columns
                         part.index = pd.RangeIndex(pos, pos + n)
                         yield part.iloc[max(0, start - pos):]

@@ -39,7 +39,16 @@ class LoadedPack:
         return getattr(self.spec, item)
 
     def template_dirs(self) -> list[Path]:
-        """Template search path: this pack's folders (derived first), then the shipped templates."""
+        """Template search path: this pack's folders (derived first), then the shipped templates.
+
+        Computed once per loaded pack (it reads the pack files; documents ask for it each time).
+        """
+        cached = self.__dict__.get("_template_dirs")
+        if cached is None:
+            cached = self.__dict__["_template_dirs"] = self._find_template_dirs()
+        return list(cached)
+
+    def _find_template_dirs(self) -> list[Path]:
         dirs: list[Path] = []
         for f in reversed(self.files):
             for d in self._raw_dirs_of(f):
