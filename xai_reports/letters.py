@@ -304,9 +304,14 @@ class LetterJob(BatchJob):
             return plan
         ex = self.pack.explanation
         attr = explain(self.adapter, X.iloc[idx], method=ex.method, tolerance=ex.additivity_tolerance, **ex.options)
+        # the denied rows, column-wise to dicts once per chunk (row-wise pandas access is slow)
+        raws = checked.raw.iloc[idx].to_dict("records")
+        values = X.iloc[idx].to_dict("records")
+        rows = (checked.raw.index[idx] + 1).tolist()
         for k, i in enumerate(idx):
             try:
-                doc = self.build_record(checked, int(i), attr, k, float(p_deny[i]))
+                doc = self.build_record(row=rows[k], decision_id=checked.ids[i], raw=raws[k], values=values[k],
+                                        attr=attr, k=k, p_deny=float(p_deny[i]))
             except InputError as exc:
                 plan.errors.append(exc.to_dict())
                 continue
@@ -315,12 +320,15 @@ class LetterJob(BatchJob):
             plan.docs.append(doc)
         return plan
 
-    def build_record(self, checked, i: int, attr, k: int, p_deny: float) -> Doc:
+    def build_record(self, *, row: int, decision_id: str, raw: dict, values: dict, attr, k: int,
+                     p_deny: float) -> Doc:
         """The decision record of one denied row (and its letter's content unless flagged).
 
         Args:
-            checked: the chunk's :class:`~xai_reports.tabular.CheckedFrame`.
-            i: the row's position among the chunk's valid rows.
+            row: the row's 1-based number in the input file.
+            decision_id: the row's decision id.
+            raw: the row as received (column -> value).
+            values: the row's typed model inputs (feature -> value).
             attr: the chunk's attributions of its denied rows; ``k`` is this row's position in it.
             p_deny: the row's probability of denial.
 
@@ -331,11 +339,8 @@ class LetterJob(BatchJob):
             InputError: a row-level problem (unknown language, bad date), naming file, row and column.
         """
         pack, fin, cols = self.pack, self.pack.finance, self.pack.spec.columns
-        X = checked.X
-        row = int(checked.raw.index[i]) + 1
-        raw = {c: _jsonable(v) for c, v in checked.raw.iloc[i].to_dict().items()}
-        decision_id = checked.ids[i]
-        result = select_reasons(attr, k, self.ref, pack, values=X.iloc[i].to_dict())
+        raw = {c: _jsonable(v) for c, v in raw.items()}
+        result = select_reasons(attr, k, self.ref, pack, values=values)
         lang = self.language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
         if lang not in pack.languages:
             raise InputError(f"language {lang!r} not offered by the pack ({pack.languages})",

@@ -140,6 +140,21 @@ class BatchResult:
     restarts: int = 0
 
 
+def _threads(n):
+    """Limit OpenMP/BLAS threads (threadpoolctl) within a block; ``None``: no limit."""
+    if n is None:
+        import contextlib
+
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(n)
+
+
 def resolve_workers(workers, rows: int) -> int:
     """``"auto"`` -> one worker process per usable CPU (at most 8); rendering in this process when
     there is one CPU or fewer than 64 rows (a pool would cost more to start than it saves)."""
@@ -188,7 +203,7 @@ class _Progress:
 
 def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto", scheduler=None,
               resume: bool = True, progress: bool = False, max_in_flight: int | None = None,
-              on_commit: Callable[[int, Any], None] | None = None) -> BatchResult:
+              plan_threads: int | None = 1, on_commit: Callable[[int, Any], None] | None = None) -> BatchResult:
     """Run ``job`` over its source: plan each chunk, render its documents, commit them.
 
     Args:
@@ -204,6 +219,10 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         progress: show a progress bar on stderr.
         max_in_flight: documents submitted but not yet committed (default
             ``max(16, 4 * workers)``): bounds memory and what a crash can lose.
+        plan_threads: OpenMP/BLAS threads for :meth:`BatchJob.plan` (model calls on one
+            chunk); 1 by default: chunk-sized calls gain little from threads, and the
+            cores are busy rendering (on a loaded machine, spinning OpenMP threads cost
+            3x). ``None`` leaves the libraries' defaults.
         on_commit: called after each commit group with (documents committed by
             this run so far, the executor); for custom monitoring.
 
@@ -307,7 +326,8 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
 
     try:
         for chunk in job.source.chunks(chunk_size):
-            plan = job.plan(chunk)
+            with _threads(plan_threads):
+                plan = job.plan(chunk)
             res.rows += plan.rows
             res.counts.update(plan.counts)
             res.errors.extend(plan.errors)

@@ -176,13 +176,15 @@ class DaskExecutor:
             start a :class:`distributed.LocalCluster` of ``n_workers`` processes
             (one thread each), or a ``distributed.Client``.
         n_workers: workers of the local cluster.
+        timeout: seconds to wait for the scheduler (default: dask's
+            ``distributed.comm.timeouts.connect``).
 
     Raises:
         SchedulerError: the scheduler cannot be reached, has no workers, or its
             workers run other versions of xai-reports/WeasyPrint than this process.
     """
 
-    def __init__(self, renderer, scheduler, n_workers: int | None = None, *, timeout: float = 20.0):
+    def __init__(self, renderer, scheduler, n_workers: int | None = None, *, timeout=None):
         try:
             import distributed
         except ImportError:  # pragma: no cover - dask is an optional extra
