@@ -206,7 +206,7 @@ class DaskExecutor:
             where = f"local cluster of {n}"
         else:
             try:
-                self.client = distributed.Client(scheduler, timeout=timeout)
+                self.client = distributed.Client(scheduler, **({"timeout": timeout} if timeout else {}))
             except (OSError, TimeoutError, ValueError) as exc:
                 raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
             where = str(scheduler)

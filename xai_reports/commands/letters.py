@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, batch_line
+
 
 def add_parser(sub, name):
     p = sub.add_parser(name, help="write adverse-action letters for the rows the model denies",
@@ -17,7 +19,8 @@ def add_parser(sub, name):
     p.add_argument("--id-column", help="column with application ids (default: the pack's columns.id)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
     p.add_argument("--reference", help="reference population data (CSV/Parquet) for the reasons")
-    p.add_argument("--date", help="notice date YYYY-MM-DD when the data has no decision date column (default: today)")
+    p.add_argument("--date", help="notice date YYYY-MM-DD when the data has no decision date column "
+                                  "(default: the day the batch started; a resumed batch keeps it)")
     p.add_argument("--language", help="letter language for every row (default: the row's or the pack's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_batch_arguments(p)
@@ -25,62 +28,12 @@ def add_parser(sub, name):
     return p
 
 
-def _workers(text):
-    import argparse
-
-    if text == "auto":
-        return text
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError("expected 0 or more")
-    return n
-
-
-def _chunk_size(text):
-    import argparse
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of rows, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("expected at least 1 row")
-    return n
-
-
-def add_batch_arguments(p):
-    """The batch engine's options (shared by every command that writes one document per row)."""
-    import argparse
-
-    g = p.add_argument_group("batch", "large inputs, workers, clusters, resuming")
-    g.add_argument("--chunk-size", type=_chunk_size, default=1000, metavar="ROWS",
-                   help="rows read, checked and explained together; memory grows with it, not with the input "
-                        "(default: 1000)")
-    g.add_argument("--workers", type=_workers, default="auto", metavar="N",
-                   help="warm worker processes rendering documents: 'auto' (one per CPU, at most 8), "
-                        "0 (this process), or N; with --scheduler local, the size of the local Dask cluster")
-    g.add_argument("--scheduler", metavar="ADDRESS",
-                   help="render on a Dask cluster: tcp://HOST:PORT of a running scheduler, or 'local' to start "
-                        "a local one with --workers processes")
-    g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="skip documents a previous run of the same command finished (default); "
-                        "--no-resume starts the batch over")
-    return g
-
-
 def print_summary(summary, out, stream=sys.stdout):
     print(f"{summary.rows} rows: {summary.denied} denied, {summary.approved} approved; "
           f"{summary.letters} letters written to {out}", file=stream)
     res = getattr(summary, "batch", None)
     if res is not None:
-        done = res.rendered + res.resumed
-        rate = f" ({res.rendered / res.elapsed_s:,.1f} documents/s)" if res.rendered and res.elapsed_s else ""
-        print(f"  {res.rendered} documents written in {res.elapsed_s:,.1f} s{rate}, {res.executor}"
-              + (f"; {res.resumed} of {done} already done by an earlier run (resumed)" if res.resumed else "")
-              + (f"; {res.restarts} worker restart(s)" if res.restarts else ""), file=stream)
+        print(batch_line(res), file=stream)
     for f in summary.flagged:
         print(f"  flagged for human review: {f['id']}: {f['reason']}", file=stream)
     for e in summary.errors:
@@ -97,12 +50,9 @@ def run(args):
                                    id_column=args.id_column,
                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
                                    decision_date=args.date, language=args.language,
-                                   progress=not args.quiet and sys.stderr.isatty(),
-                                   chunk_size=args.chunk_size, workers=args.workers,
-                                   scheduler=args.scheduler, resume=args.resume)
+                                   progress=not args.quiet and sys.stderr.isatty(), **batch_kwargs(args))
     except KeyboardInterrupt:
-        print("xai-reports: interrupted; the letters finished so far are kept. Run the same command again "
-              "to finish the batch.", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130
     print_summary(summary, args.out)
     return summary.exit_code
