@@ -18,6 +18,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+class FeatureTranslation(Strict):
+    """A feature's printed texts in another language."""
+
+    label: Optional[str] = None
+    category_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PackTranslation(Strict):
+    """Pack texts printed on documents, in another language (the base texts are English)."""
+
+    action_taken: Optional[str] = None
+    credit_requested: Optional[str] = None
+    contact: Optional[str] = Field(default=None, description="finance.institution.contact in this language.")
+    disclaimer: Optional[str] = None
+    labels: dict[str, str] = Field(default_factory=dict, description="Short document labels (Telephone, Date...).")
+
+
 class FeatureSpec(Strict):
     """One input column: how to read it, show it, explain it and (maybe) change it."""
 
@@ -44,6 +61,8 @@ class FeatureSpec(Strict):
     forbidden_transitions: list[tuple[Scalar, Scalar]] = Field(default_factory=list)
     action_text: Optional[str] = Field(
         default=None, description="Counterfactual wording, e.g. 'your total debt payments were below {value} of your income'.")
+    translations: dict[str, FeatureTranslation] = Field(
+        default_factory=dict, description="Label and category labels per language code.")
 
     @model_validator(mode="after")
     def _categories(self):
@@ -182,6 +201,8 @@ class Pack(Strict):
     templates: dict[str, str] = Field(default_factory=dict, description="Document kind -> template file.")
     template_dirs: list[str] = Field(default_factory=list, description="Folders (relative to the pack) searched before the shipped templates.")
     finance: Optional[FinanceSection] = None
+    translations: dict[str, PackTranslation] = Field(
+        default_factory=dict, description="Printed pack texts per language code (for languages other than en).")
 
     @field_validator("features")
     @classmethod
@@ -211,7 +232,34 @@ class Pack(Strict):
             raise _KeyedError(("finance",), "a finance pack needs a 'finance' section (decision, institution, ...)")
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
+        for lang in self.languages:
+            if lang != "en":
+                self._check_translations(lang)
         return self
+
+    def _check_translations(self, lang: str):
+        """A language a pack offers must be complete: no English text inside a letter in another language."""
+        why = f"languages lists '{lang}', so a '{lang}' translation is needed"
+        for key, r in self.reasons.items():
+            if lang not in r.translations:
+                raise _KeyedError(("reasons", key, "translations"), why)
+        for fname, f in self.features.items():
+            if f.protected or (f.reason is None and not f.reason_by_value):
+                continue  # never printed
+            tr = f.translations.get(lang)
+            if tr is None or not tr.label:
+                raise _KeyedError(("features", fname, "translations", lang, "label"), why)
+            shown = set(f.category_labels) or ({str(c) for c in f.categories} if f.type in ("binary", "categorical")
+                                               and f.categories else set())
+            missing = sorted(shown - set(tr.category_labels))
+            if missing:
+                raise _KeyedError(("features", fname, "translations", lang, "category_labels"),
+                                  f"{why} for the values {missing}")
+        if self.domain == "finance":
+            tr = self.translations.get(lang)
+            for k in ("action_taken", "credit_requested", "contact", "disclaimer"):
+                if tr is None or not getattr(tr, k):
+                    raise _KeyedError(("translations", lang, k), why)
 
     # conveniences ------------------------------------------------------------
     def protected_features(self) -> list[str]:
