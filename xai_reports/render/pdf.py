@@ -51,11 +51,37 @@ _PRINT_CSS = "img, svg { image-rendering: crisp-edges; }"
 _WEASY = None
 
 
+def _patch_stream_eol() -> None:
+    """Make pydyf end a stream whose data ends in CR with a CRLF end-of-line marker.
+
+    pydyf writes ``data + "\n" + "endstream"``. When (compressed) data happens to
+    end with a CR byte (about one stream in 256), readers and validators see
+    ``CR LF`` as the end-of-line marker and find ``/Length`` one byte too long:
+    PDF/A validation fails at random. A CRLF marker after such data is exact.
+    Deterministic, and a no-op for every other stream.
+    """
+    import pydyf
+
+    if getattr(pydyf.Stream, "_xai_reports_eol_fix", False):
+        return
+    original = pydyf.Stream.data.fget
+
+    def data(self):
+        out = original(self)
+        if out.endswith(b"\r\nendstream"):
+            out = out[: -len(b"\nendstream")] + b"\r\nendstream"
+        return out
+
+    pydyf.Stream.data = property(data)
+    pydyf.Stream._xai_reports_eol_fix = True
+
+
 def _weasyprint():
     global _WEASY
     if _WEASY is None:
         import weasyprint
 
+        _patch_stream_eol()
         _WEASY = weasyprint
     return _WEASY
 
@@ -144,6 +170,18 @@ def _finisher(ua_part: int | None):
     """Store the catalog XMP uncompressed (PDF/A) and add the PDF/UA identification to it."""
 
     def finish(document, pdf):
+        import pydyf  # WeasyPrint's PDF writer
+
+        af = pdf.catalog.get("AF")
+        if af is not None:
+            # WeasyPrint 70 lists each associated file twice (from the name tree and the filespecs).
+            seen, unique = set(), []
+            for item in af:
+                key = item.decode() if isinstance(item, bytes) else str(item)
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(item)
+            pdf.catalog["AF"] = pydyf.Array(unique)
         ref = pdf.catalog.get("Metadata")
         if ref is None:
             return
@@ -158,8 +196,6 @@ def _finisher(ua_part: int | None):
                 raise RenderError("PDF metadata has no rdf:RDF packet to extend with PDF/UA identification")
             extra = _PDFUA_EXTENSION.replace("{part}", str(ua_part)).encode()
             stream.stream = [content[:close] + extra + content[close:]]
-            import pydyf  # WeasyPrint's PDF writer
-
             pdf.catalog["ViewerPreferences"] = pydyf.Dictionary({"DisplayDocTitle": "true"})
 
     return finish
