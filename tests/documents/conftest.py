@@ -51,11 +51,15 @@ def hmda_case(tmp_path_factory):
     return {"model": model_path, "apps": apps_path, "reference": ref_path, "root": root}
 
 
-def write_apps(hmda_case, path, **changes):
-    """A copy of the applications CSV with columns replaced (``name=value`` or a list per row)."""
+def write_apps(hmda_case, path, n: int | None = None, **changes):
+    """A copy of the applications CSV (``n`` rows, cycling the denied ones) with columns replaced
+    (``column=value`` or a list with one value per row)."""
     import pandas as pd
 
     df = pd.read_csv(hmda_case["apps"], dtype=str, keep_default_na=False)
+    if n is not None:
+        df = df.iloc[[i % len(df) for i in range(n)]].reset_index(drop=True)
+        df["applicant_id"] = [f"R-{i}" for i in range(n)]
     for col, value in changes.items():
         df[col] = value
     df.to_csv(path, index=False)
