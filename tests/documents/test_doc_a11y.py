@@ -42,7 +42,7 @@ def _axe(files, tmp_path):
 
 
 def test_letters_pass_wcag22_aa(letters_run, hmda_case, tmp_path):
-    from conftest import write_apps
+    from _doc_helpers import write_apps
     from xai_reports import generate_letters
 
     apps = write_apps(hmda_case, tmp_path / "es.csv", language="es")

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from conftest import run_cli
+from _doc_helpers import run_cli
 from xai_reports.integrity import (IntegrityError, RunManifest, embedded_record, sign, signing_key, verify)
 
 KEY = "correct horse battery staple 2026"

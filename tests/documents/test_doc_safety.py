@@ -16,7 +16,7 @@ import pikepdf
 import pytest
 from pypdf import PdfReader
 
-from conftest import run_cli, write_apps
+from _doc_helpers import run_cli, write_apps
 from xai_reports.errors import RenderError, TemplateError
 from xai_reports.render import external_resources, html_to_pdf, render_template, safe_fetcher
 

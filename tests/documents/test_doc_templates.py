@@ -10,7 +10,7 @@ import textwrap
 import pytest
 from pypdf import PdfReader
 
-from conftest import run_cli, write_apps
+from _doc_helpers import run_cli, write_apps
 from xai_reports import generate_letters
 from xai_reports.errors import PackError, TemplateError
 from xai_reports.packs import load_pack
