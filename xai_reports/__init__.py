@@ -6,6 +6,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
     explain(model, X, method=..., **options) -> Attribution
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
+    verify(path, key=None)                   -> VerifyReport (tampering checks)
 """
 
 from ._version import __version__
@@ -14,6 +15,7 @@ from .attribution import Attribution, explain
 from . import metrics
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
+from .integrity import RunManifest, verify
 from .letters import generate_letters, regenerate
 from .packs import load_pack
 
@@ -23,6 +25,7 @@ __all__ = [
     "explain", "Attribution", "metrics",
     "load_pack",
     "generate_letters", "regenerate",
+    "verify", "RunManifest",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
 ]

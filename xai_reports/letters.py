@@ -228,6 +228,7 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
     out.mkdir(parents=True, exist_ok=True)
     today = decision_date or date.today().isoformat()
     lang_templates = {lg: letter_template(pack, lg, dirs) for lg in pack.languages}
+    untranslated = {lg: pack.spec.missing_translations(lg) for lg in pack.languages}
     fingerprints = {lg: template_fingerprint(n, dirs) for lg, n in lang_templates.items() if n}
     software = software_versions()
     model_desc = {**adapter.describe(), "name": model_label}
@@ -256,8 +257,12 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
             decision_id = checked.ids[i]
             result = select_reasons(attr, k, ref, pack, values=X.iloc[i].to_dict())
             lang = language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
-            if lang not in pack.languages or (lang_templates[lang] is None and set(formats) & {"pdf", "html"}):
-                why = "not offered by the pack" if lang not in pack.languages else "has no letter template"
+            if lang not in pack.languages or untranslated[lang] or (lang_templates[lang] is None and
+                                                                   set(formats) & {"pdf", "html"}):
+                why = ("not offered by the pack" if lang not in pack.languages else
+                       f"is incomplete in the pack (no translation for {', '.join(untranslated[lang][:3])}"
+                       f"{' and more' if len(untranslated[lang]) > 3 else ''})" if untranslated[lang] else
+                       "has no letter template")
                 summary.errors.append(InputError(f"language {lang!r} {why} ({pack.languages})",
                                                  file=source, row=int(checked.raw.index[i]) + 1,
                                                  column=cols.language, record_id=decision_id).to_dict())

@@ -200,3 +200,13 @@ def test_manifest_api_and_keys(tmp_path, monkeypatch):
         signing_key(key_env="NO_SUCH_VARIABLE_XR")
     with pytest.raises(IntegrityError, match="key file"):
         signing_key(key_file=tmp_path / "missing.key")
+
+
+def test_regenerate_from_the_record_is_byte_identical(two_runs, tmp_path):
+    """Reg B 1002.12(b): the letter can be regenerated exactly from its stored record."""
+    from xai_reports import regenerate
+
+    src = sorted(two_runs["a"].glob("letter_*.json"))[0]
+    written = regenerate(src, tmp_path, formats=("pdf", "html"))
+    for p in written:
+        assert p.read_bytes() == (two_runs["a"] / p.name).read_bytes(), p.name

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from _doc_helpers import run_cli, write_apps
 from xai_reports import generate_letters
-from xai_reports.errors import PackError, TemplateError
+from xai_reports.errors import TemplateError
 from xai_reports.packs import load_pack
 from xai_reports.render import render_template, template_search_path
 from xai_reports.render.env import long_date
@@ -159,12 +159,28 @@ def test_language_per_row_and_unknown_language(hmda_case, tmp_path):
     assert sorted(langs.values()) == ["en", "es", "es"]
 
 
-def test_a_language_must_be_complete(tmp_path):
+def test_an_incomplete_language_is_a_row_error(hmda_case, tmp_path):
+    """A pack that adds an English-only feature keeps working in English; Spanish rows say what is missing."""
     pack_dir = tmp_path / "p"
     pack_dir.mkdir()
-    (pack_dir / "pack.yaml").write_text('extends: finance\nname: x\nversion: "1"\nlanguages: [en, es, fr]\n')
-    with pytest.raises(PackError, match=r"reasons\.\w+\.translations: languages lists 'fr'"):
-        load_pack(pack_dir)
+    (pack_dir / "pack.yaml").write_text(textwrap.dedent("""\
+        extends: finance
+        name: x
+        version: "1"
+        features:
+          hirat:
+            translations: null
+        """))
+    pack = load_pack(pack_dir)
+    assert pack.spec.missing_translations("es") == ["features.hirat.translations.es.label"]
+    assert pack.spec.missing_translations("en") == []
+    apps = write_apps(hmda_case, tmp_path / "apps.csv", language=["en", "es", "en", "en"])
+    out = tmp_path / "out"
+    s = generate_letters(hmda_case["model"], apps, pack, out, reference=hmda_case["reference"], formats=("json",))
+    assert s.letters == 3 and len(s.errors) == 1
+    err = s.errors[0]
+    assert err["row"] == 2 and err["column"] == "language"
+    assert "'es' is incomplete" in err["error"] and "features.hirat.translations.es.label" in err["error"]
 
 
 def test_long_date():

@@ -232,34 +232,38 @@ class Pack(Strict):
             raise _KeyedError(("finance",), "a finance pack needs a 'finance' section (decision, institution, ...)")
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
-        for lang in self.languages:
-            if lang != "en":
-                self._check_translations(lang)
         return self
 
-    def _check_translations(self, lang: str):
-        """A language a pack offers must be complete: no English text inside a letter in another language."""
-        why = f"languages lists '{lang}', so a '{lang}' translation is needed"
-        for key, r in self.reasons.items():
-            if lang not in r.translations:
-                raise _KeyedError(("reasons", key, "translations"), why)
+    def missing_translations(self, lang: str) -> list[str]:
+        """Key paths of the printed texts that have no ``lang`` version (empty: the language is complete).
+
+        Base texts are English. A letter in another language is written only when
+        this list is empty, so no English sentence ends up inside, say, a Spanish letter.
+
+        Examples::
+
+            >>> from xai_reports.packs import load_pack
+            >>> load_pack("finance").spec.missing_translations("es")
+            []
+        """
+        if lang == "en":
+            return []
+        missing = [f"reasons.{k}.translations.{lang}" for k, r in self.reasons.items() if lang not in r.translations]
         for fname, f in self.features.items():
             if f.protected or (f.reason is None and not f.reason_by_value):
                 continue  # never printed
             tr = f.translations.get(lang)
             if tr is None or not tr.label:
-                raise _KeyedError(("features", fname, "translations", lang, "label"), why)
+                missing.append(f"features.{fname}.translations.{lang}.label")
             shown = set(f.category_labels) or ({str(c) for c in f.categories} if f.type in ("binary", "categorical")
                                                and f.categories else set())
-            missing = sorted(shown - set(tr.category_labels))
-            if missing:
-                raise _KeyedError(("features", fname, "translations", lang, "category_labels"),
-                                  f"{why} for the values {missing}")
+            have = set(tr.category_labels) if tr is not None else set()
+            missing += [f"features.{fname}.translations.{lang}.category_labels.{v}" for v in sorted(shown - have)]
         if self.domain == "finance":
             tr = self.translations.get(lang)
-            for k in ("action_taken", "credit_requested", "contact", "disclaimer"):
-                if tr is None or not getattr(tr, k):
-                    raise _KeyedError(("translations", lang, k), why)
+            missing += [f"translations.{lang}.{k}" for k in ("action_taken", "credit_requested", "contact", "disclaimer")
+                        if tr is None or not getattr(tr, k)]
+        return missing
 
     # conveniences ------------------------------------------------------------
     def protected_features(self) -> list[str]:
