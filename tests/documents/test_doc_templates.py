@@ -145,6 +145,14 @@ def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
         assert english not in text, english
     html = pdf.with_suffix(".html").read_text()
     assert '<html lang="es">' in html and "<title>Aviso de acción tomada" in html
+    page = pytest.importorskip("page")
+    for profile in ("3a", "ua1"):
+        report = page.validate_pdf(str(pdf), profile=profile)
+        assert report.is_compliant, (profile, [f.rule_id for f in report.failures])
+    import pikepdf
+
+    with pikepdf.open(pdf) as doc:
+        assert str(doc.Root.Lang) == "es"
 
 
 def test_language_per_row_and_unknown_language(hmda_case, tmp_path):
