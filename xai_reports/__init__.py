@@ -7,6 +7,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
     verify(path, key=None)                   -> VerifyReport (tampering checks)
+    audit(model, data, pack, target=...)     -> AuditReport
 """
 
 from ._version import __version__
@@ -16,6 +17,7 @@ from . import metrics
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
 from .integrity import RunManifest, verify
+from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
 from .packs import load_pack
 
@@ -26,6 +28,7 @@ __all__ = [
     "load_pack",
     "generate_letters", "regenerate",
     "verify", "RunManifest",
+    "audit", "AuditReport",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
 ]
