@@ -268,8 +268,13 @@ class VerifyReport:
         return "\n".join(map(str, self.findings))
 
 
-def embedded_record(pdf_bytes: bytes) -> tuple[bytes | None, str | None]:
-    """The embedded ``record.json`` and its ``/AFRelationship`` (``(None, None)`` when absent).
+def embedded_record(pdf_bytes: bytes, name: str | None = None) -> tuple[bytes | None, str | None]:
+    """The embedded JSON record and its ``/AFRelationship`` (``(None, None)`` when absent).
+
+    Args:
+        pdf_bytes: the PDF.
+        name: the attachment's file name; default ``record.json``, else the first
+            ``.json`` attachment with relationship ``Data`` (e.g. ``audit_record.json``).
 
     Raises:
         ValueError: the bytes are not a readable PDF.
@@ -282,6 +287,7 @@ def embedded_record(pdf_bytes: bytes) -> tuple[bytes | None, str | None]:
     tree = names.get_object().get("/EmbeddedFiles") if names is not None else None
     if tree is None:
         return None, None
+    found: dict[str, tuple[bytes, str | None]] = {}
     stack = [tree.get_object()]
     while stack:
         node = stack.pop()
@@ -292,10 +298,16 @@ def embedded_record(pdf_bytes: bytes) -> tuple[bytes | None, str | None]:
         for i in range(0, len(arr) - 1, 2):
             spec = arr[i + 1].get_object()
             fname = str(spec.get("/UF") or spec.get("/F") or arr[i])
-            if fname == RECORD_NAME:
-                data = spec["/EF"]["/F"].get_object().get_data()
-                rel = spec.get("/AFRelationship")
-                return data, (str(rel).lstrip("/") if rel is not None else None)
+            rel = spec.get("/AFRelationship")
+            found[fname] = (spec["/EF"]["/F"].get_object().get_data(),
+                            str(rel).lstrip("/") if rel is not None else None)
+    if name is not None:
+        return found.get(name, (None, None))
+    if RECORD_NAME in found:
+        return found[RECORD_NAME]
+    for fname in sorted(found):
+        if fname.lower().endswith(".json") and found[fname][1] == "Data":
+            return found[fname]
     return None, None
 
 
@@ -318,15 +330,16 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
         report.add("FAIL", label, f"not a readable PDF ({type(exc).__name__}: {str(exc)[:100]})")
         return
     if record_bytes is None:
-        report.add("FAIL", label, f"no embedded {RECORD_NAME}")
+        report.add("FAIL", label, "no embedded JSON record (record.json, relationship Data)")
         return
     if rel != "Data":
         report.add("FAIL", label, f"embedded {RECORD_NAME} has relationship {rel!r}, expected 'Data'")
     try:
         record = json.loads(record_bytes)
     except ValueError:
-        report.add("FAIL", label, f"embedded {RECORD_NAME} is not valid JSON")
+        report.add("FAIL", label, "embedded record is not valid JSON")
         return
+    report.add("ok", label, "embedded JSON record present (relationship Data)")
     if sibling_json is not None and sibling_json.is_file():
         if sibling_json.read_bytes() != record_bytes:
             report.add("FAIL", label, f"embedded record differs from {sibling_json.name} (one of them was edited)")
@@ -338,7 +351,8 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
         return
     target = RENDERERS.get(kind)
     if target is None:
-        report.add("warn", label, f"no renderer registered for document kind {kind!r}: document not re-rendered")
+        report.add("warn", label, f"no renderer registered for document kind {kind or 'unknown'!r}: "
+                                  "document not re-rendered (only its record and hashes are checked)")
         return
     recorded = (record.get("software") or {}).get("weasyprint")
     import weasyprint
