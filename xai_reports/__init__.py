@@ -6,6 +6,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
     explain(model, X, method=..., **options) -> Attribution
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
+    verify(path, key=None)                   -> VerifyReport (tampering checks)
     audit(model, data, pack, target=...)     -> AuditReport
 """
 
@@ -15,6 +16,7 @@ from .attribution import Attribution, explain
 from . import metrics
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
+from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
 from .packs import load_pack
@@ -25,6 +27,7 @@ __all__ = [
     "explain", "Attribution", "metrics",
     "load_pack",
     "generate_letters", "regenerate",
+    "verify", "RunManifest",
     "audit", "AuditReport",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
