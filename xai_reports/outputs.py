@@ -11,6 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+def _file_mode() -> int:
+    umask = os.umask(0)  # read once at import: os.umask can only be read by setting it
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -56,6 +63,8 @@ def atomic_write(path, data: bytes | str) -> None:
         data = data.encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would.
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
