@@ -22,11 +22,12 @@ from .adapters import load_model, wrap_model
 from .attribution import explain
 from .batch import BatchJob, ChunkPlan, Doc, TableSource, run_batch
 from .documents.letter import letter_content
-from .errors import InputError, PackError
+from .errors import InputError, PackError, TemplateError
+from .integrity import RunManifest, signing_key
 from .outputs import atomic_write, canonical_json, inside, safe_name
 from .packs import load_pack
 from .reasons import build_reference, deny_probability, select_reasons
-from .render import html_to_pdf, render_template, template_fingerprint
+from .render import html_to_pdf, localized_template, render_template, template_fingerprint, template_search_path
 from .tabular import check_frame, read_table
 
 FORMATS = ("pdf", "html", "json")
@@ -90,14 +91,24 @@ def _model_features(adapter, pack) -> list[str]:
     return list(names)
 
 
-def render_letter(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
+def render_letter(record: dict, pack, *, formats=FORMATS, templates=None) -> dict[str, bytes]:
     """Render one decision record to its files (``{"html": ..., "pdf": ..., "json": ...}``).
 
     The letter is rendered from ``record["document"]`` alone, so a stored record
-    regenerates the same letter.
+    regenerates the same letter (byte for byte: dates come from the record).
+
+    Args:
+        record: a decision record with a ``document`` (not a flagged one).
+        pack: the loaded pack.
+        formats: any of ``"html"``, ``"pdf"``, ``"json"``.
+        templates: user template folder(s) searched before the pack's.
+
+    Returns:
+        ``{format: bytes}``. The PDF is PDF/A-3a + PDF/UA-1 with the JSON record
+        embedded as ``record.json`` (relationship ``Data``).
     """
     doc = record["document"]
-    dirs = pack.template_dirs()
+    dirs = template_search_path(pack.template_dirs(), templates)
     out: dict[str, bytes] = {}
     record_json = canonical_json(record).encode("utf-8")
     if "html" in formats or "pdf" in formats:
@@ -106,11 +117,40 @@ def render_letter(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
             out["html"] = html.encode("utf-8")
         if "pdf" in formats:
             created = datetime.fromisoformat(doc["content"]["date"]).replace(tzinfo=timezone.utc)
-            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=dirs, created=created,
+            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
                                      attachments=[("record.json", record_json, "Decision record (JSON)")])
     if "json" in formats:
         out["json"] = record_json
     return out
+
+
+def letter_template(pack, lang: str, dirs) -> str | None:
+    """The letter template for ``lang``: the pack's ``templates["letter.<lang>"]``, else
+    ``<letter stem>.<lang>.html.j2`` found in the template folders, else (English) the
+    pack's ``letter``. ``None`` when the pack has no template in that language."""
+    base = pack.templates.get("letter")
+    explicit = pack.templates.get(f"letter.{lang}")
+    if explicit:
+        return explicit
+    if not base:
+        return None
+    name = localized_template(base, lang, dirs)
+    return name if (name != base or lang == "en") else None
+
+
+def rerender_letter(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
+    """The files a letter record renders to now (used by ``xai-reports verify``).
+
+    Raises:
+        TemplateError: the templates differ from the version the record names.
+    """
+    pack = load_pack(pack or record["pack"]["name"])
+    tpl = record["document"]["template"]
+    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
+    if now["sha256"] != tpl["sha256"]:
+        raise TemplateError(f"template '{tpl['name']}' differs from the recorded version "
+                            "(pass the pack and --templates used to write it)")
+    return render_letter(record, pack, formats=formats, templates=templates)
 
 
 class LetterRenderer:
@@ -125,6 +165,8 @@ class LetterRenderer:
     Args:
         pack: the loaded pack.
         formats: the formats to write.
+        templates: user template folder(s) searched before the pack's (the
+            workers must see them at the same path).
 
     Examples::
 
@@ -133,14 +175,18 @@ class LetterRenderer:
         ['json', 'pdf']
     """
 
-    def __init__(self, pack, formats=FORMATS):
+    def __init__(self, pack, formats=FORMATS, templates=None):
         self._pack = pack
         self.formats = tuple(formats)
+        self.templates = None if templates is None else [str(Path(t).resolve()) for t in
+                                                         ([templates] if isinstance(templates, (str, Path))
+                                                          else templates)]
         self.pack_ref = _pack_ref(pack)
         self.pack_sha256 = pack.sha256
 
     def __getstate__(self):
-        return {"pack_ref": self.pack_ref, "pack_sha256": self.pack_sha256, "formats": self.formats}
+        return {"pack_ref": self.pack_ref, "pack_sha256": self.pack_sha256, "formats": self.formats,
+                "templates": self.templates}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -157,15 +203,19 @@ class LetterRenderer:
             return {"json": canonical_json(record).encode("utf-8")} if "json" in self.formats else {}
         tpl = record["document"].get("template")
         if tpl:
-            _check_template(tpl["name"], tpl["sha256"], self.pack_sha256, self.pack)
-        return render_letter(record, self.pack, formats=self.formats)
+            _check_template(tpl["name"], tpl["sha256"], self.pack, self.templates)
+        return render_letter(record, self.pack, formats=self.formats, templates=self.templates)
 
     def warm_up(self) -> None:
         """Import WeasyPrint and lay out a page once, so fonts are loaded before the first letter."""
-        if "pdf" in self.formats:
+        if "pdf" not in self.formats:
+            return
+        try:
             dirs = self.pack.template_dirs()
-            html_to_pdf("<p>warm-up</p>", base_dir=dirs[-1], allowed_dirs=dirs,
-                        created=datetime(2000, 1, 1, tzinfo=timezone.utc))
+            html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
+                        base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
+        except Exception:  # noqa: BLE001 - warming up is an optimisation; the first letter reports real errors
+            pass
 
 
 def _pack_ref(pack) -> str:
@@ -187,14 +237,14 @@ def _pack_in_worker(ref: str, sha256: str):
 
 
 @lru_cache(maxsize=32)
-def _template_ok(name: str, sha256: str, pack_sha256: str, dirs: tuple) -> bool:
-    return template_fingerprint(name, list(dirs))["sha256"] == sha256
+def _template_ok(name: str, sha256: str, pack_dirs: tuple, templates: tuple | None) -> bool:
+    dirs = template_search_path(list(pack_dirs), None if templates is None else list(templates))
+    return template_fingerprint(name, dirs)["sha256"] == sha256
 
 
-def _check_template(name, sha256, pack_sha256, pack):
-    from .errors import TemplateError
-
-    if not _template_ok(name, sha256, pack_sha256, tuple(map(str, pack.template_dirs()))):
+def _check_template(name, sha256, pack, templates):
+    if not _template_ok(name, sha256, tuple(map(str, pack.template_dirs())),
+                        None if templates is None else tuple(templates)):
         raise TemplateError(f"template '{name}' here differs from the one recorded (sha256 {sha256[:12]}); "
                             "every worker must have the same templates as the driver")
 
@@ -221,7 +271,7 @@ class LetterJob(BatchJob):
 
     def __init__(self, model, data, pack="finance", *, reference=None, id_column: str | None = None,
                  formats=FORMATS, decision_date: str | None = None, language: str | None = None,
-                 model_name: str | None = None):
+                 model_name: str | None = None, templates=None):
         pack = load_pack(pack)
         if pack.spec.domain != "finance":
             raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
@@ -229,6 +279,8 @@ class LetterJob(BatchJob):
         bad_fmt = [f for f in formats if f not in FORMATS]
         if bad_fmt or not formats:
             raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
+        self.templates = templates
+        self.dirs = template_search_path(pack.template_dirs(), templates)
         template_name = pack.templates.get("letter")
         if not template_name and ("pdf" in formats or "html" in formats):
             raise PackError("the pack declares no 'letter' template", file=pack.files[-1],
@@ -244,16 +296,19 @@ class LetterJob(BatchJob):
         else:
             adapter = wrap_model(model)
             model_label = model_name or type(adapter.model).__name__
+        self.model_path = model if isinstance(model, (str, Path)) else None
+        self.reference_source = reference
         self.pack, self.formats, self.adapter = pack, formats, adapter
         self.features = _model_features(adapter, pack)
         self.id_column = id_column or pack.spec.columns.id
         self.language = language
 
         self.source = TableSource(data)
-        header = self.source.columns()
-        check_frame(pd.DataFrame(columns=header), pack, self.features, source=self.source.label,
-                    id_column=id_column)  # missing / undeclared columns: file-level errors
-        self.source.scan(id_column=self.id_column)  # unreadable lines, no rows, duplicate ids
+        # file-level errors, in this order: unreadable or empty file, missing / undeclared columns, duplicate ids
+        scan = self.source.scan(id_column=self.id_column, raise_duplicates=False)
+        check_frame(pd.DataFrame(columns=scan.columns), pack, self.features, source=self.source.label,
+                    id_column=id_column)
+        scan.raise_duplicate()
 
         ref_X = None
         self.reference_data = None
@@ -267,7 +322,9 @@ class LetterJob(BatchJob):
             ref_X = ref_checked.X
         self.ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method,
                                    options=pack.explanation.options)
-        self.template = template_fingerprint(template_name, pack.template_dirs()) if template_name else None
+        self.lang_templates = {lg: letter_template(pack, lg, self.dirs) for lg in pack.languages}
+        self.untranslated = {lg: pack.spec.missing_translations(lg) for lg in pack.languages}
+        self.fingerprints = {lg: template_fingerprint(n, self.dirs) for lg, n in self.lang_templates.items() if n}
         self.software = software_versions()
         self.model_desc = {**adapter.describe(), "name": model_label}
         self.decision_date = decision_date
@@ -276,7 +333,8 @@ class LetterJob(BatchJob):
     # -- engine interface ---------------------------------------------------------------
     def fingerprint(self) -> dict:
         return {"record_schema": RECORD_SCHEMA, "model": self.model_desc, "pack": self.pack.describe(),
-                "template": self.template and self.template["sha256"], "data": self.source.fingerprint(),
+                "templates": {lg: fp["sha256"] for lg, fp in sorted(self.fingerprints.items())},
+                "data": self.source.fingerprint(),
                 "reference_population": self.ref.to_dict(), "software": self.software,
                 "options": {"formats": list(self.formats), "id_column": self.id_column,
                             "decision_date": self.decision_date, "language": self.language}}
@@ -288,7 +346,19 @@ class LetterJob(BatchJob):
         self.today = values.get("decision_date") or self.today
 
     def renderer(self) -> LetterRenderer:
-        return LetterRenderer(self.pack, self.formats)
+        return LetterRenderer(self.pack, self.formats, self.templates)
+
+    def manifest(self) -> RunManifest:
+        """The run manifest's inputs (data, reference, model, pack, templates); outputs are added by the caller."""
+        manifest = RunManifest("adverse_action_letters", software=self.software)
+        data = self.source.path if self.source.path is not None else self.source.frame
+        manifest.add_input("data", data)
+        manifest.add_input("reference", self.reference_source)
+        manifest.add_model(self.adapter, path=self.model_path, name=self.model_desc["name"])
+        manifest.add_pack(self.pack)
+        for fp in self.fingerprints.values():
+            manifest.add_template(fp)
+        return manifest
 
     def plan(self, chunk: pd.DataFrame) -> ChunkPlan:
         """Check one chunk, score it, explain its denied rows in one batched call, build their records."""
@@ -342,8 +412,14 @@ class LetterJob(BatchJob):
         raw = {c: _jsonable(v) for c, v in raw.items()}
         result = select_reasons(attr, k, self.ref, pack, values=values)
         lang = self.language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
-        if lang not in pack.languages:
-            raise InputError(f"language {lang!r} not offered by the pack ({pack.languages})",
+        untranslated = self.untranslated.get(lang)
+        if lang not in pack.languages or untranslated or (self.lang_templates[lang] is None and
+                                                          set(self.formats) & {"pdf", "html"}):
+            why = ("not offered by the pack" if lang not in pack.languages else
+                   f"is incomplete in the pack (no translation for {', '.join(untranslated[:3])}"
+                   f"{' and more' if len(untranslated) > 3 else ''})" if untranslated else
+                   "has no letter template")
+            raise InputError(f"language {lang!r} {why} ({pack.languages})",
                              file=self.source.label, row=row, column=cols.language, record_id=decision_id)
         when = str(raw.get(cols.decision_date) or "").strip() if cols.decision_date else ""
         try:
@@ -383,7 +459,7 @@ class LetterJob(BatchJob):
             record["document"] = None
             return Doc(key=key, record=record, row=row, id=decision_id, kind="flagged", heavy=False)
         record["document"] = {
-            "kind": "adverse_action_letter", "template": self.template, "language": lang,
+            "kind": "adverse_action_letter", "template": self.fingerprints.get(lang), "language": lang,
             "content": letter_content(pack=pack, decision_id=decision_id, raw_row=raw, reasons=result,
                                       decision_date=when, language=lang),
         }
@@ -394,8 +470,8 @@ class LetterJob(BatchJob):
 def generate_letters(model, data, pack="finance", out_dir="letters", *, reference=None,
                      id_column: str | None = None, formats=FORMATS, decision_date: str | None = None,
                      language: str | None = None, model_name: str | None = None,
-                     progress: bool = False, chunk_size: int = 1000, workers="auto",
-                     scheduler=None, resume: bool = True) -> BatchSummary:
+                     progress: bool = False, templates=None, key: bytes | None = None,
+                     chunk_size: int = 1000, workers="auto", scheduler=None, resume: bool = True) -> BatchSummary:
     """Write an adverse-action letter for each row the model denies.
 
     The input is streamed ``chunk_size`` rows at a time (memory does not grow
@@ -409,7 +485,7 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
         data: a CSV/Parquet path or a DataFrame of applications.
         pack: pack name or path, or a loaded pack.
         out_dir: output folder; one ``letter_<id>.{pdf,html,json}`` per denied row
-            plus ``summary.json`` (and the journal in ``.xai-reports/``).
+            plus ``summary.json``, ``manifest.json`` and the resume journal ``.xai-reports.journal.jsonl``.
         reference: reference population rows (path or DataFrame) for the pack's
             ``reference_population``; ``None`` uses the model's training baseline.
         id_column: column with decision ids (default: the pack's ``columns.id``).
@@ -419,6 +495,10 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
             started, kept when it is resumed; recorded in the record).
         language: force a language for every letter (else the row's
             ``columns.language`` value, else the pack's language).
+        templates: user template folder(s) searched before the pack's, to
+            override single blocks (letterhead, footer, wording).
+        key: HMAC key signing ``manifest.json`` (default: ``signing_key()``,
+            i.e. ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
         progress: show a progress bar (rows/s, ETA) on stderr.
         chunk_size: rows read, checked and explained together (memory scales with it).
         workers: ``"auto"`` (one process per usable CPU, at most 8; none for
@@ -429,6 +509,9 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
             ``distributed.Client``; ``None`` renders locally.
         resume: ``True`` skips letters a previous run of the same batch (same
             model, data, pack, options) finished; ``False`` starts over.
+
+    Writes ``manifest.json`` last: SHA-256 of every output (a resumed batch's
+    included), the data, model, pack and templates (see :mod:`xai_reports.integrity`).
 
     Returns:
         :class:`BatchSummary`. Rows with bad values are reported in it (and in
@@ -450,18 +533,25 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
         (1873, 0)
     """
     job = LetterJob(model, data, pack, reference=reference, id_column=id_column, formats=formats,
-                    decision_date=decision_date, language=language, model_name=model_name)
+                    decision_date=decision_date, language=language, model_name=model_name, templates=templates)
+    key = key if key is not None else signing_key()
     res = run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
                     resume=resume, progress=progress)
     summary = BatchSummary(rows=res.rows, approved=res.counts.get("approved", 0),
                            denied=res.counts.get("denied", 0), letters=res.kinds.get("letter", 0),
                            flagged=res.notes, errors=res.errors, outputs=res.outputs)
     summary.batch = res
-    atomic_write(Path(out_dir) / "summary.json", canonical_json(summary.to_dict()))
+    out = Path(out_dir)
+    summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
+    atomic_write(out / "summary.json", summary_bytes)
+    manifest = job.manifest()
+    manifest.outputs.update(res.files)  # this run's documents and those a resumed run had finished
+    manifest.add("summary.json", summary_bytes)
+    manifest.write(out, key=key)
     return summary
 
 
-def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html")) -> list[Path]:
+def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), templates=None) -> list[Path]:
     """Re-render a letter from its JSON record; the template must be the recorded version."""
     import json
 
@@ -471,12 +561,12 @@ def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html")) -> l
                          file=record_path)
     pack = load_pack(pack or record["pack"]["name"])
     tpl = record["document"]["template"]
-    now = template_fingerprint(tpl["name"], pack.template_dirs())
+    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
     if now["sha256"] != tpl["sha256"]:
         changed = sorted(k for k in set(now["files"]) | set(tpl["files"]) if now["files"].get(k) != tpl["files"].get(k))
         raise InputError(f"template changed since the letter was written ({', '.join(changed)}); "
                          "regenerate with the recorded template version", file=record_path)
-    files = render_letter(record, pack, formats=formats)
+    files = render_letter(record, pack, formats=formats, templates=templates)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -24,9 +24,9 @@ def mixed_rows(hmda, n_denied: int, n_approved: int, seed: int = 0):
 
 
 def tree_digest(folder) -> dict[str, str]:
-    """SHA-256 of every document file in ``folder`` (not the journal folder)."""
+    """SHA-256 of every file in ``folder`` but the batch journal and lock (whose line order varies)."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).iterdir()) if p.is_file()}
+            for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".xai-reports.")}
 
 
 def cli_env() -> dict:

@@ -7,7 +7,7 @@ from batch_helpers import DATE, mixed_rows
 
 
 @pytest.fixture(scope="session")
-def hmda(tmp_path_factory):
+def batch_case(tmp_path_factory):
     """A seeded XGBoost model on the real HMDA data, and the data with the model's decisions.
 
     Returns a dict: ``model`` (path), ``pack``, ``frame`` (all 2,380 applications as strings),
@@ -30,20 +30,20 @@ def hmda(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_csv(hmda):
+def small_csv(batch_case):
     """24 denied + 12 approved applications (CSV)."""
-    path = hmda["dir"] / "small.csv"
-    mixed_rows(hmda, 24, 12).to_csv(path, index=False)
+    path = batch_case["dir"] / "small.csv"
+    mixed_rows(batch_case, 24, 12).to_csv(path, index=False)
     return path
 
 
 @pytest.fixture(scope="session")
-def reference_run(hmda, small_csv, tmp_path_factory):
+def reference_run(batch_case, small_csv, tmp_path_factory):
     """The single-process, unchunked run of ``small_csv`` with PDF, HTML and JSON: the oracle."""
     from xai_reports.letters import generate_letters
 
     out = tmp_path_factory.mktemp("reference") / "letters"
-    summary = generate_letters(hmda["model"], small_csv, "finance", out, decision_date=DATE,
+    summary = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE,
                                workers=0, chunk_size=10_000)
     assert summary.letters >= 20 and not summary.errors
     return out

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from xai_reports.batch import BatchStateError, Journal
+from xai_reports.batch.journal import journal_path
 
 FP = {"data": {"sha256": "abc"}, "options": {"formats": ["json"]}}
 
@@ -26,7 +27,7 @@ def test_torn_last_line_is_dropped_and_cut(tmp_path):
     with Journal(tmp_path, "letters", FP) as j:
         j.commit("a", {"a.json": b"1"})
         j.flush()
-    path = tmp_path / ".xai-reports" / "journal.jsonl"
+    path = journal_path(tmp_path)
     with open(path, "ab") as fh:
         fh.write(b'{"key": "b", "files": {"b.js')  # a crash mid-append
     with Journal(tmp_path, "letters", FP) as j:

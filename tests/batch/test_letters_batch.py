@@ -17,9 +17,9 @@ from batch_helpers import DATE, mixed_rows, tree_digest
 
 
 @pytest.fixture(scope="module")
-def json_runs(hmda, tmp_path_factory):
+def json_runs(batch_case, tmp_path_factory):
     """60 denied + 140 approved rows with bad values planted in several chunks; JSON only."""
-    rows = mixed_rows(hmda, 60, 140, seed=1)
+    rows = mixed_rows(batch_case, 60, 140, seed=1)
     rows.loc[3, "pirat"] = "abc"          # row 4: not a number
     rows.loc[57, "chist"] = "9"           # row 58: unknown level
     rows.loc[58, "phist"] = ""            # row 59: missing
@@ -30,7 +30,7 @@ def json_runs(hmda, tmp_path_factory):
     outs = {}
     for size in (7, 64, 100_000):
         out = d / f"out_{size}"
-        outs[size] = (out, generate_letters(hmda["model"], path, "finance", out, formats=["json"],
+        outs[size] = (out, generate_letters(batch_case["model"], path, "finance", out, formats=["json"],
                                             decision_date=DATE, chunk_size=size, workers=0))
     return path, rows, outs
 
@@ -42,7 +42,7 @@ def test_chunk_size_changes_no_byte(json_runs):
     assert digests[7] == digests[64] == digests[100_000]
 
 
-def test_row_errors_name_the_file_row_and_column(json_runs, hmda):
+def test_row_errors_name_the_file_row_and_column(json_runs, batch_case):
     path, rows, outs = json_runs
     summary = outs[7][1]
     got = [(e["row"], e["column"], e["id"]) for e in summary.errors]
@@ -53,8 +53,8 @@ def test_row_errors_name_the_file_row_and_column(json_runs, hmda):
     assert summary.exit_code == 3
     # every other row was decided; the denied ones got their record
     assert summary.rows == 200 and summary.approved + summary.denied == 196
-    p = hmda["p_deny"]
-    ids = set(hmda["frame"]["applicant_id"][p >= 0.5])
+    p = batch_case["p_deny"]
+    ids = set(batch_case["frame"]["applicant_id"][p >= 0.5])
     bad = {e["id"] for e in summary.errors}
     expected = {f"letter_{i}.json" for i in rows["applicant_id"] if i in ids and i not in bad}
     assert set(summary.outputs) == expected
@@ -62,7 +62,7 @@ def test_row_errors_name_the_file_row_and_column(json_runs, hmda):
     assert on_disk["row_errors"] == summary.errors and on_disk["letters_written"] == summary.letters
 
 
-def test_records_match_an_independent_tree_shap(json_runs, hmda):
+def test_records_match_an_independent_tree_shap(json_runs, batch_case):
     """The batched, chunked explanation of a row equals XGBoost's own pred_contribs on that row alone."""
     import xgboost as xgb
 
@@ -72,43 +72,43 @@ def test_records_match_an_independent_tree_shap(json_runs, hmda):
     out, summary = json_runs[2][7]
     rec = json.loads((out / summary.outputs[-1]).read_text())
     booster = xgb.Booster()
-    booster.load_model(str(hmda["model"]))
+    booster.load_model(str(batch_case["model"]))
     one = pd.DataFrame([rec["inputs"]])
-    X = encode_like_pack(one, hmda["pack"], FEATURES)
+    X = encode_like_pack(one, batch_case["pack"], FEATURES)
     contrib = booster.predict(xgb.DMatrix(X, enable_categorical=True), pred_contribs=True)[0]
     assert rec["explanation"]["attributions"] == pytest.approx(dict(zip(FEATURES, contrib[:-1].tolist())), abs=1e-6)
 
 
-def test_file_level_errors_write_nothing(hmda, tmp_path):
-    rows = mixed_rows(hmda, 5, 5)
+def test_file_level_errors_write_nothing(batch_case, tmp_path):
+    rows = mixed_rows(batch_case, 5, 5)
     rows = pd.concat([rows, rows.iloc[[2]]])  # a duplicate id in the last row
     path = tmp_path / "dup.csv"
     rows.to_csv(path, index=False)
     out = tmp_path / "out"
     with pytest.raises(InputError, match="duplicate decision id") as err:
-        generate_letters(hmda["model"], path, "finance", out, formats=["json"], chunk_size=3, workers=0)
+        generate_letters(batch_case["model"], path, "finance", out, formats=["json"], chunk_size=3, workers=0)
     assert err.value.row == 11
-    rows2 = mixed_rows(hmda, 5, 5).rename(columns={"pirat": "pirat_typo"})
+    rows2 = mixed_rows(batch_case, 5, 5).rename(columns={"pirat": "pirat_typo"})
     rows2.to_csv(path, index=False)
     with pytest.raises(InputError, match="pirat"):
-        generate_letters(hmda["model"], path, "finance", out, formats=["json"], workers=0)
+        generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0)
     assert not out.exists()
 
 
-def test_ids_that_collide_as_file_names_are_reported(hmda, tmp_path):
-    rows = mixed_rows(hmda, 4, 0)
+def test_ids_that_collide_as_file_names_are_reported(batch_case, tmp_path):
+    rows = mixed_rows(batch_case, 4, 0)
     rows.loc[0, "applicant_id"] = "X/1"
     rows.loc[1, "applicant_id"] = "X_1"  # same safe file name as "X/1"
     path = tmp_path / "c.csv"
     rows.to_csv(path, index=False)
-    s = generate_letters(hmda["model"], path, "finance", tmp_path / "o", formats=["json"], workers=0,
+    s = generate_letters(batch_case["model"], path, "finance", tmp_path / "o", formats=["json"], workers=0,
                          decision_date=DATE)
     assert [(e["row"], e["id"]) for e in s.errors] == [(2, "X_1")] and "row 1" in s.errors[0]["error"]
     assert s.letters + len(s.flagged) == 3
 
 
-def test_parquet_in_chunks(hmda, tmp_path):
-    rows = mixed_rows(hmda, 12, 8)
+def test_parquet_in_chunks(batch_case, tmp_path):
+    rows = mixed_rows(batch_case, 12, 8)
     typed = rows.copy()
     for c in ("pirat", "hirat", "lvrat", "unemp"):
         typed[c] = typed[c].astype(float)
@@ -116,42 +116,42 @@ def test_parquet_in_chunks(hmda, tmp_path):
         typed[c] = typed[c].astype(int)
     path = tmp_path / "apps.parquet"
     typed.to_parquet(path, row_group_size=5)
-    a = generate_letters(hmda["model"], path, "finance", tmp_path / "a", formats=["json"], workers=0,
+    a = generate_letters(batch_case["model"], path, "finance", tmp_path / "a", formats=["json"], workers=0,
                          decision_date=DATE, chunk_size=3)
-    b = generate_letters(hmda["model"], path, "finance", tmp_path / "b", formats=["json"], workers=0,
+    b = generate_letters(batch_case["model"], path, "finance", tmp_path / "b", formats=["json"], workers=0,
                          decision_date=DATE, chunk_size=1000)
     assert a.letters >= 10 and tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
     rec = json.loads((tmp_path / "a" / a.outputs[0]).read_text())
     assert isinstance(rec["inputs"]["chist"], int) and isinstance(rec["inputs"]["pirat"], float)
 
 
-def test_rerun_skips_what_is_done_and_refuses_other_inputs(hmda, tmp_path):
-    rows = mixed_rows(hmda, 8, 2)
+def test_rerun_skips_what_is_done_and_refuses_other_inputs(batch_case, tmp_path):
+    rows = mixed_rows(batch_case, 8, 2)
     path = tmp_path / "apps.csv"
     rows.to_csv(path, index=False)
     out = tmp_path / "out"
-    first = generate_letters(hmda["model"], path, "finance", out, formats=["json"], workers=0)
+    first = generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0)
     before = tree_digest(out)
     (out / first.outputs[0]).unlink()  # lost after the run: redone
-    again = generate_letters(hmda["model"], path, "finance", out, formats=["json"], workers=0)
+    again = generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0)
     assert (again.batch.rendered, again.batch.resumed) == (1, len(first.outputs) - 1)
     assert tree_digest(out) == before  # the default date ("today") was pinned by the first run
     with pytest.raises(BatchStateError, match="decision_date"):
-        generate_letters(hmda["model"], path, "finance", out, formats=["json"], workers=0, decision_date="2020-01-01")
-    fresh = generate_letters(hmda["model"], path, "finance", out, formats=["json"], workers=0,
+        generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0, decision_date="2020-01-01")
+    fresh = generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0,
                              decision_date="2020-01-01", resume=False)
     assert fresh.batch.resumed == 0 and fresh.batch.rendered == len(first.outputs)
 
 
-def test_pool_output_equals_single_process(hmda, small_csv, reference_run, tmp_path):
+def test_pool_output_equals_single_process(batch_case, small_csv, reference_run, tmp_path):
     out = tmp_path / "pool"
-    s = generate_letters(hmda["model"], small_csv, "finance", out, decision_date=DATE, workers=2, chunk_size=5)
+    s = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE, workers=2, chunk_size=5)
     assert s.batch.executor == "2 worker processes"
     assert tree_digest(out) == tree_digest(reference_run)
 
 
-def test_a_killed_pool_worker_loses_no_document(hmda, small_csv, reference_run, tmp_path):
-    job = LetterJob(hmda["model"], small_csv, "finance", decision_date=DATE)
+def test_a_killed_pool_worker_loses_no_document(batch_case, small_csv, reference_run, tmp_path):
+    job = LetterJob(batch_case["model"], small_csv, "finance", decision_date=DATE)
     killed = []
 
     def kill_one(n_done, executor):
@@ -162,6 +162,6 @@ def test_a_killed_pool_worker_loses_no_document(hmda, small_csv, reference_run, 
 
     res = run_batch(job, tmp_path / "out", workers=2, chunk_size=5, max_in_flight=8, on_commit=kill_one)
     assert killed and res.restarts >= 1 and not res.errors
-    # summary.json is written by generate_letters, not by the engine
-    want = {k: v for k, v in tree_digest(reference_run).items() if k != "summary.json"}
+    # summary.json and manifest.json are written by generate_letters, not by the engine
+    want = {k: v for k, v in tree_digest(reference_run).items() if k not in ("summary.json", "manifest.json")}
     assert tree_digest(tmp_path / "out") == want

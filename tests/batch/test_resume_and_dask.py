@@ -12,16 +12,17 @@ import pytest
 from batch_helpers import DATE, PYTHON, cli_env, tree_digest
 
 from xai_reports.batch import run_batch
+from xai_reports.batch.journal import journal_path
 from xai_reports.letters import LetterJob, generate_letters
 
 
-def _cli(hmda, data, out, *extra):
-    return [PYTHON, "-m", "xai_reports", "letters", "--pack", "finance", "--model", str(hmda["model"]),
+def _cli(batch_case, data, out, *extra):
+    return [PYTHON, "-m", "xai_reports", "letters", "--pack", "finance", "--model", str(batch_case["model"]),
             "--data", str(data), "--out", str(out), "--date", DATE, "--quiet", *extra]
 
 
 def _journal_lines(out):
-    p = out / ".xai-reports" / "journal.jsonl"
+    p = journal_path(out)
     return p.read_text().splitlines() if p.exists() else []
 
 
@@ -43,15 +44,20 @@ def _start_and_stop_midway(cmd, out, sig, after_docs=4, timeout=240):
 
 
 def _check_complete(out, reference_run):
-    assert tree_digest(out) == tree_digest(reference_run)  # byte for byte, summary.json included
+    from xai_reports.integrity import verify
+
+    # byte for byte, summary.json and manifest.json (SHA-256 of every output) included
+    assert tree_digest(out) == tree_digest(reference_run)
     keys = [json.loads(x)["key"] for x in _journal_lines(out)[1:]]
     assert len(keys) == len(set(keys))  # no document journaled twice
     assert not list(out.glob(".tmp-*"))
+    report = verify(out, rerender=False)  # the folder checks out against its manifest (journal excluded)
+    assert report.ok, str(report)
 
 
-def test_sigkill_mid_batch_then_rerun(hmda, small_csv, reference_run, tmp_path):
+def test_sigkill_mid_batch_then_rerun(batch_case, small_csv, reference_run, tmp_path):
     out = tmp_path / "out"
-    cmd = _cli(hmda, small_csv, out, "--workers", "2", "--chunk-size", "5")
+    cmd = _cli(batch_case, small_csv, out, "--workers", "2", "--chunk-size", "5")
     rc, _, _ = _start_and_stop_midway(cmd, out, signal.SIGKILL)
     assert rc == -signal.SIGKILL
     n_done = len(_journal_lines(out)) - 1
@@ -63,22 +69,22 @@ def test_sigkill_mid_batch_then_rerun(hmda, small_csv, reference_run, tmp_path):
     _check_complete(out, reference_run)
 
 
-def test_ctrl_c_then_rerun(hmda, small_csv, reference_run, tmp_path):
+def test_ctrl_c_then_rerun(batch_case, small_csv, reference_run, tmp_path):
     out = tmp_path / "out"
-    cmd = _cli(hmda, small_csv, out, "--workers", "0", "--chunk-size", "7")
+    cmd = _cli(batch_case, small_csv, out, "--workers", "0", "--chunk-size", "7")
     rc, _, stderr = _start_and_stop_midway(cmd, out, signal.SIGINT)
     assert rc == 130 and "Run the same command again" in stderr
     assert "Traceback" not in stderr
     # the same batch through the Python API (same inputs and options) finishes it
-    s = generate_letters(hmda["model"], small_csv, "finance", out, decision_date=DATE, workers=0, chunk_size=7)
+    s = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE, workers=0, chunk_size=7)
     assert s.batch.resumed >= 4 and s.batch.rendered + s.batch.resumed == s.letters + len(s.flagged)
     _check_complete(out, reference_run)
 
 
-def test_changed_inputs_are_refused_on_rerun(hmda, small_csv, tmp_path):
+def test_changed_inputs_are_refused_on_rerun(batch_case, small_csv, tmp_path):
     out = tmp_path / "out"
-    generate_letters(hmda["model"], small_csv, "finance", out, decision_date=DATE, formats=["json"], workers=0)
-    other = _cli(hmda, small_csv, out, "--workers", "0", "--format", "json,html")
+    generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE, formats=["json"], workers=0)
+    other = _cli(batch_case, small_csv, out, "--workers", "0", "--format", "json,html")
     r = subprocess.run(other, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "options.formats" in r.stderr and "--no-resume" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
@@ -94,16 +100,16 @@ def cluster():
         yield client
 
 
-def test_dask_cluster_output_equals_single_process(hmda, small_csv, reference_run, cluster, tmp_path):
+def test_dask_cluster_output_equals_single_process(batch_case, small_csv, reference_run, cluster, tmp_path):
     out = tmp_path / "dask"
-    s = generate_letters(hmda["model"], small_csv, "finance", out, decision_date=DATE,
+    s = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE,
                          scheduler=cluster.scheduler.address, chunk_size=5)
     assert s.batch.executor.startswith("Dask cluster (tcp://") and "2 workers" in s.batch.executor
     assert tree_digest(out) == tree_digest(reference_run)
 
 
-def test_a_killed_dask_worker_loses_no_document(hmda, small_csv, reference_run, cluster, tmp_path):
-    job = LetterJob(hmda["model"], small_csv, "finance", decision_date=DATE)
+def test_a_killed_dask_worker_loses_no_document(batch_case, small_csv, reference_run, cluster, tmp_path):
+    job = LetterJob(batch_case["model"], small_csv, "finance", decision_date=DATE)
     killed = []
 
     def kill_one(n_done, executor):
@@ -114,17 +120,17 @@ def test_a_killed_dask_worker_loses_no_document(hmda, small_csv, reference_run, 
 
     res = run_batch(job, tmp_path / "out", scheduler=cluster, chunk_size=5, max_in_flight=8, on_commit=kill_one)
     assert killed and not res.errors
-    want = {k: v for k, v in tree_digest(reference_run).items() if k != "summary.json"}
+    want = {k: v for k, v in tree_digest(reference_run).items() if k not in ("summary.json", "manifest.json")}
     assert tree_digest(tmp_path / "out") == want
     cluster.wait_for_workers(2, timeout=60)
 
 
-def test_unreachable_scheduler_is_a_setup_error(hmda, small_csv, tmp_path):
+def test_unreachable_scheduler_is_a_setup_error(batch_case, small_csv, tmp_path):
     dask = pytest.importorskip("dask")
     from xai_reports.batch import SchedulerError
 
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), \
             pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
-        generate_letters(hmda["model"], small_csv, "finance", tmp_path / "o", scheduler="tcp://127.0.0.1:9",
+        generate_letters(batch_case["model"], small_csv, "finance", tmp_path / "o", scheduler="tcp://127.0.0.1:9",
                          decision_date=DATE)
     assert not (tmp_path / "o").exists()

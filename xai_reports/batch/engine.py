@@ -120,6 +120,8 @@ class BatchResult:
         errors: row-level problems, sorted by row.
         notes: the jobs' notes, in row order.
         outputs: file names of the finished documents, in row order.
+        files: file name -> ``{"sha256", "bytes"}`` for every finished document's files
+            (as journaled; for a run manifest).
         rendered: documents produced by this run.
         resumed: documents a previous run had finished (skipped).
         elapsed_s: wall time.
@@ -133,6 +135,7 @@ class BatchResult:
     errors: list[dict] = field(default_factory=list)
     notes: list[dict] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    files: dict = field(default_factory=dict)
     rendered: int = 0
     resumed: int = 0
     elapsed_s: float = 0.0
@@ -208,7 +211,7 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
 
     Args:
         job: a :class:`BatchJob` whose file-level checks have passed.
-        out_dir: output folder; the journal lives in ``out_dir/.xai-reports/``.
+        out_dir: output folder; the journal is ``out_dir/.xai-reports.journal.jsonl``.
         chunk_size: rows read, checked and explained together.
         workers: ``"auto"``, ``0`` (render in this process) or a number of worker
             processes (local pool; with ``scheduler="local"``, of the local Dask cluster).
@@ -380,6 +383,8 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         executor.close()
     finished.sort()
     res.outputs = [name for _, _, names in finished for name in names]
+    for _, key, _ in finished:
+        res.files.update(journal.entries[key].get("files", {}))
     res.errors.sort(key=lambda e: (e.get("row") is None, e.get("row") or 0))
     res.elapsed_s = time.perf_counter() - t0
     return res

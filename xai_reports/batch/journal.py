@@ -1,6 +1,6 @@
 """The batch journal: an append-only record of every finished document.
 
-``<out>/.xai-reports/journal.jsonl`` holds one JSON object per line:
+``<out>/.xai-reports.journal.jsonl`` holds one JSON object per line:
 
 * line 1, the header: the job's name, its *fingerprint* (everything that
   determines the output bytes: model hash, pack hash, template hash, data
@@ -21,8 +21,11 @@ On resume, a document counts as done only if its line is present *and* its
 files are on disk with the recorded SHA-256; anything else is redone.
 
 Only one process may write a folder's journal at a time (an exclusive
-``flock`` on ``<out>/.xai-reports/lock``, released by the OS when the
+``flock`` on ``<out>/.xai-reports.lock``, released by the OS when the
 process dies, even by SIGKILL).
+
+Both files start with :data:`STATE_PREFIX`; they are the engine's state, not
+outputs (``xai-reports verify`` ignores them).
 """
 
 from __future__ import annotations
@@ -36,7 +39,19 @@ from ..errors import XaiReportsError
 from ..outputs import atomic_write
 
 JOURNAL_SCHEMA = "xai-reports/batch-journal/1"
-STATE_DIR = ".xai-reports"
+STATE_PREFIX = ".xai-reports."
+JOURNAL_NAME = STATE_PREFIX + "journal.jsonl"
+LOCK_NAME = STATE_PREFIX + "lock"
+
+
+def journal_path(out_dir) -> Path:
+    """Where the journal of the batch written to ``out_dir`` lives."""
+    return Path(out_dir) / JOURNAL_NAME
+
+
+def is_state_file(name: str) -> bool:
+    """Whether a file name (relative to an output folder) is batch state, not an output."""
+    return Path(name).name.startswith(STATE_PREFIX) and "/" not in str(name).strip("/")
 
 
 class BatchStateError(XaiReportsError):
@@ -83,9 +98,8 @@ class Journal:
 
     def __init__(self, out_dir, job: str, fingerprint: dict, pinned: dict | None = None, *, resume: bool = True):
         self.out = Path(out_dir)
-        self.state = self.out / STATE_DIR
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.path = self.state / "journal.jsonl"
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.path = self.out / JOURNAL_NAME
         self._lock_fd = self._lock()
         self.fingerprint = fingerprint
         self.fingerprint_sha256 = fingerprint_sha256(fingerprint)
@@ -101,7 +115,7 @@ class Journal:
                 header = {"journal": JOURNAL_SCHEMA, "job": job, "fingerprint": fingerprint,
                           "fingerprint_sha256": self.fingerprint_sha256, "pinned": self.pinned}
                 atomic_write(self.path, json.dumps(header, sort_keys=True, default=str) + "\n")
-                _fsync_dir(self.state)
+                _fsync_dir(self.out)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         except BaseException:
             self.close()  # release the folder lock
@@ -111,7 +125,7 @@ class Journal:
     def _lock(self) -> int:
         import fcntl
 
-        fd = os.open(self.state / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -258,5 +272,5 @@ def remove_stale_temporaries(out_dir) -> int:
     return n
 
 
-__all__ = ["Journal", "BatchStateError", "JOURNAL_SCHEMA", "STATE_DIR", "fingerprint_sha256",
-           "remove_stale_temporaries"]
+__all__ = ["Journal", "BatchStateError", "JOURNAL_SCHEMA", "STATE_PREFIX", "journal_path", "is_state_file",
+           "fingerprint_sha256", "remove_stale_temporaries"]

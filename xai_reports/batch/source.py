@@ -36,6 +36,12 @@ class Scan:
 
     rows: int
     columns: list[str]
+    duplicate: InputError | None = None
+
+    def raise_duplicate(self):
+        """Raise the duplicate-id error the scan found, if any."""
+        if self.duplicate is not None:
+            raise self.duplicate
 
 
 def _first_line(exc: BaseException) -> str:
@@ -127,7 +133,7 @@ class TableSource:
             raise
         return self._clean_columns(names)
 
-    def scan(self, *, id_column: str | None = None) -> Scan:
+    def scan(self, *, id_column: str | None = None, raise_duplicates: bool = True) -> Scan:
         """A first pass over the whole file: row count, and the decision ids checked for duplicates.
 
         Only the id column (or the first column) is kept in memory, so this is
@@ -136,6 +142,8 @@ class TableSource:
 
         Args:
             id_column: the column holding decision ids; duplicates are an error.
+            raise_duplicates: ``False`` records a duplicate id in ``Scan.duplicate``
+                instead (so a caller can check columns first).
 
         Returns:
             :class:`Scan`.
@@ -145,6 +153,8 @@ class TableSource:
                 (naming the row of the second occurrence).
         """
         if self._scan is not None:
+            if raise_duplicates:
+                self._scan.raise_duplicate()
             return self._scan
         columns = self.columns()
         key = id_column if id_column in columns else None
@@ -176,14 +186,18 @@ class TableSource:
             raise
         if rows == 0:
             raise InputError("data file has a header but no rows", file=self.label)
+        duplicate = None
         if values is not None:
             seen: set[str] = set()
             for i, v in enumerate(values):
                 s = str(v)
                 if s in seen:
-                    raise InputError(f"duplicate decision id {s!r}", file=self.label, row=i + 1, column=key)
+                    duplicate = InputError(f"duplicate decision id {s!r}", file=self.label, row=i + 1, column=key)
+                    break
                 seen.add(s)
-        self._scan = Scan(rows=int(rows), columns=columns)
+        self._scan = Scan(rows=int(rows), columns=columns, duplicate=duplicate)
+        if raise_duplicates:
+            self._scan.raise_duplicate()
         return self._scan
 
     # -- data ------------------------------------------------------------------

@@ -39,10 +39,7 @@ class LoadedPack:
         return getattr(self.spec, item)
 
     def template_dirs(self) -> list[Path]:
-        """Template search path: this pack's folders (derived first), then the shipped templates.
-
-        Computed once per loaded pack (it reads the pack files; documents ask for it each time).
-        """
+        """Template search path: this pack's folders (derived first), then the shipped templates."""
         cached = self.__dict__.get("_template_dirs")
         if cached is None:
             cached = self.__dict__["_template_dirs"] = self._find_template_dirs()
