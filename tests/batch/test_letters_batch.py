@@ -96,14 +96,16 @@ def test_file_level_errors_write_nothing(batch_case, tmp_path):
 
 
 def test_ids_that_collide_as_file_names_are_reported(batch_case, tmp_path):
+    from xai_reports.outputs import safe_name
+
     rows = mixed_rows(batch_case, 4, 0)
     rows.loc[0, "applicant_id"] = "X/1"
-    rows.loc[1, "applicant_id"] = "X_1"  # same safe file name as "X/1"
+    rows.loc[1, "applicant_id"] = safe_name("X/1")  # an id spelled like the file name of "X/1"
     path = tmp_path / "c.csv"
     rows.to_csv(path, index=False)
     s = generate_letters(batch_case["model"], path, "finance", tmp_path / "o", formats=["json"], workers=0,
                          decision_date=DATE)
-    assert [(e["row"], e["id"]) for e in s.errors] == [(2, "X_1")] and "row 1" in s.errors[0]["error"]
+    assert [(e["row"], e["id"]) for e in s.errors] == [(2, safe_name("X/1"))] and "row 1" in s.errors[0]["error"]
     assert s.letters + len(s.flagged) == 3
 
 
