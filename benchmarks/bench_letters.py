@@ -15,8 +15,9 @@ Measured, each in its own process (peak RSS from ``getrusage``; for pooled runs
 the largest worker is reported separately), on ``--cores`` CPUs:
 
 1. ``ceiling``: pure WeasyPrint: the same letters' HTML (pre-rendered by
-   Jinja, not timed) to PDF with the same options (PDF/A-3b, the JSON record
-   attached) in a pool of ``--cores`` processes; no model, no files;
+   Jinja, not timed) to PDF with the same stylesheet and variant (PDF/A-3a,
+   tagged) and the JSON record attached, in a pool of ``--cores`` warm
+   processes; no model, no checks, no files;
 2. ``ours pdf+json``: ``generate_letters`` end to end (read, check, score,
    TreeSHAP, reasons, Jinja, PDF, JSON, atomic writes, journal) with
    ``--cores`` warm workers;
@@ -128,13 +129,17 @@ def _ceiling_worker_init():
 
 
 def _ceiling_one(args):
+    """WeasyPrint alone: the letter's HTML and print stylesheet to a PDF of the same variant, with the
+    same attachment; none of our checks (accessibility, fetch confinement) or post-processing."""
     import weasyprint
+
+    from xai_reports.render.pdf import _PRINT_CSS, DEFAULT_VARIANT
 
     html, base_url, record_json, created = args
     att = weasyprint.Attachment(string=record_json, name="record.json", description="Decision record (JSON)",
                                 relationship="Data", created=created, modified=created)
-    return len(weasyprint.HTML(string=html, base_url=base_url).write_pdf(pdf_variant="pdf/a-3b",
-                                                                          attachments=[att]))
+    doc = weasyprint.HTML(string=html, base_url=base_url).render(stylesheets=[weasyprint.CSS(string=_PRINT_CSS)])
+    return len(doc.write_pdf(pdf_variant=DEFAULT_VARIANT, attachments=[att]))
 
 
 def run_ceiling(cfg, cores: int) -> dict:

@@ -33,3 +33,48 @@ def cli_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+# -- a toy job: the engine knows nothing about letters ---------------------------------------------
+class EchoRenderer:
+    """``record -> {"txt": ...}``; fails on purpose for some records."""
+
+    def __call__(self, record):
+        from xai_reports.errors import RenderError
+
+        if record["x"] == "render-error":
+            raise RenderError("this one cannot be rendered")
+        if record["x"] == "bug":
+            raise ZeroDivisionError("a bug in a renderer")
+        return {"txt": f"{record['id']}={record['x']}\n".encode()}
+
+
+def echo_job(frame, heavy=True):
+    """A BatchJob over a DataFrame with columns id, x: one document per row whose x is not empty."""
+    from xai_reports.batch import BatchJob, ChunkPlan, Doc, TableSource
+
+    class EchoJob(BatchJob):
+        name = "echo"
+
+        def __init__(self):
+            self.source = TableSource(frame)
+            self.source.scan(id_column="id")
+
+        def fingerprint(self):
+            return {"data": self.source.fingerprint()}
+
+        def plan(self, chunk):
+            plan = ChunkPlan(rows=len(chunk), counts={"rows": len(chunk)})
+            for pos, row in chunk.iterrows():
+                if row["x"] == "":
+                    plan.errors.append({"file": "<DataFrame>", "row": pos + 1, "id": row["id"], "column": "x",
+                                        "error": "missing value"})
+                    continue
+                plan.docs.append(Doc(key=f"doc_{row['id']}", record={"id": row["id"], "x": row["x"]},
+                                     row=pos + 1, id=row["id"], heavy=heavy))
+            return plan
+
+        def renderer(self):
+            return EchoRenderer()
+
+    return EchoJob()

@@ -143,6 +143,17 @@ class BatchResult:
     restarts: int = 0
 
 
+def _payload(fut):
+    """A finished task's result; an unexpected exception becomes that document's error (the batch goes on).
+    ``BrokenProcessPool`` is re-raised: the engine resubmits the documents of a dead pool."""
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. distributed.KilledWorker after its retries, a renderer bug
+        return ("error", type(exc).__name__, f"{type(exc).__name__}: {exc}")
+
+
 def _threads(n):
     """Limit OpenMP/BLAS threads (threadpoolctl) within a block; ``None``: no limit."""
     if n is None:
@@ -304,12 +315,10 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         for fut in done:
             doc = in_flight.pop(fut)
             try:
-                payload = fut.result()
+                payload = _payload(fut)
             except BrokenProcessPool:  # a pool worker died: what the pool held is submitted again
                 lost.append(doc)
                 continue
-            except Exception as exc:  # noqa: BLE001 - e.g. distributed.KilledWorker after its retries
-                payload = ("error", type(exc).__name__, f"{type(exc).__name__}: {exc}")
             finish(doc, payload)
         if lost:
             lost += list(in_flight.values())
@@ -352,11 +361,11 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
                     bar.advance(rows=1, docs=1)
                     continue
                 if not doc.heavy:
-                    finish(doc, inline.submit(doc.record).result())
+                    finish(doc, _payload(inline.submit(doc.record)))
                     continue
                 ex = get_executor()
                 if ex is inline:
-                    finish(doc, inline.submit(doc.record).result())
+                    finish(doc, _payload(inline.submit(doc.record)))
                     if res.rendered % 64 == 0:
                         journal.flush()
                     continue

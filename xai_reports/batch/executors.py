@@ -95,7 +95,10 @@ class InlineExecutor:
 
     def submit(self, record) -> cf.Future:
         fut: cf.Future = cf.Future()
-        fut.set_result(call_renderer(self.renderer, record))
+        try:
+            fut.set_result(call_renderer(self.renderer, record))
+        except Exception as exc:  # noqa: BLE001 - reported per document, as a pool would
+            fut.set_exception(exc)
         return fut
 
     def wait(self, futures, timeout=None):
@@ -108,13 +111,17 @@ class InlineExecutor:
         pass
 
 
-def _mp_context():
+def _mp_context(renderer=None):
     import multiprocessing as mp
 
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         # Children fork from a server that already imported the renderer's heavy modules.
-        ctx.set_forkserver_preload(["xai_reports.batch.executors", "weasyprint", "xai_reports.render.pdf"])
+        preload = ["xai_reports.batch.executors", "weasyprint", "xai_reports.render.pdf"]
+        module = getattr(type(renderer), "__module__", None)
+        if module and module != "__main__":
+            preload.append(module)
+        ctx.set_forkserver_preload(preload)
         return ctx
     return mp.get_context("spawn")
 
@@ -134,7 +141,7 @@ class PoolExecutor:
         self._start()
 
     def _start(self):
-        self.pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=_mp_context(),
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=_mp_context(self.renderer),
                                            initializer=_install, initargs=(self.renderer,))
 
     def submit(self, record) -> cf.Future:
