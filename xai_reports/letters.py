@@ -199,7 +199,8 @@ class LetterRenderer:
         return self._pack
 
     def __call__(self, record: dict) -> dict[str, bytes]:
-        if record.get("document") is None:  # flagged for human review: the record alone
+        if record.get("document") is None or not {"pdf", "html"} & set(self.formats):
+            # flagged for human review, or records only: the JSON record alone (what render_letter writes)
             return {"json": canonical_json(record).encode("utf-8")} if "json" in self.formats else {}
         tpl = record["document"].get("template")
         if tpl:

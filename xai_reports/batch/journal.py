@@ -108,6 +108,7 @@ class Journal:
         self.pinned = dict(pinned or {})
         self._pending: list[bytes] = []
         self._fd = None
+        self._base: Path | None = None
         try:
             if resume and self.path.is_file() and self.path.stat().st_size > 0:
                 self._load(job)
@@ -201,17 +202,26 @@ class Journal:
         Returns:
             The file names written. The line is durable after :meth:`flush`.
         """
-        from ..outputs import inside
-
         recorded = {}
         for name, data in files.items():
-            target = inside(self.out, name)
+            target = self._target(name)
             atomic_write(target, data)
             recorded[target.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         entry = {"key": key, "files": recorded, **(meta or {})}
         self.entries[key] = entry
         self._pending.append((json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8"))
         return list(recorded)
+
+    def _target(self, name: str) -> Path:
+        """``out / name``, inside ``out``: a plain file name is checked without touching the disk;
+        anything else goes through :func:`~xai_reports.outputs.inside`."""
+        from ..outputs import inside
+
+        if name and name not in (".", "..") and not any(c in name for c in "/\\\x00"):
+            if self._base is None:
+                self._base = self.out.resolve()
+            return self._base / name
+        return inside(self.out, name)
 
     def flush(self):
         """Append the queued lines in one write and ``fsync`` the journal (group commit)."""
