@@ -272,7 +272,7 @@ class LetterJob(BatchJob):
 
     def __init__(self, model, data, pack="finance", *, reference=None, id_column: str | None = None,
                  formats=FORMATS, decision_date: str | None = None, language: str | None = None,
-                 model_name: str | None = None, templates=None):
+                 model_name: str | None = None, templates=None, key: bytes | None = None):
         pack = load_pack(pack)
         if pack.spec.domain != "finance":
             raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
@@ -282,6 +282,8 @@ class LetterJob(BatchJob):
             raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
         self.templates = templates
         self.dirs = template_search_path(pack.template_dirs(), templates)
+        self.key = key if key is not None else signing_key()
+        self.summary: BatchSummary | None = None
         template_name = pack.templates.get("letter")
         if not template_name and ("pdf" in formats or "html" in formats):
             raise PackError("the pack declares no 'letter' template", file=pack.files[-1],
@@ -348,6 +350,22 @@ class LetterJob(BatchJob):
 
     def renderer(self) -> LetterRenderer:
         return LetterRenderer(self.pack, self.formats, self.templates)
+
+    def finish(self, result, out_dir) -> None:
+        """Write ``summary.json`` and ``manifest.json`` (every output, resumed ones included; signed
+        when a key is set) and keep the :class:`BatchSummary` in :attr:`summary`."""
+        summary = BatchSummary(rows=result.rows, approved=result.counts.get("approved", 0),
+                               denied=result.counts.get("denied", 0), letters=result.kinds.get("letter", 0),
+                               flagged=result.notes, errors=result.errors, outputs=result.outputs)
+        summary.batch = result
+        out = Path(out_dir)
+        summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
+        atomic_write(out / "summary.json", summary_bytes)
+        manifest = self.manifest()
+        manifest.outputs.update(result.files)
+        manifest.add("summary.json", summary_bytes)
+        manifest.write(out, key=self.key)
+        self.summary = summary
 
     def manifest(self) -> RunManifest:
         """The run manifest's inputs (data, reference, model, pack, templates); outputs are added by the caller."""
@@ -534,22 +552,11 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
         (1873, 0)
     """
     job = LetterJob(model, data, pack, reference=reference, id_column=id_column, formats=formats,
-                    decision_date=decision_date, language=language, model_name=model_name, templates=templates)
-    key = key if key is not None else signing_key()
-    res = run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
-                    resume=resume, progress=progress)
-    summary = BatchSummary(rows=res.rows, approved=res.counts.get("approved", 0),
-                           denied=res.counts.get("denied", 0), letters=res.kinds.get("letter", 0),
-                           flagged=res.notes, errors=res.errors, outputs=res.outputs)
-    summary.batch = res
-    out = Path(out_dir)
-    summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
-    atomic_write(out / "summary.json", summary_bytes)
-    manifest = job.manifest()
-    manifest.outputs.update(res.files)  # this run's documents and those a resumed run had finished
-    manifest.add("summary.json", summary_bytes)
-    manifest.write(out, key=key)
-    return summary
+                    decision_date=decision_date, language=language, model_name=model_name, templates=templates,
+                    key=key)
+    run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
+              progress=progress)
+    return job.summary
 
 
 def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), templates=None) -> list[Path]:

@@ -28,12 +28,13 @@ def test_documents_errors_and_tally(frame, tmp_path):
 
 
 def test_rerun_redoes_only_what_failed_or_is_missing(frame, tmp_path):
-    run_batch(echo_job(frame), tmp_path, workers=0)
+    run_batch(echo_job(frame), tmp_path, workers=0, keep_journal=True)  # as if stopped before the end
     (tmp_path / "doc_r02.txt").unlink()
     frame2 = frame.copy()
     res = run_batch(echo_job(frame2), tmp_path, workers=0)
     assert (res.rendered, res.resumed) == (1, 36)  # r02 again; the failed ones fail again (not journaled)
     assert len(res.errors) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(res.outputs)  # complete: outputs only
 
 
 def test_pool_equals_inline(frame, tmp_path):

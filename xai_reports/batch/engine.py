@@ -1,4 +1,4 @@
-"""The batch engine: plan rows -> build records -> render files -> commit.
+"""The batch engine: plan rows -> build records -> render files -> commit -> finish.
 
 A *job* (letters, case-review sheets, ...) supplies four things; the engine
 supplies chunked reading, the journal (resume), the executor (this process, a
@@ -11,6 +11,7 @@ tally::
         def fingerprint(self) -> dict: ...     # what determines the output bytes
         def plan(self, chunk) -> ChunkPlan: ...  # checked rows -> Doc records (batched model calls here)
         def renderer(self): ...                # picklable record -> {suffix: bytes}
+        def finish(self, result, out_dir): ... # summary / manifest files, after the last commit
 
 ``plan`` runs in the driver, one chunk at a time, so model calls (TreeSHAP,
 counterfactual search) are batched per chunk; the renderer runs wherever the
@@ -88,6 +89,7 @@ class BatchJob:
 
     name: str = "batch"
     source: TableSource
+    id_column: str | None = None  # named in row errors about ids
 
     def fingerprint(self) -> dict:
         """JSON-able identity of everything that determines the output bytes."""
@@ -107,6 +109,12 @@ class BatchJob:
     def renderer(self) -> Callable[[Any], dict]:
         """A picklable callable ``record -> {suffix: bytes}`` run by the workers."""
         raise NotImplementedError
+
+    def finish(self, result: "BatchResult", out_dir: Path) -> None:
+        """Write the batch's own files (summary, manifest) once every row is handled.
+
+        Called by :func:`run_batch` after the last document is committed and before
+        the journal is removed; ``result`` covers resumed documents too."""
 
 
 @dataclass
@@ -217,7 +225,8 @@ class _Progress:
 
 def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto", scheduler=None,
               resume: bool = True, progress: bool = False, max_in_flight: int | None = None,
-              plan_threads: int | None = 1, on_commit: Callable[[int, Any], None] | None = None) -> BatchResult:
+              plan_threads: int | None = 1, keep_journal: bool = False,
+              on_commit: Callable[[int, Any], None] | None = None) -> BatchResult:
     """Run ``job`` over its source: plan each chunk, render its documents, commit them.
 
     Args:
@@ -237,6 +246,10 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
             chunk); 1 by default: chunk-sized calls gain little from threads, and the
             cores are busy rendering (on a loaded machine, spinning OpenMP threads cost
             3x). ``None`` leaves the libraries' defaults.
+        keep_journal: keep the journal after a complete run (a rerun then skips
+            everything); by default it is removed once :meth:`BatchJob.finish` has run,
+            so a finished folder holds outputs only. It is always kept when the run
+            stops early (error, Ctrl-C, kill): that is what a rerun resumes from.
         on_commit: called after each commit group with (documents committed by
             this run so far, the executor); for custom monitoring.
 
@@ -346,11 +359,11 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
             res.notes.extend(plan.notes)
             bar.advance(rows=plan.rows - len(plan.docs))
             for doc in plan.docs:
-                if doc.key in keys_seen:  # two ids that differ only in characters unsafe in file names
-                    res.errors.append({"file": source, "row": doc.row, "id": doc.id, "column": None,
-                                       "error": f"its file name {doc.key!r} is already used by row "
-                                                f"{keys_seen[doc.key]}; make the ids distinct in letters, "
-                                                "digits, '.', '_' and '-'"})
+                if doc.key in keys_seen:  # an id spelled like another id's sanitised file name
+                    res.errors.append({"file": source, "row": doc.row, "id": doc.id,
+                                       "column": getattr(job, "id_column", None),
+                                       "error": f"another id in this batch (row {keys_seen[doc.key]}) is "
+                                                f"written as {doc.key}.*; this one is not written"})
                     bar.advance(rows=1)
                     continue
                 keys_seen[doc.key] = doc.row
@@ -384,7 +397,6 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
             executor = None
         bar.stop()
         raise
-    journal.close()
     bar.stop()
     res.executor = (executor.description if executor is not None else
                     "in this process" if n_workers == 0 else "in this process (nothing needed the worker pool)")
@@ -396,6 +408,15 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         res.files.update(journal.entries[key].get("files", {}))
     res.errors.sort(key=lambda e: (e.get("row") is None, e.get("row") or 0))
     res.elapsed_s = time.perf_counter() - t0
+    try:
+        job.finish(res, out)  # the batch's own files (summary, manifest), still under the folder lock
+    except BaseException:
+        journal.close()  # the journal stays: a rerun skips the documents and redoes the finish
+        raise
+    if keep_journal:
+        journal.close()
+    else:
+        journal.complete()  # every row handled: the folder holds outputs only
     return res
 
 

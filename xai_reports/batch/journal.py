@@ -25,7 +25,9 @@ Only one process may write a folder's journal at a time (an exclusive
 process dies, even by SIGKILL).
 
 Both files start with :data:`STATE_PREFIX`; they are the engine's state, not
-outputs (``xai-reports verify`` ignores them).
+outputs (``xai-reports verify`` ignores them), and they are removed when the
+batch completes (:meth:`Journal.complete`), so a finished folder holds outputs
+only; they stay when a run stops early, which is what a rerun resumes from.
 """
 
 from __future__ import annotations
@@ -234,6 +236,19 @@ class Journal:
             n = os.write(self._fd, view)
             view = view[n:]
         os.fsync(self._fd)
+
+    def complete(self):
+        """The batch is finished: remove the journal and the lock file, then release the lock."""
+        try:
+            self.flush()
+            for name in (self.path, self.out / LOCK_NAME):
+                try:
+                    os.unlink(name)
+                except FileNotFoundError:
+                    pass
+            _fsync_dir(self.out)
+        finally:
+            self.close()
 
     def close(self):
         """Flush, then release the file and the folder lock."""
