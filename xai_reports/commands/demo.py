@@ -22,4 +22,10 @@ def run(args):
     res = run_demo(args.out, progress=not args.quiet and sys.stderr.isatty())
     print(f"model: {res['model']} (held-out AUC {res['auc_holdout']:.3f})")
     print_summary(res["summary"], res["letters_dir"])
+    hc = res.get("healthcare")
+    if hc:
+        print(f"healthcare: WDBC XGBoost held-out AUC {hc['wdbc']['auc_test']:.3f}; synthetic-lesion CNN held-out "
+              f"accuracy {hc['lesion']['accuracy_test']:.3f}; case-review sheets:")
+        for key, s in hc["summaries"].items():
+            print(f"  {key}: {s.sheets} sheets", file=sys.stdout)
     return 0

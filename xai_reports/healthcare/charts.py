@@ -39,16 +39,19 @@ def probability_png(p: float, interval, threshold: float, *, positive: str = "ma
 
 def contributions_png(items: list[dict], *, positive: str = "malignant") -> bytes:
     """Horizontal bars of the top contributions (log-odds), red towards ``positive``, blue away."""
+    import textwrap
+
     n = max(len(items), 1)
-    fig = _figure(5.2, 0.45 + 0.3 * n)
-    ax = fig.add_axes([0.42, 0.55 / (0.45 + 0.3 * n) + 0.02, 0.55, 1 - (0.6 / (0.45 + 0.3 * n)) - 0.04])
-    labels = [it["label"] for it in items][::-1]
+    h = 0.6 + 0.42 * n
+    fig = _figure(5.6, h)
+    ax = fig.add_axes([0.45, 0.5 / h, 0.52, 1 - 0.6 / h])
+    labels = [textwrap.fill(it["label"], 34) for it in items][::-1]
     vals = np.array([it["contribution"] for it in items][::-1], dtype=float)
     colours = ["#b2182b" if v > 0 else "#2166ac" for v in vals]
     ax.barh(np.arange(len(vals)), vals, color=colours, height=0.6)
     ax.axvline(0, color="#333", lw=0.8)
     ax.set_yticks(np.arange(len(vals)))
-    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_yticklabels(labels, fontsize=6.5, linespacing=0.95)
     ax.tick_params(axis="x", labelsize=7)
     ax.set_xlabel(f"contribution to the log-odds of {positive} (TreeSHAP)", fontsize=7)
     m = float(np.abs(vals).max()) if len(vals) else 1.0

@@ -12,13 +12,14 @@ Each image is ``size x size`` grey levels in ``[0, 1]``:
   texture a model could latch on to;
 * **one lesion**, brighter than the tissue, whose boundary in polar form is
   ``r(theta) = r0 * (1 + e cos 2(theta - phi) + lobulation(theta)) + spicules(theta)``
-  with a soft edge of width ``edge`` pixels, radius ``r0`` in ``[5, 11]`` px and
+  where the spicules are 6-12 narrow radial spikes of length
+  ``1.3 r0 * max(0, (s - 0.3) / 0.7)`` for margin irregularity ``s``, with a soft edge of width ``edge`` pixels, radius ``r0`` in ``[5, 11]`` px and
   contrast in ``[0.18, 0.45]``;
 * additive Gaussian noise (sigma in ``[0.005, 0.03]``).
 
 **Labelling rule** (the ground truth): a lesion is *malignant* (label 1) when its
-margin irregularity ``s`` exceeds 0.5, *benign* (label 0) otherwise. ``s`` scales
-the length of 6-12 narrow radial spicules; size, contrast, ellipticity,
+margin irregularity ``s`` exceeds 0.5, *benign* (label 0) otherwise. ``s`` sets
+the length of the spicules (none below 0.3); size, contrast, ellipticity,
 lobulation, edge softness, position, texture and noise are drawn independently
 of the label, so only the margin carries the class. Most lesions are clearly on
 one side (``s`` in ``[0, 0.35]`` or ``[0.65, 1]``); a fraction
@@ -93,6 +94,11 @@ def _tissue(rng, size: int) -> np.ndarray:
     return 0.42 + rng.uniform(0.05, 0.09) * img
 
 
+def spike_scale(s: float) -> float:
+    """Spicule length (in units of ``1.3 r0``) for margin irregularity ``s``: none up to 0.3, then linear to 1."""
+    return float(np.clip((s - 0.3) / 0.7, 0.0, 1.0))
+
+
 def _one(seed: int, i: int, size: int, ambiguous_fraction: float, irregularity=None):
     rng = np.random.default_rng([seed, i])
     bg = _tissue(rng, size)
@@ -119,7 +125,7 @@ def _one(seed: int, i: int, size: int, ambiguous_fraction: float, irregularity=N
     lob_k = rng.integers(3, 6, 2)
     lob_a = rng.uniform(0.0, 0.08, 2)
     lob_p = rng.uniform(0, 2 * np.pi, 2)
-    margin = r0 * (1 + ecc) + 1.1 * r0 * s + 2
+    margin = r0 * (1 + ecc) + 1.3 * r0 * spike_scale(s) * 1.3 + 2
     lo, hi = margin, size - 1 - margin
     if lo >= hi:
         cx = cy = (size - 1) / 2
@@ -137,7 +143,7 @@ def _one(seed: int, i: int, size: int, ambiguous_fraction: float, irregularity=N
     for ang, ln in zip(spic_angles, spic_len):
         c = np.cos(th - ang)
         spikes = np.maximum(spikes, ln * np.clip(c, 0, None) ** 60)
-    r = r + 1.1 * r0 * s * spikes
+    r = r + 1.3 * r0 * spike_scale(s) * spikes
     profile = 1.0 / (1.0 + np.exp((d - r) / (edge * 0.5)))
     # spicules are thin: fade their intensity a little with distance from the core
     core = np.clip(1.0 - np.clip(d - r0, 0, None) / (2.5 * r0), 0.55, 1.0)

@@ -18,26 +18,48 @@ import numpy as np
 
 
 def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+    from scipy.special import expit
+
+    return expit(np.asarray(z, dtype=np.float64))
 
 
 def _fit_platt(s, y, iters: int = 100):
-    """Maximum-likelihood logistic fit of ``y`` on ``s`` (Newton's method, tiny ridge for separable data)."""
+    """Maximum-likelihood logistic fit of ``y`` on ``s`` with Platt's target smoothing.
+
+    Damped Newton steps (halved until the loss decreases), so separable
+    calibration sets and bootstrap resamples converge to a finite fit.
+    """
+    from scipy.special import expit, log_expit
+
     s = np.asarray(s, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    # Platt's target smoothing avoids infinite slopes on separable calibration sets.
+    # Platt's smoothed targets keep the slope finite on separable calibration sets.
     n1, n0 = y.sum(), len(y) - y.sum()
     t = np.where(y > 0.5, (n1 + 1) / (n1 + 2), 1 / (n0 + 2))
+
+    def loss(a, b):
+        z = a * s + b
+        return -np.sum(t * log_expit(z) + (1 - t) * log_expit(-z))
+
     a, b = 1.0, 0.0
+    cur = loss(a, b)
     for _ in range(iters):
-        p = _sigmoid(a * s + b)
-        g = np.array([np.sum((p - t) * s), np.sum(p - t)]) + 1e-6 * np.array([a, b])
-        w = p * (1 - p)
-        H = np.array([[np.sum(w * s * s), np.sum(w * s)], [np.sum(w * s), np.sum(w)]]) + 1e-6 * np.eye(2)
+        p = expit(a * s + b)
+        g = np.array([np.sum((p - t) * s), np.sum(p - t)])
+        w = p * (1 - p) + 1e-12
+        H = np.array([[np.sum(w * s * s), np.sum(w * s)], [np.sum(w * s), np.sum(w)]]) + 1e-9 * np.eye(2)
         step = np.linalg.solve(H, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-10:
+        lam = 1.0
+        while lam > 1e-8:
+            na, nb = a - lam * step[0], b - lam * step[1]
+            new = loss(na, nb)
+            if new <= cur:
+                break
+            lam /= 2
+        if lam <= 1e-8 or cur - new < 1e-12:
+            a, b = (na, nb) if lam > 1e-8 else (a, b)
             break
+        a, b, cur = na, nb, new
     return float(a), float(b)
 
 
