@@ -27,7 +27,8 @@ def add_parser(sub, name):
     return p
 
 
-def print_summary(summary, out, stream=sys.stdout):
+def print_summary(summary, out, stream=None):
+    stream = stream or sys.stdout
     print(f"{summary.rows} cases: {summary.sheets} case-review sheets ({summary.profile} profile, model "
           f"{summary.model}) written to {out}", file=stream)
     for c in summary.flagged_out_of_scope:

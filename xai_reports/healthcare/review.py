@@ -710,7 +710,8 @@ class _ImageCases(_Cases):
             raise PackError(f"evidence target '{target_name}' is not one of the classes {list(spec.classes)}",
                             file=ctx.pack.files[-1], key_path=f"healthcare.models.{ctx.mid}.evidence.target")
         t = list(spec.classes).index(target_name)
-        panels = [{"title": "Original image", "method": None,
+        panels = [{"title": "Original image", "method": None, "layer": None,
+                   "legend": "grey levels from dark to bright, as received",
                    "png": _data_uri(image_png(img[0], title="Original")),
                    "alt": f"The input image ({spec.input.modality}), grey levels from dark to bright."}]
         params = {}
@@ -744,7 +745,9 @@ class _ImageCases(_Cases):
             for m, r in (loc.get("methods") or {}).items():
                 if r.get("pointing_game_malignant") is None:
                     continue
-                parts.append(f"{METHOD_TITLES.get(m, m)}: pointing game {r['pointing_game_malignant']:.2f}, "
+                parts.append(f"{METHOD_TITLES.get(m, m)}{' (the primary method)' if m == ev.primary else ''}: "
+                             f"pointing game {r['pointing_game_malignant']:.2f} "
+                             f"(strict {r.get('pointing_game_strict_malignant', float('nan')):.2f}), "
                              f"relevance mass in lesion {r['relevance_mass_malignant']:.2f}")
             note = (f"Localisation measured on {loc['n_malignant']} malignant synthetic test images against the "
                     f"ground-truth lesion masks (maps for the malignant class): " + "; ".join(parts) + ". "
