@@ -46,7 +46,7 @@ class TorchAdapter(ModelAdapter):
             return X.to(self.device, dtype=torch.float32)
         if isinstance(X, pd.DataFrame):
             X = X[self.feature_names].to_numpy(dtype=np.float32) if self.feature_names else X.to_numpy(np.float32)
-        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        return torch.from_numpy(np.array(X, dtype=np.float32)).to(self.device)
 
     def forward(self, x):
         """Differentiable forward pass on a tensor; binary single-logit outputs are squeezed."""
