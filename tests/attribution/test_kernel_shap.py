@@ -29,14 +29,24 @@ def wide_exact(wide_mlp):
 
 
 def test_design_weights_and_pairs():
-    Z, w, sampled, pid = coalition_design(10, 300, np.random.default_rng(0))
-    assert Z.shape[0] <= 300 and np.isclose(w.sum(), 1.0)
-    assert not ((Z.sum(axis=1) == 0) | (Z.sum(axis=1) == 10)).any()
-    # sizes 1, 9, 2, 8 are enumerated (10 + 10 + 45 + 45 = 110 <= 300), the rest sampled in complementary pairs
-    assert (~sampled).sum() == 110
-    for p in np.unique(pid[sampled]):
-        a, b = Z[sampled][pid[sampled] == p]
-        np.testing.assert_array_equal(a + b, np.ones(10))
+    Z, w, draws = coalition_design(10, 300, np.random.default_rng(0))
+    assert Z.shape[0] == 300 and np.isclose(w.sum(), 1.0)
+    sizes = Z.sum(axis=1)
+    assert not ((sizes == 0) | (sizes == 10)).any()
+    assert len({z.tobytes() for z in Z}) == len(Z)              # repeated draws add weight, not rows
+    # sizes 1, 9, 2, 8 are enumerated (10 + 10 + 45 + 45 = 110), the rest sampled in complementary pairs
+    enumerated = np.setdiff1d(np.arange(len(Z)), draws.reshape(-1))
+    assert enumerated.size == 110 and set(sizes[enumerated]) == {1, 2, 8, 9}
+    for a, b in draws:
+        np.testing.assert_array_equal(Z[a] + Z[b], np.ones(10))
+    # each enumerated coalition carries its exact Shapley-kernel weight
+    from math import comb
+    k = (10 - 1) / (np.arange(1, 10) * (10 - np.arange(1, 10)))
+    k /= k.sum()
+    s1 = enumerated[sizes[enumerated] == 1]
+    np.testing.assert_allclose(w[s1], k[0] / comb(10, 1))
+    # and the sampled ones share the rest of the mass
+    assert np.isclose(w[np.unique(draws)].sum(), 1 - sum(k[j - 1] for j in (1, 2, 8, 9)))
 
 
 def test_same_seed_same_answer_other_seed_other_answer(wide_mlp):
@@ -74,7 +84,22 @@ def test_full_budget_is_exact(wide_mlp, wide_exact):
     model, X = wide_mlp
     attr = explain(model, X[:8], method="kernel_shap", background=X[200:215], n_samples=2 ** 11 - 2)
     np.testing.assert_allclose(attr.values, wide_exact.values, atol=1e-9)
-    assert attr.params["sampled_coalitions"] == 0 and np.all(attr.extras["std"] == 0)
+    assert attr.extras["exact_pair_fraction"] == 1.0
+    plain = explain(model, X[:8], method="kernel_shap", background=X[200:215], n_samples=2 ** 11 - 2,
+                    exact_pairs=False)
+    np.testing.assert_allclose(plain.values, wide_exact.values, atol=1e-9)
+    assert plain.params["designs"] == {11: {"coalitions": 2046, "sampled": 0}}
+    assert np.all(plain.extras["std"] == 0)
+
+
+def test_features_equal_to_every_reference_are_dropped(wide_mlp, wide_exact):
+    """A feature on which the row equals all references gets exactly 0 and no budget."""
+    model, X = wide_mlp
+    bg = X[200:215].copy()
+    bg[:, 4] = X[0, 4]
+    attr = explain(model, X[:1], method="kernel_shap", background=bg, n_samples=300, exact_pairs=False)
+    assert attr.values[0, 4] == 0.0
+    assert list(attr.params["designs"]) == [10]
 
 
 def test_linear_model_is_exact_from_any_sample():

@@ -387,13 +387,43 @@ def sklearn_predict(adapter, X, output: str, target: int | None):
     return select_output(raw, target, type(est).__name__)
 
 
-def parse_ensemble(adapter, target: int | None = None) -> TreeEnsemble:
-    """A :class:`TreeEnsemble` for an XGBoost or scikit-learn tree adapter."""
+_CACHE: "weakref.WeakKeyDictionary" = None
+
+
+def _signature(adapter) -> tuple:
+    """Cheap fingerprint of the trees, so a cached parse is reused only for the same trees."""
     if adapter.family == "xgboost":
-        return parse_xgboost(adapter, target)
-    if adapter.family == "sklearn":
-        return parse_sklearn(adapter, target)
-    raise ExplanationError(f"tree_shap cannot read {adapter!r}")
+        b = adapter.booster
+        return ("xgb", b.num_boosted_rounds(), b.num_features(), tuple(b.feature_names or ()))
+    est = adapter.model
+    trees = getattr(est, "estimators_", None)
+    if trees is None:
+        trees = [est]
+    flat = np.ravel(np.asarray(trees, dtype=object))
+    return ("sk", len(flat), tuple((t.tree_.node_count, float(np.sum(t.tree_.threshold))) for t in flat))
+
+
+def parse_ensemble(adapter, target: int | None = None) -> TreeEnsemble:
+    """A :class:`TreeEnsemble` for an XGBoost or scikit-learn tree adapter (cached per model object)."""
+    import weakref
+
+    global _CACHE
+    if _CACHE is None:
+        _CACHE = weakref.WeakKeyDictionary()
+    key_obj = adapter.booster if adapter.family == "xgboost" else adapter.model
+    sig = (_signature(adapter), target)
+    try:
+        entry = _CACHE.setdefault(key_obj, {})
+    except TypeError:  # not weak-referenceable
+        entry = {}
+    if sig not in entry:
+        if adapter.family == "xgboost":
+            entry[sig] = parse_xgboost(adapter, target)
+        elif adapter.family == "sklearn":
+            entry[sig] = parse_sklearn(adapter, target)
+        else:
+            raise ExplanationError(f"tree_shap cannot read {adapter!r}")
+    return entry[sig]
 
 
 __all__ = ["TreeEnsemble", "parse_ensemble", "parse_xgboost", "parse_sklearn", "sklearn_predict"]

@@ -42,60 +42,78 @@ from .shapley import _progress, agree, pair_shapley, pairs_by_size, prepare
 def coalition_design(d: int, n_samples: int, rng: np.random.Generator):
     """Coalitions and weights for KernelSHAP with ``d`` features and a budget of ``n_samples``.
 
+    Coalition sizes are taken in complementary groups (``s`` and ``d - s``),
+    from the outside in. A group is enumerated when its share of the budget
+    (budget left x its share of the kernel mass left) covers all its subsets,
+    as shap's KernelExplainer does; the rest of the mass is sampled: a group
+    drawn by mass, a random subset of the smaller size, and its complement
+    (paired sampling). Repeated draws add weight to the coalition already
+    drawn instead of spending budget.
+
     Returns:
-        ``(Z, w, sampled, pair_id)``: ``Z`` ``(C, d)`` 0/1 coalitions (never
-        empty or full); ``w`` ``(C,)`` weights summing to 1 (the Shapley kernel
-        mass); ``sampled`` ``(C,)`` whether the coalition was drawn at random;
-        ``pair_id`` ``(C,)`` the complementary pair a sampled coalition belongs
-        to (``-1`` for enumerated ones).
+        ``(Z, w, draws)``: ``Z`` ``(C, d)`` 0/1 coalitions (never empty or
+        full); ``w`` ``(C,)`` weights summing to 1 (the Shapley-kernel mass);
+        ``draws`` ``(P, 2)`` the coalition indices of each random complementary
+        draw (for the error estimate; empty when everything was enumerated).
     """
     if d < 2:
-        return np.zeros((0, d)), np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64)
+        return np.zeros((0, d)), np.zeros(0), np.zeros((0, 2), np.int64)
     sizes = np.arange(1, d)
-    mass = (d - 1) / (sizes * (d - sizes))
-    mass = mass / mass.sum()
-    Z, w, sampled, pair_id = [], [], [], []
-    remaining = int(n_samples)
-    left_mass = 1.0
-    done = set()
-    # enumerate sizes from the outside in (1 and d-1, 2 and d-2, ...) while they fit
-    for s in range(1, d // 2 + 1):
-        pair = {s, d - s}
-        count = sum(math.comb(d, k) for k in pair)
-        if count > remaining:
+    kmass = (d - 1) / (sizes * (d - sizes))
+    kmass = kmass / kmass.sum()
+    groups = []                      # (smaller size, sizes in the group, group mass, number of subsets)
+    for s_ in range(1, d // 2 + 1):
+        members = sorted({s_, d - s_})
+        groups.append((s_, members, sum(kmass[k - 1] for k in members), sum(math.comb(d, k) for k in members)))
+    Z, w = [], []
+    budget = int(n_samples)
+    mass_left = 1.0
+    g = 0
+    while g < len(groups):
+        s_, members, gm, count = groups[g]
+        if budget * gm / mass_left < count - 1e-8:
             break
-        for k in sorted(pair):
+        for k in members:
             for comb in _combinations(d, k):
                 z = np.zeros(d)
                 z[list(comb)] = 1.0
                 Z.append(z)
-                w.append(mass[k - 1] / math.comb(d, k))
-                sampled.append(False)
-                pair_id.append(-1)
-            left_mass -= mass[k - 1]
-            done.add(k)
-        remaining -= count
-    rest = [k for k in range(1, d) if k not in done]
-    n_pairs = remaining // 2
-    if rest and n_pairs > 0 and left_mass > 1e-12:
-        p = mass[np.array(rest) - 1]
+                w.append(kmass[k - 1] / math.comb(d, k))
+        budget -= count
+        mass_left -= gm
+        g += 1
+    draws = []
+    rest = groups[g:]
+    if rest and mass_left > 1e-12:
+        if budget < 2:
+            raise ExplanationError(f"n_samples={n_samples} is too small for {d} features; use at least {2 * d + 2}")
+        p = np.array([gm for _, _, gm, _ in rest])
         p = p / p.sum()
-        ks = rng.choice(np.array(rest), size=n_pairs, p=p)
-        each = left_mass / (2 * n_pairs)
-        for j, k in enumerate(ks):
-            perm = rng.permutation(d)
-            z = np.zeros(d)
-            z[perm[:k]] = 1.0
-            for zz in (z, 1.0 - z):
-                Z.append(zz)
-                w.append(each)
-                sampled.append(True)
-                pair_id.append(j)
-    elif rest and left_mass > 1e-12:
-        raise ExplanationError(f"n_samples={n_samples} is too small for {d} features; use at least {2 * d + 2}")
+        index: dict[bytes, int] = {}
+        counts: list[int] = []
+        first = len(Z)
+        max_draws = 4 * budget
+        n_draws = 0
+        while budget >= 2 and n_draws < max_draws:
+            k = rest[rng.choice(len(rest), p=p)][0]
+            z = np.zeros(d, dtype=np.uint8)
+            z[rng.permutation(d)[:k]] = 1
+            pair = []
+            for zz in (z, 1 - z):
+                key = zz.tobytes()
+                if key not in index:
+                    index[key] = first + len(counts)
+                    counts.append(0)
+                    Z.append(zz.astype(np.float64))
+                    budget -= 1
+                counts[index[key] - first] += 1
+                pair.append(index[key])
+            draws.append(pair)
+            n_draws += 1
+        w.extend(c * mass_left / (2 * n_draws) for c in counts)
     Z = np.asarray(Z, dtype=np.float64).reshape(-1, d)
     w = np.asarray(w)
-    return Z, w / w.sum(), np.asarray(sampled, bool), np.asarray(pair_id, np.int64)
+    return Z, w / w.sum(), np.asarray(draws, dtype=np.int64).reshape(-1, 2)
 
 
 def _combinations(d, k):
@@ -168,14 +186,22 @@ class KernelShap(Explainer):
                                    batch_size=batch_size)
         n, d = Xm.shape
         m = Bm.shape[0]
-        rng = np.random.default_rng(random_state)
-        Z, w, sampled, pair_id = coalition_design(d, n_samples, rng)
+        designs: dict[int, tuple] = {}
+
+        def design(dv):
+            # one design per number of varying features, seeded by (random_state, dv):
+            # a row's answer never depends on the other rows in the batch
+            if dv not in designs:
+                seed = None if random_state is None else [int(random_state), int(dv)]
+                designs[dv] = coalition_design(dv, n_samples, np.random.default_rng(seed))
+            return designs[dv]
+
         fX, fB = f(Xm), f(Bm)
         values = np.zeros((n, d))
         var = np.zeros((n, d))
         limit = max(2, int(n_samples))
         exact_count = 0
-        chunk = max(1, (1 << 20) // max(1, m * max(d, Z.shape[0] // 8)))
+        chunk = max(1, (1 << 20) // max(1, m * max(d, n_samples // 8)))
         bar = _progress(progress, n, "KernelSHAP")
         for r0 in range(0, n, chunk):
             eq = agree(Xm[r0:r0 + chunk], Bm)
@@ -193,14 +219,25 @@ class KernelShap(Explainer):
                     np.add.at(values, (ri[:, None] + r0, idx), phi)
             exact_count += int((~residual).sum())
             rows_left = np.flatnonzero(residual.any(axis=1))
-            if rows_left.size and Z.shape[0]:
-                phi_r, var_r = self._kernel_part(f, Xm, Bm, fX, fB, r0 + rows_left, residual[rows_left],
-                                                 Z, w, sampled, pair_id, batch_size)
-                values[r0 + rows_left] += phi_r
-                var[r0 + rows_left] += var_r
-            elif rows_left.size and d == 1:
-                values[r0 + rows_left, 0] += ((fX[r0 + rows_left, None] - fB[None, :])
-                                              * residual[rows_left]).sum(axis=1)
+            if rows_left.size:
+                # features on which a row agrees with every remaining reference are null players
+                vary = (~eq[rows_left] & residual[rows_left][:, :, None]).any(axis=1)      # (R, d)
+                dv = vary.sum(axis=1)
+                for k in np.unique(dv):
+                    sel = np.flatnonzero(dv == k)
+                    rows_k = r0 + rows_left[sel]
+                    feats = np.nonzero(vary[sel])[1].reshape(sel.size, int(k))
+                    res_k = residual[rows_left[sel]]
+                    if k == 0:
+                        continue
+                    if k == 1:
+                        values[rows_k, feats[:, 0]] += ((fX[rows_k, None] - fB[None, :]) * res_k).sum(axis=1)
+                        continue
+                    Z, w, draws = design(int(k))
+                    phi_r, var_r = self._kernel_part(f, Xm, Bm, fX, fB, rows_k, res_k, feats, Z, w, draws,
+                                                     batch_size)
+                    np.add.at(values, (rows_k[:, None], feats), phi_r)
+                    np.add.at(var, (rows_k[:, None], feats), var_r)
             if bar:
                 bar.advance(nc)
         if bar:
@@ -210,49 +247,66 @@ class KernelShap(Explainer):
         base = np.full(n, fB.mean())
         check = additivity_check(values, base, fX, tolerance)
         check["estimated_std_max"] = float(std.max()) if std.size else 0.0
+        sampled = {k: int(np.unique(v[2]).size) for k, v in designs.items()}
         return Attribution(
             values=values, base_values=base, feature_names=self._feature_names(X), method=self.name,
             output=f.output, predictions=fX, target=target,
             params={"n_samples": int(n_samples), "random_state": random_state, "background_rows": m,
                     "paired_sampling": True, "exact_pairs": exact_pairs,
-                    "enumerated_coalitions": int((~sampled).sum()), "sampled_coalitions": int(sampled.sum())},
+                    "designs": {k: {"coalitions": int(v[0].shape[0]), "sampled": sampled[k]}
+                                for k, v in sorted(designs.items())},
+                    "sampled_coalitions": int(max(sampled.values(), default=0))},
             self_check=check,
             extras={"std": std, "exact_pair_fraction": exact_count / max(1, n * m),
                     "model_evaluations": int(f.rows),
                     "error_estimate": "sandwich standard error of the constrained WLS fit over sampled pairs"})
 
     @staticmethod
-    def _kernel_part(f, Xm, Bm, fX, fB, rows, resid, Z, w, sampled, pair_id, batch_size):
-        """KernelSHAP on the game summed over each row's residual references: ``(phi, var)`` sums (x m)."""
+    def _kernel_part(f, Xm, Bm, fX, fB, rows, resid, feats, Z, w, draws, batch_size):
+        """KernelSHAP on the game summed over each row's residual references, over its varying features.
+
+        Args:
+            rows: ``(R,)`` rows; resid: ``(R, m)`` their residual references;
+            feats: ``(R, k)`` each row's varying features; Z, w, draws: the ``k``-feature design.
+
+        Returns:
+            ``(phi, var)``, both ``(R, k)`` (sums over references, not yet divided by ``m``).
+        """
         R = rows.size
-        C, d = Z.shape
+        C, k = Z.shape
+        d = Xm.shape[1]
         zb = Z.astype(bool)
         vS = np.zeros((R, C))
-        # evaluate hybrids for every (row, residual reference, coalition)
-        ri, ki = np.nonzero(resid)
+        ri, ki = np.nonzero(resid)              # pairs, sorted by row
         step = max(1, batch_size // C)
+        cidx = np.arange(C)[None, :]
         for p0 in range(0, ri.size, step):
-            r, k = ri[p0:p0 + step], ki[p0:p0 + step]
-            H = np.where(zb[None, :, :], Xm[rows[r]][:, None, :], Bm[k][:, None, :])   # (P, C, d)
-            out = f(H.reshape(-1, d)).reshape(r.size, C)
-            np.add.at(vS, r, out)
+            r, kk = ri[p0:p0 + step], ki[p0:p0 + step]
+            P = r.size
+            H = np.repeat(Bm[kk][:, None, :], C, axis=1)                      # (P, C, d)
+            for t in range(k):
+                col = feats[r, t]                                             # (P,)
+                on = zb[:, t]
+                xv = Xm[rows[r], col]                                         # (P,)
+                H[np.arange(P)[:, None], cidx, col[:, None]] = np.where(on[None, :], xv[:, None],
+                                                                         Bm[kk, col][:, None])
+            out = f(H.reshape(-1, d)).reshape(P, C)
+            starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+            vS[r[starts]] += np.add.reduceat(out, starts, axis=0)
         v0 = (fB[None, :] * resid).sum(axis=1)                     # (R,)
         v1 = fX[rows] * resid.sum(axis=1)
         Y = vS - v0[:, None]
         phi, G = constrained_wls(Z, w, Y, v1 - v0)
-        var = np.zeros((R, d))
-        if sampled.any():
-            res = Y - phi @ Z.T                                    # (R, C)
-            sidx = np.flatnonzero(sampled)
-            pid = pair_id[sidx]
-            n_pairs = int(pid.max()) + 1
-            mass = w[sidx].sum()
-            # per complementary pair: mean of z * r over its two coalitions
-            u = np.zeros((R, n_pairs, d))
-            np.add.at(u, (slice(None), pid), (Z[sidx][None, :, :] * res[:, sidx, None]) / 2.0)
-            if n_pairs > 1:
-                gu = (u - u.mean(axis=1, keepdims=True)) @ G.T        # (R, P, d)
-                var = mass ** 2 * (gu ** 2).sum(axis=1) / (n_pairs - 1) / n_pairs
+        var = np.zeros((R, k))
+        n_draws = draws.shape[0]
+        if n_draws > 1:
+            res = Y - phi @ Z.T                                    # (R, C) residuals of the fit
+            a, b = draws[:, 0], draws[:, 1]
+            mass = w[np.unique(draws)].sum()
+            # one unit per complementary draw: the mean of z * r over its two coalitions
+            u = (Z[a][None] * res[:, a, None] + Z[b][None] * res[:, b, None]) / 2.0      # (R, P, k)
+            gu = (u - u.mean(axis=1, keepdims=True)) @ G.T
+            var = mass ** 2 * (gu ** 2).sum(axis=1) / (n_draws - 1) / n_draws
         return phi, var
 
 

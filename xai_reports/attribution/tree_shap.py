@@ -345,12 +345,19 @@ class TreeShap(Explainer):
             return list(self.model.feature_names) if self.model.feature_names else list(X.columns)
         return None
 
-    def _predict(self, X, ens, target):
+    def _predict(self, X, ens, target, encoded=None):
+        """The model's own output for ``X`` (the additivity check's reference)."""
         from ._tabular import select_output
         from ._trees import sklearn_predict
 
         if self.model.family == "sklearn":
             return sklearn_predict(self.model, X, ens.output, target)
+        numeric = not isinstance(X, pd.DataFrame) or all(
+            pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
+        if encoded is not None and numeric and not (ens.cat_index >= 0).any():
+            # all-numeric input: predict on the float32 matrix (XGBoost's pandas import is slow)
+            raw = self.model.booster.inplace_predict(encoded.astype(np.float32), predict_type="margin")
+            return select_output(np.asarray(raw, dtype=np.float64), target)
         return select_output(self.model.predict(X), target)
 
     # -- interventional -----------------------------------------------------------
@@ -377,8 +384,8 @@ class TreeShap(Explainer):
             if plan is None:
                 plan = _make_plan(ens, min(Xm.shape[0], batch_size), Bm, dev)
             values[i:i + batch_size] = plan.shap_values(Xc)
-        preds = self._predict(X, ens, target)
-        bg_preds = self._predict(background, ens, target)
+        preds = self._predict(X, ens, target, Xm)
+        bg_preds = self._predict(background, ens, target, Bm)
         base = np.full(len(values), float(np.mean(bg_preds)))
         return Attribution(
             values=values, base_values=base, feature_names=self._feature_names(X), method=self.name,
