@@ -280,3 +280,50 @@ def test_errors():
         explain(model, X[:2], method="tree_shap", feature_perturbation="interventional")
     with pytest.raises(ExplanationError, match="features"):
         explain(model, X[:2, :2], method="tree_shap", background=X[:5])
+
+
+# -- torch engine (CUDA when present; the same code checked on CPU) ----------------------------
+def _torch_vs_numpy(ens, X, B):
+    from xai_reports.attribution._tree_shap_torch import TorchTreeShap
+    from xai_reports.attribution.tree_shap import _FlatTreeShap
+
+    ref = _FlatTreeShap(ens, X.shape[0], B).shap_values(X)
+    dev = "cuda" if torch_cuda() else "cpu"
+    got = TorchTreeShap(ens, X.shape[0], B, dev).shap_values(X)
+    return ref, got
+
+
+def torch_cuda():
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def test_torch_engine_equals_numpy_engine(xgb_categorical, monkeypatch):
+    pytest.importorskip("torch")
+    from xai_reports.attribution import tree_shap
+    from xai_reports.attribution._trees import parse_ensemble
+    from xai_reports.adapters import wrap_model
+
+    model, df = xgb_categorical
+    adapter = wrap_model(model)
+    ens = parse_ensemble(adapter)
+    X = ens.encode(df.iloc[:60], adapter.feature_names)
+    B = ens.encode(df.iloc[300:320], adapter.feature_names)
+    ref, got = _torch_vs_numpy(ens, X, B)
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+    monkeypatch.setattr(tree_shap, "_TABLE_MAX", 0)       # the direct (no table) groups too
+    ref, got = _torch_vs_numpy(ens, X[:5], B)
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch_cuda(), reason="needs a CUDA device")
+def test_cuda_equals_cpu(xgb_categorical):
+    model, df = xgb_categorical
+    cpu = explain(model, df.iloc[:100], method="tree_shap", background=df.iloc[300:350], device="cpu")
+    gpu = explain(model, df.iloc[:100], method="tree_shap", background=df.iloc[300:350], device="cuda")
+    np.testing.assert_allclose(gpu.values, cpu.values, atol=1e-10)
+    assert gpu.params["device"] == "cuda"
