@@ -310,7 +310,7 @@ def test_torch_engine_equals_numpy_engine(xgb_categorical, monkeypatch):
     model, df = xgb_categorical
     adapter = wrap_model(model)
     ens = parse_ensemble(adapter)
-    X = ens.encode(df.iloc[:60], adapter.feature_names)
+    X = ens.encode(df.iloc[:400], adapter.feature_names)
     B = ens.encode(df.iloc[300:320], adapter.feature_names)
     ref, got = _torch_vs_numpy(ens, X, B)
     np.testing.assert_allclose(got, ref, atol=1e-12)
@@ -327,3 +327,33 @@ def test_cuda_equals_cpu(xgb_categorical):
     gpu = explain(model, df.iloc[:100], method="tree_shap", background=df.iloc[300:350], device="cuda")
     np.testing.assert_allclose(gpu.values, cpu.values, atol=1e-10)
     assert gpu.params["device"] == "cuda"
+
+
+def test_cell_tables_equal_leaf_tables(xgb_categorical, monkeypatch):
+    """Per-tree cell tables (numeric intervals, categorical patterns, missing values) = per-leaf tables."""
+    from xai_reports.adapters import wrap_model
+    from xai_reports.attribution import tree_shap
+    from xai_reports.attribution._trees import parse_ensemble
+
+    model, df = xgb_categorical
+    adapter = wrap_model(model)
+    ens = parse_ensemble(adapter)
+    X = ens.encode(df, adapter.feature_names)
+    B = ens.encode(df.iloc[300:330], adapter.feature_names)
+    assert np.isnan(X).any()
+    plan = tree_shap._FlatTreeShap(ens, X.shape[0], B)
+    assert plan.cells is not None and plan.cells["offs"].size == ens.n_trees   # every tree has cells here
+    monkeypatch.setattr(tree_shap, "_USE_CELLS", False)
+    leafwise = tree_shap._FlatTreeShap(ens, X.shape[0], B)
+    assert leafwise.cells is None
+    np.testing.assert_allclose(plan.shap_values(X), leafwise.shap_values(X), atol=1e-12)
+    # sklearn (x <= threshold) too
+    rng = np.random.default_rng(10)
+    Xs = rng.normal(size=(400, 5))
+    Xs[rng.random(Xs.shape) < 0.05] = np.nan
+    rf = RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(Xs, np.nan_to_num(Xs).sum(1))
+    a = explain(rf, Xs, method="tree_shap", background=Xs[:20])
+    monkeypatch.setattr(tree_shap, "_USE_CELLS", True)
+    b = explain(rf, Xs, method="tree_shap", background=Xs[:20])
+    np.testing.assert_allclose(a.values, b.values, atol=1e-12)
+    assert b.self_check["max_abs_error"] < 1e-10

@@ -20,7 +20,7 @@ class TorchTreeShap(_FlatTreeShap):
     def __init__(self, ens, n_rows: int, background=None, device: str = "cuda"):
         import torch
 
-        super().__init__(ens, n_rows, background)
+        super().__init__(ens, n_rows, background, cells=False)
         self.torch = torch
         self.device = torch.device(device)
         t = lambda a, dt=None: torch.as_tensor(np.ascontiguousarray(a), device=self.device, dtype=dt)  # noqa: E731

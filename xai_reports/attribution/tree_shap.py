@@ -27,7 +27,9 @@ a closed-form Shapley value that depends only on ``(a, b)``: with
 background-averaged contribution for all ``2**depth`` foreground codes once
 (trees x leaves x background, vectorised), and explaining a row is a gather
 and a scatter-add: ``O(leaves * depth)`` per row, independent of the
-background size. Leaves too deep for a table are computed pairwise
+background size. With many rows a tree's leaf tables are folded into one
+table over the tree's cells (the regions between its thresholds), one lookup
+per tree and row. Leaves too deep for a table are computed pairwise
 (rows x background x leaves, vectorised in chunks). The path-dependent game
 ``v(S) = prod_{j in S} a_j prod_{j not in S} c_j`` (``c_j`` the cover fraction
 of the steps on feature ``j``) is tabulated the same way through the
@@ -47,6 +49,8 @@ from .base import Attribution, Explainer, additivity_check
 _FACT = np.array([float(math.factorial(i)) for i in range(171)])
 _TABLE_MAX = 1 << 25          # floats in all per-leaf tables together (256 MiB)
 _PAIR_CHUNK = 1 << 22         # rows x background x leaves elements per pairwise block
+_CELL_CAP = 4096              # most cells a tree may have to get its own table
+_USE_CELLS = True
 
 
 def _bits(codes, D: int):
@@ -166,9 +170,15 @@ class _FlatTreeShap:
     holds the leaf's contribution to every feature for foreground code ``a``,
     so explaining a batch is one sparse one-hot (rows x leaves) times dense
     (table) product. Other groups are computed directly per row.
+
+    With enough rows, trees go one step further (:func:`._trees.tree_cells`):
+    a tree's leaf codes depend only on the row's *cell* (its interval between
+    the tree's thresholds on each feature, or its categorical pattern), so the
+    tree gets one table of cells, each row costs one lookup per tree, and a
+    row's cell is an affine function of its split decisions.
     """
 
-    def __init__(self, ens, n_rows: int, background: np.ndarray | None = None):
+    def __init__(self, ens, n_rows: int, background: np.ndarray | None = None, cells: bool = True):
         from scipy import sparse
 
         self.ens = ens
@@ -176,7 +186,7 @@ class _FlatTreeShap:
         d = ens.n_features
         bcodes = ens.leaf_codes(background).astype(np.int64) if background is not None else None
         self.m = 0 if background is None else background.shape[0]
-        table_leaves, table_offs, blocks = [], [], []
+        table_leaves, table_offs, blocks, slot_blocks = [], [], [], []
         offset = 0
         used = 0
         for D in np.unique(ens.n_slots):
@@ -205,6 +215,7 @@ class _FlatTreeShap:
                 for s_ in range(D):
                     Tf[rows, :, feats[:, s_]] += T[:, :, s_]
                 blocks.append(Tf.reshape(L * (1 << D), d))
+                slot_blocks.append(T.reshape(L * (1 << D), D))
                 table_leaves.append(idx)
                 table_offs.append(offset + np.arange(L, dtype=np.int64) * (1 << D))
                 offset += L * (1 << D)
@@ -215,7 +226,62 @@ class _FlatTreeShap:
         self.table_leaves = np.concatenate(table_leaves) if table_leaves else np.zeros(0, np.int64)
         self.table_offs = np.concatenate(table_offs) if table_offs else np.zeros(0, np.int64)
         self.table = np.concatenate(blocks) if blocks else np.zeros((0, d))
+        dmax = max([b.shape[1] for b in slot_blocks], default=1)
+        self.slot_table = np.concatenate([np.pad(b, ((0, 0), (0, dmax - b.shape[1]))) for b in slot_blocks]) \
+            if slot_blocks else np.zeros((0, 1))
+        self.cells = None
+        if cells and _USE_CELLS and self.table_leaves.size and ens.leaf_tree is not None:
+            self._build_cells(n_rows)
         # leaf lists in one pass: table leaves first, then the direct groups
+        self.order = np.concatenate([self.table_leaves] + [g["idx"] for g in self.direct]) \
+            if (self.table_leaves.size or self.direct) else np.zeros(0, np.int64)
+
+    def _build_cells(self, n_rows: int):
+        """Per-tree cell tables for trees whose every leaf has a table and few enough cells.
+
+        A cell table row is the sum, over the tree's leaves, of the leaf table row for
+        the leaf code that cell implies; explaining a row is then one lookup per tree.
+        """
+        from ._trees import tree_cells
+
+        ens = self.ens
+        offs = np.full(ens.n_leaves, -1, dtype=np.int64)
+        offs[self.table_leaves] = self.table_offs
+        tabled = np.ones(ens.n_trees, dtype=bool)
+        np.logical_and.at(tabled, ens.leaf_tree, offs >= 0)
+        # building a cell table must cost less than what it saves
+        cells = tree_cells(ens, min(_CELL_CAP, max(16, n_rows // 2)), allowed=tabled)
+        if not cells.trees:
+            return
+        keep, tables = [], []
+        for i, (lv, codes, size) in enumerate(zip(cells.leaves, cells.codes, cells.sizes)):
+            rows = offs[lv][None, :] + codes                  # (C_t, L_t) rows of the leaf tables
+            D = int(ens.n_slots[lv].max())
+            vals = self.slot_table[rows, :D]                   # (C_t, L_t, D) slot contributions
+            feats = ens.slot_feature[lv, :D].reshape(-1)      # (L_t * D,), -1 padded
+            order = np.argsort(feats, kind="stable")
+            fs = feats[order]
+            starts = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
+            sums = np.add.reduceat(vals.reshape(size, -1)[:, order], starts, axis=1)    # (C_t, features used)
+            table = np.zeros((size, ens.n_features))
+            keep_f = fs[starts] >= 0
+            table[:, fs[starts][keep_f]] = sums[:, keep_f]
+            tables.append(table)
+            keep.append(i)
+        if not keep:
+            return
+        keep = np.asarray(keep)
+        celled = np.zeros(ens.n_leaves, dtype=bool)
+        for i in keep:
+            celled[cells.leaves[i]] = True
+        sizes = cells.sizes[keep]
+        self.cells = {"W": cells.W[keep], "const": cells.const[keep], "nan_corr": cells.nan_corr[keep],
+                      "offs": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64),
+                      "table": np.concatenate(tables)}
+        # the remaining leaves keep their per-leaf tables
+        rest = ~celled[self.table_leaves]
+        self.table_leaves = self.table_leaves[rest]
+        self.table_offs = self.table_offs[rest]
         self.order = np.concatenate([self.table_leaves] + [g["idx"] for g in self.direct]) \
             if (self.table_leaves.size or self.direct) else np.zeros(0, np.int64)
 
@@ -254,8 +320,22 @@ class _FlatTreeShap:
         for r0 in range(0, n, chunk_rows):
             Xc = X[r0:r0 + chunk_rows]
             nc = Xc.shape[0]
-            codes = self.ens.leaf_codes(Xc, self.order, transposed=True)        # (L, nc)
+            left = self.ens.go_left(Xc)
             acc = out[r0:r0 + nc]
+            if self.cells is not None:
+                c = self.cells
+                cell = (c["W"] @ left[:-1].astype(np.float64)) + c["const"][:, None]
+                nan = np.isnan(Xc)
+                if nan.any():
+                    cell += c["nan_corr"] @ nan.T.astype(np.float64)
+                flat = (np.rint(cell).astype(np.int64) + c["offs"][:, None]).T.reshape(-1)
+                k = c["offs"].size
+                onehot = sparse.csr_matrix((np.ones(flat.size), flat, np.arange(0, flat.size + 1, k)),
+                                           shape=(nc, c["table"].shape[0]))
+                acc += onehot @ c["table"]
+            if not self.order.size:
+                continue
+            codes = self.ens.leaf_codes(Xc, self.order, transposed=True, left=left)        # (L, nc)
             if nt:
                 flat = (codes[:nt].astype(np.int64) + self.table_offs[:, None]).T.reshape(-1)
                 onehot = sparse.csr_matrix((np.ones(flat.size), flat, np.arange(0, flat.size + 1, nt)),
