@@ -214,12 +214,17 @@ def global_importance(model, X, y=None, method: str = "permutation", *, scoring=
             base_pred = select_output(base_pred, target)
             params["scoring"] = f"mean |change in {out_space}|"
         raw = np.zeros((d, n_repeats))
+        per_call = max(1, (1 << 19) // max(n, 1))        # repeats per model call (bounded memory)
         for j in range(d):
             perms = np.stack([rng.permutation(n) for _ in range(n_repeats)])       # (r, n)
-            M = np.repeat(Xm[None], n_repeats, axis=0)                            # (r, n, d)
-            M[:, :, j] = Xm[perms, j]
-            P = predict(M.reshape(-1, d))
-            P = P.reshape((n_repeats, n) + P.shape[1:])
+            parts = []
+            for r0 in range(0, n_repeats, per_call):
+                pr_ = perms[r0:r0 + per_call]
+                M = np.repeat(Xm[None], pr_.shape[0], axis=0)                     # (r, n, d)
+                M[:, :, j] = Xm[pr_, j]
+                out = predict(M.reshape(-1, d))
+                parts.append(out.reshape((pr_.shape[0], n) + out.shape[1:]))
+            P = np.concatenate(parts)
             for r in range(n_repeats):
                 if y is not None:
                     pr = P[r] if P[r].ndim == 1 or scoring == "accuracy" else select_output(P[r], target)
