@@ -8,6 +8,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
     surrogate(model, X, max_depth=3)         -> SurrogateTree
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
+    verify(path, key=None)                   -> VerifyReport (tampering checks)
     audit(model, data, pack, target=...)     -> AuditReport
 """
 
@@ -18,6 +19,7 @@ from . import metrics
 from .attribution.global_ import GlobalImportance, SurrogateTree, global_importance, surrogate
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
+from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
 from .packs import load_pack
@@ -29,6 +31,7 @@ __all__ = [
     "global_importance", "GlobalImportance", "surrogate", "SurrogateTree",
     "load_pack",
     "generate_letters", "regenerate",
+    "verify", "RunManifest",
     "audit", "AuditReport",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",

@@ -18,6 +18,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+class FeatureTranslation(Strict):
+    """A feature's printed texts in another language."""
+
+    label: Optional[str] = None
+    category_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PackTranslation(Strict):
+    """Pack texts printed on documents, in another language (the base texts are English)."""
+
+    action_taken: Optional[str] = None
+    credit_requested: Optional[str] = None
+    contact: Optional[str] = Field(default=None, description="finance.institution.contact in this language.")
+    disclaimer: Optional[str] = None
+    labels: dict[str, str] = Field(default_factory=dict, description="Short document labels (Telephone, Date...).")
+
+
 class FeatureSpec(Strict):
     """One input column: how to read it, show it, explain it and (maybe) change it."""
 
@@ -44,6 +61,8 @@ class FeatureSpec(Strict):
     forbidden_transitions: list[tuple[Scalar, Scalar]] = Field(default_factory=list)
     action_text: Optional[str] = Field(
         default=None, description="Counterfactual wording, e.g. 'your total debt payments were below {value} of your income'.")
+    translations: dict[str, FeatureTranslation] = Field(
+        default_factory=dict, description="Label and category labels per language code.")
 
     @model_validator(mode="after")
     def _categories(self):
@@ -283,6 +302,8 @@ class Pack(Strict):
     templates: dict[str, str] = Field(default_factory=dict, description="Document kind -> template file.")
     template_dirs: list[str] = Field(default_factory=list, description="Folders (relative to the pack) searched before the shipped templates.")
     finance: Optional[FinanceSection] = None
+    translations: dict[str, PackTranslation] = Field(
+        default_factory=dict, description="Printed pack texts per language code (for languages other than en).")
     audit: Optional[AuditSection] = None
 
     @field_validator("features")
@@ -314,6 +335,37 @@ class Pack(Strict):
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
         return self
+
+    def missing_translations(self, lang: str) -> list[str]:
+        """Key paths of the printed texts that have no ``lang`` version (empty: the language is complete).
+
+        Base texts are English. A letter in another language is written only when
+        this list is empty, so no English sentence ends up inside, say, a Spanish letter.
+
+        Examples::
+
+            >>> from xai_reports.packs import load_pack
+            >>> load_pack("finance").spec.missing_translations("es")
+            []
+        """
+        if lang == "en":
+            return []
+        missing = [f"reasons.{k}.translations.{lang}" for k, r in self.reasons.items() if lang not in r.translations]
+        for fname, f in self.features.items():
+            if f.protected or (f.reason is None and not f.reason_by_value):
+                continue  # never printed
+            tr = f.translations.get(lang)
+            if tr is None or not tr.label:
+                missing.append(f"features.{fname}.translations.{lang}.label")
+            shown = set(f.category_labels) or ({str(c) for c in f.categories} if f.type in ("binary", "categorical")
+                                               and f.categories else set())
+            have = set(tr.category_labels) if tr is not None else set()
+            missing += [f"features.{fname}.translations.{lang}.category_labels.{v}" for v in sorted(shown - have)]
+        if self.domain == "finance":
+            tr = self.translations.get(lang)
+            missing += [f"translations.{lang}.{k}" for k in ("action_taken", "credit_requested", "contact", "disclaimer")
+                        if tr is None or not getattr(tr, k)]
+        return missing
 
     # conveniences ------------------------------------------------------------
     def protected_features(self) -> list[str]:
