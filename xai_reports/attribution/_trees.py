@@ -365,6 +365,11 @@ def parse_sklearn(adapter, target: int | None = None) -> TreeEnsemble:
                        t.weighted_n_node_samples, t.value[:, 0, 0], scale=float(est.learning_rate))
         output = "margin" if classifier else "value"
         offset = None
+        try:  # the initial (prior) raw prediction, a constant
+            init = est._raw_predict_init(np.zeros((1, n_features), dtype=np.float32))
+            offset = float(np.asarray(init, dtype=np.float64).reshape(1, -1)[0, col])
+        except Exception:  # noqa: BLE001 - private API: fall back to estimating it from predictions
+            offset = None
     elif kind.startswith(("RandomForest", "ExtraTrees")):
         trees = est.estimators_
         for tree in trees:
