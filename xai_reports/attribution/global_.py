@@ -319,7 +319,9 @@ class SurrogateTree:
             fig, ax = plt.subplots(figsize=(11, 6))
         else:
             fig = ax.figure
-        plot_tree(self.tree, feature_names=self.features, filled=True, impurity=False, ax=ax, fontsize=7)
+        names = self.params.get("class_names")
+        plot_tree(self.tree, feature_names=self.features, class_names=names if self.task == "classification" else None,
+                  filled=True, impurity=False, ax=ax, fontsize=7)
         return fig
 
 
@@ -468,7 +470,9 @@ def surrogate(model, X, max_depth: int = 3, *, task: str = "auto", output: str |
                          fidelity_metric=metric, rules=rules, text="\n".join(lines),
                          features=design.feature_names, n_train=len(tr), n_test=len(te),
                          params={"max_depth": max_depth, "test_size": test_size, "random_state": random_state,
-                                 "min_samples_leaf": min_samples_leaf},
+                                 "min_samples_leaf": min_samples_leaf,
+                                 "class_names": ([class_names[int(c)] if int(c) < len(class_names) else str(c)
+                                                  for c in tree.classes_] if task == "classification" else None)},
                          _design=design)
 
 
