@@ -22,6 +22,8 @@ def run(args):
     res = run_demo(args.out, progress=not args.quiet and sys.stderr.isatty())
     print(f"model: {res['model']} (held-out AUC {res['auc_holdout']:.3f})")
     print_summary(res["summary"], res["letters_dir"])
+    for path in res.get("audit", []):
+        print(f"audit report: {path}")
     hc = res.get("healthcare")
     if hc:
         print(f"healthcare: WDBC XGBoost held-out AUC {hc['wdbc']['auc_test']:.3f}; synthetic-lesion CNN held-out "

@@ -106,7 +106,8 @@ def overlay_png(image, amap, *, method: str, title: str = "") -> bytes:
     Non-negative maps (Grad-CAM, saliency) use a sequential colour scale from
     "low" to "high" influence, scaled to the map's maximum; signed maps
     (integrated gradients) use a diverging scale, red = towards the explained
-    class, blue = against it, symmetric around 0.
+    class, blue = against it, symmetric around 0 and saturating at the 99.5th
+    percentile of ``|value|``.
     """
     fig = _figure()
     ax = fig.add_axes([0.05, 0.2, 0.9, 0.72])
@@ -114,7 +115,8 @@ def overlay_png(image, amap, *, method: str, title: str = "") -> bytes:
     a = np.asarray(amap, dtype=np.float64)
     signed = method in SIGNED
     if signed:
-        m = float(np.abs(a).max()) or 1.0
+        # scaled to the 99.5th percentile of |value| so that pixel-level maps stay visible
+        m = float(np.quantile(np.abs(a), 0.995)) or float(np.abs(a).max()) or 1.0
         im = ax.imshow(a, cmap="RdBu_r", vmin=-m, vmax=m, alpha=0.6, interpolation="bilinear")
         ticks, labels = [-m, 0, m], ["against", "0", "towards"]
     else:

@@ -724,7 +724,7 @@ class _ImageCases(_Cases):
             title = METHOD_TITLES.get(m, m)
             signed = m in ("integrated_gradients", "gradient_x_input", "occlusion", "smoothgrad")
             legend = ("red: pushes towards the named class; blue: pushes away; white: no influence; "
-                      "scaled to this map's largest absolute value" if signed else
+                      "saturating at the 99.5th percentile of |value|" if signed else
                       "transparent/dark: little influence; bright yellow: most influence; scaled to this map's maximum")
             layer = attr.params.get("layer") if m in ("grad_cam", "grad_cam_pp") else None
             lm = (loc.get("methods") or {}).get(m) or {}
