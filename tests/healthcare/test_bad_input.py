@@ -104,3 +104,22 @@ def test_unknown_architecture_is_refused():
 
     with pytest.raises(ModelLoadError, match="unknown architecture 'os.system'; registered: lesion_cnn"):
         build_architecture("os.system")
+
+
+def test_cli_image_model(tmp_path, lesion_model, lesion_cases, capsys):
+    rc = main(["case-review", "--pack", "healthcare", "--model", str(lesion_model["model"]), "--data",
+               str(lesion_cases["path"]), "--images", str(lesion_cases["images"]), "--out", str(tmp_path / "o"),
+               "--profile", "treatment", "--format", "json", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "3 case-review sheets (treatment profile, model lesion_cnn)" in out
+    assert "out of scope" in out          # the degraded demo image
+
+
+def test_wdbc_training_is_deterministic(tmp_path):
+    from xai_reports.healthcare.training import train_wdbc_model
+
+    a = train_wdbc_model(tmp_path / "a")
+    b = train_wdbc_model(tmp_path / "b")
+    assert a["model"].read_bytes() == b["model"].read_bytes()
+    assert a["card"].read_text().replace("/a/", "/") == b["card"].read_text().replace("/b/", "/")

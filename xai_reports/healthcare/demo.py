@@ -126,8 +126,8 @@ def run_healthcare_demo(out_dir, *, progress: bool = False, epochs: int = 8) -> 
     wdbc = train_wdbc_model(models)
     lesion = train_lesion_model(models, epochs=epochs, progress=progress,
                                 evidence=pack.spec.healthcare.models["lesion_cnn"].evidence)
-    wdbc_demo_cases().to_csv(data / "wdbc_cases.csv", index=False)
-    lesion_demo_cases(data / "images").to_csv(data / "lesion_cases.csv", index=False)
+    wdbc_demo_cases(5).to_csv(data / "wdbc_cases.csv", index=False)
+    lesion_demo_cases(data / "images", 3).to_csv(data / "lesion_cases.csv", index=False)
     summaries = {}
     for prof in ("treatment", "research"):
         summaries[f"wdbc/{prof}"] = generate_case_reviews(

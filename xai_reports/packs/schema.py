@@ -254,8 +254,6 @@ class EvidenceSpec(Strict):
     layer: Optional[str] = Field(default=None, description="Module path of the Grad-CAM layer, e.g. features.relu4.")
     target: str = Field(default="predicted", description="'predicted' or a class name.")
     options: dict[str, dict] = Field(default_factory=dict, description="Method -> options (n_steps, baselines, ...).")
-    localisation: Optional[dict] = Field(
-        default=None, description="Measured localisation on the synthetic test set, printed in the method note.")
 
     @model_validator(mode="after")
     def _primary(self):
