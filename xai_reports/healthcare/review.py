@@ -751,6 +751,9 @@ class _ImageCases(_Cases):
                              f"relevance mass in lesion {r['relevance_mass_malignant']:.2f}")
             note = (f"Localisation measured on {loc['n_malignant']} malignant synthetic test images against the "
                     f"ground-truth lesion masks (maps for the malignant class): " + "; ".join(parts) + ". "
+                    + (f"For comparison, a model-free map peaked at the image centre scores "
+                       f"{loc['baseline_centre']['pointing_game_malignant']:.2f} and "
+                       f"{loc['baseline_centre']['relevance_mass_malignant']:.2f}. " if loc.get("baseline_centre") else "")
                     + loc.get("definition", "") + ".")
         evidence = {"target_class": target_name, "primary": ev.primary, "panels": panels,
                     "method_note": note, "caveat": ctx.pack.spec.healthcare.saliency_caveat}

@@ -313,8 +313,15 @@ def measure_localisation(net, images, masks, labels, *, evidence=None, methods=N
                   "pointing_game_all_predicted": float(pointing_game(maps_pred, masks, tolerance=tolerance).mean()),
                   "pointing_game_strict_all_predicted": float(pointing_game(maps_pred, masks).mean()),
                   "relevance_mass_all_predicted": float(relevance_mass(maps_pred, masks).mean())}
+    H, W = masks.shape[1:]
+    yy, xx = np.mgrid[0:H, 0:W]
+    centre = np.exp(-((yy - (H - 1) / 2) ** 2 + (xx - (W - 1) / 2) ** 2) / (2 * (H / 5.3) ** 2))
+    centre_maps = np.broadcast_to(centre, (int(mal.sum()), H, W))
+    baseline = {"pointing_game_malignant": float(pointing_game(centre_maps, masks[mal], tolerance=tolerance).mean()),
+                "relevance_mass_malignant": float(relevance_mass(centre_maps, masks[mal]).mean()),
+                "description": "a model-free map peaked at the image centre"}
     return {"available": True, "n": int(len(images)), "n_malignant": int(mal.sum()), "layer": layer,
-            "tolerance_px": tolerance, "methods": res,
+            "tolerance_px": tolerance, "methods": res, "baseline_centre": baseline,
             "definition": (f"pointing game: share of maps whose maximum lies within {tolerance:g} px of the "
                            "ground-truth lesion mask (Zhang et al. 2016 use 15 px at 224 px; 'strict' = on the "
                            "mask); relevance mass: share of the positive relevance inside the mask")}
