@@ -83,8 +83,11 @@ def run_demo(out_dir="xai-reports-demo", *, n_applications: int = 300, progress:
     from .documents.audit import run_audit_demo
 
     audit_files = run_audit_demo(out, report_date=DEMO_DATE, progress=progress)["files"]
+    from .healthcare.demo import run_healthcare_demo
+
+    healthcare = run_healthcare_demo(out / "healthcare", progress=progress)
     return {"auc_holdout": auc, "model": str(model_path), "letters_dir": str(out / "letters"),
-            "summary": summary, "audit": audit_files}
+            "summary": summary, "audit": audit_files, "healthcare": healthcare}
 
 
 __all__ = ["run_demo", "load_hmda", "train_model", "DEMO_DATE"]
