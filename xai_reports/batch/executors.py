@@ -210,7 +210,7 @@ class DaskExecutor:
             self._cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                      dashboard_address=None, silence_logs=logging.ERROR)
             self.client = distributed.Client(self._cluster)
-            where = f"local cluster of {n}"
+            where = "local"
         else:
             try:
                 self.client = distributed.Client(scheduler, **({"timeout": timeout} if timeout else {}))
@@ -233,7 +233,8 @@ class DaskExecutor:
             raise SchedulerError(f"Dask worker {addr} runs {v}, this process {mine}: outputs would differ; "
                                  "install the same versions on every worker")
         self.n_workers = len(info)
-        self.description = f"Dask cluster ({where}, {self.n_workers} worker{'s' if self.n_workers != 1 else ''})"
+        n_desc = f"{self.n_workers} worker{'s' if self.n_workers != 1 else ''}"
+        self.description = (f"local Dask cluster ({n_desc})" if where == "local" else f"Dask cluster ({where}, {n_desc})")
 
     def submit(self, record):
         return self.client.submit(call_renderer, self.renderer, record, pure=False)
