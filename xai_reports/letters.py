@@ -314,7 +314,6 @@ class LetterJob(BatchJob):
         scan.raise_duplicate()
 
         ref_X = None
-        self.reference_data = None
         if reference is not None:
             ref_source = str(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
             ref_df = read_table(reference) if isinstance(reference, (str, Path)) else reference.astype(object)
@@ -323,6 +322,7 @@ class LetterJob(BatchJob):
             if ref_checked.errors:
                 raise ref_checked.errors[0]
             ref_X = ref_checked.X
+        self.ref_X = ref_X  # typed reference rows (or None): also a fixed background for per-chunk searches
         self.ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method,
                                    options=pack.explanation.options)
         self.lang_templates = {lg: letter_template(pack, lg, self.dirs) for lg in pack.languages}
