@@ -1,0 +1,136 @@
+"""The driving models: a small CNN decision model and an XGBoost planner over signals.
+
+Architectures are resolved by name from :data:`ARCHITECTURES`, never imported
+from user code: a pack says ``architecture: driving_cnn_v1`` and the weights
+file is a plain state dict loaded with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelLoadError, PackError
+
+PLANNER_FEATURES = ("speed_mps", "distance_to_lead_m", "ttc_s", "rel_velocity_mps")
+"""The planner's input signals, in column order."""
+
+NO_LEAD_DISTANCE = 100.0   # distance_to_lead_m when no road user is ahead in the ego lane
+TTC_CAP = 10.0             # ttc_s when the gap is not closing (or no lead)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is an optional extra
+        raise ModelLoadError("the driving decision model needs PyTorch (pip install 'xai-reports[torch]')") from None
+    return torch
+
+
+def build_driving_cnn_v1(n_classes: int = 3):
+    """The decision CNN: RGB ``(n, 3, 64, 96)`` in [0, 1] -> logits ``(n, 3)``.
+
+    Two coordinate channels are appended inside the model (CoordConv), so the
+    convolutional features know where in the image they are (which lane, how far)
+    and a global-average-pooled linear head can decide; Grad-CAM on ``features.conv4``
+    is then the class-activation map of that head.
+
+    Layers: conv 5->8 stride 2, conv 8->16, max-pool, conv 16->32, conv4 32->32
+    (16x24 map, the Grad-CAM layer), global average pool, linear 32->3.
+
+    Examples::
+
+        >>> model = build_driving_cnn_v1()
+        >>> model(torch.zeros(2, 3, 64, 96)).shape
+        torch.Size([2, 3])
+    """
+    torch = _torch()
+    nn = torch.nn
+
+    class CoordConcat(nn.Module):
+        """Appends x and y coordinate channels in [-1, 1]; centres RGB at 0."""
+
+        def forward(self, x):
+            n, _, h, w = x.shape
+            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
+            xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(n, 1, h, w)
+            return torch.cat([x - 0.5, xs, ys], dim=1)
+
+    class DrivingCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.coords = CoordConcat()
+            self.features = nn.Sequential()
+            self.features.add_module("conv1", nn.Conv2d(5, 8, 3, stride=2, padding=1))
+            self.features.add_module("relu1", nn.ReLU())
+            self.features.add_module("conv2", nn.Conv2d(8, 16, 3, padding=1))
+            self.features.add_module("relu2", nn.ReLU())
+            self.features.add_module("pool2", nn.MaxPool2d(2))
+            self.features.add_module("conv3", nn.Conv2d(16, 32, 3, padding=1))
+            self.features.add_module("relu3", nn.ReLU())
+            self.features.add_module("conv4", nn.Conv2d(32, 32, 3, padding=1))
+            self.features.add_module("relu4", nn.ReLU())
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.head = nn.Linear(32, n_classes)
+
+        def forward(self, x):
+            z = self.features(self.coords(x))
+            return self.head(self.pool(z).flatten(1))
+
+    return DrivingCNN()
+
+
+ARCHITECTURES = {"driving_cnn_v1": build_driving_cnn_v1}
+"""Registered decision-model architectures: name -> zero-argument builder."""
+
+GRAD_CAM_LAYERS = {"driving_cnn_v1": "features.conv4"}
+
+
+def resolve_architecture(name: str):
+    """The builder registered under ``name``.
+
+    Raises:
+        PackError: an unknown name (the message lists the registered ones).
+    """
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise PackError(f"unknown decision-model architecture {name!r}; registered: "
+                        f"{', '.join(sorted(ARCHITECTURES))}", key_path="autonomous_driving.decision_model.architecture") from None
+
+
+def load_decision_model(path, architecture: str = "driving_cnn_v1", *, device: str = "auto"):
+    """Load decision-model weights (a state dict) into a registered architecture.
+
+    Args:
+        path: ``.pt``/``.pth`` state dict file.
+        architecture: a name in :data:`ARCHITECTURES`.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        A :class:`~xai_reports.adapters.torch.TorchAdapter` with ``output_space == "logit"``.
+
+    Examples::
+
+        >>> adapter = load_decision_model("model/decision_cnn.pt")
+        >>> adapter.predict(x, output="probability").shape
+        (n, 3)
+    """
+    from ..adapters import load_model
+
+    builder = resolve_architecture(architecture)
+    return load_model(Path(path), architecture=builder, device=device)
+
+
+def load_planner(path):
+    """Load the planner (XGBoost JSON/UBJ) with its :data:`PLANNER_FEATURES` names.
+
+    Returns:
+        An :class:`~xai_reports.adapters.xgboost.XGBoostAdapter` (margin = log-odds of ``brake``).
+    """
+    from ..adapters import load_model
+
+    return load_model(Path(path), feature_names=list(PLANNER_FEATURES))
+
+
+__all__ = ["ARCHITECTURES", "GRAD_CAM_LAYERS", "PLANNER_FEATURES", "NO_LEAD_DISTANCE", "TTC_CAP",
+           "build_driving_cnn_v1", "resolve_architecture", "load_decision_model", "load_planner"]
