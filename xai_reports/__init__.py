@@ -11,6 +11,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
 from ._version import __version__
 from .adapters import ModelAdapter, load_model, wrap_model
 from .attribution import Attribution, explain
+from . import metrics
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
 from .letters import generate_letters, regenerate
@@ -19,7 +20,7 @@ from .packs import load_pack
 __all__ = [
     "__version__",
     "wrap_model", "load_model", "ModelAdapter",
-    "explain", "Attribution",
+    "explain", "Attribution", "metrics",
     "load_pack",
     "generate_letters", "regenerate",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",

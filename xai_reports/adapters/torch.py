@@ -38,15 +38,16 @@ class TorchAdapter(ModelAdapter):
         model.to(self.device)
 
     def to_tensor(self, X):
-        """``X`` (array, DataFrame or tensor) as a float tensor on the adapter's device."""
+        """``X`` (array, DataFrame or tensor) as a tensor on the adapter's device, in the module's float dtype."""
         import pandas as pd
         import torch
 
+        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
         if isinstance(X, torch.Tensor):
-            return X.to(self.device, dtype=torch.float32)
+            return X.to(self.device, dtype=dtype)
         if isinstance(X, pd.DataFrame):
-            X = X[self.feature_names].to_numpy(dtype=np.float32) if self.feature_names else X.to_numpy(np.float32)
-        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+            X = X[self.feature_names].to_numpy(dtype=np.float64) if self.feature_names else X.to_numpy(np.float64)
+        return torch.from_numpy(np.array(X, dtype=np.float64)).to(self.device, dtype=dtype)
 
     def forward(self, x):
         """Differentiable forward pass on a tensor; binary single-logit outputs are squeezed."""

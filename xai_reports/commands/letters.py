@@ -30,9 +30,7 @@ def print_summary(summary, out, stream=sys.stdout):
     for f in summary.flagged:
         print(f"  flagged for human review: {f['id']}: {f['reason']}", file=stream)
     for e in summary.errors:
-        where = ", ".join(x for x in (e.get("file"), e.get("row") and f"row {e['row']}",
-                                      e.get("column") and f"column '{e['column']}'") if x)
-        print(f"  row error: {where}: {e['error']}", file=sys.stderr)
+        print(f"  row error: {e['message']}", file=sys.stderr)
 
 
 def run(args):

@@ -1,0 +1,287 @@
+"""Shared machinery of the torch attribution methods.
+
+:class:`TorchExplainer` is the base of every method that needs a
+differentiable ``torch.nn.Module`` (integrated gradients, saliency, SmoothGrad,
+gradient x input, Grad-CAM, LRP, attention rollout). It turns ``X`` (DataFrame,
+array or tensor; tabular ``(n, d)`` or images ``(n, C, H, W)``) into a tensor on
+the chosen device, resolves ``target=`` (captum's name), evaluates the scalar
+output being explained, and runs row chunks so memory stays bounded.
+
+Helpers used by the perturbation methods (occlusion, LIME) live here as well:
+:func:`model_fn` gives a batched ``numpy -> numpy`` callable for any adapter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ExplanationError
+from .base import Explainer
+
+#: elements (floats) of input per forward/backward pass when ``internal_batch_size`` is not given
+ELEMENT_BUDGET = 1 << 21
+#: never more than this many examples per pass
+MAX_BATCH = 1 << 16
+
+
+def no_check(reason: str) -> dict:
+    """The ``self_check`` of a method that has no axiom it can verify about itself."""
+    return {"kind": "none", "max_abs_error": None, "tolerance": None, "passed": None,
+            "per_row": None, "note": reason}
+
+
+def auto_batch(per_example_numel: int, requested: int | None = None, factor: int = 1) -> int:
+    """Examples per pass: ``requested`` or a size that keeps ``ELEMENT_BUDGET`` floats of input."""
+    if requested is not None:
+        if int(requested) < 1:
+            raise ExplanationError(f"internal_batch_size must be >= 1, got {requested}")
+        return int(requested)
+    return int(max(1, min(MAX_BATCH, ELEMENT_BUDGET // max(1, per_example_numel * factor))))
+
+
+@dataclass
+class Prepared:
+    """Inputs as the torch methods see them."""
+
+    x: "object"                 # float tensor on the device, shape (n, *feature_shape)
+    kind: str                   # "tabular" (2-d) or "image" (any higher rank)
+    feature_names: list | None
+    device: str
+    dtype: "object"
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def feature_shape(self) -> tuple:
+        return tuple(self.x.shape[1:])
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.feature_shape)) if self.feature_shape else 1
+
+
+class TorchExplainer(Explainer):
+    """Base of the methods that differentiate a torch module.
+
+    Subclasses call :meth:`_prepare` and then :meth:`_scalar` / :meth:`_grad`
+    inside ``with self._on_device(dev):``, which puts the module on ``dev`` for
+    the call and back where it was afterwards, even after an exception.
+    """
+
+    requires = frozenset({"differentiable"})
+
+    # -- device ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _on_device(self, device):
+        """Run with the module on ``device`` (``"auto"`` = CUDA when present); restore afterwards."""
+        from .._device import resolve_device
+
+        dev = resolve_device(device)
+        module = self.model.model
+        old = self.model.device
+        if str(dev) != str(old):
+            module.to(dev)
+            self.model.device = dev
+        try:
+            yield dev
+        finally:
+            if str(dev) != str(old):
+                module.to(old)
+                self.model.device = old
+
+    @property
+    def module(self):
+        return self.model.model
+
+    def _param_dtype(self, X=None):
+        """The module's floating dtype (for a module without parameters: ``X``'s, else float32)."""
+        import torch
+
+        for p in self.module.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        if isinstance(X, torch.Tensor) and X.is_floating_point():
+            return X.dtype
+        return torch.float32
+
+    # -- inputs ------------------------------------------------------------------
+    def _prepare(self, X, dev) -> Prepared:
+        """``X`` as a tensor on ``dev`` in the module's dtype."""
+        import torch
+
+        dtype = self._param_dtype(X)
+        names = None
+        if isinstance(X, pd.DataFrame):
+            names = [str(c) for c in (self.model.feature_names or list(X.columns))]
+            try:
+                arr = np.array(X[list(self.model.feature_names or X.columns)].to_numpy(dtype=np.float64))
+            except (ValueError, TypeError) as exc:
+                raise ExplanationError(
+                    f"method {self.name!r} needs numeric columns (encode categoricals first): {exc}") from None
+            x = torch.as_tensor(arr, dtype=dtype, device=dev)
+        elif isinstance(X, torch.Tensor):
+            x = X.detach().to(device=dev, dtype=dtype)
+        else:
+            x = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=dtype, device=dev)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ExplanationError(f"method {self.name!r} needs a non-empty batch, got shape {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            bad = int((~torch.isfinite(x.reshape(x.shape[0], -1))).any(dim=1).nonzero()[0, 0])
+            raise ExplanationError(f"row {bad} of X contains NaN or infinite values")
+        kind = "tabular" if x.ndim == 2 else "image"
+        if kind == "tabular" and names is None:
+            names = self.model.feature_names
+            if names is not None and len(names) != x.shape[1]:
+                names = None
+        return Prepared(x=x, kind=kind, feature_names=names if kind == "tabular" else None,
+                        device=str(dev), dtype=dtype)
+
+    def _like(self, value, prep: Prepared, what: str = "baselines"):
+        """A per-row tensor shaped like ``prep.x`` from a scalar, one example, or one per row."""
+        import torch
+
+        x = prep.x
+        if value is None:
+            return torch.zeros_like(x)
+        if isinstance(value, pd.DataFrame):
+            value = value[list(self.model.feature_names or value.columns)].to_numpy(dtype=np.float64)
+        if isinstance(value, pd.Series):
+            value = value.to_numpy(dtype=np.float64)
+        t = value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value, dtype=np.float64))
+        t = t.to(device=x.device, dtype=x.dtype)
+        if t.ndim == 0:
+            return torch.full_like(x, float(t))
+        if tuple(t.shape) == prep.feature_shape:
+            return t.unsqueeze(0).expand_as(x).contiguous()
+        if t.shape[0] == 1 and tuple(t.shape[1:]) == prep.feature_shape:
+            return t.expand_as(x).contiguous()
+        if tuple(t.shape) == tuple(x.shape):
+            return t.contiguous()
+        if x.ndim > 2 and t.ndim == 1 and t.shape[0] == x.shape[1]:  # one value per channel
+            return t.view(1, -1, *([1] * (x.ndim - 2))).expand_as(x).contiguous()
+        raise ExplanationError(
+            f"{what} of shape {tuple(t.shape)} do not match the input: expected a scalar, "
+            f"{prep.feature_shape} or {tuple(x.shape)}")
+
+    # -- outputs -----------------------------------------------------------------
+    def _output_space(self, output: str | None) -> str:
+        space = output or self.model.output_space
+        if space not in ("logit", "margin", "probability", "value"):
+            raise ExplanationError(f"unknown output space {space!r}")
+        if space == "probability" and self.model.output_space not in ("logit", "margin", "probability"):
+            raise ExplanationError(f"{self.model!r} has no probability output")
+        return space
+
+    def _forward(self, x, space: str):
+        """Model output in ``space``: ``(n,)`` for a single output, ``(n, k)`` otherwise."""
+        import torch
+
+        out = self.model.forward(x)
+        if space == "probability" and self.model.output_space in ("logit", "margin"):
+            out = torch.sigmoid(out) if out.ndim == 1 else torch.softmax(out, dim=1)
+        return out
+
+    def _resolve_target(self, prep: Prepared, target, space: str, batch: int):
+        """Output index per row (LongTensor ``(n,)``), or ``None`` for single-output models."""
+        import torch
+
+        with torch.no_grad():
+            probe = self._forward(prep.x[:1], space)
+        if probe.ndim == 1:
+            if target not in (None, 0):
+                raise ExplanationError(f"the model has a single output; target={target!r} is not valid")
+            return None
+        if probe.ndim != 2:
+            raise ExplanationError(f"model output of shape {tuple(probe.shape)}: expected (n,) or (n, k)")
+        k = int(probe.shape[1])
+        if target is None:
+            if not self.model.is_classifier:
+                raise ExplanationError(f"the model has {k} outputs; pass target= (an output index)")
+            preds = []
+            with torch.no_grad():
+                for i in range(0, prep.n, batch):
+                    preds.append(self._forward(prep.x[i:i + batch], space).argmax(dim=1))
+            return torch.cat(preds)
+        t = torch.as_tensor(np.asarray(target), device=prep.x.device).long()
+        if t.ndim == 0:
+            t = t.expand(prep.n)
+        if t.shape != (prep.n,):
+            raise ExplanationError(f"target= must be an int or one index per row ({prep.n}), got shape {tuple(t.shape)}")
+        if (t < 0).any() or (t >= k).any():
+            raise ExplanationError(f"target= out of range for a model with {k} outputs")
+        return t
+
+    def _scalar(self, x, target, space: str):
+        """The explained scalar per example: output ``target`` (or the single output)."""
+        out = self._forward(x, space)
+        if target is None:
+            if out.ndim != 1:
+                raise ExplanationError("internal error: multi-output model without a target")
+            return out
+        return out.gather(1, target.view(-1, 1)).squeeze(1)
+
+    def _grad(self, x, target, space: str):
+        """``(d scalar / d x, scalar)`` for a chunk, detached."""
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            s = self._scalar(x, target, space)
+            (g,) = torch.autograd.grad(s.sum(), x)
+        return g.detach(), s.detach()
+
+    def _predict(self, prep: Prepared, target, space: str, batch: int, x=None):
+        """Explained scalar for every row of ``x`` (default ``prep.x``), chunked, no grad."""
+        import torch
+
+        x = prep.x if x is None else x
+        outs = []
+        with torch.no_grad():
+            for i in range(0, x.shape[0], batch):
+                tt = None if target is None else target[i:i + batch]
+                outs.append(self._scalar(x[i:i + batch], tt, space))
+        return torch.cat(outs)
+
+    @staticmethod
+    def _target_record(target):
+        """``(Attribution.target, extras)`` for the resolved targets."""
+        if target is None:
+            return None, {}
+        t = target.detach().cpu().numpy()
+        if (t == t[0]).all():
+            return int(t[0]), {}
+        return None, {"target_per_row": t.astype(int).tolist()}
+
+
+def to_numpy(t) -> np.ndarray:
+    """A float64 numpy copy of a tensor."""
+    return t.detach().cpu().double().numpy()
+
+
+# -- model-agnostic helpers (perturbation methods) ---------------------------------
+def model_fn(adapter, *, output: str | None = None, target=None, batch_size: int = 4096):
+    """A batched ``f(rows) -> (m,)`` over numpy arrays (or DataFrames) for any adapter."""
+    space = output or adapter.output_space
+
+    def f(X):
+        n = len(X)
+        outs = []
+        for i in range(0, n, batch_size):
+            chunk = X.iloc[i:i + batch_size] if isinstance(X, pd.DataFrame) else X[i:i + batch_size]
+            out = np.asarray(adapter.predict(chunk, output=space), dtype=np.float64)
+            outs.append(out)
+        out = np.concatenate(outs) if outs else np.zeros(0)
+        return out
+
+    return f
+
+
+__all__ = ["TorchExplainer", "Prepared", "no_check", "auto_batch", "to_numpy", "model_fn"]

@@ -1,0 +1,212 @@
+"""Grad-CAM and Grad-CAM++ for convolutional torch models.
+
+* Grad-CAM (Selvaraju et al. 2017, https://arxiv.org/abs/1610.02391):
+  ``ReLU(sum_k w_k A_k)`` with ``w_k`` the spatial mean of ``d y / d A_k`` at a
+  convolutional layer.
+* Grad-CAM++ (Chattopadhyay et al. 2018, https://arxiv.org/abs/1710.11063):
+  pixel-weighted gradients ``alpha = g^2 / (2 g^2 + sum(A) g^3)``, the
+  closed form under an exponential output used by the paper and by
+  pytorch-grad-cam.
+
+The target layer is the last ``nn.Conv2d`` of the model unless ``layer=`` names
+one (a dotted name from ``model.named_modules()``, e.g. ``"features.3"``). The
+layer's activation is captured with a forward hook that is removed when the
+call ends, also after an exception; gradients come from ``torch.autograd.grad``,
+so no backward hook is ever registered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ExplanationError
+from ._torch import TorchExplainer, auto_batch, to_numpy
+from .base import Attribution
+
+
+def find_layer(module, layer=None, kinds=None):
+    """``(name, submodule)`` of the layer to hook.
+
+    Args:
+        module: a ``torch.nn.Module``.
+        layer: a dotted name from ``module.named_modules()``, a submodule, or
+            ``None`` for the last module of one of ``kinds`` (default ``nn.Conv2d``).
+        kinds: module classes searched when ``layer`` is ``None``.
+
+    Returns:
+        ``(name, submodule)``.
+
+    Examples::
+
+        >>> find_layer(cnn)[0]
+        'features.3'
+    """
+    import torch
+
+    kinds = kinds or (torch.nn.Conv2d,)
+    named = dict(module.named_modules())
+    if layer is None:
+        found = [(n, m) for n, m in module.named_modules() if isinstance(m, kinds)]
+        if not found:
+            raise ExplanationError(
+                f"{type(module).__name__} has no {'/'.join(k.__name__ for k in kinds)} layer; "
+                "pass layer= with the name of the layer to explain")
+        return found[-1]
+    if isinstance(layer, torch.nn.Module):
+        for n, m in module.named_modules():
+            if m is layer:
+                return n, m
+        raise ExplanationError("layer= is not a submodule of the model")
+    if layer not in named:
+        options = [n for n in named if n][:20]
+        raise ExplanationError(f"no layer named {layer!r} in {type(module).__name__}; "
+                               f"layers include: {', '.join(options)}")
+    return layer, named[layer]
+
+
+class _Capture:
+    """A forward hook that keeps the layer's output; use as a context manager (always removed)."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.outputs = []
+        self.handle = None
+
+    def _hook(self, module, inputs, output):
+        if isinstance(output, tuple):
+            output = output[0]
+        self.outputs.append(output)
+
+    def __enter__(self):
+        self.handle = self.layer.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc):
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None
+        self.outputs = []
+        return False
+
+
+class GradCam(TorchExplainer):
+    """Grad-CAM class-activation maps at a convolutional layer, upsampled to the input.
+
+    Examples::
+
+        >>> attr = GradCam(cnn).attribute(images)          # last Conv2d, predicted class
+        >>> attr.values.shape, attr.params["layer"]
+        ((8, 32, 32), 'features.3')
+    """
+
+    name = "grad_cam"
+    plus_plus = False
+
+    def attribute(self, X, *, target=None, layer=None, relu_attributions: bool = True,
+                  upsample: bool = True, interpolate_mode: str = "bilinear", output: str | None = None,
+                  internal_batch_size: int | None = None, device: str = "auto") -> Attribution:
+        """Class-activation map of each image.
+
+        Args:
+            X: images ``(n, C, H, W)`` (tensor or array).
+            target: output index (int or one per row); default: predicted class.
+            layer: dotted layer name (``"features.3"``) or submodule; default:
+                the last ``nn.Conv2d``.
+            relu_attributions: apply the ReLU of the paper (captum's
+                ``LayerGradCam`` does not by default).
+            upsample: resize the maps to the input's ``H x W`` (else the
+                layer's resolution).
+            interpolate_mode: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``.
+            output: space explained (default: the adapter's, e.g. ``"logit"``).
+            internal_batch_size: images per forward/backward pass.
+            device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+
+        Returns:
+            :class:`Attribution` with ``values`` of shape ``(n, H, W)`` (or the
+            layer's ``(n, h, w)``), ``params["layer"]`` the layer's name, and a
+            ``self_check`` flagging all-zero (uninformative) maps.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        space = self._output_space(output)
+        with self._on_device(device) as dev:
+            prep = self._prepare(X, dev)
+            if prep.x.ndim != 4:
+                raise ExplanationError(
+                    f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
+            name, mod = find_layer(self.module, layer)
+            batch = auto_batch(prep.numel, internal_batch_size, factor=4)
+            tgt = self._resolve_target(prep, target, space, batch)
+            maps, preds = [], []
+            with _Capture(mod) as cap:
+                for i in range(0, prep.n, batch):
+                    xb = prep.x[i:i + batch]
+                    tt = None if tgt is None else tgt[i:i + batch]
+                    cap.outputs.clear()
+                    with torch.enable_grad():
+                        s = self._scalar(xb, tt, space)
+                        if not cap.outputs:
+                            raise ExplanationError(f"layer {name!r} was not called in the forward pass")
+                        act = cap.outputs[-1]
+                        if act.ndim != 4:
+                            raise ExplanationError(
+                                f"layer {name!r} outputs shape {tuple(act.shape)}; Grad-CAM needs (n, K, h, w)")
+                        (g,) = torch.autograd.grad(s.sum(), act)
+                    act, g = act.detach(), g.detach()
+                    cam = self._cam(act, g)
+                    if relu_attributions:
+                        cam = torch.relu(cam)
+                    if upsample and tuple(cam.shape[-2:]) != tuple(xb.shape[-2:]):
+                        kw = {} if interpolate_mode == "nearest" else {"align_corners": False}
+                        cam = F.interpolate(cam.unsqueeze(1), size=tuple(xb.shape[-2:]),
+                                            mode=interpolate_mode, **kw).squeeze(1)
+                    maps.append(cam)
+                    preds.append(s.detach())
+            values = to_numpy(torch.cat(maps))
+            fx = to_numpy(torch.cat(preds))
+        flat = np.abs(values.reshape(prep.n, -1)).max(axis=1)
+        check = {"kind": "nondegenerate", "max_abs_error": None, "tolerance": 0.0,
+                 "passed": bool((flat > 0).all()), "per_row": flat,
+                 "note": "a map that is zero everywhere carries no localisation (per_row: max |value|)"}
+        t, tex = self._target_record(tgt)
+        return Attribution(
+            values=values, base_values=np.zeros(prep.n), feature_names=None, method=self.name,
+            output=space, predictions=fx, target=t,
+            params={"device": prep.device, "layer": name, "relu_attributions": bool(relu_attributions),
+                    "upsample": bool(upsample), "interpolate_mode": interpolate_mode},
+            self_check=check,
+            extras={"input_kind": "image", "layer_shape": list(act.shape[1:]), **tex})
+
+    @staticmethod
+    def _cam(act, g):
+        """``sum_k w_k A_k`` with ``w_k`` the mean gradient over the map."""
+        w = g.mean(dim=(2, 3), keepdim=True)
+        return (w * act).sum(dim=1)
+
+
+class GradCamPlusPlus(GradCam):
+    """Grad-CAM++: pixel-weighted positive gradients as channel weights.
+
+    Examples::
+
+        >>> GradCamPlusPlus(cnn).attribute(images, layer="features.0").params["layer"]
+        'features.0'
+    """
+
+    name = "grad_cam_pp"
+    plus_plus = True
+
+    @staticmethod
+    def _cam(act, g):
+        import torch
+
+        g2, g3 = g.pow(2), g.pow(3)
+        denom = 2 * g2 + act.sum(dim=(2, 3), keepdim=True) * g3
+        denom = torch.where(denom != 0, denom, torch.ones_like(denom))
+        alpha = torch.where(g != 0, g2 / denom, torch.zeros_like(g))
+        w = (alpha * torch.relu(g)).sum(dim=(2, 3), keepdim=True)
+        return (w * act).sum(dim=1)
+
+
+__all__ = ["GradCam", "GradCamPlusPlus", "find_layer"]
