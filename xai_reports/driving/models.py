@@ -30,12 +30,14 @@ def build_driving_cnn_v1(n_classes: int = 3):
     """The decision CNN: RGB ``(n, 3, 64, 96)`` in [0, 1] -> logits ``(n, 3)``.
 
     Two coordinate channels are appended inside the model (CoordConv), so the
-    convolutional features know where in the image they are (which lane, how far)
-    and a global-average-pooled linear head can decide; Grad-CAM on ``features.conv4``
-    is then the class-activation map of that head.
+    convolutional features know where in the image they are (which lane, how far),
+    and a global max-pooled linear head decides from the strongest local evidence
+    (so the decision rests on one place in the image, which is what Grad-CAM on
+    ``features.relu4`` shows).
 
-    Layers: conv 5->8 stride 2, conv 8->16, max-pool, conv 16->32, conv4 32->32
-    (16x24 map, the Grad-CAM layer), global average pool, linear 32->3.
+    Layers (each conv followed by batch norm and ReLU): conv1 5->8 stride 2,
+    conv2 8->16, max-pool, conv3 16->32, conv4 32->32 (a 16x24 map; ``features.relu4``
+    is the Grad-CAM layer), global max pool, linear 32->3.
 
     Examples::
 
@@ -60,16 +62,14 @@ def build_driving_cnn_v1(n_classes: int = 3):
             super().__init__()
             self.coords = CoordConcat()
             self.features = nn.Sequential()
-            self.features.add_module("conv1", nn.Conv2d(5, 8, 3, stride=2, padding=1))
-            self.features.add_module("relu1", nn.ReLU())
-            self.features.add_module("conv2", nn.Conv2d(8, 16, 3, padding=1))
-            self.features.add_module("relu2", nn.ReLU())
-            self.features.add_module("pool2", nn.MaxPool2d(2))
-            self.features.add_module("conv3", nn.Conv2d(16, 32, 3, padding=1))
-            self.features.add_module("relu3", nn.ReLU())
-            self.features.add_module("conv4", nn.Conv2d(32, 32, 3, padding=1))
-            self.features.add_module("relu4", nn.ReLU())
-            self.pool = nn.AdaptiveAvgPool2d(1)
+            chans = [(5, 8, 2), (8, 16, 1), (16, 32, 1), (32, 32, 1)]
+            for i, (cin, cout, stride) in enumerate(chans, start=1):
+                self.features.add_module(f"conv{i}", nn.Conv2d(cin, cout, 3, stride=stride, padding=1))
+                self.features.add_module(f"bn{i}", nn.BatchNorm2d(cout))
+                self.features.add_module(f"relu{i}", nn.ReLU())
+                if i == 2:
+                    self.features.add_module("pool2", nn.MaxPool2d(2))
+            self.pool = nn.AdaptiveMaxPool2d(1)
             self.head = nn.Linear(32, n_classes)
 
         def forward(self, x):
@@ -82,7 +82,7 @@ def build_driving_cnn_v1(n_classes: int = 3):
 ARCHITECTURES = {"driving_cnn_v1": build_driving_cnn_v1}
 """Registered decision-model architectures: name -> zero-argument builder."""
 
-GRAD_CAM_LAYERS = {"driving_cnn_v1": "features.conv4"}
+GRAD_CAM_LAYERS = {"driving_cnn_v1": "features.relu4"}
 
 
 def resolve_architecture(name: str):

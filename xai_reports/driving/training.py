@@ -96,8 +96,8 @@ def train_planner(n: int = 20000, seed: int = 0):
     return model, {"accuracy_holdout": acc, "n_train": n, "rule": "planner_rule (see docstring)"}
 
 
-def train_decision_model(n_train: int = 2400, *, epochs: int = 6, seed: int = 0, batch_size: int = 64,
-                         lr: float = 3e-3, n_val: int = 600, progress: bool = False, threads: int | None = None):
+def train_decision_model(n_train: int = 2400, *, epochs: int = 12, seed: int = 0, batch_size: int = 64,
+                         lr: float = 1e-2, n_val: int = 600, progress: bool = False, threads: int | None = None):
     """Train the decision CNN on rendered SYNTHETIC scenes.
 
     Args:
@@ -205,3 +205,37 @@ def save_planner(model, path) -> Path:
 
 __all__ = ["train_decision_model", "train_planner", "planner_dataset", "planner_rule", "signals_from",
            "save_decision_model", "save_planner"]
+
+
+def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: int | None = None, **cnn_options) -> dict:
+    """Train both models and write ``decision_cnn.pt``, ``planner_xgb.json`` and ``model_card.json``.
+
+    Returns:
+        The model card (training settings, held-out accuracy, SHA-256 of each file).
+    """
+    import hashlib
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cnn, cnn_info = train_decision_model(seed=seed, progress=progress, threads=threads, **cnn_options)
+    planner, pl_info = train_planner(seed=seed)
+    files = {"decision_cnn.pt": save_decision_model(cnn, out / "decision_cnn.pt"),
+             "planner_xgb.json": save_planner(planner, out / "planner_xgb.json")}
+    card = {"synthetic": True,
+            "decision_model": {"architecture": "driving_cnn_v1", "file": "decision_cnn.pt",
+                               "training": {k: v for k, v in cnn_info.items() if k != "seconds"},
+                               "data": "SYNTHETIC scenes from xai_reports.driving.scenes.make_dataset, labels from "
+                                       "the documented rule correct_action()"},
+            "planner": {"file": "planner_xgb.json", "features": list(PLANNER_FEATURES), "training": pl_info,
+                        "data": "SYNTHETIC signals from planner_dataset(), labels from planner_rule()"},
+            "sha256": {name: hashlib.sha256(p.read_bytes()).hexdigest() for name, p in files.items()}}
+    (out / "model_card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    card["seconds"] = cnn_info["seconds"]
+    return card
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m xai_reports.driving.training OUT_DIR
+    import sys
+
+    print(train_and_save(sys.argv[1] if len(sys.argv) > 1 else "driving-models", progress=True))
