@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..attribution import explain
-from .scenes import ACTIONS, EGO_HALF, NEAR_MARGIN, ROAD_HALF, SIDEWALK, render_scene
+from .scenes import ACTIONS, EGO_HALF, NEAR_MARGIN, ROAD_HALF, render_scene
 
 DEFAULT_METHOD_OPTIONS = {
     "grad_cam": {"layer": "features.relu4"},
@@ -132,24 +132,30 @@ def fill_box(image: np.ndarray, box) -> np.ndarray:
 
 
 def counterfactual_frames(image, scene, obj: dict) -> dict:
-    """Frames with the object removed and moved out of the ego lane's surroundings.
+    """Frames with the object removed, and moved sideways out of the ego lane's surroundings.
 
     With a scene description (synthetic clips) the frame is re-rendered without the
-    object, and with the object moved to the far sidewalk on its side; without one the
-    object's box is filled from its surroundings (:func:`fill_box`) and no "moved" frame
-    is made.
+    object, and (road users only) with the object moved sideways, on its own side, as far
+    as the sidewalk while staying in view; when it cannot leave the ego lane's
+    surroundings in view, no "moved" frame is made. Without a scene description the
+    object's box is filled from its surroundings (:func:`fill_box`).
 
     Returns:
         ``{"removed": uint8 (H, W, 3), "moved": uint8 or None, "how": str}``.
     """
-    if scene is not None and any(o.id == obj["id"] for o in scene.objects):
-        side = 1.0 if obj.get("lateral_m", 0) >= 0 else -1.0
-        far = side * (ROAD_HALF + SIDEWALK + 2.0)
-        moved = scene.moved(obj["id"], far) if obj["class"] != "traffic_light" else None
+    target = next((o for o in scene.objects if o.id == obj["id"]), None) if scene is not None else None
+    if target is not None:
+        side = 1.0 if target.lateral >= 0 else -1.0
+        # the farthest place on the same side that stays in view, and clear of the ego lane's surroundings
+        in_view = (scene.width / 2 - 1) / scene.focal * target.distance - target.half_width()
+        need = EGO_HALF + (NEAR_MARGIN if target.kind != "vehicle" else 0.0) + target.half_width() + 0.2
+        lateral = side * min(ROAD_HALF + 1.2, in_view)
+        movable = target.kind in ("vehicle", "pedestrian", "cyclist") and abs(lateral) >= need
+        moved = scene.moved(obj["id"], lateral) if movable else None
         return {"removed": render_scene(scene.without(obj["id"])),
                 "moved": render_scene(moved) if moved is not None else None,
                 "how": "re-rendered from the clip's scene description",
-                "moved_to_lateral_m": far if moved is not None else None}
+                "moved_to_lateral_m": round(lateral, 2) if moved is not None else None}
     return {"removed": fill_box(image, obj["box"]), "moved": None,
             "how": "object box filled from the surrounding pixels (no scene description in the clip)",
             "moved_to_lateral_m": None}
