@@ -57,9 +57,12 @@ def timeline_png(times, probs, *, recorded=None, events=(), signals=None) -> byt
         ax.plot(times, probs[:, j], color=ACTION_COLOURS[a], lw=1.6, label=f"P({a})")
     if recorded is not None:
         step = times[1] - times[0] if len(times) > 1 else 0.1
-        for k in range(len(times)):
-            ax.plot([times[k], times[k] + step], [-0.07, -0.07],
-                    color=ACTION_COLOURS.get(recorded[k], "#888"), lw=4, solid_capstyle="butt")
+        start = 0
+        for k in range(1, len(times) + 1):   # one bar per run of equal requests
+            if k == len(times) or recorded[k] != recorded[start]:
+                ax.broken_barh([(times[start], times[k - 1] - times[start] + step)], (-0.09, 0.04),
+                               color=ACTION_COLOURS.get(recorded[start], "#888"))
+                start = k
         ax.text(times[-1], -0.12, "bar: recorded ADS request", fontsize=6.5, va="top", ha="right")
     for e in events:
         ax.axvline(e["t_s"], color="#333", lw=0.7, ls=":")
