@@ -7,6 +7,7 @@ file is a plain state dict loaded with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from ..errors import ModelLoadError, PackError
@@ -16,6 +17,9 @@ PLANNER_FEATURES = ("speed_mps", "distance_to_lead_m", "ttc_s", "rel_velocity_mp
 
 NO_LEAD_DISTANCE = 100.0   # distance_to_lead_m when no road user is ahead in the ego lane
 TTC_CAP = 10.0             # ttc_s when the gap is not closing (or no lead)
+
+
+LSE_SHARPNESS = 4.0
 
 
 def _torch():
@@ -30,14 +34,16 @@ def build_driving_cnn_v1(n_classes: int = 3):
     """The decision CNN: RGB ``(n, 3, 64, 96)`` in [0, 1] -> logits ``(n, 3)``.
 
     Two coordinate channels are appended inside the model (CoordConv), so the
-    convolutional features know where in the image they are (which lane, how far),
-    and a global max-pooled linear head decides from the strongest local evidence
-    (so the decision rests on one place in the image, which is what Grad-CAM on
-    ``features.relu4`` shows).
+    convolutional features know where in the image they are (which lane, how far).
+    A 1x1 convolution scores, at every place of a 16x24 grid, the evidence for
+    ``slow`` and for ``brake``; each class's logit is a smooth maximum (log-sum-exp
+    pooling) of its evidence map, and ``continue`` is a learned constant: the model
+    slows or brakes only for something it finds somewhere in the image. Grad-CAM on
+    ``features.relu4`` is then the evidence map of the explained class.
 
     Layers (each conv followed by batch norm and ReLU): conv1 5->8 stride 2,
-    conv2 8->16, max-pool, conv3 16->32, conv4 32->32 (a 16x24 map; ``features.relu4``
-    is the Grad-CAM layer), global max pool, linear 32->3.
+    conv2 8->16, max-pool, conv3 16->32, conv4 32->32 (``features.relu4``, the
+    Grad-CAM layer), evidence 1x1 conv 32->2, log-sum-exp pooling.
 
     Examples::
 
@@ -69,12 +75,19 @@ def build_driving_cnn_v1(n_classes: int = 3):
                 self.features.add_module(f"relu{i}", nn.ReLU())
                 if i == 2:
                     self.features.add_module("pool2", nn.MaxPool2d(2))
-            self.pool = nn.AdaptiveMaxPool2d(1)
-            self.head = nn.Linear(32, n_classes)
+            # local evidence for each action that needs a reason (slow, brake), one score per place
+            self.evidence = nn.Conv2d(32, n_classes - 1, 1)
+            self.continue_logit = nn.Parameter(torch.zeros(1))
+
+        def evidence_map(self, x):
+            """Per-place logits of the non-``continue`` classes, ``(n, n_classes - 1, 16, 24)``."""
+            return self.evidence(self.features(self.coords(x)))
 
         def forward(self, x):
-            z = self.features(self.coords(x))
-            return self.head(self.pool(z).flatten(1))
+            ev = self.evidence_map(x).flatten(2)
+            # log-sum-exp pooling (Pinheiro and Collobert 2015): a smooth maximum over places
+            pooled = (torch.logsumexp(ev * LSE_SHARPNESS, dim=2) - math.log(ev.shape[2])) / LSE_SHARPNESS
+            return torch.cat([self.continue_logit.expand(x.shape[0], 1), pooled], dim=1)
 
     return DrivingCNN()
 
