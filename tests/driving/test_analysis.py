@@ -43,6 +43,10 @@ def test_decision_events_and_key_frames():
     ev = an.decision_events(t, ["continue", "slow", "slow", "brake", "brake", "continue"])
     assert [(e["t_s"], e["event"]) for e in ev] == [(0.1, "'slow' requested"), (0.3, "'brake' requested"),
                                                    (0.5, "'brake' request released")]
+    assert an.debounce(["continue", "slow", "continue", "continue", "brake", "brake"], 2) == \
+        ["continue", "continue", "continue", "continue", "brake", "brake"]
+    ev2 = an.decision_events(t, ["continue", "slow", "continue", "brake", "brake", "brake"], min_frames=2)
+    assert [(e["t_s"], e["event"]) for e in ev2] == [(0.3, "'brake' requested")]
     probs = np.array([[.8, .1, .1], [.2, .7, .1], [.2, .6, .2], [.1, .2, .7], [.0, .1, .9], [.9, .05, .05]])
     assert an.key_frames(t, probs) == [1, 3, 4]
     assert an.key_frames(t, np.tile([[.9, .06, .04]], (6, 1)), max_frames=3) == [0]

@@ -82,8 +82,6 @@ def test_every_image_has_alt_text_and_is_inline(built):
 
 def test_named_object_claims_are_checked_by_occlusion(built):
     rec = built["record"]
-    truth = {o["id"] for kf in rec["key_frames"] for o in []}
-    del truth
     named = [kf for kf in rec["key_frames"] if kf["named_object"]]
     assert named, "the demo clip should name the pedestrian in at least one key frame"
     for kf in named:
@@ -95,7 +93,9 @@ def test_named_object_claims_are_checked_by_occlusion(built):
 
 def test_events_follow_the_replayed_decisions(built):
     rec = built["record"]
-    dec = rec["replay"]["decisions"]
+    from xai_reports.driving.analysis import debounce
+
+    dec = debounce(rec["replay"]["decisions"], 2)            # the pack logs requests that last 0.2 s
     t = rec["replay"]["times"]
     first_brake = next(t[k] for k, d in enumerate(dec) if d == "brake")
     assert {"t_s": first_brake, "event": "'brake' requested", "source": "decision model replay"} in rec["events"]

@@ -183,14 +183,48 @@ def occlusion_test(adapter, image, scene, obj: dict) -> dict:
     return out
 
 
-def decision_events(times, decisions, *, source: str = "decision model replay") -> list[dict]:
+def debounce(decisions, min_frames: int = 1) -> list:
+    """Requested actions with runs shorter than ``min_frames`` merged into the run before them.
+
+    A request has to persist ``min_frames`` frames to count (the first run always counts), as
+    an event recorder would not log a single-frame flicker as a new request.
+
+    Examples::
+
+        >>> debounce(["continue", "slow", "continue", "brake", "brake"], 2)
+        ['continue', 'continue', 'continue', 'brake', 'brake']
+    """
+    out = list(decisions)
+    if min_frames <= 1 or not out:
+        return out
+    k = 0
+    n = len(out)
+    while k < n:
+        j = k
+        while j < n and decisions[j] == decisions[k]:
+            j += 1
+        if k > 0 and j - k < min_frames and j < n:
+            for i in range(k, j):
+                out[i] = out[k - 1]
+        k = j
+    return out
+
+
+def decision_events(times, decisions, *, source: str = "decision model replay", min_frames: int = 1) -> list[dict]:
     """DSSAD-style time-stamped events from a sequence of requested actions.
 
+    Args:
+        times: frame times (s).
+        decisions: the requested action per frame.
+        source: recorded with each event.
+        min_frames: a change counts only when it persists this many frames (:func:`debounce`).
+
     Returns:
-        ``[{"t_s", "event", "source"}]``: ``"<action> requested at t = 3.2 s"`` for each
-        change of the requested action (the first frame's action included when it is not
-        ``continue``).
+        ``[{"t_s", "event", "source"}]``: ``"'brake' requested"`` for each change of the
+        requested action (the first frame's action included when it is not ``continue``) and
+        ``"'brake' request released"`` when it returns to ``continue``.
     """
+    decisions = debounce(decisions, min_frames)
     events = []
     prev = "continue"
     for t, d in zip(times, decisions):
@@ -201,13 +235,20 @@ def decision_events(times, decisions, *, source: str = "decision model replay") 
     return events
 
 
-def key_frames(times, probs, *, max_frames: int = 3) -> list[int]:
+def key_frames(times, probs, *, max_frames: int = 3, decisions=None) -> list[int]:
     """Frames worth a close look: the first ``slow`` and ``brake`` decisions and the peak ``P(brake)``.
 
-    Falls back to the frame with the highest non-``continue`` probability, then the
-    middle frame. Returned in time order, without duplicates.
+    Args:
+        times: frame times.
+        probs: ``(n, 3)`` probabilities in :data:`ACTIONS` order.
+        max_frames: at most this many frames.
+        decisions: the (debounced) requested action per frame; default the argmax of ``probs``.
+
+    Falls back to the frame with the highest non-``continue`` probability. Returned in
+    time order, without duplicates.
     """
-    dec = np.argmax(probs, axis=1)
+    dec = (np.argmax(probs, axis=1) if decisions is None
+           else np.array([ACTIONS.index(d) for d in decisions]))
     picks = []
     for a in (2, 1):
         hit = np.flatnonzero(dec == a)
@@ -255,5 +296,5 @@ def planner_explanation(planner, signals) -> dict:
 
 
 __all__ = ["to_tensor", "predict_proba", "attribution_maps", "object_shares", "name_driver", "fill_box",
-           "counterfactual_frames", "occlusion_test", "decision_events", "key_frames", "planner_explanation",
+           "counterfactual_frames", "occlusion_test", "decision_events", "debounce", "key_frames", "planner_explanation",
            "ClipExplanation", "DEFAULT_METHOD_OPTIONS", "EGO_HALF", "NEAR_MARGIN"]

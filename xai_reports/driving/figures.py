@@ -68,7 +68,7 @@ def timeline_png(times, probs, *, recorded=None, events=(), signals=None) -> byt
         ax.axvline(e["t_s"], color="#333", lw=0.7, ls=":")
     ax.set_ylim(-0.2, 1.02)
     ax.set_ylabel("decision probability")
-    ax.legend(loc="upper left", fontsize=7, ncol=3, frameon=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=3, frameon=False)
     ax.grid(alpha=0.25)
     if signals is not None:
         ax2 = axes[1, 0]

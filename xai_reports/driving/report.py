@@ -139,19 +139,20 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
                         f"classes {classes}", key_path="autonomous_driving.decision_model.classes")
     decisions = [classes[i] for i in np.argmax(probs, axis=1)]
     times = clip.times
-    events = an.decision_events(times, decisions)
+    min_frames = max(1, int(round(ad.event_min_duration_s * float(clip.meta["fps"]))))
+    events = an.decision_events(times, decisions, min_frames=min_frames)
     out = {"probs": probs, "decisions": decisions, "key_frames": [], "planner": None}
     pl = None
     if planner is not None:
         pl = an.planner_explanation(planner, clip.signals)
         pdec = ["brake" if p >= ad.planner.threshold else "continue" for p in pl["p_brake"]]
-        events += an.decision_events(times, pdec, source="planner replay")
+        events += an.decision_events(times, pdec, source="planner replay", min_frames=min_frames)
         out["planner"] = pl
     for e in clip.meta.get("events", []):
         events.append({"t_s": float(e["t_s"]), "event": str(e["event"]), "source": str(e.get("source", "log"))})
     events.sort(key=lambda e: (e["t_s"], e["source"]))
     out["events"] = events
-    ks = an.key_frames(times, probs, max_frames=ie.max_key_frames)
+    ks = an.key_frames(times, probs, max_frames=ie.max_key_frames, decisions=an.debounce(decisions, min_frames))
     imgs = clip.images[ks]
     targets = np.argmax(probs[ks], axis=1)
     maps = {}
@@ -243,6 +244,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                         and e["event"].startswith("'brake'")), None)
     anchor = first_brake["t_s"] if first_brake else None
     coverage = (f"The clip covers t = {times[0]:.1f} s to {times[-1]:.1f} s at {clip.meta['fps']} frames per second. "
+                f"A replayed request is logged as an event once it persists "
+                f"{pack.autonomous_driving.event_min_duration_s:g} s (the plot shows every frame). "
                 + (f"Relative to the model's first brake request (t = {anchor:.1f} s) it covers "
                    f"{times[0] - anchor:+.1f} s to {times[-1] - anchor:+.1f} s of the -7 s to +7 s DSSAD window."
                    if anchor is not None else "The model never requests braking in this clip."))
@@ -295,6 +298,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                 "moved": (f"{occ['moved']['decision']} ({occ['moved']['probabilities'][occ['moved']['decision']]:.2f})"
                           if occ["moved"] else "not tested"),
                 "verdict": verdict, "changed": changed,
+                "verdict_class": ("ok" if changed else "bad") if named else "",
                 "figure": {"src": _uri(o_png), "alt": f"Three versions of the frame at t = {kf['t_s']:.1f} s: "
                            f"original (decision {occ['original']['decision']}), with '{occ['object']}' removed "
                            f"(decision {occ['removed']['decision']})"

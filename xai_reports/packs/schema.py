@@ -226,6 +226,8 @@ class DrivingSection(Strict):
     image_explanation: ImageExplanationSpec = Field(default_factory=ImageExplanationSpec)
     planner: PlannerSpec = Field(default_factory=PlannerSpec)
     odd: ODDSpec
+    event_min_duration_s: float = Field(
+        default=0.2, ge=0, le=5, description="A replayed request becomes a timeline event once it persists this long.")
     synthetic_data: bool = Field(default=True, description="Label every page and image as SYNTHETIC.")
     saliency_caveat: str = Field(
         default=("Heatmaps show where the model's output is sensitive to the image; they are not object "
