@@ -15,6 +15,9 @@ def test_demo_writes_letters(tmp_path):
     rec = json.loads(next(letters.glob("letter_*.json")).read_text())
     assert rec["decision_date"] == "2026-11-20"
     assert "afam" not in rec["model"]["feature_names"] and "single" not in rec["model"]["feature_names"]
+    # the demo also audits the model; race is used only by the fair-lending section
+    assert (tmp_path / "audit" / "audit_report.pdf").stat().st_size > 0
+    assert (tmp_path / "audit" / "audit_report.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_training_is_deterministic(hmda, finance_pack):

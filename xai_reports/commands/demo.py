@@ -22,6 +22,8 @@ def run(args):
     res = run_demo(args.out, progress=not args.quiet and sys.stderr.isatty())
     print(f"model: {res['model']} (held-out AUC {res['auc_holdout']:.3f})")
     print_summary(res["summary"], res["letters_dir"])
+    for path in res.get("audit", []):
+        print(f"audit report: {path}")
     if res.get("incident_report"):
         print(f"driving incident report (SYNTHETIC clip): {res['incident_report']}")
     return 0
