@@ -121,8 +121,8 @@ def test_cli_writes_the_report(built, tmp_path, capsys):
     assert rc == 0
     printed = capsys.readouterr().out
     assert "wrote" in printed and "decision" in printed
-    rec = json.loads(out.with_suffix(".json").read_text())
-    assert rec["replay"] == built["record"]["replay"]          # same models, same clip: same replay
+    # same models, clip and incident: the same record, byte for byte (figures included)
+    assert out.with_suffix(".json").read_bytes() == built["files"][2].read_bytes()
 
 
 def test_cli_errors_are_one_line_and_write_nothing(built, tmp_path, capsys):

@@ -30,7 +30,7 @@ def _plt():
 def _png(fig) -> bytes:
     plt = _plt()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.05)
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
     return buf.getvalue()
 
