@@ -294,6 +294,16 @@ class DecisionModelSpec(Strict):
             raise ValueError("classes must be at least two distinct names")
         return v
 
+    @field_validator("architecture")
+    @classmethod
+    def _registered(cls, v):
+        from ..driving.models import ARCHITECTURES  # a plain dict; importing it does not import torch
+
+        if v not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(ARCHITECTURES))} "
+                             "(architectures are never imported from user code)")
+        return v
+
 
 class ImageExplanationSpec(Strict):
     """Which image attribution methods the report shows, and which one names the driving object."""
