@@ -154,3 +154,16 @@ def test_wrong_pack_domain_is_refused(built):
 def test_out_must_be_a_file(built):
     with pytest.raises(InputError, match="names a folder"):
         generate_incident_report(shipped_models(), built["clip"], built["incident"], built["dir"])
+
+
+def test_verify_rerenders_the_report_from_its_record(built, tmp_path):
+    from xai_reports import verify
+
+    rep = verify(built["files"][0])
+    assert rep.ok, str(rep)
+    assert "exactly what its embedded record renders to" in str(rep)
+    bad = tmp_path / "report.pdf"
+    data = bytearray(built["files"][0].read_bytes())
+    data[data.index(b"INC-SYN-0001") + 4] ^= 0x01      # one byte of the visible text
+    bad.write_bytes(bytes(data))
+    assert not verify(bad).ok

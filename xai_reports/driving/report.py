@@ -18,10 +18,11 @@ import numpy as np
 
 from .._version import __version__
 from ..documents.incident import event_sentence, incident_content
-from ..errors import InputError, PackError
+from ..errors import InputError, PackError, TemplateError
 from ..outputs import atomic_write, canonical_json
 from ..packs import load_pack
 from ..render import html_to_pdf, render_template, template_fingerprint
+from ..render.env import template_search_path
 from . import analysis as an
 from . import figures as fig
 from .clips import Clip, read_clip
@@ -385,15 +386,31 @@ def _method_notes(ie) -> list[str]:
     return out
 
 
-def render_incident(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
+def render_incident(record: dict, pack, *, formats=FORMATS, templates=None) -> dict[str, bytes]:
     """Render an incident record to ``{"html": ..., "pdf": ..., "json": ...}`` bytes.
 
-    The document is rendered from ``record["document"]`` alone, so a stored record
-    regenerates the same report.
+    The document is rendered from ``record["document"]`` alone (dates come from the
+    record), so a stored record regenerates the same report byte for byte.
+
+    Args:
+        record: an incident record from :func:`build_incident`.
+        pack: pack name/path or loaded pack.
+        formats: any of ``"pdf"``, ``"html"``, ``"json"``.
+        templates: user template folder(s) searched before the pack's.
+
+    Returns:
+        ``{format: bytes}``; the PDF is PDF/A-3a + PDF/UA-1 with the record embedded as
+        ``record.json`` (relationship ``Data``).
+
+    Examples::
+
+        >>> files = render_incident(record, "autonomous_driving", formats=("html",))
+        >>> files["html"][:15]
+        b'<!DOCTYPE html>'
     """
     pack = load_pack(pack)
     doc = record["document"]
-    dirs = pack.template_dirs()
+    dirs = template_search_path(pack.template_dirs(), templates)
     out: dict[str, bytes] = {}
     record_json = canonical_json(record).encode("utf-8")
     if "html" in formats or "pdf" in formats:
@@ -402,11 +419,26 @@ def render_incident(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
             out["html"] = html.encode("utf-8")
         if "pdf" in formats:
             created = datetime.fromisoformat(doc["content"]["date"]).replace(tzinfo=timezone.utc)
-            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=dirs, created=created,
+            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
                                      attachments=[("record.json", record_json, "Incident record (JSON)")])
     if "json" in formats:
         out["json"] = record_json
     return out
+
+
+def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
+    """The files an incident record renders to now (used by ``xai-reports verify``).
+
+    Raises:
+        TemplateError: the templates differ from the version the record names.
+    """
+    pack = load_pack(pack or record["pack"]["name"])
+    tpl = record["document"]["template"]
+    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
+    if now["sha256"] != tpl["sha256"]:
+        raise TemplateError(f"template '{tpl['name']}' differs from the recorded version "
+                            "(pass the pack and --templates used to write it)")
+    return render_incident(record, pack, formats=formats, templates=templates)
 
 
 def generate_incident_report(model, clip, incident, out, pack="autonomous_driving", *, planner=None,
@@ -472,4 +504,5 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
     return {"files": written, "record": record}
 
 
-__all__ = ["generate_incident_report", "build_incident", "render_incident", "explain_clip", "RECORD_SCHEMA"]
+__all__ = ["generate_incident_report", "build_incident", "render_incident", "rerender_incident", "explain_clip",
+           "RECORD_SCHEMA"]
