@@ -155,6 +155,8 @@ def main(argv=None):
               f"removing it (scene re-rendered without it) changed the decision in **{claim['changed_rate']:.3f}** "
               f"of them, and the named object was the rule's decisive object in {claim['named_is_decisive']:.3f}.",
               "", "Goals: pointing game >= 0.85 for the primary method; decision change >= 0.90 when one object is named.",
+              "", f"Timings: CPU, {torch.get_num_threads()} torch threads on a machine shared with other jobs "
+                  "(compare the columns side by side, not with other machines).",
               ""]
     text = "\n".join(lines)
     print(text)

@@ -42,6 +42,21 @@ def test_shipped_files_match_the_model_card():
     assert card["synthetic"] is True
     for name, digest in card["sha256"].items():
         assert hashlib.sha256((shipped_models() / name).read_bytes()).hexdigest() == digest
+    adapter = load_decision_model(shipped_models() / "decision_cnn.pt", device="cpu")
+    assert adapter.sha256 == card["decision_model"]["weights_sha256"]     # the hash reports print
+
+
+@pytest.mark.slow
+def test_shipped_weights_are_reproduced_by_training():
+    """python -m xai_reports.driving.training reproduces the shipped weights bit for bit (about a minute)."""
+    card = json.loads((shipped_models() / "model_card.json").read_text())
+    t = card["decision_model"]["training"]
+    model, info = train_decision_model(t["n_train"], epochs=t["epochs"], seed=t["seed"], n_val=t["n_val"],
+                                       threads=t["threads"])
+    shipped = torch.load(shipped_models() / "decision_cnn.pt", weights_only=True)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, shipped[k]), k
+    assert info["accuracy_val"] == pytest.approx(t["accuracy_val"])
 
 
 def test_shipped_decision_model_follows_the_rule_on_fresh_scenes():

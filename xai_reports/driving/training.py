@@ -183,6 +183,17 @@ def _train(n_train, epochs, seed, batch_size, lr, n_val, progress, t0):
     return model, info
 
 
+def _tensor_sha256(model) -> str:
+    """The hash :class:`~xai_reports.adapters.torch.TorchAdapter` reports as ``weights_sha256``."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return hashlib.sha256(h.digest()).hexdigest()
+
+
 def save_decision_model(model, path) -> Path:
     """Save the CNN's weights as a plain state dict (loadable with ``weights_only=True``)."""
     import torch
@@ -207,11 +218,16 @@ __all__ = ["train_decision_model", "train_planner", "planner_dataset", "planner_
            "save_decision_model", "save_planner"]
 
 
-def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: int | None = None, **cnn_options) -> dict:
+def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: int | None = 1, **cnn_options) -> dict:
     """Train both models and write ``decision_cnn.pt``, ``planner_xgb.json`` and ``model_card.json``.
 
+    With the default ``threads=1`` the weights are the same bit for bit on every CPU run
+    (more threads change the order of floating-point sums); the shipped weights were made
+    this way (``python -m xai_reports.driving.training OUT_DIR``).
+
     Returns:
-        The model card (training settings, held-out accuracy, SHA-256 of each file).
+        The model card (training settings, held-out accuracy, SHA-256 of each file and of
+        the decision model's tensors, which does not depend on the file name).
     """
     import hashlib
     import json
@@ -224,7 +240,9 @@ def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: i
              "planner_xgb.json": save_planner(planner, out / "planner_xgb.json")}
     card = {"synthetic": True,
             "decision_model": {"architecture": "driving_cnn_v1", "file": "decision_cnn.pt",
-                               "training": {k: v for k, v in cnn_info.items() if k != "seconds"},
+                               "training": {**{k: v for k, v in cnn_info.items() if k != "seconds"},
+                                            "threads": threads},
+                               "weights_sha256": _tensor_sha256(cnn),
                                "data": "SYNTHETIC scenes from xai_reports.driving.scenes.make_dataset, labels from "
                                        "the documented rule correct_action()"},
             "planner": {"file": "planner_xgb.json", "features": list(PLANNER_FEATURES), "training": pl_info,
