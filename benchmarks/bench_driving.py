@@ -48,7 +48,7 @@ def main(argv=None):
     from xai_reports.driving import analysis as an
     from xai_reports.driving.demo import shipped_models
     from xai_reports.driving.models import load_decision_model
-    from xai_reports.driving.scenes import ACTIONS, correct_action, make_dataset, render_scene
+    from xai_reports.driving.scenes import make_dataset, render_scene
     from xai_reports.metrics import pointing_game, relevance_mass
     from xai_reports.packs import load_pack
 

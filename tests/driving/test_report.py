@@ -1,6 +1,5 @@
 """The incident report as a document: PDF text, embedded record, images with alt text, CLI errors."""
 
-import io
 import json
 import re
 import shutil

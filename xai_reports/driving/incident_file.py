@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InputError
 
@@ -247,11 +247,6 @@ class Incident(_Strict):
     review: Review
     privacy: Privacy = Field(default_factory=Privacy)
     synthetic: bool = Field(default=False, description="The incident is a SYNTHETIC example (printed on every page).")
-
-    @field_validator("regulatory_reporting")
-    @classmethod
-    def _filings(cls, v):
-        return v
 
 
 def _loc(loc) -> str:
