@@ -297,7 +297,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                 "original": f"{occ['original']['decision']} ({occ['original']['probabilities'][occ['original']['decision']]:.2f})",
                 "removed": f"{occ['removed']['decision']} ({occ['removed']['probabilities'][occ['removed']['decision']]:.2f})",
                 "moved": (f"{occ['moved']['decision']} ({occ['moved']['probabilities'][occ['moved']['decision']]:.2f})"
-                          if occ["moved"] else "not tested"),
+                          if occ["moved"] else "not tested (the object cannot leave the ego lane's surroundings "
+                                                "within the frame, or the clip has no scene description)"),
                 "verdict": verdict, "changed": changed,
                 "verdict_class": ("ok" if changed else "bad") if named else "",
                 "figure": {"src": _uri(o_png), "alt": f"Three versions of the frame at t = {kf['t_s']:.1f} s: "

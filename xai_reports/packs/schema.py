@@ -360,7 +360,7 @@ class DrivingSection(Strict):
     saliency_caveat: str = Field(
         default=("Heatmaps show where the model's output is sensitive to the image; they are not object "
                  "detections, do not prove what the model 'saw', and can look plausible for a wrong decision. "
-                 "The occlusion test below checks the named object by removing it."),
+                 "The occlusion test checks the named object by removing it from the frame."),
         description="The limitation statement printed with every heatmap (REGULATORY.md §5 rule 6).")
 
 
