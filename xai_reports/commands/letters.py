@@ -29,7 +29,8 @@ def add_parser(sub, name):
     return p
 
 
-def print_summary(summary, out, stream=sys.stdout):
+def print_summary(summary, out, stream=None):
+    stream = stream or sys.stdout
     print(f"{summary.rows} rows: {summary.denied} denied, {summary.approved} approved; "
           f"{summary.letters} letters written to {out}", file=stream)
     for f in summary.flagged:
