@@ -227,7 +227,8 @@ class RunManifest:
 
 # ------------------------------------------------------------------------------------------ verify
 # document kind -> "module:function(record, *, pack=None, templates=None, formats=("pdf",)) -> {fmt: bytes}"
-RENDERERS: dict[str, str] = {"adverse_action_letter": "xai_reports.letters:rerender_letter"}
+RENDERERS: dict[str, str] = {"adverse_action_letter": "xai_reports.letters:rerender_letter",
+                             "incident_report": "xai_reports.driving.report:rerender_incident"}
 
 
 def register_renderer(kind: str, target: str) -> None:

@@ -30,4 +30,6 @@ def run(args):
               f"accuracy {hc['lesion']['accuracy_test']:.3f}; case-review sheets:")
         for key, s in hc["summaries"].items():
             print(f"  {key}: {s.sheets} sheets", file=sys.stdout)
+    if res.get("incident_report"):
+        print(f"driving incident report (SYNTHETIC clip): {res['incident_report']}")
     return 0
