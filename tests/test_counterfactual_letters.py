@@ -180,10 +180,10 @@ def test_pack_counterfactual_settings_are_strict(tmp_path):
             features:
               unemp: {actionable: true}
         """))
-    with pytest.raises(PackError, match=r"features\.pirat\.action_text_translations: missing 'es'"):
+    with pytest.raises(PackError, match=r"features\.pirat\.translations\.es\.action_text: missing"):
         load_pack(_pack_file(tmp_path, """
             features:
-              pirat: {action_text_translations: null}
+              pirat: {translations: {es: {action_text: null}}}
         """))
     with pytest.raises(PackError, match=r"features\.pirat\.action_text: .*needs \['\{value\}'\]"):
         load_pack(_pack_file(tmp_path, """
@@ -233,3 +233,19 @@ def test_cli_counterfactuals(letters, tmp_path, capsys):
     assert rc == 2
     assert "'chist' cannot change (not actionable in pack 'finance')" in capsys.readouterr().err
     assert not (tmp_path / "cf2" / "counterfactuals.csv").exists()
+
+
+def test_spanish_letter_states_what_could_change(letters, tmp_path):
+    d = letters["dir"].parent
+    apps = pd.read_csv(d / "applications.csv", dtype=str, keep_default_na=False)
+    denied_ids = [p.stem.removeprefix("letter_") for p in sorted(letters["dir"].glob("letter_*.pdf"))
+                  if json.loads(p.with_suffix(".json").read_text())["counterfactuals"]["stated_in_letter"]][:2]
+    apps[apps.applicant_id.isin(denied_ids)].to_csv(tmp_path / "apps.csv", index=False)
+    generate_letters(d / "model.json", tmp_path / "apps.csv", "finance", tmp_path / "es",
+                     reference=d / "reference.csv", language="es", formats=("pdf", "json"))
+    for i in denied_ids:
+        text = pdf_text(tmp_path / "es" / f"letter_{i}.pdf")
+        assert "Qué podría cambiar la decisión" in text
+        assert "nuestra decisión podría haber sido diferente si" in text
+        assert "Esto no garantiza la aprobación" in text
+        assert "could have been different" not in text

@@ -4,10 +4,14 @@ Public API (pinned by ``tests/test_public_api.py``)::
 
     wrap_model(obj, feature_names=None)      -> ModelAdapter
     explain(model, X, method=..., **options) -> Attribution
+    global_importance(model, X, y=None, method=...) -> GlobalImportance
+    surrogate(model, X, max_depth=3)         -> SurrogateTree
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
     counterfactuals(model, X, pack=..., k=3) -> CounterfactualResult
+    verify(path, key=None)                   -> VerifyReport (tampering checks)
     audit(model, data, pack, target=...)     -> AuditReport
+    generate_incident_report(model, clip, incident, out) -> {"files", "record"}
 """
 
 from ._version import __version__
@@ -15,20 +19,26 @@ from .adapters import ModelAdapter, load_model, wrap_model
 from .attribution import Attribution, explain
 from .counterfactuals import CounterfactualResult, counterfactuals
 from . import metrics
+from .attribution.global_ import GlobalImportance, SurrogateTree, global_importance, surrogate
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
+from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
+from .driving.report import generate_incident_report
 from .packs import load_pack
 
 __all__ = [
     "__version__",
     "wrap_model", "load_model", "ModelAdapter",
     "explain", "Attribution", "metrics",
+    "global_importance", "GlobalImportance", "surrogate", "SurrogateTree",
     "load_pack",
     "generate_letters", "regenerate",
     "counterfactuals", "CounterfactualResult",
+    "verify", "RunManifest",
     "audit", "AuditReport",
+    "generate_incident_report",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
 ]

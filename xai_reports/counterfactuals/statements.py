@@ -4,7 +4,8 @@ A statement is built only from counterfactuals the search returned (valid, withi
 every constraint), so it names actionable features only -- never a protected
 attribute or anything the pack keeps fixed. Each changed feature is worded with
 the pack's ``action_text`` (``"your total debt payments were {value} of your
-income or less"``), its value formatted as the letter formats values.
+income or less"``; ``translations.<lang>.action_text`` in other languages), its
+value formatted as the letter formats values.
 
 Before a counterfactual is stated, its wording is checked against the model:
 ``action_text`` for a decrease-only feature says "{value} ... or less", so the
@@ -135,14 +136,19 @@ class LetterCounterfactuals:
                 if fs.protected or not fs.actionable:   # cannot happen (immutable in the search); never say it
                     parts = None
                     break
-                text = fs.action_text if language == spec.language else fs.action_text_translations.get(language)
+                tr = fs.translations.get(language) if language != spec.language else None
+                text = fs.action_text if language == spec.language else (tr.action_text if tr else None)
                 if text is None:
                     parts = None
                     break
                 value = cf[f]
                 value = value.item() if isinstance(value, np.generic) else value
-                parts.append(text.format(value=format_value(value, fs)))
-                changes.append({"feature": f, "label": fs.label, "value": format_value(value, fs)})
+                shown = format_value(value, fs)
+                if tr is not None and tr.category_labels:       # a category's label in this language
+                    key = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+                    shown = tr.category_labels.get(key, shown)
+                parts.append(text.format(value=shown))
+                changes.append({"feature": f, "label": fs.label, "value": shown})
             if parts:
                 alternatives.append(_join(parts, and_))
         if not alternatives:
