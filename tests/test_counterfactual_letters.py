@@ -180,11 +180,6 @@ def test_pack_counterfactual_settings_are_strict(tmp_path):
             features:
               unemp: {actionable: true}
         """))
-    with pytest.raises(PackError, match=r"features\.pirat\.translations\.es\.action_text: missing"):
-        load_pack(_pack_file(tmp_path, """
-            features:
-              pirat: {translations: {es: {action_text: null}}}
-        """))
     with pytest.raises(PackError, match=r"features\.pirat\.action_text: .*needs \['\{value\}'\]"):
         load_pack(_pack_file(tmp_path, """
             features:
@@ -194,10 +189,6 @@ def test_pack_counterfactual_settings_are_strict(tmp_path):
         load_pack(_pack_file(tmp_path, """
             counterfactuals:
               statement: {en: "If {conditions} then {outcome}."}
-        """))
-    with pytest.raises(PackError, match=r"counterfactuals\.statement: no counterfactual wording for language 'fr'"):
-        load_pack(_pack_file(tmp_path, """
-            languages: [en, es, fr]
         """))
     with pytest.raises(PackError, match=r"counterfactuals\.max_changes"):
         load_pack(_pack_file(tmp_path, """
@@ -249,3 +240,32 @@ def test_spanish_letter_states_what_could_change(letters, tmp_path):
         assert "nuestra decisión podría haber sido diferente si" in text
         assert "Esto no garantiza la aprobación" in text
         assert "could have been different" not in text
+
+
+def test_a_language_without_wording_gets_no_statement(tmp_path):
+    """A Spanish action_text missing: Spanish letters make no statement (never half English); the record says why."""
+    from xai_reports import wrap_model
+    from xai_reports.counterfactuals.statements import letter_counterfactuals
+
+    pack = load_pack(_pack_file(tmp_path, """
+        features:
+          lvrat: {translations: {es: {action_text: null}}}
+    """))
+
+    class LowLTV:
+        classes_ = np.array([0, 1])
+
+        def fit(self, X, y):
+            return self
+
+        def predict_proba(self, X):
+            p = np.where(X["lvrat"] <= 0.5, 0.2, 0.8)
+            return np.column_stack([1 - p, p])
+
+    model = wrap_model(LowLTV(), feature_names=["pirat", "hirat", "lvrat"])
+    X = pd.DataFrame({"pirat": [0.45], "hirat": [0.3], "lvrat": [0.9]})
+    bg = pd.DataFrame({"pirat": [0.2, 0.5], "hirat": [0.1, 0.4], "lvrat": [0.3, 1.1]})
+    lc = letter_counterfactuals(model, X, pack, background=bg)
+    assert "if the loan amount were 50%" in lc.content(0, "en")["text"]
+    assert lc.content(0, "es") is None
+    assert lc.record(0)["no_statement_in"] == {"es": "missing features.lvrat.translations.es.action_text"}

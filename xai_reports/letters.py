@@ -323,6 +323,15 @@ class LetterJob(BatchJob):
                 raise ref_checked.errors[0]
             ref_X = ref_checked.X
         self.ref_X = ref_X  # typed reference rows (or None): also a fixed background for per-chunk searches
+        # counterfactual searches need the same background in every chunk (so chunking changes no byte):
+        # the reference rows, else the data's first rows
+        self.cf_background, self.cf_background_label = ref_X, "the reference population"
+        if ref_X is None and pack.spec.counterfactuals.enabled:
+            first = next(self.source.chunks(2000), None)
+            if first is not None and len(first):
+                self.cf_background = check_frame(first, pack, self.features, source=self.source.label,
+                                                 id_column=self.id_column).X
+                self.cf_background_label = f"the first {len(self.cf_background):,} valid rows of the data"
         self.ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method,
                                    options=pack.explanation.options)
         self.lang_templates = {lg: letter_template(pack, lg, self.dirs) for lg in pack.languages}
@@ -396,10 +405,8 @@ class LetterJob(BatchJob):
         # 'what could change the decision': one batched counterfactual search for the chunk's denied rows
         from .counterfactuals.statements import letter_counterfactuals
 
-        cf = letter_counterfactuals(self.adapter, X.iloc[idx], self.pack,
-                                    background=self.ref_X if self.ref_X is not None else X,
-                                    background_label="the reference population" if self.ref_X is not None
-                                    else "the rows of this chunk of the batch")
+        cf = letter_counterfactuals(self.adapter, X.iloc[idx], self.pack, background=self.cf_background,
+                                    background_label=self.cf_background_label)
         # the denied rows, column-wise to dicts once per chunk (row-wise pandas access is slow)
         raws = checked.raw.iloc[idx].to_dict("records")
         values = X.iloc[idx].to_dict("records")

@@ -102,6 +102,9 @@ class LetterCounterfactuals:
         for item in rec["counterfactuals"]:
             item["range_checked"] = bool(self.checks.get((row, item["rank"]), False))
         rec["stated_in_letter"] = stated
+        missing = {lang: why for lang in self.pack.spec.languages if (why := self._wording_gap(row, lang))}
+        if stated and missing:
+            rec["no_statement_in"] = missing   # letters in these languages make no statement
         if rec["status"] == "found" and not stated:
             rec["statement_note"] = ("no counterfactual held over the whole range its wording states, "
                                      "so the letter makes no statement")
@@ -115,13 +118,29 @@ class LetterCounterfactuals:
         rec["constraints"] = self.result.constraints.describe()
         return rec
 
+    def _wording_gap(self, row, language: str) -> str | None:
+        """Why a letter in ``language`` cannot word this row's statement (``None``: it can)."""
+        spec = self.pack.spec
+        if spec.counterfactuals.wording(language) is None:
+            return f"no counterfactuals.statement/caveat/conjunctions for '{language}'"
+        orig = self.result.original.loc[row]
+        cfs = self.result.for_row(row).set_index("rank")
+        lacking = []
+        for rank in self._stated(row):
+            for f in self.result.features:
+                if _differs(orig[f], cfs.loc[rank][f]) and language != "en":
+                    tr = spec.features[f].translations.get(language)
+                    if tr is None or not tr.action_text:
+                        lacking.append(f"features.{f}.translations.{language}.action_text")
+        return f"missing {', '.join(sorted(set(lacking)))}" if lacking else None
+
     def content(self, row, language: str) -> dict | None:
         """``{"text", "caveat", "changes"}`` for the letter, or ``None`` when nothing can be stated."""
         spec = self.pack.spec
         wording = spec.counterfactuals.wording(language)
         stated = self._stated(row)
-        if wording is None or not stated:
-            return None
+        if wording is None or not stated or self._wording_gap(row, language):
+            return None     # never a statement half in another language
         sentence, caveat, (and_, or_) = wording
         orig = self.result.original.loc[row]
         cfs = self.result.for_row(row).set_index("rank")
@@ -136,8 +155,8 @@ class LetterCounterfactuals:
                 if fs.protected or not fs.actionable:   # cannot happen (immutable in the search); never say it
                     parts = None
                     break
-                tr = fs.translations.get(language) if language != spec.language else None
-                text = fs.action_text if language == spec.language else (tr.action_text if tr else None)
+                tr = fs.translations.get(language) if language != "en" else None   # base texts are English
+                text = fs.action_text if language == "en" else (tr.action_text if tr else None)
                 if text is None:
                     parts = None
                     break
