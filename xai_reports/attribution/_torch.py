@@ -66,6 +66,27 @@ class Prepared:
         return int(np.prod(self.feature_shape)) if self.feature_shape else 1
 
 
+@contextlib.contextmanager
+def on_device(adapter, device):
+    """Context manager: a torch adapter's module on ``device`` for the block, back where it was after
+    (also after an exception). Yields the device string; other adapters are left alone."""
+    from .._device import resolve_device
+
+    dev = resolve_device(device)
+    module = getattr(adapter, "model", None)
+    old = getattr(adapter, "device", None)
+    move = adapter.family == "torch" and str(dev) != str(old)
+    if move:
+        module.to(dev)
+        adapter.device = dev
+    try:
+        yield dev
+    finally:
+        if move:
+            module.to(old)
+            adapter.device = old
+
+
 class TorchExplainer(Explainer):
     """Base of the methods that differentiate a torch module.
 
@@ -77,23 +98,9 @@ class TorchExplainer(Explainer):
     requires = frozenset({"differentiable"})
 
     # -- device ------------------------------------------------------------------
-    @contextlib.contextmanager
     def _on_device(self, device):
         """Run with the module on ``device`` (``"auto"`` = CUDA when present); restore afterwards."""
-        from .._device import resolve_device
-
-        dev = resolve_device(device)
-        module = self.model.model
-        old = self.model.device
-        if str(dev) != str(old):
-            module.to(dev)
-            self.model.device = dev
-        try:
-            yield dev
-        finally:
-            if str(dev) != str(old):
-                module.to(old)
-                self.model.device = old
+        return on_device(self.model, device)
 
     @property
     def module(self):
@@ -261,6 +268,24 @@ class TorchExplainer(Explainer):
         return None, {"target_per_row": t.astype(int).tolist()}
 
 
+def row_keys(X) -> np.ndarray:
+    """A content hash per row (uint64), to seed per-row randomness.
+
+    Seeding from ``(seed, row content)`` makes a seeded method give a row the
+    same answer wherever it sits and whatever batch it is explained in (a letter
+    regenerated for one applicant matches the batch run).
+    """
+    import zlib
+
+    if isinstance(X, pd.DataFrame):
+        return pd.util.hash_pandas_object(X, index=False).to_numpy().astype(np.uint64)
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    a = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+    a = a[None] if a.ndim == 1 else a
+    return np.array([zlib.crc32(r.tobytes()) for r in a.reshape(len(a), -1)], dtype=np.uint64)
+
+
 def to_numpy(t) -> np.ndarray:
     """A float64 numpy copy of a tensor."""
     return t.detach().cpu().double().numpy()
@@ -284,4 +309,4 @@ def model_fn(adapter, *, output: str | None = None, target=None, batch_size: int
     return f
 
 
-__all__ = ["TorchExplainer", "Prepared", "no_check", "auto_batch", "to_numpy", "model_fn"]
+__all__ = ["TorchExplainer", "on_device", "row_keys", "Prepared", "no_check", "auto_batch", "to_numpy", "model_fn"]

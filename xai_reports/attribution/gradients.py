@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ExplanationError
-from ._torch import TorchExplainer, auto_batch, to_numpy
+from ._torch import TorchExplainer, auto_batch, row_keys, to_numpy
 from .base import Attribution
 
 QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
@@ -345,8 +345,9 @@ class GradientXInput(_GradientMethod):
 class SmoothGrad(_GradientMethod):
     """SmoothGrad: the gradient averaged over Gaussian-noised copies of the input (seeded).
 
-    The noise is drawn on the CPU from ``seed``, so CPU and CUDA runs see the
-    same noise and the same seed gives the same answer.
+    The noise is drawn on the CPU from ``seed`` and each row's content, so CPU
+    and CUDA runs see the same noise, the same seed gives the same answer, and a
+    row gets the same answer wherever it is in the batch.
 
     Examples::
 
@@ -399,6 +400,7 @@ class SmoothGrad(_GradientMethod):
             else:
                 sd = self._like(stdevs, prep, what="stdevs")
             gen = torch.Generator()
+            keys = row_keys(prep.x)
             s = int(nt_samples)
             rows = max(1, batch // s)
             mean = torch.empty_like(prep.x, dtype=torch.float64)
@@ -406,11 +408,11 @@ class SmoothGrad(_GradientMethod):
             for i in range(0, prep.n, rows):
                 xb = prep.x[i:i + rows]
                 r = xb.shape[0]
-                # one generator per row (seeded from seed and the row index): a row gets the
-                # same noise whatever the batch it is in, on CPU and CUDA alike
+                # one generator per row, seeded from seed and the row's content: a row gets the
+                # same noise wherever it is and whatever batch it is in, on CPU and CUDA alike
                 noise = torch.stack([
                     torch.randn((s, *prep.feature_shape), dtype=torch.float64,
-                                generator=gen.manual_seed(int(seed) * 1_000_003 + i + q))
+                                generator=gen.manual_seed((int(seed) * 0x9E3779B1 + int(keys[i + q])) % (1 << 63)))
                     for q in range(r)], dim=1)
                 noise = noise.to(device=xb.device, dtype=xb.dtype)
                 sdb = sd[i:i + rows] if sd.shape[0] == prep.n else sd
