@@ -196,27 +196,18 @@ class TorchExplainer(Explainer):
             out = torch.sigmoid(out) if out.ndim == 1 else torch.softmax(out, dim=1)
         return out
 
-    def _resolve_target(self, prep: Prepared, target, space: str, batch: int):
-        """Output index per row (LongTensor ``(n,)``), or ``None`` for single-output models."""
+    def _check_target(self, prep: Prepared, target, k: int | None):
+        """``target=`` as a LongTensor ``(n,)`` (``None`` stays ``None``), validated against ``k`` outputs."""
         import torch
 
-        with torch.no_grad():
-            probe = self._forward(prep.x[:1], space)
-        if probe.ndim == 1:
+        if k is None:
             if target not in (None, 0):
                 raise ExplanationError(f"the model has a single output; target={target!r} is not valid")
             return None
-        if probe.ndim != 2:
-            raise ExplanationError(f"model output of shape {tuple(probe.shape)}: expected (n,) or (n, k)")
-        k = int(probe.shape[1])
         if target is None:
             if not self.model.is_classifier:
                 raise ExplanationError(f"the model has {k} outputs; pass target= (an output index)")
-            preds = []
-            with torch.no_grad():
-                for i in range(0, prep.n, batch):
-                    preds.append(self._forward(prep.x[i:i + batch], space).argmax(dim=1))
-            return torch.cat(preds)
+            return None
         t = torch.as_tensor(np.asarray(target), device=prep.x.device).long()
         if t.ndim == 0:
             t = t.expand(prep.n)
@@ -225,6 +216,54 @@ class TorchExplainer(Explainer):
         if (t < 0).any() or (t >= k).any():
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
         return t
+
+    def _n_outputs(self, prep: Prepared, space: str):
+        """``None`` for a single-output model, else the number of outputs (one row probed)."""
+        import torch
+
+        with torch.no_grad():
+            probe = self._forward(prep.x[:1], space)
+        if probe.ndim == 1:
+            return None
+        if probe.ndim != 2:
+            raise ExplanationError(f"model output of shape {tuple(probe.shape)}: expected (n,) or (n, k)")
+        return int(probe.shape[1])
+
+    def _resolve_target(self, prep: Prepared, target, space: str, batch: int, with_outputs: bool = False):
+        """Output index per row (LongTensor ``(n,)``; default: the predicted class), or ``None`` for
+        single-output models; with ``with_outputs`` also the explained output ``(n,)`` of every row,
+        from the same forward passes."""
+        import torch
+
+        k = self._n_outputs(prep, space)
+        t = self._check_target(prep, target, k)
+        if not with_outputs and (k is None or t is not None):
+            return t
+        outs = []
+        with torch.no_grad():
+            for i in range(0, prep.n, batch):
+                outs.append(self._forward(prep.x[i:i + batch], space))
+        out = torch.cat(outs)
+        if k is not None and t is None:
+            t = out.argmax(dim=1)
+        if not with_outputs:
+            return t
+        fx = out if t is None else out.gather(1, t.view(-1, 1)).squeeze(1)
+        return t, fx
+
+    def _grad_auto(self, x, target, space: str, k):
+        """Like :meth:`_grad` but with ``target=None`` on a multi-output model it explains each row's
+        predicted class, found in the same forward pass. Returns ``(grad, scalar, target)``."""
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = self._forward(x, space)
+            if k is not None and target is None:
+                target = out.detach().argmax(dim=1)
+            s = out if target is None else out.gather(1, target.view(-1, 1)).squeeze(1)
+            (g,) = torch.autograd.grad(s.sum(), x)
+        return g.detach(), s.detach(), target
 
     def _scalar(self, x, target, space: str):
         """The explained scalar per example: output ``target`` (or the single output)."""

@@ -16,6 +16,8 @@ All four work on tabular inputs (``(n, d)``: DataFrame, array or tensor; values
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import ExplanationError
@@ -25,6 +27,11 @@ from .base import Attribution
 QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 #: Gauss-Legendre step counts tried in turn by ``n_steps="auto"`` (each row stops at the first that converges)
 AUTO_SCHEDULE = (8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_rule(n: int, method: str):
+    return _rule(n, method)
 
 
 def quadrature(n_steps: int, method: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +53,11 @@ def quadrature(n_steps: int, method: str = "gausslegendre") -> tuple[np.ndarray,
     n = int(n_steps)
     if n < 1:
         raise ExplanationError(f"n_steps must be >= 1, got {n_steps}")
+    a, w = _cached_rule(n, method)
+    return a.copy(), w.copy()
+
+
+def _rule(n: int, method: str):
     if method == "gausslegendre":
         t, w = np.polynomial.legendre.leggauss(n)
         return 0.5 * (t + 1.0), 0.5 * w
@@ -102,15 +114,21 @@ class _GradientMethod(TorchExplainer):
                 "note": "directional derivative along a random unit direction vs central differences"}
 
     def _gradients(self, prep, target, space, batch):
-        """Plain gradients of every row, chunked."""
+        """``(gradients, explained outputs, targets)`` of every row, chunked; with ``target=None`` on a
+        multi-output model each row's predicted class (found in the same forward pass)."""
         import torch
 
-        gs = []
+        k = self._n_outputs(prep, space)
+        target = self._check_target(prep, target, k)
+        gs, ss, ts = [], [], []
         for i in range(0, prep.n, batch):
             tt = None if target is None else target[i:i + batch]
-            g, _ = self._grad(prep.x[i:i + batch], tt, space)
+            g, s, t = self._grad_auto(prep.x[i:i + batch], tt, space, k)
             gs.append(g)
-        return torch.cat(gs)
+            ss.append(s)
+            ts.append(t)
+        tgt = None if ts[0] is None else torch.cat(ts)
+        return torch.cat(gs), torch.cat(ss), tgt
 
     def _result(self, prep, values, *, target, space, params, self_check, predictions=None,
                 base_values=None, extras=None):
@@ -152,10 +170,13 @@ class IntegratedGradients(_GradientMethod):
                 without the batch axis) or one per row.
             target: output index for multi-output models (an int or one per
                 row); default: the predicted class of a classifier.
-            n_steps: points of the quadrature rule, or ``"auto"``: per row, the
-                Gauss-Legendre rules of :data:`AUTO_SCHEDULE` in turn (up to
-                ``max_steps``) until the relative completeness error is at most
-                ``rtol``.
+            n_steps: points of the quadrature rule, or ``"auto"``: per row,
+                until the relative completeness error is at most ``rtol``. For
+                networks whose layers are all affine or ReLU-like, the path is
+                walked one linear piece at a time (exact; ``steps_used`` = pieces);
+                rows still above ``rtol`` (and other networks) get the
+                Gauss-Legendre rules of :data:`AUTO_SCHEDULE` in turn, up to
+                ``max_steps``. ``extras["integration"]`` says which, per row.
             method: quadrature, one of :data:`QUADRATURES` (``n_steps="auto"``
                 always uses Gauss-Legendre).
             rtol: the relative completeness error the self-check accepts.
@@ -186,52 +207,234 @@ class IntegratedGradients(_GradientMethod):
             prep = self._prepare(X, dev)
             base = self._like(baselines, prep)
             batch = auto_batch(prep.numel, internal_batch_size)
-            tgt = self._resolve_target(prep, target, space, batch)
-            fx = self._predict(prep, tgt, space, batch)
+            tgt, fx = self._resolve_target(prep, target, space, batch, with_outputs=True)
             fb = self._predict(prep, tgt, space, batch, x=base)
             delta = (fx - fb).double()
-            floor = 1e-6 * torch.maximum(fx.double().abs(), fb.double().abs()).clamp(min=1.0)
-            denom = torch.maximum(delta.abs(), floor)
+            eps = float(torch.finfo(prep.x.dtype).eps)
+            scale = fx.double().abs() + fb.double().abs()
+
+            def errors(vals, rows):
+                """Absolute completeness error and its float-precision floor for ``rows``."""
+                flat = vals.reshape(len(rows), -1).double()
+                e = (flat.sum(dim=1) - delta[rows]).abs()
+                floor = 16 * eps * (scale[rows] + flat.abs().sum(dim=1)) + 1e-300
+                return e, floor
+
+            rows_all = torch.arange(prep.n, device=prep.x.device)
+            how = None
             if not auto:
                 alphas, weights = quadrature(int(n_steps), method)
                 values = self._integrate(prep.x, base, tgt, space, alphas, weights, batch)
                 steps = np.full(prep.n, int(n_steps))
-                err = (values.reshape(prep.n, -1).double().sum(dim=1) - delta).abs()
+                evals = steps.copy()
+                err, floor = errors(values, rows_all)
             else:
-                schedule = [s for s in AUTO_SCHEDULE if s <= max_steps] or [int(max_steps)]
-                values = torch.zeros_like(prep.x)
-                err = torch.full((prep.n,), float("inf"), dtype=torch.float64, device=prep.x.device)
-                steps = np.zeros(prep.n, dtype=int)
-                todo = torch.arange(prep.n, device=prep.x.device)
-                for s in schedule:
-                    alphas, weights = quadrature(s, "gausslegendre")
-                    t_sub = None if tgt is None else tgt[todo]
-                    v = self._integrate(prep.x[todo], base[todo], t_sub, space, alphas, weights, batch)
-                    e = (v.reshape(len(todo), -1).double().sum(dim=1) - delta[todo]).abs()
-                    better = e < err[todo]
-                    idx = todo[better]
-                    values[idx] = v[better]
-                    err[idx] = e[better]
-                    steps[todo.cpu().numpy()] = s
-                    todo = todo[(e / denom[todo]) > rtol]
-                    if len(todo) == 0:
-                        break
+                values, err, floor, steps, evals, how = self._auto(prep, base, tgt, space, batch, rtol,
+                                                                   int(max_steps), errors, delta.abs())
+            denom = torch.maximum(delta.abs(), floor / rtol)
             rel = (err / denom).cpu().numpy()
             abs_err = err.cpu().numpy()
             out_vals = to_numpy(values)
             fx_np, fb_np = to_numpy(fx), to_numpy(fb)
         check = {"kind": "completeness", "max_abs_error": float(abs_err.max()),
                  "max_rel_error": float(rel.max()), "tolerance": float(rtol),
-                 "tolerance_kind": "relative to |f(x) - f(baseline)|",
+                 "tolerance_kind": "relative to |f(x) - f(baseline)| (with a float-precision floor)",
                  "passed": bool((rel <= rtol).all()), "per_row": abs_err, "per_row_rel": rel}
         params = {"n_steps": n_steps if auto else int(n_steps),
-                  "method": "gausslegendre" if auto else method, "baselines": _describe(baselines),
+                  "method": "auto" if auto else method, "baselines": _describe(baselines),
                   "rtol": float(rtol)}
         if auto:
             params["max_steps"] = int(max_steps)
-        extras = {"steps_used": steps.tolist(), "mean_steps": float(steps.mean())}
+        extras = {"steps_used": steps.tolist(), "mean_steps": float(steps.mean()),
+                  "gradient_evaluations": int(evals.sum())}
+        if how is not None:
+            extras["integration"] = how
         return self._result(prep, out_vals, target=tgt, space=space, params=params, self_check=check,
                             predictions=fx_np, base_values=fb_np, extras=extras)
+
+    # -- n_steps="auto" ----------------------------------------------------------------------
+    def _auto(self, prep, base, tgt, space, batch, rtol, max_steps, errors, delta_abs):
+        """Per-row adaptive integration: the exact piecewise-linear walk where the model allows it,
+        then Gauss-Legendre rules of growing size for the rows still above ``rtol``."""
+        import torch
+
+        n = prep.n
+        dev = prep.x.device
+        values = torch.zeros_like(prep.x)
+        err = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)
+        floor = torch.zeros(n, dtype=torch.float64, device=dev)
+        steps = np.zeros(n, dtype=int)
+        evals = np.zeros(n, dtype=int)
+        how = np.array(["gausslegendre"] * n, dtype=object)
+        todo = torch.arange(n, device=dev)
+
+        def accept(v, rows, label, nsteps, ev):
+            nonlocal todo
+            e, fl = errors(v, rows)
+            better = e < err[rows]
+            idx = rows[better]
+            values[idx] = v[better]
+            err[idx] = e[better]
+            floor[idx] = fl[better]
+            r_np = rows.cpu().numpy()
+            evals[r_np] += ev
+            b_np = better.cpu().numpy()
+            steps[r_np[b_np]] = nsteps[b_np] if np.ndim(nsteps) else nsteps
+            how[r_np[b_np]] = label
+            ok = e <= rtol * delta_abs[rows] + fl
+            todo = rows[~ok]
+
+        units = self._piecewise_linear_units(space)
+        if units is not None:
+            v, pieces, finished = self._walk(prep.x, base, tgt, space, batch, units, max_steps)
+            rows = torch.arange(n, device=dev)
+            accept(v, rows, "piecewise_linear", pieces, pieces)
+        schedule = [s for s in AUTO_SCHEDULE if s <= max_steps] or [int(max_steps)]
+        for s in schedule:
+            if len(todo) == 0:
+                break
+            alphas, weights = quadrature(s, "gausslegendre")
+            t_sub = None if tgt is None else tgt[todo]
+            v = self._integrate(prep.x[todo], base[todo], t_sub, space, alphas, weights, batch)
+            accept(v, todo, "gausslegendre", s, s)
+        return values, err, floor, steps, evals, how.tolist()
+
+    _AFFINE = None
+
+    def _piecewise_linear_units(self, space):
+        """``(relu_like, affine)`` leaf modules when every leaf of the model is one of them, else ``None``.
+
+        Along a straight path such a network is piecewise linear in the path
+        parameter, and the kinks are where a ReLU input crosses zero.
+        """
+        from torch import nn
+
+        if space == "probability" and self.model.output_space != "probability":
+            return None
+        affine_types = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d,
+                        nn.BatchNorm3d, nn.Dropout, nn.Identity, nn.Flatten, nn.Unflatten, nn.AvgPool1d,
+                        nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
+        relus, affine = [], []
+        for m in self.module.modules():
+            if list(m.children()):
+                continue
+            if isinstance(m, (nn.ReLU, nn.LeakyReLU)):
+                relus.append(m)
+            elif isinstance(m, affine_types) and not m.training:
+                affine.append(m)
+            else:
+                return None
+        return (relus, affine) if relus else None
+
+    @staticmethod
+    def _offset(module, out):
+        """``module(0)``: what an affine leaf adds to its input's linear image (bias, BatchNorm shift)."""
+        import torch
+        from torch import nn
+
+        shape = (1, -1) + (1,) * (out.ndim - 2)
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            return None if module.bias is None else module.bias.view(shape)
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            inv = torch.rsqrt(module.running_var + module.eps)
+            w = module.weight if module.affine else torch.ones_like(inv)
+            b = module.bias if module.affine else torch.zeros_like(inv)
+            return (b - module.running_mean * inv * w).view(shape)
+        return None
+
+    def _walk(self, x, base, target, space, batch, units, max_pieces):
+        """Exact IG for piecewise-linear networks: walk the path one linear piece at a time.
+
+        At a point just inside the current piece, one forward pass over the
+        point and the path direction together (hooks keep the direction's half
+        linear: offsets removed, ReLUs replaced by the point's activation
+        pattern) gives every ReLU input ``z`` and its rate ``dz/dalpha``; the
+        piece ends where the first one reaches zero. The gradient at that point
+        is the gradient on the whole piece, so
+        ``IG = (x - x') * sum over pieces of length * gradient``. A non-linearity
+        the walk cannot see (a functional one in ``forward``) shows up as a
+        completeness error, and those rows go on to quadrature.
+
+        Returns:
+            ``(values, pieces per row, finished mask)``.
+        """
+        import torch
+        from torch import nn
+
+        relus, affine = units
+        n, shape = x.shape[0], tuple(x.shape[1:])
+        view = (-1,) + (1,) * len(shape)
+        diff = x - base
+        acc = torch.zeros((n, *shape), dtype=torch.float64, device=x.device)
+        a = torch.zeros(n, dtype=torch.float64, device=x.device)
+        pieces = np.zeros(n, dtype=int)
+        eta = 1e-5 if x.dtype != torch.float64 else 1e-9
+        state = {"k": 0, "on": False, "steps": None}
+
+        def affine_hook(mod, inp, out):
+            if state["on"]:
+                off = self._offset(mod, out)
+                if off is not None:
+                    out[state["k"]:] -= off          # the direction's half stays linear
+            return None
+
+        def relu_pre(mod, inp):
+            if state["on"]:
+                z = inp[0]
+                k = state["k"]
+                r = z[:k].reshape(k, -1) / z[k:].reshape(k, -1)   # -(distance to zero) when heading to zero
+                r = r.masked_fill_(~(r < 0), float("-inf")).amax(dim=1)
+                torch.minimum(state["steps"], -r.double(), out=state["steps"])
+                if isinstance(mod, nn.LeakyReLU):
+                    state["mask"] = torch.where(z[:k] > 0, 1.0, mod.negative_slope).to(z.dtype)
+                else:
+                    state["mask"] = z[:k] > 0
+                state["zt"] = z[k:].clone() if getattr(mod, "inplace", False) else z[k:]
+            return None
+
+        def relu_hook(mod, inp, out):
+            if state["on"]:
+                torch.mul(state.pop("zt"), state.pop("mask"), out=out[state["k"]:])
+            return None
+
+        handles = [m.register_forward_hook(affine_hook) for m in affine]
+        handles += [m.register_forward_pre_hook(relu_pre) for m in relus]
+        handles += [m.register_forward_hook(relu_hook) for m in relus]
+        try:
+            active = torch.arange(n, device=x.device)
+            half = max(1, batch // 2)
+            for _ in range(int(max_pieces)):
+                if len(active) == 0:
+                    break
+                nxt = []
+                for i in range(0, len(active), half):
+                    rows = active[i:i + half]
+                    k = len(rows)
+                    probe = (a[rows] + eta).clamp(max=1.0)
+                    pts = (base[rows] + probe.to(x.dtype).view(view) * diff[rows]).detach()
+                    state.update(k=k, on=True,
+                                 steps=torch.full((k,), float("inf"), dtype=torch.float64, device=x.device))
+                    try:
+                        with torch.no_grad():
+                            self.model.forward(torch.cat([pts, diff[rows]]))
+                    finally:
+                        state["on"] = False
+                    step = state["steps"]
+                    tt = None if target is None else target[rows]
+                    g, _ = self._grad(pts, tt, space)
+                    end = torch.minimum(probe + step, torch.ones_like(probe))
+                    acc[rows] += (end - a[rows]).view(view) * g.double()
+                    a[rows] = end
+                    nxt.append(rows[end < 1.0])
+                pieces[active.cpu().numpy()] += 1
+                active = torch.cat(nxt) if nxt else active[:0]
+        finally:
+            for h in handles:
+                h.remove()
+            state.clear()
+        finished = (a >= 1.0).cpu().numpy()
+        return (acc * diff.double()).to(x.dtype), pieces, finished
+
 
     def _integrate(self, x, base, target, space, alphas, weights, batch):
         """``(x - base) * sum_k w_k grad f(base + a_k (x - base))``, rows x steps chunked."""
@@ -295,10 +498,9 @@ class Saliency(_GradientMethod):
         with self._on_device(device) as dev:
             prep = self._prepare(X, dev)
             batch = auto_batch(prep.numel, internal_batch_size)
-            tgt = self._resolve_target(prep, target, space, batch)
-            g = self._gradients(prep, tgt, space, batch)
+            g, fx, tgt = self._gradients(prep, target, space, batch)
             check = self._fd_check(prep, tgt, space, g)
-            fx = to_numpy(self._predict(prep, tgt, space, batch))
+            fx = to_numpy(fx)
             vals = to_numpy(g.abs() if abs else g)
         return self._result(prep, vals, target=tgt, space=space, params={"abs": bool(abs)},
                             self_check=check, predictions=fx)
@@ -334,10 +536,9 @@ class GradientXInput(_GradientMethod):
         with self._on_device(device) as dev:
             prep = self._prepare(X, dev)
             batch = auto_batch(prep.numel, internal_batch_size)
-            tgt = self._resolve_target(prep, target, space, batch)
-            g = self._gradients(prep, tgt, space, batch)
+            g, fx, tgt = self._gradients(prep, target, space, batch)
             check = self._fd_check(prep, tgt, space, g)
-            fx = to_numpy(self._predict(prep, tgt, space, batch))
+            fx = to_numpy(fx)
             vals = to_numpy(g * prep.x)
         return self._result(prep, vals, target=tgt, space=space, params={}, self_check=check, predictions=fx)
 
