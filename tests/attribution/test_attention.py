@@ -128,3 +128,14 @@ def test_hooks_removed_after_exception_and_errors():
     with pytest.raises(ExplanationError, match="no nn.MultiheadAttention"):
         explain(nn.Linear(3, 2), torch.randn(2, 3), method="attention_rollout")
     assert hooks_left(m) == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():
+    m = Encoder().eval()
+    ids = torch.randint(0, 20, (4, 7), generator=torch.Generator().manual_seed(1))
+    cpu = explain(m, ids, method="attention_rollout", device="cpu")
+    gpu = explain(m, ids, method="attention_rollout", device="cuda")
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-4, atol=1e-6)
+    assert hooks_left(m) == 0

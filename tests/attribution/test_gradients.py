@@ -321,3 +321,35 @@ def test_cuda_equals_cpu(method, opts):
     assert gpu.params["device"].startswith("cuda")
     np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-5)
     assert next(m.parameters()).device.type == "cpu"  # the module is put back where it was
+
+
+def test_hooks_removed_when_the_model_fails_during_the_walk():
+    from _torch_models import hooks_left
+
+    class Fussy(nn.Module):
+        """Fails on batches larger than 10 rows (the walk's forward pass doubles the batch)."""
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1)).double()
+
+        def forward(self, x):
+            if x.shape[0] > 10:
+                raise RuntimeError("batch too large")
+            return self.net(x)
+
+    m = Fussy().eval()
+    with pytest.raises(RuntimeError, match="batch too large"):
+        explain(m, _x(8), method="integrated_gradients", n_steps="auto", internal_batch_size=12)
+    assert hooks_left(m) == 0
+    a = explain(m, _x(8), method="integrated_gradients", n_steps="auto", internal_batch_size=10)
+    assert a.self_check["passed"] and hooks_left(m) == 0
+
+
+def test_smoothgrad_row_gets_same_noise_wherever_it_is():
+    m = mlp(act=nn.Tanh, double=True)
+    x = _x(5)
+    a = explain(m, x, method="smoothgrad", nt_samples=10, seed=3, target=0)
+    b = explain(m, x[[4, 2]], method="smoothgrad", nt_samples=10, seed=3, target=0)
+    np.testing.assert_allclose(b.values, a.values[[4, 2]], rtol=1e-12)

@@ -95,3 +95,14 @@ def test_images_via_superpixels():
     assert np.abs(a.values[:, 20:, 20:]).max() < 0.05 * a.values.max()  # pixels the model ignores
     b = explain(ad, x, method="lime", n_samples=150, n_segments=16, seed=0, baselines=0.0)
     assert np.array_equal(a.values, b.values) and a.params["superpixels"] == "slic"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():
+    m = mlp(d=5, k=3)
+    x = torch.randn(4, 5, generator=torch.Generator().manual_seed(0)).numpy()
+    from xai_reports import wrap_model
+    cpu = explain(wrap_model(mlp(d=5, k=3), device="cpu"), x, method="lime", n_samples=200)
+    gpu = explain(wrap_model(m, device="cuda"), x, method="lime", n_samples=200)
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-5)

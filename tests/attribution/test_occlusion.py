@@ -88,3 +88,13 @@ def test_tabular_occlusion_sklearn_and_xgboost_dataframes():
         rep[c] = Xc[c].mean() if c != "d" else pd.Categorical([Xc["d"].mode()[0]] * 4, categories=["x", "y"])
         np.testing.assert_allclose(o.values[:, j], ad.predict(Xc.iloc[:4]) - ad.predict(rep), rtol=1e-6, atol=1e-6)
     assert o.extras["replacement_values"][3] == Xc["d"].mode()[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():
+    m = cnn()
+    x = images(3, 16)
+    cpu = explain(m, x, method="occlusion", window=(4, 4), strides=2, device="cpu")
+    gpu = explain(m, x, method="occlusion", window=(4, 4), strides=2, device="cuda")
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-5)

@@ -136,7 +136,7 @@ class GradCam(TorchExplainer):
                 raise ExplanationError(
                     f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
             name, mod = find_layer(self.module, layer)
-            batch = auto_batch(prep.numel, internal_batch_size, factor=4)
+            batch = auto_batch(prep.numel, internal_batch_size)
             k = self._n_outputs(prep, space)
             tgt = self._check_target(prep, target, k)
             maps, preds, tgts = [], [], []

@@ -260,7 +260,7 @@ class IntegratedGradients(_GradientMethod):
 
         n = prep.n
         dev = prep.x.device
-        values = torch.zeros_like(prep.x)
+        values = torch.zeros(prep.x.shape, dtype=torch.float64, device=dev)
         err = torch.full((n,), float("inf"), dtype=torch.float64, device=dev)
         floor = torch.zeros(n, dtype=torch.float64, device=dev)
         steps = np.zeros(n, dtype=int)
@@ -433,20 +433,23 @@ class IntegratedGradients(_GradientMethod):
                 h.remove()
             state.clear()
         finished = (a >= 1.0).cpu().numpy()
-        return (acc * diff.double()).to(x.dtype), pieces, finished
+        return acc * diff.double(), pieces, finished
 
 
     def _integrate(self, x, base, target, space, alphas, weights, batch):
-        """``(x - base) * sum_k w_k grad f(base + a_k (x - base))``, rows x steps chunked."""
+        """``(x - base) * sum_k w_k grad f(base + a_k (x - base))``, rows x steps chunked.
+
+        The weighted sum is accumulated in float64 (and returned in float64), so
+        the quadrature, not the summation, sets the completeness error.
+        """
         import torch
 
         n, shape = x.shape[0], tuple(x.shape[1:])
         s = len(alphas)
         a_all = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)
-        w_all = torch.as_tensor(weights, dtype=torch.float64 if x.dtype == torch.float64 else x.dtype,
-                                device=x.device)
+        w_all = torch.as_tensor(weights, dtype=torch.float64, device=x.device)
         diff = x - base
-        out = torch.empty_like(x)
+        out = torch.empty(x.shape, dtype=torch.float64, device=x.device)
         rows = max(1, batch // s)
         steps_per = s if rows > 1 or batch >= s else max(1, batch)
         view = (-1, 1) + (1,) * len(shape)
@@ -454,7 +457,7 @@ class IntegratedGradients(_GradientMethod):
             xb, bb, db = x[i:i + rows], base[i:i + rows], diff[i:i + rows]
             r = xb.shape[0]
             tt = None if target is None else target[i:i + rows]
-            acc = torch.zeros((r, *shape), dtype=w_all.dtype, device=x.device)
+            acc = torch.zeros((r, *shape), dtype=torch.float64, device=x.device)
             for j in range(0, s, steps_per):
                 a = a_all[j:j + steps_per]
                 w = w_all[j:j + steps_per]
@@ -462,8 +465,8 @@ class IntegratedGradients(_GradientMethod):
                 pts = (bb.unsqueeze(0) + a.view(view) * db.unsqueeze(0)).reshape(k * r, *shape)
                 t_rep = None if tt is None else tt.repeat(k)
                 g, _ = self._grad(pts, t_rep, space)
-                acc += torch.tensordot(w, g.view(k, r, *shape).to(w.dtype), dims=1)
-            out[i:i + rows] = (acc * db.to(acc.dtype)).to(x.dtype)
+                acc += torch.tensordot(w, g.view(k, r, *shape).double(), dims=1)
+            out[i:i + rows] = acc * db.double()
         return out
 
 
