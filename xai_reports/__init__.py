@@ -4,16 +4,23 @@ Public API (pinned by ``tests/test_public_api.py``)::
 
     wrap_model(obj, feature_names=None)      -> ModelAdapter
     explain(model, X, method=..., **options) -> Attribution
+    global_importance(model, X, y=None, method=...) -> GlobalImportance
+    surrogate(model, X, max_depth=3)         -> SurrogateTree
     load_pack(name_or_path)                  -> LoadedPack
     generate_letters(model, data, pack, out) -> BatchSummary
+    verify(path, key=None)                   -> VerifyReport (tampering checks)
+    audit(model, data, pack, target=...)     -> AuditReport
 """
 
 from ._version import __version__
 from .adapters import ModelAdapter, load_model, wrap_model
 from .attribution import Attribution, explain
 from . import metrics
+from .attribution.global_ import GlobalImportance, SurrogateTree, global_importance, surrogate
 from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
                      RenderError, TemplateError, UnsafeModelError, XaiReportsError)
+from .integrity import RunManifest, verify
+from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
 from .packs import load_pack
 
@@ -21,8 +28,11 @@ __all__ = [
     "__version__",
     "wrap_model", "load_model", "ModelAdapter",
     "explain", "Attribution", "metrics",
+    "global_importance", "GlobalImportance", "surrogate", "SurrogateTree",
     "load_pack",
     "generate_letters", "regenerate",
+    "verify", "RunManifest",
+    "audit", "AuditReport",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
 ]

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 
+def _nvidia_driver_present() -> bool:
+    # Cheap check first: without an NVIDIA driver there is no CUDA device, and
+    # importing torch (seconds) just to learn that would slow every CLI run.
+    import os
+    import shutil
+
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
 def cuda_available() -> bool:
     """True when torch is importable and sees a CUDA device."""
+    import sys
+
+    if "torch" not in sys.modules and not _nvidia_driver_present():
+        return False
     try:
         import torch
     except ImportError:

@@ -80,8 +80,11 @@ def run_demo(out_dir="xai-reports-demo", *, n_applications: int = 300, progress:
 
     summary = generate_letters(model_path, out / "data" / "applications.csv", pack, out / "letters",
                                reference=out / "data" / "reference.csv", progress=progress)
+    from .documents.audit import run_audit_demo
+
+    audit_files = run_audit_demo(out, report_date=DEMO_DATE, progress=progress)["files"]
     return {"auc_holdout": auc, "model": str(model_path), "letters_dir": str(out / "letters"),
-            "summary": summary}
+            "summary": summary, "audit": audit_files}
 
 
 __all__ = ["run_demo", "load_hmda", "train_model", "DEMO_DATE"]

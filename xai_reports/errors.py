@@ -49,18 +49,18 @@ class InputError(XaiReportsError, ValueError):
         super().__init__(self._format())
 
     def _format(self) -> str:
+        """``file: row N (id X), column 'c': problem``, leaving out what is unknown."""
         where = []
-        if self.file:
-            where.append(self.file)
         if self.row is not None:
             where.append(f"row {self.row}" + (f" (id {self.record_id})" if self.record_id not in (None, "") else ""))
         if self.column is not None:
             where.append(f"column '{self.column}'")
-        return (": ".join([", ".join(where), self.reason]) if where else self.reason)
+        parts = [p for p in (self.file, ", ".join(where)) if p]
+        return ": ".join(parts + [self.reason])
 
     def to_dict(self) -> dict:
         return {"file": self.file, "row": self.row, "id": self.record_id,
-                "column": self.column, "error": self.reason}
+                "column": self.column, "error": self.reason, "message": str(self)}
 
 
 class PackError(XaiReportsError, ValueError):

@@ -19,11 +19,12 @@ from ._version import __version__
 from .adapters import load_model, wrap_model
 from .attribution import explain
 from .documents.letter import letter_content
-from .errors import InputError, PackError
+from .errors import InputError, PackError, TemplateError
+from .integrity import RunManifest, signing_key
 from .outputs import atomic_write, canonical_json, inside, safe_name
 from .packs import load_pack
 from .reasons import build_reference, deny_probability, select_reasons
-from .render import html_to_pdf, render_template, template_fingerprint
+from .render import html_to_pdf, localized_template, render_template, template_fingerprint, template_search_path
 from .tabular import check_frame, read_table
 
 FORMATS = ("pdf", "html", "json")
@@ -82,14 +83,24 @@ def _model_features(adapter, pack) -> list[str]:
     return list(names)
 
 
-def render_letter(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
+def render_letter(record: dict, pack, *, formats=FORMATS, templates=None) -> dict[str, bytes]:
     """Render one decision record to its files (``{"html": ..., "pdf": ..., "json": ...}``).
 
     The letter is rendered from ``record["document"]`` alone, so a stored record
-    regenerates the same letter.
+    regenerates the same letter (byte for byte: dates come from the record).
+
+    Args:
+        record: a decision record with a ``document`` (not a flagged one).
+        pack: the loaded pack.
+        formats: any of ``"html"``, ``"pdf"``, ``"json"``.
+        templates: user template folder(s) searched before the pack's.
+
+    Returns:
+        ``{format: bytes}``. The PDF is PDF/A-3a + PDF/UA-1 with the JSON record
+        embedded as ``record.json`` (relationship ``Data``).
     """
     doc = record["document"]
-    dirs = pack.template_dirs()
+    dirs = template_search_path(pack.template_dirs(), templates)
     out: dict[str, bytes] = {}
     record_json = canonical_json(record).encode("utf-8")
     if "html" in formats or "pdf" in formats:
@@ -98,17 +109,46 @@ def render_letter(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
             out["html"] = html.encode("utf-8")
         if "pdf" in formats:
             created = datetime.fromisoformat(doc["content"]["date"]).replace(tzinfo=timezone.utc)
-            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=dirs, created=created,
+            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
                                      attachments=[("record.json", record_json, "Decision record (JSON)")])
     if "json" in formats:
         out["json"] = record_json
     return out
 
 
+def letter_template(pack, lang: str, dirs) -> str | None:
+    """The letter template for ``lang``: the pack's ``templates["letter.<lang>"]``, else
+    ``<letter stem>.<lang>.html.j2`` found in the template folders, else (English) the
+    pack's ``letter``. ``None`` when the pack has no template in that language."""
+    base = pack.templates.get("letter")
+    explicit = pack.templates.get(f"letter.{lang}")
+    if explicit:
+        return explicit
+    if not base:
+        return None
+    name = localized_template(base, lang, dirs)
+    return name if (name != base or lang == "en") else None
+
+
+def rerender_letter(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
+    """The files a letter record renders to now (used by ``xai-reports verify``).
+
+    Raises:
+        TemplateError: the templates differ from the version the record names.
+    """
+    pack = load_pack(pack or record["pack"]["name"])
+    tpl = record["document"]["template"]
+    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
+    if now["sha256"] != tpl["sha256"]:
+        raise TemplateError(f"template '{tpl['name']}' differs from the recorded version "
+                            "(pass the pack and --templates used to write it)")
+    return render_letter(record, pack, formats=formats, templates=templates)
+
+
 def generate_letters(model, data, pack="finance", out_dir="letters", *, reference=None,
                      id_column: str | None = None, formats=FORMATS, decision_date: str | None = None,
                      language: str | None = None, model_name: str | None = None,
-                     progress: bool = False) -> BatchSummary:
+                     progress: bool = False, templates=None, key: bytes | None = None) -> BatchSummary:
     """Write an adverse-action letter for each row the model denies.
 
     Args:
@@ -125,6 +165,13 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
             ``columns.decision_date`` column (default: today, recorded in the record).
         language: force a language for every letter (else the row's
             ``columns.language`` value, else the pack's language).
+        templates: user template folder(s) searched before the pack's, to
+            override single blocks (letterhead, footer, wording).
+        key: HMAC key signing ``manifest.json`` (default: ``signing_key()``,
+            i.e. ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
+
+    Writes ``manifest.json`` last: SHA-256 of every output, the data, model,
+    pack and templates (see :mod:`xai_reports.integrity`).
 
     Returns:
         :class:`BatchSummary`. Rows with bad values are reported in it (and in
@@ -141,6 +188,8 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
     bad_fmt = [f for f in formats if f not in FORMATS]
     if bad_fmt or not formats:
         raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
+    dirs = template_search_path(pack.template_dirs(), templates)
+    key = key if key is not None else signing_key()
     template_name = pack.templates.get("letter")
     if not template_name and ("pdf" in formats or "html" in formats):
         raise PackError("the pack declares no 'letter' template", file=pack.files[-1], key_path="templates.letter")
@@ -178,9 +227,18 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     today = decision_date or date.today().isoformat()
-    template = template_fingerprint(template_name, pack.template_dirs()) if template_name else None
+    lang_templates = {lg: letter_template(pack, lg, dirs) for lg in pack.languages}
+    untranslated = {lg: pack.spec.missing_translations(lg) for lg in pack.languages}
+    fingerprints = {lg: template_fingerprint(n, dirs) for lg, n in lang_templates.items() if n}
     software = software_versions()
     model_desc = {**adapter.describe(), "name": model_label}
+    manifest = RunManifest("adverse_action_letters", software=software)
+    manifest.add_input("data", data)
+    manifest.add_input("reference", reference)
+    manifest.add_model(adapter, path=model if isinstance(model, (str, Path)) else None, name=model_label)
+    manifest.add_pack(pack)
+    for fp in fingerprints.values():
+        manifest.add_template(fp)
     idx = np.flatnonzero(denied)
     attr = explain(adapter, X.iloc[idx], method=pack.explanation.method,
                    tolerance=pack.explanation.additivity_tolerance, **pack.explanation.options) if len(idx) else None
@@ -199,8 +257,13 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
             decision_id = checked.ids[i]
             result = select_reasons(attr, k, ref, pack, values=X.iloc[i].to_dict())
             lang = language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
-            if lang not in pack.languages:
-                summary.errors.append(InputError(f"language {lang!r} not offered by the pack ({pack.languages})",
+            if lang not in pack.languages or untranslated[lang] or (lang_templates[lang] is None and
+                                                                   set(formats) & {"pdf", "html"}):
+                why = ("not offered by the pack" if lang not in pack.languages else
+                       f"is incomplete in the pack (no translation for {', '.join(untranslated[lang][:3])}"
+                       f"{' and more' if len(untranslated[lang]) > 3 else ''})" if untranslated[lang] else
+                       "has no letter template")
+                summary.errors.append(InputError(f"language {lang!r} {why} ({pack.languages})",
                                                  file=source, row=int(checked.raw.index[i]) + 1,
                                                  column=cols.language, record_id=decision_id).to_dict())
                 continue
@@ -240,32 +303,41 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
                 "software": software,
             }
             base = f"letter_{safe_name(decision_id)}"
+            if any(f"{base}.{e}" in manifest.outputs for e in FORMATS):
+                summary.errors.append(InputError(f"another id in this batch is written as {base}.*", file=source,
+                                                 row=int(checked.raw.index[i]) + 1, column=cols.id,
+                                                 record_id=decision_id).to_dict())
+                continue
             if result.flagged:
                 record["document"] = None
                 summary.flagged.append({"id": decision_id, "reason": result.flag_reason})
                 files = {"json": canonical_json(record).encode()} if "json" in formats else {}
             else:
                 record["document"] = {
-                    "kind": "adverse_action_letter", "template": template, "language": lang,
+                    "kind": "adverse_action_letter", "template": fingerprints.get(lang), "language": lang,
                     "content": letter_content(pack=pack, decision_id=decision_id, raw_row=raw, reasons=result,
                                               decision_date=when, language=lang),
                 }
-                files = render_letter(record, pack, formats=formats)
+                files = render_letter(record, pack, formats=formats, templates=templates)
                 summary.letters += 1
             for ext, data_bytes in files.items():
                 target = inside(out, f"{base}.{ext}")
                 atomic_write(target, data_bytes)
+                manifest.add(target.name, data_bytes)
                 summary.outputs.append(target.name)
             if progress:
                 prog.advance(task)
     finally:
         if progress:
             prog.stop()
-    atomic_write(out / "summary.json", canonical_json(summary.to_dict()))
+    summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
+    atomic_write(out / "summary.json", summary_bytes)
+    manifest.add("summary.json", summary_bytes)
+    manifest.write(out, key=key)
     return summary
 
 
-def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html")) -> list[Path]:
+def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), templates=None) -> list[Path]:
     """Re-render a letter from its JSON record; the template must be the recorded version."""
     import json
 
@@ -275,12 +347,12 @@ def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html")) -> l
                          file=record_path)
     pack = load_pack(pack or record["pack"]["name"])
     tpl = record["document"]["template"]
-    now = template_fingerprint(tpl["name"], pack.template_dirs())
+    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
     if now["sha256"] != tpl["sha256"]:
         changed = sorted(k for k in set(now["files"]) | set(tpl["files"]) if now["files"].get(k) != tpl["files"].get(k))
         raise InputError(f"template changed since the letter was written ({', '.join(changed)}); "
                          "regenerate with the recorded template version", file=record_path)
-    files = render_letter(record, pack, formats=formats)
+    files = render_letter(record, pack, formats=formats, templates=templates)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []

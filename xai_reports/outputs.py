@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -10,6 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+def _file_mode() -> int:
+    umask = os.umask(0)  # read once at import: os.umask can only be read by setting it
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -17,12 +25,26 @@ def safe_name(text: str, *, max_len: int = 80) -> str:
     """A file-name component derived from data that cannot leave its folder.
 
     Path separators, ``..``, NUL and other odd characters become ``_``; leading
-    dots are stripped; an empty result becomes ``_``.
+    dots are stripped; an empty result becomes ``_``. When anything had to
+    change (or the name was cut to ``max_len``), a short hash of the original
+    is appended, so two different ids never share a file (``a/b`` and ``a_b``).
+
+    Examples::
+
+        >>> safe_name("HMDA-0047")
+        'HMDA-0047'
+        >>> safe_name("../../etc/passwd")
+        'etc_passwd-3754d6cb'
     """
-    s = _SAFE.sub("_", str(text).replace("\x00", "_"))
+    original = str(text)
+    s = _SAFE.sub("_", original.replace("\x00", "_"))
     s = s.lstrip(".")
     s = s.replace("..", "_")
-    return (s[:max_len] or "_")
+    s = s.strip("_") if s != original else s
+    if s == original and len(s) <= max_len and s:
+        return s
+    digest = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{s[:max_len - 9] or '_'}-{digest}"
 
 
 def inside(out_dir, name: str) -> Path:
@@ -41,6 +63,8 @@ def atomic_write(path, data: bytes | str) -> None:
         data = data.encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would.
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

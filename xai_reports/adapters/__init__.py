@@ -14,11 +14,12 @@ def _is_xgboost(obj) -> bool:
 
 
 def _is_torch(obj) -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return isinstance(obj, torch.nn.Module)
+    # A torch module instance cannot exist unless torch is imported: no need to pay
+    # for importing it (seconds) to learn that an XGBoost or sklearn model is not one.
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:

@@ -47,7 +47,7 @@ class TorchAdapter(ModelAdapter):
             return X.to(self.device, dtype=dtype)
         if isinstance(X, pd.DataFrame):
             X = X[self.feature_names].to_numpy(dtype=np.float64) if self.feature_names else X.to_numpy(np.float64)
-        return torch.as_tensor(np.asarray(X, dtype=np.float64), device=self.device).to(dtype)
+        return torch.from_numpy(np.array(X, dtype=np.float64)).to(self.device, dtype=dtype)
 
     def forward(self, x):
         """Differentiable forward pass on a tensor; binary single-logit outputs are squeezed."""

@@ -22,4 +22,6 @@ def run(args):
     res = run_demo(args.out, progress=not args.quiet and sys.stderr.isatty())
     print(f"model: {res['model']} (held-out AUC {res['auc_holdout']:.3f})")
     print_summary(res["summary"], res["letters_dir"])
+    for path in res.get("audit", []):
+        print(f"audit report: {path}")
     return 0

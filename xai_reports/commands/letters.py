@@ -19,6 +19,11 @@ def add_parser(sub, name):
     p.add_argument("--reference", help="reference population data (CSV/Parquet) for the reasons")
     p.add_argument("--date", help="notice date YYYY-MM-DD when the data has no decision date column (default: today)")
     p.add_argument("--language", help="letter language for every row (default: the row's or the pack's)")
+    p.add_argument("--templates", action="append", metavar="DIR",
+                   help="folder of templates overriding the pack's (one block or a whole template; repeatable)")
+    p.add_argument("--key-file", help="sign manifest.json with the HMAC key in this file "
+                                      "(default: $XAI_REPORTS_SIGNING_KEY / $XAI_REPORTS_SIGNING_KEY_FILE)")
+    p.add_argument("--key-env", help="sign manifest.json with the HMAC key in this environment variable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -30,18 +35,18 @@ def print_summary(summary, out, stream=sys.stdout):
     for f in summary.flagged:
         print(f"  flagged for human review: {f['id']}: {f['reason']}", file=stream)
     for e in summary.errors:
-        where = ", ".join(x for x in (e.get("file"), e.get("row") and f"row {e['row']}",
-                                      e.get("column") and f"column '{e['column']}'") if x)
-        print(f"  row error: {where}: {e['error']}", file=sys.stderr)
+        print(f"  row error: {e['message']}", file=sys.stderr)
 
 
 def run(args):
+    from ..integrity import signing_key
     from ..letters import generate_letters
 
     summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
                                id_column=args.id_column,
                                formats=[f.strip() for f in args.format.split(",") if f.strip()],
-                               decision_date=args.date, language=args.language,
+                               decision_date=args.date, language=args.language, templates=args.templates,
+                               key=signing_key(key_file=args.key_file, key_env=args.key_env),
                                progress=not args.quiet and sys.stderr.isatty())
     print_summary(summary, args.out)
     return summary.exit_code

@@ -10,6 +10,7 @@ def add_parser(sub, name):
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--pack", help="pack (default: the one named in the record)")
     p.add_argument("--format", default="pdf,html")
+    p.add_argument("--templates", action="append", metavar="DIR", help="template folder used at generation")
     p.set_defaults(func=run)
     return p
 
@@ -18,6 +19,7 @@ def run(args):
     from ..letters import regenerate
 
     for path in regenerate(args.record, args.out, pack=args.pack,
-                           formats=[f.strip() for f in args.format.split(",") if f.strip()]):
+                           formats=[f.strip() for f in args.format.split(",") if f.strip()],
+                           templates=args.templates):
         print(path)
     return 0

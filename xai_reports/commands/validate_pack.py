@@ -17,4 +17,9 @@ def run(args):
     chain = " <- ".join(str(f) for f in pack.files)
     print(f"ok: pack '{pack.name}' {pack.version} ({pack.spec.domain}), {len(pack.features)} features, "
           f"{len(pack.reasons)} reasons; files: {chain}")
+    for lang in pack.languages:
+        missing = pack.spec.missing_translations(lang)
+        if missing:
+            print(f"  warning: language '{lang}' is incomplete, its letters are refused until these are "
+                  f"translated: {', '.join(missing)}")
     return 0

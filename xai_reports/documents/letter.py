@@ -18,8 +18,50 @@ def _address_lines(value) -> list[str]:
     return [p.strip() for p in str(value).replace("\n", ";").split(";") if p.strip()]
 
 
+# Short labels printed on letters; long legal wording lives in the templates
+# (finance/adverse_action_letter.<lang>.html.j2). A pack adds or changes
+# labels with ``translations.<lang>.labels``.
+LABELS = {
+    "en": {"telephone": "Telephone", "date": "Date", "application_number": "Application number",
+           "applicant": "Applicant", "reference": "Reference", "not_provided": "not provided",
+           "reasons_list": "Principal reasons, most important first"},
+    "es": {"telephone": "Teléfono", "date": "Fecha", "application_number": "Número de solicitud",
+           "applicant": "Solicitante", "reference": "Referencia", "not_provided": "no proporcionado",
+           "reasons_list": "Razones principales, la más importante primero"},
+}
+
+
 def _text(spec, lang):
     return spec.translations.get(lang, spec.text) if lang != "en" else spec.text
+
+
+def _pack_text(spec, lang: str, key: str, english):
+    tr = spec.translations.get(lang) if lang != "en" else None
+    value = getattr(tr, key, None) if tr is not None else None
+    return value or english
+
+
+def _value(raw_value, fs, lang: str, labels: dict) -> str:
+    if raw_value is None or (isinstance(raw_value, float) and math.isnan(raw_value)):
+        return labels["not_provided"]
+    tr = fs.translations.get(lang) if lang != "en" else None
+    if tr is not None and tr.category_labels:
+        key = str(raw_value)
+        if isinstance(raw_value, float) and raw_value.is_integer():
+            key = str(int(raw_value))
+        if key in tr.category_labels:
+            return tr.category_labels[key]
+    return format_value(raw_value, fs)
+
+
+def letter_labels(pack, language: str) -> dict:
+    """The short labels a letter prints in ``language`` (pack overrides applied)."""
+    labels = dict(LABELS["en"])
+    labels.update(LABELS.get(language, {}))
+    tr = pack.spec.translations.get(language)
+    if tr is not None:
+        labels.update(tr.labels)
+    return labels
 
 
 def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_date: str,
@@ -38,35 +80,40 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
     fin = spec.finance
     cols = spec.columns
     name = raw_row.get(cols.name) if cols.name else None
+    labels = letter_labels(pack, language)
     reason_items = []
     for r in reasons.reasons:
         rs = spec.reasons[r["key"]]
         details = []
         for f in r["features"]:
             fs = spec.features[f["name"]]
-            details.append({"label": fs.label, "value": format_value(raw_row.get(f["name"]), fs)})
+            tr = fs.translations.get(language) if language != "en" else None
+            details.append({"label": (tr.label if tr is not None and tr.label else fs.label),
+                            "value": _value(raw_row.get(f["name"]), fs, language, labels)})
         reason_items.append({"text": _text(rs, language), "code": rs.code, "details": details})
     inst = fin.institution
     content = {
         "lang": language,
+        "labels": labels,
         "decision_id": decision_id,
         "date": decision_date,
         "applicant": {
             "name": str(name).strip() if name not in (None, "") else None,
             "address": _address_lines(raw_row.get(cols.address)) if cols.address else [],
         },
-        "credit_requested": fin.decision.credit_requested,
-        "action_taken": fin.decision.action_taken,
+        "credit_requested": _pack_text(spec, language, "credit_requested", fin.decision.credit_requested),
+        "action_taken": _pack_text(spec, language, "action_taken", fin.decision.action_taken),
         "creditor": {
             "name": inst.name, "address": list(inst.address), "phone": inst.phone,
-            "email": inst.email, "website": inst.website, "contact": inst.contact,
+            "email": inst.email, "website": inst.website,
+            "contact": _pack_text(spec, language, "contact", inst.contact),
         },
         "reasons": reason_items,
         "agency": {"name": inst.agency.name, "address": list(inst.agency.address)},
         "consumer_report": None,
         "credit_score": None,
         "counterfactual": None,
-        "disclaimer": spec.disclaimer,
+        "disclaimer": _pack_text(spec, language, "disclaimer", spec.disclaimer),
     }
     if fin.consumer_report.used:
         a = fin.consumer_report.agency

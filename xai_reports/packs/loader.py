@@ -40,6 +40,12 @@ class LoadedPack:
 
     def template_dirs(self) -> list[Path]:
         """Template search path: this pack's folders (derived first), then the shipped templates."""
+        cached = self.__dict__.get("_template_dirs")
+        if cached is None:
+            cached = self.__dict__["_template_dirs"] = self._find_template_dirs()
+        return list(cached)
+
+    def _find_template_dirs(self) -> list[Path]:
         dirs: list[Path] = []
         for f in reversed(self.files):
             for d in self._raw_dirs_of(f):

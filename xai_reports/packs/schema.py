@@ -18,6 +18,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+class FeatureTranslation(Strict):
+    """A feature's printed texts in another language."""
+
+    label: Optional[str] = None
+    category_labels: dict[str, str] = Field(default_factory=dict)
+
+
+class PackTranslation(Strict):
+    """Pack texts printed on documents, in another language (the base texts are English)."""
+
+    action_taken: Optional[str] = None
+    credit_requested: Optional[str] = None
+    contact: Optional[str] = Field(default=None, description="finance.institution.contact in this language.")
+    disclaimer: Optional[str] = None
+    labels: dict[str, str] = Field(default_factory=dict, description="Short document labels (Telephone, Date...).")
+
+
 class FeatureSpec(Strict):
     """One input column: how to read it, show it, explain it and (maybe) change it."""
 
@@ -44,6 +61,8 @@ class FeatureSpec(Strict):
     forbidden_transitions: list[tuple[Scalar, Scalar]] = Field(default_factory=list)
     action_text: Optional[str] = Field(
         default=None, description="Counterfactual wording, e.g. 'your total debt payments were below {value} of your income'.")
+    translations: dict[str, FeatureTranslation] = Field(
+        default_factory=dict, description="Label and category labels per language code.")
 
     @model_validator(mode="after")
     def _categories(self):
@@ -160,6 +179,107 @@ class Explanation(Strict):
     options: dict = Field(default_factory=dict)
 
 
+class AuditModelInfo(Strict):
+    """Model inventory fields printed in the audit report's identification section."""
+
+    id: str = Field(description="Model id in the institution's inventory naming.")
+    name: str
+    version: str
+    inventory_id: Optional[str] = None
+    owner: str = Field(description="Accountable model owner (person or unit).")
+    developer: Optional[str] = None
+    validator: str = Field(description="Independent validator (person or unit).")
+    independence: Optional[str] = Field(default=None, description="Independence statement of the validator.")
+    risk_tier: Optional[str] = None
+    materiality: Optional[str] = Field(default=None, description="Materiality (exposure x purpose), SR 26-2.")
+    regulatory_classification: list[str] = Field(default_factory=list)
+    purpose: Optional[str] = None
+    intended_use: Optional[str] = None
+    intended_users: Optional[str] = None
+    use_restrictions: list[str] = Field(default_factory=list)
+    components: list[str] = Field(default_factory=list, description="Vendor or pre-trained components.")
+
+
+class FairnessSettings(Strict):
+    """Fair-lending / bias metrics of the audit. Their legal basis depends on jurisdiction."""
+
+    enabled: bool = True
+    metrics: list[Literal["adverse_impact_ratio", "standardized_mean_difference", "marginal_effect", "proxy_screen"]] = Field(
+        default_factory=lambda: ["adverse_impact_ratio", "standardized_mean_difference", "marginal_effect", "proxy_screen"])
+    favorable: Optional[Literal["positive", "negative"]] = Field(
+        default=None, description="Which model decision is favourable to the person (default: approval for finance packs, else 'negative').")
+    air_threshold: float = Field(default=0.8, gt=0, le=1, description="Flag an adverse impact ratio below this (four-fifths rule).")
+    smd_threshold: float = Field(default=0.3, gt=0, description="Flag |standardized mean difference| at or above this (practitioner convention).")
+    proxy_threshold: float = Field(default=0.3, gt=0, le=1, description="Flag |correlation| of an input with a group at or above this.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Significance level of the tests.")
+    min_group_size: int = Field(default=30, ge=1, description="Groups with fewer rows are reported but not assessed.")
+    reference_groups: dict[str, Scalar] = Field(
+        default_factory=dict, description="Attribute -> reference value; default: the group with the highest favourable rate.")
+    control_for_model_inputs: bool = Field(default=True, description="Adjusted marginal effect controls for the model's inputs.")
+    jurisdiction: Optional[str] = None
+    legal_basis: str = Field(
+        default=("The legal basis for these metrics depends on jurisdiction and on the product. They are "
+                 "screening statistics for a reviewer, not a determination of discrimination or of compliance."))
+
+
+class MonitoringMetric(Strict):
+    metric: str
+    threshold: str
+    frequency: str
+    action: Optional[str] = None
+
+
+class MonitoringPlan(Strict):
+    owner: Optional[str] = None
+    frequency: Optional[str] = None
+    metrics: list[MonitoringMetric] = Field(default_factory=list)
+    revalidation_triggers: list[str] = Field(default_factory=list)
+    next_review_due: Optional[str] = None
+
+
+class SignOff(Strict):
+    role: str
+    name: Optional[str] = None
+    organisation: Optional[str] = None
+
+
+class AuditSettings(Strict):
+    """Computation settings of the audit (sample sizes, seeds)."""
+
+    seed: int = 0
+    subgroup_min_rows: int = Field(default=30, ge=1, description="Performance by subgroup needs at least this many rows.")
+    calibration_bins: int = Field(default=10, ge=2, le=50)
+    permutation_repeats: int = Field(default=5, ge=1, le=100)
+    dependence_top_k: int = Field(default=4, ge=0, le=12)
+    dependence_max_points: int = Field(default=2000, ge=100)
+    surrogate_max_depth: int = Field(default=3, ge=1, le=8)
+    faithfulness_rows: int = Field(default=200, ge=10)
+    stability_rows: int = Field(default=100, ge=10)
+    stability_radius: float = Field(default=0.05, gt=0, description="Perturbation radius as a share of each feature's SD.")
+    counterfactual_rows: int = Field(default=200, ge=1, description="Denied applicants searched for recourse (seeded sample).")
+
+
+class AuditSection(Strict):
+    """What the compliance / validation audit report needs that the rest of the pack does not say."""
+
+    title: str = "Model validation and compliance audit report"
+    report_date: Optional[str] = Field(default=None, description="ISO date of the report when neither the run nor the data gives one.")
+    model: AuditModelInfo
+    target_description: Optional[str] = Field(default=None, description="What the labels in the audit data mean.")
+    positive_label: Optional[Scalar] = Field(default=None, description="Target value meaning the model's positive class (default: 1/yes/true).")
+    threshold: Optional[float] = Field(default=None, gt=0, lt=1, description="Decision threshold on P(positive) for packs without a finance.decision.")
+    data_description: Optional[str] = None
+    fairness: FairnessSettings = Field(default_factory=FairnessSettings)
+    settings: AuditSettings = Field(default_factory=AuditSettings)
+    not_reviewed: list[str] = Field(default_factory=list, description="Aspects outside this review, added to the built-in list.")
+    limitations: list[str] = Field(default_factory=list)
+    compensating_controls: list[str] = Field(default_factory=list)
+    monitoring: MonitoringPlan = Field(default_factory=MonitoringPlan)
+    sign_off: list[SignOff] = Field(default_factory=list)
+    retention: Optional[str] = None
+    references: list[Reference] = Field(default_factory=list)
+
+
 class Pack(Strict):
     """A validated domain pack."""
 
@@ -182,6 +302,9 @@ class Pack(Strict):
     templates: dict[str, str] = Field(default_factory=dict, description="Document kind -> template file.")
     template_dirs: list[str] = Field(default_factory=list, description="Folders (relative to the pack) searched before the shipped templates.")
     finance: Optional[FinanceSection] = None
+    translations: dict[str, PackTranslation] = Field(
+        default_factory=dict, description="Printed pack texts per language code (for languages other than en).")
+    audit: Optional[AuditSection] = None
 
     @field_validator("features")
     @classmethod
@@ -212,6 +335,37 @@ class Pack(Strict):
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
         return self
+
+    def missing_translations(self, lang: str) -> list[str]:
+        """Key paths of the printed texts that have no ``lang`` version (empty: the language is complete).
+
+        Base texts are English. A letter in another language is written only when
+        this list is empty, so no English sentence ends up inside, say, a Spanish letter.
+
+        Examples::
+
+            >>> from xai_reports.packs import load_pack
+            >>> load_pack("finance").spec.missing_translations("es")
+            []
+        """
+        if lang == "en":
+            return []
+        missing = [f"reasons.{k}.translations.{lang}" for k, r in self.reasons.items() if lang not in r.translations]
+        for fname, f in self.features.items():
+            if f.protected or (f.reason is None and not f.reason_by_value):
+                continue  # never printed
+            tr = f.translations.get(lang)
+            if tr is None or not tr.label:
+                missing.append(f"features.{fname}.translations.{lang}.label")
+            shown = set(f.category_labels) or ({str(c) for c in f.categories} if f.type in ("binary", "categorical")
+                                               and f.categories else set())
+            have = set(tr.category_labels) if tr is not None else set()
+            missing += [f"features.{fname}.translations.{lang}.category_labels.{v}" for v in sorted(shown - have)]
+        if self.domain == "finance":
+            tr = self.translations.get(lang)
+            missing += [f"translations.{lang}.{k}" for k in ("action_taken", "credit_requested", "contact", "disclaimer")
+                        if tr is None or not getattr(tr, k)]
+        return missing
 
     # conveniences ------------------------------------------------------------
     def protected_features(self) -> list[str]:

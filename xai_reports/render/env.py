@@ -41,10 +41,103 @@ def long_date(value: str | date, lang: str = "en") -> str:
     return f"{months[d.month - 1]} {d.day}, {d.year}"
 
 
+SHIPPED_NS = "shipped"
+PACK_NS = "pack"
+
+
+class TemplateSearchPath(list):
+    """Template folders in search order, remembering how many come from the user.
+
+    The first ``n_user`` folders are the user's (``--templates DIR``), then the
+    pack's (derived pack first), then the shipped templates. Besides plain names
+    the loader understands two namespaces, so an override can extend the very
+    template it replaces without copying it:
+
+    * ``pack:NAME``: ``NAME`` looked up with the user folders skipped;
+    * ``shipped:NAME``: ``NAME`` from the templates shipped with xai-reports.
+    """
+
+    def __init__(self, dirs=(), n_user: int = 0):
+        super().__init__(Path(d).resolve() for d in dirs)
+        self.n_user = n_user
+
+
+def template_search_path(pack_dirs, templates=None) -> TemplateSearchPath:
+    """User template folders (``templates``) before the pack's (``pack_dirs``).
+
+    Args:
+        pack_dirs: ``LoadedPack.template_dirs()`` (ends with the shipped folder).
+        templates: a folder or a list of folders whose templates override
+            blocks or whole templates; ``None`` for none.
+
+    Returns:
+        A :class:`TemplateSearchPath`.
+
+    Raises:
+        TemplateError: a user folder that does not exist.
+
+    Examples::
+
+        >>> from xai_reports.packs import load_pack
+        >>> path = template_search_path(load_pack("finance").template_dirs())
+        >>> path.n_user
+        0
+    """
+    if templates is None:
+        user = []
+    elif isinstance(templates, (str, Path)):
+        user = [templates]
+    else:
+        user = list(templates)
+    for d in user:
+        if not Path(d).is_dir():
+            raise TemplateError(f"template folder '{d}' not found (or not a folder)")
+    n_user = len(user)
+    dirs = [Path(d).resolve() for d in user]
+    for d in pack_dirs:
+        r = Path(d).resolve()
+        if r not in dirs:
+            dirs.append(r)
+    return TemplateSearchPath(dirs, n_user)
+
+
+def _asset_data_uri(dirs: tuple[str, ...]):
+    """``asset_data_uri("logo.png")``: a file from the template folders as an inline ``data:`` URL.
+
+    Keeps HTML self-contained (a logo travels inside the file) and confines reads
+    to the template folders, like the PDF fetcher.
+    """
+    import base64
+    import mimetypes
+    import os
+
+    roots = [Path(os.path.realpath(d)) for d in dirs]
+
+    def asset_data_uri(name: str) -> str:
+        rel = str(name)
+        if "\x00" in rel or rel.startswith(("/", "\\")) or ":" in rel:
+            raise TemplateError(f"asset {name!r}: give a path relative to the template folders")
+        for root in roots:
+            real = Path(os.path.realpath(root / rel))
+            if (root == real or root in real.parents) and real.is_file():
+                mime = mimetypes.guess_type(real.name)[0] or "application/octet-stream"
+                return f"data:{mime};base64," + base64.b64encode(real.read_bytes()).decode("ascii")
+        raise TemplateError(f"asset {name!r} not found inside the template folders")
+
+    return asset_data_uri
+
+
 @lru_cache(maxsize=32)
-def _env(dirs: tuple[str, ...]) -> jinja2.Environment:
+def _env(dirs: tuple[str, ...], n_user: int = 0) -> jinja2.Environment:
+    from .._resources import templates_dir
+
+    plain = [jinja2.FileSystemLoader(d) for d in dirs]
+    namespaces = {
+        SHIPPED_NS: jinja2.FileSystemLoader(str(templates_dir().resolve())),
+        PACK_NS: jinja2.ChoiceLoader(plain[n_user:]),
+    }
     env = ImmutableSandboxedEnvironment(
-        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(d) for d in dirs]),
+        loader=jinja2.ChoiceLoader([jinja2.PrefixLoader(namespaces, delimiter=":"), *plain]),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -52,19 +145,70 @@ def _env(dirs: tuple[str, ...]) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["long_date"] = long_date
+    env.globals["asset_data_uri"] = _asset_data_uri(dirs)
     return env
 
 
 def environment(template_dirs) -> jinja2.Environment:
-    """The (cached) environment searching ``template_dirs`` in order."""
-    return _env(tuple(str(Path(d).resolve()) for d in template_dirs))
+    """The (cached) sandboxed environment searching ``template_dirs`` in order.
+
+    Args:
+        template_dirs: folders, or a :class:`TemplateSearchPath` (user folders first).
+
+    Returns:
+        A ``jinja2.sandbox.ImmutableSandboxedEnvironment`` with autoescape,
+        ``StrictUndefined``, the ``long_date`` filter, the ``asset_data_uri``
+        global and the ``pack:`` / ``shipped:`` namespaces.
+    """
+    return _env(tuple(str(Path(d).resolve()) for d in template_dirs), getattr(template_dirs, "n_user", 0))
 
 
-def render_template(name: str, context: dict, template_dirs) -> str:
-    """Render ``name`` with ``context``; any template problem becomes a :class:`TemplateError`."""
+def localized_template(name: str, lang: str, template_dirs) -> str:
+    """The language variant of ``name`` if the search path has one, else ``name``.
+
+    ``finance/adverse_action_letter.html.j2`` in ``"es"`` becomes
+    ``finance/adverse_action_letter.es.html.j2`` when that file exists in any
+    template folder (user, pack or shipped).
+
+    Examples::
+
+        >>> from xai_reports.packs import load_pack
+        >>> localized_template("finance/adverse_action_letter.html.j2", "es", load_pack("finance").template_dirs())
+        'finance/adverse_action_letter.es.html.j2'
+    """
+    if not lang or lang == "en":
+        return name
+    stem, dot, ext = name.partition(".")
+    candidate = f"{stem}.{lang}.{ext}" if dot else f"{name}.{lang}"
     env = environment(template_dirs)
     try:
-        return env.get_template(name).render(**context)
+        env.loader.get_source(env, candidate)
+    except jinja2.TemplateNotFound:
+        return name
+    return candidate
+
+
+def render_template(name: str, context: dict, template_dirs, *, self_contained: bool = True) -> str:
+    """Render ``name`` with ``context``; any template problem becomes a :class:`TemplateError`.
+
+    Args:
+        name: template name (``finance/adverse_action_letter.html.j2``, ``pack:...``, ``shipped:...``).
+        context: the variables the template sees (autoescaped).
+        template_dirs: folders or a :class:`TemplateSearchPath`.
+        self_contained: refuse output that would load anything but inline
+            ``data:`` URLs (a self-contained HTML file; see ``render.safety``).
+
+    Returns:
+        The HTML text.
+
+    Raises:
+        TemplateError: missing template, syntax error, missing field
+            (``StrictUndefined``), unsafe operation (sandbox), a template that
+            extends itself, or an external resource in the output.
+    """
+    env = environment(template_dirs)
+    try:
+        html = env.get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
         raise TemplateError(f"template '{exc.name}' not found in {', '.join(map(str, template_dirs))}") from None
     except jinja2.UndefinedError as exc:
@@ -73,6 +217,18 @@ def render_template(name: str, context: dict, template_dirs) -> str:
         raise TemplateError(f"{exc.filename or name}: line {exc.lineno}: {exc.message}") from None
     except jinja2.exceptions.SecurityError as exc:
         raise TemplateError(f"template '{name}' tried an unsafe operation: {exc}") from None
+    except RecursionError:
+        raise TemplateError(f"template '{name}' extends or includes itself; to override a template under the "
+                            f"same name, extend '{PACK_NS}:{name}' or '{SHIPPED_NS}:{name}'") from None
+    if self_contained:
+        from .safety import external_resources
+
+        loads = external_resources(html)
+        if loads:
+            raise TemplateError(f"template '{name}' makes the document load external resources "
+                                f"(documents must be self-contained; inline them with asset_data_uri()): "
+                                f"{'; '.join(loads[:5])}")
+    return html
 
 
 def template_fingerprint(name: str, template_dirs) -> dict:

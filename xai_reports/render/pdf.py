@@ -1,21 +1,79 @@
-"""HTML to PDF with WeasyPrint, confined: no network, no local file outside the template folders.
+"""HTML to PDF with WeasyPrint: archival (PDF/A-3), accessible (PDF/UA-1), reproducible, confined.
 
-WeasyPrint reads any local file and fetches any URL a document references by
-default; :class:`SafeURLFetcher` allows ``data:`` URLs and ``file:`` URLs that
-resolve (symlinks and ``..`` included) inside the allowed folders, and refuses
-everything else.
+Every document the project writes goes through :func:`html_to_pdf`, which
+
+* produces **PDF/A-3a** (tagged) by default, also claiming **PDF/UA-1**, with
+  the machine-readable record embedded as an associated file
+  (``/AFRelationship /Data``); ``variant="pdf/a-3b"`` gives an untagged file;
+* applies the WeasyPrint 70 conformance fixes: the XMP packet is stored
+  uncompressed and, for PDF/UA, carries ``pdfuaid:part`` with its
+  ``pdfaExtension`` schema (a finisher); images are never interpolated
+  (``image-rendering: crisp-edges``, set in ``templates/base.html.j2`` and
+  enforced here with an extra stylesheet);
+* is **deterministic**: document and attachment dates come from ``created``
+  (the decision date), never from the clock, so the same HTML gives the same
+  bytes in any process;
+* is **confined**: :class:`SafeURLFetcher` lets WeasyPrint read ``data:`` URLs
+  and files that really resolve (symlinks, ``..`` and ``%2e%2e`` included)
+  inside the allowed folders, nothing else: no other ``file://`` path, no
+  ``file://host/``, no network. Any refused URL fails the render with the URL
+  named, so a template cannot silently lose (or leak) a resource.
+
+Examples::
+
+    >>> from datetime import datetime, timezone
+    >>> pdf = html_to_pdf('<html lang="en"><title>T</title><p>Hello</p></html>',
+    ...                   base_dir="templates", created=datetime(2026, 1, 2, tzinfo=timezone.utc),
+    ...                   attachments=[("record.json", b"{}", "Decision record")])
+    >>> pdf[:8]
+    b'%PDF-1.7'
 """
 
 from __future__ import annotations
 
+import mimetypes
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import RenderError
+from .safety import accessibility_problems, external_resources
+
+__all__ = ["html_to_pdf", "safe_fetcher", "DEFAULT_VARIANT", "PDF_UA_PART"]
+
+DEFAULT_VARIANT = "pdf/a-3a"
+PDF_UA_PART = 1
+_TAGGED = {"pdf/a-1a", "pdf/a-2a", "pdf/a-3a", "pdf/ua-1", "pdf/ua-2"}
+# print-only fixes every document needs, whatever its template says
+_PRINT_CSS = "img, svg { image-rendering: crisp-edges; }"
 
 _WEASY = None
+
+
+def _patch_stream_eol() -> None:
+    """Make pydyf end a stream whose data ends in CR with a CRLF end-of-line marker.
+
+    pydyf writes ``data + "\n" + "endstream"``. When (compressed) data happens to
+    end with a CR byte (about one stream in 256), readers and validators see
+    ``CR LF`` as the end-of-line marker and find ``/Length`` one byte too long:
+    PDF/A validation fails at random. A CRLF marker after such data is exact.
+    Deterministic, and a no-op for every other stream.
+    """
+    import pydyf
+
+    if getattr(pydyf.Stream, "_xai_reports_eol_fix", False):
+        return
+    original = pydyf.Stream.data.fget
+
+    def data(self):
+        out = original(self)
+        if out.endswith(b"\r\nendstream"):
+            out = out[: -len(b"\nendstream")] + b"\r\nendstream"
+        return out
+
+    pydyf.Stream.data = property(data)
+    pydyf.Stream._xai_reports_eol_fix = True
 
 
 def _weasyprint():
@@ -23,65 +81,199 @@ def _weasyprint():
     if _WEASY is None:
         import weasyprint
 
+        _patch_stream_eol()
         _WEASY = weasyprint
     return _WEASY
 
 
-def _fetcher_base():
-    return _weasyprint().urls.URLFetcher
-
-
 class _SafeFetcherMixin:
+    """``data:`` URLs and files under the allowed folders; everything else is refused and recorded."""
+
     def _setup(self, allowed_dirs):
         self.allowed = [Path(os.path.realpath(d)) for d in allowed_dirs]
         self.refused: list[str] = []
 
-    def _allowed_file(self, url: str) -> bool:
+    def resolve_file(self, url: str) -> Path | None:
+        """The real path a ``file:`` URL names if it lies inside an allowed folder, else ``None``."""
         parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            return False
+        if parts.scheme.lower() != "file" or parts.netloc.lower() not in ("", "localhost"):
+            return None
         raw = unquote(parts.path)
-        if "\x00" in raw or raw.startswith("//"):
-            return False
+        if "\x00" in raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+            return None
         real = Path(os.path.realpath(raw))
-        return any(real == d or d in real.parents for d in self.allowed)
+        if not any(real == d or d in real.parents for d in self.allowed):
+            return None
+        return real if real.is_file() else None
 
     def fetch(self, url, headers=None):
-        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        if scheme == "data" or (scheme == "file" and self._allowed_file(url)):
+        scheme = url.split(":", 1)[0].strip().lower() if ":" in url else ""
+        if scheme == "data":
             return super().fetch(url, headers)
+        if scheme == "file":
+            real = self.resolve_file(url)
+            if real is not None:
+                # Read the checked path ourselves: nothing re-parses the URL after the check.
+                body = real.read_bytes()
+                ctype = mimetypes.guess_type(real.name)[0] or "application/octet-stream"
+                return _weasyprint().urls.URLFetcherResponse(real.as_uri(), body, {"Content-Type": ctype})
         self.refused.append(url)
-        raise ValueError(f"xai-reports refused to fetch {url[:80]!r} (only data: URLs and template files)")
+        raise ValueError(f"xai-reports refused to fetch {url[:120]!r} (only data: URLs and files in the "
+                         "template folders)")
 
 
 def safe_fetcher(allowed_dirs=()):
-    """A WeasyPrint ``URLFetcher`` that allows ``data:`` and files under ``allowed_dirs`` only."""
-    base = _fetcher_base()
+    """A WeasyPrint ``URLFetcher`` that allows ``data:`` and files under ``allowed_dirs`` only.
+
+    Args:
+        allowed_dirs: folders whose files may be read (templates, fonts, logos).
+
+    Returns:
+        A ``weasyprint.urls.URLFetcher`` subclass instance; its ``refused``
+        attribute lists every URL it turned down.
+
+    Examples::
+
+        >>> f = safe_fetcher(["templates"])
+        >>> f.resolve_file("file:///etc/hostname") is None
+        True
+    """
+    base = _weasyprint().urls.URLFetcher
     cls = type("SafeURLFetcher", (_SafeFetcherMixin, base), {})
     fetcher = cls(timeout=1, allowed_protocols={"data", "file"}, allow_redirects=False)
     fetcher._setup(allowed_dirs)
     return fetcher
 
 
+# --------------------------------------------------------------------------- XMP finisher
+_PDFUA_EXTENSION = (
+    '<rdf:Description xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" rdf:about="" '
+    'xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/" '
+    'xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" '
+    'xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">'
+    "<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType=\"Resource\">"
+    "<pdfaSchema:schema>PDF/UA Universal Accessibility Schema</pdfaSchema:schema>"
+    "<pdfaSchema:namespaceURI>http://www.aiim.org/pdfua/ns/id/</pdfaSchema:namespaceURI>"
+    "<pdfaSchema:prefix>pdfuaid</pdfaSchema:prefix>"
+    "<pdfaSchema:property><rdf:Seq><rdf:li rdf:parseType=\"Resource\">"
+    "<pdfaProperty:name>part</pdfaProperty:name>"
+    "<pdfaProperty:valueType>Integer</pdfaProperty:valueType>"
+    "<pdfaProperty:category>internal</pdfaProperty:category>"
+    "<pdfaProperty:description>Indicates which part of ISO 14289 standard is followed</pdfaProperty:description>"
+    "</rdf:li></rdf:Seq></pdfaSchema:property></rdf:li></rdf:Bag></pdfaExtension:schemas></rdf:Description>"
+    '<rdf:Description xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" rdf:about="" '
+    'xmlns:pdfuaid="http://www.aiim.org/pdfua/ns/id/"><pdfuaid:part>{part}</pdfuaid:part></rdf:Description>'
+)
+
+
+def _finisher(ua_part: int | None):
+    """Store the catalog XMP uncompressed (PDF/A) and add the PDF/UA identification to it."""
+
+    def finish(document, pdf):
+        import pydyf  # WeasyPrint's PDF writer
+
+        af = pdf.catalog.get("AF")
+        if af is not None:
+            # WeasyPrint 70 lists each associated file twice (from the name tree and the filespecs).
+            seen, unique = set(), []
+            for item in af:
+                key = item.decode() if isinstance(item, bytes) else str(item)
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(item)
+            pdf.catalog["AF"] = pydyf.Array(unique)
+        ref = pdf.catalog.get("Metadata")
+        if ref is None:
+            return
+        if isinstance(ref, bytes):
+            ref = ref.decode("ascii")
+        stream = pdf.objects[int(str(ref).split()[0])]
+        stream.compress = False
+        if ua_part:
+            content = b"".join(c if isinstance(c, bytes) else str(c).encode() for c in stream.stream)
+            close = content.rfind(b"</rdf:RDF>")
+            if close < 0:
+                raise RenderError("PDF metadata has no rdf:RDF packet to extend with PDF/UA identification")
+            extra = _PDFUA_EXTENSION.replace("{part}", str(ua_part)).encode()
+            stream.stream = [content[:close] + extra + content[close:]]
+            pdf.catalog["ViewerPreferences"] = pydyf.Dictionary({"DisplayDocTitle": "true"})
+
+    return finish
+
+
+def _w3c(dt: datetime) -> str:
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created: datetime,
-                variant: str = "pdf/a-3b") -> bytes:
-    """Render ``html`` to PDF bytes.
+                variant: str = DEFAULT_VARIANT, pdf_ua: bool | None = None, title: str | None = None) -> bytes:
+    """Render ``html`` to the bytes of an archival, accessible PDF.
 
     Args:
-        html: the document.
+        html: the complete document (``<html lang>`` and ``<title>`` required
+            for tagged variants; every ``<img>`` needs ``alt``).
         base_dir: folder relative URLs resolve against (a template folder).
-        allowed_dirs: folders whose files the document may read (templates, fonts).
-        attachments: ``(name, bytes, description)`` files embedded with relationship ``Data``.
-        created: the document date, used for attachment dates, so output is reproducible.
-        variant: WeasyPrint ``pdf_variant``; PDF/A-3 keeps embedded files.
+        allowed_dirs: other folders whose files the document may read
+            (templates, fonts). Nothing outside ``base_dir`` and these is read.
+        attachments: ``(name, bytes, description)`` files embedded as PDF/A-3
+            associated files with relationship ``Data`` (the JSON record).
+        created: the document date (from the decision record, not the clock):
+            used for the PDF and XMP dates and the attachments' dates, so the
+            output is byte-for-byte reproducible.
+        variant: WeasyPrint ``pdf_variant``. Default ``"pdf/a-3a"`` (tagged);
+            ``"pdf/a-3b"`` for an untagged archival file. PDF/A-3 is the only
+            PDF/A part that keeps embedded files.
+        pdf_ua: also claim PDF/UA-1 (default: whenever ``variant`` is tagged).
+        title: document title; default the HTML ``<title>``.
+
+    Returns:
+        The PDF as ``bytes``.
+
+    Raises:
+        RenderError: the HTML loads a resource that is not inline (named),
+            misses what PDF/UA needs (lang, title, alt text), or WeasyPrint fails.
+
+    Examples::
+
+        >>> from datetime import datetime
+        >>> pdf = html_to_pdf('<html lang="en"><title>T</title><p>x</p></html>', base_dir=".",
+        ...                   created=datetime(2026, 1, 2))
+        >>> b"pdfuaid" in pdf
+        True
     """
     wp = _weasyprint()
+    tagged = variant in _TAGGED
+    ua = tagged if pdf_ua is None else bool(pdf_ua)
+    if ua and not tagged:
+        raise RenderError(f"PDF/UA needs a tagged variant (pdf/a-3a); {variant!r} is untagged")
+    links = [r for r in external_resources(html) if r.startswith("<link rel=attachment>")]
+    if links:
+        raise RenderError(f"documents may not attach files through markup: {links[0]}")
+    if tagged or ua:
+        problems = accessibility_problems(html)
+        if problems:
+            raise RenderError("not an accessible document (PDF/UA-1): " + "; ".join(problems))
     fetcher = safe_fetcher([base_dir, *allowed_dirs])
     atts = [wp.Attachment(string=data, name=name, description=desc, relationship="Data",
                           created=created, modified=created, url_fetcher=fetcher)
             for name, data, desc in attachments]
     try:
         doc = wp.HTML(string=html, base_url=Path(base_dir).resolve().as_uri() + "/", url_fetcher=fetcher)
-        return doc.write_pdf(pdf_variant=variant, attachments=atts, uncompressed_pdf=False)
+        rendered = doc.render(stylesheets=[wp.CSS(string=_PRINT_CSS, url_fetcher=fetcher)])
+        meta = rendered.metadata
+        meta.created = meta.modified = _w3c(created)
+        if title:
+            meta.title = title
+        meta.attachments = []  # only the files given in code are embedded
+        pdf = rendered.write_pdf(pdf_variant=variant, attachments=atts, uncompressed_pdf=False,
+                                 finisher=_finisher(PDF_UA_PART if ua else None))
+    except RenderError:
+        raise
     except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many kinds
         raise RenderError(f"PDF rendering failed: {exc}") from exc
+    if fetcher.refused:
+        raise RenderError("the document references resources outside the template folders "
+                          f"(refused, nothing read): {', '.join(u[:120] for u in fetcher.refused)}")
+    return pdf

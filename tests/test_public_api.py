@@ -1,0 +1,32 @@
+"""The public surface other code relies on (kept stable)."""
+
+import subprocess
+import sys
+
+import xai_reports
+
+EXPECTED = {
+    "__version__", "wrap_model", "load_model", "ModelAdapter", "explain", "Attribution", "load_pack",
+    "generate_letters", "regenerate",
+    "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
+    "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
+}
+
+
+def test_all_is_pinned():
+    assert EXPECTED <= set(xai_reports.__all__)
+    for name in xai_reports.__all__:
+        assert hasattr(xai_reports, name), name
+
+
+def test_public_callables_have_docstrings():
+    for name in ("wrap_model", "explain", "load_pack", "generate_letters", "load_model"):
+        doc = getattr(xai_reports, name).__doc__ or ""
+        assert "Args:" in doc or "Returns" in doc, name
+
+
+def test_module_and_console_entry_points():
+    out = subprocess.run([sys.executable, "-m", "xai_reports", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for cmd in ("letters", "demo", "validate-pack", "regenerate"):
+        assert cmd in out.stdout

@@ -1,0 +1,52 @@
+"""``xai-reports audit``: the model validation / compliance audit report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="write a model validation / compliance audit report (PDF or HTML)",
+                       description="Audit a model on labelled data: performance by subgroup, global importance, "
+                                   "explanation quality, reason codes, recourse and fair-lending metrics, with "
+                                   "identification, monitoring plan and sign-off from the pack. Writes one PDF (with "
+                                   "its JSON record attached) or one self-contained HTML file. Exit 0: report written; "
+                                   "2: nothing written (bad file, column, pack or model).")
+    p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
+    p.add_argument("--model", required=True, help="model file: XGBoost .json/.ubj")
+    p.add_argument("--data", required=True, help="labelled data, CSV or Parquet")
+    p.add_argument("--target", required=True, help="label column (1/yes/true = the model's positive class)")
+    p.add_argument("--out", required=True, help="output file: FILE.pdf or FILE.html (FILE.json: the record only)")
+    p.add_argument("--protected", nargs="+", metavar="COL",
+                   help="protected-attribute columns (default: the pack's protected features in the data)")
+    p.add_argument("--reference", help="reference population data for the reason-code audit (default: the audited data)")
+    p.add_argument("--date", help="report date YYYY-MM-DD (default: the data's latest decision date, else the pack's)")
+    p.add_argument("--json", dest="json_out", metavar="FILE", help="also write the JSON record here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    from ..documents.audit import audit
+    from ..errors import InputError
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".pdf", ".html", ".htm", ".json"):
+        raise InputError(f"--out must end in .pdf or .html (got '{out.name}')")
+    protected = None
+    if args.protected:
+        protected = [c.strip() for item in args.protected for c in item.split(",") if c.strip()]
+    report = audit(args.model, args.data, args.pack, target=args.target, protected=protected,
+                   reference=args.reference, report_date=args.date,
+                   progress=not args.quiet and sys.stderr.isatty())
+    report.save(out)
+    if args.json_out:
+        report.save(Path(args.json_out).with_suffix(".json") if not args.json_out.endswith(".json") else args.json_out)
+    counts = report.results.get("findings_counts", {})
+    print(f"audit report written to {out}: findings {counts.get('high', 0)} high, {counts.get('medium', 0)} medium, "
+          f"{counts.get('low', 0)} low")
+    for f in report.findings:
+        print(f"  {f['id']} [{f['severity']}] {f['title']}")
+    return 0
