@@ -67,7 +67,7 @@ class Lime(Explainer):
     def attribute(self, X, *, n_samples: int = 1000, kernel_width: float | None = None, seed: int = 0,
                   background=None, baselines=None, alpha: float = 1e-3, target=None, output: str | None = None,
                   n_segments: int = 50, compactness: float = 10.0, batch_size: int = 8192,
-                  device: str = "auto") -> Attribution:
+                  progress: bool = False, device: str = "auto") -> Attribution:
         """Fit one local surrogate per row of ``X``.
 
         Args:
@@ -86,6 +86,7 @@ class Lime(Explainer):
             output: output space explained (default the adapter's).
             n_segments, compactness: SLIC superpixel options (images).
             batch_size: perturbed inputs per model call.
+            progress: show a progress bar (rows done).
             device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (torch models).
 
         Returns:
@@ -98,6 +99,7 @@ class Lime(Explainer):
         """
         if int(n_samples) < 2:
             raise ExplanationError(f"n_samples must be >= 2, got {n_samples}")
+        self._progress = progress
         space = output or self.model.output_space
         is_image = not isinstance(X, pd.DataFrame) and np.ndim(X) >= 3
         if is_image:
@@ -119,7 +121,20 @@ class Lime(Explainer):
             raise ExplanationError(f"kernel_width must be > 0, got {kernel_width}")
         coef = np.zeros((n, d))
         intercept, r2, gap = np.zeros(n), np.zeros(n), np.zeros(n)
+        from .shapley import _progress
+
         rows_per = max(1, self._batch // n_samples)
+        bar = _progress(getattr(self, "_progress", False), n, "LIME")
+        try:
+            self._fit_chunks(n, d, n_samples, seed, alpha, evaluate, keys, width, rows_per, bar,
+                             coef, intercept, r2, gap)
+        finally:
+            if bar is not None:
+                bar.stop()
+        return coef, intercept, r2, gap, width
+
+    @staticmethod
+    def _fit_chunks(n, d, n_samples, seed, alpha, evaluate, keys, width, rows_per, bar, coef, intercept, r2, gap):
         for i in range(0, n, rows_per):
             idx = list(range(i, min(n, i + rows_per)))
             masks = [_masks(np.random.default_rng([seed, int(keys[r])]), n_samples, d) for r in idx]
@@ -130,7 +145,8 @@ class Lime(Explainer):
                 w = np.exp(-(dist ** 2) / width ** 2)
                 coef[r], intercept[r], r2[r], pred = weighted_ridge(Z, y[q], w, alpha)
                 gap[r] = abs(pred[0] - y[q, 0])
-        return coef, intercept, r2, gap, width
+            if bar is not None:
+                bar.advance(len(idx))
 
     def _check(self, r2, gap):
         return {"kind": "surrogate_fit", "max_abs_error": float(gap.max()), "tolerance": None, "passed": None,
