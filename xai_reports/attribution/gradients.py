@@ -349,8 +349,9 @@ class IntegratedGradients(_GradientMethod):
         point and the path direction together (hooks keep the direction's half
         linear: offsets removed, ReLUs replaced by the point's activation
         pattern) gives every ReLU input ``z`` and its rate ``dz/dalpha``; the
-        piece ends where the first one reaches zero. The gradient at that point
-        is the gradient on the whole piece, so
+        piece ends where the first one reaches zero. Once every row's pieces are
+        known, one batched gradient pass at the pieces' midpoints gives the
+        gradient on each piece, so
         ``IG = (x - x') * sum over pieces of length * gradient``. A non-linearity
         the walk cannot see (a functional one in ``forward``) shows up as a
         completeness error, and those rows go on to quadrature.
@@ -367,7 +368,6 @@ class IntegratedGradients(_GradientMethod):
         diff = x - base
         acc = torch.zeros((n, *shape), dtype=torch.float64, device=x.device)
         a = torch.zeros(n, dtype=torch.float64, device=x.device)
-        pieces = np.zeros(n, dtype=int)
         eta = 1e-5 if x.dtype != torch.float64 else 1e-9
         state = {"k": 0, "on": False, "steps": None}
 
@@ -400,7 +400,9 @@ class IntegratedGradients(_GradientMethod):
         handles = [m.register_forward_hook(affine_hook) for m in affine]
         handles += [m.register_forward_pre_hook(relu_pre) for m in relus]
         handles += [m.register_forward_hook(relu_hook) for m in relus]
+        knots = []                                   # (rows, piece ends) found in each round
         try:
+            # phase 1: find every row's linear pieces (forward passes only)
             active = torch.arange(n, device=x.device)
             half = max(1, batch // 2)
             for _ in range(int(max_pieces)):
@@ -411,7 +413,7 @@ class IntegratedGradients(_GradientMethod):
                     rows = active[i:i + half]
                     k = len(rows)
                     probe = (a[rows] + eta).clamp(max=1.0)
-                    pts = (base[rows] + probe.to(x.dtype).view(view) * diff[rows]).detach()
+                    pts = base[rows] + probe.to(x.dtype).view(view) * diff[rows]
                     state.update(k=k, on=True,
                                  steps=torch.full((k,), float("inf"), dtype=torch.float64, device=x.device))
                     try:
@@ -419,19 +421,27 @@ class IntegratedGradients(_GradientMethod):
                             self.model.forward(torch.cat([pts, diff[rows]]))
                     finally:
                         state["on"] = False
-                    step = state["steps"]
-                    tt = None if target is None else target[rows]
-                    g, _ = self._grad(pts, tt, space)
-                    end = torch.minimum(probe + step, torch.ones_like(probe))
-                    acc[rows] += (end - a[rows]).view(view) * g.double()
+                    end = torch.minimum(probe + state["steps"], torch.ones_like(probe))
+                    knots.append((rows, a[rows].clone(), end))
                     a[rows] = end
                     nxt.append(rows[end < 1.0])
-                pieces[active.cpu().numpy()] += 1
                 active = torch.cat(nxt) if nxt else active[:0]
         finally:
             for h in handles:
                 h.remove()
             state.clear()
+        # phase 2: one gradient per piece, at its midpoint, all pieces of all rows batched together
+        rows = torch.cat([r for r, _, _ in knots])
+        start = torch.cat([s0 for _, s0, _ in knots])
+        end = torch.cat([e for _, _, e in knots])
+        pieces = np.bincount(rows.cpu().numpy(), minlength=n)
+        mid = ((start + end) / 2).to(x.dtype).view(view)
+        length = (end - start).view(view)
+        for i in range(0, len(rows), batch):
+            r = rows[i:i + batch]
+            pts = base[r] + mid[i:i + batch] * diff[r]
+            g, _ = self._grad(pts, None if target is None else target[r], space)
+            acc.index_add_(0, r, g.double() * length[i:i + batch])
         finished = (a >= 1.0).cpu().numpy()
         return acc * diff.double(), pieces, finished
 
