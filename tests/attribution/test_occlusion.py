@@ -98,3 +98,19 @@ def test_cuda_equals_cpu():
     cpu = explain(m, x, method="occlusion", window=(4, 4), strides=2, device="cpu")
     gpu = explain(m, x, method="occlusion", window=(4, 4), strides=2, device="cuda")
     np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-5)
+
+
+def test_integer_columns_take_a_fractional_background_mean():
+    import warnings
+
+    from sklearn.linear_model import LinearRegression
+
+    X = pd.DataFrame({"n": np.array([0, 1, 2, 3, 5, 7], dtype=np.int64), "x": np.linspace(0, 1, 6)})
+    lr = LinearRegression().fit(X, X["n"] * 2.0 + X["x"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # no silent dtype casts
+        o = explain(lr, X.iloc[:2], method="occlusion", background=X)
+        li = explain(lr, X.iloc[:2], method="lime", background=X, n_samples=50, alpha=0.0)
+    expected = lr.coef_ * (X.iloc[:2] - X.mean()).to_numpy()
+    np.testing.assert_allclose(o.values, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(li.values, expected, rtol=1e-6, atol=1e-8)

@@ -157,7 +157,7 @@ class Lime(Explainer):
     def _tabular(self, X, *, n_samples, kernel_width, seed, background, baselines, alpha, target, space,
                  batch_size):
         from ._torch import model_fn, row_keys
-        from .occlusion import _pick_target, _replacement
+        from .occlusion import _pick_target, _replacement, assign
 
         frame = isinstance(X, pd.DataFrame)
         names = self._feature_names(X)
@@ -183,9 +183,7 @@ class Lime(Explainer):
             if frame:
                 block = X.iloc[rows].reset_index(drop=True)
                 for j, c in enumerate(cols):
-                    off = M[:, j] == 0
-                    if off.any():
-                        block.loc[off, c] = repl[j]
+                    assign(block, M[:, j] == 0, c, repl[j])
             else:
                 block = X[rows].copy()
                 R = np.broadcast_to(np.asarray(repl, dtype=np.float64), block.shape)
@@ -211,7 +209,11 @@ class Lime(Explainer):
     # -- images -------------------------------------------------------------------------
     def _images(self, X, *, n_samples, kernel_width, seed, baselines, alpha, target, space, n_segments,
                 compactness, batch_size):
-        from skimage.segmentation import slic
+        try:
+            from skimage.segmentation import slic
+        except ImportError:
+            raise ExplanationError("image LIME needs scikit-image for superpixels: "
+                                   "pip install 'xai-reports[images]'") from None
 
         from ._torch import row_keys
 

@@ -186,8 +186,7 @@ def _occluded_rows(X, idx, cols, repl, frame):
         block = X.iloc[np.repeat(idx, d)].reset_index(drop=True)
         which = np.tile(np.arange(d), len(idx))
         for j, c in enumerate(cols):
-            rows = np.nonzero(which == j)[0]
-            block.loc[rows, c] = repl[j] if not isinstance(block[c].dtype, pd.CategoricalDtype) else repl[j]
+            assign(block, which == j, c, repl[j])
         return block
     block = np.repeat(X[idx], d, axis=0)
     which = np.tile(np.arange(d), len(idx))
@@ -195,12 +194,24 @@ def _occluded_rows(X, idx, cols, repl, frame):
     return block
 
 
+def assign(block: pd.DataFrame, rows, col, value) -> None:
+    """``block.loc[rows, col] = value``, widening an integer/bool column to float first when the value
+    (a background mean) is not a whole number, so pandas never casts it silently."""
+    rows = np.asarray(rows)
+    if not rows.any():
+        return
+    dt = block[col].dtype
+    if (pd.api.types.is_integer_dtype(dt) or pd.api.types.is_bool_dtype(dt)) and isinstance(value, float) \
+            and not float(value).is_integer():
+        block[col] = block[col].astype(np.float64)
+    block.loc[rows, col] = value
+
+
 def _occluded_all(X, cols, repl, frame):
     if frame:
         out = X.copy()
         for j, c in enumerate(cols):
-            out[c] = pd.Series([repl[j]] * len(out), index=out.index).astype(X[c].dtype) \
-                if isinstance(X[c].dtype, pd.CategoricalDtype) else repl[j]
+            assign(out, np.ones(len(out), dtype=bool), c, repl[j])
         return out
     out = X.copy()
     out[:, :] = np.asarray(repl, dtype=np.float64)[None, :]
