@@ -353,3 +353,13 @@ def test_smoothgrad_row_gets_same_noise_wherever_it_is():
     a = explain(m, x, method="smoothgrad", nt_samples=10, seed=3, target=0)
     b = explain(m, x[[4, 2]], method="smoothgrad", nt_samples=10, seed=3, target=0)
     np.testing.assert_allclose(b.values, a.values[[4, 2]], rtol=1e-12)
+
+
+def test_ig_auto_skips_the_walk_when_the_path_has_too_many_kinks():
+    torch.manual_seed(0)
+    wide = nn.Sequential(nn.Linear(5, 400), nn.ReLU(), nn.Linear(400, 1)).double().eval()
+    x = _x(3) * 5
+    a = explain(wide, x, method="integrated_gradients", n_steps="auto", max_steps=64, rtol=1e-2)
+    assert set(a.extras["integration"]) == {"gausslegendre"}
+    b = explain(wide, x, method="integrated_gradients", n_steps="auto", rtol=1e-2)
+    assert set(b.extras["integration"]) == {"piecewise_linear"} and b.self_check["max_rel_error"] < 1e-9

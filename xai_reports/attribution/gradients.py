@@ -172,8 +172,10 @@ class IntegratedGradients(_GradientMethod):
                 row); default: the predicted class of a classifier.
             n_steps: points of the quadrature rule, or ``"auto"``: per row,
                 until the relative completeness error is at most ``rtol``. For
-                networks whose layers are all affine or ReLU-like, the path is
-                walked one linear piece at a time (exact; ``steps_used`` = pieces);
+                networks whose layers are all affine or ReLU-like, the path's
+                linear pieces are found and each gets one gradient (exact;
+                ``steps_used`` = pieces), unless the path crosses more than
+                ``max_steps / 4`` ReLU kinks on average;
                 rows still above ``rtol`` (and other networks) get the
                 Gauss-Legendre rules of :data:`AUTO_SCHEDULE` in turn, up to
                 ``max_steps``. ``extras["integration"]`` says which, per row.
@@ -285,6 +287,8 @@ class IntegratedGradients(_GradientMethod):
             todo = rows[~ok]
 
         units = self._piecewise_linear_units(space)
+        if units is not None and self._sign_flips(prep.x, base, units[0], batch) > max_steps / 4:
+            units = None  # too many kinks on the path (a large CNN): quadrature is cheaper
         if units is not None:
             v, pieces, finished = self._walk(prep.x, base, tgt, space, batch, units, max_steps)
             rows = torch.arange(n, device=dev)
@@ -326,6 +330,34 @@ class IntegratedGradients(_GradientMethod):
                 return None
         return (relus, affine) if relus else None
 
+    def _sign_flips(self, x, base, relus, batch) -> float:
+        """Mean number of ReLU inputs whose sign differs between ``x`` and ``base`` (a lower bound on
+        the kinks along the path), from one forward pass over both."""
+        import torch
+
+        counts = []
+        state = {}
+
+        def pre(mod, inp):
+            z = inp[0]
+            k = state["k"]
+            counts.append(((z[:k] > 0) != (z[k:] > 0)).reshape(k, -1).sum(dim=1))
+
+        handles = [m.register_forward_pre_hook(pre) for m in relus]
+        total = torch.zeros(x.shape[0], device=x.device)
+        try:
+            half = max(1, batch // 2)
+            for i in range(0, x.shape[0], half):
+                counts.clear()
+                state["k"] = len(x[i:i + half])
+                with torch.no_grad():
+                    self.model.forward(torch.cat([x[i:i + half], base[i:i + half]]))
+                total[i:i + half] = sum(counts) if counts else 0
+        finally:
+            for h in handles:
+                h.remove()
+        return float(total.float().mean())
+
     @staticmethod
     def _offset(module, out):
         """``module(0)``: what an affine leaf adds to its input's linear image (bias, BatchNorm shift)."""
@@ -342,34 +374,39 @@ class IntegratedGradients(_GradientMethod):
             return (b - module.running_mean * inv * w).view(shape)
         return None
 
-    def _walk(self, x, base, target, space, batch, units, max_pieces):
-        """Exact IG for piecewise-linear networks: walk the path one linear piece at a time.
+    def _walk(self, x, base, target, space, batch, units, max_rounds, probes: int = 3, later: int = 3):
+        """Exact IG for piecewise-linear networks: find the path's linear pieces, one gradient each.
 
-        At a point just inside the current piece, one forward pass over the
-        point and the path direction together (hooks keep the direction's half
-        linear: offsets removed, ReLUs replaced by the point's activation
-        pattern) gives every ReLU input ``z`` and its rate ``dz/dalpha``; the
-        piece ends where the first one reaches zero. Once every row's pieces are
-        known, one batched gradient pass at the pieces' midpoints gives the
-        gradient on each piece, so
-        ``IG = (x - x') * sum over pieces of length * gradient``. A non-linearity
-        the walk cannot see (a functional one in ``forward``) shows up as a
-        completeness error, and those rows go on to quadrature.
+        A probe at ``alpha = q`` is one forward pass over the point and the path
+        direction together (hooks keep the direction's half linear: offsets
+        removed, ReLUs replaced by the point's activation pattern). It gives
+        every ReLU input ``z`` and its rate ``dz/dalpha``, hence the linear piece
+        containing ``q``: it ends where the nearest ``z`` ahead reaches zero and
+        starts where the nearest one behind does. ``probes`` probes per row go
+        out at once; each stretch of ``[0, 1]`` that no probe's piece covers
+        gets ``later`` probes in the next round (the first just past the
+        stretch's start, so every round closes at least one piece), until the
+        pieces cover the path. All pieces' boundaries then cut ``[0, 1]`` into
+        intervals, and one batched gradient pass at their midpoints gives
+        ``IG = (x - x') * sum over intervals of length * gradient``. A
+        non-linearity the probes cannot see (a functional one in ``forward``)
+        shows up as a completeness error, and those rows go on to quadrature.
 
         Returns:
-            ``(values, pieces per row, finished mask)``.
+            ``(values, intervals per row, finished mask)``.
         """
         import torch
         from torch import nn
 
         relus, affine = units
         n, shape = x.shape[0], tuple(x.shape[1:])
+        dev = x.device
         view = (-1,) + (1,) * len(shape)
         diff = x - base
-        acc = torch.zeros((n, *shape), dtype=torch.float64, device=x.device)
-        a = torch.zeros(n, dtype=torch.float64, device=x.device)
-        eta = 1e-5 if x.dtype != torch.float64 else 1e-9
-        state = {"k": 0, "on": False, "steps": None}
+        f64 = torch.float64
+        eta = 1e-5 if x.dtype != torch.float64 else 1e-9      # first probe of a stretch: just past its start
+        tol = 1e-6 if x.dtype != torch.float64 else 1e-12     # boundaries closer than this are one knot
+        state = {"k": 0, "on": False}
 
         def affine_hook(mod, inp, out):
             if state["on"]:
@@ -382,9 +419,11 @@ class IntegratedGradients(_GradientMethod):
             if state["on"]:
                 z = inp[0]
                 k = state["k"]
-                r = z[:k].reshape(k, -1) / z[k:].reshape(k, -1)   # -(distance to zero) when heading to zero
-                r = r.masked_fill_(~(r < 0), float("-inf")).amax(dim=1)
-                torch.minimum(state["steps"], -r.double(), out=state["steps"])
+                r = z[:k].reshape(k, -1) / z[k:].reshape(k, -1)     # -(alpha distance to zero); 0/0 = nan
+                ahead = torch.where(r < 0, r, float("-inf")).amax(dim=1)
+                behind = torch.where(r > 0, r, float("inf")).amin(dim=1)
+                torch.minimum(state["fwd"], -ahead.to(f64), out=state["fwd"])
+                torch.minimum(state["back"], behind.to(f64), out=state["back"])
                 if isinstance(mod, nn.LeakyReLU):
                     state["mask"] = torch.where(z[:k] > 0, 1.0, mod.negative_slope).to(z.dtype)
                 else:
@@ -397,54 +436,92 @@ class IntegratedGradients(_GradientMethod):
                 torch.mul(state.pop("zt"), state.pop("mask"), out=out[state["k"]:])
             return None
 
+        def probe(rows, q):
+            """Pieces ``(lo, hi)`` containing ``alpha = q`` for rows ``rows``."""
+            lo_all, hi_all = [], []
+            half = max(1, batch // 2)
+            for i in range(0, len(rows), half):
+                r, qq = rows[i:i + half], q[i:i + half]
+                k = len(r)
+                pts = base[r] + qq.to(x.dtype).view(view) * diff[r]
+                state.update(k=k, on=True, fwd=torch.full((k,), float("inf"), dtype=f64, device=dev),
+                             back=torch.full((k,), float("inf"), dtype=f64, device=dev))
+                try:
+                    with torch.no_grad():
+                        self.model.forward(torch.cat([pts, diff[r]]))
+                finally:
+                    state["on"] = False
+                lo_all.append((qq - state["back"]).clamp(min=0.0))
+                hi_all.append((qq + state["fwd"]).clamp(max=1.0))
+            return torch.cat(lo_all), torch.cat(hi_all)
+
+        def gaps(rows, lo, hi):
+            """Stretches of [0, 1] no piece covers: ``(rows, start, end)``."""
+            key = rows.to(f64) * 4 + lo
+            order = torch.argsort(key)
+            rs, los = rows[order], lo[order]
+            cover = torch.cummax(rs.to(f64) * 4 + hi[order], dim=0).values - rs.to(f64) * 4
+            first = torch.ones_like(rs, dtype=torch.bool)
+            first[1:] = rs[1:] != rs[:-1]
+            last = torch.ones_like(rs, dtype=torch.bool)
+            last[:-1] = rs[1:] != rs[:-1]
+            g_r, g_a, g_b = [], [], []
+            m = first & (los > tol)
+            g_r.append(rs[m]), g_a.append(torch.zeros_like(los[m])), g_b.append(los[m])
+            inner = ~last[:-1] & (los[1:] > cover[:-1] + tol)
+            g_r.append(rs[:-1][inner]), g_a.append(cover[:-1][inner]), g_b.append(los[1:][inner])
+            m = last & (cover < 1.0 - tol)
+            g_r.append(rs[m]), g_a.append(cover[m]), g_b.append(torch.ones_like(cover[m]))
+            return torch.cat(g_r), torch.cat(g_a), torch.cat(g_b)
+
         handles = [m.register_forward_hook(affine_hook) for m in affine]
         handles += [m.register_forward_pre_hook(relu_pre) for m in relus]
         handles += [m.register_forward_hook(relu_hook) for m in relus]
-        knots = []                                   # (rows, piece ends) found in each round
+        found_r, found_lo, found_hi = [], [], []
+        g_r = torch.arange(n, device=dev)
+        g_a = torch.zeros(n, dtype=f64, device=dev)
+        g_b = torch.ones(n, dtype=f64, device=dev)
         try:
-            # phase 1: find every row's linear pieces (forward passes only)
-            active = torch.arange(n, device=x.device)
-            half = max(1, batch // 2)
-            for _ in range(int(max_pieces)):
-                if len(active) == 0:
+            for rnd in range(int(max_rounds)):
+                if len(g_r) == 0:
                     break
-                nxt = []
-                for i in range(0, len(active), half):
-                    rows = active[i:i + half]
-                    k = len(rows)
-                    probe = (a[rows] + eta).clamp(max=1.0)
-                    pts = base[rows] + probe.to(x.dtype).view(view) * diff[rows]
-                    state.update(k=k, on=True,
-                                 steps=torch.full((k,), float("inf"), dtype=torch.float64, device=x.device))
-                    try:
-                        with torch.no_grad():
-                            self.model.forward(torch.cat([pts, diff[rows]]))
-                    finally:
-                        state["on"] = False
-                    end = torch.minimum(probe + state["steps"], torch.ones_like(probe))
-                    knots.append((rows, a[rows].clone(), end))
-                    a[rows] = end
-                    nxt.append(rows[end < 1.0])
-                active = torch.cat(nxt) if nxt else active[:0]
+                k = probes if rnd == 0 else later
+                frac = (torch.arange(k, dtype=f64, device=dev) + 0.5) / k
+                q = g_a[:, None] + frac[None, :] * (g_b - g_a)[:, None]
+                q[:, 0] = torch.minimum(g_a + eta, (g_a + g_b) / 2)
+                rows = g_r.repeat_interleave(k)
+                lo, hi = probe(rows, q.reshape(-1))
+                found_r.append(rows)
+                found_lo.append(lo)
+                found_hi.append(hi)
+                g_r, g_a, g_b = gaps(torch.cat(found_r), torch.cat(found_lo), torch.cat(found_hi))
         finally:
             for h in handles:
                 h.remove()
             state.clear()
-        # phase 2: one gradient per piece, at its midpoint, all pieces of all rows batched together
-        rows = torch.cat([r for r, _, _ in knots])
-        start = torch.cat([s0 for _, s0, _ in knots])
-        end = torch.cat([e for _, _, e in knots])
-        pieces = np.bincount(rows.cpu().numpy(), minlength=n)
+        unfinished = torch.zeros(n, dtype=torch.bool, device=dev)
+        unfinished[g_r] = True
+        # the intervals between consecutive distinct boundaries, one gradient at each midpoint
+        rows = torch.cat([torch.arange(n, device=dev)] * 2 + found_r * 2)
+        knots = torch.cat([torch.zeros(n, dtype=f64, device=dev), torch.ones(n, dtype=f64, device=dev)]
+                          + found_lo + found_hi)
+        order = torch.argsort(rows.to(f64) * 4 + knots)
+        rows, knots = rows[order], knots[order]
+        keep = torch.ones_like(rows, dtype=torch.bool)
+        keep[1:] = (rows[1:] != rows[:-1]) | (knots[1:] - knots[:-1] > tol)
+        rows, knots = rows[keep], knots[keep]
+        same = rows[1:] == rows[:-1]
+        i_rows, start, end = rows[:-1][same], knots[:-1][same], knots[1:][same]
+        intervals = np.bincount(i_rows.cpu().numpy(), minlength=n)
         mid = ((start + end) / 2).to(x.dtype).view(view)
         length = (end - start).view(view)
-        for i in range(0, len(rows), batch):
-            r = rows[i:i + batch]
+        acc = torch.zeros((n, *shape), dtype=f64, device=dev)
+        for i in range(0, len(i_rows), batch):
+            r = i_rows[i:i + batch]
             pts = base[r] + mid[i:i + batch] * diff[r]
             g, _ = self._grad(pts, None if target is None else target[r], space)
             acc.index_add_(0, r, g.double() * length[i:i + batch])
-        finished = (a >= 1.0).cpu().numpy()
-        return acc * diff.double(), pieces, finished
-
+        return acc * diff.double(), intervals, (~unfinished).cpu().numpy()
 
     def _integrate(self, x, base, target, space, alphas, weights, batch):
         """``(x - base) * sum_k w_k grad f(base + a_k (x - base))``, rows x steps chunked.
