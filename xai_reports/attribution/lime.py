@@ -34,7 +34,22 @@ def _masks(rng, n_samples: int, d: int) -> np.ndarray:
 
 
 def weighted_ridge(Z, y, w, alpha):
-    """Coefficients, intercept and weighted R^2 of ``y ~ Z`` (ridge penalty ``alpha`` on the coefficients)."""
+    """Coefficients, intercept and weighted R^2 of ``y ~ Z`` (ridge penalty ``alpha`` on the coefficients).
+
+    Args:
+        Z: ``(s, d)`` design (binary masks); y: ``(s,)`` targets; w: ``(s,)`` sample weights.
+        alpha: ridge penalty (``0``: weighted least squares).
+
+    Returns:
+        ``(coef (d,), intercept, r2, fitted (s,))``.
+
+    Examples::
+
+        >>> Z = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+        >>> coef, b, r2, _ = weighted_ridge(Z, Z @ [2.0, 3.0] + 1.0, np.ones(4), 0.0)
+        >>> np.round(coef, 6).tolist(), round(b, 6), round(r2, 6)
+        ([2.0, 3.0], 1.0, 1.0)
+    """
     sw = np.sqrt(w)
     A = np.hstack([Z, np.ones((len(Z), 1))]) * sw[:, None]
     b = y * sw
