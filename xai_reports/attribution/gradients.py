@@ -419,11 +419,15 @@ class IntegratedGradients(_GradientMethod):
             if state["on"]:
                 z = inp[0]
                 k = state["k"]
-                r = z[:k].reshape(k, -1) / z[k:].reshape(k, -1)     # -(alpha distance to zero); 0/0 = nan
-                ahead = torch.where(r < 0, r, float("-inf")).amax(dim=1)
-                behind = torch.where(r > 0, r, float("inf")).amin(dim=1)
-                torch.minimum(state["fwd"], -ahead.to(f64), out=state["fwd"])
-                torch.minimum(state["back"], behind.to(f64), out=state["back"])
+                # rate / value = -1 / (alpha distance to zero): the most negative is the nearest
+                # zero ahead, the most positive the nearest behind (0/0, a unit that stays at
+                # zero, never crosses)
+                rr = torch.div(z[k:].reshape(k, -1), z[:k].reshape(k, -1)).nan_to_num_(nan=0.0)
+                lo_r, hi_r = torch.aminmax(rr, dim=1)
+                lo_r, hi_r = lo_r.to(f64), hi_r.to(f64)
+                inf = torch.full_like(lo_r, float("inf"))
+                torch.minimum(state["fwd"], torch.where(lo_r < 0, -1.0 / lo_r, inf), out=state["fwd"])
+                torch.minimum(state["back"], torch.where(hi_r > 0, 1.0 / hi_r, inf), out=state["back"])
                 if isinstance(mod, nn.LeakyReLU):
                     state["mask"] = torch.where(z[:k] > 0, 1.0, mod.negative_slope).to(z.dtype)
                 else:
