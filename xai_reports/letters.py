@@ -276,6 +276,7 @@ class LetterJob(BatchJob):
         pack = load_pack(pack)
         if pack.spec.domain != "finance":
             raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
+        pack.require_section("finance")
         formats = tuple(formats)
         bad_fmt = [f for f in formats if f not in FORMATS]
         if bad_fmt or not formats:

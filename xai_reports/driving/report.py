@@ -220,6 +220,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         The JSON-ready record; ``record["document"]["content"]`` is what the template prints.
     """
     pack = load_pack(pack)
+    pack.require_section("autonomous_driving")
     if pack.spec.domain != "autonomous_driving":
         raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; incident reports need an "
                         "autonomous_driving pack")
@@ -410,6 +411,7 @@ def render_incident(record: dict, pack, *, formats=FORMATS, templates=None) -> d
         b'<!DOCTYPE html>'
     """
     pack = load_pack(pack)
+    pack.require_section("autonomous_driving")
     doc = record["document"]
     dirs = template_search_path(pack.template_dirs(), templates)
     out: dict[str, bytes] = {}

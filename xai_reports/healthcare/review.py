@@ -191,6 +191,7 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
     pack = load_pack(pack)
     if pack.spec.domain != "healthcare":
         raise PackError(f"pack '{pack.spec.name}' is a {pack.spec.domain} pack; case reviews need a healthcare pack")
+    pack.require_section("healthcare")
     profile_name, prof = resolve_profile(pack, profile)
     formats = tuple(formats)
     bad_fmt = [f for f in formats if f not in FORMATS]
