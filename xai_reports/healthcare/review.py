@@ -20,7 +20,7 @@ import numpy as np
 from .._version import __version__
 from ..adapters import load_model
 from ..documents.case_review import case_review_content
-from ..errors import InputError, ModelLoadError, PackError, XaiReportsError
+from ..errors import InputError, PackError, XaiReportsError
 from ..format import format_value
 from ..outputs import atomic_write, canonical_json, inside, safe_name
 from ..packs import load_pack
