@@ -18,6 +18,12 @@ def test_demo_writes_letters(tmp_path):
     # the demo also audits the model; race is used only by the fair-lending section
     assert (tmp_path / "audit" / "audit_report.pdf").stat().st_size > 0
     assert (tmp_path / "audit" / "audit_report.html").read_text().startswith("<!DOCTYPE html>")
+    # and writes case-review sheets for both healthcare models, in both print profiles
+    hc = res["healthcare"]
+    assert hc["wdbc"]["auc_test"] > 0.97 and hc["lesion"]["accuracy_test"] > 0.93
+    for key in ("wdbc/treatment", "wdbc/research", "lesion/treatment", "lesion/research"):
+        assert hc["summaries"][key].sheets > 0 and not hc["summaries"][key].errors
+        assert list((tmp_path / "healthcare" / "sheets" / key).glob("case_*.pdf"))
 
 
 def test_training_is_deterministic(hmda, finance_pack):

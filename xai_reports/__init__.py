@@ -10,6 +10,7 @@ Public API (pinned by ``tests/test_public_api.py``)::
     generate_letters(model, data, pack, out) -> BatchSummary
     verify(path, key=None)                   -> VerifyReport (tampering checks)
     audit(model, data, pack, target=...)     -> AuditReport
+    generate_incident_report(model, clip, incident, out) -> {"files", "record"}
 """
 
 from ._version import __version__
@@ -22,6 +23,7 @@ from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoa
 from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
+from .driving.report import generate_incident_report
 from .packs import load_pack
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "generate_letters", "regenerate",
     "verify", "RunManifest",
     "audit", "AuditReport",
+    "generate_incident_report",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
 ]

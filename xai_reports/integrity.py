@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, XaiReportsError
-from .outputs import atomic_write, canonical_json, inside
+from .outputs import atomic_write, canonical_json, inside, sha256_file
 
 __all__ = ["RunManifest", "signing_key", "sign", "verify", "VerifyReport", "Finding", "MANIFEST_NAME",
            "MANIFEST_SCHEMA", "register_renderer", "embedded_record", "sha256_bytes", "sha256_file"]
@@ -62,15 +62,6 @@ class IntegrityError(XaiReportsError):
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ keys
@@ -227,7 +218,8 @@ class RunManifest:
 
 # ------------------------------------------------------------------------------------------ verify
 # document kind -> "module:function(record, *, pack=None, templates=None, formats=("pdf",)) -> {fmt: bytes}"
-RENDERERS: dict[str, str] = {"adverse_action_letter": "xai_reports.letters:rerender_letter"}
+RENDERERS: dict[str, str] = {"adverse_action_letter": "xai_reports.letters:rerender_letter",
+                             "incident_report": "xai_reports.driving.report:rerender_incident"}
 
 
 def register_renderer(kind: str, target: str) -> None:
@@ -465,8 +457,10 @@ def verify(path, *, manifest=None, key: bytes | None = None, rerender: bool = Tr
         if m is None:
             return report
         listed = m.get("outputs") or {}
+        from .batch.journal import is_state_file  # the batch engine's resume journal: not an output
+
         present = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*"))
-                   if p.is_file() and p.resolve() != mpath.resolve()}
+                   if p.is_file() and p.resolve() != mpath.resolve() and not is_state_file(p.relative_to(path).as_posix())}
         for name in sorted(set(listed) - set(present)):
             report.add("FAIL", name, "missing: listed in the manifest, not in the folder")
         for name in sorted(set(present) - set(listed)):

@@ -11,20 +11,24 @@ import math
 import platform
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ._version import __version__
 from .adapters import load_model, wrap_model
 from .attribution import explain
+from .batch import BatchJob, ChunkPlan, Doc, TableSource, run_batch
 from .documents.letter import letter_content
 from .errors import InputError, PackError, TemplateError
 from .integrity import RunManifest, signing_key
 from .outputs import atomic_write, canonical_json, inside, safe_name
 from .packs import load_pack
 from .reasons import build_reference, deny_probability, select_reasons
-from .render import html_to_pdf, localized_template, render_template, template_fingerprint, template_search_path
+from .render import (check_recorded_template, html_to_pdf, localized_template, render_template,
+                     template_fingerprint, template_search_path)
 from .tabular import check_frame, read_table
 
 FORMATS = ("pdf", "html", "json")
@@ -42,6 +46,7 @@ class BatchSummary:
     flagged: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    batch: object = field(default=None, repr=False)  # the engine's BatchResult: timing, resumed, executor
 
     @property
     def exit_code(self) -> int:
@@ -69,6 +74,10 @@ def _jsonable(v):
         return None
     if isinstance(v, np.generic):
         return _jsonable(v.item())
+    if v is pd.NaT or v is pd.NA:
+        return None
+    if hasattr(v, "isoformat"):  # dates and timestamps from Parquet
+        return v.isoformat()
     return v
 
 
@@ -137,204 +146,415 @@ def rerender_letter(record: dict, *, pack=None, templates=None, formats=("pdf",)
         TemplateError: the templates differ from the version the record names.
     """
     pack = load_pack(pack or record["pack"]["name"])
-    tpl = record["document"]["template"]
-    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
-    if now["sha256"] != tpl["sha256"]:
-        raise TemplateError(f"template '{tpl['name']}' differs from the recorded version "
-                            "(pass the pack and --templates used to write it)")
+    check_recorded_template(record, pack.template_dirs(), templates)
     return render_letter(record, pack, formats=formats, templates=templates)
+
+
+class LetterRenderer:
+    """Picklable ``record -> {suffix: bytes}`` for the batch engine's workers.
+
+    It travels as a reference to its pack (the shipped pack's name, or the pack
+    file's path) plus the pack's SHA-256; a worker loads the pack once per
+    process, refuses a pack whose content differs from the driver's, and
+    checks once per template that its templates are the ones fingerprinted in
+    the records, so a worker can never render with other files.
+
+    Args:
+        pack: the loaded pack.
+        formats: the formats to write.
+        templates: user template folder(s) searched before the pack's (the
+            workers must see them at the same path).
+
+    Examples::
+
+        >>> files = LetterRenderer(load_pack("finance"), ("pdf", "json"))(record)
+        >>> sorted(files)
+        ['json', 'pdf']
+    """
+
+    def __init__(self, pack, formats=FORMATS, templates=None):
+        self._pack = pack
+        self.formats = tuple(formats)
+        self.templates = None if templates is None else [str(Path(t).resolve()) for t in
+                                                         ([templates] if isinstance(templates, (str, Path))
+                                                          else templates)]
+        self.pack_ref = _pack_ref(pack)
+        self.pack_sha256 = pack.sha256
+
+    def __getstate__(self):
+        return {"pack_ref": self.pack_ref, "pack_sha256": self.pack_sha256, "formats": self.formats,
+                "templates": self.templates}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._pack = None
+
+    @property
+    def pack(self):
+        if self._pack is None:
+            self._pack = _pack_in_worker(self.pack_ref, self.pack_sha256)
+        return self._pack
+
+    def __call__(self, record: dict) -> dict[str, bytes]:
+        if record.get("document") is None or not {"pdf", "html"} & set(self.formats):
+            # flagged for human review, or records only: the JSON record alone (what render_letter writes)
+            return {"json": canonical_json(record).encode("utf-8")} if "json" in self.formats else {}
+        tpl = record["document"].get("template")
+        if tpl:
+            _check_template(tpl["name"], tpl["sha256"], self.pack, self.templates)
+        return render_letter(record, self.pack, formats=self.formats, templates=self.templates)
+
+    def warm_up(self) -> None:
+        """Import WeasyPrint and lay out a page once, so fonts are loaded before the first letter."""
+        if "pdf" not in self.formats:
+            return
+        try:
+            dirs = self.pack.template_dirs()
+            html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
+                        base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
+        except Exception:  # noqa: BLE001 - warming up is an optimisation; the first letter reports real errors
+            pass
+
+
+def _pack_ref(pack) -> str:
+    from ._resources import domains_dir
+
+    f = Path(pack.files[-1]).resolve()
+    if len(pack.files) == 1 and f.parent.parent == domains_dir().resolve() and f.name == "pack.yaml":
+        return f.parent.name  # a shipped pack: workers resolve it in their own installation
+    return str(f)
+
+
+@lru_cache(maxsize=8)
+def _pack_in_worker(ref: str, sha256: str):
+    pack = load_pack(ref)
+    if pack.sha256 != sha256:
+        raise PackError(f"pack '{ref}' on this worker differs from the driver's (sha256 {pack.sha256[:12]} "
+                        f"!= {sha256[:12]}); install the same pack on every worker")
+    return pack
+
+
+@lru_cache(maxsize=32)
+def _template_ok(name: str, sha256: str, pack_dirs: tuple, templates: tuple | None) -> bool:
+    dirs = template_search_path(list(pack_dirs), None if templates is None else list(templates))
+    return template_fingerprint(name, dirs)["sha256"] == sha256
+
+
+def _check_template(name, sha256, pack, templates):
+    if not _template_ok(name, sha256, tuple(map(str, pack.template_dirs())),
+                        None if templates is None else tuple(templates)):
+        raise TemplateError(f"template '{name}' here differs from the one recorded (sha256 {sha256[:12]}); "
+                            "every worker must have the same templates as the driver")
+
+
+class LetterJob(BatchJob):
+    """The letters batch: rows -> checked inputs -> P(deny) -> TreeSHAP -> reasons -> records.
+
+    Constructing it does every file-level check (pack, formats, template,
+    model, the data file's header, row count and decision ids, the reference
+    data) and raises before anything is written. :meth:`plan` handles one
+    chunk with one model call and one batched attribution call;
+    :meth:`build_record` builds one denied row's decision record.
+
+    Args: as :func:`generate_letters`.
+
+    Examples::
+
+        >>> job = LetterJob("model.json", "applications.csv", "finance", decision_date="2026-11-20")
+        >>> run_batch(job, "letters", workers=2).kinds
+        Counter({'letter': 1873, 'flagged': 4})
+    """
+
+    name = "letters"
+
+    def __init__(self, model, data, pack="finance", *, reference=None, id_column: str | None = None,
+                 formats=FORMATS, decision_date: str | None = None, language: str | None = None,
+                 model_name: str | None = None, templates=None, key: bytes | None = None):
+        pack = load_pack(pack)
+        if pack.spec.domain != "finance":
+            raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
+        pack.require_section("finance")
+        formats = tuple(formats)
+        bad_fmt = [f for f in formats if f not in FORMATS]
+        if bad_fmt or not formats:
+            raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
+        self.templates = templates
+        self.dirs = template_search_path(pack.template_dirs(), templates)
+        self.key = key if key is not None else signing_key()
+        self.summary: BatchSummary | None = None
+        template_name = pack.templates.get("letter")
+        if not template_name and ("pdf" in formats or "html" in formats):
+            raise PackError("the pack declares no 'letter' template", file=pack.files[-1],
+                            key_path="templates.letter")
+        if decision_date is not None:
+            try:
+                decision_date = date.fromisoformat(str(decision_date)).isoformat()
+            except ValueError:
+                raise InputError(f"expected an ISO date (YYYY-MM-DD) for the notice date, got {decision_date!r}") from None
+        if isinstance(model, (str, Path)):
+            model_label = model_name or Path(model).name
+            adapter = load_model(model)
+        else:
+            adapter = wrap_model(model)
+            model_label = model_name or type(adapter.model).__name__
+        self.model_path = model if isinstance(model, (str, Path)) else None
+        self.reference_source = reference
+        self.pack, self.formats, self.adapter = pack, formats, adapter
+        self.features = _model_features(adapter, pack)
+        self.id_column = id_column or pack.spec.columns.id
+        self.language = language
+
+        self.source = TableSource(data)
+        # file-level errors, in this order: unreadable or empty file, missing / undeclared columns, duplicate ids
+        scan = self.source.scan(id_column=self.id_column, raise_duplicates=False)
+        check_frame(pd.DataFrame(columns=scan.columns), pack, self.features, source=self.source.label,
+                    id_column=id_column)
+        scan.raise_duplicate()
+
+        ref_X = None
+        if reference is not None:
+            ref_source = str(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
+            ref_df = read_table(reference) if isinstance(reference, (str, Path)) else reference.astype(object)
+            ref_checked = check_frame(ref_df, pack, self.features, source=ref_source,
+                                      allowed_extra=[c for c in ref_df.columns if c not in pack.features])
+            if ref_checked.errors:
+                raise ref_checked.errors[0]
+            ref_X = ref_checked.X
+        self.ref_X = ref_X  # typed reference rows (or None): also a fixed background for per-chunk searches
+        self.ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method,
+                                   options=pack.explanation.options)
+        self.lang_templates = {lg: letter_template(pack, lg, self.dirs) for lg in pack.languages}
+        self.untranslated = {lg: pack.spec.missing_translations(lg) for lg in pack.languages}
+        self.fingerprints = {lg: template_fingerprint(n, self.dirs) for lg, n in self.lang_templates.items() if n}
+        self.software = software_versions()
+        self.model_desc = {**adapter.describe(), "name": model_label}
+        self.decision_date = decision_date
+        self.today = decision_date or date.today().isoformat()
+
+    # -- engine interface ---------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        return {"record_schema": RECORD_SCHEMA, "model": self.model_desc, "pack": self.pack.describe(),
+                "templates": {lg: fp["sha256"] for lg, fp in sorted(self.fingerprints.items())},
+                "data": self.source.fingerprint(),
+                "reference_population": self.ref.to_dict(), "software": self.software,
+                "options": {"formats": list(self.formats), "id_column": self.id_column,
+                            "decision_date": self.decision_date, "language": self.language}}
+
+    def pinned(self) -> dict:
+        return {"decision_date": self.today}
+
+    def pin(self, values: dict) -> None:
+        self.today = values.get("decision_date") or self.today
+
+    def renderer(self) -> LetterRenderer:
+        return LetterRenderer(self.pack, self.formats, self.templates)
+
+    def finish(self, result, out_dir) -> None:
+        """Write ``summary.json`` and ``manifest.json`` (every output, resumed ones included; signed
+        when a key is set) and keep the :class:`BatchSummary` in :attr:`summary`."""
+        summary = BatchSummary(rows=result.rows, approved=result.counts.get("approved", 0),
+                               denied=result.counts.get("denied", 0), letters=result.kinds.get("letter", 0),
+                               flagged=result.notes, errors=result.errors, outputs=result.outputs)
+        summary.batch = result
+        out = Path(out_dir)
+        summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
+        atomic_write(out / "summary.json", summary_bytes)
+        manifest = self.manifest()
+        manifest.outputs.update(result.files)
+        manifest.add("summary.json", summary_bytes)
+        manifest.write(out, key=self.key)
+        self.summary = summary
+
+    def manifest(self) -> RunManifest:
+        """The run manifest's inputs (data, reference, model, pack, templates); outputs are added by the caller."""
+        manifest = RunManifest("adverse_action_letters", software=self.software)
+        data = self.source.path if self.source.path is not None else self.source.frame
+        manifest.add_input("data", data)
+        manifest.add_input("reference", self.reference_source)
+        manifest.add_model(self.adapter, path=self.model_path, name=self.model_desc["name"])
+        manifest.add_pack(self.pack)
+        for fp in self.fingerprints.values():
+            manifest.add_template(fp)
+        return manifest
+
+    def plan(self, chunk: pd.DataFrame) -> ChunkPlan:
+        """Check one chunk, score it, explain its denied rows in one batched call, build their records."""
+        checked = check_frame(chunk, self.pack, self.features, source=self.source.label,
+                              id_column=self.id_column, row_offset=int(chunk.index[0]) if len(chunk) else 0)
+        plan = ChunkPlan(rows=len(chunk), errors=[e.to_dict() for e in checked.errors])
+        X = checked.X
+        p_deny = deny_probability(self.adapter, X, self.pack) if len(X) else np.empty(0)
+        denied = p_deny >= self.pack.finance.decision.threshold
+        plan.counts = {"denied": int(denied.sum()), "approved": int(len(X) - denied.sum())}
+        idx = np.flatnonzero(denied)
+        if not len(idx):
+            return plan
+        ex = self.pack.explanation
+        attr = explain(self.adapter, X.iloc[idx], method=ex.method, tolerance=ex.additivity_tolerance, **ex.options)
+        # the denied rows, column-wise to dicts once per chunk (row-wise pandas access is slow)
+        raws = checked.raw.iloc[idx].to_dict("records")
+        values = X.iloc[idx].to_dict("records")
+        rows = (checked.raw.index[idx] + 1).tolist()
+        for k, i in enumerate(idx):
+            try:
+                doc = self.build_record(row=rows[k], decision_id=checked.ids[i], raw=raws[k], values=values[k],
+                                        attr=attr, k=k, p_deny=float(p_deny[i]))
+            except InputError as exc:
+                plan.errors.append(exc.to_dict())
+                continue
+            if doc.kind == "flagged":
+                plan.notes.append({"id": doc.id, "reason": doc.record["reasons"]["flag_reason"]})
+            plan.docs.append(doc)
+        return plan
+
+    def build_record(self, *, row: int, decision_id: str, raw: dict, values: dict, attr, k: int,
+                     p_deny: float) -> Doc:
+        """The decision record of one denied row (and its letter's content unless flagged).
+
+        Args:
+            row: the row's 1-based number in the input file.
+            decision_id: the row's decision id.
+            raw: the row as received (column -> value).
+            values: the row's typed model inputs (feature -> value).
+            attr: the chunk's attributions of its denied rows; ``k`` is this row's position in it.
+            p_deny: the row's probability of denial.
+
+        Returns:
+            A :class:`~xai_reports.batch.Doc` keyed ``letter_<id>``.
+
+        Raises:
+            InputError: a row-level problem (unknown language, bad date), naming file, row and column.
+        """
+        pack, fin, cols = self.pack, self.pack.finance, self.pack.spec.columns
+        raw = {c: _jsonable(v) for c, v in raw.items()}
+        result = select_reasons(attr, k, self.ref, pack, values=values)
+        lang = self.language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
+        untranslated = self.untranslated.get(lang)
+        if lang not in pack.languages or untranslated or (self.lang_templates[lang] is None and
+                                                          set(self.formats) & {"pdf", "html"}):
+            why = ("not offered by the pack" if lang not in pack.languages else
+                   f"is incomplete in the pack (no translation for {', '.join(untranslated[:3])}"
+                   f"{' and more' if len(untranslated) > 3 else ''})" if untranslated else
+                   "has no letter template")
+            raise InputError(f"language {lang!r} {why} ({pack.languages})",
+                             file=self.source.label, row=row, column=cols.language, record_id=decision_id)
+        when = str(raw.get(cols.decision_date) or "").strip() if cols.decision_date else ""
+        try:
+            when = date.fromisoformat(when[:10]).isoformat() if when else self.today
+        except ValueError:
+            raise InputError(f"expected an ISO date (YYYY-MM-DD), got {when!r}", file=self.source.label,
+                             row=row, column=cols.decision_date, record_id=decision_id) from None
+        record = {
+            "schema": RECORD_SCHEMA,
+            "decision_id": decision_id,
+            "decision_date": when,
+            "inputs": raw,
+            "model": self.model_desc,
+            "pack": pack.describe(),
+            "prediction": {"p_deny": float(p_deny), "margin": float(attr.predictions[k]),
+                           "threshold": fin.decision.threshold, "decision": "deny"},
+            "explanation": {
+                "method": attr.method, "params": attr.params, "output": attr.output,
+                "base_value": float(attr.base_values[k]),
+                "attributions": dict(zip(attr.feature_names, map(float, attr.values[k]))),
+                "self_check": {"kind": attr.self_check.get("kind"),
+                               "error": float(attr.self_check["per_row"][k]),
+                               "tolerance": attr.self_check.get("tolerance")},
+            },
+            "reference_population": self.ref.to_dict(),
+            "reasons": {
+                "method": "Reg B comment 9(b)(2)-5: push toward denial relative to the reference "
+                          "population's mean attribution, summed per reason statement",
+                "chosen": result.reasons, "flagged_for_review": result.flagged,
+                "flag_reason": result.flag_reason, "factor_scores": result.factor_scores,
+                "max_reasons": fin.max_reasons,
+            },
+            "software": self.software,
+        }
+        key = f"letter_{safe_name(decision_id)}"
+        if result.flagged:
+            record["document"] = None
+            return Doc(key=key, record=record, row=row, id=decision_id, kind="flagged", heavy=False)
+        record["document"] = {
+            "kind": "adverse_action_letter", "template": self.fingerprints.get(lang), "language": lang,
+            "content": letter_content(pack=pack, decision_id=decision_id, raw_row=raw, reasons=result,
+                                      decision_date=when, language=lang),
+        }
+        return Doc(key=key, record=record, row=row, id=decision_id, kind="letter",
+                   heavy="pdf" in self.formats or "html" in self.formats)
 
 
 def generate_letters(model, data, pack="finance", out_dir="letters", *, reference=None,
                      id_column: str | None = None, formats=FORMATS, decision_date: str | None = None,
                      language: str | None = None, model_name: str | None = None,
-                     progress: bool = False, templates=None, key: bytes | None = None) -> BatchSummary:
+                     progress: bool = False, templates=None, key: bytes | None = None,
+                     chunk_size: int = 1000, workers="auto", scheduler=None, resume: bool = True) -> BatchSummary:
     """Write an adverse-action letter for each row the model denies.
+
+    The input is streamed ``chunk_size`` rows at a time (memory does not grow
+    with the file); each chunk is scored and explained in one batched call;
+    letters are rendered by warm worker processes or a Dask cluster; every
+    finished letter is journaled, so rerunning the same call after a crash or
+    Ctrl-C finishes the batch without redoing or duplicating a letter.
 
     Args:
         model: a model file path (XGBoost JSON/UBJ) or a model object / adapter.
         data: a CSV/Parquet path or a DataFrame of applications.
         pack: pack name or path, or a loaded pack.
         out_dir: output folder; one ``letter_<id>.{pdf,html,json}`` per denied row
-            plus ``summary.json``.
+            plus ``summary.json``, ``manifest.json`` and the resume journal ``.xai-reports.journal.jsonl``.
         reference: reference population rows (path or DataFrame) for the pack's
             ``reference_population``; ``None`` uses the model's training baseline.
         id_column: column with decision ids (default: the pack's ``columns.id``).
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
         decision_date: ISO date printed on letters when the data has no
-            ``columns.decision_date`` column (default: today, recorded in the record).
+            ``columns.decision_date`` column (default: the day the batch was
+            started, kept when it is resumed; recorded in the record).
         language: force a language for every letter (else the row's
             ``columns.language`` value, else the pack's language).
         templates: user template folder(s) searched before the pack's, to
             override single blocks (letterhead, footer, wording).
         key: HMAC key signing ``manifest.json`` (default: ``signing_key()``,
             i.e. ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
+        progress: show a progress bar (rows/s, ETA) on stderr.
+        chunk_size: rows read, checked and explained together (memory scales with it).
+        workers: ``"auto"`` (one process per usable CPU, at most 8; none for
+            small inputs), ``0`` (render in this process) or a number of warm
+            worker processes.
+        scheduler: ``"tcp://host:port"`` of a running Dask scheduler, ``"local"``
+            to start a Dask ``LocalCluster`` of ``workers`` processes, or a
+            ``distributed.Client``; ``None`` renders locally.
+        resume: ``True`` skips letters a previous run of the same batch (same
+            model, data, pack, options) finished; ``False`` starts over.
 
-    Writes ``manifest.json`` last: SHA-256 of every output, the data, model,
-    pack and templates (see :mod:`xai_reports.integrity`).
+    Writes ``manifest.json`` last: SHA-256 of every output (a resumed batch's
+    included), the data, model, pack and templates (see :mod:`xai_reports.integrity`).
 
     Returns:
         :class:`BatchSummary`. Rows with bad values are reported in it (and in
-        ``summary.json``); the other rows still get their letters.
+        ``summary.json``), with file-global row numbers; the other rows still
+        get their letters.
 
     Raises:
         InputError, PackError, ModelLoadError: file-level problems, before
             anything is written.
+        BatchStateError: ``out_dir`` holds a batch with other inputs (use
+            ``resume=False`` or another folder) or another process writes it.
+        SchedulerError: the Dask scheduler cannot be reached.
+
+    Examples::
+
+        >>> s = generate_letters("model.json", "applications.csv", "finance", "letters",
+        ...                      decision_date="2026-11-20", workers=2, chunk_size=5000)
+        >>> s.letters, s.exit_code
+        (1873, 0)
     """
-    pack = load_pack(pack)
-    if pack.spec.domain != "finance":
-        raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
-    formats = tuple(formats)
-    bad_fmt = [f for f in formats if f not in FORMATS]
-    if bad_fmt or not formats:
-        raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
-    dirs = template_search_path(pack.template_dirs(), templates)
-    key = key if key is not None else signing_key()
-    template_name = pack.templates.get("letter")
-    if not template_name and ("pdf" in formats or "html" in formats):
-        raise PackError("the pack declares no 'letter' template", file=pack.files[-1], key_path="templates.letter")
-    if isinstance(model, (str, Path)):
-        model_label = model_name or Path(model).name
-        adapter = load_model(model)
-    else:
-        adapter = wrap_model(model)
-        model_label = model_name or type(adapter.model).__name__
-    features = _model_features(adapter, pack)
-
-    source = str(data) if isinstance(data, (str, Path)) else "<DataFrame>"
-    df = read_table(data) if isinstance(data, (str, Path)) else data.astype(object)
-    checked = check_frame(df, pack, features, source=source, id_column=id_column)
-    ref_X = None
-    if reference is not None:
-        ref_source = str(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
-        ref_df = read_table(reference) if isinstance(reference, (str, Path)) else reference.astype(object)
-        ref_checked = check_frame(ref_df, pack, features, source=ref_source,
-                                  allowed_extra=[c for c in ref_df.columns if c not in pack.features])
-        if ref_checked.errors:
-            raise ref_checked.errors[0]
-        ref_X = ref_checked.X
-    ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method, options=pack.explanation.options)
-
-    summary = BatchSummary(rows=len(df))
-    summary.errors = [e.to_dict() for e in checked.errors]
-    fin = pack.finance
-    X = checked.X
-    p_deny = deny_probability(adapter, X, pack) if len(X) else np.empty(0)
-    denied = p_deny >= fin.decision.threshold
-    summary.denied = int(denied.sum())
-    summary.approved = int(len(X) - denied.sum())
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    today = decision_date or date.today().isoformat()
-    lang_templates = {lg: letter_template(pack, lg, dirs) for lg in pack.languages}
-    untranslated = {lg: pack.spec.missing_translations(lg) for lg in pack.languages}
-    fingerprints = {lg: template_fingerprint(n, dirs) for lg, n in lang_templates.items() if n}
-    software = software_versions()
-    model_desc = {**adapter.describe(), "name": model_label}
-    manifest = RunManifest("adverse_action_letters", software=software)
-    manifest.add_input("data", data)
-    manifest.add_input("reference", reference)
-    manifest.add_model(adapter, path=model if isinstance(model, (str, Path)) else None, name=model_label)
-    manifest.add_pack(pack)
-    for fp in fingerprints.values():
-        manifest.add_template(fp)
-    idx = np.flatnonzero(denied)
-    attr = explain(adapter, X.iloc[idx], method=pack.explanation.method,
-                   tolerance=pack.explanation.additivity_tolerance, **pack.explanation.options) if len(idx) else None
-    cols = pack.spec.columns
-    iterator = range(len(idx))
-    if progress:
-        from rich.progress import Progress
-
-        prog = Progress(transient=False)
-        prog.start()
-        task = prog.add_task("letters", total=len(idx))
-    try:
-        for k in iterator:
-            i = int(idx[k])
-            raw = {c: _jsonable(v) for c, v in checked.raw.iloc[i].to_dict().items()}
-            decision_id = checked.ids[i]
-            result = select_reasons(attr, k, ref, pack, values=X.iloc[i].to_dict())
-            lang = language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
-            if lang not in pack.languages or untranslated[lang] or (lang_templates[lang] is None and
-                                                                   set(formats) & {"pdf", "html"}):
-                why = ("not offered by the pack" if lang not in pack.languages else
-                       f"is incomplete in the pack (no translation for {', '.join(untranslated[lang][:3])}"
-                       f"{' and more' if len(untranslated[lang]) > 3 else ''})" if untranslated[lang] else
-                       "has no letter template")
-                summary.errors.append(InputError(f"language {lang!r} {why} ({pack.languages})",
-                                                 file=source, row=int(checked.raw.index[i]) + 1,
-                                                 column=cols.language, record_id=decision_id).to_dict())
-                continue
-            when = str(raw.get(cols.decision_date) or "").strip() if cols.decision_date else ""
-            try:
-                when = date.fromisoformat(when[:10]).isoformat() if when else today
-            except ValueError:
-                summary.errors.append(InputError(f"expected an ISO date (YYYY-MM-DD), got {when!r}", file=source,
-                                                 row=int(checked.raw.index[i]) + 1, column=cols.decision_date,
-                                                 record_id=decision_id).to_dict())
-                continue
-            record = {
-                "schema": RECORD_SCHEMA,
-                "decision_id": decision_id,
-                "decision_date": when,
-                "inputs": raw,
-                "model": model_desc,
-                "pack": pack.describe(),
-                "prediction": {"p_deny": float(p_deny[i]), "margin": float(attr.predictions[k]),
-                               "threshold": fin.decision.threshold, "decision": "deny"},
-                "explanation": {
-                    "method": attr.method, "params": attr.params, "output": attr.output,
-                    "base_value": float(attr.base_values[k]),
-                    "attributions": dict(zip(attr.feature_names, map(float, attr.values[k]))),
-                    "self_check": {"kind": attr.self_check.get("kind"),
-                                   "error": float(attr.self_check["per_row"][k]),
-                                   "tolerance": attr.self_check.get("tolerance")},
-                },
-                "reference_population": ref.to_dict(),
-                "reasons": {
-                    "method": "Reg B comment 9(b)(2)-5: push toward denial relative to the reference "
-                              "population's mean attribution, summed per reason statement",
-                    "chosen": result.reasons, "flagged_for_review": result.flagged,
-                    "flag_reason": result.flag_reason, "factor_scores": result.factor_scores,
-                    "max_reasons": fin.max_reasons,
-                },
-                "software": software,
-            }
-            base = f"letter_{safe_name(decision_id)}"
-            if any(f"{base}.{e}" in manifest.outputs for e in FORMATS):
-                summary.errors.append(InputError(f"another id in this batch is written as {base}.*", file=source,
-                                                 row=int(checked.raw.index[i]) + 1, column=cols.id,
-                                                 record_id=decision_id).to_dict())
-                continue
-            if result.flagged:
-                record["document"] = None
-                summary.flagged.append({"id": decision_id, "reason": result.flag_reason})
-                files = {"json": canonical_json(record).encode()} if "json" in formats else {}
-            else:
-                record["document"] = {
-                    "kind": "adverse_action_letter", "template": fingerprints.get(lang), "language": lang,
-                    "content": letter_content(pack=pack, decision_id=decision_id, raw_row=raw, reasons=result,
-                                              decision_date=when, language=lang),
-                }
-                files = render_letter(record, pack, formats=formats, templates=templates)
-                summary.letters += 1
-            for ext, data_bytes in files.items():
-                target = inside(out, f"{base}.{ext}")
-                atomic_write(target, data_bytes)
-                manifest.add(target.name, data_bytes)
-                summary.outputs.append(target.name)
-            if progress:
-                prog.advance(task)
-    finally:
-        if progress:
-            prog.stop()
-    summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
-    atomic_write(out / "summary.json", summary_bytes)
-    manifest.add("summary.json", summary_bytes)
-    manifest.write(out, key=key)
-    return summary
+    job = LetterJob(model, data, pack, reference=reference, id_column=id_column, formats=formats,
+                    decision_date=decision_date, language=language, model_name=model_name, templates=templates,
+                    key=key)
+    run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
+              progress=progress)
+    return job.summary
 
 
 def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), templates=None) -> list[Path]:
@@ -346,12 +566,7 @@ def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), temp
         raise InputError("this decision was flagged for human review; it has no letter to regenerate",
                          file=record_path)
     pack = load_pack(pack or record["pack"]["name"])
-    tpl = record["document"]["template"]
-    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
-    if now["sha256"] != tpl["sha256"]:
-        changed = sorted(k for k in set(now["files"]) | set(tpl["files"]) if now["files"].get(k) != tpl["files"].get(k))
-        raise InputError(f"template changed since the letter was written ({', '.join(changed)}); "
-                         "regenerate with the recorded template version", file=record_path)
+    check_recorded_template(record, pack.template_dirs(), templates)
     files = render_letter(record, pack, formats=formats, templates=templates)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

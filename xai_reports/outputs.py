@@ -86,7 +86,22 @@ def _default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def canonical_json(obj) -> str:
-    """Deterministic JSON: sorted keys, fixed separators, UTF-8, trailing newline."""
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False, default=_default,
-                      allow_nan=False) + "\n"
+    """Deterministic JSON: sorted keys, compact separators, UTF-8, trailing newline.
+
+    Compact (no indentation) so the C encoder is used: it is the largest per-decision
+    cost of JSON-only batches. Read a record with ``python -m json.tool record.json``.
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_default, allow_nan=False) + "\n"

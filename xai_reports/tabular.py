@@ -91,7 +91,7 @@ def _norm_category(v, categories):
 
 
 def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
-                id_column: str | None = None, allowed_extra=()) -> CheckedFrame:
+                id_column: str | None = None, allowed_extra=(), row_offset: int = 0) -> CheckedFrame:
     """Check ``df`` against ``pack`` for the model ``features``.
 
     Args:
@@ -101,6 +101,8 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
         source: file name used in error messages.
         id_column: the column holding decision ids (default: the pack's ``columns.id``).
         allowed_extra: other column names allowed in the input.
+        row_offset: rows of the file before ``df`` (when ``df`` is one chunk of a
+            larger file), so error row numbers and default ids stay file-global.
 
     Raises:
         InputError: a model feature is missing, or a column is neither a pack
@@ -134,9 +136,10 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
                 break
             seen.add(v)
         if dup:
-            raise InputError(f"duplicate decision id {dup[1]!r}", file=source, row=dup[0] + 1, column=id_column)
+            raise InputError(f"duplicate decision id {dup[1]!r}", file=source, row=row_offset + dup[0] + 1,
+                             column=id_column)
     else:
-        ids = [f"row-{i + 1}" for i in range(len(df))]
+        ids = [f"row-{row_offset + i + 1}" for i in range(len(df))]
 
     n = len(df)
     bad: dict[int, InputError] = {}
@@ -149,14 +152,14 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
             for i, v in enumerate(col):
                 if _is_missing(v):
                     if not fs.allow_missing and i not in bad:
-                        bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=i + 1, column=f, record_id=ids[i])
+                        bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                     vals.append(np.nan)
                     continue
                 c = _norm_category(v, fs.categories)
                 if c is None and i not in bad:
                     bad[i] = InputError(
                         f"unknown category {v!r}; expected one of {[str(c) for c in fs.categories]}",
-                        file=source, row=i + 1, column=f, record_id=ids[i])
+                        file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                 vals.append(c if c is not None else np.nan)
             typed[f] = pd.Categorical(vals, categories=list(fs.categories))
         else:
@@ -165,7 +168,7 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
                 if _is_missing(v):
                     vals[i] = np.nan
                     if not fs.allow_missing and i not in bad:
-                        bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=i + 1, column=f, record_id=ids[i])
+                        bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                     continue
                 try:
                     x = float(v) if not isinstance(v, (bool, np.bool_)) else None
@@ -174,14 +177,14 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
                 except (TypeError, ValueError):
                     vals[i] = np.nan
                     if i not in bad:
-                        bad[i] = InputError(f"expected a number, got {v!r}", file=source, row=i + 1, column=f, record_id=ids[i])
+                        bad[i] = InputError(f"expected a number, got {v!r}", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                     continue
                 if not np.isfinite(x) and i not in bad:
-                    bad[i] = InputError(f"expected a finite number, got {v!r}", file=source, row=i + 1, column=f, record_id=ids[i])
+                    bad[i] = InputError(f"expected a finite number, got {v!r}", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                 elif fs.type == "ordinal" and fs.categories and _norm_category(v, fs.categories) is None and i not in bad:
                     bad[i] = InputError(
                         f"unknown level {v!r}; expected one of {[str(c) for c in fs.categories]}",
-                        file=source, row=i + 1, column=f, record_id=ids[i])
+                        file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                 vals[i] = x
             typed[f] = vals
     X = pd.DataFrame(typed, index=df.index)[features]

@@ -24,4 +24,12 @@ def run(args):
     print_summary(res["summary"], res["letters_dir"])
     for path in res.get("audit", []):
         print(f"audit report: {path}")
+    hc = res.get("healthcare")
+    if hc:
+        print(f"healthcare: WDBC XGBoost held-out AUC {hc['wdbc']['auc_test']:.3f}; synthetic-lesion CNN held-out "
+              f"accuracy {hc['lesion']['accuracy_test']:.3f}; case-review sheets:")
+        for key, s in hc["summaries"].items():
+            print(f"  {key}: {s.sheets} sheets", file=sys.stdout)
+    if res.get("incident_report"):
+        print(f"driving incident report (SYNTHETIC clip): {res['incident_report']}")
     return 0

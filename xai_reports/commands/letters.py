@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, batch_line
+
 
 def add_parser(sub, name):
     p = sub.add_parser(name, help="write adverse-action letters for the rows the model denies",
@@ -17,7 +19,8 @@ def add_parser(sub, name):
     p.add_argument("--id-column", help="column with application ids (default: the pack's columns.id)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
     p.add_argument("--reference", help="reference population data (CSV/Parquet) for the reasons")
-    p.add_argument("--date", help="notice date YYYY-MM-DD when the data has no decision date column (default: today)")
+    p.add_argument("--date", help="notice date YYYY-MM-DD when the data has no decision date column "
+                                  "(default: the day the batch started; a resumed batch keeps it)")
     p.add_argument("--language", help="letter language for every row (default: the row's or the pack's)")
     p.add_argument("--templates", action="append", metavar="DIR",
                    help="folder of templates overriding the pack's (one block or a whole template; repeatable)")
@@ -25,13 +28,18 @@ def add_parser(sub, name):
                                       "(default: $XAI_REPORTS_SIGNING_KEY / $XAI_REPORTS_SIGNING_KEY_FILE)")
     p.add_argument("--key-env", help="sign manifest.json with the HMAC key in this environment variable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_arguments(p)
     p.set_defaults(func=run)
     return p
 
 
-def print_summary(summary, out, stream=sys.stdout):
+def print_summary(summary, out, stream=None):
+    stream = stream or sys.stdout
     print(f"{summary.rows} rows: {summary.denied} denied, {summary.approved} approved; "
           f"{summary.letters} letters written to {out}", file=stream)
+    res = getattr(summary, "batch", None)
+    if res is not None:
+        print(batch_line(res), file=stream)
     for f in summary.flagged:
         print(f"  flagged for human review: {f['id']}: {f['reason']}", file=stream)
     for e in summary.errors:
@@ -42,11 +50,15 @@ def run(args):
     from ..integrity import signing_key
     from ..letters import generate_letters
 
-    summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
-                               id_column=args.id_column,
-                               formats=[f.strip() for f in args.format.split(",") if f.strip()],
-                               decision_date=args.date, language=args.language, templates=args.templates,
-                               key=signing_key(key_file=args.key_file, key_env=args.key_env),
-                               progress=not args.quiet and sys.stderr.isatty())
+    try:
+        summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
+                                   id_column=args.id_column,
+                                   formats=[f.strip() for f in args.format.split(",") if f.strip()],
+                                   decision_date=args.date, language=args.language, templates=args.templates,
+                                   key=signing_key(key_file=args.key_file, key_env=args.key_env),
+                                   progress=not args.quiet and sys.stderr.isatty(), **batch_kwargs(args))
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     print_summary(summary, args.out)
     return summary.exit_code

@@ -13,6 +13,32 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Scalar = Union[str, int, float, bool]
 
+# HIPAA Safe Harbor, 45 CFR 164.514(b)(2)(i)(A)-(R): the 18 identifier categories.
+SAFE_HARBOR_CATEGORIES: dict[str, str] = {
+    "names": "(A) Names",
+    "geographic": "(B) Geographic subdivisions smaller than a state (street address, city, county, ZIP code)",
+    "dates": "(C) All elements of dates (except year) related to the individual; ages over 89",
+    "telephone": "(D) Telephone numbers",
+    "fax": "(E) Fax numbers",
+    "email": "(F) Email addresses",
+    "ssn": "(G) Social Security numbers",
+    "medical_record_number": "(H) Medical record numbers",
+    "health_plan_number": "(I) Health plan beneficiary numbers",
+    "account_number": "(J) Account numbers",
+    "certificate_license": "(K) Certificate/license numbers",
+    "vehicle_id": "(L) Vehicle identifiers and serial numbers, including license plates",
+    "device_id": "(M) Device identifiers and serial numbers",
+    "url": "(N) Web URLs",
+    "ip_address": "(O) IP addresses",
+    "biometric": "(P) Biometric identifiers, including finger and voice prints",
+    "face_photo": "(Q) Full-face photographs and comparable images",
+    "other_unique_id": "(R) Any other unique identifying number, characteristic or code",
+}
+SafeHarborCategory = Literal[
+    "names", "geographic", "dates", "telephone", "fax", "email", "ssn", "medical_record_number",
+    "health_plan_number", "account_number", "certificate_license", "vehicle_id", "device_id", "url",
+    "ip_address", "biometric", "face_photo", "other_unique_id"]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
@@ -39,7 +65,7 @@ class FeatureSpec(Strict):
     """One input column: how to read it, show it, explain it and (maybe) change it."""
 
     label: str = Field(description="What people read instead of the column name.")
-    type: Literal["numeric", "ordinal", "categorical", "binary"]
+    type: Literal["numeric", "ordinal", "categorical", "binary", "text"]
     description: Optional[str] = None
     format: Literal["number", "integer", "percent", "currency", "text"] = "number"
     unit: Optional[str] = None
@@ -48,6 +74,10 @@ class FeatureSpec(Strict):
     category_labels: dict[str, str] = Field(default_factory=dict)
     protected: bool = Field(default=False, description="Never a reason, never changed, available to audits.")
     identifier: bool = Field(default=False, description="Identifies a person (printed only where the profile allows).")
+    safe_harbor: Optional[SafeHarborCategory] = Field(
+        default=None, description="HIPAA Safe Harbor category of an identifier column (implies identifier: true).")
+    reference_range: Optional[tuple[float, float]] = Field(
+        default=None, description="Reference range printed beside the value (say in 'description' what it is).")
     reason: Optional[str] = Field(default=None, description="Key of the reason this feature maps to.")
     reason_by_value: dict[str, str] = Field(
         default_factory=dict, description="Reason keys for particular values (categories/levels), overriding 'reason'.")
@@ -72,6 +102,10 @@ class FeatureSpec(Strict):
             raise ValueError("a binary feature needs exactly two categories")
         if self.bounds is not None and self.bounds[0] > self.bounds[1]:
             raise ValueError(f"bounds {list(self.bounds)} has lower > upper")
+        if self.reference_range is not None and self.reference_range[0] > self.reference_range[1]:
+            raise ValueError(f"reference_range {list(self.reference_range)} has lower > upper")
+        if self.safe_harbor is not None:
+            self.identifier = True
         return self
 
 
@@ -179,6 +213,111 @@ class Explanation(Strict):
     options: dict = Field(default_factory=dict)
 
 
+# --- healthcare: clinician case-review sheets (REGULATORY.md section 3) ------------------------
+
+class PrintProfile(Strict):
+    """What a case-review sheet may print (HIPAA: treatment vs. de-identified copies)."""
+
+    purpose: Literal["treatment", "operations", "research", "audit", "teaching"] = Field(
+        description="Purpose of the disclosure, printed on the sheet.")
+    description: str = ""
+    show_identifiers: list[str] = Field(
+        default_factory=list, description="Identifier columns printed on the sheet (treatment profiles only).")
+    deidentification: Optional[Literal["safe_harbor"]] = Field(
+        default=None, description="'safe_harbor': remove all 18 identifiers of 45 CFR 164.514(b)(2).")
+    dates: Literal["full", "year"] = Field(default="full", description="'year': print dates as the year only.")
+
+    @model_validator(mode="after")
+    def _deid(self):
+        if self.deidentification == "safe_harbor":
+            if self.show_identifiers:
+                raise ValueError("a safe_harbor profile cannot show identifiers "
+                                 f"(remove {self.show_identifiers} from show_identifiers)")
+            if self.dates != "year":
+                raise ValueError("a safe_harbor profile prints dates as the year only (set dates: year)")
+        return self
+
+
+class ImageInput(Strict):
+    height: int = Field(gt=0)
+    width: int = Field(gt=0)
+    channels: Literal[1, 3] = 1
+    column: str = Field(default="image", description="Input column naming the image file (inside --images).")
+    modality: str = "image"
+
+
+class EvidenceSpec(Strict):
+    """Evidence maps of an image model."""
+
+    methods: list[str] = Field(default_factory=lambda: ["grad_cam", "integrated_gradients"])
+    primary: str = "grad_cam"
+    layer: Optional[str] = Field(default=None, description="Module path of the Grad-CAM layer, e.g. features.relu4.")
+    target: str = Field(default="predicted", description="'predicted' or a class name.")
+    options: dict[str, dict] = Field(default_factory=dict, description="Method -> options (n_steps, baselines, ...).")
+
+    @model_validator(mode="after")
+    def _primary(self):
+        if self.primary not in self.methods:
+            raise ValueError(f"primary method '{self.primary}' is not in methods {self.methods}")
+        return self
+
+
+class HealthcareModelSpec(Strict):
+    """One model a healthcare pack produces sheets for (REGULATORY.md 3.2 rows 2-3, 5, 8)."""
+
+    kind: Literal["tabular", "image"]
+    name: str
+    intended_use: str
+    intended_user: str
+    population: str
+    regulatory_status: str
+    manufacturer: str = ""
+    classes: tuple[str, str] = ("benign", "malignant")
+    positive_class: str = "malignant"
+    operating_threshold: float = Field(default=0.5, gt=0, lt=1, description="On the calibrated probability of the positive class.")
+    above_threshold: str = Field(description="What crossing the threshold means (the recommended action).")
+    below_threshold: str
+    architecture: Optional[str] = Field(default=None, description="Registered architecture (xai_reports.healthcare.models).")
+    architecture_options: dict = Field(default_factory=dict)
+    input: Optional[ImageInput] = None
+    features: list[str] = Field(default_factory=list, description="Tabular: the model's input columns (declared under features).")
+    evidence: Optional[EvidenceSpec] = None
+    subgroup_feature: Optional[str] = Field(default=None, description="Tabular: performance is also shown for this feature's tertile.")
+    max_findings: int = Field(default=5, ge=1, le=5)
+    similar_cases: int = Field(default=3, ge=0, le=10)
+    uncertainty_level: float = Field(default=0.9, gt=0.5, lt=1, description="Coverage of the conformal set and the interval.")
+    synthetic_data: bool = False
+    data_notice: str = ""
+    limitations: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _kind(self):
+        if self.positive_class not in self.classes:
+            raise ValueError(f"positive_class '{self.positive_class}' is not one of classes {list(self.classes)}")
+        if self.kind == "image":
+            missing = [k for k in ("architecture", "input", "evidence") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"an image model needs {', '.join(missing)}")
+        elif not self.features:
+            raise ValueError("a tabular model lists its input columns under 'features'")
+        return self
+
+
+class HealthcareSection(Strict):
+    profiles: dict[str, PrintProfile]
+    default_profile: str = "treatment"
+    models: dict[str, HealthcareModelSpec]
+    site: str = Field(default="", description="Institution or service named on the sheet.")
+    cds_caveat: str
+    saliency_caveat: str
+    not_a_diagnosis: str
+
+    @model_validator(mode="after")
+    def _default(self):
+        if self.default_profile not in self.profiles:
+            raise ValueError(f"default_profile '{self.default_profile}' is not one of profiles {sorted(self.profiles)}")
+        return self
+
 class AuditModelInfo(Strict):
     """Model inventory fields printed in the audit report's identification section."""
 
@@ -278,6 +417,90 @@ class AuditSection(Strict):
     sign_off: list[SignOff] = Field(default_factory=list)
     retention: Optional[str] = None
     references: list[Reference] = Field(default_factory=list)
+class DecisionModelSpec(Strict):
+    """The image decision model: a registered architecture receiving a state dict."""
+
+    architecture: str = Field(description="A name registered in xai_reports.driving.models.ARCHITECTURES.")
+    classes: list[str] = Field(default_factory=lambda: ["continue", "slow", "brake"],
+                               description="Output classes, in the model's output order.")
+    input_height: int = Field(default=64, ge=8)
+    input_width: int = Field(default=96, ge=8)
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v):
+        if len(v) != len(set(v)) or len(v) < 2:
+            raise ValueError("classes must be at least two distinct names")
+        return v
+
+    @field_validator("architecture")
+    @classmethod
+    def _registered(cls, v):
+        from ..driving.models import ARCHITECTURES  # a plain dict; importing it does not import torch
+
+        if v not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(ARCHITECTURES))} "
+                             "(architectures are never imported from user code)")
+        return v
+
+
+class ImageExplanationSpec(Strict):
+    """Which image attribution methods the report shows, and which one names the driving object."""
+
+    methods: list[Literal["grad_cam", "integrated_gradients", "occlusion", "saliency", "grad_cam_pp",
+                          "smoothgrad", "gradient_x_input"]] = Field(
+        default_factory=lambda: ["grad_cam", "integrated_gradients"])
+    primary: str = Field(default="grad_cam", description="The method whose object shares name the driving object.")
+    options: dict[str, dict] = Field(default_factory=dict, description="Per-method options passed to explain().")
+    name_min_share: float = Field(default=0.4, gt=0, le=1,
+                                  description="Share of the attribution an object needs to be named.")
+    name_min_ratio: float = Field(default=2.0, ge=1,
+                                  description="...and how many times the next object's share it must be.")
+    max_key_frames: int = Field(default=3, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _primary(self):
+        if self.primary not in self.methods:
+            raise ValueError(f"primary method {self.primary!r} is not in methods {self.methods}")
+        unknown = [k for k in self.options if k not in self.methods]
+        if unknown:
+            raise ValueError(f"options given for method(s) {unknown} that are not in methods")
+        return self
+
+
+class PlannerSpec(Strict):
+    """The tabular planner over signals (its features are the pack's ``features``)."""
+
+    output: str = Field(default="brake", description="What the planner's positive class means.")
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    method: Literal["tree_shap"] = "tree_shap"
+
+
+class ODDSpec(Strict):
+    """The operating design domain the report states (ISO 34503-style, summarised)."""
+
+    description: str
+    road_types: list[str] = Field(default_factory=list)
+    lighting: list[str] = Field(default_factory=list)
+    weather: list[str] = Field(default_factory=list)
+    max_speed_kph: Optional[float] = Field(default=None, gt=0)
+
+
+class DrivingSection(Strict):
+    """Settings of the autonomous-driving pack (incident reports)."""
+
+    decision_model: DecisionModelSpec
+    image_explanation: ImageExplanationSpec = Field(default_factory=ImageExplanationSpec)
+    planner: PlannerSpec = Field(default_factory=PlannerSpec)
+    odd: ODDSpec
+    event_min_duration_s: float = Field(
+        default=0.2, ge=0, le=5, description="A replayed request becomes a timeline event once it persists this long.")
+    synthetic_data: bool = Field(default=True, description="Label every page and image as SYNTHETIC.")
+    saliency_caveat: str = Field(
+        default=("Heatmaps show where the model's output is sensitive to the image; they are not object "
+                 "detections, do not prove what the model 'saw', and can look plausible for a wrong decision. "
+                 "The occlusion test checks the named object by removing it from the frame."),
+        description="The limitation statement printed with every heatmap (REGULATORY.md §5 rule 6).")
 
 
 class Pack(Strict):
@@ -302,9 +525,11 @@ class Pack(Strict):
     templates: dict[str, str] = Field(default_factory=dict, description="Document kind -> template file.")
     template_dirs: list[str] = Field(default_factory=list, description="Folders (relative to the pack) searched before the shipped templates.")
     finance: Optional[FinanceSection] = None
+    healthcare: Optional[HealthcareSection] = None
     translations: dict[str, PackTranslation] = Field(
         default_factory=dict, description="Printed pack texts per language code (for languages other than en).")
     audit: Optional[AuditSection] = None
+    autonomous_driving: Optional[DrivingSection] = None
 
     @field_validator("features")
     @classmethod
@@ -330,11 +555,36 @@ class Pack(Strict):
             if feat.protected and (feat.reason is not None or feat.reason_by_value):
                 raise _KeyedError(("features", fname, "reason"),
                                   "a protected attribute can never be a reason; remove 'reason'")
-        if self.domain == "finance" and self.finance is None:
-            raise _KeyedError(("finance",), "a finance pack needs a 'finance' section (decision, institution, ...)")
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
         return self
+
+    @model_validator(mode="after")
+    def _healthcare_refs(self):
+        if self.domain != "healthcare":
+            return self
+        hc = self.healthcare
+        if hc is None:  # an audit-only pack; case-review asks for the section itself
+            return self
+        for pname, prof in hc.profiles.items():
+            for col in prof.show_identifiers:
+                f = self.features.get(col)
+                if f is None or not f.identifier:
+                    raise _KeyedError(("healthcare", "profiles", pname, "show_identifiers"),
+                                      f"'{col}' is not a declared identifier feature")
+        for mid, m in hc.models.items():
+            for col in m.features + ([m.subgroup_feature] if m.subgroup_feature else []):
+                f = self.features.get(col)
+                if f is None:
+                    raise _KeyedError(("healthcare", "models", mid, "features"), f"feature '{col}' is not declared under 'features'")
+                if f.identifier:
+                    raise _KeyedError(("healthcare", "models", mid, "features"),
+                                      f"'{col}' is an identifier; identifiers are never model inputs")
+        return self
+
+    def identifier_features(self) -> dict[str, "FeatureSpec"]:
+        """Identifier columns (``identifier: true``), name -> spec."""
+        return {k: f for k, f in self.features.items() if f.identifier}
 
     def missing_translations(self, lang: str) -> list[str]:
         """Key paths of the printed texts that have no ``lang`` version (empty: the language is complete).

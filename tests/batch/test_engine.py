@@ -1,0 +1,56 @@
+"""The engine on a toy job: it is generic (plan rows -> records -> render -> commit), not letter-specific."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from batch_helpers import echo_job
+
+from xai_reports.batch import resolve_workers, run_batch
+
+
+@pytest.fixture()
+def frame():
+    xs = [f"v{i}" for i in range(40)]
+    xs[5], xs[17], xs[33] = "", "render-error", "bug"
+    return pd.DataFrame({"id": [f"r{i:02d}" for i in range(40)], "x": xs})
+
+
+def test_documents_errors_and_tally(frame, tmp_path):
+    res = run_batch(echo_job(frame), tmp_path, chunk_size=6, workers=0)
+    assert res.rows == 40 and res.counts["rows"] == 40
+    assert res.rendered == 37 and res.kinds["document"] == 37
+    assert [(e["row"], e["id"]) for e in res.errors] == [(6, "r05"), (18, "r17"), (34, "r33")]
+    assert "cannot be rendered" in res.errors[1]["error"] and "ZeroDivisionError" in res.errors[2]["error"]
+    assert (tmp_path / "doc_r39.txt").read_text() == "r39=v39\n"
+    assert res.outputs == [f"doc_r{i:02d}.txt" for i in range(40) if i not in (5, 17, 33)]  # row order
+    assert set(res.files) == set(res.outputs)
+
+
+def test_rerun_redoes_only_what_failed_or_is_missing(frame, tmp_path):
+    run_batch(echo_job(frame), tmp_path, workers=0, keep_journal=True)  # as if stopped before the end
+    (tmp_path / "doc_r02.txt").unlink()
+    frame2 = frame.copy()
+    res = run_batch(echo_job(frame2), tmp_path, workers=0)
+    assert (res.rendered, res.resumed) == (1, 36)  # r02 again; the failed ones fail again (not journaled)
+    assert len(res.errors) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(res.outputs)  # complete: outputs only
+
+
+def test_pool_equals_inline(frame, tmp_path):
+    a = run_batch(echo_job(frame), tmp_path / "a", workers=0, chunk_size=7)
+    b = run_batch(echo_job(frame), tmp_path / "b", workers=2, chunk_size=7, max_in_flight=4)
+    assert b.executor == "2 worker processes"
+    assert a.errors == b.errors and a.outputs == b.outputs and a.files == b.files
+
+
+def test_light_documents_never_start_a_pool(frame, tmp_path):
+    res = run_batch(echo_job(frame, heavy=False), tmp_path, workers=2)
+    assert res.executor.startswith("in this process")
+
+
+def test_resolve_workers():
+    assert resolve_workers(0, 10_000) == 0 and resolve_workers(3, 1) == 3
+    assert resolve_workers("auto", 10) == 0  # a pool costs more than it saves on tiny inputs
+    with pytest.raises(ValueError):
+        resolve_workers(-1, 10)

@@ -1,0 +1,14 @@
+"""The driving demo writes one SYNTHETIC incident report from the shipped models."""
+
+import json
+
+from xai_reports.driving.demo import run_driving_demo
+
+
+def test_driving_demo(tmp_path):
+    res = run_driving_demo(tmp_path)
+    assert res["report"].name == "incident_report.pdf" and res["report"].stat().st_size > 20_000
+    rec = json.loads(res["record"].read_text())
+    assert rec["synthetic"] is True and rec["report_id"] == "INC-SYN-0001"
+    assert (tmp_path / "driving" / "clips" / "pedestrian_step_in" / "clip.json").is_file()
+    assert (tmp_path / "driving" / "model" / "decision_cnn.pt").is_file()

@@ -1,0 +1,48 @@
+"""``xai-reports case-review``: a clinician case-review sheet for each case."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="write clinician case-review sheets (healthcare)",
+                       description="Write a clinician case-review sheet (PDF with the JSON record embedded, HTML, "
+                                   "JSON record) for each case, under a print profile. Exit 0: every case got a "
+                                   "sheet; 3: some rows had bad values (listed); 2: nothing written (bad file, "
+                                   "pack, model or profile).")
+    p.add_argument("--pack", required=True, help="pack name (healthcare) or path to a pack.yaml / folder")
+    p.add_argument("--model", required=True,
+                   help="model file: XGBoost .json (tabular) or torch state dict .pt (image), with its "
+                        "<stem>.card.json beside it")
+    p.add_argument("--data", required=True, help="cases, CSV or Parquet")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--profile", help="print profile: treatment (identifiers shown) or research (HIPAA Safe Harbor "
+                                     "de-identified); default: the pack's default (research for the shipped pack)")
+    p.add_argument("--images", help="folder of the image files named in the data (image models)")
+    p.add_argument("--card", help="model card (default: <model stem>.card.json next to the model)")
+    p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def print_summary(summary, out, stream=None):
+    stream = stream or sys.stdout
+    print(f"{summary.rows} cases: {summary.sheets} case-review sheets ({summary.profile} profile, model "
+          f"{summary.model}) written to {out}", file=stream)
+    for c in summary.flagged_out_of_scope:
+        print(f"  out of scope (see the sheet's input flags): {c}", file=stream)
+    for e in summary.errors:
+        print(f"  row error: {e['message']}", file=sys.stderr)
+
+
+def run(args):
+    from ..healthcare.review import generate_case_reviews
+
+    summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
+                                    images=args.images, card=args.card,
+                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
+                                    progress=not args.quiet and sys.stderr.isatty())
+    print_summary(summary, args.out)
+    return summary.exit_code

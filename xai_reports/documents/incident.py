@@ -1,0 +1,163 @@
+"""The driving incident explanation report as a plain content tree (no HTML, no PDF engine).
+
+Sections follow REGULATORY.md §4.2 (rows 1-15): identification, vehicle and software
+configuration, time and place with scenario and ODD facts, automation state, crash
+facts, narrative, timeline (DSSAD-style events), perception explanation (key frames,
+object shares, occlusion test), planning explanation (signal attributions), safety
+analysis, safety-case impact, corrective actions, regulatory reporting, review and
+sign-off, privacy, and method notes with the saliency caveat.
+"""
+
+from __future__ import annotations
+
+from ..driving.incident_file import mask_vin
+
+_CLASSIFICATION = {
+    "malfunction_iso26262": "Malfunction (ISO 26262: E/E system fault)",
+    "functional_insufficiency_iso21448": "Functional insufficiency / triggering condition (ISO 21448, SOTIF)",
+    "ai_element_error_iso_pas_8800": "AI-element error (ISO/PAS 8800)",
+    "reasonably_foreseeable_misuse": "Reasonably foreseeable misuse (ISO 21448)",
+    "undetermined": "Undetermined (investigation open)",
+}
+_SOTIF_AREA = {"known_safe": "Area 1: known, safe", "known_unsafe": "Area 2: known, unsafe",
+               "unknown_unsafe": "Area 3: unknown, unsafe", "unknown_safe": "Area 4: unknown, safe"}
+_DEADLINE = {"1-day": "1 day (fatality, hospital transport or vulnerable road user)",
+             "5-day": "5 days (tow-away or air-bag deployment)",
+             "monthly": "by the 15th of the following month (other ADS crashes)",
+             "internal": "not reportable (internal investigation)"}
+
+
+def _yn(v) -> str:
+    return "not stated" if v is None else ("yes" if v else "no")
+
+
+def _kv(*pairs) -> list[dict]:
+    return [{"label": k, "value": "not stated" if v in (None, "") else str(v)} for k, v in pairs]
+
+
+def _fmt_s(t: float) -> str:
+    return f"{t:.1f} s"
+
+
+def incident_content(*, incident, pack, identification: dict, scenario: dict, timeline: dict,
+                     perception: dict, planning: dict | None, report_date: str) -> dict:
+    """Everything the incident template prints, as plain data.
+
+    Args:
+        incident: the validated :class:`~xai_reports.driving.incident_file.Incident`.
+        pack: the loaded autonomous-driving pack.
+        identification: ``{"software": {...}, "models": [...], "clip": {...}, "pack": {...}}``.
+        scenario: clip conditions and ODD facts (``conditions``, ``odd_checks``, ``description``).
+        timeline: ``{"figure", "events", "coverage"}``.
+        perception: ``{"key_frames": [...], "caveat", "primary", "methods"}``.
+        planning: planner section or ``None`` when no planner was supplied.
+        report_date: ISO date printed on the report.
+
+    Returns:
+        A dict of sections; every figure is ``{"src": data-URI, "alt": text}``.
+    """
+    spec = pack.spec
+    ad = spec.autonomous_driving
+    r, v, c, tp, au, cr = (incident.report, incident.vehicle, incident.configuration, incident.time_place,
+                           incident.automation, incident.crash)
+    sa, sc = incident.safety_analysis, incident.safety_case
+    synthetic = bool(ad.synthetic_data or incident.synthetic or scenario.get("synthetic"))
+    content = {
+        "lang": spec.language,
+        "title": "Incident explanation report",
+        "synthetic": synthetic,
+        "synthetic_notice": ("SYNTHETIC: the images, signals and models in this report come from the xai-reports "
+                             "procedural scene generator; no real vehicle, person or road is shown."
+                             if synthetic else None),
+        "report_id": r.id,
+        "report_version": r.version,
+        "reporting_entity": r.reporting_entity,
+        "date": report_date,
+        "identification": {
+            "report": _kv(("Report ID", r.id), ("Report version", r.version), ("Report type / deadline class",
+                                                                                _DEADLINE[r.type]),
+                          ("Reporting entity", r.reporting_entity), ("Operating entity", r.operating_entity),
+                          ("Notice received", r.notice_received_date), ("Submission date", r.submission_date),
+                          ("Same incident ID", r.same_incident_id), ("Same vehicle ID", r.same_vehicle_id)),
+            "software": [{"label": k, "value": str(val)} for k, val in identification["software"].items()],
+            "models": identification["models"],
+            "clip": identification["clip"],
+            "pack": identification["pack"],
+        },
+        "vehicle": _kv(("Make", v.make), ("Model", v.model), ("Model year", v.model_year),
+                       ("VIN (restricted, masked)", mask_vin(v.vin)), ("Mileage", v.mileage),
+                       ("ADS hardware version", c.ads_hardware_version),
+                       ("ADS software version", c.ads_software_version),
+                       ("Automation feature version", c.automation_feature_version),
+                       ("Calibration version", c.calibration_version), ("Map version", c.map_version)),
+        "time_place": _kv(("Date", tp.date), ("Time (24 h)", tp.time), ("Location", tp.location),
+                          ("Roadway type", tp.roadway_type), ("Roadway surface", tp.roadway_surface),
+                          ("Roadway description", tp.roadway_description),
+                          ("Posted speed limit (mph)", tp.posted_speed_limit_mph), ("Lighting", tp.lighting),
+                          ("Weather", tp.weather), ("Work zone", _yn(tp.work_zone))),
+        "scenario": scenario,
+        "odd": {"description": ad.odd.description, "road_types": ad.odd.road_types, "lighting": ad.odd.lighting,
+                "weather": ad.odd.weather, "max_speed_kph": ad.odd.max_speed_kph},
+        "automation": _kv(("ADS equipped", _yn(au.ads_equipped)), ("Automation engaged", _yn(au.engaged)),
+                          ("Engagement status (30 s before)", au.engagement_status),
+                          ("Within ODD", _yn(au.within_odd)), ("ODD boundary", au.odd_boundary),
+                          ("Driver / operator type", au.operator_type.replace("_", "-")),
+                          ("Fallback state", au.fallback_state), ("MRM started", _yn(au.mrm_started)),
+                          ("MRC achieved", _yn(au.mrc_achieved)),
+                          ("Remote intervention", _yn(au.remote_intervention))),
+        "crash": {"occurred": cr.occurred,
+                  "fields": _kv(("Crash with", cr.crash_with), ("SV pre-crash movement", cr.sv_pre_crash_movement),
+                                ("CP pre-crash movement", cr.cp_pre_crash_movement),
+                                ("SV pre-crash speed (mph)", cr.sv_precrash_speed_mph),
+                                ("SV contact area", cr.sv_contact_area),
+                                ("Highest injury severity alleged", cr.highest_injury_severity),
+                                ("Air bags deployed", _yn(cr.airbags_deployed)),
+                                ("Vehicle towed", _yn(cr.vehicle_towed)), ("All belted", _yn(cr.all_belted)),
+                                ("Property damage", _yn(cr.property_damage)),
+                                ("Law enforcement investigating", _yn(cr.law_enforcement_investigating)),
+                                ("Investigating agency", cr.investigating_agency))},
+        "narrative": {"text": incident.narrative.text, "cbi": incident.narrative.cbi},
+        "timeline": timeline,
+        "perception": perception,
+        "planning": planning,
+        "safety_analysis": _kv(("Classification", _CLASSIFICATION[sa.classification]),
+                               ("Insufficiency kind", sa.insufficiency_kind),
+                               ("Triggering condition (ISO 21448 cl. 7)", sa.triggering_condition),
+                               ("SOTIF scenario area (cl. 4.2.2)", _SOTIF_AREA.get(sa.sotif_area) if sa.sotif_area
+                                else None),
+                               ("AI-element error type (ISO/PAS 8800)", sa.ai_error_type),
+                               ("Hazard log entry", sa.hazard_log_entry), ("Root cause", sa.root_cause)),
+        "contributing_factors": list(sa.contributing_factors),
+        "safety_case": {
+            "claims": [{"id": x.id, "text": x.text, "status": x.status.replace("_", " ")} for x in sc.claims],
+            "spis": [{"id": x.id, "name": x.name, "threshold": x.threshold, "observed": x.observed or "not stated",
+                      "breached": "yes" if x.breached else "no"} for x in sc.spis],
+            "valid": sc.safety_case_valid.replace("_", " "), "update_required": _yn(sc.update_required)},
+        "corrective": {"actions": [{"action": a.action, "verification": a.verification or "not stated",
+                                    "status": a.status.replace("_", " ")} for a in incident.corrective.actions],
+                       "fields": _kv(("Recall (49 CFR Part 573) needed", _yn(incident.corrective.recall_needed)),
+                                     ("Regression scenario added", _yn(incident.corrective.regression_scenario_added)),
+                                     ("ODD restriction", incident.corrective.odd_restriction))},
+        "filings": [{"authority": f.authority, "form": f.form, "date": str(f.date) if f.date else "not filed yet",
+                     "reference": f.reference or ""} for f in incident.regulatory_reporting],
+        "review": {"investigator": incident.review.investigator.model_dump(),
+                   "reviewer": incident.review.reviewer.model_dump() if incident.review.reviewer else None,
+                   "independence_level": incident.review.independence_level or "not stated",
+                   "signed_off": incident.review.signed_off,
+                   "signoff_date": str(incident.review.signoff_date) if incident.review.signoff_date else None},
+        "privacy": _kv(("Faces and licence plates redacted", _yn(incident.privacy.faces_plates_redacted)),
+                       ("Public copy", _yn(incident.privacy.public_copy)),
+                       ("Narrative contains CBI", _yn(incident.narrative.cbi)), ("Note", incident.privacy.note)),
+        "references": [{"citation": x.citation, "title": x.title or "", "url": x.url or ""}
+                       for x in spec.regulatory_references],
+        "disclaimer": spec.disclaimer,
+    }
+    return content
+
+
+def event_sentence(e: dict) -> str:
+    """``{"t_s": 3.2, "event": "'brake' requested"}`` -> ``"'brake' requested at t = 3.2 s"``."""
+    return f"{e['event']} at t = {_fmt_s(e['t_s'])}"
+
+
+__all__ = ["incident_content", "event_sentence"]

@@ -1,0 +1,66 @@
+"""The driving part of ``xai-reports demo``: one SYNTHETIC incident report.
+
+Uses the shipped, seeded weights in ``xai_reports/driving/weights/`` (reproduced by
+``python -m xai_reports.driving.training OUT``), or retrains them when asked.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEMO_SCENARIO = "pedestrian_step_in"
+
+
+def shipped_models() -> Path:
+    """Folder of the shipped decision CNN, planner and model card."""
+    return WEIGHTS_DIR
+
+
+def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progress: bool = False,
+                     scenario: str = DEMO_SCENARIO) -> dict:
+    """Write a SYNTHETIC clip, an example incident file and its incident report under ``out_dir/driving``.
+
+    Args:
+        out_dir: the demo folder.
+        retrain: train the models from scratch (seeded; about a minute on two idle cores)
+            instead of copying the shipped weights.
+        progress: show progress bars.
+        scenario: which scripted clip to write (see :data:`xai_reports.driving.clips.SCENARIOS`).
+
+    Returns:
+        ``{"report": path, "record": path, "clip": path, "incident": path, "model_dir": path,
+        "key_frames": [...]}``.
+
+    Examples::
+
+        >>> res = run_driving_demo("demo-out")
+        >>> res["report"].name
+        'incident_report.pdf'
+    """
+    from ..outputs import atomic_write
+    from .clips import write_clip
+    from .incident_file import EXAMPLE_INCIDENT
+    from .report import generate_incident_report
+
+    base = Path(out_dir) / "driving"
+    model_dir = base / "model"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if retrain or not (WEIGHTS_DIR / "decision_cnn.pt").is_file():
+        from .training import train_and_save
+
+        train_and_save(model_dir, progress=progress)
+    else:
+        for name in ("decision_cnn.pt", "planner_xgb.json", "model_card.json"):
+            shutil.copyfile(WEIGHTS_DIR / name, model_dir / name)
+    clip = write_clip(base / "clips" / scenario, scenario)
+    incident = base / "incident.yaml"
+    atomic_write(incident, EXAMPLE_INCIDENT)
+    res = generate_incident_report(model_dir, clip, incident, base / "incident_report.pdf",
+                                   formats=("pdf", "json"), progress=progress)
+    return {"report": res["files"][0], "record": res["files"][1], "clip": clip, "incident": incident,
+            "model_dir": model_dir, "key_frames": res["record"]["key_frames"]}
+
+
+__all__ = ["run_driving_demo", "shipped_models"]

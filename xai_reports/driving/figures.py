@@ -1,0 +1,164 @@
+"""Figures for the incident report: deterministic PNG bytes (matplotlib Agg, no Software tag).
+
+Every figure function returns PNG bytes; the report embeds them as ``data:`` URIs
+with alt text.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from .scenes import ACTIONS
+
+ACTION_COLOURS = {"continue": "#2b8a3e", "slow": "#e8a317", "brake": "#c92a2a"}
+SIGNAL_COLOURS = {"speed_mps": "#1c7ed6", "distance_to_lead_m": "#5f3dc4", "ttc_s": "#d9480f",
+                  "rel_velocity_mps": "#087f5b"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 8, "svg.hashsalt": "xai-reports", "font.family": "DejaVu Sans"})
+    return plt
+
+
+def _png(fig) -> bytes:
+    plt = _plt()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, metadata={"Software": None}, bbox_inches="tight", pad_inches=0.05)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def image_png(img: np.ndarray, scale: int = 3) -> bytes:
+    """A frame as PNG, enlarged ``scale`` times with nearest-neighbour (pixels stay honest)."""
+    from PIL import Image
+
+    im = Image.fromarray(np.asarray(img, dtype=np.uint8))
+    if scale != 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def timeline_png(times, probs, *, recorded=None, events=(), signals=None) -> bytes:
+    """Decision probabilities over time (top) and speed / gap / TTC (bottom), events marked."""
+    plt = _plt()
+    rows = 2 if signals is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(7.0, 2.2 * rows), sharex=True, squeeze=False)
+    ax = axes[0, 0]
+    for j, a in enumerate(ACTIONS):
+        ax.plot(times, probs[:, j], color=ACTION_COLOURS[a], lw=1.6, label=f"P({a})")
+    if recorded is not None:
+        step = times[1] - times[0] if len(times) > 1 else 0.1
+        start = 0
+        for k in range(1, len(times) + 1):   # one bar per run of equal requests
+            if k == len(times) or recorded[k] != recorded[start]:
+                ax.broken_barh([(times[start], times[k - 1] - times[start] + step)], (-0.09, 0.04),
+                               color=ACTION_COLOURS.get(recorded[start], "#888"))
+                start = k
+        ax.text(times[-1], -0.12, "bar: recorded ADS request", fontsize=6.5, va="top", ha="right")
+    for e in events:
+        ax.axvline(e["t_s"], color="#333", lw=0.7, ls=":")
+    ax.set_ylim(-0.2, 1.02)
+    ax.set_ylabel("decision probability")
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, ncol=3, frameon=False)
+    ax.grid(alpha=0.25)
+    if signals is not None:
+        ax2 = axes[1, 0]
+        ax2.plot(times, signals["speed_mps"], color=SIGNAL_COLOURS["speed_mps"], label="speed (m/s)")
+        gap = np.where(signals["distance_to_lead_m"] >= 100, np.nan, signals["distance_to_lead_m"])
+        ax2.plot(times, gap, color=SIGNAL_COLOURS["distance_to_lead_m"], label="gap to lead (m)")
+        ttc = np.where(signals["ttc_s"] >= 10, np.nan, signals["ttc_s"])
+        ax2.plot(times, ttc, color=SIGNAL_COLOURS["ttc_s"], label="time to collision (s)", ls="--")
+        for e in events:
+            ax2.axvline(e["t_s"], color="#333", lw=0.7, ls=":")
+        ax2.set_ylabel("signal")
+        ax2.legend(loc="upper right", fontsize=7, frameon=False)
+        ax2.grid(alpha=0.25)
+        ax2.set_xlabel("time t (s)")
+    else:
+        ax.set_xlabel("time t (s)")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def planner_png(times, p_brake, values, features, labels) -> bytes:
+    """Planner P(brake) (top) and each signal's TreeSHAP contribution in log-odds (bottom)."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.0, 3.8), sharex=True)
+    a1.plot(times, p_brake, color=ACTION_COLOURS["brake"], lw=1.6)
+    a1.axhline(0.5, color="#555", lw=0.7, ls="--")
+    a1.set_ylim(-0.02, 1.02)
+    a1.set_ylabel("planner P(brake)")
+    a1.grid(alpha=0.25)
+    for j, f in enumerate(features):
+        a2.plot(times, values[:, j], color=SIGNAL_COLOURS.get(f), lw=1.4, label=labels.get(f, f))
+    a2.axhline(0, color="#555", lw=0.7)
+    a2.set_ylabel("contribution (log-odds)")
+    a2.set_xlabel("time t (s)")
+    a2.legend(loc="upper left", fontsize=7, frameon=False, ncol=2)
+    a2.grid(alpha=0.25)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _boxes(ax, objects, highlight=None):
+    import matplotlib.patches as mpatches
+
+    for o in objects:
+        x0, y0, x1, y1 = o["box"]
+        hl = o["id"] == highlight
+        ax.add_patch(mpatches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                                        ec="#ff00ff" if hl else "#00e5ff", lw=1.4 if hl else 0.8))
+        ax.text(x0 - 0.5, y0 - 1.0, o["id"], color="#ff00ff" if hl else "#00e5ff", fontsize=5.5,
+                va="bottom")
+
+
+def key_frame_png(image, maps: dict, objects, *, highlight=None) -> bytes:
+    """The frame with ground-truth boxes, then each method's map over a dimmed frame."""
+    plt = _plt()
+    n = 1 + len(maps)
+    fig, axes = plt.subplots(1, n, figsize=(2.35 * n, 1.85))
+    axes = np.atleast_1d(axes)
+    axes[0].imshow(image, interpolation="nearest")
+    _boxes(axes[0], objects, highlight)
+    axes[0].set_title("frame + ground truth", fontsize=7)
+    for ax, (name, m) in zip(axes[1:], maps.items()):
+        ax.imshow((np.asarray(image, float) * 0.45).astype(np.uint8), interpolation="nearest")
+        top = m.max()
+        ax.imshow(m / top if top > 0 else m, cmap="inferno", alpha=0.65, vmin=0, vmax=1, interpolation="bilinear")
+        _boxes(ax, objects, highlight)
+        ax.set_title(name, fontsize=7)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return _png(fig)
+
+
+def occlusion_png(original, removed, moved, results: dict) -> bytes:
+    """Original / object removed / object moved, each titled with the model's decision."""
+    plt = _plt()
+    panels = [("original", original, results["original"]), ("object removed", removed, results["removed"])]
+    if moved is not None and results.get("moved"):
+        panels.append(("object moved aside", moved, results["moved"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.35 * len(panels), 1.85))
+    for ax, (title, img, r) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(img, interpolation="nearest")
+        p = r["probabilities"][r["decision"]]
+        ax.set_title(f"{title}: {r['decision']} ({p:.2f})", fontsize=7,
+                     color=ACTION_COLOURS.get(r["decision"], "#000"))
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return _png(fig)
+
+
+__all__ = ["timeline_png", "planner_png", "key_frame_png", "occlusion_png", "image_png", "ACTION_COLOURS"]

@@ -1,0 +1,498 @@
+"""The incident explanation report, end to end.
+
+model + clip + incident file -> replay -> timeline and events -> key frames with
+Grad-CAM / integrated gradients / occlusion maps and object shares -> occlusion
+test of the named object -> planner TreeSHAP over time -> content tree ->
+HTML and PDF (JSON record embedded) + JSON record.
+"""
+
+from __future__ import annotations
+
+import base64
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .._version import __version__
+from ..documents.incident import event_sentence, incident_content
+from ..errors import InputError, PackError
+from ..outputs import atomic_write, canonical_json, sha256_file
+from ..packs import load_pack
+from ..render import check_recorded_template, html_to_pdf, render_template, template_fingerprint
+from ..render.env import template_search_path
+from . import analysis as an
+from . import figures as fig
+from .clips import Clip, read_clip
+from .incident_file import Incident, load_incident
+from .models import load_decision_model, load_planner
+
+RECORD_SCHEMA = "xai-reports/incident-record/1"
+FORMATS = ("pdf", "html", "json")
+METHOD_LABELS = {"grad_cam": "Grad-CAM", "integrated_gradients": "Integrated gradients",
+                 "occlusion": "Occlusion", "saliency": "Saliency", "grad_cam_pp": "Grad-CAM++",
+                 "smoothgrad": "SmoothGrad", "gradient_x_input": "Gradient x input"}
+
+
+def _uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def software_versions() -> dict:
+    """Versions of the software that produced the report."""
+    import jinja2
+    import weasyprint
+    import xgboost
+
+    out = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
+           "xgboost": xgboost.__version__, "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def _resolve_models(model, planner, pack):
+    """``(decision_adapter, decision_desc, planner_adapter or None, planner_desc or None)``."""
+    ad = pack.autonomous_driving
+    arch = ad.decision_model.architecture
+    model_file = planner_file = None
+    if isinstance(model, (str, Path)):
+        p = Path(model)
+        if p.is_dir():
+            cands = sorted(p.glob("*.pt")) + sorted(p.glob("*.pth"))
+            if len(cands) != 1:
+                raise InputError(f"expected one decision-model .pt file in the model folder, found {len(cands)}",
+                                 file=p)
+            model_file = cands[0]
+            if planner is None and (p / "planner_xgb.json").is_file():
+                planner = p / "planner_xgb.json"
+        else:
+            model_file = p
+        adapter = load_decision_model(model_file, arch)
+    else:
+        from ..adapters import wrap_model
+
+        adapter = wrap_model(model)
+    dec = {"role": "decision model (camera)", "name": model_file.name if model_file else type(adapter.model).__name__,
+           "architecture": arch, "classes": list(ad.decision_model.classes),
+           "file_sha256": sha256_file(model_file) if model_file else None, "weights_sha256": adapter.sha256}
+    padapter, pdesc = None, None
+    if planner is not None:
+        if isinstance(planner, (str, Path)):
+            planner_file = Path(planner)
+            padapter = load_planner(planner_file)
+        else:
+            from ..adapters import wrap_model
+            from .models import PLANNER_FEATURES
+
+            padapter = wrap_model(planner, feature_names=list(PLANNER_FEATURES))
+        pdesc = {"role": "planner (signals)", "name": planner_file.name if planner_file else type(padapter.model).__name__,
+                 "architecture": "XGBoost gradient-boosted trees", "classes": ["not brake", "brake"],
+                 "file_sha256": sha256_file(planner_file) if planner_file else None, "weights_sha256": padapter.sha256}
+    return adapter, dec, padapter, pdesc
+
+
+def _odd_checks(clip: Clip, odd) -> list[dict]:
+    cond = clip.meta.get("conditions", {})
+    checks = []
+    for key, allowed in (("lighting", odd.lighting), ("weather", odd.weather)):
+        val = cond.get(key)
+        if val is None or not allowed:
+            continue
+        inside = any(str(a).split(" ")[0] == str(val) for a in allowed)
+        checks.append({"item": key, "value": val, "allowed": ", ".join(allowed), "inside": inside})
+    speed = float(np.max(clip.signals["speed_mps"])) * 3.6
+    if odd.max_speed_kph:
+        checks.append({"item": "maximum speed in clip", "value": f"{speed:.0f} km/h",
+                       "allowed": f"<= {odd.max_speed_kph:.0f} km/h", "inside": speed <= odd.max_speed_kph + 1e-9})
+    return checks
+
+
+def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> dict:
+    """Run every analysis on a clip; returns plain numbers and arrays (no figures).
+
+    Returns:
+        ``{"probs", "decisions", "events", "key_frames": [...], "planner": {...} or None}``;
+        each key frame holds ``index``, ``t_s``, ``decision``, ``probabilities``, ``maps``
+        (method -> ``(H, W)``), ``shares`` (method -> list), ``named`` (object id or None)
+        and ``occlusion`` (the test on the named or top object).
+    """
+    ad = pack.autonomous_driving
+    ie = ad.image_explanation
+    classes = list(ad.decision_model.classes)
+    probs = an.predict_proba(adapter, clip.images)
+    if probs.shape[1] != len(classes):
+        raise PackError(f"the decision model has {probs.shape[1]} outputs but the pack lists {len(classes)} "
+                        f"classes {classes}", key_path="autonomous_driving.decision_model.classes")
+    decisions = [classes[i] for i in np.argmax(probs, axis=1)]
+    times = clip.times
+    min_frames = max(1, int(round(ad.event_min_duration_s * float(clip.meta["fps"]))))
+    events = an.decision_events(times, decisions, min_frames=min_frames)
+    out = {"probs": probs, "decisions": decisions, "key_frames": [], "planner": None}
+    pl = None
+    if planner is not None:
+        pl = an.planner_explanation(planner, clip.signals)
+        pdec = ["brake" if p >= ad.planner.threshold else "continue" for p in pl["p_brake"]]
+        events += an.decision_events(times, pdec, source="planner replay", min_frames=min_frames)
+        out["planner"] = pl
+    for e in clip.meta.get("events", []):
+        events.append({"t_s": float(e["t_s"]), "event": str(e["event"]), "source": str(e.get("source", "log"))})
+    events.sort(key=lambda e: (e["t_s"], e["source"]))
+    out["events"] = events
+    ks = an.key_frames(times, probs, max_frames=ie.max_key_frames, decisions=an.debounce(decisions, min_frames))
+    imgs = clip.images[ks]
+    targets = np.argmax(probs[ks], axis=1)
+    maps = {}
+    for m in ie.methods:
+        maps[m], _ = an.attribution_maps(adapter, imgs, m, targets, ie.options.get(m))
+        if progress:
+            progress(m)
+    for j, k in enumerate(ks):
+        objs = clip.truth[k]
+        shares = {m: an.object_shares(maps[m][j], objs) for m in ie.methods}
+        named = an.name_driver(shares[ie.primary], min_share=ie.name_min_share, min_ratio=ie.name_min_ratio)
+        test_obj = named or next((s["id"] for s in shares[ie.primary] if s["id"] != "background"), None)
+        occl = None
+        if test_obj is not None:
+            obj = next(o for o in objs if o["id"] == test_obj)
+            occl = an.occlusion_test(adapter, clip.images[k], clip.scenes[k], obj)
+        out["key_frames"].append({
+            "index": int(k), "t_s": float(times[k]), "decision": decisions[k],
+            "probabilities": dict(zip(classes, map(float, probs[k]))),
+            "maps": {m: maps[m][j] for m in ie.methods}, "shares": shares, "named": named,
+            "occlusion": occl, "objects": objs})
+    return out
+
+
+def _planner_section(pl, clip, pack, key_frames) -> dict:
+    feats = pl["features"]
+    labels = {f: pack.features[f].label for f in feats if f in pack.features}
+    units = {f: (pack.features[f].unit or "") for f in feats if f in pack.features}
+    rows = []
+    picks = sorted({kf["index"] for kf in key_frames} | {int(np.argmax(pl["p_brake"]))})
+    for k in picks:
+        vals = pl["values"][k]
+        order = np.argsort(-np.abs(vals))
+        rows.append({"t_s": f"{clip.times[k]:.1f}", "p_brake": f"{pl['p_brake'][k]:.2f}",
+                     "contributions": [{"label": labels.get(feats[i], feats[i]),
+                                        "value": f"{clip.signals[feats[i]].iloc[k]:.2f} {units.get(feats[i], '')}".strip(),
+                                        "shap": f"{vals[i]:+.2f}"} for i in order]})
+    png = fig.planner_png(clip.times, pl["p_brake"], pl["values"], feats, labels)
+    first = np.flatnonzero(pl["p_brake"] >= pack.autonomous_driving.planner.threshold)
+    summary = (f"The planner first requests braking at t = {clip.times[first[0]]:.1f} s." if len(first)
+               else "The planner never requests braking in this clip.")
+    return {
+        "figure": {"src": _uri(png), "alt": "Two stacked line charts over time: the planner's probability of "
+                   "braking (top) and each signal's TreeSHAP contribution in log-odds (bottom). " + summary},
+        "summary": summary, "rows": rows, "base_value": f"{pl['base_value']:+.2f}",
+        "self_check": (f"TreeSHAP additivity: largest |sum of contributions + base - margin| = "
+                       f"{pl['self_check']['max_abs_error']:.2e} (tolerance {pl['self_check']['tolerance']:.0e}, "
+                       f"{'passed' if pl['self_check']['passed'] else 'FAILED'})"),
+    }
+
+
+def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=None, progress=None) -> dict:
+    """Compute an incident report's record (content included) without writing files.
+
+    Args:
+        model: decision-model weights (``.pt`` state dict), a model folder (one ``.pt`` and
+            optionally ``planner_xgb.json``), or a ``torch.nn.Module`` / adapter.
+        clip: a clip folder (see :mod:`xai_reports.driving.clips`) or a :class:`Clip`.
+        incident: an ``INCIDENT.yaml`` path or an :class:`Incident`.
+        pack: pack name/path or a loaded pack (domain ``autonomous_driving``).
+        planner: planner XGBoost JSON/UBJ path or model (optional).
+
+    Returns:
+        The JSON-ready record; ``record["document"]["content"]`` is what the template prints.
+    """
+    pack = load_pack(pack)
+    if pack.spec.domain != "autonomous_driving":
+        raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; incident reports need an "
+                        "autonomous_driving pack")
+    pack.require_section("autonomous_driving")
+    tpl_name = pack.templates.get("incident")
+    if not tpl_name:
+        raise PackError("the pack declares no 'incident' template", file=pack.files[-1], key_path="templates.incident")
+    inc = incident if isinstance(incident, Incident) else load_incident(incident)
+    clip = clip if isinstance(clip, Clip) else read_clip(clip)
+    ad = pack.autonomous_driving
+    if clip.images.shape[1:3] != (ad.decision_model.input_height, ad.decision_model.input_width):
+        raise InputError(f"frames are {clip.images.shape[2]}x{clip.images.shape[1]} but the decision model takes "
+                         f"{ad.decision_model.input_width}x{ad.decision_model.input_height}",
+                         file=clip.directory / "clip.json")
+    adapter, dec_desc, padapter, pl_desc = _resolve_models(model, planner, pack)
+    res = explain_clip(adapter, clip, pack, planner=padapter, progress=progress)
+    ie = ad.image_explanation
+    times = clip.times
+
+    # --- timeline
+    recorded = list(clip.signals["recorded_request"]) if "recorded_request" in clip.signals.columns else None
+    tl_png = fig.timeline_png(times, res["probs"], recorded=recorded, events=res["events"], signals=clip.signals)
+    first_brake = next((e for e in res["events"] if e["source"] == "decision model replay"
+                        and e["event"].startswith("'brake'")), None)
+    anchor = first_brake["t_s"] if first_brake else None
+    coverage = (f"The clip covers t = {times[0]:.1f} s to {times[-1]:.1f} s at {clip.meta['fps']} frames per second. "
+                f"A replayed request is logged as an event once it persists "
+                f"{pack.autonomous_driving.event_min_duration_s:g} s (the plot shows every frame). "
+                + (f"Relative to the model's first brake request (t = {anchor:.1f} s) it covers "
+                   f"{times[0] - anchor:+.1f} s to {times[-1] - anchor:+.1f} s of the -7 s to +7 s DSSAD window."
+                   if anchor is not None else "The model never requests braking in this clip."))
+    timeline = {
+        "figure": {"src": _uri(tl_png), "alt": "Line chart of the decision model's probabilities of continue, slow "
+                   "and brake over the clip, with the recorded ADS request as a coloured bar and events as dotted "
+                   "lines; below, ego speed, gap to the lead road user and time to collision. "
+                   + "; ".join(event_sentence(e) for e in res["events"][:6])},
+        "events": [{"t": f"{e['t_s']:.1f}", "text": event_sentence(e), "source": e["source"]} for e in res["events"]],
+        "coverage": coverage,
+        "headline": (f"Decision model replay: brake requested at t = {anchor:.1f} s." if anchor is not None
+                     else "Decision model replay: no brake request in this clip."),
+    }
+
+    # --- perception
+    kfs = []
+    for kf in res["key_frames"]:
+        maps = {METHOD_LABELS.get(m, m): kf["maps"][m] for m in ie.methods}
+        img = clip.images[kf["index"]]
+        png = fig.key_frame_png(img, maps, kf["objects"], highlight=kf["named"])
+        share_rows = []
+        for s in kf["shares"][ie.primary]:
+            row = {"id": s["id"], "class": s["class"].replace("_", " "),
+                   "distance": "" if s["distance_m"] is None else f"{s['distance_m']:.1f} m", "shares": []}
+            for m in ie.methods:
+                match = next(x for x in kf["shares"][m] if x["id"] == s["id"])
+                row["shares"].append(f"{100 * match['share']:.0f}%")
+            share_rows.append(row)
+        named = kf["named"]
+        cls_named = next((o["class"] for o in kf["objects"] if o["id"] == named), None)
+        top = kf["shares"][ie.primary][0]
+        statement = (f"Object '{named}' ({cls_named.replace('_', ' ')}) drove the decision '{kf['decision']}': it "
+                     f"holds {100 * top['share']:.0f}% of the {METHOD_LABELS[ie.primary]} attribution."
+                     if named else
+                     f"No single object drove the decision by the pack's rule (an object needs "
+                     f"{100 * ie.name_min_share:.0f}% of the {METHOD_LABELS[ie.primary]} attribution and "
+                     f"{ie.name_min_ratio:g} times the next object's share).")
+        occ = kf["occlusion"]
+        occ_out = None
+        if occ is not None:
+            o_png = fig.occlusion_png(img, occ["frames"]["removed"], occ["frames"]["moved"], occ)
+            changed = occ["decision_changed"]
+            verdict = ("confirmed: removing the object changes the decision" if changed and named else
+                       "NOT confirmed: the decision does not change without the object" if named else
+                       "for information (no object named)")
+            occ_out = {
+                "object": occ["object"], "how": occ["how"],
+                "original": f"{occ['original']['decision']} ({occ['original']['probabilities'][occ['original']['decision']]:.2f})",
+                "removed": f"{occ['removed']['decision']} ({occ['removed']['probabilities'][occ['removed']['decision']]:.2f})",
+                "moved": (f"{occ['moved']['decision']} ({occ['moved']['probabilities'][occ['moved']['decision']]:.2f})"
+                          if occ["moved"] else "not tested (the object cannot leave the ego lane's surroundings "
+                                                "within the frame, or the clip has no scene description)"),
+                "verdict": verdict, "changed": changed,
+                "verdict_class": ("ok" if changed else "bad") if named else "",
+                "figure": {"src": _uri(o_png), "alt": f"Three versions of the frame at t = {kf['t_s']:.1f} s: "
+                           f"original (decision {occ['original']['decision']}), with '{occ['object']}' removed "
+                           f"(decision {occ['removed']['decision']})"
+                           + (f", and with it moved aside (decision {occ['moved']['decision']})" if occ["moved"] else "")
+                           + "."}}
+        kfs.append({
+            "t": f"{kf['t_s']:.1f}", "index": kf["index"], "decision": kf["decision"],
+            "probabilities": [{"label": k, "value": f"{v:.2f}"} for k, v in kf["probabilities"].items()],
+            "figure": {"src": _uri(png), "alt": f"Frame at t = {kf['t_s']:.1f} s with ground-truth boxes, and "
+                       f"{', '.join(maps)} heatmaps over it. " + statement},
+            "statement": statement, "named": named, "methods": [METHOD_LABELS.get(m, m) for m in ie.methods],
+            "shares": share_rows, "occlusion": occ_out})
+    perception = {"key_frames": kfs, "caveat": ad.saliency_caveat, "primary": METHOD_LABELS[ie.primary],
+                  "methods": [METHOD_LABELS.get(m, m) for m in ie.methods],
+                  "method_notes": _method_notes(ie)}
+
+    planning = _planner_section(res["planner"], clip, pack, res["key_frames"]) if res["planner"] else None
+
+    cond = clip.meta.get("conditions", {})
+    scenario = {"synthetic": clip.synthetic, "clip_id": clip.meta.get("clip_id", clip.directory.name),
+                "description": clip.meta.get("description", ""),
+                "conditions": [{"label": k.replace("_", " "), "value": str(v)} for k, v in cond.items()],
+                "odd_checks": _odd_checks(clip, ad.odd)}
+    report_date = inc.report.date.isoformat()
+    template = template_fingerprint(tpl_name, pack.template_dirs())
+    identification = {
+        "software": software_versions(),
+        "models": [d for d in (dec_desc, pl_desc) if d],
+        "clip": {"id": scenario["clip_id"], "sha256": clip.sha256, "frames": len(clip), "fps": clip.meta["fps"],
+                 "synthetic": clip.synthetic},
+        "pack": {**pack.describe(), "template": template["name"], "template_sha256": template["sha256"]},
+    }
+    content = incident_content(incident=inc, pack=pack, identification=identification, scenario=scenario,
+                               timeline=timeline, perception=perception, planning=planning,
+                               report_date=report_date)
+    record = {
+        "schema": RECORD_SCHEMA,
+        "report_id": inc.report.id,
+        "report_date": report_date,
+        "synthetic": content["synthetic"],
+        "incident": inc.model_dump(mode="json"),
+        "models": identification["models"],
+        "clip": identification["clip"],
+        "pack": pack.describe(),
+        "software": identification["software"],
+        "replay": {"times": [float(t) for t in times], "classes": list(ad.decision_model.classes),
+                   "probabilities": np.round(res["probs"], 6).tolist(), "decisions": res["decisions"]},
+        "events": res["events"],
+        "key_frames": [{"index": kf["index"], "t_s": kf["t_s"], "decision": kf["decision"],
+                        "probabilities": kf["probabilities"], "named_object": kf["named"],
+                        "shares": {m: [{k: v for k, v in s.items() if k != "box"} for s in kf["shares"][m]]
+                                   for m in ie.methods},
+                        "occlusion_test": None if kf["occlusion"] is None else
+                        {k: v for k, v in kf["occlusion"].items() if k != "frames"}}
+                       for kf in res["key_frames"]],
+        "explanation": {"image_methods": list(ie.methods), "primary": ie.primary,
+                        "options": {m: ie.options.get(m, an.DEFAULT_METHOD_OPTIONS.get(m, {})) for m in ie.methods},
+                        "naming_rule": {"min_share": ie.name_min_share, "min_ratio": ie.name_min_ratio}},
+        "planner": None if not res["planner"] else {
+            "features": res["planner"]["features"], "base_value": res["planner"]["base_value"],
+            "p_brake": np.round(res["planner"]["p_brake"], 6).tolist(),
+            "shap_values": np.round(res["planner"]["values"], 6).tolist(),
+            "self_check": res["planner"]["self_check"]},
+        "document": {"kind": "incident_report", "template": template, "language": pack.spec.language,
+                     "content": content},
+    }
+    return record
+
+
+def _method_notes(ie) -> list[str]:
+    notes = {
+        "grad_cam": "Grad-CAM (Selvaraju et al. 2017): gradient-weighted activations of the last convolutional "
+                    "layer for the decided class, upsampled to the frame; non-negative.",
+        "integrated_gradients": "Integrated gradients (Sundararajan et al. 2017) from a black frame; the map is the "
+                                "absolute attribution summed over colour channels.",
+        "occlusion": "Occlusion (Zeiler and Fergus 2014): the drop in the decided class's logit when an 8x8 patch "
+                     "is replaced by the frame's mean colour; positive part shown.",
+    }
+    out = [notes.get(m, f"{METHOD_LABELS.get(m, m)}.") for m in ie.methods]
+    out.append(f"Object shares: the part of each map inside an object's ground-truth box (pixels shared by boxes "
+               f"go to the nearer object). An object is named as having driven the decision when it holds at least "
+               f"{100 * ie.name_min_share:.0f}% of the {METHOD_LABELS[ie.primary]} map and {ie.name_min_ratio:g} "
+               f"times the next object's share; the occlusion test then removes it and replays the frame.")
+    return out
+
+
+def render_incident(record: dict, pack, *, formats=FORMATS, templates=None) -> dict[str, bytes]:
+    """Render an incident record to ``{"html": ..., "pdf": ..., "json": ...}`` bytes.
+
+    The document is rendered from ``record["document"]`` alone (dates come from the
+    record), so a stored record regenerates the same report byte for byte.
+
+    Args:
+        record: an incident record from :func:`build_incident`.
+        pack: pack name/path or loaded pack.
+        formats: any of ``"pdf"``, ``"html"``, ``"json"``.
+        templates: user template folder(s) searched before the pack's.
+
+    Returns:
+        ``{format: bytes}``; the PDF is PDF/A-3a + PDF/UA-1 with the record embedded as
+        ``record.json`` (relationship ``Data``).
+
+    Examples::
+
+        >>> files = render_incident(record, "autonomous_driving", formats=("html",))
+        >>> files["html"][:15]
+        b'<!DOCTYPE html>'
+    """
+    pack = load_pack(pack)
+    pack.require_section("autonomous_driving")
+    doc = record["document"]
+    dirs = template_search_path(pack.template_dirs(), templates)
+    out: dict[str, bytes] = {}
+    record_json = canonical_json(record).encode("utf-8")
+    if "html" in formats or "pdf" in formats:
+        html = render_template(doc["template"]["name"], {"doc": doc["content"]}, dirs)
+        if "html" in formats:
+            out["html"] = html.encode("utf-8")
+        if "pdf" in formats:
+            created = datetime.fromisoformat(doc["content"]["date"]).replace(tzinfo=timezone.utc)
+            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
+                                     attachments=[("record.json", record_json, "Incident record (JSON)")])
+    if "json" in formats:
+        out["json"] = record_json
+    return out
+
+
+def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
+    """The files an incident record renders to now (used by ``xai-reports verify``).
+
+    Raises:
+        TemplateError: the templates differ from the version the record names.
+    """
+    pack = load_pack(pack or record["pack"]["name"])
+    check_recorded_template(record, pack.template_dirs(), templates)
+    return render_incident(record, pack, formats=formats, templates=templates)
+
+
+def generate_incident_report(model, clip, incident, out, pack="autonomous_driving", *, planner=None,
+                             formats=("pdf", "json"), progress: bool = False) -> dict:
+    """Write an incident explanation report.
+
+    Args:
+        model: decision-model weights (``.pt`` state dict, loaded with ``weights_only=True`` into
+            the pack's registered architecture), or a model folder holding it (and
+            ``planner_xgb.json``), or a torch module.
+        clip: the clip folder.
+        incident: the ``INCIDENT.yaml`` file (or a validated :class:`Incident`).
+        out: the output file; its suffix is replaced per format (``report.pdf``,
+            ``report.json``, ``report.html``).
+        pack: pack name or path (default ``autonomous_driving``).
+        planner: planner XGBoost JSON (optional; a model folder's ``planner_xgb.json`` is used
+            when present).
+        formats: any of ``"pdf"``, ``"html"``, ``"json"``.
+        progress: print a progress bar (rich).
+
+    Returns:
+        ``{"files": [paths], "record": record}``.
+
+    Raises:
+        InputError, PackError, ModelLoadError: before anything is written.
+
+    Examples::
+
+        >>> res = generate_incident_report("model/", "clips/ped", "incident.yaml", "out/incident.pdf")
+        >>> [p.name for p in res["files"]]
+        ['incident.pdf', 'incident.json']
+    """
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise InputError(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)}")
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise InputError("--out names a folder; give a file name such as incident.pdf", file=out)
+    bar = None
+    cb = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("explaining the clip", total=None)
+
+        def cb(what):
+            bar.update(task, description=f"explained with {what}")
+    try:
+        record = build_incident(model, clip, incident, pack, planner=planner, progress=cb)
+        files = render_incident(record, pack, formats=formats)
+    finally:
+        if bar:
+            bar.stop()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext in formats:
+        target = out.with_suffix(f".{ext}")
+        atomic_write(target, files[ext])
+        written.append(target)
+    return {"files": written, "record": record}
+
+
+__all__ = ["generate_incident_report", "build_incident", "render_incident", "rerender_incident", "explain_clip",
+           "RECORD_SCHEMA"]
