@@ -106,14 +106,14 @@ def test_faithfulness_of_ig_beats_random_on_a_trained_model():
     y = (X[:, 0] * 2 - X[:, 1] + 0.5 * X[:, 2] > 0).long()
     m = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
     opt = torch.optim.Adam(m.parameters(), lr=0.05)
-    for _ in range(150):
+    for _ in range(80):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(m(X), y).backward()
         opt.step()
-    x = X[:40]
-    attr = explain(m, x, method="integrated_gradients", n_steps=32, output="probability")
-    d = metrics.deletion(m, x, attr, output="probability", n_random=5)
-    ins = metrics.insertion(m, x, attr, output="probability", n_random=5)
+    x = X[:20]
+    attr = explain(m, x, method="integrated_gradients", n_steps=16, output="probability")
+    d = metrics.deletion(m, x, attr, output="probability", n_random=3)
+    ins = metrics.insertion(m, x, attr, output="probability", n_random=3)
     assert d.summary()["gain"] > 0.05 and ins.summary()["gain"] > 0.05
 
 

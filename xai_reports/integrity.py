@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, XaiReportsError
-from .outputs import atomic_write, canonical_json, inside
+from .outputs import atomic_write, canonical_json, inside, sha256_file
 
 __all__ = ["RunManifest", "signing_key", "sign", "verify", "VerifyReport", "Finding", "MANIFEST_NAME",
            "MANIFEST_SCHEMA", "register_renderer", "embedded_record", "sha256_bytes", "sha256_file"]
@@ -62,15 +62,6 @@ class IntegrityError(XaiReportsError):
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ keys

@@ -27,7 +27,8 @@ from .integrity import RunManifest, signing_key
 from .outputs import atomic_write, canonical_json, inside, safe_name
 from .packs import load_pack
 from .reasons import build_reference, deny_probability, select_reasons
-from .render import html_to_pdf, localized_template, render_template, template_fingerprint, template_search_path
+from .render import (check_recorded_template, html_to_pdf, localized_template, render_template,
+                     template_fingerprint, template_search_path)
 from .tabular import check_frame, read_table
 
 FORMATS = ("pdf", "html", "json")
@@ -145,11 +146,7 @@ def rerender_letter(record: dict, *, pack=None, templates=None, formats=("pdf",)
         TemplateError: the templates differ from the version the record names.
     """
     pack = load_pack(pack or record["pack"]["name"])
-    tpl = record["document"]["template"]
-    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
-    if now["sha256"] != tpl["sha256"]:
-        raise TemplateError(f"template '{tpl['name']}' differs from the recorded version "
-                            "(pass the pack and --templates used to write it)")
+    check_recorded_template(record, pack.template_dirs(), templates)
     return render_letter(record, pack, formats=formats, templates=templates)
 
 
@@ -276,6 +273,7 @@ class LetterJob(BatchJob):
         pack = load_pack(pack)
         if pack.spec.domain != "finance":
             raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
+        pack.require_section("finance")
         formats = tuple(formats)
         bad_fmt = [f for f in formats if f not in FORMATS]
         if bad_fmt or not formats:
@@ -586,12 +584,7 @@ def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), temp
         raise InputError("this decision was flagged for human review; it has no letter to regenerate",
                          file=record_path)
     pack = load_pack(pack or record["pack"]["name"])
-    tpl = record["document"]["template"]
-    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
-    if now["sha256"] != tpl["sha256"]:
-        changed = sorted(k for k in set(now["files"]) | set(tpl["files"]) if now["files"].get(k) != tpl["files"].get(k))
-        raise InputError(f"template changed since the letter was written ({', '.join(changed)}); "
-                         "regenerate with the recorded template version", file=record_path)
+    check_recorded_template(record, pack.template_dirs(), templates)
     files = render_letter(record, pack, formats=formats, templates=templates)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -94,10 +94,75 @@ def test_ig_completeness_smooth_model_and_auto_steps():
 
 
 def test_ig_auto_reports_unconverged_rows():
-    m = mlp(double=True)  # ReLU: the path integrand is piecewise constant, convergence is slow
+    m = mlp(act=nn.Tanh, double=True)
     x = _x(6)
-    auto = explain(m, x, method="integrated_gradients", n_steps="auto", rtol=1e-12, max_steps=32)
-    assert not auto.self_check["passed"] and max(auto.extras["steps_used"]) == 32
+    auto = explain(m, x, method="integrated_gradients", n_steps="auto", rtol=1e-14, max_steps=8)
+    assert not auto.self_check["passed"] and max(auto.extras["steps_used"]) == 8
+    assert set(auto.extras["integration"]) == {"gausslegendre"}
+
+
+def _exact_ig_one_hidden_layer(lin1, lin2, x, b):
+    """Closed form for f = v . relu(W x + c) + d along the straight path: each hidden unit is active
+    on a sub-interval of [0, 1] whose length is known, so IG_i = sum_j v_j W_ji (x_i - b_i) len_j."""
+    W, c = lin1.weight.detach().numpy(), lin1.bias.detach().numpy()
+    v = lin2.weight.detach().numpy()[0]
+    z0, z1 = b @ W.T + c, x @ W.T + c                   # (n, h): z(alpha) = z0 + alpha (z1 - z0)
+    dz = z1 - z0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cross = np.clip(-z0 / dz, 0, 1)
+    length = np.where(dz > 0, 1 - cross, np.where(dz < 0, cross, (z0 > 0).astype(float)))
+    return (length * v) @ W * (x - b)
+
+
+def test_ig_auto_is_exact_on_relu_networks():
+    torch.manual_seed(0)
+    lin1, lin2 = nn.Linear(5, 32), nn.Linear(32, 1)
+    m = nn.Sequential(lin1, nn.ReLU(), lin2).double().eval()
+    x, b = _x(10, 5).numpy(), (_x(10, 5, seed=8) * 0.5).numpy()
+    truth = _exact_ig_one_hidden_layer(lin1, lin2, x, b)
+    auto = explain(m, x, method="integrated_gradients", n_steps="auto", baselines=b)
+    assert set(auto.extras["integration"]) == {"piecewise_linear"}
+    np.testing.assert_allclose(auto.values, truth, rtol=1e-9, atol=1e-12)
+    assert auto.self_check["max_rel_error"] < 1e-9
+    # steps used = linear pieces walked = 1 + the hidden units that switch on the path
+    z0 = b @ lin1.weight.detach().numpy().T + lin1.bias.detach().numpy()
+    z1 = x @ lin1.weight.detach().numpy().T + lin1.bias.detach().numpy()
+    assert auto.extras["steps_used"] == (1 + ((z0 > 0) != (z1 > 0)).sum(axis=1)).tolist()
+    # fixed Gauss-Legendre converges only like 1/n here
+    fixed = explain(m, x, method="integrated_gradients", n_steps=50, baselines=b)
+    assert fixed.self_check["max_rel_error"] > 1e3 * auto.self_check["max_rel_error"]
+    # float32 and leaky ReLU, deeper, multi-class, in-place ReLU
+    torch.manual_seed(1)
+    deep = nn.Sequential(nn.Linear(5, 16), nn.ReLU(inplace=True), nn.Linear(16, 16), nn.LeakyReLU(0.1),
+                         nn.Linear(16, 3)).eval()
+    a32 = explain(deep, x.astype(np.float32), method="integrated_gradients", n_steps="auto")
+    assert set(a32.extras["integration"]) == {"piecewise_linear"} and a32.self_check["passed"]
+    ref = explain(deep.double(), x, method="integrated_gradients", n_steps="auto")
+    np.testing.assert_allclose(a32.values, ref.values, rtol=1e-3, atol=1e-5)
+
+
+def test_ig_auto_falls_back_when_a_kink_is_hidden_from_the_walk():
+    class Hidden(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(2)
+            self.a, self.act, self.b, self.c = nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 16), nn.Linear(16, 1)
+
+        def forward(self, x):
+            return self.c(torch.relu(self.b(self.act(self.a(x)))))   # the second ReLU is functional
+
+    m = Hidden().double().eval()
+    x = _x(8)
+    auto = explain(m, x, method="integrated_gradients", n_steps="auto", rtol=1e-4, max_steps=128)
+    assert "gausslegendre" in auto.extras["integration"]       # the walk missed kinks on some rows
+    how = np.asarray(auto.extras["integration"])
+    rel = np.asarray(auto.self_check["per_row_rel"])
+    assert (rel[how == "piecewise_linear"] <= 1e-4).all()     # only rows the walk got right are kept from it
+    # the reported error is the real one
+    with torch.no_grad():
+        delta = (m(x) - m(torch.zeros_like(x)))[:, 0].numpy()
+    np.testing.assert_allclose(auto.self_check["per_row"], np.abs(auto.values.sum(1) - delta), atol=1e-12)
+    assert auto.self_check["passed"] == bool((rel <= 1e-4).all())
 
 
 def test_ig_dataframe_names_batching_and_binary_output():
@@ -256,3 +321,45 @@ def test_cuda_equals_cpu(method, opts):
     assert gpu.params["device"].startswith("cuda")
     np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-5)
     assert next(m.parameters()).device.type == "cpu"  # the module is put back where it was
+
+
+def test_hooks_removed_when_the_model_fails_during_the_walk():
+    from _torch_models import hooks_left
+
+    class Fussy(nn.Module):
+        """Fails on batches larger than 10 rows (the walk's forward pass doubles the batch)."""
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1)).double()
+
+        def forward(self, x):
+            if x.shape[0] > 10:
+                raise RuntimeError("batch too large")
+            return self.net(x)
+
+    m = Fussy().eval()
+    with pytest.raises(RuntimeError, match="batch too large"):
+        explain(m, _x(8), method="integrated_gradients", n_steps="auto", internal_batch_size=12)
+    assert hooks_left(m) == 0
+    a = explain(m, _x(8), method="integrated_gradients", n_steps="auto", internal_batch_size=10)
+    assert a.self_check["passed"] and hooks_left(m) == 0
+
+
+def test_smoothgrad_row_gets_same_noise_wherever_it_is():
+    m = mlp(act=nn.Tanh, double=True)
+    x = _x(5)
+    a = explain(m, x, method="smoothgrad", nt_samples=10, seed=3, target=0)
+    b = explain(m, x[[4, 2]], method="smoothgrad", nt_samples=10, seed=3, target=0)
+    np.testing.assert_allclose(b.values, a.values[[4, 2]], rtol=1e-12)
+
+
+def test_ig_auto_skips_the_walk_when_the_path_has_too_many_kinks():
+    torch.manual_seed(0)
+    wide = nn.Sequential(nn.Linear(5, 400), nn.ReLU(), nn.Linear(400, 1)).double().eval()
+    x = _x(3) * 5
+    a = explain(wide, x, method="integrated_gradients", n_steps="auto", max_steps=64, rtol=1e-2)
+    assert set(a.extras["integration"]) == {"gausslegendre"}
+    b = explain(wide, x, method="integrated_gradients", n_steps="auto", rtol=1e-2)
+    assert set(b.extras["integration"]) == {"piecewise_linear"} and b.self_check["max_rel_error"] < 1e-9

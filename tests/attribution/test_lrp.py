@@ -193,3 +193,21 @@ def test_tabular_mlp_with_functional_relu():
     ref = captum_attr.LRP(m).attribute(x).detach().numpy()
     np.testing.assert_allclose(attr.values, ref, rtol=1e-7, atol=1e-12)
     assert attr.values.shape == (4, 5) and attr.target is None
+
+
+def test_hooks_removed_after_a_failing_forward():
+    m = cnn(boom=True)
+    with pytest.raises(RuntimeError, match="boom"):
+        explain(m, images(1, 8), method="lrp")
+    assert hooks_left(m) == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("rule", ["epsilon", "alpha_beta"])
+def test_cuda_equals_cpu(rule):
+    m = seq_cnn().float()
+    x = images(4, 8)
+    cpu = explain(m, x, method="lrp", rule=rule, device="cpu")
+    gpu = explain(m, x, method="lrp", rule=rule, device="cuda")
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-5)

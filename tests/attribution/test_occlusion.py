@@ -19,10 +19,10 @@ captum_attr = pytest.importorskip("captum.attr")
 ])
 def test_image_occlusion_matches_captum(window, strides, cwin, cstr):
     m = cnn(double=True)
-    x = images(3, 8, double=True)
+    x = images(2, 8, double=True)
     attr = explain(m, x, method="occlusion", window=window, strides=strides, baselines=0.25, target=2)
     ref = captum_attr.Occlusion(m).attribute(x, sliding_window_shapes=cwin, strides=cstr, baselines=0.25, target=2)
-    assert attr.values.shape == (3, 3, 8, 8)
+    assert attr.values.shape == (2, 3, 8, 8)
     np.testing.assert_allclose(attr.values, ref.detach().numpy(), rtol=1e-6, atol=1e-9)  # captum builds its masks in float32
     small = explain(m, x, method="occlusion", window=window, strides=strides, baselines=0.25, target=2,
                     internal_batch_size=3)
@@ -88,3 +88,29 @@ def test_tabular_occlusion_sklearn_and_xgboost_dataframes():
         rep[c] = Xc[c].mean() if c != "d" else pd.Categorical([Xc["d"].mode()[0]] * 4, categories=["x", "y"])
         np.testing.assert_allclose(o.values[:, j], ad.predict(Xc.iloc[:4]) - ad.predict(rep), rtol=1e-6, atol=1e-6)
     assert o.extras["replacement_values"][3] == Xc["d"].mode()[0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():
+    m = cnn()
+    x = images(3, 16)
+    cpu = explain(m, x, method="occlusion", window=(4, 4), strides=2, device="cpu")
+    gpu = explain(m, x, method="occlusion", window=(4, 4), strides=2, device="cuda")
+    np.testing.assert_allclose(gpu.values, cpu.values, rtol=1e-3, atol=1e-5)
+
+
+def test_integer_columns_take_a_fractional_background_mean():
+    import warnings
+
+    from sklearn.linear_model import LinearRegression
+
+    X = pd.DataFrame({"n": np.array([0, 1, 2, 3, 5, 7], dtype=np.int64), "x": np.linspace(0, 1, 6)})
+    lr = LinearRegression().fit(X, X["n"] * 2.0 + X["x"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # no silent dtype casts
+        o = explain(lr, X.iloc[:2], method="occlusion", background=X)
+        li = explain(lr, X.iloc[:2], method="lime", background=X, n_samples=50, alpha=0.0)
+    expected = lr.coef_ * (X.iloc[:2] - X.mean()).to_numpy()
+    np.testing.assert_allclose(o.values, expected, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(li.values, expected, rtol=1e-6, atol=1e-8)

@@ -23,7 +23,6 @@ def test_shipped_pack():
     ("autonomous_driving:\n  image_explanation:\n    primary: lime\n",
      "autonomous_driving.image_explanation", "primary method 'lime' is not in methods"),
     ("autonomous_driving:\n  odd:\n    colour: blue\n", "autonomous_driving.odd.colour", "unknown key"),
-    ("autonomous_driving: null\n", "autonomous_driving", "needs an 'autonomous_driving' section"),
 ])
 def test_derived_pack_errors_name_the_key(tmp_path, body, key, msg):
     f = tmp_path / "pack.yaml"
@@ -32,3 +31,16 @@ def test_derived_pack_errors_name_the_key(tmp_path, body, key, msg):
         load_pack(f)
     assert exc.value.key_path == key
     assert msg in str(exc.value)
+
+
+def test_pack_without_its_section_loads_but_cannot_make_incident_reports(tmp_path):
+    """An audit-only pack may leave the domain section out; the incident report asks for it."""
+    from xai_reports.driving.report import generate_incident_report
+
+    f = tmp_path / "pack.yaml"
+    f.write_text("extends: autonomous_driving\nname: audit_only\nautonomous_driving: null\n")
+    pack = load_pack(f)
+    with pytest.raises(PackError) as exc:
+        generate_incident_report("model", "clip", "incident.yaml", tmp_path / "r.pdf", pack=pack)
+    assert exc.value.key_path == "autonomous_driving"
+    assert "has no 'autonomous_driving' section" in str(exc.value) and str(f) in str(exc.value)

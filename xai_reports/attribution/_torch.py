@@ -66,6 +66,27 @@ class Prepared:
         return int(np.prod(self.feature_shape)) if self.feature_shape else 1
 
 
+@contextlib.contextmanager
+def on_device(adapter, device):
+    """Context manager: a torch adapter's module on ``device`` for the block, back where it was after
+    (also after an exception). Yields the device string; other adapters are left alone."""
+    from .._device import resolve_device
+
+    dev = resolve_device(device)
+    module = getattr(adapter, "model", None)
+    old = getattr(adapter, "device", None)
+    move = adapter.family == "torch" and str(dev) != str(old)
+    if move:
+        module.to(dev)
+        adapter.device = dev
+    try:
+        yield dev
+    finally:
+        if move:
+            module.to(old)
+            adapter.device = old
+
+
 class TorchExplainer(Explainer):
     """Base of the methods that differentiate a torch module.
 
@@ -77,23 +98,9 @@ class TorchExplainer(Explainer):
     requires = frozenset({"differentiable"})
 
     # -- device ------------------------------------------------------------------
-    @contextlib.contextmanager
     def _on_device(self, device):
         """Run with the module on ``device`` (``"auto"`` = CUDA when present); restore afterwards."""
-        from .._device import resolve_device
-
-        dev = resolve_device(device)
-        module = self.model.model
-        old = self.model.device
-        if str(dev) != str(old):
-            module.to(dev)
-            self.model.device = dev
-        try:
-            yield dev
-        finally:
-            if str(dev) != str(old):
-                module.to(old)
-                self.model.device = old
+        return on_device(self.model, device)
 
     @property
     def module(self):
@@ -189,27 +196,18 @@ class TorchExplainer(Explainer):
             out = torch.sigmoid(out) if out.ndim == 1 else torch.softmax(out, dim=1)
         return out
 
-    def _resolve_target(self, prep: Prepared, target, space: str, batch: int):
-        """Output index per row (LongTensor ``(n,)``), or ``None`` for single-output models."""
+    def _check_target(self, prep: Prepared, target, k: int | None):
+        """``target=`` as a LongTensor ``(n,)`` (``None`` stays ``None``), validated against ``k`` outputs."""
         import torch
 
-        with torch.no_grad():
-            probe = self._forward(prep.x[:1], space)
-        if probe.ndim == 1:
+        if k is None:
             if target not in (None, 0):
                 raise ExplanationError(f"the model has a single output; target={target!r} is not valid")
             return None
-        if probe.ndim != 2:
-            raise ExplanationError(f"model output of shape {tuple(probe.shape)}: expected (n,) or (n, k)")
-        k = int(probe.shape[1])
         if target is None:
             if not self.model.is_classifier:
                 raise ExplanationError(f"the model has {k} outputs; pass target= (an output index)")
-            preds = []
-            with torch.no_grad():
-                for i in range(0, prep.n, batch):
-                    preds.append(self._forward(prep.x[i:i + batch], space).argmax(dim=1))
-            return torch.cat(preds)
+            return None
         t = torch.as_tensor(np.asarray(target), device=prep.x.device).long()
         if t.ndim == 0:
             t = t.expand(prep.n)
@@ -218,6 +216,54 @@ class TorchExplainer(Explainer):
         if (t < 0).any() or (t >= k).any():
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
         return t
+
+    def _n_outputs(self, prep: Prepared, space: str):
+        """``None`` for a single-output model, else the number of outputs (one row probed)."""
+        import torch
+
+        with torch.no_grad():
+            probe = self._forward(prep.x[:1], space)
+        if probe.ndim == 1:
+            return None
+        if probe.ndim != 2:
+            raise ExplanationError(f"model output of shape {tuple(probe.shape)}: expected (n,) or (n, k)")
+        return int(probe.shape[1])
+
+    def _resolve_target(self, prep: Prepared, target, space: str, batch: int, with_outputs: bool = False):
+        """Output index per row (LongTensor ``(n,)``; default: the predicted class), or ``None`` for
+        single-output models; with ``with_outputs`` also the explained output ``(n,)`` of every row,
+        from the same forward passes."""
+        import torch
+
+        k = self._n_outputs(prep, space)
+        t = self._check_target(prep, target, k)
+        if not with_outputs and (k is None or t is not None):
+            return t
+        outs = []
+        with torch.no_grad():
+            for i in range(0, prep.n, batch):
+                outs.append(self._forward(prep.x[i:i + batch], space))
+        out = torch.cat(outs)
+        if k is not None and t is None:
+            t = out.argmax(dim=1)
+        if not with_outputs:
+            return t
+        fx = out if t is None else out.gather(1, t.view(-1, 1)).squeeze(1)
+        return t, fx
+
+    def _grad_auto(self, x, target, space: str, k):
+        """Like :meth:`_grad` but with ``target=None`` on a multi-output model it explains each row's
+        predicted class, found in the same forward pass. Returns ``(grad, scalar, target)``."""
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = self._forward(x, space)
+            if k is not None and target is None:
+                target = out.detach().argmax(dim=1)
+            s = out if target is None else out.gather(1, target.view(-1, 1)).squeeze(1)
+            (g,) = torch.autograd.grad(s.sum(), x)
+        return g.detach(), s.detach(), target
 
     def _scalar(self, x, target, space: str):
         """The explained scalar per example: output ``target`` (or the single output)."""
@@ -261,6 +307,24 @@ class TorchExplainer(Explainer):
         return None, {"target_per_row": t.astype(int).tolist()}
 
 
+def row_keys(X) -> np.ndarray:
+    """A content hash per row (uint64), to seed per-row randomness.
+
+    Seeding from ``(seed, row content)`` makes a seeded method give a row the
+    same answer wherever it sits and whatever batch it is explained in (a letter
+    regenerated for one applicant matches the batch run).
+    """
+    import zlib
+
+    if isinstance(X, pd.DataFrame):
+        return pd.util.hash_pandas_object(X, index=False).to_numpy().astype(np.uint64)
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    a = np.ascontiguousarray(np.asarray(X, dtype=np.float64))
+    a = a[None] if a.ndim == 1 else a
+    return np.array([zlib.crc32(r.tobytes()) for r in a.reshape(len(a), -1)], dtype=np.uint64)
+
+
 def to_numpy(t) -> np.ndarray:
     """A float64 numpy copy of a tensor."""
     return t.detach().cpu().double().numpy()
@@ -284,4 +348,4 @@ def model_fn(adapter, *, output: str | None = None, target=None, batch_size: int
     return f
 
 
-__all__ = ["TorchExplainer", "Prepared", "no_check", "auto_batch", "to_numpy", "model_fn"]
+__all__ = ["TorchExplainer", "on_device", "row_keys", "Prepared", "no_check", "auto_batch", "to_numpy", "model_fn"]

@@ -136,16 +136,20 @@ class GradCam(TorchExplainer):
                 raise ExplanationError(
                     f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
             name, mod = find_layer(self.module, layer)
-            batch = auto_batch(prep.numel, internal_batch_size, factor=4)
-            tgt = self._resolve_target(prep, target, space, batch)
-            maps, preds = [], []
+            batch = auto_batch(prep.numel, internal_batch_size)
+            k = self._n_outputs(prep, space)
+            tgt = self._check_target(prep, target, k)
+            maps, preds, tgts = [], [], []
             with _Capture(mod) as cap:
                 for i in range(0, prep.n, batch):
                     xb = prep.x[i:i + batch]
                     tt = None if tgt is None else tgt[i:i + batch]
                     cap.outputs.clear()
                     with torch.enable_grad():
-                        s = self._scalar(xb, tt, space)
+                        out = self._forward(xb, space)
+                        if k is not None and tt is None:
+                            tt = out.detach().argmax(dim=1)       # the predicted class, same pass
+                        s = out if tt is None else out.gather(1, tt.view(-1, 1)).squeeze(1)
                         if not cap.outputs:
                             raise ExplanationError(f"layer {name!r} was not called in the forward pass")
                         act = cap.outputs[-1]
@@ -163,8 +167,10 @@ class GradCam(TorchExplainer):
                                             mode=interpolate_mode, **kw).squeeze(1)
                     maps.append(cam)
                     preds.append(s.detach())
+                    tgts.append(tt)
             values = to_numpy(torch.cat(maps))
             fx = to_numpy(torch.cat(preds))
+            tgt = None if tgts[0] is None else torch.cat(tgts)
         flat = np.abs(values.reshape(prep.n, -1)).max(axis=1)
         check = {"kind": "nondegenerate", "max_abs_error": None, "tolerance": 0.0,
                  "passed": bool((flat > 0).all()), "per_row": flat,

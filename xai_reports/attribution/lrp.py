@@ -81,6 +81,12 @@ def trace_chain(model, forward, x1) -> list[_Step]:
     Returns:
         The list of steps, with implicit ``reshape`` / ``relu`` steps inserted
         where the forward calls ``flatten`` or ``F.relu`` between layers.
+
+    Examples::
+
+        >>> m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        >>> [s.kind for s in trace_chain(m, m, torch.zeros(1, 3))]
+        ['linear', 'relu', 'linear']
     """
     import torch
 
@@ -154,7 +160,15 @@ def _link(prev, nxt, name):
 
 
 def fold_batchnorm(steps: list[_Step]) -> list[_Step]:
-    """Steps with every BatchNorm folded into the Linear/Conv2d right before it (copies; the model is untouched)."""
+    """Steps with every BatchNorm folded into the Linear/Conv2d right before it (copies; the model is untouched).
+
+    ``W' = W * gamma / sqrt(var + eps)``, ``b' = (b - mean) * gamma / sqrt(var + eps) + beta``.
+
+    Examples::
+
+        >>> [s.name for s in fold_batchnorm(trace_chain(conv_bn_relu, conv_bn_relu, x[:1]))]
+        ['0+1', '2']
+    """
     import torch
 
     out: list[_Step] = []

@@ -47,7 +47,7 @@ class Occlusion(Explainer):
 
     def attribute(self, X, *, window=None, strides=None, baselines=None, background=None, target=None,
                   output: str | None = None, internal_batch_size: int | None = None,
-                  device: str = "auto", sliding_window_shapes=None) -> Attribution:
+                  device: str = "auto", sliding_window_shapes=None, progress: bool = False) -> Attribution:
         """Attribute each row of ``X`` by occluding parts of it.
 
         Args:
@@ -66,6 +66,7 @@ class Occlusion(Explainer):
             output: space explained (default: the adapter's).
             internal_batch_size: occluded inputs per forward pass.
             device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (torch models).
+            progress: show a progress bar over window positions (images).
 
         Returns:
             :class:`Attribution` with ``values`` shaped like ``X``,
@@ -80,7 +81,8 @@ class Occlusion(Explainer):
                 raise ExplanationError("image occlusion needs a torch model")
             return _ImageOcclusion(self.model).run(X, window=window, strides=strides, baselines=baselines,
                                                    target=target, output=output,
-                                                   internal_batch_size=internal_batch_size, device=device)
+                                                   internal_batch_size=internal_batch_size, device=device,
+                                                   progress=progress)
         return self._tabular(X, baselines=baselines, background=background, target=target, output=output,
                              internal_batch_size=internal_batch_size)
 
@@ -184,8 +186,7 @@ def _occluded_rows(X, idx, cols, repl, frame):
         block = X.iloc[np.repeat(idx, d)].reset_index(drop=True)
         which = np.tile(np.arange(d), len(idx))
         for j, c in enumerate(cols):
-            rows = np.nonzero(which == j)[0]
-            block.loc[rows, c] = repl[j] if not isinstance(block[c].dtype, pd.CategoricalDtype) else repl[j]
+            assign(block, which == j, c, repl[j])
         return block
     block = np.repeat(X[idx], d, axis=0)
     which = np.tile(np.arange(d), len(idx))
@@ -193,12 +194,24 @@ def _occluded_rows(X, idx, cols, repl, frame):
     return block
 
 
+def assign(block: pd.DataFrame, rows, col, value) -> None:
+    """``block.loc[rows, col] = value``, widening an integer/bool column to float first when the value
+    (a background mean) is not a whole number, so pandas never casts it silently."""
+    rows = np.asarray(rows)
+    if not rows.any():
+        return
+    dt = block[col].dtype
+    if (pd.api.types.is_integer_dtype(dt) or pd.api.types.is_bool_dtype(dt)) and isinstance(value, float) \
+            and not float(value).is_integer():
+        block[col] = block[col].astype(np.float64)
+    block.loc[rows, col] = value
+
+
 def _occluded_all(X, cols, repl, frame):
     if frame:
         out = X.copy()
         for j, c in enumerate(cols):
-            out[c] = pd.Series([repl[j]] * len(out), index=out.index).astype(X[c].dtype) \
-                if isinstance(X[c].dtype, pd.CategoricalDtype) else repl[j]
+            assign(out, np.ones(len(out), dtype=bool), c, repl[j])
         return out
     out = X.copy()
     out[:, :] = np.asarray(repl, dtype=np.float64)[None, :]
@@ -225,7 +238,8 @@ def _pick_target(fx, target, adapter):
 class _ImageOcclusion(TorchExplainer):
     name = "occlusion"
 
-    def run(self, X, *, window, strides, baselines, target, output, internal_batch_size, device):
+    def run(self, X, *, window, strides, baselines, target, output, internal_batch_size, device, progress=False):
+        from .shapley import _progress
         import torch
 
         space = self._output_space(output)
@@ -267,22 +281,12 @@ class _ImageOcclusion(TorchExplainer):
             values = torch.zeros_like(x)
             pos_per = min(P, batch)
             rows_per = max(1, batch // pos_per)
-            with torch.no_grad():
-                for j in range(0, P, pos_per):
-                    chunk = positions[j:j + pos_per]
-                    m = torch.zeros((len(chunk), *shape), dtype=torch.bool, device=x.device)
-                    for p, st in enumerate(chunk):
-                        m[(p,) + tuple(slice(a, a + w) for a, w in zip(st, window))] = True
-                    mf = m.to(x.dtype)
-                    for i in range(0, prep.n, rows_per):
-                        xb, bb = x[i:i + rows_per], base[i:i + rows_per]
-                        r = xb.shape[0]
-                        occ = torch.where(m.unsqueeze(0), bb.unsqueeze(1), xb.unsqueeze(1))
-                        occ = occ.reshape(r * len(chunk), *shape)
-                        tt = None if tgt is None else tgt[i:i + r].repeat_interleave(len(chunk))
-                        out = self._scalar(occ, tt, space).view(r, len(chunk))
-                        diff = fx[i:i + r].view(-1, 1) - out
-                        values[i:i + r] += torch.tensordot(diff, mf, dims=1)
+            bar = _progress(progress, P, "occlusion")
+            try:
+                self._slide(x, base, tgt, fx, space, positions, window, shape, pos_per, rows_per, values, bar)
+            finally:
+                if bar is not None:
+                    bar.stop()
             values = torch.where(count > 0, values / count.clamp(min=1), torch.zeros_like(values))
             vals = to_numpy(values)
             fx_np = to_numpy(fx)
@@ -294,6 +298,29 @@ class _ImageOcclusion(TorchExplainer):
                     "baselines": _describe(baselines), "positions": P},
             self_check=no_check("occlusion has no axiom it can check about itself"),
             extras={"input_kind": "image", **tex})
+
+    def _slide(self, x, base, tgt, fx, space, positions, window, shape, pos_per, rows_per, values, bar):
+        """Accumulate ``f(x) - f(occluded)`` over every window position (in place into ``values``)."""
+        import torch
+
+        with torch.no_grad():
+            for j in range(0, len(positions), pos_per):
+                chunk = positions[j:j + pos_per]
+                m = torch.zeros((len(chunk), *shape), dtype=torch.bool, device=x.device)
+                for p, st in enumerate(chunk):
+                    m[(p,) + tuple(slice(a, a + w) for a, w in zip(st, window))] = True
+                mf = m.to(x.dtype)
+                for i in range(0, x.shape[0], rows_per):
+                    xb, bb = x[i:i + rows_per], base[i:i + rows_per]
+                    r = xb.shape[0]
+                    occ = torch.where(m.unsqueeze(0), bb.unsqueeze(1), xb.unsqueeze(1))
+                    occ = occ.reshape(r * len(chunk), *shape)
+                    tt = None if tgt is None else tgt[i:i + r].repeat_interleave(len(chunk))
+                    out = self._scalar(occ, tt, space).view(r, len(chunk))
+                    diff = fx[i:i + r].view(-1, 1) - out
+                    values[i:i + r] += torch.tensordot(diff, mf, dims=1)
+                if bar is not None:
+                    bar.advance(len(chunk))
 
 
 __all__ = ["Occlusion"]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..outputs import sha256_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _READ_ERRORS = (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError)
@@ -258,10 +259,7 @@ class TableSource:
             h.update(",".join(map(str, self.frame.columns)).encode())
             h.update(np.asarray(pd.util.hash_pandas_object(self.frame.astype(str), index=False)).tobytes())
             return {"name": self.label, "sha256": h.hexdigest(), "rows": int(len(self.frame))}
-        with open(self.path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return {"name": self.path.name, "sha256": h.hexdigest(), "bytes": self.path.stat().st_size}
+        return {"name": self.path.name, "sha256": sha256_file(self.path), "bytes": self.path.stat().st_size}
 
 
 __all__ = ["TableSource", "Scan", "PARQUET_SUFFIXES"]

@@ -32,6 +32,7 @@ import pandas as pd
 from .._version import __version__
 from ..errors import ExplanationError, InputError, PackError
 from ..format import format_value
+from ..outputs import sha256_file
 
 RECORD_SCHEMA = "xai-reports/audit-record/1"
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
@@ -270,14 +271,6 @@ def _resolve_date(report_date, raw: pd.DataFrame, pack) -> tuple[str, str]:
         return datetime.fromtimestamp(int(sde), tz=timezone.utc).date().isoformat(), "SOURCE_DATE_EPOCH"
     raise InputError("no report date: the data has no decision-date column; pass --date YYYY-MM-DD "
                      "(report_date=) or set audit.report_date in the pack")
-
-
-def _sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _sha256_frame(df: pd.DataFrame) -> str:
@@ -1534,11 +1527,11 @@ def _assemble(c: _Ctx, built: dict) -> AuditReport:
     m = asec.model if asec else None
     model_desc = c.adapter.describe()
     model_hash = c.adapter.sha256
-    file_hash = _sha256_file(c.model_path) if c.model_path else None
-    data_hash = _sha256_file(c.data_path) if c.data_path else _sha256_frame(c.raw)
+    file_hash = sha256_file(c.model_path) if c.model_path else None
+    data_hash = sha256_file(c.data_path) if c.data_path else _sha256_frame(c.raw)
     ref_hash = None
     if c.reference_path:
-        ref_hash = _sha256_file(c.reference_path)
+        ref_hash = sha256_file(c.reference_path)
     elif c.ref_X is not None:
         ref_hash = _sha256_frame(c.ref_X)
     from ..render import template_fingerprint

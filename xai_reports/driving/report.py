@@ -9,7 +9,6 @@ HTML and PDF (JSON record embedded) + JSON record.
 from __future__ import annotations
 
 import base64
-import hashlib
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,10 +17,10 @@ import numpy as np
 
 from .._version import __version__
 from ..documents.incident import event_sentence, incident_content
-from ..errors import InputError, PackError, TemplateError
-from ..outputs import atomic_write, canonical_json
+from ..errors import InputError, PackError
+from ..outputs import atomic_write, canonical_json, sha256_file
 from ..packs import load_pack
-from ..render import html_to_pdf, render_template, template_fingerprint
+from ..render import check_recorded_template, html_to_pdf, render_template, template_fingerprint
 from ..render.env import template_search_path
 from . import analysis as an
 from . import figures as fig
@@ -38,14 +37,6 @@ METHOD_LABELS = {"grad_cam": "Grad-CAM", "integrated_gradients": "Integrated gra
 
 def _uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _sha_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def software_versions() -> dict:
@@ -89,7 +80,7 @@ def _resolve_models(model, planner, pack):
         adapter = wrap_model(model)
     dec = {"role": "decision model (camera)", "name": model_file.name if model_file else type(adapter.model).__name__,
            "architecture": arch, "classes": list(ad.decision_model.classes),
-           "file_sha256": _sha_file(model_file) if model_file else None, "weights_sha256": adapter.sha256}
+           "file_sha256": sha256_file(model_file) if model_file else None, "weights_sha256": adapter.sha256}
     padapter, pdesc = None, None
     if planner is not None:
         if isinstance(planner, (str, Path)):
@@ -102,7 +93,7 @@ def _resolve_models(model, planner, pack):
             padapter = wrap_model(planner, feature_names=list(PLANNER_FEATURES))
         pdesc = {"role": "planner (signals)", "name": planner_file.name if planner_file else type(padapter.model).__name__,
                  "architecture": "XGBoost gradient-boosted trees", "classes": ["not brake", "brake"],
-                 "file_sha256": _sha_file(planner_file) if planner_file else None, "weights_sha256": padapter.sha256}
+                 "file_sha256": sha256_file(planner_file) if planner_file else None, "weights_sha256": padapter.sha256}
     return adapter, dec, padapter, pdesc
 
 
@@ -223,6 +214,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     if pack.spec.domain != "autonomous_driving":
         raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; incident reports need an "
                         "autonomous_driving pack")
+    pack.require_section("autonomous_driving")
     tpl_name = pack.templates.get("incident")
     if not tpl_name:
         raise PackError("the pack declares no 'incident' template", file=pack.files[-1], key_path="templates.incident")
@@ -410,6 +402,7 @@ def render_incident(record: dict, pack, *, formats=FORMATS, templates=None) -> d
         b'<!DOCTYPE html>'
     """
     pack = load_pack(pack)
+    pack.require_section("autonomous_driving")
     doc = record["document"]
     dirs = template_search_path(pack.template_dirs(), templates)
     out: dict[str, bytes] = {}
@@ -434,11 +427,7 @@ def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf"
         TemplateError: the templates differ from the version the record names.
     """
     pack = load_pack(pack or record["pack"]["name"])
-    tpl = record["document"]["template"]
-    now = template_fingerprint(tpl["name"], template_search_path(pack.template_dirs(), templates))
-    if now["sha256"] != tpl["sha256"]:
-        raise TemplateError(f"template '{tpl['name']}' differs from the recorded version "
-                            "(pass the pack and --templates used to write it)")
+    check_recorded_template(record, pack.template_dirs(), templates)
     return render_incident(record, pack, formats=formats, templates=templates)
 
 

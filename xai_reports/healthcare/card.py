@@ -10,7 +10,6 @@ model as ``<model stem>.card.json`` plus ``<model stem>.reference.npz``
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelLoadError
-from ..outputs import atomic_write, canonical_json
+from ..outputs import atomic_write, canonical_json, sha256_file
 
 CARD_SCHEMA = "xai-reports/healthcare-model-card/1"
 
@@ -27,15 +26,6 @@ def card_path_for(model_path) -> Path:
     """``models/wdbc_xgb.json`` -> ``models/wdbc_xgb.card.json``."""
     p = Path(model_path)
     return p.with_name(p.stem + ".card.json")
-
-
-def sha256_file(path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

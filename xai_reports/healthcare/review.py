@@ -20,7 +20,7 @@ import numpy as np
 from .._version import __version__
 from ..adapters import load_model
 from ..documents.case_review import case_review_content
-from ..errors import InputError, ModelLoadError, PackError, XaiReportsError
+from ..errors import InputError, PackError, XaiReportsError
 from ..format import format_value
 from ..outputs import atomic_write, canonical_json, inside, safe_name
 from ..packs import load_pack
@@ -191,6 +191,7 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
     pack = load_pack(pack)
     if pack.spec.domain != "healthcare":
         raise PackError(f"pack '{pack.spec.name}' is a {pack.spec.domain} pack; case reviews need a healthcare pack")
+    pack.require_section("healthcare")
     profile_name, prof = resolve_profile(pack, profile)
     formats = tuple(formats)
     bad_fmt = [f for f in formats if f not in FORMATS]

@@ -66,6 +66,22 @@ class LoadedPack:
         data = _read_yaml(file)
         return [(file.parent / d) for d in (data.get("template_dirs") or [])]
 
+    _SECTION_USE = {"finance": "adverse-action letters need it (decision, institution, ...)",
+                    "healthcare": "case-review sheets need it (profiles, models, ...)",
+                    "autonomous_driving": "incident reports need it (decision_model, odd, ...)"}
+
+    def require_section(self, name: str):
+        """The pack's domain section ``name``; a :class:`PackError` naming the key when it is absent.
+
+        A pack may leave its domain section out (an audit-only pack, say); the
+        documents that need one ask for it here.
+        """
+        section = getattr(self.spec, name, None)
+        if section is None:
+            raise PackError(f"pack '{self.spec.name}' has no '{name}' section: {self._SECTION_USE.get(name, 'it is required')}",
+                            file=self.files[-1], key_path=name)
+        return section
+
     def describe(self) -> dict:
         return {"name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
                 "files": [f.name for f in self.files]}

@@ -639,12 +639,6 @@ class Pack(Strict):
             if feat.protected and (feat.reason is not None or feat.reason_by_value):
                 raise _KeyedError(("features", fname, "reason"),
                                   "a protected attribute can never be a reason; remove 'reason'")
-        if self.domain == "finance" and self.finance is None:
-            raise _KeyedError(("finance",), "a finance pack needs a 'finance' section (decision, institution, ...)")
-        if self.domain == "autonomous_driving" and self.autonomous_driving is None:
-            raise _KeyedError(("autonomous_driving",),
-                              "an autonomous_driving pack needs an 'autonomous_driving' section "
-                              "(decision_model, odd, ...)")
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
         self._check_counterfactual_wording()

@@ -1,11 +1,11 @@
 """Rendering: Jinja templates to HTML, WeasyPrint to PDF. Never computes an explanation."""
 
-from .env import (TemplateSearchPath, environment, localized_template, long_date, render_template,
+from .env import (TemplateSearchPath, check_recorded_template, environment, localized_template, long_date, render_template,
                   template_fingerprint, template_search_path)
 from .pdf import DEFAULT_VARIANT, html_to_pdf, safe_fetcher
 from .images import png_bytes, png_data_uri
 from .safety import accessibility_problems, external_resources
 
-__all__ = ["environment", "render_template", "template_fingerprint", "long_date", "html_to_pdf", "safe_fetcher",
+__all__ = ["check_recorded_template", "environment", "render_template", "template_fingerprint", "long_date", "html_to_pdf", "safe_fetcher",
            "template_search_path", "TemplateSearchPath", "localized_template", "DEFAULT_VARIANT",
            "external_resources", "accessibility_problems", "png_bytes", "png_data_uri"]

@@ -251,3 +251,19 @@ def template_fingerprint(name: str, template_dirs) -> dict:
     visit(name)
     combined = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in sorted(seen.items())).encode()).hexdigest()
     return {"name": name, "sha256": combined, "files": dict(sorted(seen.items()))}
+
+
+def check_recorded_template(record: dict, pack_dirs, templates=None) -> None:
+    """Refuse to re-render a record whose template has changed since it was written.
+
+    Raises:
+        TemplateError: the template (or anything it extends or includes) differs
+            from the version named in ``record["document"]["template"]``.
+    """
+    tpl = record["document"]["template"]
+    now = template_fingerprint(tpl["name"], template_search_path(pack_dirs, templates))
+    if now["sha256"] != tpl["sha256"]:
+        changed = sorted(k for k in set(now["files"]) | set(tpl["files"])
+                         if now["files"].get(k) != tpl["files"].get(k))
+        raise TemplateError(f"template '{tpl['name']}' differs from the recorded version "
+                            f"(changed: {', '.join(changed)}); pass the pack and --templates used to write it")
