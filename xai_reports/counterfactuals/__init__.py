@@ -79,9 +79,32 @@ class CounterfactualResult:
     original: pd.DataFrame
     features: list[str] = field(default_factory=list)
 
+    def _positions(self) -> dict:
+        """Row label -> positions of its counterfactuals in :attr:`counterfactuals` (built once)."""
+        if getattr(self, "_pos_cache", None) is None:
+            cache: dict = {}
+            for i, r in enumerate(self.counterfactuals["row"].tolist()):
+                cache.setdefault(r, []).append(i)
+            self._pos_cache = cache
+        return self._pos_cache
+
     def for_row(self, row) -> pd.DataFrame:
         """The counterfactuals of one row (by index label), cheapest first."""
-        return self.counterfactuals[self.counterfactuals["row"] == row]
+        return self.counterfactuals.iloc[self._positions().get(row, [])]
+
+    def items(self, row) -> list[dict]:
+        """The counterfactuals of one row as plain dicts (feature values, ``rank``, ``prediction``, ...)."""
+        pos = self._positions().get(row, [])
+        if not pos:
+            return []
+        if getattr(self, "_records_cache", None) is None:
+            self._records_cache = self.counterfactuals.to_dict("records")
+        return [self._records_cache[i] for i in pos]
+
+    def _original(self, row) -> dict:
+        if getattr(self, "_orig_cache", None) is None:
+            self._orig_cache = dict(zip(self.original.index, self.original.to_dict("records")))
+        return self._orig_cache[row]
 
     def changes(self, row=None) -> pd.DataFrame:
         """A long table of what changes: ``row, rank, feature, original, counterfactual``.
@@ -107,8 +130,8 @@ class CounterfactualResult:
         """The JSON-ready record of one row: status, reason, desired outcome and each counterfactual's changes."""
         st = self.status.loc[row]
         items = []
-        for _, cf in self.for_row(row).iterrows():
-            orig = self.original.loc[row]
+        orig = self._original(row)
+        for cf in self.items(row):
             items.append({
                 "rank": int(cf["rank"]),
                 "changes": {f: {"from": _plain(orig[f]), "to": _plain(cf[f])}

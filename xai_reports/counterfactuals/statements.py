@@ -40,8 +40,9 @@ def _check_ranges(adapter, result: CounterfactualResult, engine_target, pack, ba
     Zb = codec.encode(background) if background is not None and len(background) else np.empty((0, len(features)))
     pos_of = {lab: i for i, lab in enumerate(result.original.index)}
     probes, owners, keys = [], [], []
+    row_list, rank_list = cfs["row"].tolist(), [int(v) for v in cfs["rank"]]
     for r in range(len(cfs)):
-        row = cfs["row"].iloc[r]
+        row = row_list[r]
         z0, z = Zo[pos_of[row]], Zc[r]
         corner = z.copy()
         for j, f in enumerate(features):
@@ -69,7 +70,7 @@ def _check_ranges(adapter, result: CounterfactualResult, engine_target, pack, ba
     ok: dict = {}
     for r, v in zip(keys, valid):
         ok[r] = ok.get(r, True) and bool(v)
-    return {(cfs["row"].iloc[r], int(cfs["rank"].iloc[r])): ok.get(r, True) for r in range(len(cfs))}
+    return {(row_list[r], rank_list[r]): ok.get(r, True) for r in range(len(cfs))}
 
 
 class LetterCounterfactuals:
@@ -89,9 +90,13 @@ class LetterCounterfactuals:
     def _stated(self, row) -> list[int]:
         """Ranks of the counterfactuals a letter states (checked ones, cheapest first)."""
         n = self.pack.spec.counterfactuals.in_letter
-        cfs = self.result.for_row(row)
-        ranks = [int(r) for r in cfs["rank"] if self.checks.get((row, int(r)), False)]
+        ranks = [int(c["rank"]) for c in self.result.items(row) if self.checks.get((row, int(c["rank"])), False)]
         return ranks[:n]
+
+    def _changed_features(self, row, rank) -> list[str]:
+        orig = self.result._original(row)
+        cf = next(c for c in self.result.items(row) if int(c["rank"]) == rank)
+        return [f for f in self.result.features if _differs(orig[f], cf[f])], cf
 
     def record(self, row) -> dict:
         """The decision record's ``counterfactuals`` section for one row."""
@@ -123,15 +128,14 @@ class LetterCounterfactuals:
         spec = self.pack.spec
         if spec.counterfactuals.wording(language) is None:
             return f"no counterfactuals.statement/caveat/conjunctions for '{language}'"
-        orig = self.result.original.loc[row]
-        cfs = self.result.for_row(row).set_index("rank")
+        if language == "en":
+            return None
         lacking = []
         for rank in self._stated(row):
-            for f in self.result.features:
-                if _differs(orig[f], cfs.loc[rank][f]) and language != "en":
-                    tr = spec.features[f].translations.get(language)
-                    if tr is None or not tr.action_text:
-                        lacking.append(f"features.{f}.translations.{language}.action_text")
+            for f in self._changed_features(row, rank)[0]:
+                tr = spec.features[f].translations.get(language)
+                if tr is None or not tr.action_text:
+                    lacking.append(f"features.{f}.translations.{language}.action_text")
         return f"missing {', '.join(sorted(set(lacking)))}" if lacking else None
 
     def content(self, row, language: str) -> dict | None:
@@ -142,16 +146,12 @@ class LetterCounterfactuals:
         if wording is None or not stated or self._wording_gap(row, language):
             return None     # never a statement half in another language
         sentence, caveat, (and_, or_) = wording
-        orig = self.result.original.loc[row]
-        cfs = self.result.for_row(row).set_index("rank")
         alternatives, changes = [], []
         for rank in stated:
-            cf = cfs.loc[rank]
+            changed, cf = self._changed_features(row, rank)
             parts = []
-            for f in self.result.features:
+            for f in changed:
                 fs = spec.features[f]
-                if not _differs(orig[f], cf[f]):
-                    continue
                 if fs.protected or not fs.actionable:   # cannot happen (immutable in the search); never say it
                     parts = None
                     break
