@@ -319,6 +319,27 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
                                "error": f"document could not be rendered: {payload[2]}"})
         bar.advance(rows=1, docs=1 if status == "ok" else 0)
 
+    def resubmit(lost: list):
+        """A pool worker died: start a fresh pool and submit again what the old one held."""
+        lost = lost + list(in_flight.values())
+        in_flight.clear()
+        executor.restart()
+        res.restarts += 1
+        for doc in sorted(lost, key=lambda d: d.row):
+            attempts[doc.key] += 1
+            if attempts[doc.key] >= MAX_ATTEMPTS:
+                finish(doc, ("error", "WorkerCrash",
+                             f"a worker process died while rendering it ({attempts[doc.key]} times)"))
+            else:
+                submit(doc)
+
+    def submit(doc):
+        try:
+            in_flight[executor.submit(doc.record)] = doc
+        except BrokenProcessPool:  # the pool broke after the last collect: nothing was submitted
+            attempts[doc.key] -= 1  # this document never reached a worker
+            resubmit([doc])
+
     def collect(block: bool):
         """Commit finished documents; with ``block``, wait for at least one."""
         if not in_flight:
@@ -334,17 +355,7 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
                 continue
             finish(doc, payload)
         if lost:
-            lost += list(in_flight.values())
-            in_flight.clear()
-            executor.restart()
-            res.restarts += 1
-            for doc in sorted(lost, key=lambda d: d.row):
-                attempts[doc.key] += 1
-                if attempts[doc.key] >= MAX_ATTEMPTS:
-                    finish(doc, ("error", "WorkerCrash",
-                                 f"a worker process died while rendering it ({attempts[doc.key]} times)"))
-                else:
-                    in_flight[executor.submit(doc.record)] = doc
+            resubmit(lost)
         journal.flush()
         if on_commit is not None:
             on_commit(res.rendered, executor)
@@ -384,7 +395,7 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
                     continue
                 while len(in_flight) >= cap:
                     collect(block=True)
-                in_flight[ex.submit(doc.record)] = doc
+                submit(doc)
             journal.flush()
             collect(block=False)
         while in_flight:
