@@ -79,6 +79,18 @@ def _rule(n: int, method: str):
 class _GradientMethod(TorchExplainer):
     """Shared ``attribute`` front matter of the gradient methods."""
 
+    def _checked_gradient(self, X, target, output, internal_batch_size, device, *, combine, params):
+        """One gradient pass, its finite-difference self-check, and ``combine(gradient, x)`` as values."""
+        space = self._output_space(output)
+        with self._on_device(device) as dev:
+            prep = self._prepare(X, dev)
+            batch = auto_batch(prep.numel, internal_batch_size)
+            g, fx, tgt = self._gradients(prep, target, space, batch)
+            check = self._fd_check(prep, tgt, space, g)
+            fx = to_numpy(fx)
+            vals = to_numpy(combine(g, prep.x))
+        return self._result(prep, vals, target=tgt, space=space, params=params, self_check=check, predictions=fx)
+
     def _fd_check(self, prep, target, space, grads, rows: int = 8, seed: int = 0) -> dict:
         """Sampled check of the gradient against central finite differences.
 
@@ -588,16 +600,8 @@ class Saliency(_GradientMethod):
             :class:`Attribution` with ``values`` shaped like ``X``; ``self_check``
             compares the gradient with finite differences on a few rows.
         """
-        space = self._output_space(output)
-        with self._on_device(device) as dev:
-            prep = self._prepare(X, dev)
-            batch = auto_batch(prep.numel, internal_batch_size)
-            g, fx, tgt = self._gradients(prep, target, space, batch)
-            check = self._fd_check(prep, tgt, space, g)
-            fx = to_numpy(fx)
-            vals = to_numpy(g.abs() if abs else g)
-        return self._result(prep, vals, target=tgt, space=space, params={"abs": bool(abs)},
-                            self_check=check, predictions=fx)
+        return self._checked_gradient(X, target, output, internal_batch_size, device,
+                                      combine=lambda g, x: g.abs() if abs else g, params={"abs": bool(abs)})
 
 
 class GradientXInput(_GradientMethod):
@@ -626,15 +630,8 @@ class GradientXInput(_GradientMethod):
             :class:`Attribution` with ``values`` shaped like ``X``; ``self_check``
             compares the gradient with finite differences on a few rows.
         """
-        space = self._output_space(output)
-        with self._on_device(device) as dev:
-            prep = self._prepare(X, dev)
-            batch = auto_batch(prep.numel, internal_batch_size)
-            g, fx, tgt = self._gradients(prep, target, space, batch)
-            check = self._fd_check(prep, tgt, space, g)
-            fx = to_numpy(fx)
-            vals = to_numpy(g * prep.x)
-        return self._result(prep, vals, target=tgt, space=space, params={}, self_check=check, predictions=fx)
+        return self._checked_gradient(X, target, output, internal_batch_size, device,
+                                      combine=lambda g, x: g * x, params={})
 
 
 class SmoothGrad(_GradientMethod):
