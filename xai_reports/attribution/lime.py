@@ -172,20 +172,10 @@ class Lime(Explainer):
     def _tabular(self, X, *, n_samples, kernel_width, seed, background, baselines, alpha, target, space,
                  batch_size):
         from ._torch import model_fn, row_keys
-        from .occlusion import _pick_target, _replacement, assign
+        from .occlusion import _pick_target, _replacement, _tabular_rows, assign
 
-        frame = isinstance(X, pd.DataFrame)
-        names = self._feature_names(X)
-        if frame:
-            cols = list(self.model.feature_names or X.columns)
-            X = X[cols].reset_index(drop=True)
-        else:
-            X = np.asarray(X, dtype=np.float64)
-            X = X[None, :] if X.ndim == 1 else X
-            cols = list(range(X.shape[1]))
+        frame, names, X, cols = _tabular_rows(self, X, "lime")
         n, d = len(X), len(cols)
-        if n == 0:
-            raise ExplanationError("lime needs at least one row")
         repl = _replacement(X, cols, baselines, background, self.model.feature_names)
         f = model_fn(self.model, output=space, batch_size=batch_size)
         self._batch = int(batch_size)

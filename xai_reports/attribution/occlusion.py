@@ -88,18 +88,8 @@ class Occlusion(Explainer):
 
     # -- tabular -------------------------------------------------------------------
     def _tabular(self, X, *, baselines, background, target, output, internal_batch_size) -> Attribution:
-        frame = isinstance(X, pd.DataFrame)
-        names = self._feature_names(X)
-        if frame:
-            cols = list(self.model.feature_names or X.columns)
-            X = X[cols].reset_index(drop=True)
-        else:
-            X = np.asarray(X, dtype=np.float64)
-            X = X[None, :] if X.ndim == 1 else X
-            cols = list(range(X.shape[1]))
+        frame, names, X, cols = _tabular_rows(self, X, "occlusion")
         n, d = len(X), len(cols)
-        if n == 0:
-            raise ExplanationError("occlusion needs at least one row")
         repl = _replacement(X, cols, baselines, background, self.model.feature_names)
         space = output or self.model.output_space
         f = model_fn(self.model, output=space)
@@ -147,6 +137,22 @@ def _describe(v):
         return float(v)
     return f"array{tuple(np.shape(v))}"
 
+
+
+def _tabular_rows(explainer, X, method: str):
+    """``(is_frame, feature_names, rows, columns)`` of a tabular input, columns in model order."""
+    frame = isinstance(X, pd.DataFrame)
+    names = explainer._feature_names(X)
+    if frame:
+        cols = list(explainer.model.feature_names or X.columns)
+        X = X[cols].reset_index(drop=True)
+    else:
+        X = np.asarray(X, dtype=np.float64)
+        X = X[None, :] if X.ndim == 1 else X
+        cols = list(range(X.shape[1]))
+    if len(X) == 0:
+        raise ExplanationError(f"{method} needs at least one row")
+    return frame, names, X, cols
 
 def _replacement(X, cols, baselines, background, model_names):
     """One replacement value per column."""
