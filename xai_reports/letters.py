@@ -27,7 +27,7 @@ from .integrity import RunManifest, signing_key
 from .outputs import atomic_write, canonical_json, inside, safe_name
 from .packs import load_pack
 from .reasons import build_reference, deny_probability, select_reasons
-from .render import (check_recorded_template, html_to_pdf, localized_template, render_template,
+from .render import (check_recorded_template, html_to_pdf, localized_template, render_record_files,
                      template_fingerprint, template_search_path)
 from .tabular import check_frame, read_table
 
@@ -108,21 +108,9 @@ def render_letter(record: dict, pack, *, formats=FORMATS, templates=None) -> dic
         ``{format: bytes}``. The PDF is PDF/A-3a + PDF/UA-1 with the JSON record
         embedded as ``record.json`` (relationship ``Data``).
     """
-    doc = record["document"]
     dirs = template_search_path(pack.template_dirs(), templates)
-    out: dict[str, bytes] = {}
-    record_json = canonical_json(record).encode("utf-8")
-    if "html" in formats or "pdf" in formats:
-        html = render_template(doc["template"]["name"], {"doc": doc["content"], "record": record}, dirs)
-        if "html" in formats:
-            out["html"] = html.encode("utf-8")
-        if "pdf" in formats:
-            created = datetime.fromisoformat(doc["content"]["date"]).replace(tzinfo=timezone.utc)
-            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
-                                     attachments=[("record.json", record_json, "Decision record (JSON)")])
-    if "json" in formats:
-        out["json"] = record_json
-    return out
+    created = datetime.fromisoformat(record["document"]["content"]["date"]).replace(tzinfo=timezone.utc)
+    return render_record_files(record, dirs, formats, created=created, description="Decision record (JSON)")
 
 
 def letter_template(pack, lang: str, dirs) -> str | None:

@@ -18,9 +18,9 @@ import numpy as np
 from .._version import __version__
 from ..documents.incident import event_sentence, incident_content
 from ..errors import InputError, PackError
-from ..outputs import atomic_write, canonical_json, sha256_file
+from ..outputs import atomic_write, sha256_file
 from ..packs import load_pack
-from ..render import check_recorded_template, html_to_pdf, render_template, template_fingerprint
+from ..render import check_recorded_template, render_record_files, template_fingerprint
 from ..render.env import template_search_path
 from . import analysis as an
 from . import figures as fig
@@ -403,21 +403,9 @@ def render_incident(record: dict, pack, *, formats=FORMATS, templates=None) -> d
     """
     pack = load_pack(pack)
     pack.require_section("autonomous_driving")
-    doc = record["document"]
     dirs = template_search_path(pack.template_dirs(), templates)
-    out: dict[str, bytes] = {}
-    record_json = canonical_json(record).encode("utf-8")
-    if "html" in formats or "pdf" in formats:
-        html = render_template(doc["template"]["name"], {"doc": doc["content"]}, dirs)
-        if "html" in formats:
-            out["html"] = html.encode("utf-8")
-        if "pdf" in formats:
-            created = datetime.fromisoformat(doc["content"]["date"]).replace(tzinfo=timezone.utc)
-            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
-                                     attachments=[("record.json", record_json, "Incident record (JSON)")])
-    if "json" in formats:
-        out["json"] = record_json
-    return out
+    created = datetime.fromisoformat(record["document"]["content"]["date"]).replace(tzinfo=timezone.utc)
+    return render_record_files(record, dirs, formats, created=created, description="Incident record (JSON)")
 
 
 def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:

@@ -24,7 +24,7 @@ from ..errors import InputError, PackError, XaiReportsError
 from ..format import format_value
 from ..outputs import atomic_write, canonical_json, inside, safe_name
 from ..packs import load_pack
-from ..render import html_to_pdf, render_template, template_fingerprint
+from ..render import render_record_files, template_fingerprint
 from ..tabular import check_frame, read_table
 from .card import load_card
 from .privacy import format_date, leak_check, patient_section, resolve_profile
@@ -282,21 +282,9 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
 
 def render_case_review(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
     """Render one case record to its files (``{"html": ..., "pdf": ..., "json": ...}``), from the record alone."""
-    doc = record["document"]
-    dirs = pack.template_dirs()
-    out: dict[str, bytes] = {}
-    record_json = canonical_json(record).encode("utf-8")
-    if "html" in formats or "pdf" in formats:
-        html = render_template(doc["template"]["name"], {"doc": doc["content"], "record": record}, dirs)
-        if "html" in formats:
-            out["html"] = html.encode("utf-8")
-        if "pdf" in formats:
-            created = datetime.fromisoformat(doc["pdf_created"])
-            out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=dirs, created=created,
-                                     attachments=[("record.json", record_json, "Case-review record (JSON)")])
-    if "json" in formats:
-        out["json"] = record_json
-    return out
+    created = datetime.fromisoformat(record["document"]["pdf_created"])
+    return render_record_files(record, pack.template_dirs(), formats, created=created,
+                               description="Case-review record (JSON)")
 
 
 def _jsonable(v):
