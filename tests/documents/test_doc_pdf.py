@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pikepdf
 import pytest
@@ -227,3 +228,37 @@ def test_record_compressing_to_cr_still_conforms(tmp_path):
     assert b"\r\r\nendstream" in pdf  # the case the fix exists for did occur
     report = page.validate_pdf_bytes(pdf, profile="3a")
     assert report.is_compliant, [f.rule_id for f in report.failures]
+
+
+def _fonts_used(pdf: bytes) -> set[str]:
+    """BaseFont names of every font the PDF embeds (subset prefixes removed)."""
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        return {str(obj.get("/BaseFont")).split("+")[-1] for obj in doc.objects
+                if isinstance(obj, pikepdf.Dictionary) and obj.get("/Type") == "/Font" and "/BaseFont" in obj}
+
+
+def test_fonts_of_one_document_never_reach_the_next(tmp_path):
+    """Documents share one font configuration for speed, but not a document's own @font-face fonts."""
+    import shutil
+
+    import matplotlib
+
+    import xai_reports.render.pdf as pdf_mod
+
+    shutil.copy(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSerif.ttf", tmp_path / "serif.ttf")
+    declares = ('<html lang="en"><title>A</title><style>@font-face { font-family: "Borrowed"; '
+                'src: url("serif.ttf"); } p { font-family: "Borrowed", "DejaVu Sans"; }</style>'
+                "<p>Serif text</p></html>")
+    uses = ('<html lang="en"><title>B</title><style>p { font-family: "Borrowed", "DejaVu Sans"; }</style>'
+            "<p>Sans text</p></html>")
+    pdf_mod._FONTS = None
+    fresh_b = html_to_pdf(uses, base_dir=".", created=WHEN)
+    shared = pdf_mod._FONTS
+    assert html_to_pdf(uses, base_dir=".", created=WHEN) == fresh_b     # shared and fresh: same bytes
+    assert pdf_mod._FONTS is shared
+    a = html_to_pdf(declares, base_dir=tmp_path, created=WHEN)
+    assert "Borrowed" in _fonts_used(a)                  # the declared font was used in A
+    after_a = html_to_pdf(uses, base_dir=".", created=WHEN)
+    assert pdf_mod._FONTS is not shared                                  # A's configuration was dropped
+    assert "Borrowed" not in _fonts_used(after_a)
+    assert after_a == fresh_b

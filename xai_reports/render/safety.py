@@ -23,6 +23,7 @@ Examples::
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 
 __all__ = ["external_resources", "accessibility_problems", "css_urls"]
@@ -153,7 +154,10 @@ class _Scanner(HTMLParser):
                     self.loads.append(f"<style> url()/@import: {u}")
 
 
+@lru_cache(maxsize=8)
 def _scan(html: str) -> _Scanner:
+    """One parse per document: ``render_template`` and ``html_to_pdf`` check the same string in turn
+    (results are read, never changed, so the cached scanner is shared)."""
     s = _Scanner()
     s.feed(html)
     s.close()
@@ -171,7 +175,7 @@ def external_resources(html: str) -> list[str]:
         ``<link rel="attachment">`` is always listed (documents never pull files
         into a PDF through markup; the record is attached by code).
     """
-    return _scan(html).loads
+    return list(_scan(html).loads)
 
 
 def accessibility_problems(html: str) -> list[str]:
