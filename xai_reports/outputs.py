@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import itertools
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -56,17 +56,38 @@ def inside(out_dir, name: str) -> Path:
     return p
 
 
+_TMP_SEQ = itertools.count()
+
+
 def atomic_write(path, data: bytes | str) -> None:
-    """Write to a temporary file in the same folder, then rename: no half-written file."""
-    path = Path(path)
+    """Write to a temporary file in the same folder, then rename: no half-written file.
+
+    The temporary file is ``.tmp-<pid>-<n>-<name>`` (created exclusively, with
+    the mode a plain ``open()`` would give); a killed run may leave one behind,
+    and the batch engine removes those before it resumes.
+    """
+    path = os.fspath(path)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    head, tail = os.path.split(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        name = f".tmp-{os.getpid()}-{next(_TMP_SEQ)}-{tail}"
+        if len(name) > 240:   # keep within NAME_MAX
+            name = f".tmp-{os.getpid()}-{next(_TMP_SEQ)}{os.path.splitext(tail)[1][:16]}"
+        tmp = os.path.join(head, name)
+        try:
+            fd = os.open(tmp, flags, _FILE_MODE)
+        except FileExistsError:   # left by an earlier process with the same pid
+            continue
+        break
     try:
-        # mkstemp makes the file 0600; give it the mode a plain open() would.
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:

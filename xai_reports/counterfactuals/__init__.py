@@ -126,23 +126,43 @@ class CounterfactualResult:
                                 "original": _plain(a), "counterfactual": _plain(b)})
         return pd.DataFrame(out, columns=["row", "rank", "feature", "original", "counterfactual"])
 
+    def _status_of(self, row) -> tuple:
+        """``(status, reason, prediction)`` of one row (by index label), from a per-row cache."""
+        if getattr(self, "_status_cache", None) is None:
+            st = self.status
+            self._status_cache = dict(zip(st.index, zip(st["status"].tolist(), st["reason"].tolist(),
+                                                        st["prediction"].tolist())))
+        return self._status_cache[row]
+
+    def changed_features(self, row) -> list[list[str]]:
+        """Per counterfactual of ``row`` (cheapest first), the features it changes (feature order)."""
+        if getattr(self, "_changed_cache", None) is None:
+            cfs = self.counterfactuals
+            mask = np.zeros((len(cfs), len(self.features)), dtype=bool)
+            if len(cfs):
+                orig = self.original.loc[cfs["row"].tolist(), self.features]
+                for j, f in enumerate(self.features):
+                    a, b = orig[f].to_numpy(dtype=object), cfs[f].to_numpy(dtype=object)
+                    mask[:, j] = [_differs(x, y) for x, y in zip(a, b)]
+            self._changed_cache = [[f for f, m in zip(self.features, r) if m] for r in mask]
+        return [self._changed_cache[i] for i in self._positions().get(row, [])]
+
     def record(self, row) -> dict:
         """The JSON-ready record of one row: status, reason, desired outcome and each counterfactual's changes."""
-        st = self.status.loc[row]
+        status, reason, prediction = self._status_of(row)
         items = []
         orig = self._original(row)
-        for cf in self.items(row):
+        for cf, changed in zip(self.items(row), self.changed_features(row)):
             items.append({
                 "rank": int(cf["rank"]),
-                "changes": {f: {"from": _plain(orig[f]), "to": _plain(cf[f])}
-                            for f in self.features if _differs(orig[f], cf[f])},
+                "changes": {f: {"from": _plain(orig[f]), "to": _plain(cf[f])} for f in changed},
                 "prediction": float(cf["prediction"]),
                 "n_changed": int(cf["n_changed"]),
                 "distance": float(cf["distance"]),
                 "plausibility": _plain(float(cf["plausibility"])),
             })
-        return {"status": str(st["status"]), "reason": str(st["reason"]) or None,
-                "desired": self.desired, "prediction": float(st["prediction"]),
+        return {"status": str(status), "reason": str(reason) or None,
+                "desired": self.desired, "prediction": float(prediction),
                 "counterfactuals": items}
 
     def summary(self) -> str:

@@ -93,10 +93,12 @@ class LetterCounterfactuals:
         ranks = [int(c["rank"]) for c in self.result.items(row) if self.checks.get((row, int(c["rank"])), False)]
         return ranks[:n]
 
-    def _changed_features(self, row, rank) -> list[str]:
-        orig = self.result._original(row)
-        cf = next(c for c in self.result.items(row) if int(c["rank"]) == rank)
-        return [f for f in self.result.features if _differs(orig[f], cf[f])], cf
+    def _changed_features(self, row, rank) -> tuple[list[str], dict]:
+        """The features counterfactual ``rank`` of ``row`` changes, and the counterfactual."""
+        for cf, changed in zip(self.result.items(row), self.result.changed_features(row)):
+            if int(cf["rank"]) == rank:
+                return changed, cf
+        raise KeyError((row, rank))
 
     def record(self, row) -> dict:
         """The decision record's ``counterfactuals`` section for one row."""
@@ -120,7 +122,9 @@ class LetterCounterfactuals:
             "background": self.background_label,
             "validity": "the model re-run on every counterfactual; every constraint re-checked",
         }
-        rec["constraints"] = self.result.constraints.describe()
+        if getattr(self, "_constraints", None) is None:   # the same for every row of the batch
+            self._constraints = self.result.constraints.describe()
+        rec["constraints"] = self._constraints
         return rec
 
     def _wording_gap(self, row, language: str) -> str | None:
@@ -196,12 +200,6 @@ def _euphony(word: str, following: str) -> str:
     if word == "o" and (nxt.startswith("o") or nxt.startswith("ho")):
         return "u"
     return word
-
-
-def _differs(a, b) -> bool:
-    from . import _differs as d
-
-    return d(a, b)
 
 
 def letter_counterfactuals(adapter, X: pd.DataFrame, pack, *, background: pd.DataFrame | None = None,
