@@ -21,6 +21,7 @@ from ._version import __version__
 from .adapters import load_model, wrap_model
 from .attribution import explain
 from .batch import BatchJob, ChunkPlan, Doc, TableSource, run_batch
+from .batch.packref import PackHandle
 from .documents.letter import letter_content
 from .errors import InputError, PackError, TemplateError
 from .integrity import RunManifest, signing_key
@@ -161,27 +162,15 @@ class LetterRenderer:
     """
 
     def __init__(self, pack, formats=FORMATS, templates=None):
-        self._pack = pack
         self.formats = tuple(formats)
         self.templates = None if templates is None else [str(Path(t).resolve()) for t in
                                                          ([templates] if isinstance(templates, (str, Path))
                                                           else templates)]
-        self.pack_ref = _pack_ref(pack)
-        self.pack_sha256 = pack.sha256
-
-    def __getstate__(self):
-        return {"pack_ref": self.pack_ref, "pack_sha256": self.pack_sha256, "formats": self.formats,
-                "templates": self.templates}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._pack = None
+        self._handle = PackHandle(pack)   # pickles as a reference: workers load (and check) their own
 
     @property
     def pack(self):
-        if self._pack is None:
-            self._pack = _pack_in_worker(self.pack_ref, self.pack_sha256)
-        return self._pack
+        return self._handle.pack
 
     def __call__(self, record: dict) -> dict[str, bytes]:
         if record.get("document") is None or not {"pdf", "html"} & set(self.formats):
@@ -202,24 +191,6 @@ class LetterRenderer:
                         base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
         except Exception:  # noqa: BLE001 - warming up is an optimisation; the first letter reports real errors
             pass
-
-
-def _pack_ref(pack) -> str:
-    from ._resources import domains_dir
-
-    f = Path(pack.files[-1]).resolve()
-    if len(pack.files) == 1 and f.parent.parent == domains_dir().resolve() and f.name == "pack.yaml":
-        return f.parent.name  # a shipped pack: workers resolve it in their own installation
-    return str(f)
-
-
-@lru_cache(maxsize=8)
-def _pack_in_worker(ref: str, sha256: str):
-    pack = load_pack(ref)
-    if pack.sha256 != sha256:
-        raise PackError(f"pack '{ref}' on this worker differs from the driver's (sha256 {pack.sha256[:12]} "
-                        f"!= {sha256[:12]}); install the same pack on every worker")
-    return pack
 
 
 @lru_cache(maxsize=32)

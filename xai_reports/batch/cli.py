@@ -1,5 +1,5 @@
 """Command-line pieces shared by every command that runs on the batch engine
-(``letters`` now, ``case-review`` next): the batch options and the timing line."""
+(``letters``, ``case-review``): the batch options and the timing line."""
 
 from __future__ import annotations
 

@@ -162,6 +162,13 @@ def _payload(fut):
         return ("error", type(exc).__name__, f"{type(exc).__name__}: {exc}")
 
 
+def _row_error(source, doc: Doc, reason: str, column=None) -> dict:
+    """A row-level problem found by the engine, shaped like ``InputError.to_dict()`` (``message`` included)."""
+    from ..errors import InputError
+
+    return InputError(reason, file=source, row=doc.row, column=column, record_id=doc.id).to_dict()
+
+
 def _threads(n):
     """Limit OpenMP/BLAS threads (threadpoolctl) within a block; ``None``: no limit."""
     if n is None:
@@ -320,8 +327,7 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
 
             raise (PackError if payload[1] == "PackError" else TemplateError)(payload[2])
         else:
-            res.errors.append({"file": source, "row": doc.row, "id": doc.id, "column": None,
-                               "error": f"document could not be rendered: {payload[2]}"})
+            res.errors.append(_row_error(source, doc, f"document could not be rendered: {payload[2]}"))
         bar.advance(rows=1, docs=1 if status == "ok" else 0)
 
     def resubmit(lost: list):
@@ -376,10 +382,9 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
             bar.advance(rows=plan.rows - len(plan.docs))
             for doc in plan.docs:
                 if doc.key in keys_seen:  # an id spelled like another id's sanitised file name
-                    res.errors.append({"file": source, "row": doc.row, "id": doc.id,
-                                       "column": getattr(job, "id_column", None),
-                                       "error": f"another id in this batch (row {keys_seen[doc.key]}) is "
-                                                f"written as {doc.key}.*; this one is not written"})
+                    res.errors.append(_row_error(source, doc, f"another id in this batch (row {keys_seen[doc.key]}) "
+                                                              f"is written as {doc.key}.*; this one is not written",
+                                                 column=getattr(job, "id_column", None)))
                     bar.advance(rows=1)
                     continue
                 keys_seen[doc.key] = doc.row

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, batch_line
+
 
 def add_parser(sub, name):
     p = sub.add_parser(name, help="write clinician case-review sheets (healthcare)",
@@ -23,6 +25,7 @@ def add_parser(sub, name):
     p.add_argument("--card", help="model card (default: <model stem>.card.json next to the model)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_batch_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -31,6 +34,9 @@ def print_summary(summary, out, stream=None):
     stream = stream or sys.stdout
     print(f"{summary.rows} cases: {summary.sheets} case-review sheets ({summary.profile} profile, model "
           f"{summary.model}) written to {out}", file=stream)
+    res = getattr(summary, "batch", None)
+    if res is not None:
+        print(batch_line(res), file=stream)
     for c in summary.flagged_out_of_scope:
         print(f"  out of scope (see the sheet's input flags): {c}", file=stream)
     for e in summary.errors:
@@ -40,9 +46,13 @@ def print_summary(summary, out, stream=None):
 def run(args):
     from ..healthcare.review import generate_case_reviews
 
-    summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
-                                    images=args.images, card=args.card,
-                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
-                                    progress=not args.quiet and sys.stderr.isatty())
+    try:
+        summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
+                                        images=args.images, card=args.card,
+                                        formats=[f.strip() for f in args.format.split(",") if f.strip()],
+                                        progress=not args.quiet and sys.stderr.isatty(), **batch_kwargs(args))
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
     print_summary(summary, args.out)
     return summary.exit_code

@@ -16,16 +16,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .._version import __version__
 from ..adapters import load_model
 from ..documents.case_review import case_review_content
 from ..errors import InputError, PackError, XaiReportsError
 from ..format import format_value
+from ..batch import BatchJob, ChunkPlan, Doc, TableSource
 from ..outputs import atomic_write, canonical_json, inside, safe_name
 from ..packs import load_pack
 from ..render import render_record_files, template_fingerprint
-from ..tabular import check_frame, read_table
+from ..tabular import check_frame
 from .card import load_card
 from .privacy import format_date, leak_check, patient_section, resolve_profile
 from .uncertainty import PlattCalibrator, conformal_set, conformal_threshold, wilson_interval
@@ -154,32 +156,219 @@ def _load(model, card_path, pack):
     return card, mid, spec, adapter
 
 
+class CaseReviewRenderer:
+    """Picklable ``{"record", "guard"} -> {suffix: bytes}`` for the batch engine's workers.
+
+    Renders the sheet's HTML and JSON whatever the formats asked, so that under a
+    de-identifying profile (Safe Harbor) every document is searched for the row's
+    identifier values (``guard``) before anything is returned: the HTML is what the
+    PDF's text comes from and the JSON is what the PDF embeds. A match raises
+    :class:`~xai_reports.healthcare.privacy.PrivacyError` and that case gets no
+    files. The pack travels by reference and is checked on the worker.
+    """
+
+    def __init__(self, pack, formats=FORMATS, deidentified: bool = True):
+        from ..batch.packref import PackHandle
+
+        self.formats = tuple(formats)
+        self.deidentified = bool(deidentified)
+        self._handle = PackHandle(pack)
+
+    @property
+    def pack(self):
+        return self._handle.pack
+
+    def __call__(self, payload: dict) -> dict[str, bytes]:
+        record = payload["record"]
+        files = render_case_review(record, self.pack, formats=set(self.formats) | {"html", "json"})
+        if self.deidentified:
+            leak_check({ext: files[ext].decode("utf-8") for ext in ("html", "json")}, payload["guard"], self.pack)
+        return {ext: files[ext] for ext in FORMATS if ext in self.formats}
+
+    def warm_up(self) -> None:
+        """Lay out a page once, so fonts are loaded before the first sheet."""
+        if "pdf" not in self.formats:
+            return
+        try:
+            from ..render import html_to_pdf
+
+            dirs = self.pack.template_dirs()
+            html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
+                        base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
+        except Exception:  # noqa: BLE001 - an optimisation; the first sheet reports real errors
+            pass
+
+
+class CaseReviewJob(BatchJob):
+    """The case-review batch on the batch engine: chunked reading, a journal (resume), warm
+    workers or Dask, a progress bar.
+
+    Constructing it does every file-level check (pack, profile, formats,
+    template, model and card, image folder, the data file's columns, duplicate
+    case ids) and raises before anything is written. :meth:`plan` checks one
+    chunk, reads its images, explains its rows in one batched call and builds
+    each case's record; workers render and leak-check the sheets.
+
+    Args: as :func:`generate_case_reviews`.
+    """
+
+    name = "case-review"
+
+    def __init__(self, model, data, pack="healthcare", *, profile: str | None = None, images=None, card=None,
+                 formats=FORMATS, timestamp: datetime | None = None):
+        pack = load_pack(pack)
+        if pack.spec.domain != "healthcare":
+            raise PackError(f"pack '{pack.spec.name}' is a {pack.spec.domain} pack; case reviews need a healthcare "
+                            "pack")
+        pack.require_section("healthcare")
+        self.profile_name, self.profile = resolve_profile(pack, profile)
+        formats = tuple(formats)
+        bad_fmt = [f for f in formats if f not in FORMATS]
+        if bad_fmt or not formats:
+            raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
+        template_name = pack.templates.get("case_review")
+        if not template_name:
+            raise PackError("the pack declares no 'case_review' template", file=pack.files[-1],
+                            key_path="templates.case_review")
+        self.card, self.mid, self.spec, self.adapter = _load(model, card, pack)
+        self.kind = self.spec.kind
+        if self.kind == "image":
+            if images is None:
+                raise InputError("this is an image model: pass the folder of the case images (--images DIR)")
+            images = Path(images)
+            if not images.is_dir():
+                raise InputError("image folder not found", file=images)
+        self.pack, self.formats, self.images = pack, formats, images
+        self.features = list(self.spec.features)
+        self.id_column = pack.spec.columns.id
+        self.extra = [self.spec.input.column] if self.kind == "image" else []
+
+        self.source = TableSource(data)
+        label = self.source.label
+        scan = self.source.scan(id_column=self.id_column or None, raise_duplicates=False)
+        if self.kind == "image" and self.spec.input.column not in scan.columns:
+            raise InputError(f"missing column '{self.spec.input.column}' (the image file of each case)", file=label,
+                             column=self.spec.input.column)
+        if self.id_column and self.id_column not in scan.columns:
+            raise InputError(f"missing column '{self.id_column}' (the pseudonymous case id)", file=label,
+                             column=self.id_column)
+        check_frame(pd.DataFrame(columns=scan.columns), pack, self.features, source=label,
+                    id_column=self.id_column, allowed_extra=self.extra)
+        scan.raise_duplicate()
+
+        self.timestamp = None if timestamp is None else timestamp.astimezone(timezone.utc).replace(microsecond=0)
+        self.when = self.timestamp or datetime.now(timezone.utc).replace(microsecond=0)
+        self.ctx = _Context(pack=pack, spec=self.spec, mid=self.mid, card=self.card, adapter=self.adapter,
+                            profile_name=self.profile_name, profile=self.profile, when=self.when,
+                            template=template_fingerprint(template_name, pack.template_dirs()),
+                            software=software_versions(self.kind))
+        self.builder = _TabularCases(self.ctx) if self.kind == "tabular" else _ImageCases(self.ctx)
+        self.summary: CaseReviewSummary | None = None
+
+    # -- engine interface ---------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        return {"record_schema": RECORD_SCHEMA, "model": {"id": self.mid, "sha256": self.adapter.sha256},
+                "model_card_sha256": self.card.sha256, "pack": self.pack.describe(),
+                "template": self.ctx.template["sha256"], "data": self.source.fingerprint(),
+                "software": self.ctx.software,
+                "options": {"profile": self.profile_name, "formats": list(self.formats),
+                            "images": None if self.images is None else str(Path(self.images).resolve()),
+                            "timestamp": None if self.timestamp is None else self.timestamp.isoformat()}}
+
+    def pinned(self) -> dict:
+        return {"inference_time": self.when.isoformat()}
+
+    def pin(self, values: dict) -> None:
+        if values.get("inference_time"):
+            self.when = self.ctx.when = datetime.fromisoformat(values["inference_time"])
+
+    def renderer(self) -> CaseReviewRenderer:
+        return CaseReviewRenderer(self.pack, self.formats,
+                                  deidentified=self.profile.deidentification == "safe_harbor")
+
+    def plan(self, chunk) -> ChunkPlan:
+        """Check one chunk, read its images, explain it in one batched call, build each case's record."""
+        label = self.source.label
+        checked = check_frame(chunk, self.pack, self.features, source=label, id_column=self.id_column,
+                              allowed_extra=self.extra, row_offset=int(chunk.index[0]) if len(chunk) else 0)
+        plan = ChunkPlan(rows=len(chunk), errors=[e.to_dict() for e in checked.errors])
+        raws = checked.raw.to_dict("records")
+        rows = []
+        for i, raw in enumerate(raws):
+            raw = {c: _jsonable(v) for c, v in raw.items()}
+            row_no = int(checked.raw.index[i]) + 1
+            case = {"raw": raw, "row": row_no, "id": checked.ids[i], "x": checked.X.iloc[[i]]}
+            if self.kind == "image":
+                try:
+                    case["image"], case["image_flags"], case["image_bytes"] = _read_case_image(
+                        raw.get(self.spec.input.column), self.images, self.spec, label, row_no, case["id"])
+                except InputError as exc:
+                    plan.errors.append(exc.to_dict())
+                    continue
+            rows.append(case)
+        plan.errors.sort(key=lambda e: (e.get("row") or 0))
+        self.builder.prepare(rows)
+        identifiers = list(self.pack.spec.identifier_features())
+        heavy = bool({"pdf", "html"} & set(self.formats))
+        for k, case in enumerate(rows):
+            record = self.builder.record(k, case)
+            if record["prediction"]["out_of_scope"]:
+                plan.notes.append({"id": case["id"], "reason": "out of scope"})
+            guard = {c: case["raw"].get(c) for c in identifiers if c in case["raw"]}
+            plan.docs.append(Doc(key=f"case_{safe_name(case['id'])}", record={"record": record, "guard": guard},
+                                 row=case["row"], id=case["id"], kind="sheet", heavy=heavy))
+        plan.counts = {"cases": len(rows)}
+        return plan
+
+    def finish(self, result, out_dir) -> None:
+        """Write ``summary.json`` and keep the :class:`CaseReviewSummary` in :attr:`summary`."""
+        summary = CaseReviewSummary(rows=result.rows, sheets=result.kinds.get("sheet", 0), profile=self.profile_name,
+                                    model=self.mid, flagged_out_of_scope=[n["id"] for n in result.notes],
+                                    errors=result.errors, outputs=result.outputs)
+        summary.batch = result
+        atomic_write(Path(out_dir) / "summary.json", canonical_json(summary.to_dict()))
+        self.summary = summary
+
+
 def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews", *, profile: str | None = None,
                           images=None, card=None, formats=FORMATS, timestamp: datetime | None = None,
-                          progress: bool = False) -> CaseReviewSummary:
+                          progress: bool = False, chunk_size: int = 1000, workers="auto", scheduler=None,
+                          resume: bool = True) -> CaseReviewSummary:
     """Write a clinician case-review sheet for each case.
+
+    Runs on the batch engine (:mod:`xai_reports.batch`), as letters do: the
+    input is read in chunks, each chunk explained in one batched call, sheets
+    rendered by warm worker processes or a Dask cluster, and every finished
+    sheet journaled, so rerunning an interrupted command finishes the batch
+    with the same bytes (the inference time of the first run is kept).
 
     Args:
         model: model file: XGBoost ``.json`` (tabular) or a torch state dict ``.pt``
             (image; the architecture comes from the pack), with its model card
             ``<stem>.card.json`` beside it.
-        data: CSV/Parquet of cases: the pack's ``columns.id``, identifier columns,
-            and the model's input columns (tabular) or an image file column (image).
+        data: CSV/Parquet of cases (or a DataFrame): the pack's ``columns.id``,
+            identifier columns, and the model's input columns (tabular) or an
+            image file column (image).
         pack: pack name or path (a healthcare pack).
         out_dir: output folder; ``case_<id>.{pdf,html,json}`` per case and ``summary.json``.
         profile: print profile (``"treatment"``, ``"research"``; default: the pack's default).
         images: folder holding the image files named in the data (image models).
         card: model card path (default: next to the model).
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
-        timestamp: inference time recorded on the sheets (default: now, UTC).
+        timestamp: inference time recorded on the sheets (default: when the batch
+            started, UTC; a resumed batch keeps its first run's).
+        progress: show a progress bar (rows/s, ETA).
+        chunk_size, workers, scheduler, resume: as :func:`~xai_reports.batch.run_batch`.
 
     Returns:
         :class:`CaseReviewSummary`; rows with bad values (NaN in a required field,
-        missing or wrong-size image) are listed in it and get no sheet.
+        missing or wrong-size image) and sheets the de-identification check
+        refused are listed in ``errors`` and get no files.
 
     Raises:
         InputError, PackError, ModelLoadError: problems found before anything is written
-            (unknown profile, unreadable file, missing column, ...).
+            (unknown profile, unreadable file, missing column, duplicate case id, ...).
+        BatchStateError: ``out_dir`` holds an unfinished batch with other inputs or options.
 
     Examples::
 
@@ -188,96 +377,13 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
         >>> s.sheets, s.exit_code
         (5, 0)
     """
-    pack = load_pack(pack)
-    if pack.spec.domain != "healthcare":
-        raise PackError(f"pack '{pack.spec.name}' is a {pack.spec.domain} pack; case reviews need a healthcare pack")
-    pack.require_section("healthcare")
-    profile_name, prof = resolve_profile(pack, profile)
-    formats = tuple(formats)
-    bad_fmt = [f for f in formats if f not in FORMATS]
-    if bad_fmt or not formats:
-        raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
-    template_name = pack.templates.get("case_review")
-    if not template_name:
-        raise PackError("the pack declares no 'case_review' template", file=pack.files[-1],
-                        key_path="templates.case_review")
-    card_obj, mid, spec, adapter = _load(model, card, pack)
-    kind = spec.kind
-    if kind == "image":
-        if images is None:
-            raise InputError("this is an image model: pass the folder of the case images (--images DIR)")
-        images = Path(images)
-        if not images.is_dir():
-            raise InputError("image folder not found", file=images)
+    from ..batch import run_batch
 
-    source = str(data) if isinstance(data, (str, Path)) else "<DataFrame>"
-    df = read_table(data) if isinstance(data, (str, Path)) else data.astype(object)
-    id_col = pack.spec.columns.id
-    extra = [spec.input.column] if kind == "image" else []
-    if kind == "image" and spec.input.column not in df.columns:
-        raise InputError(f"missing column '{spec.input.column}' (the image file of each case)", file=source,
-                         column=spec.input.column)
-    if id_col and id_col not in df.columns:
-        raise InputError(f"missing column '{id_col}' (the pseudonymous case id)", file=source, column=id_col)
-    checked = check_frame(df, pack, list(spec.features), source=source, id_column=id_col, allowed_extra=extra)
-    summary = CaseReviewSummary(rows=len(df), profile=profile_name, model=mid)
-    summary.errors = [e.to_dict() for e in checked.errors]
-
-    when = (timestamp or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
-    ctx = _Context(pack=pack, spec=spec, mid=mid, card=card_obj, adapter=adapter, profile_name=profile_name,
-                   profile=prof, when=when, template=template_fingerprint(template_name, pack.template_dirs()),
-                   software=software_versions(kind))
-
-    # image cases: read and check every image first (row errors, nothing written for those rows)
-    rows = []
-    for i in range(len(checked.raw)):
-        raw = {c: _jsonable(v) for c, v in checked.raw.iloc[i].to_dict().items()}
-        row_no = int(checked.raw.index[i]) + 1
-        case = {"raw": raw, "row": row_no, "id": checked.ids[i], "x": checked.X.iloc[[i]]}
-        if kind == "image":
-            try:
-                case["image"], case["image_flags"], case["image_bytes"] = _read_case_image(
-                    raw.get(spec.input.column), images, spec, source, row_no, case["id"])
-            except InputError as exc:
-                summary.errors.append(exc.to_dict())
-                continue
-        rows.append(case)
-    if summary.errors:
-        summary.errors.sort(key=lambda e: (e.get("row") or 0))
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    builder = _TabularCases(ctx) if kind == "tabular" else _ImageCases(ctx)
-    builder.prepare(rows)
-    bar = None
-    if progress and rows:
-        from rich.progress import Progress
-
-        bar = Progress(transient=False)
-        bar.start()
-        task = bar.add_task("case reviews", total=len(rows))
-    try:
-        for k, case in enumerate(rows):
-            record = builder.record(k, case)
-            if record["prediction"]["out_of_scope"]:
-                summary.flagged_out_of_scope.append(case["id"])
-            files = render_case_review(record, pack, formats=formats)
-            if prof.deidentification == "safe_harbor":
-                leak_check({ext: b.decode("utf-8") for ext, b in files.items() if ext in ("html", "json")},
-                           case["raw"], pack)
-            base = f"case_{safe_name(case['id'])}"
-            for ext, blob in files.items():
-                target = inside(out, f"{base}.{ext}")
-                atomic_write(target, blob)
-                summary.outputs.append(target.name)
-            summary.sheets += 1
-            if bar:
-                bar.advance(task)
-    finally:
-        if bar:
-            bar.stop()
-    atomic_write(out / "summary.json", canonical_json(summary.to_dict()))
-    return summary
+    job = CaseReviewJob(model, data, pack, profile=profile, images=images, card=card, formats=formats,
+                        timestamp=timestamp)
+    run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
+              progress=progress)
+    return job.summary
 
 
 def render_case_review(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
@@ -642,6 +748,8 @@ class _TabularCases(_Cases):
 
 class _ImageCases(_Cases):
     def prepare(self, rows):
+        if hasattr(self, "ref_emb"):   # the reference embeddings: once per batch, not per chunk
+            return
         import torch
 
         ctx = self.ctx
@@ -772,4 +880,5 @@ class _ImageCases(_Cases):
                                                 "performance": perf})
 
 
-__all__ = ["generate_case_reviews", "render_case_review", "performance_metrics", "CaseReviewSummary"]
+__all__ = ["generate_case_reviews", "render_case_review", "performance_metrics", "CaseReviewSummary",
+           "CaseReviewJob", "CaseReviewRenderer"]

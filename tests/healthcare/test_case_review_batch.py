@@ -1,0 +1,104 @@
+"""Case-review sheets on the batch engine: chunks and workers change no byte, an interrupted
+batch resumes with the first run's inference time, and a sheet that would leak an identifier is
+refused on its own (a row error) while the others are written."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from xai_reports.healthcare.demo import DEMO_TIME
+
+
+@pytest.fixture(scope="module")
+def twelve_cases(tmp_path_factory):
+    from xai_reports.healthcare.demo import wdbc_demo_cases
+
+    d = tmp_path_factory.mktemp("wdbc_12")
+    frame = wdbc_demo_cases(12)
+    frame.to_csv(d / "cases.csv", index=False)
+    return {"path": d / "cases.csv", "frame": frame}
+
+
+def _files(d) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+
+
+def test_workers_and_chunks_change_no_byte(tmp_path, wdbc_model, twelve_cases, hc_pack):
+    from xai_reports.healthcare.review import generate_case_reviews
+
+    kw = dict(profile="research", timestamp=DEMO_TIME, formats=["pdf", "json"])
+    one = generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, tmp_path / "one",
+                                workers=0, chunk_size=1000, **kw)
+    pooled = generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, tmp_path / "pool",
+                                   workers=2, chunk_size=5, **kw)
+    assert one.sheets == pooled.sheets == 12 and one.exit_code == pooled.exit_code == 0
+    assert "2 worker processes" in pooled.batch.executor and one.batch.executor == "in this process"
+    a, b = _files(tmp_path / "one"), _files(tmp_path / "pool")
+    assert sorted(a) == sorted(b) and len(a) == 2 * 12 + 1          # no journal left, summary.json
+    assert [n for n in a if a[n] != b[n]] == []
+
+
+def test_interrupted_batch_resumes_with_its_first_inference_time(tmp_path, wdbc_model, twelve_cases, hc_pack):
+    """Ctrl-C after five sheets; the rerun (no timestamp given) keeps the five, writes the rest with
+    the same inference time, and the folder equals an uninterrupted run at that time."""
+    from xai_reports.batch import run_batch
+    from xai_reports.healthcare.review import CaseReviewJob, generate_case_reviews
+
+    class Stops(CaseReviewJob):
+        def renderer(self):
+            inner = super().renderer()
+            calls = {"n": 0}
+
+            def render(payload):
+                calls["n"] += 1
+                if calls["n"] == 6:
+                    raise KeyboardInterrupt
+                return inner(payload)
+
+            return render
+
+    out = tmp_path / "out"
+    job = Stops(wdbc_model["model"], twelve_cases["path"], hc_pack, profile="treatment", formats=["json"])
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(job, out, workers=0, chunk_size=4)
+    first = sorted(out.glob("case_*.json"))
+    assert len(first) == 5 and (out / ".xai-reports.journal.jsonl").exists()
+    stamp = json.loads(first[0].read_text())["audit"]["inference_time"]
+
+    time.sleep(1.1)   # the rerun starts in another second: only the journal can give it the first run's time
+    s = generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, out, profile="treatment",
+                              formats=["json"], workers=0, chunk_size=4)
+    assert (s.sheets, s.batch.resumed, s.batch.rendered) == (12, 5, 7)
+    stamps = {json.loads(p.read_text())["audit"]["inference_time"] for p in out.glob("case_*.json")}
+    assert stamps == {stamp}
+
+    from datetime import datetime
+
+    fresh = tmp_path / "fresh"
+    generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, fresh, profile="treatment",
+                          formats=["json"], workers=0, timestamp=datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+    assert _files(out) == _files(fresh)
+
+
+def test_a_sheet_that_would_leak_is_refused_alone(tmp_path, wdbc_model, twelve_cases, hc_pack):
+    """Row 3's record number equals its printed case id: under Safe Harbor that sheet is not written."""
+    from xai_reports.healthcare.review import generate_case_reviews
+
+    frame = twelve_cases["frame"].copy()
+    frame.loc[2, "mrn"] = frame.loc[2, "case_id"]
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    s = generate_case_reviews(wdbc_model["model"], tmp_path / "c.csv", hc_pack, tmp_path / "o",
+                              profile="research", formats=["pdf", "json"], workers=0)
+    assert s.exit_code == 3 and s.sheets == 11
+    [err] = s.errors
+    assert err["row"] == 3 and err["id"] == frame.loc[2, "case_id"]
+    assert "identifier column 'mrn'" in err["message"] and frame.loc[2, "case_id"] not in err["error"]
+    assert not list((tmp_path / "o").glob(f"case_{frame.loc[2, 'case_id']}.*"))
+    assert len(list((tmp_path / "o").glob("case_*.pdf"))) == 11
+    # the treatment profile prints identifiers by design: nothing is refused there
+    t = generate_case_reviews(wdbc_model["model"], tmp_path / "c.csv", hc_pack, tmp_path / "t",
+                              profile="treatment", formats=["json"], workers=0)
+    assert t.exit_code == 0 and t.sheets == 12
