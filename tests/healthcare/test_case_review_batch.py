@@ -41,6 +41,19 @@ def test_workers_and_chunks_change_no_byte(tmp_path, wdbc_model, twelve_cases, h
     assert [n for n in a if a[n] != b[n]] == []
 
 
+def test_a_dask_cluster_writes_the_same_sheets(tmp_path, wdbc_model, twelve_cases, hc_pack):
+    """A local Dask cluster of 2 worker processes: the pack reaches them by reference, the bytes are the same."""
+    pytest.importorskip("distributed")
+    from xai_reports.healthcare.review import generate_case_reviews
+
+    kw = dict(profile="research", timestamp=DEMO_TIME, formats=["html", "json"])
+    one = generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, tmp_path / "one", workers=0, **kw)
+    dask = generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, tmp_path / "dask",
+                                 scheduler="local", workers=2, chunk_size=5, **kw)
+    assert dask.batch.executor == "local Dask cluster (2 workers)" and one.sheets == dask.sheets == 12
+    assert _files(tmp_path / "one") == _files(tmp_path / "dask")
+
+
 def test_interrupted_batch_resumes_with_its_first_inference_time(tmp_path, wdbc_model, twelve_cases, hc_pack):
     """Ctrl-C after five sheets; the rerun (no timestamp given) keeps the five, writes the rest with
     the same inference time, and the folder equals an uninterrupted run at that time."""
