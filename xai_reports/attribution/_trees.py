@@ -13,6 +13,7 @@ most ``depth`` players (see :mod:`.tree_shap`).
 from __future__ import annotations
 
 import json
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -402,7 +403,7 @@ def sklearn_predict(adapter, X, output: str, target: int | None):
     return select_output(raw, target, type(est).__name__)
 
 
-_CACHE: "weakref.WeakKeyDictionary" = None
+_CACHE: weakref.WeakKeyDictionary | None = None
 
 
 def _signature(adapter) -> tuple:
@@ -420,8 +421,6 @@ def _signature(adapter) -> tuple:
 
 def parse_ensemble(adapter, target: int | None = None) -> TreeEnsemble:
     """A :class:`TreeEnsemble` for an XGBoost or scikit-learn tree adapter (cached per model object)."""
-    import weakref
-
     global _CACHE
     if _CACHE is None:
         _CACHE = weakref.WeakKeyDictionary()

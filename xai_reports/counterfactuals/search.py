@@ -445,7 +445,6 @@ class Engine:
         if not lines:
             return np.empty((0, self.d)), np.empty(0, dtype=int)
         lines = lines[:max_lines]
-        m = len(Z0)
         G = len(q)
         blocks, owners = [], []
         for subset, signs in lines:

@@ -465,8 +465,10 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         bar.start()
         task = bar.add_task("explaining the clip", total=None)
 
-        def cb(what):
+        def on_method(what):
             bar.update(task, description=f"explained with {what}")
+
+        cb = on_method
     try:
         record = build_incident(model, clip, incident, pack, planner=planner, progress=cb)
         files = render_incident(record, pack, formats=formats)

@@ -315,7 +315,6 @@ def _background(p: _Painter):
         if p.vis is not None:
             col = p.shade(np.asarray(col) / max(p.bright, 1e-6) * (1.0 if s.lighting == "night" else 1.0), 1e6)
         p.draw.line([(0, row), (s.width * k, row)], fill=col)
-    zn, zf = 1.0, 400.0
     grass = (70, 110, 60)
     p.draw.rectangle([0, hz, s.width * k, s.height * k], fill=p.shade(grass, 60))
     # ground bands far to near, so near bands overwrite far ones
