@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import itertools
 import re
 from pathlib import Path
 

@@ -251,14 +251,37 @@ def test_fonts_of_one_document_never_reach_the_next(tmp_path):
                 "<p>Serif text</p></html>")
     uses = ('<html lang="en"><title>B</title><style>p { font-family: "Borrowed", "DejaVu Sans"; }</style>'
             "<p>Sans text</p></html>")
-    pdf_mod._FONTS = None
+    pdf_mod._FONTS.config = None
     fresh_b = html_to_pdf(uses, base_dir=".", created=WHEN)
-    shared = pdf_mod._FONTS
+    shared = pdf_mod._FONTS.config
     assert html_to_pdf(uses, base_dir=".", created=WHEN) == fresh_b     # shared and fresh: same bytes
-    assert pdf_mod._FONTS is shared
+    assert pdf_mod._FONTS.config is shared
     a = html_to_pdf(declares, base_dir=tmp_path, created=WHEN)
     assert "Borrowed" in _fonts_used(a)                  # the declared font was used in A
     after_a = html_to_pdf(uses, base_dir=".", created=WHEN)
-    assert pdf_mod._FONTS is not shared                                  # A's configuration was dropped
+    assert pdf_mod._FONTS.config is not shared                           # A's configuration was dropped
     assert "Borrowed" not in _fonts_used(after_a)
     assert after_a == fresh_b
+
+
+def test_threads_render_with_their_own_font_configuration():
+    """Pango's font map is not shared between threads: each thread keeps its own configuration."""
+    import threading
+
+    import xai_reports.render.pdf as pdf_mod
+
+    html = '<html lang="en"><title>T</title><p>Threads</p></html>'
+    first = html_to_pdf(html, base_dir=".", created=WHEN)
+    configs, pdfs = [], []
+
+    def work():
+        pdfs.append(html_to_pdf(html, base_dir=".", created=WHEN))
+        configs.append(pdf_mod._FONTS.config)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(c) for c in configs}) == 3 and pdf_mod._FONTS.config not in configs
+    assert pdfs == [first] * 3

@@ -14,8 +14,8 @@ Every document the project writes goes through :func:`html_to_pdf`, which
   (the decision date), never from the clock, so the same HTML gives the same
   bytes in any process;
 * is **fast in batches**: one WeasyPrint ``FontConfiguration`` (Fontconfig's
-  font list, Pango's font map and layout caches) serves every document of a
-  process, which takes about 14% off each letter; a document whose styles
+  font list, Pango's font map and layout caches) serves every document a
+  thread renders, which takes about 14% off each letter; a document whose styles
   declare ``@font-face`` fonts gets a fresh one, and so does every document
   after it, so fonts never carry over from one document to the next (the
   bytes are those of a fresh configuration either way: tested);
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -55,7 +56,7 @@ _TAGGED = {"pdf/a-1a", "pdf/a-2a", "pdf/a-3a", "pdf/ua-1", "pdf/ua-2"}
 _PRINT_CSS = "img, svg { image-rendering: crisp-edges; }"
 
 _WEASY = None
-_FONTS = None   # the process's shared FontConfiguration (see _font_config)
+_FONTS = threading.local()   # .config: this thread's shared FontConfiguration (see _font_config)
 
 
 def _patch_stream_eol() -> None:
@@ -94,9 +95,12 @@ def _weasyprint():
 
 
 def _font_config():
-    """The process's shared ``FontConfiguration``; a new one once a document added ``@font-face`` fonts."""
-    global _FONTS
-    if _FONTS is None or _FONTS.document_fonts:
+    """This thread's shared ``FontConfiguration``; a new one once a document added ``@font-face`` fonts.
+
+    One per thread, not per process: Pango's font map is not safe to share between
+    threads (a Dask worker may run several renders at once)."""
+    fonts = getattr(_FONTS, "config", None)
+    if fonts is None or fonts.document_fonts:
         base = _weasyprint().text.fonts.FontConfiguration
 
         class _TrackedFontConfiguration(base):
@@ -108,8 +112,8 @@ def _font_config():
                 self.document_fonts = True
                 return super().add_font_face(rule_descriptors, url_fetcher)
 
-        _FONTS = _TrackedFontConfiguration()
-    return _FONTS
+        fonts = _FONTS.config = _TrackedFontConfiguration()
+    return fonts
 
 
 class _SafeFetcherMixin:
