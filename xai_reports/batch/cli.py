@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _workers(text):
@@ -72,7 +73,21 @@ def batch_line(res) -> str:
             + (f"; {res.restarts} worker restart(s)" if res.restarts else ""))
 
 
+def print_batch_summary(summary, headline: str, notes=(), stream=None) -> None:
+    """What a batch command prints at the end: the headline, the engine's timing line, one line per
+    note (flagged or out-of-scope documents), then each row error on stderr."""
+    stream = stream or sys.stdout
+    print(headline, file=stream)
+    res = getattr(summary, "batch", None)
+    if res is not None:
+        print(batch_line(res), file=stream)
+    for note in notes:
+        print(f"  {note}", file=stream)
+    for e in summary.errors:
+        print(f"  row error: {e['message']}", file=sys.stderr)
+
+
 INTERRUPTED = ("xai-reports: interrupted; the documents finished so far are kept. Run the same command again "
                "to finish the batch.")
 
-__all__ = ["add_batch_arguments", "batch_kwargs", "batch_line", "INTERRUPTED"]
+__all__ = ["add_batch_arguments", "batch_kwargs", "batch_line", "print_batch_summary", "INTERRUPTED"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, batch_line
+from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, print_batch_summary
 
 
 def add_parser(sub, name):
@@ -31,16 +31,10 @@ def add_parser(sub, name):
 
 
 def print_summary(summary, out, stream=None):
-    stream = stream or sys.stdout
-    print(f"{summary.rows} cases: {summary.sheets} case-review sheets ({summary.profile} profile, model "
-          f"{summary.model}) written to {out}", file=stream)
-    res = getattr(summary, "batch", None)
-    if res is not None:
-        print(batch_line(res), file=stream)
-    for c in summary.flagged_out_of_scope:
-        print(f"  out of scope (see the sheet's input flags): {c}", file=stream)
-    for e in summary.errors:
-        print(f"  row error: {e['message']}", file=sys.stderr)
+    print_batch_summary(summary, f"{summary.rows} cases: {summary.sheets} case-review sheets ({summary.profile} "
+                                 f"profile, model {summary.model}) written to {out}",
+                        [f"out of scope (see the sheet's input flags): {c}" for c in summary.flagged_out_of_scope],
+                        stream)
 
 
 def run(args):

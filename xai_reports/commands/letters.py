@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, batch_line
+from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, print_batch_summary
 
 
 def add_parser(sub, name):
@@ -34,16 +34,9 @@ def add_parser(sub, name):
 
 
 def print_summary(summary, out, stream=None):
-    stream = stream or sys.stdout
-    print(f"{summary.rows} rows: {summary.denied} denied, {summary.approved} approved; "
-          f"{summary.letters} letters written to {out}", file=stream)
-    res = getattr(summary, "batch", None)
-    if res is not None:
-        print(batch_line(res), file=stream)
-    for f in summary.flagged:
-        print(f"  flagged for human review: {f['id']}: {f['reason']}", file=stream)
-    for e in summary.errors:
-        print(f"  row error: {e['message']}", file=sys.stderr)
+    print_batch_summary(summary, f"{summary.rows} rows: {summary.denied} denied, {summary.approved} approved; "
+                                 f"{summary.letters} letters written to {out}",
+                        [f"flagged for human review: {f['id']}: {f['reason']}" for f in summary.flagged], stream)
 
 
 def run(args):
