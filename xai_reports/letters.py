@@ -20,7 +20,7 @@ import pandas as pd
 from ._version import __version__
 from .adapters import load_model, wrap_model
 from .attribution import explain
-from .batch import BatchJob, ChunkPlan, Doc, TableSource, run_batch
+from .batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource, run_batch
 from .batch.packref import PackHandle
 from .documents.letter import letter_content
 from .errors import InputError, PackError, TemplateError
@@ -37,21 +37,14 @@ RECORD_SCHEMA = "xai-reports/decision-record/1"
 
 
 @dataclass
-class BatchSummary:
-    """What a batch did. ``exit_code`` is 0 when every row was handled, 3 when some rows failed."""
+class BatchSummary(RunSummary):
+    """What a letters batch did (``rows``, ``errors``, ``outputs``, ``batch``, ``exit_code``: see
+    :class:`~xai_reports.batch.RunSummary`)."""
 
-    rows: int = 0
     approved: int = 0
     denied: int = 0
     letters: int = 0
     flagged: list[dict] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-    batch: object = field(default=None, repr=False)  # the engine's BatchResult: timing, resumed, executor
-
-    @property
-    def exit_code(self) -> int:
-        return 3 if self.errors else 0
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "approved": self.approved, "denied": self.denied,
@@ -322,8 +315,7 @@ class LetterJob(BatchJob):
         when a key is set) and keep the :class:`BatchSummary` in :attr:`summary`."""
         summary = BatchSummary(rows=result.rows, approved=result.counts.get("approved", 0),
                                denied=result.counts.get("denied", 0), letters=result.kinds.get("letter", 0),
-                               flagged=result.notes, errors=result.errors, outputs=result.outputs)
-        summary.batch = result
+                               flagged=result.notes, errors=result.errors, outputs=result.outputs, batch=result)
         out = Path(out_dir)
         summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
         atomic_write(out / "summary.json", summary_bytes)

@@ -7,11 +7,11 @@ into files, and :func:`run_batch` does the rest (streaming, resume, workers,
 progress, tally). :class:`xai_reports.letters.LetterJob` is the letters job.
 """
 
-from .engine import BatchJob, BatchResult, ChunkPlan, Doc, resolve_workers, run_batch
+from .engine import BatchJob, BatchResult, ChunkPlan, Doc, RunSummary, resolve_workers, run_batch
 from .executors import DaskExecutor, InlineExecutor, PoolExecutor, SchedulerError, usable_cpus
 from .journal import BatchStateError, Journal
 from .source import TableSource
 
-__all__ = ["BatchJob", "BatchResult", "ChunkPlan", "Doc", "run_batch", "resolve_workers",
+__all__ = ["BatchJob", "BatchResult", "ChunkPlan", "Doc", "RunSummary", "run_batch", "resolve_workers",
            "TableSource", "Journal", "BatchStateError", "SchedulerError",
            "InlineExecutor", "PoolExecutor", "DaskExecutor", "usable_cpus"]

@@ -151,6 +151,24 @@ class BatchResult:
     restarts: int = 0
 
 
+@dataclass
+class RunSummary:
+    """What a job's batch did, as its command reports it: the fields every job's summary has.
+
+    ``exit_code`` is 0 when every row was handled, 3 when some rows failed;
+    ``batch`` is the engine's :class:`BatchResult` (timing, resumed, executor).
+    """
+
+    rows: int = 0
+    errors: list[dict] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    batch: Any = field(default=None, repr=False)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.errors else 0
+
+
 def _payload(fut):
     """A finished task's result; an unexpected exception becomes that document's error (the batch goes on).
     ``BrokenProcessPool`` is re-raised: the engine resubmits the documents of a dead pool."""
@@ -441,4 +459,4 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
     return res
 
 
-__all__ = ["BatchJob", "ChunkPlan", "Doc", "BatchResult", "run_batch", "resolve_workers"]
+__all__ = ["BatchJob", "ChunkPlan", "Doc", "BatchResult", "RunSummary", "run_batch", "resolve_workers"]

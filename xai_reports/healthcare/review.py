@@ -23,7 +23,7 @@ from ..adapters import load_model
 from ..documents.case_review import case_review_content
 from ..errors import InputError, PackError, XaiReportsError
 from ..format import format_value
-from ..batch import BatchJob, ChunkPlan, Doc, TableSource
+from ..batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
 from ..outputs import atomic_write, canonical_json, inside, safe_name
 from ..packs import load_pack
 from ..render import render_record_files, template_fingerprint
@@ -37,20 +37,14 @@ RECORD_SCHEMA = "xai-reports/case-review-record/1"
 
 
 @dataclass
-class CaseReviewSummary:
-    """What a batch did. ``exit_code`` is 0 when every case got a sheet, 3 when some rows failed."""
+class CaseReviewSummary(RunSummary):
+    """What a case-review batch did (``rows``, ``errors``, ``outputs``, ``batch``, ``exit_code``: see
+    :class:`~xai_reports.batch.RunSummary`; 0 when every case got a sheet)."""
 
-    rows: int = 0
     sheets: int = 0
     profile: str = ""
     model: str = ""
     flagged_out_of_scope: list[str] = field(default_factory=list)
-    errors: list[dict] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return 3 if self.errors else 0
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "sheets_written": self.sheets, "profile": self.profile, "model": self.model,
@@ -324,8 +318,7 @@ class CaseReviewJob(BatchJob):
         """Write ``summary.json`` and keep the :class:`CaseReviewSummary` in :attr:`summary`."""
         summary = CaseReviewSummary(rows=result.rows, sheets=result.kinds.get("sheet", 0), profile=self.profile_name,
                                     model=self.mid, flagged_out_of_scope=[n["id"] for n in result.notes],
-                                    errors=result.errors, outputs=result.outputs)
-        summary.batch = result
+                                    errors=result.errors, outputs=result.outputs, batch=result)
         atomic_write(Path(out_dir) / "summary.json", canonical_json(summary.to_dict()))
         self.summary = summary
 
