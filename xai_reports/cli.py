@@ -28,6 +28,28 @@ COMMANDS = {
 }
 
 
+# commands that render documents (they warn when HarfBuzz-Subset is missing)
+RENDERING = {"demo", "letters", "regenerate", "audit", "case-review", "incident", "verify"}
+
+
+def _warn_font_subsetter() -> None:
+    """One stderr line when fonts would be subset with fontTools (the Python warning is then not repeated)."""
+    try:
+        from .render import pdf
+    except Exception:  # noqa: BLE001 - WeasyPrint itself missing: the command reports it
+        return
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pdf.FontSubsetterWarning)
+        try:
+            msg = pdf.warn_if_no_harfbuzz()
+        except Exception:  # noqa: BLE001
+            return
+    if msg:
+        print(f"xai-reports: warning: {msg}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xai-reports",
@@ -51,6 +73,8 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
+    if args.command in RENDERING:
+        _warn_font_subsetter()
     try:
         return int(args.func(args) or 0)
     except XaiReportsError as exc:

@@ -45,9 +45,11 @@ from .errors import InputError, XaiReportsError
 from .outputs import atomic_write, canonical_json, inside, sha256_file
 
 __all__ = ["RunManifest", "signing_key", "sign", "verify", "VerifyReport", "Finding", "MANIFEST_NAME",
+           "STEM_MANIFEST_SUFFIX", "write_document_manifest",
            "MANIFEST_SCHEMA", "register_renderer", "embedded_record", "sha256_bytes", "sha256_file"]
 
 MANIFEST_NAME = "manifest.json"
+STEM_MANIFEST_SUFFIX = ".manifest.json"  # a single-document command's manifest: <stem>.manifest.json
 MANIFEST_SCHEMA = "xai-reports/manifest/1"
 RECORD_NAME = "record.json"
 KEY_ENV = "XAI_REPORTS_SIGNING_KEY"
@@ -206,20 +208,59 @@ class RunManifest:
         return {"schema": MANIFEST_SCHEMA, "kind": self.kind, "software": self.software,
                 "inputs": self.inputs, "outputs": dict(sorted(self.outputs.items()))}
 
-    def write(self, out_dir, *, key: bytes | None = None) -> Path:
-        """Write ``out_dir/manifest.json`` atomically, signed when ``key`` is given; return its path."""
+    def add_file(self, path, *, relative_to=None) -> None:
+        """Record an output file already written (hashed from disk), named relative to ``relative_to``."""
+        p = Path(path)
+        name = p.name if relative_to is None else p.resolve().relative_to(Path(relative_to).resolve()).as_posix()
+        self.outputs[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+
+    def write(self, out_dir, *, key: bytes | None = None, name: str = MANIFEST_NAME) -> Path:
+        """Write ``out_dir/<name>`` (default ``manifest.json``) atomically, signed when ``key`` is given;
+        return its path."""
         manifest = self.to_dict()
         if key is not None:
             manifest = sign(manifest, key)
-        path = inside(out_dir, MANIFEST_NAME)
+        path = inside(out_dir, name)
         atomic_write(path, canonical_json(manifest))
         return path
+
+
+def write_document_manifest(files, kind: str, *, software: dict | None = None, inputs: dict | None = None,
+                            key: bytes | None = None) -> Path:
+    """The manifest of a single-document command (audit, incident): ``<stem>.manifest.json``.
+
+    It sits next to the document and lists the files of ``files`` that are in
+    the same folder as the first one (a ``--json`` written elsewhere is not
+    listed), so several reports can share a folder and each stays verifiable.
+
+    Args:
+        files: the paths written (the first one names the manifest).
+        kind: ``"audit_report"``, ``"incident_report"``...
+        software: versions of the software that made them.
+        inputs: ``{role: {"name", "sha256", ...}}`` of what went in.
+        key: HMAC key (signs the manifest when given).
+
+    Returns:
+        The manifest's path.
+    """
+    files = [Path(f) for f in files]
+    folder = files[0].resolve().parent
+    manifest = RunManifest(kind, software=software)
+    manifest.inputs.update(inputs or {})
+    for f in files:
+        if f.resolve().parent == folder:
+            manifest.add_file(f)
+    return manifest.write(folder, key=key, name=files[0].stem + STEM_MANIFEST_SUFFIX)
 
 
 # ------------------------------------------------------------------------------------------ verify
 # document kind -> "module:function(record, *, pack=None, templates=None, formats=("pdf",)) -> {fmt: bytes}"
 RENDERERS: dict[str, str] = {"adverse_action_letter": "xai_reports.letters:rerender_letter",
-                             "incident_report": "xai_reports.driving.report:rerender_incident"}
+                             "incident_report": "xai_reports.driving.report:rerender_incident",
+                             "case_review": "xai_reports.healthcare.review:rerender_case_review",
+                             "audit_report": "xai_reports.documents.audit:rerender_audit"}
+# records without a document.kind, by schema
+SCHEMA_KINDS: dict[str, str] = {"xai-reports/audit-record/1": "audit_report"}
 
 
 def register_renderer(kind: str, target: str) -> None:
@@ -229,7 +270,7 @@ def register_renderer(kind: str, target: str) -> None:
 
 @dataclass
 class Finding:
-    """One verification result: ``status`` is ``"ok"``, ``"warn"`` or ``"FAIL"``."""
+    """One verification result: ``status`` is ``"ok"``, ``"warn"``, ``"skip"`` (not compared) or ``"FAIL"``."""
 
     status: str
     subject: str
@@ -244,6 +285,8 @@ class VerifyReport:
     """All findings of a verification; ``ok`` when nothing failed."""
 
     findings: list[Finding] = field(default_factory=list)
+    #: ``True``: a signature was checked; ``False``: a signed manifest was NOT checked (no key); ``None``: unsigned
+    signature_checked: bool | None = None
 
     def add(self, status, subject, message):
         self.findings.append(Finding(status, str(subject), message))
@@ -254,7 +297,13 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """Nothing failed (documents not compared are listed in :attr:`not_compared`)."""
         return not self.failures
+
+    @property
+    def not_compared(self) -> list[Finding]:
+        """Documents that could not be re-rendered and compared (pack, templates or software missing)."""
+        return [f for f in self.findings if f.status == "skip"]
 
     def __str__(self) -> str:
         return "\n".join(map(str, self.findings))
@@ -313,8 +362,56 @@ def _pdf_text(pdf_bytes: bytes) -> str:
     return " ".join(" ".join((p.extract_text() or "").split()) for p in reader.pages)
 
 
+def _record_identity(record) -> str | None:
+    """Which decision / case / report a record is about (to tell a swapped file from an edited one)."""
+    if not isinstance(record, dict):
+        return None
+    for key in ("decision_id", "case_id", "report_id"):
+        if record.get(key) is not None:
+            return f"{key.split('_')[0]} {record[key]}"
+    doc = record.get("document") if isinstance(record.get("document"), dict) else {}
+    content = doc.get("content") if isinstance(doc.get("content"), dict) else {}
+    for key in ("incident_id", "report_id", "id"):
+        if content.get(key) is not None:
+            return f"{key.split('_')[0]} {content[key]}"
+    return None
+
+
+def _record_kind(record) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    doc = record.get("document")
+    if isinstance(doc, dict) and doc.get("kind"):
+        return doc["kind"]
+    return SCHEMA_KINDS.get(record.get("schema"))
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _subsetter_note(recorded: str | None) -> str:
+    from .render.pdf import font_subsetter
+
+    now = font_subsetter()
+    if recorded and recorded != now:
+        return f"; this re-render used {now}, the record names {recorded}"
+    if not recorded:
+        return f"; the record does not name its font subsetter, this re-render used {now}"
+    return ""
+
+
 def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: Path | None, rerender: bool,
-               pack=None, templates=None, sibling_html: Path | None = None) -> None:
+               pack=None, templates=None, sibling_html: Path | None = None, pdf_intact: bool | None = None,
+               json_intact: bool | None = None, html_intact: bool | None = None) -> None:
+    """Check one PDF: its embedded record, its sibling JSON and HTML, and (``rerender``) its bytes.
+
+    ``pdf_intact`` / ``json_intact`` / ``html_intact``: whether the manifest's hash matched
+    (``None``: no manifest), so a swapped or edited file is blamed, not its untouched neighbours.
+    """
     label = path.name
     try:
         record_bytes, rel = embedded_record(data)
@@ -332,39 +429,66 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
         report.add("FAIL", label, "embedded record is not valid JSON")
         return
     report.add("ok", label, "embedded JSON record present (relationship Data)")
+    sibling_record = None
     if sibling_json is not None and sibling_json.is_file():
-        if sibling_json.read_bytes() != record_bytes:
-            report.add("FAIL", label, f"embedded record differs from {sibling_json.name} (one of them was edited)")
-        else:
+        sib_bytes = sibling_json.read_bytes()
+        try:
+            sibling_record = json.loads(sib_bytes)
+        except ValueError:
+            sibling_record = None
+        if sib_bytes == record_bytes:
             report.add("ok", label, f"embedded record identical to {sibling_json.name}")
-    doc = record.get("document") if isinstance(record, dict) else None
-    kind = doc.get("kind") if isinstance(doc, dict) else None
+        else:
+            who, whose = _record_identity(record), _record_identity(sibling_record)
+            if who and whose and who != whose:
+                report.add("FAIL", label, f"swapped: this PDF is the document of {who}, but {sibling_json.name} "
+                                          f"(and the file name) are for {whose}")
+            elif pdf_intact and json_intact is False:
+                report.add("FAIL", sibling_json.name, f"edited: differs from the record embedded in {label} "
+                                                      "(the PDF is as written)")
+            elif json_intact and pdf_intact is False:
+                report.add("FAIL", label, f"embedded record differs from {sibling_json.name} (the JSON is as "
+                                          "written: the PDF was altered)")
+            else:
+                report.add("FAIL", label, f"embedded record differs from {sibling_json.name} (one of them was edited)")
+    kind = _record_kind(record)
     if not rerender:
         return
+    # The HTML belongs with an intact record: the sibling JSON unless it was altered, or the PDF's.
+    html_records = []
+    if sibling_html is not None and sibling_html.is_file():
+        if sibling_record is not None and json_intact is not False:
+            html_records.append(sibling_record)
+        if pdf_intact is not False and record != sibling_record:
+            html_records.append(record)
     target = RENDERERS.get(kind)
     if target is None:
-        report.add("warn", label, f"no renderer registered for document kind {kind or 'unknown'!r}: "
-                                  "document not re-rendered (only its record and hashes are checked)")
+        report.add("skip", label, f"not compared: no renderer for document kind {kind or 'unknown'!r} "
+                                  "(only its record and hashes were checked)")
         return
-    recorded = (record.get("software") or {}).get("weasyprint")
+    recorded = _software_of(record).get("weasyprint")
     import weasyprint
 
     if recorded and recorded != weasyprint.__version__:
-        report.add("warn", label, f"record was rendered with WeasyPrint {recorded}, this is "
-                                  f"{weasyprint.__version__}: byte comparison skipped")
+        report.add("skip", label, f"not compared: the record was rendered with WeasyPrint {recorded}, this is "
+                                  f"{weasyprint.__version__} (install that version to compare bytes)")
         return
     mod, _, fn = target.partition(":")
-    formats = ("pdf", "html") if sibling_html is not None and sibling_html.is_file() else ("pdf",)
+    render = getattr(importlib.import_module(mod), fn)
     try:
-        files = getattr(importlib.import_module(mod), fn)(record, pack=pack, templates=templates, formats=formats)
+        files = render(record, pack=pack, templates=templates, formats=("pdf",))
+        html_files = [render(r, pack=pack, templates=templates, formats=("html",))["html"] for r in html_records]
     except XaiReportsError as exc:
-        report.add("warn", label, f"cannot re-render from the record ({exc}); document not compared")
+        report.add("skip", label, f"not compared: cannot re-render from the record ({exc})")
         return
-    if "html" in formats:
-        if files["html"] == sibling_html.read_bytes():
-            report.add("ok", sibling_html.name, "HTML is exactly what the embedded record renders to")
+    if html_records:
+        if sibling_html.read_bytes() in html_files:
+            report.add("ok", sibling_html.name, "HTML is exactly what its record renders to")
+        elif html_intact is not True:
+            report.add("FAIL", sibling_html.name, "HTML does not match its record: altered after it was written")
         else:
-            report.add("FAIL", sibling_html.name, "HTML does not match the record: altered after it was written")
+            report.add("skip", sibling_html.name, "not compared: the HTML is as written (its SHA-256 matches the "
+                                                  "manifest) but renders differently here")
     expected = files["pdf"]
     if expected == data:
         report.add("ok", label, "document is exactly what its embedded record renders to")
@@ -372,11 +496,77 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
     # Say what differs, in words people can act on.
     try:
         text, want = _pdf_text(data), _pdf_text(expected)
-        detail = "visible text differs" if text != want else "visible text identical, bytes differ"
+        same_text = text == want
     except Exception:  # noqa: BLE001
-        detail = "the file does not parse"
+        same_text = None
+    recorded_sub = _software_of(record).get("font_subsetter")
+    from .render.pdf import font_subsetter
+
+    if same_text and pdf_intact is not False and recorded_sub != font_subsetter():
+        report.add("skip", label, "not compared: visible text identical, bytes differ" + _subsetter_note(recorded_sub)
+                   + " (font subsets differ between subsetters and their versions)")
+        return
+    detail = ("the file does not parse" if same_text is None else
+              "visible text differs" if not same_text else "visible text identical, bytes differ")
     report.add("FAIL", label, f"document does not match its embedded record ({detail}): "
-                              "the PDF was altered after it was written")
+                              "the PDF was altered after it was written" + _subsetter_note(recorded_sub))
+
+
+def _software_of(record) -> dict:
+    if not isinstance(record, dict):
+        return {}
+    sw = record.get("software")
+    if not isinstance(sw, dict):
+        sw = (record.get("provenance") or {}).get("software") if isinstance(record.get("provenance"), dict) else None
+    if not isinstance(sw, dict):
+        sw = (record.get("audit") or {}).get("software") if isinstance(record.get("audit"), dict) else None
+    return sw if isinstance(sw, dict) else {}
+
+
+_SUMMARY_CHECKS = {
+    # manifest kind -> (summary field, file prefix, what is counted)
+    "adverse_action_letters": ("letters_written", "letter_", "letters"),
+    "case_reviews": ("sheets_written", "case_", "case-review sheets"),
+}
+
+
+def _check_summary(report: VerifyReport, folder: Path, kind: str | None, present: dict) -> None:
+    """``summary.json``'s counts against the files present (those of the run: extra files are reported
+    as such, not counted)."""
+    p = present.get("summary.json")
+    if p is None or kind not in _SUMMARY_CHECKS:
+        return
+    summary = _read_json(p)
+    if not isinstance(summary, dict):
+        report.add("FAIL", "summary.json", "not valid JSON")
+        return
+    field_, prefix, what = _SUMMARY_CHECKS[kind]
+    stems: dict[str, set] = {}
+    for name, path in present.items():
+        if "/" not in name and name.startswith(prefix) and path.suffix in (".pdf", ".html", ".json"):
+            stems.setdefault(path.stem, set()).add(path.suffix)
+    flagged = 0
+    documents = 0
+    for stem, suffixes in stems.items():
+        if suffixes == {".json"}:
+            rec = _read_json(folder / f"{stem}.json")
+            if isinstance(rec, dict) and "document" in rec and rec.get("document") is None:
+                flagged += 1
+                continue
+        documents += 1
+    problems = []
+    claimed = summary.get(field_)
+    if claimed != documents:
+        problems.append(f"{field_} is {claimed}, but the folder holds {documents} {what}")
+    if kind == "adverse_action_letters":
+        listed = summary.get("flagged_for_review")
+        n_flagged = len(listed) if isinstance(listed, list) else listed
+        if n_flagged != flagged:
+            problems.append(f"flagged_for_review lists {n_flagged}, but the folder holds {flagged} flagged records")
+    if problems:
+        report.add("FAIL", "summary.json", "counts do not match the files present: " + "; ".join(problems))
+    else:
+        report.add("ok", "summary.json", f"counts match the files present ({documents} {what})")
 
 
 def _load_manifest(report: VerifyReport, path: Path, key: bytes | None) -> dict | None:
@@ -389,6 +579,9 @@ def _load_manifest(report: VerifyReport, path: Path, key: bytes | None) -> dict 
         report.add("FAIL", path.name, f"not an xai-reports manifest (schema {MANIFEST_SCHEMA})")
         return None
     sig = manifest.get("signature")
+    if sig or key is not None:
+        checked = key is not None and bool(sig)
+        report.signature_checked = checked if report.signature_checked is None else (report.signature_checked and checked)
     if key is not None:
         if not sig:
             report.add("FAIL", path.name, "manifest is not signed, but a key was given")
@@ -402,7 +595,8 @@ def _load_manifest(report: VerifyReport, path: Path, key: bytes | None) -> dict 
             else:
                 report.add("FAIL", path.name, "signature does not match: the manifest was edited")
     elif sig:
-        report.add("warn", path.name, "manifest is signed, but no key was given: signature not checked")
+        report.add("warn", path.name, "manifest is signed, but no key was given: signature not checked "
+                                      "(pass --key-file or --key-env to check it)")
     else:
         report.add("warn", path.name, "manifest is not signed")
     return manifest
@@ -418,13 +612,22 @@ def _check_entry(report, name, data: bytes, entry: dict):
     return True
 
 
+def _manifests_in(folder: Path, manifest) -> list[Path]:
+    if manifest:
+        return [Path(manifest)]
+    found = [folder / MANIFEST_NAME] if (folder / MANIFEST_NAME).is_file() else []
+    return found + sorted(p for p in folder.glob("*" + STEM_MANIFEST_SUFFIX) if p.is_file())
+
+
 def verify(path, *, manifest=None, key: bytes | None = None, rerender: bool = True, pack=None,
            templates=None) -> VerifyReport:
     """Check a run folder or one PDF for tampering.
 
     Args:
-        path: an output folder (with ``manifest.json``) or a PDF file.
-        manifest: manifest path (default: ``manifest.json`` in the folder / next to the PDF).
+        path: an output folder (with ``manifest.json`` and/or ``<stem>.manifest.json``
+            files) or a PDF file.
+        manifest: manifest path (default: ``manifest.json`` and every ``*.manifest.json``
+            in the folder; for a PDF, ``<stem>.manifest.json`` or ``manifest.json`` next to it).
         key: HMAC key bytes (see :func:`signing_key`); checks the signature when given.
         rerender: re-render each PDF from its embedded record and compare bytes.
         pack, templates: pack and user template folders used at generation,
@@ -432,8 +635,10 @@ def verify(path, *, manifest=None, key: bytes | None = None, rerender: bool = Tr
 
     Returns:
         A :class:`VerifyReport`; ``report.ok`` is False when anything was
-        tampered with: a changed byte in any file, an edited record, a missing
-        or extra file, a bad signature.
+        tampered with: a changed byte in any file, an edited record, a swapped,
+        missing or extra file, a bad signature, ``summary.json`` counts that do
+        not match the files. ``report.not_compared`` lists the documents that
+        could not be re-rendered (pack, templates or software not found here).
 
     Examples::
 
@@ -445,49 +650,97 @@ def verify(path, *, manifest=None, key: bytes | None = None, rerender: bool = Tr
     if not path.exists():
         raise InputError("nothing to verify: path not found", file=path)
     if path.is_dir():
-        mpath = Path(manifest) if manifest else path / MANIFEST_NAME
-        if not mpath.is_file():
+        mpaths = _manifests_in(path, manifest)
+        if not mpaths or not mpaths[0].is_file():
             report.add("FAIL", path, f"no {MANIFEST_NAME}: cannot tell which files belong to the run")
-            files = sorted(p for p in path.rglob("*.pdf"))
-            for p in files:
+            for p in sorted(path.rglob("*.pdf")):
                 _check_pdf(report, p, p.read_bytes(), sibling_json=p.with_suffix(".json"), rerender=rerender,
-                           pack=pack, templates=templates)
+                           pack=pack, templates=templates, sibling_html=p.with_suffix(".html"))
             return report
-        m = _load_manifest(report, mpath, key)
-        if m is None:
-            return report
-        listed = m.get("outputs") or {}
+        listed: dict[str, dict] = {}
+        kinds = set()
+        for mpath in mpaths:
+            m = _load_manifest(report, mpath, key)
+            if m is None:
+                return report
+            kinds.add(m.get("kind"))
+            for name, entry in (m.get("outputs") or {}).items():
+                listed[name] = entry
         from .batch.journal import is_state_file  # the batch engine's resume journal: not an output
 
-        present = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*"))
-                   if p.is_file() and p.resolve() != mpath.resolve() and not is_state_file(p.relative_to(path).as_posix())}
+        skip = {p.resolve() for p in mpaths}
+        run_folder = mpaths[0].name == MANIFEST_NAME or manifest is not None
+        present = {p.relative_to(path).as_posix(): p for p in sorted(path.rglob("*") if run_folder else path.iterdir())
+                   if p.is_file() and p.resolve() not in skip and not is_state_file(p.relative_to(path).as_posix())}
+        if not run_folder:
+            # only single-document manifests (<stem>.manifest.json): a folder that also holds the inputs
+            # (models, clips). Their documents must be listed; other files are not outputs of a run.
+            stems = {m.name[: -len(STEM_MANIFEST_SUFFIX)] for m in mpaths}
+            others = sorted(n for n, p in present.items() if n not in listed and p.stem not in stems
+                            and p.suffix.lower() not in (".pdf", ".html", ".htm"))
+            for n in others:
+                del present[n]
+            if others:
+                report.add("warn", path, f"{len(others)} file(s) not covered by a manifest, not checked "
+                                         f"(inputs, not documents): {', '.join(others[:5])}{' ...' if len(others) > 5 else ''}")
+        by_hash: dict[str, str] = {}
+        for name, entry in listed.items():
+            by_hash.setdefault(str(entry.get("sha256")), name)
         for name in sorted(set(listed) - set(present)):
             report.add("FAIL", name, "missing: listed in the manifest, not in the folder")
         for name in sorted(set(present) - set(listed)):
             report.add("FAIL", name, "extra file: not written by this run (not in the manifest)")
+        intact: dict[str, bool] = {}
         for name in sorted(set(listed) & set(present)):
+            data = present[name].read_bytes()
+            got = sha256_bytes(data)
+            other = by_hash.get(got)
+            if got != listed[name].get("sha256") and other is not None and other != name:
+                report.add("FAIL", name, f"swapped: this file holds the bytes of {other} (SHA-256 {got[:16]}...)")
+                intact[name] = False
+            else:
+                intact[name] = _check_entry(report, name, data, listed[name])
+        for name in sorted(set(listed) & set(present)):
+            if not name.lower().endswith(".pdf"):
+                continue
             p = present[name]
-            data = p.read_bytes()
-            _check_entry(report, name, data, listed[name])
-            if name.lower().endswith(".pdf"):
-                sib = p.with_suffix(".json")
-                html = p.with_suffix(".html")
-                _check_pdf(report, p, data, sibling_json=sib if sib.relative_to(path).as_posix() in listed else None,
-                           rerender=rerender, pack=pack, templates=templates,
-                           sibling_html=html if html.relative_to(path).as_posix() in listed else None)
+            sib, html = p.with_suffix(".json"), p.with_suffix(".html")
+            sib_name, html_name = sib.relative_to(path).as_posix(), html.relative_to(path).as_posix()
+            _check_pdf(report, p, p.read_bytes(), sibling_json=sib if sib_name in listed else None,
+                       rerender=rerender, pack=pack, templates=templates,
+                       sibling_html=html if html_name in listed else None, pdf_intact=intact.get(name),
+                       json_intact=intact.get(sib_name), html_intact=intact.get(html_name))
+        for kind in sorted(k for k in kinds if k):
+            _check_summary(report, path, kind, {n: p for n, p in present.items() if n in listed})
         return report
     data = path.read_bytes()
-    mpath = Path(manifest) if manifest else path.parent / MANIFEST_NAME
-    if mpath.is_file():
+    candidates = [Path(manifest)] if manifest else [path.with_name(path.stem + STEM_MANIFEST_SUFFIX),
+                                                    path.parent / MANIFEST_NAME]
+    entries: dict[str, dict] = {}
+    mpath = next((c for c in candidates if c.is_file()), None)
+    pdf_intact = json_intact = html_intact = None
+    if mpath is not None:
         m = _load_manifest(report, mpath, key)
         if m is not None:
-            entry = (m.get("outputs") or {}).get(path.name)
+            entries = m.get("outputs") or {}
+            entry = entries.get(path.name)
             if entry is None:
                 report.add("FAIL", path.name, f"not listed in {mpath.name}")
             else:
-                _check_entry(report, path.name, data, entry)
+                pdf_intact = _check_entry(report, path.name, data, entry)
+            for suffix in (".json", ".html"):
+                sib = path.with_suffix(suffix)
+                if sib.name in entries and sib.is_file():
+                    ok = sha256_file(sib) == entries[sib.name].get("sha256")
+                    if suffix == ".json":
+                        json_intact = ok
+                    else:
+                        html_intact = ok
+                    if not ok:
+                        report.add("FAIL", sib.name, "modified: SHA-256 differs from the manifest")
     else:
         report.add("warn", path.name, f"no {MANIFEST_NAME} next to it: file hashes not checked")
     _check_pdf(report, path, data, sibling_json=path.with_suffix(".json"), rerender=rerender, pack=pack,
-               templates=templates, sibling_html=path.with_suffix(".html"))
+               templates=templates, sibling_html=path.with_suffix(".html"), pdf_intact=pdf_intact,
+               json_intact=json_intact, html_intact=html_intact)
     return report

@@ -26,9 +26,9 @@ from .documents.letter import letter_content
 from .errors import InputError, PackError, TemplateError
 from .integrity import RunManifest, signing_key
 from .outputs import atomic_write, canonical_json, inside, safe_name
-from .packs import load_pack
+from .packs import load_pack, load_recorded_pack
 from .reasons import build_reference, deny_probability, select_reasons
-from .render import (check_recorded_template, html_to_pdf, localized_template, render_record_files,
+from .render import (check_recorded_template, font_subsetter, html_to_pdf, localized_template, render_record_files,
                      template_fingerprint, template_search_path)
 from .tabular import check_frame, read_table
 
@@ -60,7 +60,7 @@ def software_versions() -> dict:
 
     return {"xai_reports": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "pandas": pandas.__version__, "xgboost": xgboost.__version__,
-            "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
+            "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__, "font_subsetter": font_subsetter()}
 
 
 def _jsonable(v):
@@ -127,7 +127,7 @@ def rerender_letter(record: dict, *, pack=None, templates=None, formats=("pdf",)
     Raises:
         TemplateError: the templates differ from the version the record names.
     """
-    pack = load_pack(pack or record["pack"]["name"])
+    pack = load_recorded_pack(record.get("pack"), pack)
     check_recorded_template(record, pack.template_dirs(), templates)
     return render_letter(record, pack, formats=formats, templates=templates)
 
@@ -534,7 +534,7 @@ def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), temp
     if record.get("document") is None:
         raise InputError("this decision was flagged for human review; it has no letter to regenerate",
                          file=record_path)
-    pack = load_pack(pack or record["pack"]["name"])
+    pack = load_recorded_pack(record.get("pack"), pack)
     check_recorded_template(record, pack.template_dirs(), templates)
     files = render_letter(record, pack, formats=formats, templates=templates)
     out = Path(out_dir)

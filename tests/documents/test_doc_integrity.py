@@ -115,7 +115,9 @@ def test_verify_catches_each_kind_of_tampering(two_runs, tmp_path):
     # ...and the PDF itself no longer holds together (its record or its rendering), manifest or not
     assert fails.count(f"{pdfs[0]}: ") >= 2, fails
     assert f"{rec_path.name}: modified" in fails
-    assert f"{pdfs[1]}: embedded record differs from {rec_path.name}" in fails
+    # the edited JSON is blamed, not the untouched PDF (and HTML) beside it
+    assert f"{rec_path.name}: edited: differs from the record embedded in {pdfs[1]}" in fails
+    assert f"{pdfs[1]}: " not in fails and f"{pdfs[1].replace('.pdf', '.html')}: " not in fails
     assert f"{pdfs[2].replace('.pdf', '.html')}: missing" in fails
     assert "letter_FORGED.pdf: extra file" in fails
     untouched = pdfs[3]

@@ -23,6 +23,9 @@ def add_parser(sub, name):
     p.add_argument("--reference", help="reference population data for the reason-code audit (default: the audited data)")
     p.add_argument("--date", help="report date YYYY-MM-DD (default: the data's latest decision date, else the pack's)")
     p.add_argument("--json", dest="json_out", metavar="FILE", help="also write the JSON record here")
+    p.add_argument("--key-file", help="sign the manifest (<stem>.manifest.json) with the HMAC key in this file "
+                                      "(default: $XAI_REPORTS_SIGNING_KEY / $XAI_REPORTS_SIGNING_KEY_FILE)")
+    p.add_argument("--key-env", help="sign the manifest with the HMAC key in this environment variable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -31,19 +34,23 @@ def add_parser(sub, name):
 def run(args):
     from ..documents.audit import audit
     from ..errors import InputError
+    from ..integrity import signing_key
 
     out = Path(args.out)
     if out.suffix.lower() not in (".pdf", ".html", ".htm", ".json"):
         raise InputError(f"--out must end in .pdf or .html (got '{out.name}')")
+    key = signing_key(key_file=args.key_file, key_env=args.key_env)
     protected = None
     if args.protected:
         protected = [c.strip() for item in args.protected for c in item.split(",") if c.strip()]
     report = audit(args.model, args.data, args.pack, target=args.target, protected=protected,
                    reference=args.reference, report_date=args.date,
                    progress=not args.quiet and sys.stderr.isatty())
-    report.save(out)
+    written = [report.save(out)]
     if args.json_out:
-        report.save(Path(args.json_out).with_suffix(".json") if not args.json_out.endswith(".json") else args.json_out)
+        written.append(report.save(Path(args.json_out).with_suffix(".json") if not args.json_out.endswith(".json")
+                                   else args.json_out))
+    report.write_manifest(written, key=key)
     counts = report.results.get("findings_counts", {})
     print(f"audit report written to {out}: findings {counts.get('high', 0)} high, {counts.get('medium', 0)} medium, "
           f"{counts.get('low', 0)} low")

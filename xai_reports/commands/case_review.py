@@ -24,6 +24,9 @@ def add_parser(sub, name):
     p.add_argument("--images", help="folder of the image files named in the data (image models)")
     p.add_argument("--card", help="model card (default: <model stem>.card.json next to the model)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
+    p.add_argument("--key-file", help="sign manifest.json with the HMAC key in this file "
+                                      "(default: $XAI_REPORTS_SIGNING_KEY / $XAI_REPORTS_SIGNING_KEY_FILE)")
+    p.add_argument("--key-env", help="sign manifest.json with the HMAC key in this environment variable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_batch_arguments(p)
     p.set_defaults(func=run)
@@ -39,12 +42,15 @@ def print_summary(summary, out, stream=None):
 
 def run(args):
     from ..healthcare.review import generate_case_reviews
+    from ..integrity import signing_key
 
     try:
         summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
                                         images=args.images, card=args.card,
                                         formats=[f.strip() for f in args.format.split(",") if f.strip()],
-                                        progress=not args.quiet and sys.stderr.isatty(), **batch_kwargs(args))
+                                        progress=not args.quiet and sys.stderr.isatty(),
+                                        key=signing_key(key_file=args.key_file, key_env=args.key_env),
+                                        **batch_kwargs(args))
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130

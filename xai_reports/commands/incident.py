@@ -22,6 +22,9 @@ def add_parser(sub, name):
     p.add_argument("--incident", required=True, help="incident file (YAML): facts and safety analysis")
     p.add_argument("--out", required=True, help="output file, e.g. incident.pdf (other formats use the same stem)")
     p.add_argument("--format", default="pdf,json", help="comma-separated: pdf,html,json (default: pdf,json)")
+    p.add_argument("--key-file", help="sign the manifest (<stem>.manifest.json) with the HMAC key in this file "
+                                      "(default: $XAI_REPORTS_SIGNING_KEY / $XAI_REPORTS_SIGNING_KEY_FILE)")
+    p.add_argument("--key-env", help="sign the manifest with the HMAC key in this environment variable")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
     return p
@@ -29,10 +32,12 @@ def add_parser(sub, name):
 
 def run(args):
     from ..driving.report import generate_incident_report
+    from ..integrity import signing_key
 
     res = generate_incident_report(args.model, args.clip, args.incident, args.out, args.pack, planner=args.planner,
                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
-                                   progress=not args.quiet and sys.stderr.isatty())
+                                   progress=not args.quiet and sys.stderr.isatty(),
+                                   key=signing_key(key_file=args.key_file, key_env=args.key_env))
     rec = res["record"]
     for kf in rec["key_frames"]:
         occ = kf["occlusion_test"]
@@ -41,5 +46,5 @@ def run(args):
             " (occlusion test: decision changes without it)" if occ["decision_changed"]
             else " (occlusion test: decision does NOT change without it)")
         print(f"t = {kf['t_s']:.1f} s: decision '{kf['decision']}', driven by {named}{check}")
-    print("wrote " + ", ".join(str(p) for p in res["files"]))
+    print("wrote " + ", ".join(str(p) for p in [*res["files"], res["manifest"]]))
     return 0

@@ -11,13 +11,16 @@ def add_parser(sub, name):
         description="Check a run's output folder (every file against manifest.json, its HMAC signature, "
                     "missing or extra files) or a single PDF (its embedded JSON record against the sibling "
                     ".json and against the document itself, re-rendered from the record). "
-                    "Exit 0: nothing tampered with; 1: tampering or damage found; 2: cannot verify.")
+                    "Exit 0: nothing tampered with, every document compared (or --quick); 1: tampering or damage "
+                    "found; 2: cannot verify (bad arguments, or documents that could not be re-rendered here: "
+                    "listed).")
     p.add_argument("path", help="an output folder (with manifest.json) or a PDF")
     p.add_argument("--manifest", help="manifest file (default: manifest.json in the folder / next to the PDF)")
     p.add_argument("--key-file", help="file holding the HMAC signing key")
     p.add_argument("--key-env", help="environment variable holding the HMAC signing key "
                                      "(default: XAI_REPORTS_SIGNING_KEY or XAI_REPORTS_SIGNING_KEY_FILE when set)")
-    p.add_argument("--pack", help="pack used to write the documents (default: the one each record names)")
+    p.add_argument("--pack", help="pack used to write the documents (default: the one each record names: a shipped "
+                                  "pack by name, a custom pack by its recorded path and SHA-256)")
     p.add_argument("--templates", action="append", help="template folder used at generation (repeatable)")
     p.add_argument("--quick", action="store_true", help="hashes and records only; do not re-render documents")
     p.add_argument("--quiet", action="store_true", help="print problems only")
@@ -33,10 +36,25 @@ def run(args):
                     templates=args.templates)
     for f in report.findings:
         if not args.quiet or f.status != "ok":
-            print(f, file=sys.stdout if f.status != "FAIL" else sys.stdout)
+            print(f, file=sys.stdout)
+    signature = ""
+    if report.signature_checked is False:
+        signature = ("; the manifest is signed but its signature was NOT checked (no key given: pass --key-file "
+                     "or --key-env)")
     n_fail = len(report.failures)
     if n_fail:
-        print(f"TAMPERED OR DAMAGED: {n_fail} problem(s) in {args.path}")
+        print(f"TAMPERED OR DAMAGED: {n_fail} problem(s) in {args.path}{signature}")
         return 1
-    print(f"verified: {args.path} ({sum(f.status == 'ok' for f in report.findings)} checks passed)")
+    skipped = report.not_compared
+    if skipped:
+        print(f"NOT VERIFIED: {len(skipped)} document(s) in {args.path} could not be re-rendered and compared "
+              f"(hashes and records checked, no tampering found){signature}:")
+        for f in skipped:
+            print(f"  {f.subject}: {f.message}")
+        print("  pass --pack/--templates used to write them, install the recorded software, or use --quick to "
+              "check hashes and records only")
+        return 2
+    checks = sum(f.status == "ok" for f in report.findings)
+    what = "hashes and records only (--quick)" if args.quick else "every document re-rendered and compared"
+    print(f"verified: {args.path} ({checks} checks passed; {what}){signature}")
     return 0

@@ -38,7 +38,7 @@ RECORD_SCHEMA = "xai-reports/audit-record/1"
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, "info": 3}
 NOT_COMPUTED = "not computed in this run: "
 
-__all__ = ["audit", "AuditReport", "run_audit_demo", "RECORD_SCHEMA"]
+__all__ = ["audit", "AuditReport", "run_audit_demo", "rerender_audit", "RECORD_SCHEMA"]
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -159,7 +159,7 @@ class AuditReport:
         """The JSON record embedded in the PDF (and the HTML): everything but the pack object."""
         return _jsonable({"schema": RECORD_SCHEMA, "title": self.title, "date": self.date,
                           "findings": self.findings, "results": self.results,
-                          "provenance": self.provenance, "sections": self.sections})
+                          "provenance": self.provenance, "sections": self.sections, "figures": self.figures})
 
     def section(self, sid: str) -> dict:
         """The section with id ``sid``."""
@@ -198,9 +198,60 @@ class AuditReport:
         atomic_write(path, data)
         return path
 
+    def write_manifest(self, files, *, key: bytes | None = None) -> Path:
+        """Write ``<stem>.manifest.json`` next to the first of ``files`` (the report files just saved):
+        their SHA-256 and those of the model, data, reference and pack; signed when ``key`` is given
+        (default: ``signing_key()``)."""
+        from ..integrity import signing_key, write_document_manifest
+
+        prov = self.provenance or {}
+        inputs = {role: {"sha256": prov[k]} for role, k in (("model", "model_sha256"), ("model_file", "model_file_sha256"),
+                                                              ("data", "data_sha256"), ("reference", "reference_sha256"))
+                  if prov.get(k)}
+        if prov.get("pack"):
+            inputs["pack"] = prov["pack"]
+        if prov.get("template"):
+            inputs["templates"] = {prov["template"]["name"]: prov["template"]}
+        return write_document_manifest(files, "audit_report", software=prov.get("software"), inputs=inputs,
+                                       key=key if key is not None else signing_key())
+
     def __repr__(self) -> str:
         counts = {k: sum(f["severity"] == k for f in self.findings) for k in SEVERITY_ORDER}
         return f"<AuditReport {self.date}: {len(self.sections)} sections, findings {counts}>"
+
+
+def rerender_audit(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
+    """The files an audit record (``audit_record.json``) renders to now (used by ``xai-reports verify``).
+
+    Raises:
+        PackError: the recorded pack is not found (the message names the ``--pack`` to pass).
+        TemplateError: the template differs from the recorded version.
+        RenderError: a record written before the figures were recorded.
+    """
+    from ..errors import RenderError, TemplateError
+    from ..outputs import canonical_json
+    from ..packs import load_recorded_pack
+    from ..render import check_recorded_template
+
+    prov = record.get("provenance") or {}
+    if "figures" not in record:
+        raise RenderError("this audit record does not hold its figures (written by an older xai-reports)")
+    pack = load_recorded_pack(prov.get("pack"), pack)
+    if templates:
+        raise TemplateError("audit reports use the pack's templates only; pass --pack instead of --templates")
+    if prov.get("template"):
+        check_recorded_template({"document": {"template": prov["template"]}}, pack.template_dirs(), None)
+    report = AuditReport(title=record["title"], date=record["date"], sections=record["sections"],
+                         results=record["results"], findings=record["findings"], figures=record["figures"],
+                         pack=pack, provenance=prov)
+    out: dict[str, bytes] = {}
+    if "pdf" in formats:
+        out["pdf"] = report.to_pdf()
+    if "html" in formats:
+        out["html"] = report.to_html().encode("utf-8")
+    if "json" in formats:
+        out["json"] = canonical_json(report.record()).encode("utf-8")
+    return out
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -288,6 +339,9 @@ def _software() -> dict:
             out[dist] = version(dist)
         except PackageNotFoundError:
             pass
+    from ..render import font_subsetter
+
+    out["font_subsetter"] = font_subsetter()
     return out
 
 
@@ -1816,4 +1870,5 @@ def run_audit_demo(out_dir, *, model_path=None, data_path=None, reference_path=N
     (out / "audit").mkdir(parents=True, exist_ok=True)
     for ext in formats:
         files.append(str(report.save(out / "audit" / f"audit_report.{ext}")))
+    report.write_manifest(files)
     return {"report": report, "files": files}

@@ -19,7 +19,7 @@ from .._version import __version__
 from ..documents.incident import event_sentence, incident_content
 from ..errors import InputError, PackError
 from ..outputs import atomic_write, sha256_file
-from ..packs import load_pack
+from ..packs import load_pack, load_recorded_pack
 from ..render import check_recorded_template, render_record_files, template_fingerprint
 from ..render.env import template_search_path
 from . import analysis as an
@@ -47,6 +47,9 @@ def software_versions() -> dict:
 
     out = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
            "xgboost": xgboost.__version__, "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
+    from ..render import font_subsetter
+
+    out["font_subsetter"] = font_subsetter()
     try:
         import torch
 
@@ -414,13 +417,13 @@ def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf"
     Raises:
         TemplateError: the templates differ from the version the record names.
     """
-    pack = load_pack(pack or record["pack"]["name"])
+    pack = load_recorded_pack(record.get("pack"), pack)
     check_recorded_template(record, pack.template_dirs(), templates)
     return render_incident(record, pack, formats=formats, templates=templates)
 
 
 def generate_incident_report(model, clip, incident, out, pack="autonomous_driving", *, planner=None,
-                             formats=("pdf", "json"), progress: bool = False) -> dict:
+                             formats=("pdf", "json"), progress: bool = False, key: bytes | None = None) -> dict:
     """Write an incident explanation report.
 
     Args:
@@ -436,9 +439,14 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
             when present).
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
         progress: print a progress bar (rich).
+        key: HMAC key signing the manifest (default: ``signing_key()``, i.e.
+            ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
+
+    Writes ``<stem>.manifest.json`` beside the report (SHA-256 of each file
+    written, of the clip and models; signed when a key is set), for ``xai-reports verify``.
 
     Returns:
-        ``{"files": [paths], "record": record}``.
+        ``{"files": [paths], "record": record, "manifest": path}``.
 
     Raises:
         InputError, PackError, ModelLoadError: before anything is written.
@@ -449,6 +457,9 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         >>> [p.name for p in res["files"]]
         ['incident.pdf', 'incident.json']
     """
+    from ..integrity import signing_key, write_document_manifest
+
+    key = key if key is not None else signing_key()
     formats = tuple(formats)
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
@@ -481,7 +492,12 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         target = out.with_suffix(f".{ext}")
         atomic_write(target, files[ext])
         written.append(target)
-    return {"files": written, "record": record}
+    inputs = {"clip": {"name": record["clip"]["id"], "sha256": record["clip"]["sha256"]}, "pack": record["pack"]}
+    for i, m in enumerate(record.get("models") or []):
+        inputs[f"model_{i + 1}"] = m
+    manifest = write_document_manifest(written, "incident_report", software=record["software"], inputs=inputs,
+                                       key=key)
+    return {"files": written, "record": record, "manifest": manifest}
 
 
 __all__ = ["generate_incident_report", "build_incident", "render_incident", "rerender_incident", "explain_clip",

@@ -21,7 +21,7 @@ import pandas as pd
 from .._version import __version__
 from ..adapters import load_model
 from ..documents.case_review import case_review_content
-from ..errors import InputError, PackError, XaiReportsError
+from ..errors import InputError, PackError, TemplateError, XaiReportsError
 from ..format import format_value
 from ..batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
 from ..outputs import atomic_write, canonical_json, inside, safe_name
@@ -57,6 +57,9 @@ def software_versions(kind: str) -> dict:
 
     v = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
          "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
+    from ..render import font_subsetter
+
+    v["font_subsetter"] = font_subsetter()
     if kind == "tabular":
         import xgboost
 
@@ -209,7 +212,9 @@ class CaseReviewJob(BatchJob):
     name = "case-review"
 
     def __init__(self, model, data, pack="healthcare", *, profile: str | None = None, images=None, card=None,
-                 formats=FORMATS, timestamp: datetime | None = None):
+                 formats=FORMATS, timestamp: datetime | None = None, key: bytes | None = None):
+        from ..integrity import signing_key
+
         pack = load_pack(pack)
         if pack.spec.domain != "healthcare":
             raise PackError(f"pack '{pack.spec.name}' is a {pack.spec.domain} pack; case reviews need a healthcare "
@@ -225,6 +230,8 @@ class CaseReviewJob(BatchJob):
             raise PackError("the pack declares no 'case_review' template", file=pack.files[-1],
                             key_path="templates.case_review")
         self.card, self.mid, self.spec, self.adapter = _load(model, card, pack)
+        self.model_path = model if isinstance(model, (str, Path)) else None
+        self.key = key if key is not None else signing_key()
         self.kind = self.spec.kind
         if self.kind == "image":
             if images is None:
@@ -315,18 +322,32 @@ class CaseReviewJob(BatchJob):
         return plan
 
     def finish(self, result, out_dir) -> None:
-        """Write ``summary.json`` and keep the :class:`CaseReviewSummary` in :attr:`summary`."""
+        """Write ``summary.json`` and ``manifest.json`` (every output, resumed ones included; signed when
+        a key is set) and keep the :class:`CaseReviewSummary` in :attr:`summary`."""
+        from ..integrity import RunManifest
+
         summary = CaseReviewSummary(rows=result.rows, sheets=result.kinds.get("sheet", 0), profile=self.profile_name,
                                     model=self.mid, flagged_out_of_scope=[n["id"] for n in result.notes],
                                     errors=result.errors, outputs=result.outputs, batch=result)
-        atomic_write(Path(out_dir) / "summary.json", canonical_json(summary.to_dict()))
+        summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
+        atomic_write(Path(out_dir) / "summary.json", summary_bytes)
+        manifest = RunManifest("case_reviews", software=self.ctx.software)
+        data = self.source.path if self.source.path is not None else self.source.frame
+        manifest.add_input("data", data)
+        manifest.add_model(self.adapter, path=self.model_path)
+        manifest.inputs["model_card"] = {"name": "model card", "sha256": self.card.sha256}
+        manifest.add_pack(self.pack)
+        manifest.add_template(self.ctx.template)
+        manifest.outputs.update(result.files)
+        manifest.add("summary.json", summary_bytes)
+        manifest.write(out_dir, key=self.key)
         self.summary = summary
 
 
 def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews", *, profile: str | None = None,
                           images=None, card=None, formats=FORMATS, timestamp: datetime | None = None,
                           progress: bool = False, chunk_size: int = 1000, workers="auto", scheduler=None,
-                          resume: bool = True) -> CaseReviewSummary:
+                          resume: bool = True, key: bytes | None = None) -> CaseReviewSummary:
     """Write a clinician case-review sheet for each case.
 
     Runs on the batch engine (:mod:`xai_reports.batch`), as letters do: the
@@ -352,6 +373,11 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
             started, UTC; a resumed batch keeps its first run's).
         progress: show a progress bar (rows/s, ETA).
         chunk_size, workers, scheduler, resume: as :func:`~xai_reports.batch.run_batch`.
+        key: HMAC key signing ``manifest.json`` (default: ``signing_key()``,
+            i.e. ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
+
+    Writes ``summary.json`` and, last, ``manifest.json`` (SHA-256 of every
+    output, the data, model, card, pack and template), for ``xai-reports verify``.
 
     Returns:
         :class:`CaseReviewSummary`; rows with bad values (NaN in a required field,
@@ -373,10 +399,27 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
     from ..batch import run_batch
 
     job = CaseReviewJob(model, data, pack, profile=profile, images=images, card=card, formats=formats,
-                        timestamp=timestamp)
+                        timestamp=timestamp, key=key)
     run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
               progress=progress)
     return job.summary
+
+
+def rerender_case_review(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
+    """The files a case record renders to now (used by ``xai-reports verify``).
+
+    Raises:
+        PackError: the recorded pack is not found (the message names the ``--pack`` to pass).
+        TemplateError: the templates differ from the version the record names.
+    """
+    from ..packs import load_recorded_pack
+    from ..render import check_recorded_template
+
+    pack = load_recorded_pack(record.get("pack"), pack)
+    if templates:
+        raise TemplateError("case-review sheets use the pack's templates only; pass --pack instead of --templates")
+    check_recorded_template(record, pack.template_dirs(), None)
+    return render_case_review(record, pack, formats=formats)
 
 
 def render_case_review(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:

@@ -83,8 +83,12 @@ class LoadedPack:
         return section
 
     def describe(self) -> dict:
+        """What a record says about its pack: name, version, SHA-256, files, and ``ref``: the shipped
+        pack's name, or the resolved path of a custom pack's file (so ``verify`` and ``regenerate`` find it)."""
+        from ..batch.packref import pack_ref
+
         return {"name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
-                "files": [f.name for f in self.files]}
+                "files": [f.name for f in self.files], "ref": pack_ref(self)}
 
     def __repr__(self) -> str:
         return f"<pack {self.spec.name} {self.spec.version} ({self.files[-1]})>"
@@ -261,3 +265,44 @@ def _check_templates(pack: LoadedPack, prov: dict):
             raise PackError(
                 f"template '{tpl}' not found in {', '.join(str(d) for d in dirs)}",
                 file=src, key_path=f"templates.{kind}")
+
+
+def load_recorded_pack(recorded: dict, pack=None) -> LoadedPack:
+    """The pack a record was written with: ``pack`` when given, else the one the record names.
+
+    Args:
+        recorded: the record's ``pack`` (``name``, ``sha256`` and, in records
+            written since it was added, ``ref``: a shipped pack's name or the
+            path of a custom pack's file).
+        pack: a pack name, path or loaded pack to use instead (``--pack``).
+
+    Returns:
+        The loaded pack; when the record names a SHA-256, the pack's content has it.
+
+    Raises:
+        PackError: the pack is not found or differs from the recorded one; the
+            message says exactly which ``--pack`` to pass.
+    """
+    recorded = recorded if isinstance(recorded, dict) else {}
+    want = recorded.get("sha256")
+    label = f"pack '{recorded.get('name', '?')}' {recorded.get('version', '')}".rstrip()
+    short = f"sha256 {want[:12]}" if want else "no recorded hash"
+    if pack is not None:
+        loaded = load_pack(pack)
+        if want and loaded.sha256 != want:
+            raise PackError(f"--pack {pack} has sha256 {loaded.sha256[:12]}, but the document was written with "
+                            f"{label} ({short}); pass the pack used to write it")
+        return loaded
+    tried = []
+    for ref in dict.fromkeys(r for r in (recorded.get("ref"), recorded.get("name")) if r):
+        try:
+            loaded = load_pack(ref)
+        except PackError as exc:
+            tried.append(f"'{ref}': {str(exc).split(' (shipped packs')[0]}")
+            continue
+        if not want or loaded.sha256 == want:
+            return loaded
+        tried.append(f"'{ref}' is a different version (sha256 {loaded.sha256[:12]})")
+    where = recorded.get("ref") or recorded.get("name") or "?"
+    raise PackError(f"cannot find {label} ({short}) that wrote this document ({'; '.join(tried) or 'no pack named'}); "
+                    f"pass --pack with the pack.yaml or folder it was written with (recorded: {where})")

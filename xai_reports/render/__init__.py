@@ -2,11 +2,12 @@
 
 from .env import (TemplateSearchPath, check_recorded_template, environment, localized_template, long_date, render_template,
                   template_fingerprint, template_search_path)
-from .pdf import DEFAULT_VARIANT, html_to_pdf, safe_fetcher
+from .pdf import DEFAULT_VARIANT, FontSubsetterWarning, font_subsetter, html_to_pdf, safe_fetcher
 from .images import png_bytes, png_data_uri
 from .records import render_record_files
 from .safety import accessibility_problems, external_resources
 
 __all__ = ["check_recorded_template", "render_record_files", "environment", "render_template", "template_fingerprint", "long_date", "html_to_pdf", "safe_fetcher",
+           "font_subsetter", "FontSubsetterWarning",
            "template_search_path", "TemplateSearchPath", "localized_template", "DEFAULT_VARIANT",
            "external_resources", "accessibility_problems", "png_bytes", "png_data_uri"]

@@ -48,5 +48,7 @@ def render_audit_pdf(report) -> bytes:
     dirs = report.pack.template_dirs()
     created = datetime.fromisoformat(report.date).replace(tzinfo=timezone.utc)
     record_json = canonical_json(report.record()).encode("utf-8")
+    software = (report.provenance or {}).get("software") or {}
     return html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=dirs, created=created,
-                       attachments=[(ATTACHMENT_NAME, record_json, "Audit record (JSON): every figure of this report")])
+                       attachments=[(ATTACHMENT_NAME, record_json, "Audit record (JSON): every figure of this report")],
+                       font_subsetter=software.get("font_subsetter"))

@@ -12,7 +12,15 @@ Every document the project writes goes through :func:`html_to_pdf`, which
   enforced here with an extra stylesheet);
 * is **deterministic**: document and attachment dates come from ``created``
   (the decision date), never from the clock, so the same HTML gives the same
-  bytes in any process;
+  bytes in any process, timezone and locale. That includes the embedded font
+  subsets: WeasyPrint subsets fonts with HarfBuzz-Subset when the system
+  library is installed (Debian: ``libharfbuzz-subset0``), else with fontTools,
+  whose ``head.modified`` stamp would come from the clock (or
+  ``$SOURCE_DATE_EPOCH``); here it is ``created``, set for this thread's
+  render only (no environment variable is touched). The two subsetters give
+  different bytes, so every record names the one used (:func:`font_subsetter`)
+  and a re-render uses the recorded one (``font_subsetter=``). Without
+  HarfBuzz-Subset a :class:`FontSubsetterWarning` is issued once per process;
 * is **fast in batches**: one WeasyPrint ``FontConfiguration`` (Fontconfig's
   font list, Pango's font map and layout caches) serves every document a
   thread renders, which takes about 14% off each letter; a document whose styles
@@ -40,6 +48,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import threading
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -47,7 +56,8 @@ from urllib.parse import unquote, urlsplit
 from ..errors import RenderError
 from .safety import accessibility_problems, external_resources
 
-__all__ = ["html_to_pdf", "safe_fetcher", "DEFAULT_VARIANT", "PDF_UA_PART"]
+__all__ = ["html_to_pdf", "safe_fetcher", "font_subsetter", "FontSubsetterWarning", "DEFAULT_VARIANT",
+           "PDF_UA_PART", "HARFBUZZ", "FONTTOOLS", "SUBSETTER_INSTALL_HINT"]
 
 DEFAULT_VARIANT = "pdf/a-3a"
 PDF_UA_PART = 1
@@ -57,6 +67,137 @@ _PRINT_CSS = "img, svg { image-rendering: crisp-edges; }"
 
 _WEASY = None
 _FONTS = threading.local()   # .config: this thread's shared FontConfiguration (see _font_config)
+# this thread's render: .fonttools (force the fontTools subsetter), .timestamp (font head.modified)
+_RENDER = threading.local()
+
+HARFBUZZ = "harfbuzz-subset"
+FONTTOOLS = "fonttools"
+SUBSETTER_INSTALL_HINT = ("install HarfBuzz-Subset >= 4.1: apt-get install libharfbuzz-subset0 (Debian, Ubuntu), "
+                          "dnf install harfbuzz (Fedora), brew install harfbuzz (macOS)")
+_SUBSET_WARNED = False
+
+
+class FontSubsetterWarning(UserWarning):
+    """HarfBuzz-Subset is missing: fonts are subset with fontTools (slower, other bytes)."""
+
+
+class _SubsetLibrary:
+    """Stands in for WeasyPrint's ``harfbuzz_subset`` library: false in a thread rendering with fontTools.
+
+    WeasyPrint picks its subsetter with ``if harfbuzz_subset and ...``; this
+    makes that choice per thread (a re-render uses the subsetter its record
+    names) without touching other threads' renders.
+    """
+
+    def __init__(self, lib):
+        self._lib = lib
+
+    def __bool__(self):
+        return not getattr(_RENDER, "fonttools", False)
+
+    def __getattr__(self, name):
+        return getattr(self._lib, name)
+
+
+def _patch_subsetter(wp_fonts) -> None:
+    lib = getattr(wp_fonts, "harfbuzz_subset", None)
+    if lib is not None and not isinstance(lib, _SubsetLibrary):
+        wp_fonts.harfbuzz_subset = _SubsetLibrary(lib)
+
+
+def _patch_font_timestamps() -> None:
+    """fontTools stamps a saved font's ``head.modified`` with the clock: use this thread's render date."""
+    from fontTools.misc import timeTools
+    from fontTools.ttLib.tables import _h_e_a_d
+
+    for mod in (_h_e_a_d, timeTools):
+        original = getattr(mod, "timestampNow", None)
+        if original is None or getattr(original, "_xai_reports", False):
+            continue
+
+        def timestamp_now(_original=original):
+            stamp = getattr(_RENDER, "timestamp", None)
+            return _original() if stamp is None else stamp
+
+        timestamp_now._xai_reports = True
+        mod.timestampNow = timestamp_now
+
+
+def _font_timestamp(created: datetime) -> int:
+    """``created`` as a font timestamp (seconds since 1904-01-01 UTC)."""
+    from fontTools.misc.timeTools import epoch_diff
+
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return int(created.timestamp()) - epoch_diff
+
+
+_HB_VERSION = None
+
+
+def _harfbuzz_version() -> str:
+    global _HB_VERSION
+    if _HB_VERSION is None:
+        _HB_VERSION = "unknown"
+        try:
+            import cffi
+
+            ffi = cffi.FFI()
+            ffi.cdef("const char *hb_version_string (void);")
+            for name in ("libharfbuzz-0", "harfbuzz", "harfbuzz-0.0", "libharfbuzz.so.0", "libharfbuzz.0.dylib",
+                         "libharfbuzz-0.dll"):
+                try:
+                    lib = ffi.dlopen(name)
+                except OSError:
+                    continue
+                _HB_VERSION = ffi.string(lib.hb_version_string()).decode("ascii")
+                break
+        except Exception:  # noqa: BLE001 - the version is informative only
+            pass
+    return _HB_VERSION
+
+
+def _harfbuzz_subset_available() -> bool:
+    wp = _weasyprint()
+    fonts = wp.pdf.fonts
+    lib = getattr(fonts, "harfbuzz_subset", None)
+    if isinstance(lib, _SubsetLibrary):
+        lib = lib._lib
+    return lib is not None and bool(fonts.harfbuzz.hb_version_atleast(4, 1, 0))
+
+
+def font_subsetter() -> str:
+    """The font subsetter WeasyPrint uses here: ``"harfbuzz-subset <version>"`` or ``"fonttools <version>"``.
+
+    Recorded in every document's record (``software.font_subsetter``): the two
+    give different bytes for the same document.
+
+    Examples::
+
+        >>> font_subsetter().split()[0] in ("harfbuzz-subset", "fonttools")
+        True
+    """
+    if _harfbuzz_subset_available():
+        return f"{HARFBUZZ} {_harfbuzz_version()}"
+    import fontTools
+
+    return f"{FONTTOOLS} {fontTools.version}"
+
+
+def _fallback_message() -> str:
+    return ("HarfBuzz-Subset is not installed: fonts are subset with fontTools, about 4x slower, and documents "
+            "differ in bytes from those made where it is installed; " + SUBSETTER_INSTALL_HINT)
+
+
+def warn_if_no_harfbuzz(*, stacklevel: int = 2) -> str | None:
+    """Issue :class:`FontSubsetterWarning` (once per process) when HarfBuzz-Subset is missing; its text, or ``None``."""
+    global _SUBSET_WARNED
+    if _SUBSET_WARNED or _harfbuzz_subset_available():
+        return None
+    _SUBSET_WARNED = True
+    msg = _fallback_message()
+    warnings.warn(msg, FontSubsetterWarning, stacklevel=stacklevel + 1)
+    return msg
 
 
 def _patch_stream_eol() -> None:
@@ -88,8 +229,11 @@ def _weasyprint():
     global _WEASY
     if _WEASY is None:
         import weasyprint
+        import weasyprint.pdf.fonts
 
         _patch_stream_eol()
+        _patch_subsetter(weasyprint.pdf.fonts)
+        _patch_font_timestamps()
         _WEASY = weasyprint
     return _WEASY
 
@@ -237,8 +381,19 @@ def _w3c(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _subsetter_name(value) -> str | None:
+    """``"fonttools"`` / ``"harfbuzz-subset"`` from a recorded ``"<name> <version>"`` (``None``: any)."""
+    if not value:
+        return None
+    name = str(value).split()[0].lower()
+    if name not in (HARFBUZZ, FONTTOOLS):
+        raise RenderError(f"unknown font subsetter {value!r} (expected {HARFBUZZ} or {FONTTOOLS})")
+    return name
+
+
 def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created: datetime,
-                variant: str = DEFAULT_VARIANT, pdf_ua: bool | None = None, title: str | None = None) -> bytes:
+                variant: str = DEFAULT_VARIANT, pdf_ua: bool | None = None, title: str | None = None,
+                font_subsetter: str | None = None) -> bytes:
     """Render ``html`` to the bytes of an archival, accessible PDF.
 
     Args:
@@ -257,13 +412,18 @@ def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created
             PDF/A part that keeps embedded files.
         pdf_ua: also claim PDF/UA-1 (default: whenever ``variant`` is tagged).
         title: document title; default the HTML ``<title>``.
+        font_subsetter: ``"harfbuzz-subset"`` or ``"fonttools"`` (a recorded
+            ``"<name> <version>"`` works too; the version is not checked here);
+            default: HarfBuzz-Subset when installed. Re-renders pass the
+            record's ``software.font_subsetter`` so the bytes can match.
 
     Returns:
         The PDF as ``bytes``.
 
     Raises:
         RenderError: the HTML loads a resource that is not inline (named),
-            misses what PDF/UA needs (lang, title, alt text), or WeasyPrint fails.
+            misses what PDF/UA needs (lang, title, alt text), WeasyPrint fails,
+            or ``font_subsetter="harfbuzz-subset"`` where it is not installed.
 
     Examples::
 
@@ -274,6 +434,15 @@ def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created
         True
     """
     wp = _weasyprint()
+    wanted = _subsetter_name(font_subsetter)
+    if wanted == HARFBUZZ and not _harfbuzz_subset_available():
+        raise RenderError("this document was made with HarfBuzz-Subset, which is not installed here; "
+                          + SUBSETTER_INSTALL_HINT)
+    if wanted != FONTTOOLS:
+        warn_if_no_harfbuzz(stacklevel=2)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    created = created.astimezone(timezone.utc)
     tagged = variant in _TAGGED
     ua = tagged if pdf_ua is None else bool(pdf_ua)
     if ua and not tagged:
@@ -289,6 +458,7 @@ def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created
     atts = [wp.Attachment(string=data, name=name, description=desc, relationship="Data",
                           created=created, modified=created, url_fetcher=fetcher)
             for name, data, desc in attachments]
+    _RENDER.fonttools, _RENDER.timestamp = wanted == FONTTOOLS, _font_timestamp(created)
     try:
         fonts = _font_config()
         doc = wp.HTML(string=html, base_url=Path(base_dir).resolve().as_uri() + "/", url_fetcher=fetcher)
@@ -305,6 +475,8 @@ def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created
         raise
     except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many kinds
         raise RenderError(f"PDF rendering failed: {exc}") from exc
+    finally:
+        _RENDER.fonttools, _RENDER.timestamp = False, None
     if fetcher.refused:
         raise RenderError("the document references resources outside the template folders "
                           f"(refused, nothing read): {', '.join(u[:120] for u in fetcher.refused)}")

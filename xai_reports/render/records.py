@@ -18,6 +18,7 @@ def render_record_files(record: dict, dirs, formats, *, created: datetime, descr
         dirs: the template search path (the last folder is the base for relative URLs).
         formats: any of ``"html"``, ``"pdf"``, ``"json"``.
         created: the document's date, from the record (never the clock), for reproducible PDFs.
+            The PDF's fonts are subset with the record's ``software.font_subsetter``.
         description: the embedded ``record.json``'s description.
 
     Returns:
@@ -33,7 +34,8 @@ def render_record_files(record: dict, dirs, formats, *, created: datetime, descr
             out["html"] = html.encode("utf-8")
         if "pdf" in formats:
             out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
-                                     attachments=[("record.json", record_json, description)])
+                                     attachments=[("record.json", record_json, description)],
+                                     font_subsetter=(record.get("software") or {}).get("font_subsetter"))
     if "json" in formats:
         out["json"] = record_json
     return out
