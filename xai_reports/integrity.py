@@ -619,13 +619,30 @@ def _manifests_in(folder: Path, manifest) -> list[Path]:
     return found + sorted(p for p in folder.glob("*" + STEM_MANIFEST_SUFFIX) if p.is_file())
 
 
+def _verify_tree(root: Path, runs: list[Path], **kw) -> VerifyReport:
+    """A folder of run folders (the demo's): each run verified; a PDF outside every run is reported."""
+    report = VerifyReport()
+    for run in runs:
+        sub = verify(run, **kw)
+        rel = run.relative_to(root).as_posix()
+        for f in sub.findings:
+            subject = f.subject if f.subject.startswith("/") else f"{rel}/{f.subject}"
+            report.add(f.status, subject, f.message)
+        if sub.signature_checked is not None:
+            report.signature_checked = sub.signature_checked and report.signature_checked is not False
+    for pdf in sorted(root.rglob("*.pdf")):
+        if not any(run == pdf.parent or run in pdf.parents for run in runs):
+            report.add("FAIL", pdf.relative_to(root).as_posix(), "not in any run folder with a manifest")
+    return report
+
+
 def verify(path, *, manifest=None, key: bytes | None = None, rerender: bool = True, pack=None,
            templates=None) -> VerifyReport:
     """Check a run folder or one PDF for tampering.
 
     Args:
         path: an output folder (with ``manifest.json`` and/or ``<stem>.manifest.json``
-            files) or a PDF file.
+            files), a folder of such folders (each verified; e.g. the demo's), or a PDF file.
         manifest: manifest path (default: ``manifest.json`` and every ``*.manifest.json``
             in the folder; for a PDF, ``<stem>.manifest.json`` or ``manifest.json`` next to it).
         key: HMAC key bytes (see :func:`signing_key`); checks the signature when given.
@@ -651,6 +668,11 @@ def verify(path, *, manifest=None, key: bytes | None = None, rerender: bool = Tr
         raise InputError("nothing to verify: path not found", file=path)
     if path.is_dir():
         mpaths = _manifests_in(path, manifest)
+        if not mpaths and manifest is None:
+            runs = sorted({m.parent for m in path.rglob("*" + MANIFEST_NAME)
+                           if m.name == MANIFEST_NAME or m.name.endswith(STEM_MANIFEST_SUFFIX)})
+            if runs:
+                return _verify_tree(path, runs, key=key, rerender=rerender, pack=pack, templates=templates)
         if not mpaths or not mpaths[0].is_file():
             report.add("FAIL", path, f"no {MANIFEST_NAME}: cannot tell which files belong to the run")
             for p in sorted(path.rglob("*.pdf")):
