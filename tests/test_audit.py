@@ -438,3 +438,37 @@ def test_any_pack_any_classifier(tmp_path):
     assert any(f["title"] == "The pack has no audit section" for f in rep.findings)
     html = rep.to_html()
     assert "not recorded" in html and "Fair-lending metrics" in html
+
+
+def test_audit_writes_a_manifest_and_verifies_as_a_folder_and_a_lone_pdf(report, tmp_path):
+    """Every document folder is verifiable: the audit's own manifest (signed with a key), and a re-render
+    from the embedded record gives the same bytes (figures are part of the record)."""
+    import shutil
+
+    from xai_reports.documents.audit import rerender_audit
+    from xai_reports.integrity import verify
+
+    key = b"audit signing key 0123456789"
+    out = tmp_path / "audit"
+    files = [report.save(out / "audit_report.pdf"), report.save(out / "audit_report.html")]
+    mpath = report.write_manifest(files, key=key)
+    assert mpath.name == "audit_report.manifest.json"
+    m = json.loads(mpath.read_text())
+    assert m["kind"] == "audit_report" and set(m["outputs"]) == {"audit_report.pdf", "audit_report.html"}
+    assert m["signature"]["algorithm"] == "HMAC-SHA256" and m["inputs"]["pack"]["name"] == "finance"
+    rec = report.record()
+    assert rec["figures"] and rerender_audit(json.loads(json.dumps(rec)), formats=("pdf",))["pdf"] == \
+        (out / "audit_report.pdf").read_bytes()
+    folder = verify(out, key=key)
+    assert folder.ok and not folder.not_compared and folder.signature_checked, str(folder)
+    assert "audit_report.html: HTML is exactly what its record renders to" in str(folder)
+    assert "audit_report.pdf: document is exactly what its embedded record renders to" in str(folder)
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(out / "audit_report.pdf", lone / "report.pdf")
+    single = verify(lone / "report.pdf")
+    assert single.ok and not single.not_compared, str(single)
+    # one changed figure value in the HTML's record: caught
+    html = (out / "audit_report.html").read_text()
+    (out / "audit_report.html").write_text(html.replace("Reproducibility appendix", "Reproducibility  appendix", 1))
+    assert "audit_report.html: modified" in "\n".join(map(str, verify(out, key=key).failures))

@@ -166,3 +166,21 @@ def test_verify_rerenders_the_report_from_its_record(built, tmp_path):
     data[data.index(b"INC-SYN-0001") + 4] ^= 0x01      # one byte of the visible text
     bad.write_bytes(bytes(data))
     assert not verify(bad).ok
+
+
+def test_incident_report_writes_a_manifest_and_verifies(built, tmp_path):
+    from xai_reports.integrity import verify
+
+    out = built["dir"] / "out"
+    assert built["manifest"] == out / "report.manifest.json"
+    m = json.loads(built["manifest"].read_text())
+    assert m["kind"] == "incident_report" and set(m["outputs"]) == {"report.pdf", "report.html", "report.json"}
+    assert m["inputs"]["clip"]["sha256"] == built["record"]["clip"]["sha256"]
+    report = verify(out)
+    assert report.ok and not report.not_compared, str(report)
+    assert "report.pdf: document is exactly what its embedded record renders to" in str(report)
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(out / "report.pdf", lone / "incident.pdf")
+    single = verify(lone / "incident.pdf")
+    assert single.ok and not single.not_compared, str(single)

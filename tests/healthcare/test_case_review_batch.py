@@ -115,3 +115,33 @@ def test_a_sheet_that_would_leak_is_refused_alone(tmp_path, wdbc_model, twelve_c
     t = generate_case_reviews(wdbc_model["model"], tmp_path / "c.csv", hc_pack, tmp_path / "t",
                               profile="treatment", formats=["json"], workers=0)
     assert t.exit_code == 0 and t.sheets == 12
+
+
+def test_case_review_folders_have_a_signed_manifest_and_verify(tmp_path, wdbc_model, wdbc_cases, hc_pack,
+                                                               wdbc_sheets):
+    import shutil
+
+    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.integrity import verify
+
+    d = wdbc_sheets["research"]["dir"]
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["kind"] == "case_reviews" and "signature" not in m
+    assert set(m["outputs"]) == {p.name for p in d.iterdir()} - {"manifest.json"} - {
+        p.name for p in d.iterdir() if p.name.startswith(".xai-reports")}
+    report = verify(d)
+    assert report.ok and not report.not_compared, str(report)
+    assert "summary.json: counts match the files present" in str(report)
+    key = b"case review signing key 2026"
+    out = tmp_path / "signed"
+    generate_case_reviews(wdbc_model["model"], wdbc_cases["path"], hc_pack, out, profile="treatment",
+                          timestamp=DEMO_TIME, key=key, workers=0)
+    assert json.loads((out / "manifest.json").read_text())["signature"]["algorithm"] == "HMAC-SHA256"
+    signed = verify(out, key=key, rerender=False)
+    assert signed.ok and signed.signature_checked, str(signed)
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    pdf = sorted(out.glob("case_*.pdf"))[0]
+    shutil.copy(pdf, lone / pdf.name)
+    single = verify(lone / pdf.name)
+    assert single.ok and not single.not_compared, str(single)
