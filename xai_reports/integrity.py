@@ -513,14 +513,9 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
 
 
 def _software_of(record) -> dict:
-    if not isinstance(record, dict):
-        return {}
-    sw = record.get("software")
-    if not isinstance(sw, dict):
-        sw = (record.get("provenance") or {}).get("software") if isinstance(record.get("provenance"), dict) else None
-    if not isinstance(sw, dict):
-        sw = (record.get("audit") or {}).get("software") if isinstance(record.get("audit"), dict) else None
-    return sw if isinstance(sw, dict) else {}
+    from .render.records import recorded_software
+
+    return recorded_software(record)
 
 
 _SUMMARY_CHECKS = {

@@ -145,3 +145,27 @@ def test_case_review_folders_have_a_signed_manifest_and_verify(tmp_path, wdbc_mo
     shutil.copy(pdf, lone / pdf.name)
     single = verify(lone / pdf.name)
     assert single.ok and not single.not_compared, str(single)
+
+
+def test_a_case_review_rerender_uses_the_subsetter_its_record_names(wdbc_sheets, hc_pack):
+    """The sheet's software block sits under record["audit"]: the re-render must still find the subsetter."""
+    import io
+    from datetime import datetime
+
+    import pikepdf
+    from fontTools.misc.timeTools import epoch_diff
+    from fontTools.ttLib import TTFont
+
+    from xai_reports.healthcare.review import render_case_review
+    from xai_reports.render import font_subsetter
+
+    d = wdbc_sheets["treatment"]["dir"]
+    record = json.loads(sorted(d.glob("case_*.json"))[0].read_text())
+    assert record["audit"]["software"]["font_subsetter"] == font_subsetter()
+    record["audit"]["software"]["font_subsetter"] = "fonttools 0"
+    pdf = render_case_review(record, hc_pack, formats=("pdf",))["pdf"]
+    stamp = int(datetime.fromisoformat(record["document"]["pdf_created"]).timestamp()) - epoch_diff
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        heads = [TTFont(io.BytesIO(o["/FontFile2"].read_bytes()))["head"].modified for o in doc.objects
+                 if isinstance(o, pikepdf.Dictionary) and "/FontFile2" in o]
+    assert heads and set(heads) == {stamp}   # fontTools' subsets, stamped with the sheet's date

@@ -9,6 +9,18 @@ from .env import render_template
 from .pdf import html_to_pdf
 
 
+def recorded_software(record) -> dict:
+    """The ``software`` block of a record: ``record["software"]``, else under ``audit`` (case-review
+    sheets) or ``provenance`` (audit reports); ``{}`` when there is none."""
+    if not isinstance(record, dict):
+        return {}
+    for holder in (record, record.get("audit"), record.get("provenance")):
+        sw = holder.get("software") if isinstance(holder, dict) else None
+        if isinstance(sw, dict):
+            return sw
+    return {}
+
+
 def render_record_files(record: dict, dirs, formats, *, created: datetime, description: str) -> dict[str, bytes]:
     """Render ``record["document"]`` with its template and return ``{format: bytes}``.
 
@@ -35,7 +47,7 @@ def render_record_files(record: dict, dirs, formats, *, created: datetime, descr
         if "pdf" in formats:
             out["pdf"] = html_to_pdf(html, base_dir=dirs[-1], allowed_dirs=list(dirs), created=created,
                                      attachments=[("record.json", record_json, description)],
-                                     font_subsetter=(record.get("software") or {}).get("font_subsetter"))
+                                     font_subsetter=recorded_software(record).get("font_subsetter"))
     if "json" in formats:
         out["json"] = record_json
     return out
