@@ -153,3 +153,27 @@ def test_a_pdf_outside_any_run_and_a_tree_of_runs(letters_run, tmp_path):
     assert report.ok and any(f.subject.startswith("letters/") for f in report.findings), str(report)
     shutil.copy(sorted(letters_run.glob("*.pdf"))[0], root / "stray.pdf")
     assert "stray.pdf: not in any run folder with a manifest" in str(verify(root, rerender=False))
+
+
+def test_summary_check_counts_documents_and_flagged_records_per_format(tmp_path):
+    """Flagged decisions have a JSON record only (none without the json format): counted as such."""
+    from xai_reports.integrity import VerifyReport, _check_summary
+
+    def run(files: dict, summary: dict):
+        d = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        d.mkdir()
+        for name, text in {**files, "summary.json": json.dumps(summary)}.items():
+            (d / name).write_text(text)
+        report = VerifyReport()
+        _check_summary(report, d, "adverse_action_letters", {p.name: p for p in d.iterdir()})
+        return [str(f) for f in report.findings]
+
+    doc = json.dumps({"document": {"kind": "adverse_action_letter"}})
+    flagged = json.dumps({"document": None})
+    ok = run({"letter_A.pdf": "", "letter_A.json": doc, "letter_F.json": flagged},
+             {"letters_written": 1, "flagged_for_review": [{"id": "F"}]})
+    assert ok == ["ok    summary.json: counts match the files present (1 letters)"]
+    pdf_only = run({"letter_A.pdf": ""}, {"letters_written": 1, "flagged_for_review": [{"id": "F"}]})
+    assert pdf_only[0].startswith("ok")
+    wrong = run({"letter_A.pdf": "", "letter_A.json": doc}, {"letters_written": 1, "flagged_for_review": [{"id": "F"}]})
+    assert "flagged_for_review lists 1, but the folder holds 0 flagged records" in wrong[0]
