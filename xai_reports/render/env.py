@@ -127,11 +127,37 @@ def _asset_data_uri(dirs: tuple[str, ...]):
     return asset_data_uri
 
 
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """A ``FileSystemLoader`` that refuses a template file whose real path (symlinks resolved) leaves its folder.
+
+    Pack template folders are confined to the pack's folder (``packs.loader``);
+    this keeps a symlink inside one (``templates/x.html.j2 -> /etc/passwd``) from
+    bringing an outside file into a document.
+    """
+
+    def get_source(self, environment, template):
+        import os
+
+        from jinja2.loaders import split_template_path
+
+        pieces = split_template_path(template)
+        for root in self.searchpath:
+            candidate = os.path.join(root, *pieces)
+            if os.path.isfile(candidate):
+                real, top = os.path.realpath(candidate), os.path.realpath(root)
+                if not real.startswith(top.rstrip(os.sep) + os.sep):
+                    raise TemplateError(f"template '{template}' in {root} is a link to {real}, outside the "
+                                        f"pack's template folder; copy the file into the pack instead")
+                break
+        return super().get_source(environment, template)
+
+
 @lru_cache(maxsize=32)
 def _env(dirs: tuple[str, ...], n_user: int = 0) -> jinja2.Environment:
     from .._resources import templates_dir
 
-    plain = [jinja2.FileSystemLoader(d) for d in dirs]
+    # the user's own folders (--templates) are trusted as given; the pack's are confined
+    plain = [(jinja2.FileSystemLoader if i < n_user else _ConfinedLoader)(d) for i, d in enumerate(dirs)]
     namespaces = {
         SHIPPED_NS: jinja2.FileSystemLoader(str(templates_dir().resolve())),
         PACK_NS: jinja2.ChoiceLoader(plain[n_user:]),
