@@ -39,7 +39,9 @@ def print_summary(summary, out, stream=None):
 
 def run(args):
     from ..healthcare.review import generate_case_reviews
+    from ..outputs import check_writable_dir
 
+    check_writable_dir(args.out)
     try:
         summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
                                         images=args.images, card=args.card,

@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from .._resources import domains_dir, templates_dir
-from ..errors import PackError
+from ..errors import PackError, brief
 from .schema import Pack, _KeyedError
 
 
@@ -146,8 +146,7 @@ def _confined(ref, base: Path, root: Path, file: Path, key: str) -> Path:
 
 
 def _short(text: str, limit: int = 120) -> str:
-    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return brief(text, limit)
 
 
 def _resolve_extends(ref, file: Path, root: Path) -> tuple[Path, Path]:
@@ -192,7 +191,7 @@ def _read_yaml(path: Path) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PackError(f"{where}invalid YAML ({problem})", file=path) from None
+        raise PackError(f"{where}invalid YAML ({brief(problem, 120)})", file=path) from None
     if data is None:
         raise PackError("pack file is empty", file=path)
     if not isinstance(data, dict):
@@ -321,13 +320,13 @@ def _explain_pydantic(err: dict) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "literal_error":
-        return f"expected {err['ctx']['expected']}, got {err.get('input')!r}"
+        return f"expected {err['ctx']['expected']}, got {brief(repr(err.get('input')), 80)}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     inp = err.get("input")
     if not isinstance(inp, (dict, list)):
-        msg += f" (got {inp!r})"
+        msg += f" (got {brief(repr(inp), 80)})"
     return msg
 
 

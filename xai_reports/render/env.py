@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+import markupsafe
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -152,6 +154,24 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
         return super().get_source(environment, template)
 
 
+# control characters a document never shows: C0 except tab and line feed, DEL, C1
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BREAKS = re.compile("\r\n?|[\u2028\u2029]")
+
+
+def clean_text(value):
+    """What every ``{{ expression }}`` of a template prints, before autoescaping: control characters
+    removed (NUL, C0 but tab and line feed, DEL, C1), ``\\r\\n``, ``\\r`` and the Unicode line/paragraph
+    separators as ``\\n``, so data (a name, an address, a narrative) can never put a raw control
+    character into the HTML or the PDF made from it. Tab and line feed are HTML white space (inside
+    ``<pre>`` they keep their meaning). Decision ids never get here with control characters: they are
+    refused when the data are read (:func:`xai_reports.tabular.check_id`)."""
+    if isinstance(value, str) and (_HIDDEN.search(value) or _BREAKS.search(value)):
+        cleaned = _HIDDEN.sub("", _BREAKS.sub("\n", value))
+        return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+    return value
+
+
 @lru_cache(maxsize=32)
 def _env(dirs: tuple[str, ...], n_user: int = 0) -> jinja2.Environment:
     from .._resources import templates_dir
@@ -169,6 +189,7 @@ def _env(dirs: tuple[str, ...], n_user: int = 0) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=clean_text,
     )
     env.filters["long_date"] = long_date
     env.globals["asset_data_uri"] = _asset_data_uri(dirs)
