@@ -132,16 +132,16 @@ def _confined(ref, base: Path, root: Path, file: Path, key: str) -> Path:
     text = str(ref)
     if "\x00" in text:
         raise PackError("a path must not contain NUL characters", file=file, key_path=key)
-    hint = ("extend a shipped pack by its name (extends: finance) or copy the base pack into this folder"
-            if key == "extends" else "give template folders outside the pack with --templates")
+    hint = ("extend a shipped pack by name (extends: finance) or copy the base pack into the pack's folder"
+            if key == "extends" else "give other template folders with --templates")
     p = Path(text)
     if p.is_absolute():
-        raise PackError(f"'{_short(text)}' is an absolute path; a pack may only name paths inside its own folder "
-                        f"{root} ({hint})", file=file, key_path=key)
+        raise PackError(f"'{_short(text, 60)}' is an absolute path; a pack may only name paths inside its own "
+                        f"folder ({hint})", file=file, key_path=key)
     real = Path(os.path.realpath(base / p))
     if not _inside(real, Path(os.path.realpath(root))):
-        raise PackError(f"'{_short(text)}' resolves to {_short(str(real))}, outside the pack's folder {root}; a pack "
-                        f"may only name paths inside its own folder ({hint})", file=file, key_path=key)
+        raise PackError(f"'{_short(text, 60)}' is outside the pack's folder; a pack may only name paths inside its "
+                        f"own folder ({hint}; it resolves to {_short(str(real), 80)})", file=file, key_path=key)
     return real
 
 

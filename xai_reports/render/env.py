@@ -148,8 +148,8 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
             if os.path.isfile(candidate):
                 real, top = os.path.realpath(candidate), os.path.realpath(root)
                 if not real.startswith(top.rstrip(os.sep) + os.sep):
-                    raise TemplateError(f"template '{template}' in {root} is a link to {real}, outside the "
-                                        f"pack's template folder; copy the file into the pack instead")
+                    raise TemplateError(f"template '{template}' is a link to {real}, outside the pack's template "
+                                        f"folder {root}; copy the file into the pack instead")
                 break
         return super().get_source(environment, template)
 
