@@ -304,7 +304,7 @@ def test_ids_with_control_characters_are_refused(hmda_files, tmp_path, capsys, b
     assert not re.search("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]", line)  # the id is shown escaped
 
 
-def test_control_character_ids_in_parquet_and_counterfactuals(hmda_files, tmp_path, capsys):
+def test_control_character_ids_in_parquet_counterfactuals_and_audit(hmda_files, labelled, tmp_path, capsys):
     df = pd.read_csv(hmda_files["applications"], dtype=str, keep_default_na=False)
     df.loc[2, "applicant_id"] = "A\x00B"
     df.to_parquet(tmp_path / "ids.parquet")
@@ -315,6 +315,12 @@ def test_control_character_ids_in_parquet_and_counterfactuals(hmda_files, tmp_pa
         rc = main([str(a) for a in args[:1] + ["--pack", "finance", "--model", hmda_files["model"], "--out", out,
                                                "--quiet"] + args[1:]])
         assert_refused(rc, out, "row 3, column 'applicant_id'", "\\x00", err=capsys.readouterr().err)
+    lab = pd.read_csv(labelled, dtype=str, keep_default_na=False)
+    lab.loc[4, "applicant_id"] = "B\u2028C"
+    lab.to_csv(tmp_path / "lab.csv", index=False)
+    rc = main(["audit", "--pack", "finance", "--model", str(hmda_files["model"]), "--data", str(tmp_path / "lab.csv"),
+               "--target", "deny", "--out", str(out / "a.html"), "--quiet"])
+    assert_refused(rc, out, "lab.csv: row 5, column 'applicant_id'", "\\u2028", err=capsys.readouterr().err)
 
 
 def test_control_characters_in_free_text_never_reach_documents_raw(hmda_files, tmp_path):
