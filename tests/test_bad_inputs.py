@@ -263,7 +263,7 @@ def test_unwritable_output_folder(hmda_files, labelled, tmp_path, capsys, comman
         target = Path(args[args.index("--out") + 1])
         assert not target.exists() or target == tmp_path / "a_file"
     assert sorted(p.name for p in tmp_path.iterdir()) in (["a_file"], ["a_file", "ro"])
-    assert not [p for p in Path("/proc").glob("*") if p.name.startswith(".xai-reports-probe")]
+    assert not [p for p in Path("/proc").glob("*") if p.name.startswith(".xai-reports.probe")]
 
 
 def test_unwritable_output_subprocess(hmda_files, labelled, tmp_path):
@@ -319,7 +319,7 @@ def test_control_character_ids_in_parquet_counterfactuals_and_audit(hmda_files, 
     lab.loc[4, "applicant_id"] = "B\u2028C"
     lab.to_csv(tmp_path / "lab.csv", index=False)
     rc = main(["audit", "--pack", "finance", "--model", str(hmda_files["model"]), "--data", str(tmp_path / "lab.csv"),
-               "--target", "deny", "--out", str(out / "a.html"), "--quiet"])
+               "--target", "deny", "--out", str(out / "a.html"), "--date", "2026-11-02", "--quiet"])
     assert_refused(rc, out, "lab.csv: row 5, column 'applicant_id'", "\\u2028", err=capsys.readouterr().err)
 
 

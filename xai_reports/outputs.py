@@ -86,7 +86,8 @@ def check_writable_dir(path, *, what: str = "output folder", name=None) -> None:
         where = "is" if probe_in == target else f"is inside {probe_in}, which is"
         raise InputError(f"{what} {where} a file, not a folder", file=label)
     try:
-        fd, name = tempfile.mkstemp(prefix=".xai-reports-probe-", dir=probe_in)
+        # a batch state-file name (verify ignores it), removed at once
+        fd, name = tempfile.mkstemp(prefix=".xai-reports.probe-", dir=probe_in)
     except OSError as exc:
         raise InputError(f"cannot write the {what}: no file can be created in {probe_in} "
                          f"({exc.strerror or type(exc).__name__})", file=label) from None
