@@ -12,7 +12,9 @@ import importlib
 import sys
 
 from ._version import __version__
-from .errors import XaiReportsError
+from .errors import XaiReportsError, brief
+
+ERROR_LINE_LIMIT = 300  # characters of a CLI error message, ellipsis included
 
 # subcommand -> module under xai_reports.commands (modules not present are skipped)
 COMMANDS = {
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(exc) -> str:
+    """The one line the CLI prints for an error: control characters escaped, at most
+    :data:`ERROR_LINE_LIMIT` characters (an ellipsis marks a cut)."""
+    return brief(f"xai-reports: error: {exc}", ERROR_LINE_LIMIT)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -78,7 +86,11 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except XaiReportsError as exc:
-        print(f"xai-reports: error: {exc}", file=sys.stderr)
+        print(error_line(exc), file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unwritable output, a full disk: the environment, not a bug
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(error_line(f"{where}{exc.strerror or type(exc).__name__}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xai-reports: interrupted", file=sys.stderr)

@@ -16,6 +16,8 @@ pack key) so the one-line message printed by the CLI is enough to fix it::
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "XaiReportsError",
     "InputError",
@@ -96,3 +98,26 @@ class TemplateError(RenderError):
 
 class ConstraintViolation(XaiReportsError):
     """A counterfactual that would break an actionability constraint."""
+
+
+# C0 and C1 control characters, DEL, and the Unicode line/paragraph separators
+CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def brief(text, limit: int = 160) -> str:
+    """``text`` made fit for a one-line error message.
+
+    Control characters and line breaks are shown escaped (``\\n``, ``\\x00``),
+    never raw, and the result is cut to ``limit`` characters with an ellipsis,
+    so a message quoting data or a library's error (which may quote a whole
+    file) stays one short line.
+
+    Examples::
+
+        >>> brief("line one\\nline two")
+        'line one\\\\nline two'
+        >>> len(brief("x" * 1000, 50))
+        50
+    """
+    s = CONTROL_CHARS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+    return s if len(s) <= limit else s[:limit - 1] + "…"

@@ -75,7 +75,15 @@ def _jsonable(v):
     return v
 
 
-def _model_features(adapter, pack) -> list[str]:
+def _model_features(adapter, pack, model_file=None) -> list[str]:
+    """The model's features, each declared by the pack with the type the model was trained on.
+
+    Raises:
+        PackError: no feature names, or a feature the pack does not declare.
+        InputError: a feature the model takes as categorical that the pack declares numeric, or the reverse.
+    """
+    from .tabular import check_model_types
+
     names = adapter.feature_names
     if not names:
         raise PackError("the model does not carry feature names; pass feature_names= so they can be matched to the pack")
@@ -83,6 +91,7 @@ def _model_features(adapter, pack) -> list[str]:
     if undeclared:
         raise PackError(f"the model uses feature(s) {undeclared} that pack '{pack.name}' does not declare",
                         file=pack.files[-1], key_path="features")
+    check_model_types(adapter, pack, names, model_file=model_file)
     return list(names)
 
 
@@ -252,7 +261,7 @@ class LetterJob(BatchJob):
         self.model_path = model if isinstance(model, (str, Path)) else None
         self.reference_source = reference
         self.pack, self.formats, self.adapter = pack, formats, adapter
-        self.features = _model_features(adapter, pack)
+        self.features = _model_features(adapter, pack, self.model_path)
         self.id_column = id_column or pack.spec.columns.id
         self.language = language
 

@@ -56,6 +56,60 @@ def inside(out_dir, name: str) -> Path:
     return p
 
 
+def check_writable_dir(path, *, what: str = "output folder", name=None) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written; create nothing.
+
+    The folder (or, when it does not exist yet, its nearest existing parent) must
+    be a folder in which a file can really be created: a probe file is made and
+    removed at once (``os.access`` alone is not enough: it says yes to root on a
+    read-only mount such as ``/proc`` or ``/sys``). When the folder does not exist
+    the probe goes in the parent, so the output folder itself is not created.
+
+    Raises:
+        InputError: naming the folder (or ``name``) and why (not a folder, under
+            a file, read-only, permission denied).
+    """
+    import tempfile
+
+    from .errors import InputError
+
+    target = Path(path)
+    label = target if name is None else name
+    probe_in = target
+    while not probe_in.exists():
+        if probe_in.is_symlink():   # a dangling link: mkdir would fail
+            raise InputError(f"{what} {probe_in} is a broken symbolic link", file=label)
+        if probe_in.parent == probe_in:
+            break
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        where = "is" if probe_in == target else f"is inside {probe_in}, which is"
+        raise InputError(f"{what} {where} a file, not a folder", file=label)
+    try:
+        # a batch state-file name (verify ignores it), removed at once
+        fd, name = tempfile.mkstemp(prefix=".xai-reports.probe-", dir=probe_in)
+    except OSError as exc:
+        raise InputError(f"cannot write the {what}: no file can be created in {probe_in} "
+                         f"({exc.strerror or type(exc).__name__})", file=label) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def check_writable_file(path, *, what: str = "output file") -> None:
+    """Refuse, before any work, an output file that cannot be written (its folder is checked by
+    :func:`check_writable_dir`; an existing folder in the file's place is refused); create nothing.
+
+    Raises:
+        InputError: naming the file and why.
+    """
+    from .errors import InputError
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{what} is a folder", file=target)
+    check_writable_dir(target.parent, what=f"folder of the {what}", name=target)
+
+
 _TMP_SEQ = itertools.count()
 
 
@@ -124,5 +178,13 @@ def canonical_json(obj) -> str:
     Compact (no indentation) so the C encoder is used: it is the largest per-decision
     cost of JSON-only batches. Read a record with ``python -m json.tool record.json``.
     """
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=_default, allow_nan=False) + "\n"
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_default, allow_nan=False)
+    if _RAW_CONTROLS.search(text):  # json escapes C0 itself; DEL, C1 and U+2028/9 it leaves raw
+        text = _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text + "\n"
+
+
+# characters JSON may carry raw (ensure_ascii=False) that a record never holds raw: DEL, C1, U+2028/9;
+# outside strings JSON has none of them, so escaping them in the text escapes them in the strings
+_RAW_CONTROLS = re.compile("[\x7f-\x9f\u2028\u2029]")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import CONTROL_CHARS, InputError, brief
 
 MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
 
@@ -65,6 +65,60 @@ class CheckedFrame:
     raw: pd.DataFrame
     errors: list[InputError] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+
+
+def _q(v) -> str:
+    """A received value quoted for an error message: repr, control characters escaped, bounded."""
+    return brief(repr(v), 80)
+
+
+def check_id(value, *, file=None, row=None, column=None) -> None:
+    """Refuse a decision id holding control characters (NUL, line breaks, C0/C1, DEL, U+2028/9).
+
+    Ids name files, appear in documents, records and logs; one with a line break
+    or a NUL is a damaged input, not something to print. (Free text, such as a
+    name or an address, is cleaned where it is rendered instead: see
+    :mod:`xai_reports.render.env`.)
+
+    Raises:
+        InputError: naming file, row and id column.
+    """
+    s = str(value)
+    m = CONTROL_CHARS.search(s)
+    if m:
+        raise InputError(f"decision id {_q(s)} contains a control character ({brief(m.group())}); ids must be "
+                         f"printable text", file=file, row=row, column=column)
+
+
+def check_model_types(adapter, pack, features, *, model_file=None) -> None:
+    """Refuse a model that takes a feature as categorical where the pack declares it numeric, or the reverse.
+
+    The data are typed by the pack (categorical and binary features as
+    categories, numeric and ordinal ones as numbers); a model trained on the
+    other encoding would fail inside the library (XGBoost: "The data type
+    doesn't match the one used in the training dataset") or, worse, score
+    category codes as numbers. Models that do not record their feature types
+    are not checked.
+
+    Raises:
+        InputError: naming the model file and the column.
+    """
+    kinds = adapter.feature_kinds() if hasattr(adapter, "feature_kinds") else None
+    if not kinds:
+        return
+    spec = pack.spec if hasattr(pack, "spec") else pack
+    for f in features:
+        model_kind = kinds.get(f)
+        if model_kind is None or f not in spec.features:
+            continue
+        declared = spec.features[f].type
+        data_kind = "categorical" if declared in ("categorical", "binary") else "numeric"
+        if model_kind != data_kind:
+            got = "categories" if data_kind == "categorical" else "numbers"
+            raise InputError(
+                f"the model takes this feature as {model_kind}, but pack '{spec.name}' declares it {declared}, so the "
+                f"data give it {got}; retrain the model on the pack's encoding or fix the feature's type in the pack",
+                file=model_file, column=f)
 
 
 def _is_missing(v) -> bool:
@@ -131,12 +185,13 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
         ids = [str(v) for v in df[id_column]]
         seen, dup = set(), None
         for i, v in enumerate(ids):
+            check_id(v, file=source, row=row_offset + i + 1, column=id_column)
             if v in seen:
                 dup = (i, v)
                 break
             seen.add(v)
         if dup:
-            raise InputError(f"duplicate decision id {dup[1]!r}", file=source, row=row_offset + dup[0] + 1,
+            raise InputError(f"duplicate decision id {_q(dup[1])}", file=source, row=row_offset + dup[0] + 1,
                              column=id_column)
     else:
         ids = [f"row-{row_offset + i + 1}" for i in range(len(df))]
@@ -158,7 +213,7 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
                 c = _norm_category(v, fs.categories)
                 if c is None and i not in bad:
                     bad[i] = InputError(
-                        f"unknown category {v!r}; expected one of {[str(c) for c in fs.categories]}",
+                        f"unknown category {_q(v)}; expected one of {[str(c) for c in fs.categories]}",
                         file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                 vals.append(c if c is not None else np.nan)
             typed[f] = pd.Categorical(vals, categories=list(fs.categories))
@@ -177,13 +232,13 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
                 except (TypeError, ValueError):
                     vals[i] = np.nan
                     if i not in bad:
-                        bad[i] = InputError(f"expected a number, got {v!r}", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
+                        bad[i] = InputError(f"expected a number, got {_q(v)}", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                     continue
                 if not np.isfinite(x) and i not in bad:
-                    bad[i] = InputError(f"expected a finite number, got {v!r}", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
+                    bad[i] = InputError(f"expected a finite number, got {_q(v)}", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                 elif fs.type == "ordinal" and fs.categories and _norm_category(v, fs.categories) is None and i not in bad:
                     bad[i] = InputError(
-                        f"unknown level {v!r}; expected one of {[str(c) for c in fs.categories]}",
+                        f"unknown level {_q(v)}; expected one of {[str(c) for c in fs.categories]}",
                         file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                 vals[i] = x
             typed[f] = vals

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ..errors import ModelLoadError, UnsafeModelError
+from ..errors import ModelLoadError, UnsafeModelError, brief
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav", ".dill", ".cloudpickle"}
 TORCH_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript"}
@@ -22,6 +22,18 @@ def _refuse(path: Path, why: str):
         f"{path}: refused to load {why}: loading a pickle can execute arbitrary code. "
         "Save the model as XGBoost JSON/UBJ (booster.save_model('model.json')) or a torch "
         "state dict / TorchScript file instead.")
+
+
+def library_reason(exc: BaseException, limit: int = 120) -> str:
+    """A library's error as a short clause for a one-line message: its first line, without XGBoost's
+    ``[12:00:00] /src/file.cc:27:`` prefix, cut to ``limit`` characters (libraries quote the
+    offending input, which can be a whole file)."""
+    import re
+
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    first = re.sub(r"^\[\d{2}:\d{2}:\d{2}\]\s*\S+:\d+:\s*", "", first)
+    return brief(first or type(exc).__name__, limit)
 
 
 def _looks_like_pickle(head: bytes) -> bool:
@@ -63,12 +75,19 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
     if suffix in (".json", ".ubj"):
         import xgboost as xgb
 
+        import warnings
+
         booster = xgb.Booster()
-        try:
-            booster.load_model(str(path))
-        except xgb.core.XGBoostError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-            raise ModelLoadError(f"{path}: not a valid XGBoost {suffix[1:].upper()} model ({first})") from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                booster.load_model(str(path))
+            except xgb.core.XGBoostError as exc:
+                # the warnings of a file that is not a model are noise beside this one line
+                raise ModelLoadError(f"{path}: not a valid XGBoost {suffix[1:].upper()} model "
+                                     f"({library_reason(exc)})") from None
+        for w in caught:  # a model that loads: pass its warnings on (an old format, say)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return wrap_model(booster, feature_names=feature_names, **adapter_options)
 
     if suffix in TORCH_SUFFIXES or zipfile.is_zipfile(path):
@@ -95,12 +114,12 @@ def _load_torch(path: Path, architecture, feature_names, adapter_options):
         try:
             module = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - report any torch failure as a load error
-            raise ModelLoadError(f"{path}: not a valid TorchScript file ({exc})") from None
+            raise ModelLoadError(f"{path}: not a valid TorchScript file ({library_reason(exc)})") from None
         return wrap_model(module, feature_names=feature_names, **adapter_options)
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = library_reason(exc)
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
             _refuse(path, "a torch file that contains pickled Python objects (not plain weights)")
         raise ModelLoadError(f"{path}: not a readable torch state dict ({msg})") from None
@@ -114,5 +133,5 @@ def _load_torch(path: Path, architecture, feature_names, adapter_options):
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:
-        raise ModelLoadError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
+        raise ModelLoadError(f"{path}: weights do not fit the architecture ({library_reason(exc)})") from None
     return wrap_model(module, feature_names=feature_names, **adapter_options)

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 
 from .base import ModelAdapter
+
+
+@contextmanager
+def _data_errors():
+    """XGBoost's refusal of the data (types or columns unlike the training data) as one short
+    :class:`~xai_reports.errors.InputError` instead of a C++ stack trace."""
+    import xgboost as xgb
+
+    try:
+        yield
+    except xgb.core.XGBoostError as exc:
+        from ..errors import InputError
+        from .io import library_reason
+
+        raise InputError(f"the model cannot score these data ({library_reason(exc)})") from None
 
 
 class XGBoostAdapter(ModelAdapter):
@@ -45,6 +61,15 @@ class XGBoostAdapter(ModelAdapter):
         self.booster.set_param({"device": self._device})
         return self
 
+    def feature_kinds(self) -> dict[str, str] | None:
+        """``{feature: "categorical" | "numeric"}`` as the model was trained, or ``None`` when the model
+        does not record its feature types (then nothing can be checked)."""
+        types, names = self.booster.feature_types, self.feature_names
+        if not types or not names or len(types) != len(names):
+            return None
+        kinds = {"c": "categorical", "q": "numeric", "float": "numeric", "int": "numeric", "i": "numeric"}
+        return {n: kinds[t] for n, t in zip(names, types) if t in kinds}
+
     def dmatrix(self, X):
         """An ``xgboost.DMatrix`` for ``X`` with columns in the model's order."""
         import xgboost as xgb
@@ -65,14 +90,16 @@ class XGBoostAdapter(ModelAdapter):
                            feature_types=self.booster.feature_types)
 
     def _raw_predict(self, X):
-        return self.booster.predict(self.dmatrix(X), output_margin=True)
+        with _data_errors():
+            return self.booster.predict(self.dmatrix(X), output_margin=True)
 
     def contributions(self, X, interactions: bool = False) -> np.ndarray:
         """XGBoost's exact path-dependent TreeSHAP values; the last column is the bias."""
-        dm = self.dmatrix(X)
-        if interactions:
-            return self.booster.predict(dm, pred_interactions=True)
-        return self.booster.predict(dm, pred_contribs=True)
+        with _data_errors():
+            dm = self.dmatrix(X)
+            if interactions:
+                return self.booster.predict(dm, pred_interactions=True)
+            return self.booster.predict(dm, pred_contribs=True)
 
     def model_bytes(self) -> bytes:
         return bytes(self.booster.save_raw("json"))

@@ -83,8 +83,10 @@ def print_batch_summary(summary, headline: str, notes=(), stream=None) -> None:
         print(batch_line(res), file=stream)
     for note in notes:
         print(f"  {note}", file=stream)
-    for e in summary.errors:
-        print(f"  row error: {e['message']}", file=sys.stderr)
+    from ..errors import brief
+
+    for e in summary.errors:  # one bounded line each, control characters escaped
+        print(brief(f"  row error: {e['message']}", 300), file=sys.stderr)
 
 
 INTERRUPTED = ("xai-reports: interrupted; the documents finished so far are kept. Run the same command again "

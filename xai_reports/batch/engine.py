@@ -31,6 +31,7 @@ from pathlib import Path
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
+from ..outputs import check_writable_dir
 from .executors import DaskExecutor, InlineExecutor, PoolExecutor, usable_cpus
 from .journal import Journal, remove_stale_temporaries
 from .source import TableSource
@@ -298,6 +299,7 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
+    check_writable_dir(out)  # before anything is created or connected: no half-made folder, lock or journal
     total = job.source.scan().rows
     n_workers = resolve_workers(workers, total)
     executor = None

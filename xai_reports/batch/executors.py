@@ -56,9 +56,31 @@ def call_renderer(renderer, record) -> tuple:
         return ("error", type(exc).__name__, str(exc))
 
 
-def _install(renderer):
-    """Pool initializer: ignore Ctrl-C (the driver stops the batch), keep and warm the renderer."""
+def _exit_with_driver(lifeline) -> None:
+    """Block on the driver's end of ``lifeline`` until it closes, then end this process at once.
+
+    Only the driver holds the pipe's write end (never written to), so end of
+    file means the driver is gone, even when it was killed with SIGKILL and
+    could not shut the pool down. Without this a worker waits forever on its
+    task queue, whose write end every worker also holds; the fork server and
+    the resource tracker then stay too, since the workers hold their pipes.
+    """
+    try:
+        lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
+
+
+def _install(renderer, lifeline=None):
+    """Pool initializer: ignore Ctrl-C (the driver stops the batch), exit when the driver dies,
+    keep and warm the renderer."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if lifeline is not None:
+        import threading
+
+        threading.Thread(target=_exit_with_driver, args=(lifeline,), name="xai-reports-lifeline",
+                         daemon=True).start()
     global _RENDERER
     _RENDERER = renderer
     warm = getattr(renderer, "warm_up", None)
@@ -141,8 +163,11 @@ class PoolExecutor:
         self._start()
 
     def _start(self):
-        self.pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=_mp_context(self.renderer),
-                                           initializer=_install, initargs=(self.renderer,))
+        ctx = _mp_context(self.renderer)
+        # the workers' lifeline: they get the read end, only this process holds the write end
+        self._lifeline, self._lifeline_w = ctx.Pipe(duplex=False)
+        self.pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=ctx,
+                                           initializer=_install, initargs=(self.renderer, self._lifeline))
 
     def submit(self, record) -> cf.Future:
         return self.pool.submit(_pool_task, record)
@@ -171,6 +196,8 @@ class PoolExecutor:
                     pass
         else:
             self.pool.shutdown(wait=True)
+        for end in (self._lifeline_w, self._lifeline):  # a worker still there sees end of file and exits
+            end.close()
 
 
 class DaskExecutor:

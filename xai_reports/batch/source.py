@@ -19,8 +19,9 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, brief
 from ..outputs import sha256_file
+from ..tabular import check_id
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _READ_ERRORS = (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError)
@@ -192,8 +193,14 @@ class TableSource:
             seen: set[str] = set()
             for i, v in enumerate(values):
                 s = str(v)
+                try:  # an id with a control character is refused like a duplicate, before anything is written
+                    check_id(s, file=self.label, row=i + 1, column=key)
+                except InputError as exc:
+                    duplicate = exc
+                    break
                 if s in seen:
-                    duplicate = InputError(f"duplicate decision id {s!r}", file=self.label, row=i + 1, column=key)
+                    duplicate = InputError(f"duplicate decision id {brief(repr(s), 80)}", file=self.label,
+                                           row=i + 1, column=key)
                     break
                 seen.add(s)
         self._scan = Scan(rows=int(rows), columns=columns, duplicate=duplicate)

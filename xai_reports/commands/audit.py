@@ -40,6 +40,11 @@ def run(args):
     if out.suffix.lower() not in (".pdf", ".html", ".htm", ".json"):
         raise InputError(f"--out must end in .pdf or .html (got '{out.name}')")
     key = signing_key(key_file=args.key_file, key_env=args.key_env)
+    from ..outputs import check_writable_file
+
+    check_writable_file(out)
+    if args.json_out:
+        check_writable_file(args.json_out)
     protected = None
     if args.protected:
         protected = [c.strip() for item in args.protected for c in item.split(",") if c.strip()]

@@ -43,7 +43,9 @@ def print_summary(summary, out, stream=None):
 def run(args):
     from ..healthcare.review import generate_case_reviews
     from ..integrity import signing_key
+    from ..outputs import check_writable_dir
 
+    check_writable_dir(args.out)
     try:
         summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
                                         images=args.images, card=args.card,

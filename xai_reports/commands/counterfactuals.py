@@ -37,13 +37,21 @@ def run(args):
     from ..errors import InputError
     from ..outputs import atomic_write, canonical_json
     from ..packs import load_pack
-    from ..tabular import check_frame, read_table
+    from ..tabular import check_frame, check_model_types, read_table
 
+    from ..outputs import check_writable_dir
+
+    check_writable_dir(args.out)
     pack = load_pack(args.pack)
     adapter = load_model(args.model)
     features = list(adapter.feature_names or [])
     if not features:
         raise InputError("the model does not carry feature names", file=args.model)
+    undeclared = [f for f in features if f not in pack.features]
+    if undeclared:
+        raise InputError(f"the model uses feature(s) {undeclared} that pack '{pack.name}' does not declare",
+                         file=args.model, column=undeclared[0])
+    check_model_types(adapter, pack, features, model_file=args.model)
     constraints = None
     if args.constraints:
         try:

@@ -33,7 +33,9 @@ def add_parser(sub, name):
 def run(args):
     from ..driving.report import generate_incident_report
     from ..integrity import signing_key
+    from ..outputs import check_writable_file
 
+    check_writable_file(args.out)
     res = generate_incident_report(args.model, args.clip, args.incident, args.out, args.pack, planner=args.planner,
                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
                                    progress=not args.quiet and sys.stderr.isatty(),

@@ -42,7 +42,9 @@ def print_summary(summary, out, stream=None):
 def run(args):
     from ..integrity import signing_key
     from ..letters import generate_letters
+    from ..outputs import check_writable_dir
 
+    check_writable_dir(args.out)
     try:
         summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
                                    id_column=args.id_column,

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import InputError
+from ..errors import CONTROL_CHARS, InputError
+
+
+def _printable(v: str) -> str:
+    if CONTROL_CHARS.search(v):
+        raise ValueError("an id must be printable text; this one contains a control character (NUL, line break, ...)")
+    return v
+
+
+# report, claim and indicator ids: printed in the report and record, so no control characters
+Identifier = Annotated[str, AfterValidator(_printable)]
 
 
 class _Strict(BaseModel):
@@ -30,7 +40,7 @@ class _Strict(BaseModel):
 class ReportInfo(_Strict):
     """SGO report identification (checklist row 1)."""
 
-    id: str = Field(min_length=1)
+    id: Identifier = Field(min_length=1)
     version: int = Field(default=1, ge=1)
     type: Literal["1-day", "5-day", "monthly", "internal"] = Field(
         description="SGO deadline class: 1-day (fatality, hospital transport, vulnerable road user), "
@@ -39,8 +49,8 @@ class ReportInfo(_Strict):
     operating_entity: Optional[str] = None
     notice_received_date: Optional[_dt.date] = None
     submission_date: Optional[_dt.date] = None
-    same_incident_id: Optional[str] = None
-    same_vehicle_id: Optional[str] = None
+    same_incident_id: Optional[Identifier] = None
+    same_vehicle_id: Optional[Identifier] = None
     date: _dt.date = Field(description="The report's date (printed, and used as the PDF's date).")
 
 
@@ -155,13 +165,13 @@ class SafetyAnalysis(_Strict):
 
 
 class Claim(_Strict):
-    id: str
+    id: Identifier
     text: str
     status: Literal["supported", "challenged", "invalidated", "under_review"]
 
 
 class SPI(_Strict):
-    id: str
+    id: Identifier
     name: str
     threshold: str
     observed: Optional[str] = None

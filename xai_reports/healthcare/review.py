@@ -141,6 +141,9 @@ def _load(model, card_path, pack):
         if list(names) != list(spec.features):
             raise PackError(f"the model's features {names[:3]}... differ from healthcare.models.{mid}.features",
                             file=pack.files[-1], key_path=f"healthcare.models.{mid}.features")
+        from ..tabular import check_model_types
+
+        check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
     else:
         from .models import build_architecture
 

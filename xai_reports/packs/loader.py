@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
 from .._resources import domains_dir, templates_dir
-from ..errors import PackError
+from ..errors import PackError, brief
 from .schema import Pack, _KeyedError
 
 
@@ -25,16 +26,17 @@ class LoadedPack:
         sha256: hash of the merged, canonical pack content.
     """
 
-    def __init__(self, spec: Pack, files: list[Path], raw: dict):
+    def __init__(self, spec: Pack, files: list[Path], raw: dict, roots: dict | None = None):
         self.spec = spec
         self.files = files
+        self._roots = dict(roots or {})  # pack file -> the folder its paths are confined to
         self.directory = files[-1].parent
         self.raw = raw
         self.sha256 = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
     def __getattr__(self, item):
         # Delegate fields (name, version, features, finance, ...) to the spec.
-        if item in ("spec", "files", "directory", "raw", "sha256"):
+        if item in ("spec", "files", "directory", "raw", "sha256", "_roots"):
             raise AttributeError(item)
         return getattr(self.spec, item)
 
@@ -48,11 +50,12 @@ class LoadedPack:
     def _find_template_dirs(self) -> list[Path]:
         dirs: list[Path] = []
         for f in reversed(self.files):
+            root = self._roots.get(f, f.parent)
             for d in self._raw_dirs_of(f):
-                dirs.append(d)
+                dirs.append(_confined(d, f.parent, root, f, "template_dirs"))
             local = f.parent / "templates"
             if local.is_dir():
-                dirs.append(local)
+                dirs.append(_confined("templates", f.parent, root, f, "templates folder"))
         dirs.append(templates_dir())
         seen, out = set(), []
         for d in dirs:
@@ -62,9 +65,11 @@ class LoadedPack:
                 out.append(r)
         return out
 
-    def _raw_dirs_of(self, file: Path) -> list[Path]:
-        data = _read_yaml(file)
-        return [(file.parent / d) for d in (data.get("template_dirs") or [])]
+    def _raw_dirs_of(self, file: Path) -> list:
+        dirs = _read_yaml(file).get("template_dirs") or []
+        if not isinstance(dirs, list):
+            raise PackError("expected a list of folders relative to the pack", file=file, key_path="template_dirs")
+        return dirs
 
     _SECTION_USE = {"finance": "adverse-action letters need it (decision, institution, ...)",
                     "healthcare": "case-review sheets need it (profiles, models, ...)",
@@ -112,6 +117,73 @@ def _resolve_pack_file(name_or_path, relative_to: Path | None = None) -> Path:
     raise PackError(f"no pack named or found at '{name_or_path}' (shipped packs: {', '.join(known)})")
 
 
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _confined(ref, base: Path, root: Path, file: Path, key: str) -> Path:
+    """``ref`` (a path written in pack ``file``) resolved against ``base``, symlinks and ``..`` included.
+
+    A pack may only name files inside its own folder ``root``: a pack is data
+    someone else may have written, and a folder such as ``/etc`` in
+    ``template_dirs`` would let its templates copy any readable file into every
+    document (``asset_data_uri``). Folders the user gives on the command line
+    (``--templates``) are not confined.
+
+    Raises:
+        PackError: ``ref`` is absolute or resolves outside ``root``.
+    """
+    text = str(ref)
+    if "\x00" in text:
+        raise PackError("a path must not contain NUL characters", file=file, key_path=key)
+    hint = ("extend a shipped pack by name (extends: finance) or copy the base pack into the pack's folder"
+            if key == "extends" else "give other template folders with --templates")
+    p = Path(text)
+    if p.is_absolute():
+        raise PackError(f"'{_short(text, 60)}' is an absolute path; a pack may only name paths inside its own "
+                        f"folder ({hint})", file=file, key_path=key)
+    real = Path(os.path.realpath(base / p))
+    if not _inside(real, Path(os.path.realpath(root))):
+        raise PackError(f"'{_short(text, 60)}' is outside the pack's folder; a pack may only name paths inside its "
+                        f"own folder ({hint}; it resolves to {_short(str(real), 80)})", file=file, key_path=key)
+    return real
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return brief(text, limit)
+
+
+def _resolve_extends(ref, file: Path, root: Path) -> tuple[Path, Path]:
+    """The pack file ``extends: ref`` in ``file`` names, and the folder that file's own paths are confined to.
+
+    ``ref`` is a path inside the pack's folder ``root`` (``base.yaml``,
+    ``common/``), or the name of a shipped pack (``finance``); a shipped pack is
+    confined to its own folder.
+    """
+    if not isinstance(ref, str) or not ref.strip():
+        raise PackError(f"expected a pack name or a path inside the pack's folder, got {_short(repr(ref))}",
+                        file=file, key_path="extends")
+    if "\x00" in ref:
+        _confined(ref, file.parent, root, file, "extends")
+    p = Path(ref)
+    local = None
+    if not p.is_absolute():
+        cand = file.parent / p
+        if cand.is_file() or (cand.is_dir() and (cand / "pack.yaml").is_file()):
+            local = cand if cand.is_file() else cand / "pack.yaml"
+    if local is not None:
+        return _confined(local.relative_to(file.parent), file.parent, root, file, "extends"), root
+    shipped = domains_dir() / ref / "pack.yaml"
+    if "/" not in ref and ref not in (".", "..") and shipped.is_file():
+        real = shipped.resolve()
+        return real, real.parent
+    # not found: say why, refusing outside paths before saying "not found"
+    _confined(ref, file.parent, root, file, "extends")
+    known = sorted(d.name for d in domains_dir().iterdir() if (d / "pack.yaml").is_file())
+    raise PackError(f"no pack named or found at '{_short(ref)}' (a path inside the pack's folder, or a shipped pack: "
+                    f"{', '.join(known)})", file=file, key_path="extends")
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -123,7 +195,7 @@ def _read_yaml(path: Path) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PackError(f"{where}invalid YAML ({problem})", file=path) from None
+        raise PackError(f"{where}invalid YAML ({brief(problem, 120)})", file=path) from None
     if data is None:
         raise PackError("pack file is empty", file=path)
     if not isinstance(data, dict):
@@ -154,7 +226,13 @@ def _record(prov: dict, kp: tuple, value, file: Path):
             _record(prov, kp + (k,), v, file)
 
 
-def _load_raw(file: Path, stack: tuple = ()) -> tuple[dict, list[Path], dict]:
+def _load_raw(file: Path, stack: tuple = (), root: Path | None = None,
+              roots: dict | None = None) -> tuple[dict, list[Path], dict]:
+    """Read ``file`` and what it extends. ``root``: the folder the paths it names are confined to
+    (its own folder for the pack the user named and for shipped packs); ``roots`` collects it per file."""
+    root = file.parent if root is None else root
+    if roots is not None:
+        roots[file] = root
     if file in stack:
         chain = " -> ".join(str(f) for f in stack + (file,))
         raise PackError(f"'extends' forms a cycle: {chain}", file=file, key_path="extends")
@@ -164,11 +242,8 @@ def _load_raw(file: Path, stack: tuple = ()) -> tuple[dict, list[Path], dict]:
         prov: dict = {}
         _record(prov, (), data, file)
         return data, [file], prov
-    try:
-        parent_file = _resolve_pack_file(parent_ref, relative_to=file.parent)
-    except PackError as exc:
-        raise PackError(exc.reason, file=file, key_path="extends") from None
-    base, files, prov = _load_raw(parent_file, stack + (file,))
+    parent_file, parent_root = _resolve_extends(parent_ref, file, root)
+    base, files, prov = _load_raw(parent_file, stack + (file,), parent_root, roots)
     merged = _merge(base, data, prov, file, replace=tuple(data.get("replace") or ()))
     _check_partial_features(base, data, file)
     return merged, files + [file], prov
@@ -220,7 +295,8 @@ def load_pack(name_or_path) -> LoadedPack:
     if isinstance(name_or_path, LoadedPack):
         return name_or_path
     file = _resolve_pack_file(name_or_path)
-    raw, files, prov = _load_raw(file)
+    roots: dict = {}
+    raw, files, prov = _load_raw(file, roots=roots)
     try:
         spec = Pack.model_validate(raw)
     except ValidationError as exc:
@@ -235,7 +311,8 @@ def load_pack(name_or_path) -> LoadedPack:
         src = _source_of(prov, loc, files[-1])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise PackError(msg + more, file=src, key_path=_format_loc(loc) or None) from None
-    pack = LoadedPack(spec, files, raw)
+    pack = LoadedPack(spec, files, raw, roots)
+    pack.template_dirs()  # refuses template folders outside the pack's folder now, not at the first render
     _check_templates(pack, prov)
     return pack
 
@@ -247,13 +324,13 @@ def _explain_pydantic(err: dict) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "literal_error":
-        return f"expected {err['ctx']['expected']}, got {err.get('input')!r}"
+        return f"expected {err['ctx']['expected']}, got {brief(repr(err.get('input')), 80)}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     inp = err.get("input")
     if not isinstance(inp, (dict, list)):
-        msg += f" (got {inp!r})"
+        msg += f" (got {brief(repr(inp), 80)})"
     return msg
 
 

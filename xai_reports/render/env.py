@@ -14,11 +14,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+import markupsafe
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -127,11 +129,55 @@ def _asset_data_uri(dirs: tuple[str, ...]):
     return asset_data_uri
 
 
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """A ``FileSystemLoader`` that refuses a template file whose real path (symlinks resolved) leaves its folder.
+
+    Pack template folders are confined to the pack's folder (``packs.loader``);
+    this keeps a symlink inside one (``templates/x.html.j2 -> /etc/passwd``) from
+    bringing an outside file into a document.
+    """
+
+    def get_source(self, environment, template):
+        import os
+
+        from jinja2.loaders import split_template_path
+
+        pieces = split_template_path(template)
+        for root in self.searchpath:
+            candidate = os.path.join(root, *pieces)
+            if os.path.isfile(candidate):
+                real, top = os.path.realpath(candidate), os.path.realpath(root)
+                if not real.startswith(top.rstrip(os.sep) + os.sep):
+                    raise TemplateError(f"template '{template}' is a link to {real}, outside the pack's template "
+                                        f"folder {root}; copy the file into the pack instead")
+                break
+        return super().get_source(environment, template)
+
+
+# control characters a document never shows: C0 except tab and line feed, DEL, C1
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BREAKS = re.compile("\r\n?|[\u2028\u2029]")
+
+
+def clean_text(value):
+    """What every ``{{ expression }}`` of a template prints, before autoescaping: control characters
+    removed (NUL, C0 but tab and line feed, DEL, C1), ``\\r\\n``, ``\\r`` and the Unicode line/paragraph
+    separators as ``\\n``, so data (a name, an address, a narrative) can never put a raw control
+    character into the HTML or the PDF made from it. Tab and line feed are HTML white space (inside
+    ``<pre>`` they keep their meaning). Decision ids never get here with control characters: they are
+    refused when the data are read (:func:`xai_reports.tabular.check_id`)."""
+    if isinstance(value, str) and (_HIDDEN.search(value) or _BREAKS.search(value)):
+        cleaned = _HIDDEN.sub("", _BREAKS.sub("\n", value))
+        return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+    return value
+
+
 @lru_cache(maxsize=32)
 def _env(dirs: tuple[str, ...], n_user: int = 0) -> jinja2.Environment:
     from .._resources import templates_dir
 
-    plain = [jinja2.FileSystemLoader(d) for d in dirs]
+    # the user's own folders (--templates) are trusted as given; the pack's are confined
+    plain = [(jinja2.FileSystemLoader if i < n_user else _ConfinedLoader)(d) for i, d in enumerate(dirs)]
     namespaces = {
         SHIPPED_NS: jinja2.FileSystemLoader(str(templates_dir().resolve())),
         PACK_NS: jinja2.ChoiceLoader(plain[n_user:]),
@@ -143,6 +189,7 @@ def _env(dirs: tuple[str, ...], n_user: int = 0) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=clean_text,
     )
     env.filters["long_date"] = long_date
     env.globals["asset_data_uri"] = _asset_data_uri(dirs)
