@@ -44,7 +44,7 @@ def test_same_name_override_replaces_one_block_cli(hmda_case, tmp_path):
     user = _user_folder(tmp_path, same_name=True)
     apps = write_apps(hmda_case, tmp_path / "apps.csv", n=2, language=["en", "es"])
     out = tmp_path / "out"
-    res = run_cli("letters", "--pack", "finance", "--model", hmda_case["model"], "--data", apps, "--out", out,
+    res = run_cli("letters", "--pack", "finance_hmda_example", "--model", hmda_case["model"], "--data", apps, "--out", out,
                   "--reference", hmda_case["reference"], "--templates", user, "--quiet")
     assert res.returncode == 0, res.stderr
     en, es = _text(out / "letter_R-0.pdf"), _text(out / "letter_R-1.pdf")
@@ -94,7 +94,7 @@ def test_template_extending_itself_says_how_to_fix(tmp_path):
     d = tmp_path / "t" / "finance"
     d.mkdir(parents=True)
     (d / "adverse_action_letter.html.j2").write_text('{% extends "finance/adverse_action_letter.html.j2" %}')
-    dirs = template_search_path(load_pack("finance").template_dirs(), d.parent)
+    dirs = template_search_path(load_pack("finance_hmda_example").template_dirs(), d.parent)
     with pytest.raises(TemplateError, match="pack:finance/adverse_action_letter.html.j2"):
         render_template("finance/adverse_action_letter.html.j2", {"doc": {}}, dirs)
 
@@ -134,7 +134,7 @@ def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
                    "No podemos aprobar su solicitud de préstamo hipotecario",
                    "Departamento de Préstamos al Consumidor", "Atentamente", "Página 1 de 2"):
         assert phrase in text, phrase
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     for r in rec["document"]["content"]["reasons"]:
         assert r["text"] in {x.translations["es"] for x in pack.reasons.values()}
         assert r["text"] in text
@@ -158,7 +158,7 @@ def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
 def test_language_per_row_and_unknown_language(hmda_case, tmp_path):
     apps = write_apps(hmda_case, tmp_path / "apps.csv", language=["es", "en", "fr", "es"])
     out = tmp_path / "out"
-    s = generate_letters(hmda_case["model"], apps, "finance", out, reference=hmda_case["reference"],
+    s = generate_letters(hmda_case["model"], apps, "finance_hmda_example", out, reference=hmda_case["reference"],
                          formats=("json",))
     langs = {json.loads(p.read_text())["decision_id"]: json.loads(p.read_text())["document"]["language"]
              for p in out.glob("letter_*.json")}
