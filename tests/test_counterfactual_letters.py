@@ -165,7 +165,7 @@ def test_spanish_statement_and_range_check():
 
 def _pack_file(tmp_path, body: str):
     p = tmp_path / "pack.yaml"
-    p.write_text("extends: finance\nname: custom\nversion: '1'\n" + textwrap.dedent(body))
+    p.write_text("extends: finance_hmda_example\nname: custom\nversion: '1'\n" + textwrap.dedent(body))
     return p
 
 

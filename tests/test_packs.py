@@ -13,7 +13,8 @@ def write(tmp_path, text, name="pack.yaml"):
     return p
 
 
-def test_shipped_finance_pack(finance_pack):
+def test_shipped_finance_pack():
+    finance_pack = load_pack("finance")
     assert finance_pack.name == "finance" and finance_pack.spec.domain == "finance"
     assert finance_pack.finance.max_reasons == 4
     assert set(finance_pack.protected_features()) == {"afam", "single"}

@@ -73,7 +73,7 @@ def test_pack_with_its_own_template_file(hmda_case, tmp_path):
     pack_dir = tmp_path / "mybank"
     shutil.copytree(user, pack_dir / "templates")
     (pack_dir / "pack.yaml").write_text(textwrap.dedent("""\
-        extends: finance
+        extends: finance_hmda_example
         name: mybank
         version: "1.0.0"
         templates:
@@ -118,7 +118,7 @@ def test_missing_user_folder_is_a_clear_error(tmp_path):
 def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
     pack_dir = tmp_path / "es_pack"
     pack_dir.mkdir()
-    (pack_dir / "pack.yaml").write_text('extends: finance\nname: finance-es\nversion: "1"\nlanguage: es\n')
+    (pack_dir / "pack.yaml").write_text('extends: finance_hmda_example\nname: finance-es\nversion: "1"\nlanguage: es\n')
     apps = write_apps(hmda_case, tmp_path / "apps.csv", language="")  # no per-row choice: the pack decides
     out = tmp_path / "out"
     s = generate_letters(hmda_case["model"], apps, pack_dir, out, reference=hmda_case["reference"])
@@ -172,7 +172,7 @@ def test_an_incomplete_language_is_a_row_error(hmda_case, tmp_path):
     pack_dir = tmp_path / "p"
     pack_dir.mkdir()
     (pack_dir / "pack.yaml").write_text(textwrap.dedent("""\
-        extends: finance
+        extends: finance_hmda_example
         name: x
         version: "1"
         features:
