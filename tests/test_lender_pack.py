@@ -496,3 +496,66 @@ def test_counterfactuals_cli_runs(lender, tmp_path):
     assert res.returncode == 0, res.stderr
     cfs = pd.read_csv(tmp_path / "cf" / "counterfactuals.csv")
     assert len(cfs) and "age" not in [c for c in cfs.columns if c.startswith("changed")]
+
+
+# -- 8. every audit page stays inside its margins --------------------------------------------------------------
+MM = 72 / 25.4
+
+
+def _page_margin_overflow(pdf_path, *, top=20.0, bottom=20.0, left=16.0, right=16.0, header_band=5.0, scale=2.0):
+    """``[(page, side, dark pixels)]`` of ink in the page margins of every page.
+
+    The margins are the audit template's ``@page`` margins. The running header
+    and footer print in the middle of the top and bottom margins (CSS margin
+    boxes are vertically centred), so a band of ``header_band`` mm either side
+    of each margin's middle is left out; everything else in the margins must
+    be blank.
+    """
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(pdf_path))
+    bad = []
+    for i in range(len(pdf)):
+        img = np.asarray(pdf[i].render(scale=scale).to_pil().convert("L"))
+        h, w = img.shape
+
+        def px(mm):
+            return int(round(mm * MM * scale))
+
+        dark = img < 235
+        t_mid, b_mid, band = px(top) // 2, h - px(bottom) // 2, px(header_band)
+        regions = {
+            "left": dark[:, :px(left) - 2], "right": dark[:, w - px(right) + 2:],
+            "top": np.concatenate([dark[:t_mid - band], dark[t_mid + band:px(top) - 2]]),
+            "bottom": np.concatenate([dark[h - px(bottom) + 2:b_mid - band], dark[b_mid + band:]]),
+        }
+        bad += [(i + 1, side, int(r.sum())) for side, r in regions.items() if r.any()]
+    pdf.close()
+    return bad
+
+
+def test_every_audit_page_stays_inside_its_margins(lender, tmp_path):
+    """A protected attribute with 45 groups (long names), every group assessed: the fair-lending chart
+    has 47 bars and the reason-by-group table 45 columns; nothing may cross a margin."""
+    import re as _re
+
+    from xai_reports import audit
+    from xai_reports.render.charts import HBAR_MAX_ROWS
+
+    tpl = (__import__("xai_reports._resources", fromlist=["templates_dir"]).templates_dir()
+           / "audit" / "audit_report.html.j2").read_text()
+    m = _re.search(r"@page \{ size: letter; margin: ([\d.]+)mm ([\d.]+)mm ([\d.]+)mm ([\d.]+)mm", tpl)
+    top, right, bottom, left = map(float, m.groups())
+    d = lender["dir"]
+    df = pd.read_csv(d / "labelled.csv")
+    rng = np.random.default_rng(5)
+    df["region"] = rng.choice([f"Region number {i:02d} with a very long name indeed" for i in range(45)], len(df))
+    p = tmp_path / "pack.yaml"
+    p.write_text(f"extends: {lender['pack_file']}\nname: t\nversion: '1'\ncolumns:\n  extra: [region, default]\n"
+                 "audit:\n  fairness:\n    min_group_size: 1\n    metrics: [adverse_impact_ratio]\n"
+                 "  settings: {permutation_repeats: 1, counterfactual_rows: 5, faithfulness_rows: 10, stability_rows: 10,"
+                 " dependence_top_k: 1}\n")
+    rep = audit(d / "model.json", df, p, target="default", protected=["age", "region"], report_date="2026-11-20")
+    assert len(rep.figures["air"]["items"]) > HBAR_MAX_ROWS          # the chart is drawn in parts
+    out = rep.save(tmp_path / "audit.pdf")
+    assert _page_margin_overflow(out, top=top, bottom=bottom, left=left, right=right) == []

@@ -1022,9 +1022,14 @@ def _sec_reasons(c: _Ctx) -> dict:
                       "groups": [str(x) for x in sub.columns]}
         else:
             chi[a] = {"chi2": None, "p_value": None, "why": "fewer than two groups or reasons with enough denied applicants"}
-        group_tables.append(table(["Principal reason"] + [c.group_label(a, col) for col in cols], rows,
-                                  caption=f"Principal reason by {c.feature_label(a)} (share of the group's denied applicants)",
-                                  numeric=list(range(1, len(cols) + 1))))
+        per = 6   # group columns per table, so a table fits the page's width
+        for k0 in range(0, len(cols), per):
+            part = "" if len(cols) <= per else f", groups {k0 + 1}-{min(k0 + per, len(cols))} of {len(cols)}"
+            group_tables.append(table(["Principal reason"] + [c.group_label(a, col) for col in cols[k0:k0 + per]],
+                                      [[r[0]] + r[1 + k0:1 + k0 + per] for r in rows],
+                                      caption=f"Principal reason by {c.feature_label(a)} (share of the group's "
+                                              f"denied applicants{part})",
+                                      numeric=list(range(1, len(cols[k0:k0 + per]) + 1))))
         if chi[a].get("p_value") is not None:
             group_tables.append(para(
                 f"Chi-square test of independence between principal reason and {c.feature_label(a)}: "
@@ -1533,12 +1538,16 @@ def _sec_fairness(c: _Ctx) -> dict:
                   cell(f3(r["correlation"], 3), r["correlation"], flag="flag" if r["abs_correlation"] >= fs.proxy_threshold else None)]
                  for _, r in ps.iterrows()], numeric=[2])]))
         res[a] = ares
+    not_plotted = [i for i in air_items if _nan(i["value"])]
+    air_items = [i for i in air_items if not _nan(i["value"])]   # groups not assessed: in the tables, not the chart
     if "adverse_impact_ratio" in fs.metrics and air_items:
         c.figures["air"] = {"type": "hbar", "items": air_items, "threshold": fs.air_threshold,
                             "xlabel": f"adverse impact ratio ({fav_name} rate / reference rate); dashed line: {fs.air_threshold:g}",
                             "alt": "Bar chart of adverse impact ratios by group with the flag threshold "
                                    f"{fs.air_threshold:g}: " + ", ".join(f"{i['label']} {i['text']}" for i in air_items) + "."}
-        blocks.insert(3, figure("air", "Adverse impact ratio by group", c.figures["air"]["alt"]))
+        blocks.insert(3, figure("air", "Adverse impact ratio by group" + (
+            f" ({len(not_plotted)} group(s) not assessed are listed in the tables)" if not_plotted else ""),
+            c.figures["air"]["alt"]))
     blocks.append(para("Adjusted marginal effect: the average change in the probability of a favourable model decision "
                        "associated with group membership in a logistic regression on the model's decisions that controls "
                        "for the model's inputs (legitimate credit factors), compared pairwise with the reference group; "
