@@ -48,16 +48,41 @@ def _display_round(x: float, fs, mode: str) -> float:
 
 
 def _tree_splits(adapter, features):
-    """``{feature name: sorted thresholds}`` when the model is a tree ensemble this package parses, else ``None``."""
+    """``(ensemble, {feature name: sorted thresholds})`` when the model is a tree ensemble this package
+    parses (any family parsed into :class:`~xai_reports.attribution._trees.TreeEnsemble`), else ``(None, None)``."""
     from ..attribution._trees import feature_thresholds, parse_ensemble
 
     try:
         ens = parse_ensemble(adapter)
     except Exception:  # noqa: BLE001 - not a tree model (or several outputs): checked densely instead
-        return None
+        return None, None
     names = list(adapter.feature_names or features)
     thr = feature_thresholds(ens)
-    return {names[j]: v for j, v in thr.items() if j < len(names)}
+    return ens, {names[j]: v for j, v in thr.items() if j < len(names)}
+
+
+def _output_bounds(ens, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+    """Lower and upper bounds of the ensemble's summed leaf values over the box ``lo <= x <= hi``.
+
+    A leaf is reachable when every split on its path can go its way for some
+    value in the box; each tree contributes its smallest / largest reachable
+    leaf. The bounds are sound (the output over the box lies between them), so
+    a decision that holds at both bounds holds over the whole box.
+    """
+    f, t = ens.feature, ens.threshold
+    xl, xh = lo[f], hi[f]
+    fixed = (xl == xh) | (np.isnan(xl) & np.isnan(xh))
+    exact = ens.go_left(lo[None, :])[:-1, 0]
+    with np.errstate(invalid="ignore"):
+        cl, cr = ((xl < t), (xh >= t)) if ens.strict else ((xl <= t), (xh > t))
+    cl = np.append(np.where(fixed, exact, cl), True)
+    cr = np.append(np.where(fixed, ~exact, cr), True)
+    reach = np.where(ens.path_left, cl[ens.path_node], cr[ens.path_node]).all(axis=1)
+    T = int(ens.leaf_tree.max()) + 1 if len(ens.leaf_tree) else 0
+    mx, mn = np.full(T, -np.inf), np.full(T, np.inf)
+    np.maximum.at(mx, ens.leaf_tree[reach], ens.value[reach])
+    np.minimum.at(mn, ens.leaf_tree[reach], ens.value[reach])
+    return float(mn.sum()), float(mx.sum())
 
 
 def _plan_checks(result: CounterfactualResult, pack, codec, Zo, Zc, Zb, splits):
@@ -185,8 +210,9 @@ def _check_ranges(adapter, result: CounterfactualResult, engine_target, pack, ba
     Zo = codec.encode(result.original)
     Zc = codec.encode(cfs)
     Zb = codec.encode(background) if background is not None and len(background) else np.empty((0, len(features)))
-    splits = _tree_splits(adapter, features)
+    ens, splits = _tree_splits(adapter, features)
     plans = _plan_checks(result, pack, codec, Zo, Zc, Zb, splits)
+    proven = _prove_by_bounds(adapter, ens, engine_target, codec, features, plans, Zc, cfs) if ens is not None else {}
     blocks, owners, out = [], [], {}
     n = 0
     # probes: the counterfactual with its changed features over the product of their check points
@@ -204,6 +230,11 @@ def _check_ranges(adapter, result: CounterfactualResult, engine_target, pack, ba
                "stated": {f: _plain(v) for f, v in stated.items()}}
         if kind == "exact" and splits is not None:
             rec["model"] = "tree ensemble: output constant between consecutive split thresholds"
+        if (row, rank) in proven:
+            rec.update(ok=True, probes=0, method="bounds of the trees' output over the stated box")
+            out[(row, rank)] = rec
+            spans.append(None)
+            continue
         if size > MAX_EXACT_PROBES:
             rec.update(ok=False, why=f"{size:,} combinations to check, more than {MAX_EXACT_PROBES:,}: not stated")
             out[(row, rank)] = rec
@@ -230,6 +261,69 @@ def _check_ranges(adapter, result: CounterfactualResult, engine_target, pack, ba
         if not ok:
             out[(row, rank)]["why"] = "the model does not keep the decision over the whole stated range: not stated"
     return out
+
+
+def _prove_by_bounds(adapter, ens, target, codec, features, plans, Zc, cfs) -> set:
+    """The ``(row, rank)`` whose whole stated box provably keeps the desired decision, from sound
+    bounds of the tree ensemble's output over the box (no enumeration needed for them)."""
+    if ens.leaf_tree is None or not hasattr(target, "from_output"):
+        return set()
+    pos = {(r_, k_): i for i, (r_, k_) in enumerate(zip(cfs["row"].tolist(), [int(v) for v in cfs["rank"]]))}
+    lo_rows, hi_rows, base_rows, owners_of = [], [], [], []
+    spans = []
+    for row, rank, owner, axes, how, stated in plans:
+        base = Zc[pos[(row, rank)]].copy()
+        for j, f in enumerate(features):
+            if f in stated and codec.numeric[j]:
+                base[j] = stated[f]
+        cat_axes = [j for j in sorted(axes) if not codec.numeric[j]]
+        combos = np.array(np.meshgrid(*[axes[j] for j in cat_axes], indexing="ij")).reshape(len(cat_axes), -1).T \
+            if cat_axes else np.empty((1, 0))
+        if len(combos) > 64:
+            spans.append(None)
+            continue
+        start = len(lo_rows)
+        for combo in combos:
+            lo, hi = base.copy(), base.copy()
+            for j, v in zip(cat_axes, combo):
+                lo[j] = hi[j] = v
+            for j in axes:
+                if codec.numeric[j]:
+                    lo[j], hi[j] = float(np.min(axes[j])), float(np.max(axes[j]))
+            lo_rows.append(lo)
+            hi_rows.append(hi)
+        spans.append((start, len(lo_rows), len(base_rows)))
+        base_rows.append(base)
+        owners_of.append(owner)
+    if not lo_rows:
+        return set()
+    cols = list(features)
+    LO = ens.encode(codec.decode(np.array(lo_rows)), columns=cols)
+    HI = ens.encode(codec.decode(np.array(hi_rows)), columns=cols)
+    B = codec.decode(np.array(base_rows))
+    space = ens.output if ens.output in ("margin", "probability", "value") else adapter.output_space
+    try:
+        offset = np.asarray(adapter.predict(B, output=space), dtype=float) - ens.predict(ens.encode(B, columns=cols))
+    except Exception:  # noqa: BLE001 - the output cannot be reproduced from the trees: enumerate instead
+        return set()
+    proven = set()
+    for (row, rank, *_), span in zip(plans, spans):
+        if span is None:
+            continue
+        a, b, k = span
+        mn, mx = np.inf, -np.inf
+        for i in range(a, b):
+            lo_b, hi_b = _output_bounds(ens, LO[i], HI[i])
+            mn, mx = min(mn, lo_b), max(mx, hi_b)
+        ends = np.array([mn, mx]) + (ens.offset or 0.0) + offset[k]
+        try:
+            out = adapter.convert(ends, space, target.output)
+            _, valid, _ = target.from_output(out, np.array([owners_of[k]] * 2))
+        except Exception:  # noqa: BLE001
+            continue
+        if bool(np.all(valid)):
+            proven.add((row, rank))
+    return proven
 
 
 class LetterCounterfactuals:
