@@ -559,3 +559,76 @@ def test_every_audit_page_stays_inside_its_margins(lender, tmp_path):
     assert len(rep.figures["air"]["items"]) > HBAR_MAX_ROWS          # the chart is drawn in parts
     out = rep.save(tmp_path / "audit.pdf")
     assert _page_margin_overflow(out, top=top, bottom=bottom, left=left, right=right) == []
+
+
+# -- 2. other model families: the exact check is generic over parsed trees; other models say what was checked -----
+NUMERIC = ["duration", "amount", "existing_credits"]
+
+
+def _numeric_case(lender):
+    from xai_reports.tabular import encode_like_pack
+
+    df = lender["df"]
+    X = encode_like_pack(df[["application_id"] + NUMERIC], lender["pack"], NUMERIC)
+    return X.iloc[:800], X.iloc[800:], df["default"].to_numpy()[:800]
+
+
+def test_sklearn_forest_statements_are_exact(lender):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from xai_reports import wrap_model
+    from xai_reports.counterfactuals.statements import letter_counterfactuals
+
+    Xtr, Xte, y = _numeric_case(lender)
+    rf = RandomForestClassifier(n_estimators=25, max_depth=4, random_state=SEED).fit(Xtr, y)
+    ad = wrap_model(rf, feature_names=NUMERIC)
+    p = rf.predict_proba(Xte)[:, 1]
+    Xd = Xte[p >= 0.5].reset_index(drop=True)
+    assert len(Xd) >= 5
+    lc = letter_counterfactuals(ad, Xd, lender["pack"], background=Xtr)
+    splits = {f: np.unique(np.concatenate([e.tree_.threshold[e.tree_.feature == j] for e in rf.estimators_]))
+              for j, f in enumerate(NUMERIC)}
+    stated = 0
+    for i in range(len(Xd)):
+        rec = lc.record(i)
+        for item in rec["counterfactuals"]:
+            if item["rank"] not in rec["stated_in_letter"]:
+                continue
+            stated += 1
+            chk = item["statement_check"]
+            assert chk["kind"] == "exact" and chk["ok"]
+            axes = {}
+            for f, v in chk["stated"].items():
+                fs = lender["pack"].features[f]
+                lo, hi = (fs.bounds[0], v) if fs.direction == "decrease_only" else (v, fs.bounds[1])
+                axes[f] = _probe_values(lo, hi, splits[f], integer=fs.integer)
+            grid = pd.MultiIndex.from_product(list(axes.values()), names=list(axes)).to_frame(index=False)
+            rows = pd.DataFrame([Xd.iloc[i].to_dict()] * len(grid))
+            for f in axes:
+                rows[f] = grid[f].to_numpy()
+            assert (rf.predict_proba(rows[NUMERIC])[:, 1] < 0.5).all(), (i, chk["stated"])
+    assert stated >= 3
+
+
+def test_other_models_record_a_dense_check(lender):
+    from sklearn.linear_model import LogisticRegression
+
+    from xai_reports import wrap_model
+    from xai_reports.counterfactuals.statements import letter_counterfactuals
+
+    Xtr, Xte, y = _numeric_case(lender)
+    lr = LogisticRegression(max_iter=1000).fit(Xtr, y)
+    ad = wrap_model(lr, feature_names=NUMERIC)
+    Xd = Xte[lr.predict_proba(Xte)[:, 1] >= 0.5].reset_index(drop=True)
+    lc = letter_counterfactuals(ad, Xd, lender["pack"], background=Xtr)
+    kinds = set()
+    for i in range(len(Xd)):
+        for item in lc.record(i)["counterfactuals"]:
+            chk = item["statement_check"]
+            for f, h in chk["features"].items():
+                kinds.add(h["kind"])
+                if h["kind"] == "dense":
+                    assert chk["kind"] == "dense" and h["points"] >= 3 and len(h["range"]) == 2
+                if f == "duration":                       # integer feature: every value, exact for any model
+                    assert h["kind"] in ("every_integer", "point")
+    assert "dense" in kinds and "every_integer" in kinds
