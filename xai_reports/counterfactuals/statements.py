@@ -129,7 +129,8 @@ def _plan_checks(result: CounterfactualResult, pack, codec, Zo, Zc, Zb, splits):
                 how[f] = {"kind": "point", "values": [float(v)]}
                 continue
             down = rule.direction == "decrease_only"
-            ts = splits.get(f) if splits is not None else None
+            # a tree ensemble that never splits on f is constant in f: no threshold, one piece
+            ts = splits.get(f, np.empty(0)) if splits is not None else None
             if rule.bounds is not None:
                 lim = rule.bounds[0] if down else rule.bounds[1]
                 open_end = False
