@@ -41,7 +41,7 @@ def main(argv=None) -> int:
 
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_audit_"))
     out.mkdir(parents=True, exist_ok=True)
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     train, test = train_test_split(df, test_size=0.2, random_state=SEED, stratify=df["deny"])
     t0 = time.perf_counter()

@@ -57,7 +57,7 @@ def setup(n: int):
     from xai_reports.packs import load_pack
     from xai_reports.tabular import encode_like_pack
 
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     train, _ = train_test_split(df, test_size=0.2, random_state=SEED, stratify=df["deny"])
     model = train_model(train, pack)

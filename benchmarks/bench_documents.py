@@ -57,7 +57,7 @@ def main():
     from xai_reports.tabular import encode_like_pack
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-docs-"))
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     X = encode_like_pack(df[["applicant_id"] + FEATURES], pack, FEATURES)
     model = xgb.XGBClassifier(n_estimators=60, max_depth=3, enable_categorical=True, tree_method="hist",

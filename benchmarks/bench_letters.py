@@ -60,7 +60,7 @@ def _setup(work: Path, n_denied: int, n_mixed: list[int]) -> dict:
     from xai_reports.tabular import encode_like_pack
 
     work.mkdir(parents=True, exist_ok=True)
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     train, _ = train_test_split(df, test_size=0.2, random_state=SEED, stratify=df["deny"])
     model = train_model(train, pack)
@@ -173,9 +173,9 @@ def run_ceiling(cfg, cores: int, shared_fonts: bool = False) -> dict:
     work = Path(cfg["work"])
     rec_dir = work / "ceiling_records"
     shutil.rmtree(rec_dir, ignore_errors=True)
-    generate_letters(cfg["model"], cfg["denied"], "finance", rec_dir, formats=["json"], decision_date="2026-11-20",
+    generate_letters(cfg["model"], cfg["denied"], "finance_hmda_example", rec_dir, formats=["json"], decision_date="2026-11-20",
                      workers=0, resume=False)
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     dirs = pack.template_dirs()
     base_url = Path(dirs[-1]).resolve().as_uri() + "/"
     tasks = []
@@ -198,7 +198,7 @@ def run_ceiling(cfg, cores: int, shared_fonts: bool = False) -> dict:
 
 
 def run_ours(cfg, cores: int, formats: list[str], data_key: str = "denied", chunk_size: int = 1000,
-             pack="finance") -> dict:
+             pack="finance_hmda_example") -> dict:
     from xai_reports.letters import generate_letters
 
     work = Path(cfg["work"])

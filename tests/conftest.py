@@ -16,9 +16,10 @@ if str(ROOT) not in sys.path:
 
 @pytest.fixture(scope="session")
 def finance_pack():
+    """The demo's example pack (the base 'finance' pack carries no institution or model facts)."""
     from xai_reports import load_pack
 
-    return load_pack("finance")
+    return load_pack("finance_hmda_example")
 
 
 @pytest.fixture(scope="session")

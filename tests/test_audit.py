@@ -23,7 +23,7 @@ def audit_setup(tmp_path_factory):
     from xai_reports import load_pack
     from xai_reports.demo import FEATURES, PROTECTED, load_hmda, train_model
 
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     model = train_model(df.iloc[:1900], pack)
     d = tmp_path_factory.mktemp("audit")
@@ -41,7 +41,7 @@ def report(audit_setup):
     from xai_reports import audit
 
     s = audit_setup
-    return audit(s["model"], s["data"], "finance", target="deny", protected=["afam", "single"],
+    return audit(s["model"], s["data"], "finance_hmda_example", target="deny", protected=["afam", "single"],
                  reference=s["reference"], report_date=DATE)
 
 
@@ -254,7 +254,7 @@ def test_target_column_missing(audit_setup):
     from xai_reports import InputError, audit
 
     with pytest.raises(InputError, match="target column 'outcome' is not in the data") as e:
-        audit(audit_setup["model"], audit_setup["data"], "finance", target="outcome", report_date=DATE)
+        audit(audit_setup["model"], audit_setup["data"], "finance_hmda_example", target="outcome", report_date=DATE)
     assert e.value.column == "outcome" and str(audit_setup["data"]) in str(e.value)
 
 
@@ -262,7 +262,7 @@ def test_protected_column_missing(audit_setup):
     from xai_reports import InputError, audit
 
     with pytest.raises(InputError, match="protected column.*'race'") as e:
-        audit(audit_setup["model"], audit_setup["data"], "finance", target="deny", protected=["afam", "race"],
+        audit(audit_setup["model"], audit_setup["data"], "finance_hmda_example", target="deny", protected=["afam", "race"],
               report_date=DATE)
     assert e.value.column == "race"
 
@@ -273,7 +273,7 @@ def test_labels_with_one_class(audit_setup):
     df = audit_setup["frame"].copy()
     df["deny"] = 0
     with pytest.raises(InputError, match="one class only"):
-        audit(audit_setup["model"], df, "finance", target="deny", report_date=DATE)
+        audit(audit_setup["model"], df, "finance_hmda_example", target="deny", report_date=DATE)
 
 
 def test_bad_label_value_names_the_row(audit_setup):
@@ -281,7 +281,7 @@ def test_bad_label_value_names_the_row(audit_setup):
 
     df = audit_setup["frame"].copy().astype(object)
     df.loc[4, "deny"] = "maybe"
-    rep = audit(audit_setup["model"], df, "finance", target="deny", protected=["afam"], report_date=DATE)
+    rep = audit(audit_setup["model"], df, "finance_hmda_example", target="deny", protected=["afam"], report_date=DATE)
     assert rep.results["data"]["rows_excluded"] == 1
     assert rep.results["data"]["excluded"][0]["row"] == 5 and "maybe" in rep.results["data"]["excluded"][0]["error"]
     assert any("excluded" in f["title"] for f in rep.findings)
@@ -293,13 +293,15 @@ def test_small_protected_group_is_reported_not_divided(audit_setup):
     df = audit_setup["frame"].copy()
     df["region"] = "north"
     df.loc[:4, "region"] = "south"           # five rows
-    rep = audit(audit_setup["model"], df, "finance", target="deny", protected=["afam", "region"], report_date=DATE)
+    rep = audit(audit_setup["model"], df, "finance_hmda_example", target="deny", protected=["afam", "region"], report_date=DATE)
     south = next(g for g in rep.results["fairness"]["region"]["groups"] if g["group"] == "south")
     assert south["n"] == 5 and south["air"] is None and not south["assessed"]
     assert "fewer than the minimum group size 30" in south["note"]
     perf = next(g for g in rep.results["performance"]["by_group"]["region"] if g["group"] == "south")
     assert perf["auc"] is None and "not assessed" in perf["note"]
-    assert any("not assessed" in f["title"] and "south" in f["title"] for f in rep.findings)
+    # one finding per attribute (not one per group), naming the small group in its evidence
+    na = [f for f in rep.findings if "Fair-lending metrics not assessed" in f["title"]]
+    assert len(na) == 1 and "region" in na[0]["title"] and "south (5 rows)" in na[0]["evidence"]
     html = rep.to_html()
     assert "fewer than the minimum group size 30" in html
 
@@ -309,7 +311,7 @@ def test_no_report_date(audit_setup, monkeypatch):
 
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     with pytest.raises(InputError, match="no report date"):
-        audit(audit_setup["model"], audit_setup["data"], "finance", target="deny")
+        audit(audit_setup["model"], audit_setup["data"], "finance_hmda_example", target="deny")
 
 
 def test_date_from_the_data(audit_setup):
@@ -317,7 +319,7 @@ def test_date_from_the_data(audit_setup):
 
     df = audit_setup["frame"].copy()
     df.insert(1, "decision_date", ["2026-03-01"] * (len(df) - 1) + ["2026-04-15"])
-    rep = audit(audit_setup["model"], df, "finance", target="deny", protected=["afam"])
+    rep = audit(audit_setup["model"], df, "finance_hmda_example", target="deny", protected=["afam"])
     assert rep.date == "2026-04-15" and "decision date" in rep.results["identification"]["date_source"]
 
 
@@ -325,11 +327,11 @@ def test_cli_writes_html_and_reports_errors(audit_setup, tmp_path, capsys):
     from xai_reports.cli import main
 
     out = tmp_path / "audit.html"
-    rc = main(["audit", "--pack", "finance", "--model", str(audit_setup["model"]), "--data", str(audit_setup["data"]),
+    rc = main(["audit", "--pack", "finance_hmda_example", "--model", str(audit_setup["model"]), "--data", str(audit_setup["data"]),
                "--target", "deny", "--protected", "afam", "--date", DATE, "--out", str(out), "--quiet"])
     assert rc == 0 and out.read_text().startswith("<!DOCTYPE html>")
     bad = tmp_path / "bad.pdf"
-    rc = main(["audit", "--pack", "finance", "--model", str(audit_setup["model"]), "--data", str(audit_setup["data"]),
+    rc = main(["audit", "--pack", "finance_hmda_example", "--model", str(audit_setup["model"]), "--data", str(audit_setup["data"]),
                "--target", "nope", "--date", DATE, "--out", str(bad), "--quiet"])
     assert rc == 2 and not bad.exists()
     assert "column 'nope'" in capsys.readouterr().err

@@ -24,7 +24,7 @@ def letters(tmp_path_factory):
     """Letters for 60 held-out HMDA applications, with the training rows as the reference population."""
     from xai_reports.demo import FEATURES, PROTECTED, load_hmda, train_model
 
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     d = tmp_path_factory.mktemp("cf_letters")
     model = train_model(df.iloc[:1900], pack)
@@ -91,7 +91,7 @@ def test_record_carries_counterfactuals_and_status(letters):
         assert cf["desired"] == "approval: P(deny) < 0.5"
         assert cf["method"]["background"] == "the reference population"
         assert "afam" not in cf["constraints"]["features"]     # protected: not even a model input
-        assert cf["constraints"]["features"]["chist"] == {"mutable": False, "why": "not actionable in pack 'finance'"}
+        assert cf["constraints"]["features"]["chist"] == {"mutable": False, "why": "not actionable in pack 'finance_hmda_example'"}
         assert cf["constraints"]["features"]["pirat"]["direction"] == "decrease_only"
         if cf["status"] == "none":
             assert cf["reason"] and not cf["counterfactuals"]
@@ -125,7 +125,7 @@ def test_spanish_statement_and_range_check():
     from xai_reports.counterfactuals.statements import letter_counterfactuals
     from xai_reports import wrap_model
 
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
 
     class Rule:
         """A non-monotone toy model: approve only when 0.30 <= pirat <= 0.35, or when lvrat <= 0.5."""
@@ -158,14 +158,14 @@ def test_spanish_statement_and_range_check():
                           "if the loan amount were 50% of the property's value or less (for example, with a larger "
                           "down payment), with everything else unchanged.")
     es = lc.content(0, "es")
-    assert "nuestra decisión podría haber sido diferente si el monto del préstamo fuera el 50% del valor" in es["text"]
+    assert "nuestra decisión podría haber sido diferente si el monto del préstamo fuera el 50 % del valor" in es["text"]
     assert es["caveat"].startswith("Esto no garantiza la aprobación")
     assert "35%" not in en["text"] + es["text"]
 
 
 def _pack_file(tmp_path, body: str):
     p = tmp_path / "pack.yaml"
-    p.write_text("extends: finance\nname: custom\nversion: '1'\n" + textwrap.dedent(body))
+    p.write_text("extends: finance_hmda_example\nname: custom\nversion: '1'\n" + textwrap.dedent(body))
     return p
 
 
@@ -207,7 +207,7 @@ def test_cli_counterfactuals(letters, tmp_path, capsys):
     from xai_reports.cli import main
 
     d = letters["dir"].parent
-    rc = main(["counterfactuals", "--pack", "finance", "--model", str(d / "model.json"), "--data",
+    rc = main(["counterfactuals", "--pack", "finance_hmda_example", "--model", str(d / "model.json"), "--data",
                str(d / "applications.csv"), "--reference", str(d / "reference.csv"), "--out", str(tmp_path / "cf"),
                "--quiet"])
     assert rc == 0
@@ -219,10 +219,10 @@ def test_cli_counterfactuals(letters, tmp_path, capsys):
     summary = json.loads((tmp_path / "cf" / "summary.json").read_text())
     assert summary["quality"]["violations"] == 0
     (tmp_path / "c.yaml").write_text("decrease_only: [chist]\n")
-    rc = main(["counterfactuals", "--pack", "finance", "--model", str(d / "model.json"), "--data",
+    rc = main(["counterfactuals", "--pack", "finance_hmda_example", "--model", str(d / "model.json"), "--data",
                str(d / "applications.csv"), "--out", str(tmp_path / "cf2"), "--constraints", str(tmp_path / "c.yaml")])
     assert rc == 2
-    assert "'chist' cannot change (not actionable in pack 'finance')" in capsys.readouterr().err
+    assert "'chist' cannot change (not actionable in pack 'finance_hmda_example')" in capsys.readouterr().err
     assert not (tmp_path / "cf2" / "counterfactuals.csv").exists()
 
 
@@ -232,7 +232,7 @@ def test_spanish_letter_states_what_could_change(letters, tmp_path):
     denied_ids = [p.stem.removeprefix("letter_") for p in sorted(letters["dir"].glob("letter_*.pdf"))
                   if json.loads(p.with_suffix(".json").read_text())["counterfactuals"]["stated_in_letter"]][:2]
     apps[apps.applicant_id.isin(denied_ids)].to_csv(tmp_path / "apps.csv", index=False)
-    generate_letters(d / "model.json", tmp_path / "apps.csv", "finance", tmp_path / "es",
+    generate_letters(d / "model.json", tmp_path / "apps.csv", "finance_hmda_example", tmp_path / "es",
                      reference=d / "reference.csv", language="es", formats=("pdf", "json"))
     for i in denied_ids:
         text = pdf_text(tmp_path / "es" / f"letter_{i}.pdf")

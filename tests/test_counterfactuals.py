@@ -21,7 +21,7 @@ def hmda_setup():
     from xai_reports.demo import FEATURES, SEED, load_hmda, train_model
     from xai_reports.tabular import encode_like_pack
 
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     train, _ = train_test_split(df, test_size=0.2, random_state=SEED, stratify=df["deny"])
     model = train_model(train, pack)

@@ -24,7 +24,7 @@ def pdf_text(path) -> str:
 @pytest.fixture(scope="module")
 def batch(hmda_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("letters")
-    summary = generate_letters(hmda_files["model"], hmda_files["applications"], "finance", out,
+    summary = generate_letters(hmda_files["model"], hmda_files["applications"], "finance_hmda_example", out,
                                reference=hmda_files["reference"])
     return out, summary
 
@@ -115,7 +115,7 @@ def test_record_is_complete_and_pdf_embeds_it(batch):
 
 def test_same_input_same_bytes_and_regeneration(batch, hmda_files, tmp_path):
     out, _ = batch
-    generate_letters(hmda_files["model"], hmda_files["applications"], "finance", tmp_path,
+    generate_letters(hmda_files["model"], hmda_files["applications"], "finance_hmda_example", tmp_path,
                      reference=hmda_files["reference"], formats=("html", "json"))
     for f in tmp_path.glob("letter_*"):
         assert f.read_bytes() == (out / f.name).read_bytes(), f.name
@@ -137,7 +137,7 @@ def test_pdf_page_renders(batch, tmp_path):
 def test_credit_score_block_when_pack_says_so(hmda_files, tmp_path):
     pack = tmp_path / "scored.yaml"
     pack.write_text(
-        "extends: finance\nname: scored\nversion: '1'\nfinance:\n  credit_score:\n    used: true\n"
+        "extends: finance_hmda_example\nname: scored\nversion: '1'\nfinance:\n  credit_score:\n    used: true\n"
         "    column: score\n    date_column: score_date\n    key_factors_column: score_factors\n"
         "    range: [300, 850]\n    provider: {name: Example Score Co (fictional), address: [1 Score Way, Reno NV]}\n")
     df = pd.read_csv(hmda_files["applications"], dtype=str)
@@ -159,7 +159,7 @@ def run_cli(*args):
     return subprocess.run(CLI + list(args), capture_output=True, text=True)
 
 
-def letters_cli(hmda_files, data, out, model=None, pack="finance"):
+def letters_cli(hmda_files, data, out, model=None, pack="finance_hmda_example"):
     return run_cli("letters", "--pack", str(pack), "--model", str(model or hmda_files["model"]), "--data", str(data),
                    "--out", str(out), "--reference", str(hmda_files["reference"]), "--quiet")
 
@@ -231,7 +231,7 @@ def test_empty_missing_and_unsafe_inputs(hmda_files, tmp_path):
     res = letters_cli(hmda_files, hmda_files["applications"], tmp_path / "o1", model=pkl)
     assert res.returncode == 2 and "arbitrary code" in res.stderr
     broken = tmp_path / "broken.yaml"
-    broken.write_text("extends: finance\nname: b\nversion: '1'\nfinance:\n  decision:\n    threshold: 7\n")
+    broken.write_text("extends: finance_hmda_example\nname: b\nversion: '1'\nfinance:\n  decision:\n    threshold: 7\n")
     res = letters_cli(hmda_files, hmda_files["applications"], tmp_path / "o1", pack=broken)
     assert res.returncode == 2 and "finance.decision.threshold" in res.stderr and "broken.yaml" in res.stderr
     assert not (tmp_path / "o1").exists()
@@ -244,7 +244,7 @@ def test_ids_cannot_escape_the_output_folder(hmda_files, tmp_path):
     data = tmp_path / "evil.csv"
     frame.to_csv(data, index=False)
     out = tmp_path / "nested" / "out"
-    s = generate_letters(hmda_files["model"], data, "finance", out, reference=hmda_files["reference"],
+    s = generate_letters(hmda_files["model"], data, "finance_hmda_example", out, reference=hmda_files["reference"],
                          formats=("json",))
     assert s.denied > 0
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p != data]
@@ -254,5 +254,5 @@ def test_ids_cannot_escape_the_output_folder(hmda_files, tmp_path):
 
 def test_python_api_accepts_objects(hmda_model, hmda_files, tmp_path):
     frame = pd.read_csv(hmda_files["applications"], dtype=str)
-    s = generate_letters(hmda_model, frame, load_pack("finance"), tmp_path, formats=("json",), decision_date="2026-01-05")
+    s = generate_letters(hmda_model, frame, load_pack("finance_hmda_example"), tmp_path, formats=("json",), decision_date="2026-01-05")
     assert s.rows == 40 and s.denied > 0

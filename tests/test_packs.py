@@ -13,7 +13,8 @@ def write(tmp_path, text, name="pack.yaml"):
     return p
 
 
-def test_shipped_finance_pack(finance_pack):
+def test_shipped_finance_pack():
+    finance_pack = load_pack("finance")
     assert finance_pack.name == "finance" and finance_pack.spec.domain == "finance"
     assert finance_pack.finance.max_reasons == 4
     assert set(finance_pack.protected_features()) == {"afam", "single"}
@@ -25,7 +26,7 @@ def test_shipped_finance_pack(finance_pack):
 
 def test_extends_overrides_only_what_differs(tmp_path):
     p = write(tmp_path, """
-        extends: finance
+        extends: finance_hmda_example
         name: acme
         version: "2.0"
         finance:
@@ -43,10 +44,10 @@ def test_extends_overrides_only_what_differs(tmp_path):
     """)
     pack = load_pack(p)
     assert pack.name == "acme" and pack.finance.institution.name == "ACME Credit Union"
-    assert pack.finance.institution.phone == load_pack("finance").finance.institution.phone
+    assert pack.finance.institution.phone == load_pack("finance_hmda_example").finance.institution.phone
     assert pack.finance.decision.threshold == 0.4
     assert "dti" in pack.features and "unemp" not in pack.features and "pirat" in pack.features
-    assert [f.name for f in pack.files] == ["pack.yaml", "pack.yaml"]
+    assert [f.name for f in pack.files] == ["pack.yaml", "pack.yaml", "pack.yaml"]
 
 
 @pytest.mark.parametrize("body,key,msg", [
@@ -95,8 +96,9 @@ def test_yaml_is_loaded_safely(tmp_path):
 
 
 def test_validate_pack_cli(tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "xai_reports", "validate-pack", "finance"], capture_output=True, text=True)
-    assert ok.returncode == 0 and "ok: pack 'finance'" in ok.stdout
+    ok = subprocess.run([sys.executable, "-m", "xai_reports", "validate-pack", "finance_hmda_example"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "ok: pack 'finance_hmda_example'" in ok.stdout
     bad = write(tmp_path, "extends: finance\nname: x\nversion: '1'\nfeaturez: {}\n")
     res = subprocess.run([sys.executable, "-m", "xai_reports", "validate-pack", str(bad)], capture_output=True, text=True)
     assert res.returncode == 2

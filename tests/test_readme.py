@@ -16,6 +16,10 @@ def test_pack_example_validates(tmp_path):
     pack = load_pack(tmp_path / "pack.yaml")
     assert pack.name == "acme-cards" and "dti" in pack.features and "unemp" not in pack.features
     assert pack.finance.reference_population.kind == "near_cutoff"
+    # the example sets everything a lender must supply, so letters and audits accept it
+    assert pack.spec.completeness_gaps("letter") == [] and pack.spec.completeness_gaps("audit") == []
+    assert pack.spec.missing_translations("en") == [] and pack.languages == ["en"]
+    assert pack.features["age"].lawful_use is not None and pack.features["savings"].missing_values == ["unknown"]
 
 
 def test_every_documented_subcommand_exists():

@@ -39,6 +39,11 @@ def test_protected_attributes_are_never_reasons(finance_pack):
     values = np.array([[0.1] + [0.0] * 10 + [5.0]])
     attr = Attribution(values, np.zeros(1), names, "tree_shap", "margin")
     r = select_reasons(attr, 0, Reference("all_applicants", np.zeros(12), names, 1, "t"), finance_pack)
+    # never a reason, and never silently dropped while it is a principal factor: the decision goes to review
+    assert r.flagged and r.reasons == [] and "'afam'" in r.flag_reason
+    # a protected input that does not push toward denial leaves the other reasons as they are
+    attr = Attribution(np.array([[0.1] + [0.0] * 10 + [-5.0]]), np.zeros(1), names, "tree_shap", "margin")
+    r = select_reasons(attr, 0, Reference("all_applicants", np.zeros(12), names, 1, "t"), finance_pack)
     assert [x["key"] for x in r.reasons] == ["excessive_obligations"]
     assert all(f["name"] != "afam" for x in r.reasons for f in x["features"])
 
@@ -65,7 +70,7 @@ def test_features_sharing_a_reason_are_summed(tmp_path, finance_pack):
     from xai_reports import load_pack
 
     p = tmp_path / "p.yaml"
-    p.write_text("extends: finance\nname: g\nversion: '1'\nfeatures:\n  hirat:\n    reason: excessive_obligations\n")
+    p.write_text("extends: finance_hmda_example\nname: g\nversion: '1'\nfeatures:\n  hirat:\n    reason: excessive_obligations\n")
     pack = load_pack(p)
     row = [0.3, 0.3, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     r = select_reasons(attribution([row]), 0, ref(), pack)

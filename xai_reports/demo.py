@@ -59,7 +59,7 @@ def run_demo(out_dir="xai-reports-demo", *, n_applications: int = 300, progress:
     from .tabular import encode_like_pack
 
     out = Path(out_dir)
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     train, test = train_test_split(df, test_size=0.2, random_state=SEED, stratify=df["deny"])
     model = train_model(train, pack)

@@ -31,9 +31,59 @@ import pandas as pd
 from scipy import stats
 
 __all__ = ["two_proportion_ztest", "adverse_impact_ratio", "standardized_mean_difference",
-           "logit_marginal_effect", "proxy_screen", "MISSING_GROUP"]
+           "logit_marginal_effect", "proxy_screen", "MISSING_GROUP", "band_groups", "DEFAULT_AGE_BANDS"]
 
 MISSING_GROUP = "(missing)"
+
+# Regulation B 12 CFR 1002.2(o): an "elderly" applicant is 62 or older.
+DEFAULT_AGE_BANDS = (62.0,)
+
+
+def _fmt_cut(x: float) -> str:
+    return f"{x:g}"
+
+
+def band_labels(edges) -> list[str]:
+    """Labels of the bands cut at ``edges``: ``[62]`` -> ``["under 62", "62 or over"]``."""
+    edges = [float(e) for e in edges]
+    out = [f"under {_fmt_cut(edges[0])}"]
+    out += [f"{_fmt_cut(a)} to under {_fmt_cut(b)}" for a, b in zip(edges, edges[1:])]
+    out.append(f"{_fmt_cut(edges[-1])} or over")
+    return out
+
+
+def band_groups(values, edges) -> pd.Series:
+    """Numeric values (an applicant's age, say) as band labels for the fairness tables.
+
+    A value ``x`` falls in the band ``[edge_k, edge_k+1)``; missing values are
+    :data:`MISSING_GROUP`. One group per band, so a numeric attribute never
+    becomes one group per distinct value.
+
+    Examples::
+
+        >>> band_groups([30, 61.5, 62, 80, None], [62]).tolist()
+        ['under 62', 'under 62', '62 or over', '62 or over', '(missing)']
+    """
+    x = pd.to_numeric(pd.Series(values).reset_index(drop=True), errors="coerce").to_numpy(dtype=float)
+    labels = band_labels(edges)
+    idx = np.searchsorted(np.asarray(edges, dtype=float), x, side="right")
+    out = np.array([labels[i] for i in np.clip(idx, 0, len(labels) - 1)], dtype=object)
+    out[np.isnan(x)] = MISSING_GROUP
+    return pd.Series(out, dtype=object)
+
+
+def default_bands(name: str, label: str, values) -> tuple[list[float], str]:
+    """Band edges for a numeric protected attribute the pack gives no ``bands`` for, and where they come from.
+
+    Age (by column name or label): under 62 / 62 or over (Reg B 12 CFR 1002.2(o)).
+    Anything else: split at the median.
+    """
+    words = f"{name} {label}".lower().replace("_", " ").split()
+    if "age" in words or any(w.startswith("age") and w[3:].isdigit() for w in words):
+        return list(DEFAULT_AGE_BANDS), "default for age: under 62 / 62 or over (12 CFR 1002.2(o))"
+    x = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    med = float(np.median(x)) if len(x) else 0.0
+    return [med], "default: split at the median (declare 'bands' in the pack)"
 
 
 def _group_labels(groups) -> pd.Series:

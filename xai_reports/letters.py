@@ -95,6 +95,27 @@ def _model_features(adapter, pack, model_file=None) -> list[str]:
     return list(names)
 
 
+def refuse_protected_inputs(features, pack) -> None:
+    """Refuse a model that uses a protected attribute the pack does not declare a lawful use for.
+
+    A protected attribute left out of the reasons while the model uses it would
+    hide a principal reason (Reg B comment 9(b)(2)-4), so such a run stops
+    before anything is written. With ``lawful_use`` (its legal basis, e.g. age
+    in an empirically derived, demonstrably and statistically sound system,
+    12 CFR 1002.2(p), 1002.6(b)(2)) the attribute is a feature like any other.
+
+    Raises:
+        PackError: naming the attribute and the pack file.
+    """
+    for f in features:
+        fs = pack.features.get(f)
+        if fs is not None and not fs.lawful_input():
+            raise PackError(
+                f"the model uses protected attribute '{f}' ({fs.label}); refused: declare its lawful use with the "
+                f"legal basis (features.{f}.lawful_use: basis, citations) or retrain without it",
+                file=pack.files[-1], key_path=f"features.{f}")
+
+
 def render_letter(record: dict, pack, *, formats=FORMATS, templates=None) -> dict[str, bytes]:
     """Render one decision record to its files (``{"html": ..., "pdf": ..., "json": ...}``).
 
@@ -235,6 +256,7 @@ class LetterJob(BatchJob):
         if pack.spec.domain != "finance":
             raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
         pack.require_section("finance")
+        pack.require_complete("letter")
         formats = tuple(formats)
         bad_fmt = [f for f in formats if f not in FORMATS]
         if bad_fmt or not formats:
@@ -262,6 +284,7 @@ class LetterJob(BatchJob):
         self.reference_source = reference
         self.pack, self.formats, self.adapter = pack, formats, adapter
         self.features = _model_features(adapter, pack, self.model_path)
+        refuse_protected_inputs(self.features, pack)
         self.id_column = id_column or pack.spec.columns.id
         self.language = language
 

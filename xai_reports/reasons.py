@@ -38,11 +38,15 @@ class Reference:
     n_rows: int
     description: str
     score_band: tuple[float, float] | None = None
+    feature_means: dict | None = None   # mean value of features worded by direction (reason_by_direction)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "n_rows": self.n_rows, "description": self.description,
-                "score_band": None if self.score_band is None else list(self.score_band),
-                "mean_attribution": dict(zip(self.feature_names, map(float, self.values)))}
+        out = {"kind": self.kind, "n_rows": self.n_rows, "description": self.description,
+               "score_band": None if self.score_band is None else list(self.score_band),
+               "mean_attribution": dict(zip(self.feature_names, map(float, self.values)))}
+        if self.feature_means:
+            out["mean_value"] = {k: float(v) for k, v in sorted(self.feature_means.items())}
+        return out
 
 
 def deny_probability(adapter, X, pack) -> np.ndarray:
@@ -61,9 +65,14 @@ def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | 
     fin = pack.finance
     names = list(adapter.feature_names)
     kind = fin.reference_population.kind
+    by_direction = [f for f in names if f in pack.features and pack.features[f].reason_by_direction is not None
+                    and pack.features[f].lawful_input()]
     if X_ref is None:
         if kind == "near_cutoff":
             raise InputError("the pack's reference population is 'near_cutoff': give reference data (--reference)")
+        if by_direction:
+            raise InputError(f"feature '{by_direction[0]}' is worded by its direction relative to the reference "
+                             "population (reason_by_direction): give reference data (--reference)")
         return Reference(kind, np.zeros(len(names)), names, 0,
                          "all applicants in the model's training data (TreeSHAP baseline)")
     p = deny_probability(adapter, X_ref, pack)
@@ -83,7 +92,9 @@ def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | 
             f"reference population '{kind}' has {len(rows)} rows, fewer than min_rows="
             f"{fin.reference_population.min_rows}; widen 'band' or give more reference data")
     attr = explain(adapter, rows, method=method or pack.explanation.method, **(options or {}))
-    return Reference(kind, attr.values.mean(axis=0), names, int(len(rows)), desc, band)
+    means = {f: float(np.nanmean(pd.to_numeric(rows[f], errors="coerce").to_numpy(dtype=float)))
+             for f in by_direction} or None
+    return Reference(kind, attr.values.mean(axis=0), names, int(len(rows)), desc, band, means)
 
 
 @dataclass
@@ -118,9 +129,12 @@ def select_reasons(attr: Attribution, i: int, reference: Reference, pack, values
     phi = attr.values[i]
     push = sign * (phi - reference.values)
     groups: dict[str, list[tuple[str, float]]] = {}
+    unworded: dict[str, float] = {}
+    means = reference.feature_means or {}
     for j, name in enumerate(attr.feature_names):
-        key = pack.reason_for(name, None if values is None else values.get(name))
+        key = pack.reason_for(name, None if values is None else values.get(name), reference=means.get(name))
         if key is None:
+            unworded[name] = float(push[j])
             continue
         groups.setdefault(key, []).append((name, float(push[j])))
     scores = {k: sum(v for _, v in feats) for k, feats in groups.items()}
@@ -136,6 +150,16 @@ def select_reasons(attr: Attribution, i: int, reference: Reference, pack, values
         return result
     ranked = sorted((k for k in scores if scores[k] > fin.min_contribution),
                     key=lambda k: (-scores[k], k))
+    # a factor the pack gives no statement for must never be left out silently when it is a principal
+    # reason (comment 9(b)(2)-4): route the decision to review instead of stating the others
+    stated = [scores[k] for k in ranked[:fin.max_reasons]]
+    hidden = sorted((n for n, v in unworded.items() if v > fin.min_contribution
+                     and (len(stated) < fin.max_reasons or v > min(stated))), key=lambda n: (-unworded[n], n))
+    if hidden:
+        result.flagged = True
+        result.flag_reason = (f"feature '{hidden[0]}' is among the principal reasons (push {unworded[hidden[0]]:.4g}) "
+                              "but the pack gives it no reason statement for this value; reasons withheld")
+        return result
     if not ranked:
         result.flagged = True
         result.flag_reason = "no factor pushed this application toward denial relative to the reference population"

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .errors import CONTROL_CHARS, InputError, brief
 
-MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}
+MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}   # the default of a pack's ``missing_values``
 
 
 def read_table(path, *, columns=None) -> pd.DataFrame:
@@ -121,12 +121,27 @@ def check_model_types(adapter, pack, features, *, model_file=None) -> None:
                 file=model_file, column=f)
 
 
-def _is_missing(v) -> bool:
+def _is_missing(v, tokens=MISSING_TOKENS) -> bool:
     if v is None:
         return True
     if isinstance(v, float) and np.isnan(v):
         return True
-    return isinstance(v, str) and v.strip().lower() in MISSING_TOKENS
+    return isinstance(v, str) and v.strip().lower() in tokens
+
+
+def missing_tokens(spec, feature: str | None = None) -> frozenset:
+    """Tokens read as missing in ``feature`` (its ``missing_values``, else the pack's), lower-case.
+
+    A token that is also one of the feature's declared categories is never read
+    as missing: the declared category wins (``none`` may be a savings level).
+    """
+    spec = spec.spec if hasattr(spec, "spec") else spec
+    fs = spec.features.get(feature) if feature is not None else None
+    tokens = fs.missing_values if fs is not None and fs.missing_values is not None else spec.missing_values
+    out = {str(t).strip().lower() for t in tokens}
+    if fs is not None and fs.categories:
+        out -= {str(c).strip().lower() for c in fs.categories}
+    return frozenset(out)
 
 
 def _norm_category(v, categories):
@@ -202,25 +217,29 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
     for f in features:
         fs = spec.features[f]
         col = df[f].tolist()
+        tokens = missing_tokens(spec, f)
         if fs.type in ("categorical", "binary"):
             vals = []
             for i, v in enumerate(col):
-                if _is_missing(v):
+                c = _norm_category(v, fs.categories) if v is not None and not (isinstance(v, float) and np.isnan(v)) else None
+                if c is not None:       # a declared category is never read as missing
+                    vals.append(c)
+                    continue
+                if _is_missing(v, tokens):
                     if not fs.allow_missing and i not in bad:
                         bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
                     vals.append(np.nan)
                     continue
-                c = _norm_category(v, fs.categories)
-                if c is None and i not in bad:
+                if i not in bad:
                     bad[i] = InputError(
                         f"unknown category {_q(v)}; expected one of {[str(c) for c in fs.categories]}",
                         file=source, row=row_offset + i + 1, column=f, record_id=ids[i])
-                vals.append(c if c is not None else np.nan)
+                vals.append(np.nan)
             typed[f] = pd.Categorical(vals, categories=list(fs.categories))
         else:
             vals = np.empty(n, dtype=np.float64)
             for i, v in enumerate(col):
-                if _is_missing(v):
+                if _is_missing(v, tokens):
                     vals[i] = np.nan
                     if not fs.allow_missing and i not in bad:
                         bad[i] = InputError("missing value (the pack does not allow it)", file=source, row=row_offset + i + 1, column=f, record_id=ids[i])

@@ -18,7 +18,7 @@ def batch_case(tmp_path_factory):
     from xai_reports.tabular import encode_like_pack
 
     d = tmp_path_factory.mktemp("hmda")
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     model = train_model(df, pack)
     path = d / "hmda_xgb.json"
@@ -43,7 +43,7 @@ def reference_run(batch_case, small_csv, tmp_path_factory):
     from xai_reports.letters import generate_letters
 
     out = tmp_path_factory.mktemp("reference") / "letters"
-    summary = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE,
+    summary = generate_letters(batch_case["model"], small_csv, "finance_hmda_example", out, decision_date=DATE,
                                workers=0, chunk_size=10_000)
     assert summary.letters >= 20 and not summary.errors
     return out

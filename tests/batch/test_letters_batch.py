@@ -31,7 +31,7 @@ def json_runs(batch_case, tmp_path_factory):
     outs = {}
     for size in (7, 64, 100_000):
         out = d / f"out_{size}"
-        outs[size] = (out, generate_letters(batch_case["model"], path, "finance", out, formats=["json"],
+        outs[size] = (out, generate_letters(batch_case["model"], path, "finance_hmda_example", out, formats=["json"],
                                             decision_date=DATE, chunk_size=size, workers=0))
     return path, rows, outs
 
@@ -87,12 +87,12 @@ def test_file_level_errors_write_nothing(batch_case, tmp_path):
     rows.to_csv(path, index=False)
     out = tmp_path / "out"
     with pytest.raises(InputError, match="duplicate decision id") as err:
-        generate_letters(batch_case["model"], path, "finance", out, formats=["json"], chunk_size=3, workers=0)
+        generate_letters(batch_case["model"], path, "finance_hmda_example", out, formats=["json"], chunk_size=3, workers=0)
     assert err.value.row == 11
     rows2 = mixed_rows(batch_case, 5, 5).rename(columns={"pirat": "pirat_typo"})
     rows2.to_csv(path, index=False)
     with pytest.raises(InputError, match="pirat"):
-        generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0)
+        generate_letters(batch_case["model"], path, "finance_hmda_example", out, formats=["json"], workers=0)
     assert not out.exists()
 
 
@@ -104,7 +104,7 @@ def test_ids_that_collide_as_file_names_are_reported(batch_case, tmp_path):
     rows.loc[1, "applicant_id"] = safe_name("X/1")  # an id spelled like the file name of "X/1"
     path = tmp_path / "c.csv"
     rows.to_csv(path, index=False)
-    s = generate_letters(batch_case["model"], path, "finance", tmp_path / "o", formats=["json"], workers=0,
+    s = generate_letters(batch_case["model"], path, "finance_hmda_example", tmp_path / "o", formats=["json"], workers=0,
                          decision_date=DATE)
     assert [(e["row"], e["id"], e["column"]) for e in s.errors] == [(2, safe_name("X/1"), "applicant_id")]
     assert "(row 1)" in s.errors[0]["error"]
@@ -120,9 +120,9 @@ def test_parquet_in_chunks(batch_case, tmp_path):
         typed[c] = typed[c].astype(int)
     path = tmp_path / "apps.parquet"
     typed.to_parquet(path, row_group_size=5)
-    a = generate_letters(batch_case["model"], path, "finance", tmp_path / "a", formats=["json"], workers=0,
+    a = generate_letters(batch_case["model"], path, "finance_hmda_example", tmp_path / "a", formats=["json"], workers=0,
                          decision_date=DATE, chunk_size=3)
-    b = generate_letters(batch_case["model"], path, "finance", tmp_path / "b", formats=["json"], workers=0,
+    b = generate_letters(batch_case["model"], path, "finance_hmda_example", tmp_path / "b", formats=["json"], workers=0,
                          decision_date=DATE, chunk_size=1000)
     assert a.letters >= 10 and tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
     rec = json.loads((tmp_path / "a" / a.outputs[0]).read_text())
@@ -134,33 +134,33 @@ def test_rerun_skips_what_is_done_and_refuses_other_inputs(batch_case, tmp_path)
     path = tmp_path / "apps.csv"
     rows.to_csv(path, index=False)
     out = tmp_path / "out"
-    job = LetterJob(batch_case["model"], path, "finance", formats=["json"])  # default date: today
+    job = LetterJob(batch_case["model"], path, "finance_hmda_example", formats=["json"])  # default date: today
     first = run_batch(job, out, workers=0, keep_journal=True)  # as if stopped before the end
     before = tree_digest(out)
     (out / first.outputs[0]).unlink()  # lost after the run: redone
-    again = generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0)
+    again = generate_letters(batch_case["model"], path, "finance_hmda_example", out, formats=["json"], workers=0)
     assert (again.batch.rendered, again.batch.resumed) == (1, len(first.outputs) - 1)
     assert tree_digest(out) == before  # the default date ("today") was pinned by the first run
     assert not journal_path(out).exists()  # complete: the folder holds outputs only
 
-    run_batch(LetterJob(batch_case["model"], path, "finance", formats=["json"]), out, workers=0,
+    run_batch(LetterJob(batch_case["model"], path, "finance_hmda_example", formats=["json"]), out, workers=0,
               keep_journal=True)
     with pytest.raises(BatchStateError, match="decision_date"):
-        generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0, decision_date="2020-01-01")
-    fresh = generate_letters(batch_case["model"], path, "finance", out, formats=["json"], workers=0,
+        generate_letters(batch_case["model"], path, "finance_hmda_example", out, formats=["json"], workers=0, decision_date="2020-01-01")
+    fresh = generate_letters(batch_case["model"], path, "finance_hmda_example", out, formats=["json"], workers=0,
                              decision_date="2020-01-01", resume=False)
     assert fresh.batch.resumed == 0 and fresh.batch.rendered == len(first.outputs)
 
 
 def test_pool_output_equals_single_process(batch_case, small_csv, reference_run, tmp_path):
     out = tmp_path / "pool"
-    s = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE, workers=2, chunk_size=5)
+    s = generate_letters(batch_case["model"], small_csv, "finance_hmda_example", out, decision_date=DATE, workers=2, chunk_size=5)
     assert s.batch.executor == "2 worker processes"
     assert tree_digest(out) == tree_digest(reference_run)
 
 
 def test_a_killed_pool_worker_loses_no_document(batch_case, small_csv, reference_run, tmp_path):
-    job = LetterJob(batch_case["model"], small_csv, "finance", decision_date=DATE)
+    job = LetterJob(batch_case["model"], small_csv, "finance_hmda_example", decision_date=DATE)
     killed = []
 
     def kill_one(n_done, executor):

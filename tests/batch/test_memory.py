@@ -13,7 +13,7 @@ CHILD = r"""
 import json, sys, time
 from xai_reports.letters import generate_letters
 t = time.perf_counter()
-s = generate_letters(sys.argv[1], sys.argv[2], "finance", sys.argv[3], formats=["json"], decision_date=sys.argv[4],
+s = generate_letters(sys.argv[1], sys.argv[2], "finance_hmda_example", sys.argv[3], formats=["json"], decision_date=sys.argv[4],
                      chunk_size=1000, workers=0)
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
 print(json.dumps({"rows": s.rows, "docs": s.letters + len(s.flagged), "errors": len(s.errors),

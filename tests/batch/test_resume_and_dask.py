@@ -17,7 +17,7 @@ from xai_reports.letters import LetterJob, generate_letters
 
 
 def _cli(batch_case, data, out, *extra):
-    return [PYTHON, "-m", "xai_reports", "letters", "--pack", "finance", "--model", str(batch_case["model"]),
+    return [PYTHON, "-m", "xai_reports", "letters", "--pack", "finance_hmda_example", "--model", str(batch_case["model"]),
             "--data", str(data), "--out", str(out), "--date", DATE, "--quiet", *extra]
 
 
@@ -84,14 +84,14 @@ def test_ctrl_c_then_rerun(batch_case, small_csv, reference_run, tmp_path):
     assert "Traceback" not in stderr
     n_done = len(_journaled_keys(out))
     # the same batch through the Python API (same inputs and options) finishes it
-    s = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE, workers=0, chunk_size=7)
+    s = generate_letters(batch_case["model"], small_csv, "finance_hmda_example", out, decision_date=DATE, workers=0, chunk_size=7)
     assert s.batch.resumed == n_done >= 4 and s.batch.rendered + s.batch.resumed == s.letters + len(s.flagged)
     _check_complete(out, reference_run)
 
 
 def test_changed_inputs_are_refused_on_rerun(batch_case, small_csv, tmp_path):
     out = tmp_path / "out"
-    job = LetterJob(batch_case["model"], small_csv, "finance", decision_date=DATE, formats=["json"])
+    job = LetterJob(batch_case["model"], small_csv, "finance_hmda_example", decision_date=DATE, formats=["json"])
     run_batch(job, out, workers=0, keep_journal=True)  # as if it had been interrupted before the end
     other = _cli(batch_case, small_csv, out, "--workers", "0", "--format", "json,html")
     r = subprocess.run(other, env=cli_env(), capture_output=True, text=True, timeout=300)
@@ -111,14 +111,14 @@ def cluster():
 
 def test_dask_cluster_output_equals_single_process(batch_case, small_csv, reference_run, cluster, tmp_path):
     out = tmp_path / "dask"
-    s = generate_letters(batch_case["model"], small_csv, "finance", out, decision_date=DATE,
+    s = generate_letters(batch_case["model"], small_csv, "finance_hmda_example", out, decision_date=DATE,
                          scheduler=cluster.scheduler.address, chunk_size=5)
     assert s.batch.executor.startswith("Dask cluster (tcp://") and "2 workers" in s.batch.executor
     assert tree_digest(out) == tree_digest(reference_run)
 
 
 def test_a_killed_dask_worker_loses_no_document(batch_case, small_csv, reference_run, cluster, tmp_path):
-    job = LetterJob(batch_case["model"], small_csv, "finance", decision_date=DATE)
+    job = LetterJob(batch_case["model"], small_csv, "finance_hmda_example", decision_date=DATE)
     killed = []
 
     def kill_one(n_done, executor):
@@ -139,6 +139,6 @@ def test_unreachable_scheduler_is_a_setup_error(batch_case, small_csv, tmp_path)
 
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), \
             pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
-        generate_letters(batch_case["model"], small_csv, "finance", tmp_path / "o", scheduler="tcp://127.0.0.1:9",
+        generate_letters(batch_case["model"], small_csv, "finance_hmda_example", tmp_path / "o", scheduler="tcp://127.0.0.1:9",
                          decision_date=DATE)
     assert not (tmp_path / "o").exists()

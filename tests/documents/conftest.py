@@ -22,7 +22,7 @@ def hmda_case(tmp_path_factory):
     from xai_reports.tabular import encode_like_pack
 
     root = tmp_path_factory.mktemp("hmda")
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     df = load_hmda()
     X = encode_like_pack(df[["applicant_id"] + FEATURES], pack, FEATURES)
     model = xgb.XGBClassifier(n_estimators=40, max_depth=3, learning_rate=0.2, enable_categorical=True,
@@ -51,7 +51,7 @@ def letters_run(hmda_case, tmp_path_factory):
     from xai_reports import generate_letters
 
     out = tmp_path_factory.mktemp("letters") / "out"
-    summary = generate_letters(hmda_case["model"], hmda_case["apps"], "finance", out,
+    summary = generate_letters(hmda_case["model"], hmda_case["apps"], "finance_hmda_example", out,
                                reference=hmda_case["reference"])
     assert summary.letters == N_DENIED, summary.to_dict()
     return out

@@ -47,7 +47,7 @@ def test_letters_pass_wcag22_aa(letters_run, hmda_case, tmp_path):
 
     apps = write_apps(hmda_case, tmp_path / "es.csv", language="es")
     es_out = tmp_path / "es"
-    generate_letters(hmda_case["model"], apps, "finance", es_out, reference=hmda_case["reference"],
+    generate_letters(hmda_case["model"], apps, "finance_hmda_example", es_out, reference=hmda_case["reference"],
                      formats=("html",))
     files = [sorted(letters_run.glob("*.html"))[0], sorted(es_out.glob("*.html"))[0]]
     res, results = _axe(files, tmp_path)

@@ -24,7 +24,7 @@ def two_runs(hmda_case, tmp_path_factory):
     outs = []
     for name, extra in (("a", ()), ("b", ("--key-file", key_file))):
         out = root / name
-        res = run_cli("letters", "--pack", "finance", "--model", hmda_case["model"], "--data", hmda_case["apps"],
+        res = run_cli("letters", "--pack", "finance_hmda_example", "--model", hmda_case["model"], "--data", hmda_case["apps"],
                       "--out", out, "--reference", hmda_case["reference"], "--quiet", *extra)
         assert res.returncode == 0, res.stderr
         outs.append(out)
@@ -59,7 +59,7 @@ def test_manifest_lists_every_output_and_input(two_runs, hmda_case):
     assert ins["data"]["sha256"] == hashlib.sha256(hmda_case["apps"].read_bytes()).hexdigest()
     assert ins["reference"]["sha256"] == hashlib.sha256(hmda_case["reference"].read_bytes()).hexdigest()
     assert ins["model"]["sha256"] == hashlib.sha256(hmda_case["model"].read_bytes()).hexdigest()
-    assert ins["pack"]["name"] == "finance" and len(ins["pack"]["files"]["finance/pack.yaml"]) == 64
+    assert ins["pack"]["name"] == "finance_hmda_example" and len(ins["pack"]["files"]["finance/pack.yaml"]) == 64
     tpl = ins["templates"]["finance/adverse_action_letter.html.j2"]
     assert {"base.html.j2", "finance/adverse_action_letter.html.j2"} <= set(tpl["files"])
     assert "finance/adverse_action_letter.es.html.j2" in ins["templates"]  # the pack offers Spanish too

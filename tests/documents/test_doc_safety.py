@@ -101,7 +101,7 @@ def test_injection_through_a_data_field_reads_and_requests_nothing(hmda_case, tm
     out = tmp_path / "out"
     from xai_reports import generate_letters
 
-    summary = generate_letters(hmda_case["model"], apps, "finance", out, reference=hmda_case["reference"])
+    summary = generate_letters(hmda_case["model"], apps, "finance_hmda_example", out, reference=hmda_case["reference"])
     assert summary.letters == len(payloads) and not summary.errors
     assert server["hits"] == []
     everything = _all_bytes(out)
@@ -134,7 +134,7 @@ def _user_templates(tmp_path, payload: str) -> Path:
 def test_injection_through_a_user_template_is_refused_cli(hmda_case, tmp_path, server, secret_file):
     user = _user_templates(tmp_path, "".join(_payloads(server, secret_file)))
     out = tmp_path / "out"
-    res = run_cli("letters", "--pack", "finance", "--model", hmda_case["model"], "--data", hmda_case["apps"],
+    res = run_cli("letters", "--pack", "finance_hmda_example", "--model", hmda_case["model"], "--data", hmda_case["apps"],
                   "--out", out, "--reference", hmda_case["reference"], "--templates", user, "--quiet")
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "self-contained" in res.stderr and str(secret_file) in res.stderr, res.stderr
@@ -150,7 +150,7 @@ def test_injection_through_a_user_template_is_refused(hmda_case, tmp_path, serve
     user = _user_templates(tmp_path, payload)
     out = tmp_path / "out"
     with pytest.raises(TemplateError, match="self-contained") as err:
-        generate_letters(hmda_case["model"], hmda_case["apps"], "finance", out, reference=hmda_case["reference"],
+        generate_letters(hmda_case["model"], hmda_case["apps"], "finance_hmda_example", out, reference=hmda_case["reference"],
                          templates=user)
     url = re.search(r'(?:src|href)="([^"]+)"', payload).group(1)
     assert url in str(err.value)
@@ -252,7 +252,7 @@ def test_output_names_from_ids_stay_inside(hmda_case, tmp_path):
     df["applicant_id"] = BAD_IDS
     df.to_csv(apps, index=False)
     out = tmp_path / "nested" / "out"
-    res = run_cli("letters", "--pack", "finance", "--model", hmda_case["model"], "--data", apps, "--out", out,
+    res = run_cli("letters", "--pack", "finance_hmda_example", "--model", hmda_case["model"], "--data", apps, "--out", out,
                   "--reference", hmda_case["reference"], "--quiet", "--format", "json,html")
     assert res.returncode == 0, res.stderr
     written = sorted(p.name for p in out.iterdir())
@@ -278,7 +278,7 @@ def test_nul_and_colliding_ids_through_the_python_api(hmda_case, tmp_path):
     df = pd.read_csv(hmda_case["apps"], dtype=str, keep_default_na=False)
     df["applicant_id"] = ["a\x00/../../b", "a/b", "a_b", "a_b-c14cddc0"]
     out = tmp_path / "out"
-    summary = generate_letters(hmda_case["model"], df, "finance", out, reference=hmda_case["reference"],
+    summary = generate_letters(hmda_case["model"], df, "finance_hmda_example", out, reference=hmda_case["reference"],
                                formats=("json",))
     names = sorted(p.name for p in out.iterdir())
     assert all("\x00" not in n and "/" not in n for n in names)

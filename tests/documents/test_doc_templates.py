@@ -44,7 +44,7 @@ def test_same_name_override_replaces_one_block_cli(hmda_case, tmp_path):
     user = _user_folder(tmp_path, same_name=True)
     apps = write_apps(hmda_case, tmp_path / "apps.csv", n=2, language=["en", "es"])
     out = tmp_path / "out"
-    res = run_cli("letters", "--pack", "finance", "--model", hmda_case["model"], "--data", apps, "--out", out,
+    res = run_cli("letters", "--pack", "finance_hmda_example", "--model", hmda_case["model"], "--data", apps, "--out", out,
                   "--reference", hmda_case["reference"], "--templates", user, "--quiet")
     assert res.returncode == 0, res.stderr
     en, es = _text(out / "letter_R-0.pdf"), _text(out / "letter_R-1.pdf")
@@ -73,7 +73,7 @@ def test_pack_with_its_own_template_file(hmda_case, tmp_path):
     pack_dir = tmp_path / "mybank"
     shutil.copytree(user, pack_dir / "templates")
     (pack_dir / "pack.yaml").write_text(textwrap.dedent("""\
-        extends: finance
+        extends: finance_hmda_example
         name: mybank
         version: "1.0.0"
         templates:
@@ -94,7 +94,7 @@ def test_template_extending_itself_says_how_to_fix(tmp_path):
     d = tmp_path / "t" / "finance"
     d.mkdir(parents=True)
     (d / "adverse_action_letter.html.j2").write_text('{% extends "finance/adverse_action_letter.html.j2" %}')
-    dirs = template_search_path(load_pack("finance").template_dirs(), d.parent)
+    dirs = template_search_path(load_pack("finance_hmda_example").template_dirs(), d.parent)
     with pytest.raises(TemplateError, match="pack:finance/adverse_action_letter.html.j2"):
         render_template("finance/adverse_action_letter.html.j2", {"doc": {}}, dirs)
 
@@ -118,7 +118,7 @@ def test_missing_user_folder_is_a_clear_error(tmp_path):
 def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
     pack_dir = tmp_path / "es_pack"
     pack_dir.mkdir()
-    (pack_dir / "pack.yaml").write_text('extends: finance\nname: finance-es\nversion: "1"\nlanguage: es\n')
+    (pack_dir / "pack.yaml").write_text('extends: finance_hmda_example\nname: finance-es\nversion: "1"\nlanguage: es\n')
     apps = write_apps(hmda_case, tmp_path / "apps.csv", language="")  # no per-row choice: the pack decides
     out = tmp_path / "out"
     s = generate_letters(hmda_case["model"], apps, pack_dir, out, reference=hmda_case["reference"])
@@ -134,7 +134,7 @@ def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
                    "No podemos aprobar su solicitud de préstamo hipotecario",
                    "Departamento de Préstamos al Consumidor", "Atentamente", "Página 1 de 2"):
         assert phrase in text, phrase
-    pack = load_pack("finance")
+    pack = load_pack("finance_hmda_example")
     for r in rec["document"]["content"]["reasons"]:
         assert r["text"] in {x.translations["es"] for x in pack.reasons.values()}
         assert r["text"] in text
@@ -158,7 +158,7 @@ def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
 def test_language_per_row_and_unknown_language(hmda_case, tmp_path):
     apps = write_apps(hmda_case, tmp_path / "apps.csv", language=["es", "en", "fr", "es"])
     out = tmp_path / "out"
-    s = generate_letters(hmda_case["model"], apps, "finance", out, reference=hmda_case["reference"],
+    s = generate_letters(hmda_case["model"], apps, "finance_hmda_example", out, reference=hmda_case["reference"],
                          formats=("json",))
     langs = {json.loads(p.read_text())["decision_id"]: json.loads(p.read_text())["document"]["language"]
              for p in out.glob("letter_*.json")}
@@ -172,7 +172,7 @@ def test_an_incomplete_language_is_a_row_error(hmda_case, tmp_path):
     pack_dir = tmp_path / "p"
     pack_dir.mkdir()
     (pack_dir / "pack.yaml").write_text(textwrap.dedent("""\
-        extends: finance
+        extends: finance_hmda_example
         name: x
         version: "1"
         features:

@@ -440,7 +440,27 @@ def parse_ensemble(adapter, target: int | None = None) -> TreeEnsemble:
     return entry[sig]
 
 
-__all__ = ["TreeEnsemble", "parse_ensemble", "parse_xgboost", "parse_sklearn", "sklearn_predict"]
+def feature_thresholds(ens: TreeEnsemble) -> dict[int, np.ndarray]:
+    """Sorted distinct numeric split thresholds of each feature index (categorical splits left out).
+
+    Between two consecutive thresholds of feature ``j`` (all other inputs fixed)
+    every tree takes the same branch, so the ensemble's output is piecewise
+    constant in ``j``: checking one point per piece (each threshold, plus the two
+    ends of a range) checks the whole range exactly, whichever side of a
+    threshold the family sends equal values to (``strict``). Works for any
+    family parsed into a :class:`TreeEnsemble`.
+    """
+    num = ens.cat_index < 0
+    out: dict[int, np.ndarray] = {}
+    feats = ens.feature[num]
+    thr = ens.threshold[num]
+    for j in np.unique(feats):
+        out[int(j)] = np.unique(thr[feats == j])
+    return out
+
+
+__all__ = ["TreeEnsemble", "parse_ensemble", "parse_xgboost", "parse_sklearn", "sklearn_predict",
+           "feature_thresholds"]
 
 
 # -- cells: one table row per region of a tree's input space ----------------------------------

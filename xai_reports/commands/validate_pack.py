@@ -13,7 +13,14 @@ def add_parser(sub, name):
 def run(args):
     from ..packs import load_pack
 
+    from ..errors import PackError
+
     pack = load_pack(args.pack)
+    gaps = [g for doc in ("letter", "audit") for g in pack.spec.completeness_gaps(doc)]
+    if gaps:
+        more = f" (and {len(gaps) - 1} more: {', '.join(k for k, _ in gaps[1:])})" if len(gaps) > 1 else ""
+        raise PackError(f"not set: {gaps[0][1]}; the lender sets it in its own pack (extends: {pack.name}){more}",
+                        file=pack.files[-1], key_path=gaps[0][0])
     chain = " <- ".join(str(f) for f in pack.files)
     print(f"ok: pack '{pack.name}' {pack.version} ({pack.spec.domain}), {len(pack.features)} features, "
           f"{len(pack.reasons)} reasons; files: {chain}")
@@ -21,5 +28,14 @@ def run(args):
         missing = pack.spec.missing_translations(lang)
         if missing:
             print(f"  warning: language '{lang}' is incomplete, its letters are refused until these are "
-                  f"translated: {', '.join(missing)}")
+                  f"translated: {', '.join(missing)} (or set languages: [en] to offer English only)")
+    _print_category_orders(pack)
     return 0
+
+
+def _print_category_orders(pack) -> None:
+    """Say how counterfactual ``direction`` reads on categorical features: the pack's category order."""
+    for name, f in pack.features.items():
+        if f.actionable and f.direction != "any" and f.type in ("categorical", "ordinal", "binary") and f.categories:
+            order = " < ".join(str(c) for c in f.categories)
+            print(f"  note: '{name}' {f.direction} follows the pack's category order: {order}")

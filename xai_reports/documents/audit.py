@@ -372,9 +372,9 @@ class _Ctx:
 
     def group_label(self, attr: str, key: str) -> str:
         spec = self.pack.spec.features.get(attr)
-        if spec is None or key == "(missing)":
+        if spec is None or key == "(missing)" or attr in getattr(self, "bands", {}):
             return key
-        return format_value(key, spec)
+        return format_value(key, spec, currency=self.pack.spec.currency)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -424,6 +424,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
     pack = load_pack(pack)
     spec = pack.spec
     asec = spec.audit
+    pack.require_complete("audit")
     settings = asec.settings if asec else None
     if settings is None:
         from ..packs.schema import AuditSettings
@@ -512,13 +513,33 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
         ref_X = ref_checked.X.reset_index(drop=True)
 
     groups = {}
-    from ..tabular import _is_missing, _norm_category
+    bands: dict[str, dict] = {}
+    from ..fairness import band_groups, band_labels, default_bands
+    from ..tabular import _is_missing, _norm_category, missing_tokens
 
     for a in protected:
         fs = spec.features.get(a)
+        toks = missing_tokens(spec, a)
+        col = raw_ok[a].tolist()
+        numeric = fs is not None and (fs.bands is not None or fs.type == "numeric"
+                                      or (fs.type == "ordinal" and not fs.categories))
+        if fs is None:   # a column given with --protected: numeric when (nearly) every value is a number
+            num = pd.to_numeric(pd.Series([None if _is_missing(v, toks) else v for v in col], dtype=object),
+                                errors="coerce")
+            present = sum(not _is_missing(v, toks) for v in col)
+            numeric = present > 0 and num.notna().sum() == present and num.nunique() > 10
+        if numeric:
+            clean = [None if _is_missing(v, toks) else v for v in col]
+            if fs is not None and fs.bands is not None:
+                edges, src = list(fs.bands), "declared in the pack (features." + a + ".bands)"
+            else:
+                edges, src = default_bands(a, fs.label if fs is not None else a, clean)
+            groups[a] = band_groups(clean, edges)
+            bands[a] = {"edges": edges, "labels": band_labels(edges), "source": src}
+            continue
         vals = []
-        for v in raw_ok[a].tolist():
-            if _is_missing(v):
+        for v in col:
+            if _is_missing(v, toks):
                 vals.append("(missing)")
                 continue
             if fs is not None and fs.categories:
@@ -535,7 +556,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
                source=source, bad_rows=bad_rows, ref_X=ref_X, ref_source=ref_source, model_path=model_path,
                data_path=Path(data) if isinstance(data, (str, Path)) else None,
                reference_path=Path(reference) if isinstance(reference, (str, Path)) else None,
-               date=when, date_source=date_source, model_name=model_name, seed=settings.seed)
+               date=when, date_source=date_source, model_name=model_name, seed=settings.seed, bands=bands)
 
     steps = [("data", _sec_data), ("performance", _sec_performance), ("attributions", _compute_attributions),
              ("importance", _sec_importance), ("dependence", _sec_dependence), ("surrogate", _sec_surrogate),
@@ -587,6 +608,8 @@ def _sec_data(c: _Ctx) -> dict:
             roles[col] = "target (label)"
         elif col in c.protected:
             roles[col] = "protected attribute (not a model input)"
+        if col in c.features and col in c.protected:
+            roles[col] = "model input and protected attribute"
         elif col in {spec.columns.id, spec.columns.decision_date, spec.columns.name, spec.columns.address,
                      spec.columns.language}:
             roles[col] = "identifier / metadata"
@@ -594,15 +617,18 @@ def _sec_data(c: _Ctx) -> dict:
             roles[col] = "not used"
     rows = []
     col_results = []
+    from ..tabular import missing_tokens
+
     for col in raw.columns:
-        miss = int(sum(_is_missing(v) for v in raw[col].tolist()))
+        toks = missing_tokens(spec, col)
+        miss = int(sum(_is_missing(v, toks) for v in raw[col].tolist()))
         fs = spec.features.get(col)
         summary, lo, hi = "", math.nan, math.nan
         if col in c.features:
             s = X[col]
             if isinstance(s.dtype, pd.CategoricalDtype):
                 counts = s.value_counts(sort=False)
-                summary = ", ".join(f"{format_value(k, fs)}: {v:,}" for k, v in counts.items())
+                summary = ", ".join(f"{format_value(k, fs, currency=c.spec.currency)}: {v:,}" for k, v in counts.items())
             elif fs.type == "ordinal" and fs.categories:
                 v = s.to_numpy(dtype=float)
                 lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
@@ -611,8 +637,8 @@ def _sec_data(c: _Ctx) -> dict:
             else:
                 v = s.to_numpy(dtype=float)
                 lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
-                summary = (f"min {format_value(lo, fs)}, median {format_value(float(np.nanmedian(v)), fs)}, "
-                           f"max {format_value(hi, fs)}, mean {format_value(float(np.nanmean(v)), fs)}")
+                summary = (f"min {format_value(lo, fs, currency=c.spec.currency)}, median {format_value(float(np.nanmedian(v)), fs, currency=c.spec.currency)}, "
+                           f"max {format_value(hi, fs, currency=c.spec.currency)}, mean {format_value(float(np.nanmean(v)), fs, currency=c.spec.currency)}")
         elif col == c.target:
             summary = f"positive ({c.positive_name}) rate {pct(c.y.mean())}"
         elif col in c.protected:
@@ -696,17 +722,20 @@ def _sec_performance(c: _Ctx) -> dict:
                                  min_rows=st.subgroup_min_rows)
         recs = t.to_dict(orient="records")
         res["by_group"][a] = recs
+        unassessed = []
         for r in recs:
             r["label"] = c.group_label(a, r["group"])
             rows.append(perf_row(r["label"], r, c.feature_label(a)))
             if r["note"].endswith("not assessed"):
-                c.finding("low", f"Performance not assessed for {c.feature_label(a)} = {r['label']}",
-                          r["note"], "performance")
+                unassessed.append(f"{r['label']} ({r['n']} rows)")
             elif not _nan(r["auc"]) and overall["auc"] - r["auc"] > 0.05:
                 c.finding("medium", f"Lower discrimination for {c.feature_label(a)} = {r['label']}",
                           f"AUC {f3(r['auc'])} against {f3(overall['auc'])} overall (gap above 0.05)", "performance")
             if r["calibration"] and not r["note"]:
                 cal_series.append({"label": f"{c.feature_label(a)}: {r['label']}", "bins": r["calibration"]})
+        if unassessed:   # one finding per attribute, not one per group
+            c.finding("low", f"Performance not assessed for {len(unassessed)} group(s) of {c.feature_label(a)}",
+                      f"fewer than {st.subgroup_min_rows} rows: {_listing(unassessed)}", "performance")
     cm = overall["confusion"]
     conf_rows = [[cell(f"actual {c.positive_name}"), cell(f"{cm['tp']:,}", cm["tp"]), cell(f"{cm['fn']:,}", cm["fn"])],
                  [cell(f"actual not {c.positive_name}"), cell(f"{cm['fp']:,}", cm["fp"]), cell(f"{cm['tn']:,}", cm["tn"])]]
@@ -868,7 +897,7 @@ def _sec_dependence(c: _Ctx) -> dict:
         fs = c.spec.features.get(f)
         cats = None
         if isinstance(s.dtype, pd.CategoricalDtype):
-            cats = [format_value(k, fs) for k in s.cat.categories]
+            cats = [format_value(k, fs, currency=c.spec.currency) for k in s.cat.categories]
             x = s.cat.codes.to_numpy(dtype=float)
         else:
             x = s.to_numpy(dtype=float)
@@ -1047,9 +1076,14 @@ def _sec_reasons(c: _Ctx) -> dict:
                       "groups": [str(x) for x in sub.columns]}
         else:
             chi[a] = {"chi2": None, "p_value": None, "why": "fewer than two groups or reasons with enough denied applicants"}
-        group_tables.append(table(["Principal reason"] + [c.group_label(a, col) for col in cols], rows,
-                                  caption=f"Principal reason by {c.feature_label(a)} (share of the group's denied applicants)",
-                                  numeric=list(range(1, len(cols) + 1))))
+        per = 6   # group columns per table, so a table fits the page's width
+        for k0 in range(0, len(cols), per):
+            part = "" if len(cols) <= per else f", groups {k0 + 1}-{min(k0 + per, len(cols))} of {len(cols)}"
+            group_tables.append(table(["Principal reason"] + [c.group_label(a, col) for col in cols[k0:k0 + per]],
+                                      [[r[0]] + r[1 + k0:1 + k0 + per] for r in rows],
+                                      caption=f"Principal reason by {c.feature_label(a)} (share of the group's "
+                                              f"denied applicants{part})",
+                                      numeric=list(range(1, len(cols[k0:k0 + per]) + 1))))
         if chi[a].get("p_value") is not None:
             group_tables.append(para(
                 f"Chi-square test of independence between principal reason and {c.feature_label(a)}: "
@@ -1136,7 +1170,7 @@ def _sec_reasons(c: _Ctx) -> dict:
                             caption="Neutralising the principal reason", numeric=[1, 2, 3, 4, 5, 6]))
         blocks.append(details("Reference values used for neutralisation", [table(
             ["Feature", "Reference value"],
-            [[cell(c.feature_label(f)), cell(format_value(v, c.spec.features[f]))] for f, v in refvals.items()])]))
+            [[cell(c.feature_label(f)), cell(format_value(v, c.spec.features[f], currency=c.spec.currency))] for f, v in refvals.items()])]))
     c.reviewed.append("Reason codes: distribution overall and by protected group, and the neutralisation check")
     return {"id": "reasons", "title": title, "blocks": blocks}
 
@@ -1463,6 +1497,9 @@ def _sec_fairness(c: _Ctx) -> dict:
                 "groups": []}
         smd = standardized_mean_difference(p_fav, g, reference=ref_used, min_group_size=fs.min_group_size) if ref_used is not None else None
         rows = []
+        unassessed = []
+        if a in c.bands:
+            ares["bands"] = c.bands[a]
         for _, r in t.iterrows():
             gr = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
             gr["label"] = c.group_label(a, r["group"])
@@ -1503,7 +1540,7 @@ def _sec_fairness(c: _Ctx) -> dict:
                           f"{100 * me.ame:+.1f} percentage points in {fav_name} probability controlling for the model's "
                           f"inputs ({p_is(me.p_value)})", "fairness")
             if not r["assessed"] and not r["is_reference"]:
-                c.finding("low", f"Fair-lending metrics not assessed for {c.feature_label(a)} = {gr['label']}", r["note"], "fairness")
+                unassessed.append(f"{gr['label']} ({r['n']} rows)")
             air_items.append({"label": f"{c.feature_label(a)}: {gr['label']}", "value": float(r["air"]) if r["assessed"] else math.nan,
                               "text": f3(r["air"], 2) if r["assessed"] else "not assessed",
                               "color": "#D55E00" if r["flag"] else "#0072B2",
@@ -1531,9 +1568,14 @@ def _sec_fairness(c: _Ctx) -> dict:
         if "marginal_effect" in fs.metrics:
             keep += [7]
         keep += [8, 9]
+        if unassessed:   # one finding per attribute, not one per group
+            c.finding("low", f"Fair-lending metrics not assessed for {len(unassessed)} group(s) of {c.feature_label(a)}",
+                      f"fewer than {fs.min_group_size} rows: {_listing(unassessed)}", "fairness")
         blocks.append({"type": "h3", "text": c.feature_label(a) + f" ({a})"})
+        band_note = (f" Groups are bands of {c.feature_label(a)}: {', '.join(c.bands[a]['labels'])} "
+                     f"({c.bands[a]['source']})." if a in c.bands else "")
         blocks.append(para(f"Reference group: {c.group_label(a, ref_used) if ref_used else 'none'} "
-                           f"({ares['reference_source']})."))
+                           f"({ares['reference_source']}).{band_note}"))
         blocks.append(table([cols[i] for i in keep], [[row[i] for i in keep] for row in rows],
                             caption=f"Fair-lending metrics by {c.feature_label(a)}", numeric=[i for i, k in enumerate(keep) if 1 <= k <= 8]))
         if "proxy_screen" in fs.metrics:
@@ -1550,12 +1592,16 @@ def _sec_fairness(c: _Ctx) -> dict:
                   cell(f3(r["correlation"], 3), r["correlation"], flag="flag" if r["abs_correlation"] >= fs.proxy_threshold else None)]
                  for _, r in ps.iterrows()], numeric=[2])]))
         res[a] = ares
+    not_plotted = [i for i in air_items if _nan(i["value"])]
+    air_items = [i for i in air_items if not _nan(i["value"])]   # groups not assessed: in the tables, not the chart
     if "adverse_impact_ratio" in fs.metrics and air_items:
         c.figures["air"] = {"type": "hbar", "items": air_items, "threshold": fs.air_threshold,
                             "xlabel": f"adverse impact ratio ({fav_name} rate / reference rate); dashed line: {fs.air_threshold:g}",
                             "alt": "Bar chart of adverse impact ratios by group with the flag threshold "
                                    f"{fs.air_threshold:g}: " + ", ".join(f"{i['label']} {i['text']}" for i in air_items) + "."}
-        blocks.insert(3, figure("air", "Adverse impact ratio by group", c.figures["air"]["alt"]))
+        blocks.insert(3, figure("air", "Adverse impact ratio by group" + (
+            f" ({len(not_plotted)} group(s) not assessed are listed in the tables)" if not_plotted else ""),
+            c.figures["air"]["alt"]))
     blocks.append(para("Adjusted marginal effect: the average change in the probability of a favourable model decision "
                        "associated with group membership in a logistic regression on the model's decisions that controls "
                        "for the model's inputs (legitimate credit factors), compared pairwise with the reference group; "
@@ -1630,6 +1676,7 @@ def _assemble(c: _Ctx, built: dict) -> AuditReport:
         "regulatory_classification": list(m.regulatory_classification) if m else [], "pack": c.pack.describe()}
 
     # -- model description
+    c.results["model_structure"] = describe_trees(c.adapter)
     md = [("Purpose", (m.purpose if m and m.purpose else "not recorded")),
           ("Intended use", (m.intended_use if m and m.intended_use else "not recorded")),
           ("Intended users", (m.intended_users if m and m.intended_users else "not recorded")),
@@ -1641,9 +1688,18 @@ def _assemble(c: _Ctx, built: dict) -> AuditReport:
           ("Components", "; ".join(m.components) if m and m.components else "not recorded")]
     if m and m.use_restrictions:
         md.append(("Use restrictions", "; ".join(m.use_restrictions)))
-    for a in set(c.protected) & set(c.features):
-        c.finding("high", f"Protected attribute '{a}' is a model input",
-                  "a protected attribute should not be used by a credit model", "model")
+    prot_inputs = [f for f in c.features if f in c.protected or (f in spec.features and spec.features[f].protected)]
+    for a in prot_inputs:
+        lu = spec.features[a].lawful_use if a in spec.features else None
+        if lu is None:
+            ev = ("a protected attribute should not be used by a credit model; letters are refused until the pack "
+                  f"declares its lawful use (features.{a}.lawful_use)")
+        else:
+            ev = (f"the pack declares its lawful use: {lu.basis} ({'; '.join(lu.citations)}). The validator must "
+                  "confirm that basis (for age: an empirically derived, demonstrably and statistically sound system, "
+                  "12 CFR 1002.2(p), 1002.6(b)(2), in which the age of an elderly applicant is not assigned a "
+                  "negative factor or value)")
+        c.finding("high", f"Protected attribute '{a}' is a model input", ev, "model")
     feat_rows = []
     for f in c.features:
         fsp = spec.features[f]
@@ -1801,19 +1857,48 @@ def _assemble(c: _Ctx, built: dict) -> AuditReport:
                        findings=findings, figures=_jsonable(c.figures), pack=c.pack, provenance=_jsonable(provenance))
 
 
-def _trees(adapter) -> str:
-    booster = getattr(adapter, "booster", None)
-    if booster is None:
-        return ""
-    try:
-        import json
+def _listing(items: list[str], limit: int = 6) -> str:
+    """``a, b, c and 4 more``: a bounded list for a finding's evidence."""
+    head = ", ".join(items[:limit])
+    return head + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
-        cfg = json.loads(booster.save_config())
-        n = booster.num_boosted_rounds()
-        depth = cfg["learner"]["gradient_booster"]["tree_train_param"].get("max_depth", "?")
-        return f", {n} boosting rounds, max depth {depth}, objective {adapter.objective}"
-    except Exception:  # noqa: BLE001
+
+def _trees(adapter) -> str:
+    """The ensemble described from its trees: count, depth measured on them, features split on, objective."""
+    info = describe_trees(adapter)
+    if info is None:
         return ""
+    obj = f", objective {info['objective']}" if info.get("objective") else ""
+    return (f", {info['n_trees']} trees, depth {info['max_depth']} (measured on the trees; mean "
+            f"{info['mean_depth']:.1f}), {info['n_features_used']} of {info['n_features']} features used in splits{obj}")
+
+
+def describe_trees(adapter) -> dict | None:
+    """What a tree ensemble is, measured from its parsed trees (``None`` for other models).
+
+    Returns ``{"n_trees", "max_depth", "mean_depth", "n_leaves", "features_used", "n_features_used",
+    "n_features", "objective"}``; the depth is the longest root-to-leaf path of each tree,
+    not a training parameter.
+    """
+    from ..attribution._trees import parse_ensemble
+
+    try:
+        ens = parse_ensemble(adapter)
+    except Exception:  # noqa: BLE001 - not a tree model this parser reads
+        return None
+    n_nodes = len(ens.feature)
+    leaf_depth = (ens.path_node != n_nodes).sum(axis=1)
+    if ens.leaf_tree is not None and len(leaf_depth):
+        per_tree = pd.Series(leaf_depth).groupby(ens.leaf_tree).max()
+    else:
+        per_tree = pd.Series([int(leaf_depth.max(initial=0))])
+    names = list(adapter.feature_names or [])
+    used = sorted(set(int(f) for f in ens.feature))
+    used_names = [names[j] if j < len(names) else f"f{j}" for j in used]
+    return {"n_trees": int(ens.n_trees or len(per_tree)), "max_depth": int(per_tree.max()) if len(per_tree) else 0,
+            "mean_depth": float(per_tree.mean()) if len(per_tree) else 0.0, "n_leaves": int(ens.n_leaves),
+            "features_used": used_names, "n_features_used": len(used_names), "n_features": int(ens.n_features),
+            "objective": getattr(adapter, "objective", None)}
 
 
 def _current_monitoring_values(c: _Ctx) -> list[tuple[str, str]]:
@@ -1863,7 +1948,7 @@ def run_audit_demo(out_dir, *, model_path=None, data_path=None, reference_path=N
 
     out = Path(out_dir)
     report = audit(model_path or out / "model" / "hmda_xgb.json", data_path or out / "data" / "holdout_labelled.csv",
-                   "finance", target="deny", protected=["afam", "single"],
+                   "finance_hmda_example", target="deny", protected=["afam", "single"],
                    reference=reference_path or out / "data" / "reference.csv",
                    report_date=report_date or DEMO_DATE, progress=progress)
     files = []

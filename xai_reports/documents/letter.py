@@ -41,7 +41,7 @@ def _pack_text(spec, lang: str, key: str, english):
     return value or english
 
 
-def _value(raw_value, fs, lang: str, labels: dict) -> str:
+def _value(raw_value, fs, lang: str, labels: dict, currency=None) -> str:
     if raw_value is None or (isinstance(raw_value, float) and math.isnan(raw_value)):
         return labels["not_provided"]
     tr = fs.translations.get(lang) if lang != "en" else None
@@ -51,7 +51,7 @@ def _value(raw_value, fs, lang: str, labels: dict) -> str:
             key = str(int(raw_value))
         if key in tr.category_labels:
             return tr.category_labels[key]
-    return format_value(raw_value, fs)
+    return format_value(raw_value, fs, language=lang, currency=currency)
 
 
 def letter_labels(pack, language: str) -> dict:
@@ -91,7 +91,7 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
             fs = spec.features[f["name"]]
             tr = fs.translations.get(language) if language != "en" else None
             details.append({"label": (tr.label if tr is not None and tr.label else fs.label),
-                            "value": _value(raw_row.get(f["name"]), fs, language, labels)})
+                            "value": _value(raw_row.get(f["name"]), fs, language, labels, spec.currency)})
         reason_items.append({"text": _text(rs, language), "code": rs.code, "details": details})
     inst = fin.institution
     content = {

@@ -87,6 +87,21 @@ class LoadedPack:
                             file=self.files[-1], key_path=name)
         return section
 
+    def require_complete(self, document: str) -> None:
+        """Raise a :class:`PackError` naming the first field a lender must still set for ``document``
+        (``"letter"`` or ``"audit"``), and the pack file to set it in.
+
+        The shipped ``finance`` pack is a base: it carries no institution and no
+        model inventory facts, so a derived pack cannot inherit an example bank's
+        telephone number or an example model's owner unnoticed.
+        """
+        gaps = self.spec.completeness_gaps(document)
+        if gaps:
+            key, what = gaps[0]
+            more = f" (and {len(gaps) - 1} more: {', '.join(k for k, _ in gaps[1:])})" if len(gaps) > 1 else ""
+            raise PackError(f"not set: {what}; the lender sets it in its own pack{more}",
+                            file=self.files[-1], key_path=key)
+
     def describe(self) -> dict:
         """What a record says about its pack: name, version, SHA-256, files, and ``ref``: the shipped
         pack's name, or the resolved path of a custom pack's file (so ``verify`` and ``regenerate`` find it)."""

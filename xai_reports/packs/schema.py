@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 from typing import Literal, Optional, Union
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Scalar = Union[str, int, float, bool]
@@ -51,6 +52,7 @@ class FeatureTranslation(Strict):
     label: Optional[str] = None
     category_labels: dict[str, str] = Field(default_factory=dict)
     action_text: Optional[str] = Field(default=None, description="The feature's action_text in this language (with {value}).")
+    unit: Optional[str] = Field(default=None, description="The feature's unit in this language ('meses').")
 
     @field_validator("action_text")
     @classmethod
@@ -68,6 +70,38 @@ class PackTranslation(Strict):
     contact: Optional[str] = Field(default=None, description="finance.institution.contact in this language.")
     disclaimer: Optional[str] = None
     labels: dict[str, str] = Field(default_factory=dict, description="Short document labels (Telephone, Date...).")
+
+
+class LawfulUse(Strict):
+    """Why a protected attribute may lawfully be a model input (e.g. age in an empirically derived,
+    demonstrably and statistically sound credit scoring system, 12 CFR 1002.2(p), 1002.6(b)(2))."""
+
+    basis: str = Field(min_length=1, description="The legal basis, in words (what makes this use lawful).")
+    citations: list[str] = Field(min_length=1, description="Where the law says so, e.g. '12 CFR 1002.6(b)(2)'.")
+    note: Optional[str] = None
+
+
+class ReasonRange(Strict):
+    """A reason used when the value lies in ``[min, max)`` (either end open when left out)."""
+
+    min: Optional[float] = None
+    max: Optional[float] = None
+    reason: str
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.min is None and self.max is None:
+            raise ValueError("a reason range needs 'min', 'max' or both")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"reason range has min {self.min:g} >= max {self.max:g}")
+        return self
+
+
+class ReasonByDirection(Strict):
+    """Reasons by where the value lies relative to the reference population's mean."""
+
+    above: Optional[str] = Field(default=None, description="Reason when the value is above the reference mean.")
+    below: Optional[str] = Field(default=None, description="Reason when the value is below the reference mean.")
 
 
 class FeatureSpec(Strict):
@@ -90,7 +124,17 @@ class FeatureSpec(Strict):
     reason: Optional[str] = Field(default=None, description="Key of the reason this feature maps to.")
     reason_by_value: dict[str, str] = Field(
         default_factory=dict, description="Reason keys for particular values (categories/levels), overriding 'reason'.")
+    reason_by_range: list[ReasonRange] = Field(
+        default_factory=list, description="Reason keys for value ranges [min, max) (numeric), overriding 'reason'.")
+    reason_by_direction: Optional[ReasonByDirection] = Field(
+        default=None, description="Reason keys when the value is above / below the reference population's mean.")
+    lawful_use: Optional[LawfulUse] = Field(
+        default=None, description="A protected attribute the model may lawfully use, with its legal basis.")
+    bands: Optional[list[float]] = Field(
+        default=None, description="Numeric protected attribute: cut points of the fairness groups (age: [62]).")
     allow_missing: bool = False
+    missing_values: Optional[list[str]] = Field(
+        default=None, description="Tokens read as missing in this column (default: the pack's missing_values).")
     # actionability, used by counterfactuals
     actionable: bool = False
     direction: Literal["any", "increase_only", "decrease_only"] = "any"
@@ -110,6 +154,15 @@ class FeatureSpec(Strict):
             _check_fields(v, {"value"}, "action_text")
         return v
 
+    def reasons_declared(self) -> bool:
+        """Whether any reason key is declared for this feature."""
+        return bool(self.reason is not None or self.reason_by_value or self.reason_by_range
+                    or self.reason_by_direction is not None)
+
+    def lawful_input(self) -> bool:
+        """May the model use this column? (not protected, or protected with a declared lawful use)."""
+        return not self.protected or self.lawful_use is not None
+
     @model_validator(mode="after")
     def _categories(self):
         if self.type in ("categorical", "binary") and not self.categories:
@@ -120,6 +173,21 @@ class FeatureSpec(Strict):
             raise ValueError(f"bounds {list(self.bounds)} has lower > upper")
         if self.protected and self.actionable:
             raise ValueError("a protected attribute can never be changed by a counterfactual; remove 'actionable: true'")
+        if self.lawful_use is not None and not self.protected:
+            raise ValueError("'lawful_use' is for protected attributes (protected: true)")
+        if self.bands is not None:
+            if self.type not in ("numeric", "ordinal"):
+                raise ValueError("'bands' are for numeric protected attributes")
+            if not self.bands or any(b >= c for b, c in zip(self.bands, self.bands[1:])):
+                raise ValueError(f"bands {self.bands} must be increasing cut points")
+        if (self.reason_by_range or self.reason_by_direction) and self.type not in ("numeric", "ordinal"):
+            raise ValueError("reason_by_range / reason_by_direction need a numeric or ordinal feature")
+        rr = sorted(self.reason_by_range, key=lambda r: -np.inf if r.min is None else r.min)
+        for a, b in zip(rr, rr[1:]):
+            hi = np.inf if a.max is None else a.max
+            lo = -np.inf if b.min is None else b.min
+            if lo < hi:
+                raise ValueError("reason_by_range ranges overlap")
         if self.reference_range is not None and self.reference_range[0] > self.reference_range[1]:
             raise ValueError(f"reference_range {list(self.reference_range)} has lower > upper")
         if self.safe_harbor is not None:
@@ -218,7 +286,8 @@ class ReferencePopulation(Strict):
 
 class Decision(Strict):
     positive_class: Literal["deny", "approve"] = Field(
-        default="deny", description="What the model's positive output means.")
+        default="deny", description="What the model's positive output means: 'deny' (the model outputs "
+                                    "P(deny)) or 'approve' (it outputs P(approve)); no other value.")
     threshold: float = Field(default=0.5, gt=0, lt=1, description="On the probability of the positive class.")
     action_taken: str = "We are unable to approve your application."
     credit_requested: str = "credit"
@@ -232,13 +301,16 @@ class Address(Strict):
 
 
 class Institution(Strict):
-    name: str
-    address: list[str]
-    phone: str
+    """The creditor. The shipped base pack leaves it to the lender: letters are refused until the
+    lender's own pack sets the required fields (:data:`REQUIRED_FIELDS`)."""
+
+    name: Optional[str] = None
+    address: Optional[list[str]] = None
+    phone: Optional[str] = None
     email: Optional[str] = None
     website: Optional[str] = None
-    contact: str = Field(description="Office or person to contact with questions.")
-    agency: Address = Field(description="The federal agency that administers ECOA compliance for this creditor (Reg B Appendix A).")
+    contact: Optional[str] = Field(default=None, description="Office or person to contact with questions.")
+    agency: Optional[Address] = Field(default=None, description="The federal agency that administers ECOA compliance for this creditor (Reg B Appendix A).")
 
 
 class CreditScore(Strict):
@@ -259,7 +331,7 @@ class CreditScore(Strict):
 
 
 class ConsumerReport(Strict):
-    used: bool = False
+    used: Optional[bool] = Field(default=None, description="Whether a consumer report was used (FCRA 615(a)); the lender says so.")
     agency: Optional[Address] = None
 
     @model_validator(mode="after")
@@ -274,9 +346,21 @@ class FinanceSection(Strict):
     max_reasons: int = Field(default=4, ge=1, le=4, description="Reg B comment 9(b)(2)-1: at most four.")
     min_contribution: float = Field(default=1e-6, ge=0, description="Smallest push toward denial that counts as a reason (margin units).")
     reference_population: ReferencePopulation = Field(default_factory=ReferencePopulation)
-    institution: Institution
+    institution: Institution = Field(default_factory=Institution)
     credit_score: CreditScore = Field(default_factory=CreditScore)
     consumer_report: ConsumerReport = Field(default_factory=ConsumerReport)
+
+
+class Currency(Strict):
+    """The currency amounts (``format: currency``) are printed in."""
+
+    code: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+    symbol: str = Field(default="$", description="Printed symbol ('$', '€', 'CHF').")
+    position: Optional[Literal["before", "after"]] = Field(
+        default=None, description="Symbol before or after the amount (default: before in en, after in es).")
+
+
+DEFAULT_MISSING_VALUES = ["", "na", "nan", "null", "none", "n/a"]
 
 
 class Columns(Strict):
@@ -404,13 +488,13 @@ class HealthcareSection(Strict):
 class AuditModelInfo(Strict):
     """Model inventory fields printed in the audit report's identification section."""
 
-    id: str = Field(description="Model id in the institution's inventory naming.")
-    name: str
-    version: str
+    id: Optional[str] = Field(default=None, description="Model id in the institution's inventory naming.")
+    name: Optional[str] = None
+    version: Optional[str] = None
     inventory_id: Optional[str] = None
-    owner: str = Field(description="Accountable model owner (person or unit).")
+    owner: Optional[str] = Field(default=None, description="Accountable model owner (person or unit).")
     developer: Optional[str] = None
-    validator: str = Field(description="Independent validator (person or unit).")
+    validator: Optional[str] = Field(default=None, description="Independent validator (person or unit).")
     independence: Optional[str] = Field(default=None, description="Independence statement of the validator.")
     risk_tier: Optional[str] = None
     materiality: Optional[str] = Field(default=None, description="Materiality (exposure x purpose), SR 26-2.")
@@ -486,7 +570,7 @@ class AuditSection(Strict):
 
     title: str = "Model validation and compliance audit report"
     report_date: Optional[str] = Field(default=None, description="ISO date of the report when neither the run nor the data gives one.")
-    model: AuditModelInfo
+    model: AuditModelInfo = Field(default_factory=AuditModelInfo)
     target_description: Optional[str] = Field(default=None, description="What the labels in the audit data mean.")
     positive_label: Optional[Scalar] = Field(default=None, description="Target value meaning the model's positive class (default: 1/yes/true).")
     threshold: Optional[float] = Field(default=None, gt=0, lt=1, description="Decision threshold on P(positive) for packs without a finance.decision.")
@@ -608,6 +692,10 @@ class Pack(Strict):
     templates: dict[str, str] = Field(default_factory=dict, description="Document kind -> template file.")
     template_dirs: list[str] = Field(default_factory=list, description="Folders (relative to the pack) searched before the shipped templates.")
     finance: Optional[FinanceSection] = None
+    currency: Currency = Field(default_factory=Currency)
+    missing_values: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MISSING_VALUES),
+        description="Tokens read as missing (case-insensitive); a declared category is never read as missing.")
     counterfactuals: CounterfactualSettings = Field(default_factory=CounterfactualSettings)
     healthcare: Optional[HealthcareSection] = None
     translations: dict[str, PackTranslation] = Field(
@@ -636,9 +724,20 @@ class Pack(Strict):
                 if feat.categories and value not in {str(c) for c in feat.categories}:
                     raise _KeyedError(("features", fname, "reason_by_value", value),
                                       f"'{value}' is not one of the feature's categories {[str(c) for c in feat.categories]}")
-            if feat.protected and (feat.reason is not None or feat.reason_by_value):
+            for i, rr in enumerate(feat.reason_by_range):
+                if rr.reason not in self.reasons:
+                    raise _KeyedError(("features", fname, "reason_by_range", i, "reason"),
+                                      f"reason '{rr.reason}' is not declared under 'reasons'")
+            if feat.reason_by_direction is not None:
+                for side in ("above", "below"):
+                    key = getattr(feat.reason_by_direction, side)
+                    if key is not None and key not in self.reasons:
+                        raise _KeyedError(("features", fname, "reason_by_direction", side),
+                                          f"reason '{key}' is not declared under 'reasons'")
+            if feat.protected and feat.lawful_use is None and feat.reasons_declared():
                 raise _KeyedError(("features", fname, "reason"),
-                                  "a protected attribute can never be a reason; remove 'reason'")
+                                  "a protected attribute can never be a reason unless the pack declares its "
+                                  "lawful use (features.<name>.lawful_use: basis, citations); remove 'reason'")
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
         self._check_counterfactual_wording()
@@ -703,11 +802,13 @@ class Pack(Strict):
             return []
         missing = [f"reasons.{k}.translations.{lang}" for k, r in self.reasons.items() if lang not in r.translations]
         for fname, f in self.features.items():
-            if f.protected or (f.reason is None and not f.reason_by_value):
+            if not f.lawful_input() or not f.reasons_declared():
                 continue  # never printed
             tr = f.translations.get(lang)
             if tr is None or not tr.label:
                 missing.append(f"features.{fname}.translations.{lang}.label")
+            if f.unit and any(ch.isalpha() for ch in f.unit) and (tr is None or not tr.unit):
+                missing.append(f"features.{fname}.translations.{lang}.unit")
             shown = set(f.category_labels) or ({str(c) for c in f.categories} if f.type in ("binary", "categorical")
                                                and f.categories else set())
             have = set(tr.category_labels) if tr is not None else set()
@@ -722,10 +823,16 @@ class Pack(Strict):
     def protected_features(self) -> list[str]:
         return [k for k, f in self.features.items() if f.protected]
 
-    def reason_for(self, feature: str, value=None) -> Optional[str]:
-        """The reason key for ``feature`` (taking its ``value`` into account); never for protected ones."""
+    def reason_for(self, feature: str, value=None, reference=None) -> Optional[str]:
+        """The reason key for ``feature`` given the applicant's ``value``.
+
+        Precedence: ``reason_by_value`` (exact value), then ``reason_by_range``
+        (``min <= value < max``), then ``reason_by_direction`` (``value`` above or
+        below ``reference``, the reference population's mean), then ``reason``.
+        Never a reason for a protected attribute without a declared ``lawful_use``.
+        """
         f = self.features.get(feature)
-        if f is None or f.protected:
+        if f is None or not f.lawful_input():
             return None
         if value is not None and f.reason_by_value:
             key = str(value)
@@ -733,7 +840,55 @@ class Pack(Strict):
                 key = str(int(value))
             if key in f.reason_by_value:
                 return f.reason_by_value[key]
+        x = None
+        if value is not None and (f.reason_by_range or f.reason_by_direction is not None):
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                x = None
+            if x is not None and x != x:
+                x = None
+        if x is not None:
+            for rr in f.reason_by_range:
+                if (rr.min is None or x >= rr.min) and (rr.max is None or x < rr.max):
+                    return rr.reason
+            rd = f.reason_by_direction
+            if rd is not None and reference is not None and x != reference:
+                key = rd.above if x > reference else rd.below
+                if key is not None:
+                    return key
         return f.reason
+
+    def completeness_gaps(self, document: str) -> list[tuple[str, str]]:
+        """``[(key path, what it is)]`` a lender must still set before ``document`` can be written.
+
+        ``document`` is ``"letter"`` or ``"audit"``. The shipped base pack leaves the
+        institution and the model inventory facts to the lender's own pack.
+        """
+        gaps: list[tuple[str, str]] = []
+        if document == "letter" and self.finance is not None:
+            inst = self.finance.institution
+            for k, what in (("name", "the creditor's name"), ("address", "the creditor's address"),
+                            ("phone", "the creditor's telephone number"),
+                            ("contact", "the office to contact with questions")):
+                if not getattr(inst, k):
+                    gaps.append((f"finance.institution.{k}", what))
+            if inst.agency is None:
+                gaps.append(("finance.institution.agency",
+                             "the federal agency that administers ECOA compliance for this creditor (name, address)"))
+            cr = self.finance.consumer_report
+            if cr.used is None:
+                gaps.append(("finance.consumer_report.used", "whether a consumer report was used (true/false)"))
+            elif cr.used and cr.agency is None:
+                gaps.append(("finance.consumer_report.agency", "the consumer reporting agency (name, address, phone)"))
+        if document == "audit" and self.audit is not None:
+            m = self.audit.model
+            for k, what in (("id", "the model's inventory id"), ("name", "the model's name"),
+                            ("version", "the model's version"), ("owner", "the accountable model owner"),
+                            ("validator", "the independent validator")):
+                if not getattr(m, k):
+                    gaps.append((f"audit.model.{k}", what))
+        return gaps
 
 
 class _KeyedError(ValueError):

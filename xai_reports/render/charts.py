@@ -23,7 +23,13 @@ from markupsafe import Markup
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
-__all__ = ["render_figure", "hbar_svg", "PALETTE"]
+__all__ = ["render_figure", "hbar_svg", "PALETTE", "HBAR_MAX_ROWS"]
+
+# Bars per SVG: a longer bar chart is drawn as several parts, each of which fits a page's
+# content box (20 px per bar; 30 bars + axis is about 170 mm, less than any page body).
+HBAR_MAX_ROWS = 30
+# The SVG's width in CSS px (690 px = 182.6 mm): inside the audit page's 183.9 mm content box;
+# the templates also cap it at 100% of the box.
 
 
 def _e(s) -> str:
@@ -42,6 +48,8 @@ def hbar_svg(spec: dict) -> Markup:
     vals = [abs(it["value"]) + abs(it.get("err") or 0.0) for it in items if not _nan(it["value"])]
     vmin = min([0.0] + [it["value"] - (it.get("err") or 0.0) for it in items if not _nan(it["value"])])
     vmax = max(vals) if vals else 1.0
+    if spec.get("_range") is not None:       # a part of a longer chart: the whole chart's scale
+        vmin, vmax = spec["_range"]
     vmax = vmax if vmax > 0 else 1.0
     span = vmax - vmin if vmax > vmin else 1.0
     x0 = label_w + bar_w * (-vmin / span)
@@ -60,7 +68,7 @@ def hbar_svg(spec: dict) -> Markup:
         text = it.get("text") or ("n/a" if _nan(v) else f"{v:.4g}")
         tip = _e(it.get("title") or f"{it['label']}: {text}")
         out.append(f'<g><title>{tip}</title>')
-        out.append(f'<text x="{label_w - 6}" y="{y + row_h * 0.68:.1f}" text-anchor="end">{_e(_short(it["label"], 46))}</text>')
+        out.append(f'<text x="{label_w - 6}" y="{y + row_h * 0.68:.1f}" text-anchor="end">{_e(_short(it["label"], 40))}</text>')
         if not _nan(v):
             a, b = sorted((x0, sx(v)))
             c = it.get("color") or color
@@ -219,7 +227,20 @@ def render_figure(spec: dict) -> dict:
     """
     kind = spec["type"]
     if kind == "hbar":
-        return {"kind": "svg", "svg": hbar_svg(spec), "alt": spec.get("alt", "")}
+        items = spec["items"]
+        if len(items) <= HBAR_MAX_ROWS:
+            return {"kind": "svg", "svg": hbar_svg(spec), "alt": spec.get("alt", ""), "parts": 1}
+        # one shared scale, split into parts that each fit a page
+        vals = [it["value"] for it in items if not _nan(it["value"])]
+        errs = [abs(it.get("err") or 0.0) for it in items if not _nan(it["value"])]
+        parts = []
+        for k in range(0, len(items), HBAR_MAX_ROWS):
+            part = dict(spec, items=items[k:k + HBAR_MAX_ROWS],
+                        alt=f"{spec.get('alt', '')} (part {k // HBAR_MAX_ROWS + 1})",
+                        _range=(min([0.0] + [v - e for v, e in zip(vals, errs)]),
+                                max([abs(v) + e for v, e in zip(vals, errs)] or [1.0])))
+            parts.append(Markup('<div class="chart-part">') + hbar_svg(part) + Markup("</div>"))
+        return {"kind": "svg", "svg": Markup("").join(parts), "alt": spec.get("alt", ""), "parts": len(parts)}
     try:
         fn = _RENDERERS[kind]
     except KeyError:
