@@ -230,7 +230,7 @@ class _FlatTreeShap:
         self.slot_table = np.concatenate([np.pad(b, ((0, 0), (0, dmax - b.shape[1]))) for b in slot_blocks]) \
             if slot_blocks else np.zeros((0, 1))
         self.cells = None
-        if cells and _USE_CELLS and self.table_leaves.size and ens.leaf_tree is not None:
+        if cells and _USE_CELLS and self.table_leaves.size and ens.leaf_tree is not None and ens.column is None:
             self._build_cells(n_rows)
         # leaf lists in one pass: table leaves first, then the direct groups
         self.order = np.concatenate([self.table_leaves] + [g["idx"] for g in self.direct]) \
@@ -434,7 +434,7 @@ class TreeShap(Explainer):
             return sklearn_predict(self.model, X, ens.output, target)
         numeric = not isinstance(X, pd.DataFrame) or all(
             pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
-        if encoded is not None and numeric and not (ens.cat_index >= 0).any():
+        if self.model.family == "xgboost" and encoded is not None and numeric and not (ens.cat_index >= 0).any():
             # all-numeric input: predict on the float32 matrix (XGBoost's pandas import is slow)
             raw = self.model.booster.inplace_predict(encoded.astype(np.float32), predict_type="margin")
             return select_output(np.asarray(raw, dtype=np.float64), target)
