@@ -350,16 +350,20 @@ def parse_xgboost(adapter, target: int | None = None) -> TreeEnsemble:
 
 
 # -- scikit-learn -------------------------------------------------------------
-def _sk_tree(b: _Builder, tree, value: np.ndarray, scale: float):
+def _sk_tree(b: _Builder, tree, value: np.ndarray, scale: float, player=None):
     t = tree.tree_
     mgl = getattr(t, "missing_go_to_left", None)
     default_left = np.asarray(mgl, dtype=bool) if mgl is not None else np.ones(t.node_count, dtype=bool)
     b.add_tree(t.children_left, t.children_right, t.feature, t.threshold, default_left,
-               t.weighted_n_node_samples, value, scale=scale)
+               t.weighted_n_node_samples, value, scale=scale, player=player)
 
 
-def parse_sklearn(adapter, target: int | None = None) -> TreeEnsemble:
-    """Flatten a scikit-learn tree ensemble; classifiers in probability space (GradientBoosting: margin)."""
+def parse_sklearn(adapter, target: int | None = None, *, player=None, n_players=None) -> TreeEnsemble:
+    """Flatten a scikit-learn tree ensemble; classifiers in probability space (GradientBoosting: margin).
+
+    ``player``/``n_players``: when the estimator ends a Pipeline, the map from its input
+    columns to the Pipeline's original columns (see :mod:`._trees_pipeline`).
+    """
     est = adapter.model
     kind = type(est).__name__
     b = _Builder()
@@ -394,7 +398,7 @@ def parse_sklearn(adapter, target: int | None = None) -> TreeEnsemble:
             mgl = getattr(t, "missing_go_to_left", None)
             b.add_tree(t.children_left, t.children_right, t.feature, t.threshold,
                        np.asarray(mgl, dtype=bool) if mgl is not None else np.ones(t.node_count, dtype=bool),
-                       t.weighted_n_node_samples, t.value[:, 0, 0], scale=float(est.learning_rate))
+                       t.weighted_n_node_samples, t.value[:, 0, 0], scale=float(est.learning_rate), player=player)
         output = "margin" if classifier else "value"
         offset = None
         try:  # the initial (prior) raw prediction, a constant
@@ -405,20 +409,36 @@ def parse_sklearn(adapter, target: int | None = None) -> TreeEnsemble:
     elif kind.startswith(("RandomForest", "ExtraTrees")):
         trees = est.estimators_
         for tree in trees:
-            _sk_tree(b, tree, leaf_values(tree), 1.0 / len(trees))
+            _sk_tree(b, tree, leaf_values(tree), 1.0 / len(trees), player)
         output = "probability" if classifier else "value"
         offset = 0.0
     elif kind.startswith("DecisionTree"):
-        _sk_tree(b, est, leaf_values(est), 1.0)
+        _sk_tree(b, est, leaf_values(est), 1.0, player)
         output = "probability" if classifier else "value"
         offset = 0.0
     else:
         raise ExplanationError(f"tree_shap does not read {kind} models")
+    if player is not None:
+        return b.build(n_features=n_players, strict=False, output=output, offset=offset, float32=True,
+                       n_columns=n_features)
     return b.build(n_features=n_features, strict=False, output=output, offset=offset, float32=True)
+
+
+def _is_extra(est) -> bool:
+    return hasattr(est, "steps") or type(est).__name__.startswith("HistGradientBoosting")
 
 
 def sklearn_predict(adapter, X, output: str, target: int | None):
     """The scikit-learn model's output in the space its trees add up in."""
+    if _is_extra(adapter.model):
+        from ._trees_pipeline import pipeline_predict
+
+        return pipeline_predict(adapter, X, output, target)
+    return sklearn_raw(adapter, X, output, target)
+
+
+def sklearn_raw(adapter, X, output: str, target: int | None):
+    """``decision_function`` / ``predict_proba`` / ``predict`` of the estimator, as ``output`` names."""
     from ._tabular import select_output
 
     est = adapter.model
@@ -448,7 +468,7 @@ def _signature(adapter) -> tuple:
     if adapter.family == "catboost":
         return ("cb", adapter.model.tree_count_, adapter.sha256)
     est = adapter.model
-    if hasattr(est, "steps") or type(est).__name__.startswith("HistGradientBoosting"):
+    if _is_extra(est):
         final = est.steps[-1][1] if hasattr(est, "steps") else est
         return ("skx", id(final), getattr(final, "n_iter_", None), len(getattr(final, "estimators_", ()) or ()))
     trees = getattr(est, "estimators_", None)
@@ -471,7 +491,7 @@ def _parse(adapter, target):
         return parse_catboost(adapter, target)
     if adapter.family == "sklearn":
         est = adapter.model
-        if hasattr(est, "steps") or type(est).__name__.startswith("HistGradientBoosting"):
+        if _is_extra(est):
             from ._trees_pipeline import parse_sklearn_extra
 
             return parse_sklearn_extra(adapter, target)

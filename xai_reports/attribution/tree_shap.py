@@ -457,7 +457,7 @@ class TreeShap(Explainer):
         if Bm.shape[0] == 0:
             raise ExplanationError("background= has no rows")
         dev = resolve_device(device)
-        values = np.zeros(Xm.shape, dtype=np.float64)
+        values = np.zeros((Xm.shape[0], ens.n_features), dtype=np.float64)
         plan = None
         for i in range(0, Xm.shape[0], batch_size):
             Xc = Xm[i:i + batch_size]
