@@ -38,7 +38,12 @@ class LightGBMAdapter(ModelAdapter):
         if not isinstance(booster, lgb.Booster):
             raise TypeError(f"not a LightGBM model: {type(model).__name__}")
         self.booster = booster
-        names = feature_names if feature_names is not None else booster.feature_name()
+        if feature_names is not None:
+            names = feature_names
+        elif getattr(model, "feature_names_in_", None) is not None:
+            names = list(model.feature_names_in_)   # LightGBM's own names have spaces replaced by '_'
+        else:
+            names = booster.feature_name()
         super().__init__(model, feature_names=names)
         header = booster.model_to_string(num_iteration=0).split("\nTree=", 1)[0]
         fields = dict(line.split("=", 1) for line in header.splitlines() if "=" in line)
