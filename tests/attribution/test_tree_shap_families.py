@@ -142,7 +142,7 @@ def cb_onehot():
     X, y = synthetic(seed=21)
     Xc = X.assign(region=X.region.astype(str))
     m = catboost.CatBoostClassifier(iterations=40, depth=4, one_hot_max_size=10, cat_features=["region"],
-                                    random_seed=5, verbose=0, thread_count=1).fit(Xc, y)
+                                    random_seed=5, verbose=0, thread_count=1, allow_writing_files=False).fit(Xc, y)
     return m, Xc
 
 
@@ -164,7 +164,8 @@ def test_catboost_interventional_equals_brute_force(cb_onehot):
 def test_catboost_numeric_regression_against_shap(cancer):
     shap = pytest.importorskip("shap")
     X, _ = cancer
-    m = catboost.CatBoostRegressor(iterations=30, depth=5, random_seed=2, verbose=0, thread_count=1).fit(
+    m = catboost.CatBoostRegressor(iterations=30, depth=5, random_seed=2, verbose=0, thread_count=1,
+                                   allow_writing_files=False).fit(
         X, X["worst_area"] / 1000)
     ad = wrap_model(m)
     assert ad.output_space == "value"
@@ -185,7 +186,7 @@ def test_catboost_multiclass(cancer):
     X = X.iloc[:, :5]
     y3 = np.digitize(X["mean_radius"], [12, 16])
     m = catboost.CatBoostClassifier(iterations=10, depth=3, loss_function="MultiClass", random_seed=1, verbose=0,
-                                    thread_count=1).fit(X, y3)
+                                    thread_count=1, allow_writing_files=False).fit(X, y3)
     ref = m.get_feature_importance(catboost.Pool(X.iloc[:8]), type="ShapValues")     # (n, k, d+1)
     for k in range(3):
         a = TreeShap(m).attribute(X.iloc[:8], target=k)
@@ -196,7 +197,7 @@ def test_catboost_ctr_splits_are_refused():
     X, y = synthetic(seed=3)
     Xc = X.assign(region=X.region.astype(str))
     m = catboost.CatBoostClassifier(iterations=20, depth=4, one_hot_max_size=2, cat_features=["region"],
-                                    random_seed=5, verbose=0, thread_count=1).fit(Xc, y)
+                                    random_seed=5, verbose=0, thread_count=1, allow_writing_files=False).fit(Xc, y)
     with pytest.raises(ExplanationError, match="CTR"):
         TreeShap(m).attribute(Xc.iloc[:3])
 
