@@ -69,7 +69,8 @@ def test_lightgbm_path_dependent_equals_pred_contrib(lgb_cat):
     m, X = lgb_cat
     Xt = X.iloc[:60].copy()
     Xt.loc[Xt.index[:4], "region"] = np.nan          # a missing category goes right, as LightGBM sends it
-    attr = TreeShap(m).attribute(Xt)
+    attr = TreeShap(m).attribute(Xt, engine="flat")       # this package's engine, not LightGBM's
+    assert attr.params["implementation"] == "xai_reports flat TreeSHAP"
     ref = m.booster_.predict(Xt, pred_contrib=True)
     np.testing.assert_allclose(attr.values, ref[:, :-1], atol=1e-9)
     np.testing.assert_allclose(attr.base_values, ref[:, -1], atol=1e-9)
@@ -118,8 +119,11 @@ def test_lightgbm_multiclass_and_regression(cancer):
         TreeShap(m).attribute(X.iloc[:5])
     ref = m.booster_.predict(X.iloc[:10], pred_contrib=True).reshape(10, 3, -1)
     for k in range(3):
-        a = TreeShap(m).attribute(X.iloc[:10], target=k)
+        a = TreeShap(m).attribute(X.iloc[:10], target=k, engine="flat")
         np.testing.assert_allclose(a.values, ref[:, k, :-1], atol=1e-9)
+        lib = TreeShap(m).attribute(X.iloc[:10], target=k)     # default: LightGBM's own pred_contrib
+        assert lib.params["implementation"] == "lightgbm pred_contrib" and lib.self_check["passed"]
+        np.testing.assert_allclose(lib.values, a.values, atol=1e-9)
     r = lgb.LGBMRegressor(n_estimators=15, random_state=1, verbose=-1).fit(X, X["mean_area"] / 100)
     ad = wrap_model(r)
     assert ad.output_space == "value" and not ad.is_classifier
@@ -133,7 +137,7 @@ def test_lightgbm_zero_as_missing_is_refused(cancer):
     if not any(nd.get("missing_type") == "Zero" for nd in _splits(m)):
         pytest.skip("LightGBM chose no zero-missing split")
     with pytest.raises(ExplanationError, match="zero_as_missing"):
-        TreeShap(m).attribute(X.iloc[:3, :4])
+        TreeShap(m).attribute(X.iloc[:3, :4], background=X.iloc[10:20, :4])
 
 
 # ---------------------------------------------------------------- CatBoost
@@ -148,7 +152,7 @@ def cb_onehot():
 
 def test_catboost_path_dependent_equals_shap_values(cb_onehot):
     m, X = cb_onehot
-    attr = TreeShap(m).attribute(X.iloc[:50])
+    attr = TreeShap(m).attribute(X.iloc[:50], engine="flat")
     ref = m.get_feature_importance(catboost.Pool(X.iloc[:50], cat_features=["region"]), type="ShapValues")
     np.testing.assert_allclose(attr.values, ref[:, :-1], atol=1e-9)
     np.testing.assert_allclose(attr.base_values, ref[:, -1], atol=1e-9)
@@ -169,7 +173,7 @@ def test_catboost_numeric_regression_against_shap(cancer):
         X, X["worst_area"] / 1000)
     ad = wrap_model(m)
     assert ad.output_space == "value"
-    attr = TreeShap(m).attribute(X.iloc[:15])
+    attr = TreeShap(m).attribute(X.iloc[:15], engine="flat")
     ref = m.get_feature_importance(catboost.Pool(X.iloc[:15]), type="ShapValues")
     np.testing.assert_allclose(attr.values, ref[:, :-1], atol=1e-9)
     bg = X.sample(40, random_state=4)
@@ -189,8 +193,10 @@ def test_catboost_multiclass(cancer):
                                     thread_count=1, allow_writing_files=False).fit(X, y3)
     ref = m.get_feature_importance(catboost.Pool(X.iloc[:8]), type="ShapValues")     # (n, k, d+1)
     for k in range(3):
-        a = TreeShap(m).attribute(X.iloc[:8], target=k)
+        a = TreeShap(m).attribute(X.iloc[:8], target=k, engine="flat")
         np.testing.assert_allclose(a.values, ref[:, k, :-1], atol=1e-9)
+        lib = TreeShap(m).attribute(X.iloc[:8], target=k)
+        assert lib.params["implementation"] == "catboost ShapValues" and lib.self_check["passed"]
 
 
 def test_catboost_ctr_splits_are_refused():
@@ -199,7 +205,7 @@ def test_catboost_ctr_splits_are_refused():
     m = catboost.CatBoostClassifier(iterations=20, depth=4, one_hot_max_size=2, cat_features=["region"],
                                     random_seed=5, verbose=0, thread_count=1, allow_writing_files=False).fit(Xc, y)
     with pytest.raises(ExplanationError, match="CTR"):
-        TreeShap(m).attribute(Xc.iloc[:3])
+        TreeShap(m).attribute(Xc.iloc[:3], background=Xc.iloc[10:20])
 
 
 # ---------------------------------------------------------------- scikit-learn HistGB and Pipelines

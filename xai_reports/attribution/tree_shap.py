@@ -356,7 +356,11 @@ class TreeShap(Explainer):
 
     Reads XGBoost boosters (numeric and categorical splits, missing values,
     multi-class with ``target=``) and scikit-learn ``DecisionTree*``,
-    ``RandomForest*``, ``ExtraTrees*`` and ``GradientBoosting*`` models.
+    ``RandomForest*``, ``ExtraTrees*`` and ``GradientBoosting*`` models; LightGBM
+    (categorical splits included), CatBoost oblivious trees (numeric and one-hot
+    categorical splits), scikit-learn ``HistGradientBoosting*`` (categorical
+    bitsets included) and Pipelines ending in a tree model (values per original
+    column; a one-hot encoded column is one player).
     Explains the space the trees add up in: XGBoost's margin (log-odds),
     scikit-learn forests' probability (classifiers) or value (regressors),
     GradientBoosting's margin (its ``decision_function``).
@@ -390,8 +394,9 @@ class TreeShap(Explainer):
             feature_perturbation: ``"interventional"`` or ``"tree_path_dependent"``
                 (inferred from ``background`` when left out, as in shap).
             engine: ``"auto"``; ``"flat"`` forces this module's engine for the
-                path-dependent form of XGBoost models too (XGBoost's own
-                ``pred_contribs`` otherwise).
+                path-dependent form of XGBoost, LightGBM and CatBoost models too
+                (their own exact implementations otherwise: ``pred_contribs``,
+                ``pred_contrib``, ``ShapValues``).
 
         Returns:
             :class:`Attribution`, ``values`` ``(n, d)``; ``base_values`` the mean
@@ -409,7 +414,31 @@ class TreeShap(Explainer):
         if self.model.family == "xgboost" and engine != "flat":
             return self._xgboost_path_dependent(X, device=device, batch_size=batch_size,
                                                 tolerance=tolerance, target=target)
+        if self.model.family in ("lightgbm", "catboost") and engine != "flat" and \
+                not str(device).startswith("cuda"):
+            return self._library_path_dependent(X, target=target, tolerance=tolerance)
         return self._flat_path_dependent(X, target=target, tolerance=tolerance)
+
+    def _library_path_dependent(self, X, *, target=None, tolerance=1e-3) -> Attribution:
+        """LightGBM's ``pred_contrib`` / CatBoost's ``ShapValues``: the libraries' own exact path-dependent SHAP."""
+        contribs = np.asarray(self.model.contributions(X), dtype=np.float64)
+        d = len(self.model.feature_names) if self.model.feature_names else None
+        if contribs.ndim == 2 and d is not None and contribs.shape[1] != d + 1:   # LightGBM multi-class
+            contribs = contribs.reshape(len(contribs), -1, d + 1)
+        if contribs.ndim == 3:
+            if target is None:
+                raise ExplanationError(f"the model has {contribs.shape[1]} classes: pass target=")
+            contribs = contribs[:, int(target)]
+        values, base = contribs[:, :-1], contribs[:, -1]
+        from ._tabular import select_output
+
+        preds = select_output(np.asarray(self.model.predict(X), dtype=np.float64), target)
+        impl = "lightgbm pred_contrib" if self.model.family == "lightgbm" else "catboost ShapValues"
+        return Attribution(
+            values=values, base_values=base, feature_names=self._feature_names(X), method=self.name,
+            output=self.model.output_space, predictions=preds, target=target,
+            params={"form": "path_dependent", "device": "cpu", "implementation": impl},
+            self_check=additivity_check(values, base, preds, tolerance))
 
     # -- helpers ----------------------------------------------------------------
     def _ensemble(self, target):
