@@ -317,3 +317,19 @@ def test_tree_paths_on_cuda(family, lgb_cat, cb_onehot):
     gpu = TreeShap(m).attribute(X.iloc[:50], background=bg, device="cuda")
     assert gpu.params["device"].startswith("cuda")
     np.testing.assert_allclose(gpu.values, cpu.values, atol=1e-9)
+
+
+@pytest.mark.parametrize("D", [1, 3, 6, 10])
+def test_superset_sum_slot_tables_equal_pairwise_leaf_games(D):
+    """The slot tables of deep leaves (superset sums over background codes) equal the pairwise games."""
+    from xai_reports.attribution.tree_shap import interventional_leaf_phi, interventional_slot_table
+
+    rng = np.random.default_rng(D)
+    L, m = 5, 60
+    b = rng.integers(0, 1 << D, (m, L))
+    b[:8] = (1 << D) - 1                       # some background rows reach the leaf
+    scale = rng.normal(size=L)
+    table = interventional_slot_table(b, D, scale, max_floats=5000)      # small chunks on purpose
+    codes = np.ascontiguousarray(np.broadcast_to(np.arange(1 << D)[:, None], (1 << D, L)))
+    pairwise = interventional_leaf_phi(codes, b, D, scale).transpose(1, 0, 2)
+    np.testing.assert_allclose(table, pairwise, atol=1e-12)

@@ -59,6 +59,10 @@ def _bits(codes, D: int):
 
 
 def _popcount(codes, D: int):
+    """Set bits among the low ``D`` bits of integer ``codes`` (int64 result)."""
+    codes = np.asarray(codes)
+    if hasattr(np, "bitwise_count"):      # numpy >= 2.0: one pass
+        return np.bitwise_count(codes & np.asarray((1 << D) - 1, dtype=codes.dtype)).astype(np.int64)
     c = np.zeros(codes.shape, dtype=np.int64)
     for s in range(D):
         c += (codes >> s) & 1
@@ -100,6 +104,54 @@ def interventional_leaf_phi(a, b, D: int, scale):
         abits = _bits(a[:, sl], D)
         out[:, sl, :] = abits * pos - (1.0 - abits) * neg[:, :, None]
     return out * scale[None, :, None]
+
+
+def interventional_slot_table(b, D: int, scale, max_floats: int = 1 << 23):
+    """``(L, 2**D, D)``: each leaf's background-summed slot contributions for every foreground code.
+
+    For a compatible pair (every slot ``x`` fails, ``z`` satisfies: ``b ⊇ ~a``) the leaf game's
+    weights depend only on ``q = |~a|`` and ``p = D - |b|``. So with
+    ``F_k(c) = #{background rows: b ⊇ c, |b| = k}`` (superset sums of the background code counts,
+    one per popcount ``k``), slot ``s`` in ``a`` gets ``sum_k w+(D-k, q) (F_k(~a) - F_k(~a | s))``
+    and slot ``s`` not in ``a`` gets ``-sum_k w-(D-k, q) F_k(~a)``: ``O(D**2 2**D)`` per leaf,
+    whatever the background size.
+
+    Args:
+        b: background leaf codes, int ``(m, L)``; D: slots per leaf; scale: ``(L,)``.
+    """
+    m, L = b.shape
+    K = 1 << D
+    full = K - 1
+    codes = np.arange(K, dtype=np.int64)
+    pc = _popcount(codes, D)
+    c = full ^ codes                                   # ~a for each foreground code a
+    q = pc[c]
+    k = np.arange(D + 1)[:, None]
+    p = D - k
+    tot = np.minimum(p + q[None, :], _FACT.size - 1)
+    wpos = np.where((p > 0) & (k >= q[None, :]), _FACT[np.maximum(p - 1, 0)] * _FACT[q][None, :] / _FACT[tot], 0.0)
+    wneg = np.where((q[None, :] > 0) & (k >= q[None, :]), _FACT[np.maximum(p, 0)] *
+                    _FACT[np.maximum(q - 1, 0)][None, :] / _FACT[tot], 0.0)
+    abits = _bits(codes, D)                            # (K, D)
+    out = np.empty((L, K, D), dtype=np.float64)
+    step = max(1, max_floats // ((D + 1) * K))
+    for l0 in range(0, L, step):
+        sl = slice(l0, min(L, l0 + step))
+        nl = sl.stop - sl.start
+        flat = (np.arange(nl, dtype=np.int64)[None, :] * K + b[:, sl]).reshape(-1)
+        cnt = np.bincount(flat, minlength=nl * K).reshape(nl, K).astype(np.float64)
+        F = np.zeros((nl, D + 1, K))
+        F[:, pc, codes] = cnt                          # F[l, |b|, b] = count of b
+        for i in range(D):                             # superset sums, one bit at a time
+            v = F.reshape(nl, D + 1, K >> (i + 1), 2, 1 << i)
+            v[:, :, :, 0, :] += v[:, :, :, 1, :]
+        Fc = F[:, :, c]                                # (nl, D+1, K) at ~a
+        neg = np.einsum("lka,ka->la", Fc, wneg)
+        for s_ in range(D):
+            diff = Fc - F[:, :, c | (1 << s_)]
+            out[sl, :, s_] = np.einsum("lka,ka->la", diff, wpos) * abits[None, :, s_] \
+                - neg * (1.0 - abits[None, :, s_])
+    return out * np.asarray(scale, dtype=np.float64)[:, None, None]
 
 
 def path_dependent_leaf_phi(a, c, D: int, scale):
@@ -161,6 +213,13 @@ def _pair_phi(a, b, D: int):
     return _bits(P, D) * wpos[:, None] - _bits(Q, D) * wneg[:, None]
 
 
+def _slot_table_pays(D: int, L: int, n_rows: int, m: int) -> bool:
+    """Whether a per-leaf slot table (superset sums, ``~D**2 2**D`` per leaf) beats pairwise work
+    (``~n_rows * m`` per leaf) and fits in memory."""
+    K = 1 << D
+    return L * K * D <= (1 << 25) and (D + 1) * (D + 2) * K <= 6 * n_rows * m
+
+
 class _FlatTreeShap:
     """Plans and runs the flat engine for one ensemble and one background (or none).
 
@@ -220,6 +279,8 @@ class _FlatTreeShap:
                 table_offs.append(offset + np.arange(L, dtype=np.int64) * (1 << D))
                 offset += L * (1 << D)
             else:
+                if background is not None and _slot_table_pays(D, L, max(n_rows, 1), self.m):
+                    g["T"] = interventional_slot_table(g["b"], D, g["scale"])
                 g["fmap"] = sparse.csr_matrix((np.ones(L * D), (np.arange(L * D), feats.reshape(-1))),
                                               shape=(L * D, d))
                 self.direct.append(g)
@@ -296,9 +357,13 @@ class _FlatTreeShap:
             cnt.reshape(-1)[:] = np.bincount(flat.reshape(-1), minlength=L << D)
             W = interventional_weights(D).reshape(1 << D, -1)           # [b, a*D + s]
             return (cnt @ W).reshape(L, 1 << D, D) * g["scale"][:, None, None]
+        if "b" in g:
+            return interventional_slot_table(g["b"], D, g["scale"])
         return self._phi(g, allc).transpose(1, 0, 2)
 
     def _phi(self, g, a):
+        if "T" in g:                                    # a precomputed slot table: a gather
+            return g["T"][np.arange(a.shape[1])[None, :], a]
         if "b" in g:
             return interventional_leaf_phi(a, g["b"], g["D"], g["scale"])
         return path_dependent_leaf_phi(a, g["c"], g["D"], g["scale"])
