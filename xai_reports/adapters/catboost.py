@@ -42,9 +42,10 @@ class CatBoostAdapter(ModelAdapter):
         self.is_classifier = self.loss in _CLASSIFIER_LOSSES
         if output_space is None:
             output_space = "value" if self.loss in _IDENTITY_LOSSES else "margin"
-        if output_space not in ("margin", "value", "probability"):
-            raise ValueError(f"output_space={output_space!r}: CatBoost models give 'margin' or 'value'")
-        self.output_space = "margin" if output_space == "probability" else output_space
+        if output_space not in ("margin", "value"):
+            raise ValueError(f"output_space={output_space!r}: CatBoost trees add up in 'margin' or 'value' "
+                             "(ask predict(X, output='probability') for probabilities)")
+        self.output_space = output_space
         self.cat_features = [self.feature_names[i] for i in model.get_cat_feature_indices()] \
             if self.feature_names else []
 

@@ -52,9 +52,10 @@ class LightGBMAdapter(ModelAdapter):
         self.is_classifier = self.objective in _CLASSIFIERS
         if output_space is None:
             output_space = "value" if self.objective in _IDENTITY else "margin"
-        if output_space not in ("margin", "value", "probability"):
-            raise ValueError(f"output_space={output_space!r}: LightGBM models give 'margin' or 'value'")
-        self.output_space = "margin" if output_space == "probability" else output_space
+        if output_space not in ("margin", "value"):
+            raise ValueError(f"output_space={output_space!r}: LightGBM trees add up in 'margin' or 'value' "
+                             "(ask predict(X, output='probability') for probabilities)")
+        self.output_space = output_space
 
     @property
     def pandas_categorical(self):
