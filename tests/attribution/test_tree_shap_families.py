@@ -333,3 +333,20 @@ def test_superset_sum_slot_tables_equal_pairwise_leaf_games(D):
     codes = np.ascontiguousarray(np.broadcast_to(np.arange(1 << D)[:, None], (1 << D, L)))
     pairwise = interventional_leaf_phi(codes, b, D, scale).transpose(1, 0, 2)
     np.testing.assert_allclose(table, pairwise, atol=1e-12)
+
+
+@pytest.mark.parametrize("D", [2, 7, 13])
+def test_deduplicated_background_pairs_equal_pairwise_leaf_games(D):
+    """Deep leaves' pairwise games over distinct background codes (with counts) equal the plain pairwise sums."""
+    from xai_reports.attribution.tree_shap import _BackgroundPairs, interventional_leaf_phi
+
+    rng = np.random.default_rng(100 + D)
+    L, m, B = 6, 50, 21
+    b = rng.integers(0, 1 << D, (m, L))
+    b[:20] = b[0]                              # repeated background codes
+    b[20:25] = (1 << D) - 1
+    a = rng.integers(0, 1 << D, (B, L))
+    a[:4] = (1 << D) - 1
+    scale = rng.normal(size=L)
+    np.testing.assert_allclose(_BackgroundPairs(b, D, scale).phi(a), interventional_leaf_phi(a, b, D, scale),
+                               atol=1e-12)

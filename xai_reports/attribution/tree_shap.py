@@ -154,6 +154,48 @@ def interventional_slot_table(b, D: int, scale, max_floats: int = 1 << 23):
     return out * np.asarray(scale, dtype=np.float64)[:, None, None]
 
 
+class _BackgroundPairs:
+    """The distinct background codes of each leaf, with their counts (deep leaves share few)."""
+
+    def __init__(self, b, D: int, scale):
+        from scipy import sparse
+
+        m, L = b.shape
+        key = np.unique((np.arange(L, dtype=np.int64)[None, :] << D | b).reshape(-1), return_counts=True)
+        self.leaf = key[0] >> D
+        self.code = key[0] & ((1 << D) - 1)
+        self.count = key[1].astype(np.float64) * np.asarray(scale, dtype=np.float64)[self.leaf]
+        P = self.leaf.size
+        nb = 1.0 - _bits(self.code, D)                                   # (P, D): z fails slot s
+        rows = np.repeat(np.arange(P), D)
+        cols = (self.leaf[:, None] * D + np.arange(D)[None, :]).reshape(-1)
+        self.S = sparse.csr_matrix((nb.reshape(-1), (rows, cols)), shape=(P, L * D))
+        self.G = sparse.csr_matrix((np.ones(P), (np.arange(P), self.leaf)), shape=(P, L))
+        self.D, self.L = D, L
+
+    def phi(self, a):
+        """``(B, L, D)`` background-summed slot contributions of foreground codes ``a`` ``(B, L)``."""
+        D, L = self.D, self.L
+        full = (1 << D) - 1
+        B = a.shape[0]
+        q_all = _popcount(~a & full, D)
+        out = np.empty((B, L, D))
+        step = max(1, _PAIR_CHUNK // max(1, self.leaf.size))
+        for r0 in range(0, B, step):
+            A = a[r0:r0 + step][:, self.leaf]                             # (b, P)
+            compat = (A | self.code) & full == full
+            p = _popcount(A & ~self.code & full, D)
+            q = q_all[r0:r0 + step][:, self.leaf]
+            f_tot = _FACT[p + q]
+            wpos = np.where(compat & (p > 0), _FACT[np.maximum(p - 1, 0)] * _FACT[q] / f_tot, 0.0) * self.count
+            wneg = np.where(compat & (q > 0), _FACT[p] * _FACT[np.maximum(q - 1, 0)] / f_tot, 0.0) * self.count
+            pos = np.asarray((self.S.T @ wpos.T).T).reshape(-1, L, D)
+            neg = np.asarray((self.G.T @ wneg.T).T)
+            abits = _bits(a[r0:r0 + step], D)
+            out[r0:r0 + step] = abits * pos - (1.0 - abits) * neg[:, :, None]
+        return out
+
+
 def path_dependent_leaf_phi(a, c, D: int, scale):
     """Shapley values of path-dependent single-leaf games ``v(S) = prod_S a_j prod_notS c_j``.
 
@@ -281,6 +323,8 @@ class _FlatTreeShap:
             else:
                 if background is not None and _slot_table_pays(D, L, max(n_rows, 1), self.m):
                     g["T"] = interventional_slot_table(g["b"], D, g["scale"])
+                elif background is not None:
+                    g["pairs"] = _BackgroundPairs(g["b"], D, g["scale"])
                 g["fmap"] = sparse.csr_matrix((np.ones(L * D), (np.arange(L * D), feats.reshape(-1))),
                                               shape=(L * D, d))
                 self.direct.append(g)
@@ -364,6 +408,8 @@ class _FlatTreeShap:
     def _phi(self, g, a):
         if "T" in g:                                    # a precomputed slot table: a gather
             return g["T"][np.arange(a.shape[1])[None, :], a]
+        if "pairs" in g:                                # distinct background codes per leaf
+            return g["pairs"].phi(a)
         if "b" in g:
             return interventional_leaf_phi(a, g["b"], g["D"], g["scale"])
         return path_dependent_leaf_phi(a, g["c"], g["D"], g["scale"])
