@@ -13,6 +13,10 @@ def _is_xgboost(obj) -> bool:
     return mod.startswith("xgboost")
 
 
+def _family(obj) -> str:
+    return type(obj).__module__.split(".")[0]
+
+
 def _is_torch(obj) -> bool:
     # A torch module instance cannot exist unless torch is imported: no need to pay
     # for importing it (seconds) to learn that an XGBoost or sklearn model is not one.
@@ -27,6 +31,8 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
 
     Args:
         obj: an XGBoost ``Booster`` / ``XGBClassifier`` / ``XGBRegressor``, a
+            LightGBM ``Booster`` / ``LGBMClassifier`` / ``LGBMRegressor``, a CatBoost
+            model, a
             scikit-learn estimator or ``Pipeline`` (with ``predict_proba``,
             ``decision_function`` or ``predict``), a ``torch.nn.Module``, or an
             adapter (returned unchanged).
@@ -51,6 +57,14 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
         from .xgboost import XGBoostAdapter
 
         return XGBoostAdapter(obj, feature_names=feature_names, **options)
+    if _family(obj) == "lightgbm":
+        from .lightgbm import LightGBMAdapter
+
+        return LightGBMAdapter(obj, feature_names=feature_names, **options)
+    if _family(obj) == "catboost":
+        from .catboost import CatBoostAdapter
+
+        return CatBoostAdapter(obj, feature_names=feature_names, **options)
     if _is_torch(obj):
         from .torch import TorchAdapter
 

@@ -1,6 +1,7 @@
 """Loading model files safely.
 
-Accepted: XGBoost JSON/UBJ (``.json``, ``.ubj``); torch TorchScript archives and
+Accepted, recognised by content (see :mod:`._tree_files`): XGBoost JSON/UBJ,
+LightGBM text models and ``dump_model()`` JSON, CatBoost ``.cbm`` and JSON; torch TorchScript archives and
 state dicts, both loaded without unpickling arbitrary objects
 (``torch.load(weights_only=True)``, ``torch.jit.load``).
 Refused: pickle and joblib files, whose loading runs arbitrary code.
@@ -45,7 +46,8 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
     """Load a model file and return its adapter.
 
     Args:
-        path: an XGBoost ``.json``/``.ubj`` file, a TorchScript archive, or a torch
+        path: an XGBoost JSON/UBJ file, a LightGBM text model or JSON dump, a CatBoost
+            ``.cbm`` or JSON model, a TorchScript archive, or a torch
             state dict (``.pt``/``.pth``, then ``architecture`` is required).
         architecture: a ``torch.nn.Module`` instance (or a zero-argument callable
             returning one) to receive a state dict.
@@ -72,29 +74,19 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
     if _looks_like_pickle(head):
         _refuse(path, "a pickle file")
 
-    if suffix in (".json", ".ubj"):
-        import xgboost as xgb
+    from ._tree_files import load_tree_file
 
-        import warnings
-
-        booster = xgb.Booster()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                booster.load_model(str(path))
-            except xgb.core.XGBoostError as exc:
-                # the warnings of a file that is not a model are noise beside this one line
-                raise ModelLoadError(f"{path}: not a valid XGBoost {suffix[1:].upper()} model "
-                                     f"({library_reason(exc)})") from None
-        for w in caught:  # a model that loads: pass its warnings on (an old format, say)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        return wrap_model(booster, feature_names=feature_names, **adapter_options)
+    with open(path, "rb") as fh:
+        head = fh.read(256)
+    tree_model = load_tree_file(path, head)
+    if tree_model is not None:
+        return wrap_model(tree_model, feature_names=feature_names, **adapter_options)
 
     if suffix in TORCH_SUFFIXES or zipfile.is_zipfile(path):
         return _load_torch(path, architecture, feature_names, adapter_options)
     raise ModelLoadError(
-        f"{path}: unknown model format {suffix or '(no suffix)'}; expected XGBoost .json/.ubj "
-        "or a torch .pt/.pth (state dict or TorchScript)")
+        f"{path}: unknown model format {suffix or '(no suffix)'}; expected XGBoost JSON/UBJ, a LightGBM "
+        "text model or JSON dump, a CatBoost .cbm or JSON model, or a torch .pt/.pth (state dict or TorchScript)")
 
 
 def _load_torch(path: Path, architecture, feature_names, adapter_options):

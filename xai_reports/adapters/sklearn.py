@@ -40,6 +40,11 @@ class SklearnAdapter(ModelAdapter):
         self.output_space = output_space
         final = model.steps[-1][1] if hasattr(model, "steps") else model
         self.is_tree_ensemble = type(final).__name__ in _TREE_ENSEMBLES and final is model
+        if not self.is_tree_ensemble and (final is not model or type(final).__name__.startswith("HistGradient")):
+            # HistGradientBoosting, and Pipelines ending in a tree model whose transformers keep columns apart
+            from ..attribution._trees_pipeline import is_tree_pipeline
+
+            self.is_tree_ensemble = is_tree_pipeline(model)
 
     def _prepare(self, X):
         import pandas as pd

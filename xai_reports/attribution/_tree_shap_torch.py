@@ -24,7 +24,7 @@ class TorchTreeShap(_FlatTreeShap):
         self.torch = torch
         self.device = torch.device(device)
         t = lambda a, dt=None: torch.as_tensor(np.ascontiguousarray(a), device=self.device, dtype=dt)  # noqa: E731
-        self.t_feature = t(ens.feature, torch.long)
+        self.t_feature = t(ens.feature if ens.column is None else ens.column, torch.long)
         self.t_threshold = t(ens.threshold, torch.float64)
         self.t_default_left = t(ens.default_left)
         self.t_cat_index = t(ens.cat_index, torch.long)
@@ -50,6 +50,8 @@ class TorchTreeShap(_FlatTreeShap):
             codes = torch.where(torch.isnan(xc), torch.full_like(xc, -1), xc).long()
             valid = (codes >= 0) & (codes < k)
             right = self.t_cat_right[self.t_cat_index[cat_nodes][:, None], codes.clamp(0, k - 1)] & valid
+            if not self.ens.cat_oob_left:
+                right |= ~valid
             left[cat_nodes] = ~right
         left = torch.where(nan, self.t_default_left[:, None].expand_as(left), left)
         return torch.cat([left, torch.ones((1, X.shape[0]), dtype=torch.bool, device=X.device)], dim=0)

@@ -62,6 +62,11 @@ class TreeEnsemble:
     n_trees: int = 0
     leaf_tree: np.ndarray | None = None   # tree index of each leaf, shape (L,)
     node_tree: np.ndarray | None = None   # tree index of each internal node, shape (N,)
+    cat_oob_left: bool = True   # a category code outside the split's table goes left (XGBoost) or right (LightGBM)
+    column: np.ndarray | None = None   # per internal node, the encoded column it reads when not ``feature``
+    n_columns: int | None = None       # encoded columns (when ``column`` maps several onto one feature)
+    preprocess: object = None          # callable: raw ``X`` -> encoded columns (a Pipeline's transformers)
+    recode: object = None              # callable (column index, values) -> float codes (CatBoost's hashed categories)
 
     @property
     def n_leaves(self) -> int:
@@ -72,8 +77,15 @@ class TreeEnsemble:
         return int(self.path_node.shape[1])
 
     # -- inputs ---------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        """Columns of the encoded matrix the splits read."""
+        return self.n_features if self.n_columns is None else self.n_columns
+
     def encode(self, X, columns=None) -> np.ndarray:
         """``X`` as the float64 matrix the trees test (model column order, categories as codes)."""
+        if self.preprocess is not None:
+            X = self.preprocess(X)
         if isinstance(X, pd.DataFrame):
             cols = list(columns) if columns is not None else list(X.columns)
             missing = [c for c in cols if c not in X.columns]
@@ -82,7 +94,9 @@ class TreeEnsemble:
             out = np.empty((len(X), len(cols)), dtype=np.float64)
             for j, c in enumerate(cols):
                 col = X[c]
-                if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
+                if self.recode is not None and j in self.categories:
+                    out[:, j] = self.recode(j, col)
+                elif isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
                     if j in self.categories:
                         codes = pd.Categorical(np.asarray(col, dtype=object),
                                                categories=self.categories[j]).codes
@@ -99,15 +113,15 @@ class TreeEnsemble:
             out = np.array(X, dtype=np.float64, copy=True)
             if out.ndim == 1:
                 out = out[None, :]
-        if out.shape[1] != self.n_features:
-            raise ExplanationError(f"X has {out.shape[1]} features; the model reads {self.n_features}")
+        if out.shape[1] != self.width:
+            raise ExplanationError(f"X has {out.shape[1]} features; the model reads {self.width}")
         if self.float32:  # both libraries compare float32 inputs
             out = out.astype(np.float32).astype(np.float64)
         return out
 
     def go_left(self, X: np.ndarray) -> np.ndarray:
         """Whether each row goes left at each internal node; shape ``(N + 1, n)`` (last row: always True)."""
-        xv = np.ascontiguousarray(X.T)[self.feature]          # (N, n)
+        xv = np.ascontiguousarray(X.T)[self.feature if self.column is None else self.column]   # (N, n)
         nan = np.isnan(xv)
         with np.errstate(invalid="ignore"):
             left = xv < self.threshold[:, None] if self.strict else xv <= self.threshold[:, None]
@@ -118,6 +132,8 @@ class TreeEnsemble:
             codes = np.where(np.isnan(xc), -1, xc).astype(np.int64)
             valid = (codes >= 0) & (codes < k)
             right = self.cat_right[self.cat_index[cat_nodes][:, None], np.clip(codes, 0, k - 1)] & valid
+            if not self.cat_oob_left:
+                right |= ~valid
             left[cat_nodes] = ~right
         if nan.any():
             left = np.where(nan, self.default_left[:, None], left)
@@ -174,13 +190,24 @@ class _Builder:
     """Collects trees given as child arrays into one :class:`TreeEnsemble`."""
 
     def __init__(self):
-        self.nodes = {"feature": [], "threshold": [], "default_left": [], "cat_index": [], "tree": []}
+        self.nodes = {"feature": [], "threshold": [], "default_left": [], "cat_index": [], "tree": [], "column": []}
         self.cat_sets: list[np.ndarray] = []
         self.leaves = {"value": [], "path": [], "tree": []}
         self.n_trees = 0
+        self.cat_width = 1   # category codes the split tables cover (at least)
 
     def add_tree(self, left, right, feature, threshold, default_left, cover, leaf_value, scale=1.0,
-                 cat_sets: dict | None = None):
+                 cat_sets: dict | None = None, player=None):
+        """Add one tree given as child arrays (``left[i] < 0`` marks a leaf).
+
+        ``player``: optional map from the column a split reads to the feature it is
+        attributed to (a Pipeline's one-hot columns all map to their source column).
+        """
+        if player is not None:
+            column = np.asarray(feature)
+            feature = np.where(column >= 0, np.asarray(player)[np.maximum(column, 0)], column)
+        else:
+            column = feature
         tree_id = self.n_trees
         self.n_trees += 1
         base = len(self.nodes["feature"])
@@ -188,6 +215,7 @@ class _Builder:
         gid = {int(i): base + k for k, i in enumerate(internal)}
         for i in internal:
             self.nodes["feature"].append(int(feature[i]))
+            self.nodes["column"].append(int(column[i]))
             self.nodes["threshold"].append(float(threshold[i]))
             self.nodes["default_left"].append(bool(default_left[i]))
             self.nodes["tree"].append(tree_id)
@@ -210,7 +238,8 @@ class _Builder:
                 ratio = cc / c if c > 0 else 0.0
                 stack.append((int(child), path + ((gid[int(i)], went_left, ratio, int(feature[i])),)))
 
-    def build(self, *, n_features, strict, output, offset, float32=True, categories=None) -> TreeEnsemble:
+    def build(self, *, n_features, strict, output, offset, float32=True, categories=None,
+              n_columns=None, cat_oob_left=True, preprocess=None, recode=None) -> TreeEnsemble:
         n_nodes = len(self.nodes["feature"])
         paths = self.leaves["path"]
         n_leaves = len(paths)
@@ -237,7 +266,7 @@ class _Builder:
         for li, feats in enumerate(slot_lists):
             slot_feature[li, :len(feats)] = feats
         # Padded steps sit on slot 0; they always pass, so they never set a fail bit.
-        k = max([int(s.max()) + 1 for s in self.cat_sets if s.size] + [1])
+        k = max([int(s.max()) + 1 for s in self.cat_sets if s.size] + [self.cat_width])
         cat_right = np.zeros((max(len(self.cat_sets), 1), k), dtype=bool)
         for ci, s in enumerate(self.cat_sets):
             cat_right[ci, s] = True
@@ -252,7 +281,9 @@ class _Builder:
             n_slots=n_slots, slot_feature=slot_feature, n_features=n_features, output=output,
             offset=offset, float32=float32, categories=categories or {}, n_trees=self.n_trees,
             leaf_tree=np.asarray(self.leaves["tree"], dtype=np.int64),
-            node_tree=np.asarray(self.nodes["tree"], dtype=np.int64))
+            node_tree=np.asarray(self.nodes["tree"], dtype=np.int64), cat_oob_left=cat_oob_left,
+            column=None if n_columns is None else np.asarray(self.nodes["column"], dtype=np.int64),
+            n_columns=n_columns, preprocess=preprocess, recode=recode)
 
 
 # -- XGBoost ------------------------------------------------------------------
@@ -319,16 +350,20 @@ def parse_xgboost(adapter, target: int | None = None) -> TreeEnsemble:
 
 
 # -- scikit-learn -------------------------------------------------------------
-def _sk_tree(b: _Builder, tree, value: np.ndarray, scale: float):
+def _sk_tree(b: _Builder, tree, value: np.ndarray, scale: float, player=None):
     t = tree.tree_
     mgl = getattr(t, "missing_go_to_left", None)
     default_left = np.asarray(mgl, dtype=bool) if mgl is not None else np.ones(t.node_count, dtype=bool)
     b.add_tree(t.children_left, t.children_right, t.feature, t.threshold, default_left,
-               t.weighted_n_node_samples, value, scale=scale)
+               t.weighted_n_node_samples, value, scale=scale, player=player)
 
 
-def parse_sklearn(adapter, target: int | None = None) -> TreeEnsemble:
-    """Flatten a scikit-learn tree ensemble; classifiers in probability space (GradientBoosting: margin)."""
+def parse_sklearn(adapter, target: int | None = None, *, player=None, n_players=None) -> TreeEnsemble:
+    """Flatten a scikit-learn tree ensemble; classifiers in probability space (GradientBoosting: margin).
+
+    ``player``/``n_players``: when the estimator ends a Pipeline, the map from its input
+    columns to the Pipeline's original columns (see :mod:`._trees_pipeline`).
+    """
     est = adapter.model
     kind = type(est).__name__
     b = _Builder()
@@ -363,7 +398,7 @@ def parse_sklearn(adapter, target: int | None = None) -> TreeEnsemble:
             mgl = getattr(t, "missing_go_to_left", None)
             b.add_tree(t.children_left, t.children_right, t.feature, t.threshold,
                        np.asarray(mgl, dtype=bool) if mgl is not None else np.ones(t.node_count, dtype=bool),
-                       t.weighted_n_node_samples, t.value[:, 0, 0], scale=float(est.learning_rate))
+                       t.weighted_n_node_samples, t.value[:, 0, 0], scale=float(est.learning_rate), player=player)
         output = "margin" if classifier else "value"
         offset = None
         try:  # the initial (prior) raw prediction, a constant
@@ -374,20 +409,36 @@ def parse_sklearn(adapter, target: int | None = None) -> TreeEnsemble:
     elif kind.startswith(("RandomForest", "ExtraTrees")):
         trees = est.estimators_
         for tree in trees:
-            _sk_tree(b, tree, leaf_values(tree), 1.0 / len(trees))
+            _sk_tree(b, tree, leaf_values(tree), 1.0 / len(trees), player)
         output = "probability" if classifier else "value"
         offset = 0.0
     elif kind.startswith("DecisionTree"):
-        _sk_tree(b, est, leaf_values(est), 1.0)
+        _sk_tree(b, est, leaf_values(est), 1.0, player)
         output = "probability" if classifier else "value"
         offset = 0.0
     else:
         raise ExplanationError(f"tree_shap does not read {kind} models")
+    if player is not None:
+        return b.build(n_features=n_players, strict=False, output=output, offset=offset, float32=True,
+                       n_columns=n_features)
     return b.build(n_features=n_features, strict=False, output=output, offset=offset, float32=True)
+
+
+def _is_extra(est) -> bool:
+    return hasattr(est, "steps") or type(est).__name__.startswith("HistGradientBoosting")
 
 
 def sklearn_predict(adapter, X, output: str, target: int | None):
     """The scikit-learn model's output in the space its trees add up in."""
+    if _is_extra(adapter.model):
+        from ._trees_pipeline import pipeline_predict
+
+        return pipeline_predict(adapter, X, output, target)
+    return sklearn_raw(adapter, X, output, target)
+
+
+def sklearn_raw(adapter, X, output: str, target: int | None):
+    """``decision_function`` / ``predict_proba`` / ``predict`` of the estimator, as ``output`` names."""
     from ._tabular import select_output
 
     est = adapter.model
@@ -411,7 +462,15 @@ def _signature(adapter) -> tuple:
     if adapter.family == "xgboost":
         b = adapter.booster
         return ("xgb", b.num_boosted_rounds(), b.num_features(), tuple(b.feature_names or ()))
+    if adapter.family == "lightgbm":
+        b = adapter.booster
+        return ("lgb", b.num_trees(), b.current_iteration(), tuple(b.feature_name()))
+    if adapter.family == "catboost":
+        return ("cb", adapter.model.tree_count_, adapter.sha256)
     est = adapter.model
+    if _is_extra(est):
+        final = est.steps[-1][1] if hasattr(est, "steps") else est
+        return ("skx", id(final), getattr(final, "n_iter_", None), len(getattr(final, "estimators_", ()) or ()))
     trees = getattr(est, "estimators_", None)
     if trees is None:
         trees = [est]
@@ -419,24 +478,40 @@ def _signature(adapter) -> tuple:
     return ("sk", len(flat), tuple((t.tree_.node_count, float(np.sum(t.tree_.threshold))) for t in flat))
 
 
+def _parse(adapter, target):
+    if adapter.family == "xgboost":
+        return parse_xgboost(adapter, target)
+    if adapter.family == "lightgbm":
+        from ._trees_lightgbm import parse_lightgbm
+
+        return parse_lightgbm(adapter, target)
+    if adapter.family == "catboost":
+        from ._trees_catboost import parse_catboost
+
+        return parse_catboost(adapter, target)
+    if adapter.family == "sklearn":
+        est = adapter.model
+        if _is_extra(est):
+            from ._trees_pipeline import parse_sklearn_extra
+
+            return parse_sklearn_extra(adapter, target)
+        return parse_sklearn(adapter, target)
+    raise ExplanationError(f"tree_shap cannot read {adapter!r}")
+
+
 def parse_ensemble(adapter, target: int | None = None) -> TreeEnsemble:
-    """A :class:`TreeEnsemble` for an XGBoost or scikit-learn tree adapter (cached per model object)."""
+    """A :class:`TreeEnsemble` for a tree adapter (XGBoost, LightGBM, CatBoost, scikit-learn; cached per model)."""
     global _CACHE
     if _CACHE is None:
         _CACHE = weakref.WeakKeyDictionary()
-    key_obj = adapter.booster if adapter.family == "xgboost" else adapter.model
+    key_obj = adapter.booster if adapter.family in ("xgboost", "lightgbm") else adapter.model
     sig = (_signature(adapter), target)
     try:
         entry = _CACHE.setdefault(key_obj, {})
     except TypeError:  # not weak-referenceable
         entry = {}
     if sig not in entry:
-        if adapter.family == "xgboost":
-            entry[sig] = parse_xgboost(adapter, target)
-        elif adapter.family == "sklearn":
-            entry[sig] = parse_sklearn(adapter, target)
-        else:
-            raise ExplanationError(f"tree_shap cannot read {adapter!r}")
+        entry[sig] = _parse(adapter, target)
     return entry[sig]
 
 

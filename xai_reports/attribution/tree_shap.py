@@ -59,6 +59,10 @@ def _bits(codes, D: int):
 
 
 def _popcount(codes, D: int):
+    """Set bits among the low ``D`` bits of integer ``codes`` (int64 result)."""
+    codes = np.asarray(codes)
+    if hasattr(np, "bitwise_count"):      # numpy >= 2.0: one pass
+        return np.bitwise_count(codes & np.asarray((1 << D) - 1, dtype=codes.dtype)).astype(np.int64)
     c = np.zeros(codes.shape, dtype=np.int64)
     for s in range(D):
         c += (codes >> s) & 1
@@ -100,6 +104,96 @@ def interventional_leaf_phi(a, b, D: int, scale):
         abits = _bits(a[:, sl], D)
         out[:, sl, :] = abits * pos - (1.0 - abits) * neg[:, :, None]
     return out * scale[None, :, None]
+
+
+def interventional_slot_table(b, D: int, scale, max_floats: int = 1 << 23):
+    """``(L, 2**D, D)``: each leaf's background-summed slot contributions for every foreground code.
+
+    For a compatible pair (every slot ``x`` fails, ``z`` satisfies: ``b ⊇ ~a``) the leaf game's
+    weights depend only on ``q = |~a|`` and ``p = D - |b|``. So with
+    ``F_k(c) = #{background rows: b ⊇ c, |b| = k}`` (superset sums of the background code counts,
+    one per popcount ``k``), slot ``s`` in ``a`` gets ``sum_k w+(D-k, q) (F_k(~a) - F_k(~a | s))``
+    and slot ``s`` not in ``a`` gets ``-sum_k w-(D-k, q) F_k(~a)``: ``O(D**2 2**D)`` per leaf,
+    whatever the background size.
+
+    Args:
+        b: background leaf codes, int ``(m, L)``; D: slots per leaf; scale: ``(L,)``.
+    """
+    m, L = b.shape
+    K = 1 << D
+    full = K - 1
+    codes = np.arange(K, dtype=np.int64)
+    pc = _popcount(codes, D)
+    c = full ^ codes                                   # ~a for each foreground code a
+    q = pc[c]
+    k = np.arange(D + 1)[:, None]
+    p = D - k
+    tot = np.minimum(p + q[None, :], _FACT.size - 1)
+    wpos = np.where((p > 0) & (k >= q[None, :]), _FACT[np.maximum(p - 1, 0)] * _FACT[q][None, :] / _FACT[tot], 0.0)
+    wneg = np.where((q[None, :] > 0) & (k >= q[None, :]), _FACT[np.maximum(p, 0)] *
+                    _FACT[np.maximum(q - 1, 0)][None, :] / _FACT[tot], 0.0)
+    abits = _bits(codes, D)                            # (K, D)
+    out = np.empty((L, K, D), dtype=np.float64)
+    step = max(1, max_floats // ((D + 1) * K))
+    for l0 in range(0, L, step):
+        sl = slice(l0, min(L, l0 + step))
+        nl = sl.stop - sl.start
+        flat = (np.arange(nl, dtype=np.int64)[None, :] * K + b[:, sl]).reshape(-1)
+        cnt = np.bincount(flat, minlength=nl * K).reshape(nl, K).astype(np.float64)
+        F = np.zeros((nl, D + 1, K))
+        F[:, pc, codes] = cnt                          # F[l, |b|, b] = count of b
+        for i in range(D):                             # superset sums, one bit at a time
+            v = F.reshape(nl, D + 1, K >> (i + 1), 2, 1 << i)
+            v[:, :, :, 0, :] += v[:, :, :, 1, :]
+        Fc = F[:, :, c]                                # (nl, D+1, K) at ~a
+        neg = np.einsum("lka,ka->la", Fc, wneg)
+        for s_ in range(D):
+            diff = Fc - F[:, :, c | (1 << s_)]
+            out[sl, :, s_] = np.einsum("lka,ka->la", diff, wpos) * abits[None, :, s_] \
+                - neg * (1.0 - abits[None, :, s_])
+    return out * np.asarray(scale, dtype=np.float64)[:, None, None]
+
+
+class _BackgroundPairs:
+    """The distinct background codes of each leaf, with their counts (deep leaves share few)."""
+
+    def __init__(self, b, D: int, scale):
+        from scipy import sparse
+
+        m, L = b.shape
+        key = np.unique((np.arange(L, dtype=np.int64)[None, :] << D | b).reshape(-1), return_counts=True)
+        self.leaf = key[0] >> D
+        self.code = key[0] & ((1 << D) - 1)
+        self.count = key[1].astype(np.float64) * np.asarray(scale, dtype=np.float64)[self.leaf]
+        P = self.leaf.size
+        nb = 1.0 - _bits(self.code, D)                                   # (P, D): z fails slot s
+        rows = np.repeat(np.arange(P), D)
+        cols = (self.leaf[:, None] * D + np.arange(D)[None, :]).reshape(-1)
+        self.S = sparse.csr_matrix((nb.reshape(-1), (rows, cols)), shape=(P, L * D))
+        self.G = sparse.csr_matrix((np.ones(P), (np.arange(P), self.leaf)), shape=(P, L))
+        self.D, self.L = D, L
+
+    def phi(self, a):
+        """``(B, L, D)`` background-summed slot contributions of foreground codes ``a`` ``(B, L)``."""
+        D, L = self.D, self.L
+        full = (1 << D) - 1
+        B = a.shape[0]
+        q_all = _popcount(~a & full, D)
+        out = np.empty((B, L, D))
+        step = max(1, _PAIR_CHUNK // max(1, self.leaf.size))
+        for r0 in range(0, B, step):
+            A = a[r0:r0 + step][:, self.leaf]                             # (b, P)
+            compat = (A | self.code) & full == full
+            p = _popcount(A & ~self.code & full, D)
+            q = q_all[r0:r0 + step][:, self.leaf]
+            f_tot = _FACT[p + q]
+            wpos = np.where(compat & (p > 0), _FACT[np.maximum(p - 1, 0)] * _FACT[q] / f_tot, 0.0) * self.count
+            wneg = np.where(compat & (q > 0), _FACT[p] * _FACT[np.maximum(q - 1, 0)] / f_tot, 0.0) * self.count
+            pos = np.asarray((self.S.T @ wpos.T).T).reshape(-1, L, D)
+            neg = np.asarray((self.G.T @ wneg.T).T)
+            abits = _bits(a[r0:r0 + step], D)
+            out[r0:r0 + step] = abits * pos - (1.0 - abits) * neg[:, :, None]
+        return out
 
 
 def path_dependent_leaf_phi(a, c, D: int, scale):
@@ -161,6 +255,13 @@ def _pair_phi(a, b, D: int):
     return _bits(P, D) * wpos[:, None] - _bits(Q, D) * wneg[:, None]
 
 
+def _slot_table_pays(D: int, L: int, n_rows: int, m: int) -> bool:
+    """Whether a per-leaf slot table (superset sums, ``~D**2 2**D`` per leaf) beats pairwise work
+    (``~n_rows * m`` per leaf) and fits in memory."""
+    K = 1 << D
+    return L * K * D <= (1 << 25) and (D + 1) * (D + 2) * K <= 6 * n_rows * m
+
+
 class _FlatTreeShap:
     """Plans and runs the flat engine for one ensemble and one background (or none).
 
@@ -220,6 +321,10 @@ class _FlatTreeShap:
                 table_offs.append(offset + np.arange(L, dtype=np.int64) * (1 << D))
                 offset += L * (1 << D)
             else:
+                if background is not None and _slot_table_pays(D, L, max(n_rows, 1), self.m):
+                    g["T"] = interventional_slot_table(g["b"], D, g["scale"])
+                elif background is not None:
+                    g["pairs"] = _BackgroundPairs(g["b"], D, g["scale"])
                 g["fmap"] = sparse.csr_matrix((np.ones(L * D), (np.arange(L * D), feats.reshape(-1))),
                                               shape=(L * D, d))
                 self.direct.append(g)
@@ -230,7 +335,7 @@ class _FlatTreeShap:
         self.slot_table = np.concatenate([np.pad(b, ((0, 0), (0, dmax - b.shape[1]))) for b in slot_blocks]) \
             if slot_blocks else np.zeros((0, 1))
         self.cells = None
-        if cells and _USE_CELLS and self.table_leaves.size and ens.leaf_tree is not None:
+        if cells and _USE_CELLS and self.table_leaves.size and ens.leaf_tree is not None and ens.column is None:
             self._build_cells(n_rows)
         # leaf lists in one pass: table leaves first, then the direct groups
         self.order = np.concatenate([self.table_leaves] + [g["idx"] for g in self.direct]) \
@@ -296,9 +401,15 @@ class _FlatTreeShap:
             cnt.reshape(-1)[:] = np.bincount(flat.reshape(-1), minlength=L << D)
             W = interventional_weights(D).reshape(1 << D, -1)           # [b, a*D + s]
             return (cnt @ W).reshape(L, 1 << D, D) * g["scale"][:, None, None]
+        if "b" in g:
+            return interventional_slot_table(g["b"], D, g["scale"])
         return self._phi(g, allc).transpose(1, 0, 2)
 
     def _phi(self, g, a):
+        if "T" in g:                                    # a precomputed slot table: a gather
+            return g["T"][np.arange(a.shape[1])[None, :], a]
+        if "pairs" in g:                                # distinct background codes per leaf
+            return g["pairs"].phi(a)
         if "b" in g:
             return interventional_leaf_phi(a, g["b"], g["D"], g["scale"])
         return path_dependent_leaf_phi(a, g["c"], g["D"], g["scale"])
@@ -356,7 +467,11 @@ class TreeShap(Explainer):
 
     Reads XGBoost boosters (numeric and categorical splits, missing values,
     multi-class with ``target=``) and scikit-learn ``DecisionTree*``,
-    ``RandomForest*``, ``ExtraTrees*`` and ``GradientBoosting*`` models.
+    ``RandomForest*``, ``ExtraTrees*`` and ``GradientBoosting*`` models; LightGBM
+    (categorical splits included), CatBoost oblivious trees (numeric and one-hot
+    categorical splits), scikit-learn ``HistGradientBoosting*`` (categorical
+    bitsets included) and Pipelines ending in a tree model (values per original
+    column; a one-hot encoded column is one player).
     Explains the space the trees add up in: XGBoost's margin (log-odds),
     scikit-learn forests' probability (classifiers) or value (regressors),
     GradientBoosting's margin (its ``decision_function``).
@@ -390,8 +505,9 @@ class TreeShap(Explainer):
             feature_perturbation: ``"interventional"`` or ``"tree_path_dependent"``
                 (inferred from ``background`` when left out, as in shap).
             engine: ``"auto"``; ``"flat"`` forces this module's engine for the
-                path-dependent form of XGBoost models too (XGBoost's own
-                ``pred_contribs`` otherwise).
+                path-dependent form of XGBoost, LightGBM and CatBoost models too
+                (their own exact implementations otherwise: ``pred_contribs``,
+                ``pred_contrib``, ``ShapValues``).
 
         Returns:
             :class:`Attribution`, ``values`` ``(n, d)``; ``base_values`` the mean
@@ -409,7 +525,31 @@ class TreeShap(Explainer):
         if self.model.family == "xgboost" and engine != "flat":
             return self._xgboost_path_dependent(X, device=device, batch_size=batch_size,
                                                 tolerance=tolerance, target=target)
+        if self.model.family in ("lightgbm", "catboost") and engine != "flat" and \
+                not str(device).startswith("cuda"):
+            return self._library_path_dependent(X, target=target, tolerance=tolerance)
         return self._flat_path_dependent(X, target=target, tolerance=tolerance)
+
+    def _library_path_dependent(self, X, *, target=None, tolerance=1e-3) -> Attribution:
+        """LightGBM's ``pred_contrib`` / CatBoost's ``ShapValues``: the libraries' own exact path-dependent SHAP."""
+        contribs = np.asarray(self.model.contributions(X), dtype=np.float64)
+        d = len(self.model.feature_names) if self.model.feature_names else None
+        if contribs.ndim == 2 and d is not None and contribs.shape[1] != d + 1:   # LightGBM multi-class
+            contribs = contribs.reshape(len(contribs), -1, d + 1)
+        if contribs.ndim == 3:
+            if target is None:
+                raise ExplanationError(f"the model has {contribs.shape[1]} classes: pass target=")
+            contribs = contribs[:, int(target)]
+        values, base = contribs[:, :-1], contribs[:, -1]
+        from ._tabular import select_output
+
+        preds = select_output(np.asarray(self.model.predict(X), dtype=np.float64), target)
+        impl = "lightgbm pred_contrib" if self.model.family == "lightgbm" else "catboost ShapValues"
+        return Attribution(
+            values=values, base_values=base, feature_names=self._feature_names(X), method=self.name,
+            output=self.model.output_space, predictions=preds, target=target,
+            params={"form": "path_dependent", "device": "cpu", "implementation": impl},
+            self_check=additivity_check(values, base, preds, tolerance))
 
     # -- helpers ----------------------------------------------------------------
     def _ensemble(self, target):
@@ -434,7 +574,7 @@ class TreeShap(Explainer):
             return sklearn_predict(self.model, X, ens.output, target)
         numeric = not isinstance(X, pd.DataFrame) or all(
             pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
-        if encoded is not None and numeric and not (ens.cat_index >= 0).any():
+        if self.model.family == "xgboost" and encoded is not None and numeric and not (ens.cat_index >= 0).any():
             # all-numeric input: predict on the float32 matrix (XGBoost's pandas import is slow)
             raw = self.model.booster.inplace_predict(encoded.astype(np.float32), predict_type="margin")
             return select_output(np.asarray(raw, dtype=np.float64), target)
@@ -457,7 +597,7 @@ class TreeShap(Explainer):
         if Bm.shape[0] == 0:
             raise ExplanationError("background= has no rows")
         dev = resolve_device(device)
-        values = np.zeros(Xm.shape, dtype=np.float64)
+        values = np.zeros((Xm.shape[0], ens.n_features), dtype=np.float64)
         plan = None
         for i in range(0, Xm.shape[0], batch_size):
             Xc = Xm[i:i + batch_size]
