@@ -2,7 +2,10 @@
 
 Accepted: XGBoost JSON/UBJ (``.json``, ``.ubj``); torch TorchScript archives and
 state dicts, both loaded without unpickling arbitrary objects
-(``torch.load(weights_only=True)``, ``torch.jit.load``).
+(``torch.load(weights_only=True)``, ``torch.jit.load``); and, recognised by
+content (:mod:`.sniff`): scikit-learn ``.skops`` files (trusted types only),
+ONNX graphs, points-table scorecards (YAML/CSV) and ``torch.export`` programs
+(``.pt2``, after checking that nothing in them would be unpickled).
 Refused: pickle and joblib files, whose loading runs arbitrary code.
 """
 
@@ -59,6 +62,12 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
         raise ModelLoadError(f"{path}: model file is empty")
     if _looks_like_pickle(head):
         _refuse(path, "a pickle file")
+    # skops, ONNX, points-table scorecards and torch.export programs, recognised by content
+    from .sniff import load_by_content
+
+    loaded = load_by_content(path, feature_names=feature_names, **adapter_options)
+    if loaded is not None:
+        return loaded
 
     if suffix in (".json", ".ubj"):
         import xgboost as xgb
@@ -74,8 +83,8 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
     if suffix in TORCH_SUFFIXES or zipfile.is_zipfile(path):
         return _load_torch(path, architecture, feature_names, adapter_options)
     raise ModelLoadError(
-        f"{path}: unknown model format {suffix or '(no suffix)'}; expected XGBoost .json/.ubj "
-        "or a torch .pt/.pth (state dict or TorchScript)")
+        f"{path}: unknown model format {suffix or '(no suffix)'}; expected XGBoost .json/.ubj, a torch "
+        ".pt/.pth (state dict or TorchScript), scikit-learn .skops, .onnx, or a scorecard .yaml/.csv")
 
 
 def _load_torch(path: Path, architecture, feature_names, adapter_options):

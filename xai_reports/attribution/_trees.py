@@ -62,6 +62,7 @@ class TreeEnsemble:
     n_trees: int = 0
     leaf_tree: np.ndarray | None = None   # tree index of each leaf, shape (L,)
     node_tree: np.ndarray | None = None   # tree index of each internal node, shape (N,)
+    cover_known: bool = True              # False: no training covers (path-dependent TreeSHAP refused)
 
     @property
     def n_leaves(self) -> int:
@@ -422,6 +423,8 @@ def _signature(adapter) -> tuple:
 def parse_ensemble(adapter, target: int | None = None) -> TreeEnsemble:
     """A :class:`TreeEnsemble` for an XGBoost or scikit-learn tree adapter (cached per model object)."""
     global _CACHE
+    if hasattr(adapter, "tree_ensemble"):   # adapters that parse their own trees (ONNX), cached there
+        return adapter.tree_ensemble(target)
     if _CACHE is None:
         _CACHE = weakref.WeakKeyDictionary()
     key_obj = adapter.booster if adapter.family == "xgboost" else adapter.model

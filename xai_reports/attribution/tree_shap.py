@@ -434,7 +434,7 @@ class TreeShap(Explainer):
             return sklearn_predict(self.model, X, ens.output, target)
         numeric = not isinstance(X, pd.DataFrame) or all(
             pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
-        if encoded is not None and numeric and not (ens.cat_index >= 0).any():
+        if self.model.family == "xgboost" and encoded is not None and numeric and not (ens.cat_index >= 0).any():
             # all-numeric input: predict on the float32 matrix (XGBoost's pandas import is slow)
             raw = self.model.booster.inplace_predict(encoded.astype(np.float32), predict_type="margin")
             return select_output(np.asarray(raw, dtype=np.float64), target)
@@ -478,6 +478,11 @@ class TreeShap(Explainer):
     # -- path-dependent -----------------------------------------------------------
     def _flat_path_dependent(self, X, *, target=None, tolerance=1e-3) -> Attribution:
         ens = self._ensemble(target)
+        if not ens.cover_known:
+            raise ExplanationError(
+                "path-dependent tree_shap needs the training cover of each node, which this model does not "
+                "record (ONNX nodes_hitrates absent or all 1.0); pass background= (the reference rows) for the "
+                "interventional form")
         Xm = ens.encode(X, self._columns(X))
         plan = _FlatTreeShap(ens, Xm.shape[0])
         values = plan.shap_values(Xm)
