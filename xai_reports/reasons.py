@@ -87,6 +87,10 @@ def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | 
     method = method or pack.explanation.method
     # methods that explain against a population get the whole reference data as background
     opts = {**background_options(method, adapter, X_ref), **(options or {})}
+    if kind != "near_cutoff" and "background" in opts:
+        # the population's mean attribution against itself (exactly zero for interventional Shapley
+        # values, by antisymmetry), computed on the background rows the method was given
+        rows = opts["background"]
     attr = explain(adapter, rows, method=method, **opts)
     return Reference(kind, attr.values.mean(axis=0), names, int(len(rows)), desc, band)
 

@@ -174,6 +174,15 @@ class OnnxAdapter(ModelAdapter):
             return None
         return node
 
+    @property
+    def cover_known(self) -> bool:
+        """Whether the tree node records real hit-rates (path-dependent TreeSHAP possible)."""
+        if not self.is_tree_ensemble:
+            return False
+        a = self._tree_attrs()
+        hit = a.get("nodes_hitrates_as_tensor", a.get("nodes_hitrates"))
+        return hit is not None and len(hit) > 0 and not np.all(np.asarray(hit, dtype=np.float64) == 1.0)
+
     def _tree_attrs(self) -> dict:
         if not hasattr(self, "_tattrs"):
             self._tattrs = _attrs(self.tree_node)

@@ -51,7 +51,8 @@ def background_options(method: str, adapter, reference) -> dict:
     Used by the document pipelines (letters, audit) so the pack's reference
     population is the background of every method that takes one. Path-dependent
     TreeSHAP (``tree_shap``, and ``auto`` on a tree ensemble) takes none: it
-    keeps the training baseline the trees record. Exact Shapley and KernelSHAP
+    keeps the training baseline the trees record; trees that record no
+    covers (most ONNX exports) are explained interventionally against the reference. Exact Shapley and KernelSHAP
     get at most :data:`MAX_PERTURBATION_BACKGROUND` evenly spaced reference rows.
 
     Raises:
@@ -61,8 +62,12 @@ def background_options(method: str, adapter, reference) -> dict:
 
     adapter = wrap_model(adapter)
     chosen = resolve_method(method, adapter)
-    if chosen == "tree_shap" or chosen in _NO_BACKGROUND:
+    if chosen in _NO_BACKGROUND:
         return {}
+    if chosen == "tree_shap" and getattr(adapter, "cover_known", True):
+        return {}      # path-dependent, on the trees' own training covers
+    if chosen == "tree_shap" and reference is not None:
+        return {"background": reference}   # trees without covers (ONNX): interventional
     if chosen == "scorecard" and reference is None:
         return {}      # points below each characteristic's maximum
     if reference is None:

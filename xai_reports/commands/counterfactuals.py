@@ -73,7 +73,10 @@ def run(args):
     cfs = res.counterfactuals.rename(columns={"row": "id"})
     atomic_write(out / "counterfactuals.csv", cfs.to_csv(index=False))
     atomic_write(out / "status.csv", res.status.rename_axis("id").reset_index().to_csv(index=False))
-    atomic_write(out / "summary.json", canonical_json({"desired": res.desired, "quality": res.quality,
+    from ..counterfactuals import _plain
+
+    quality = {k: _plain(v) for k, v in res.quality.items()}   # NaN (nothing to average) -> null
+    atomic_write(out / "summary.json", canonical_json({"desired": res.desired, "quality": quality,
                                                        "constraints": res.constraints.describe()}))
     print(res.summary())
     print(f"wrote {out / 'counterfactuals.csv'}, {out / 'status.csv'}, {out / 'summary.json'}")
