@@ -35,6 +35,8 @@ def choose_method(adapter, n_features: int | None = None, *, max_exact_features:
     if is_linear_model(adapter):
         return "linear"
     d = n_features if n_features is not None else adapter.n_features
+    if d is None:
+        d = getattr(adapter.model, "n_features_in_", None)
     if d is not None and d <= max_exact_features:
         return "shapley"
     return "kernel_shap"
