@@ -59,7 +59,9 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
 
         return ScorecardAdapter(obj, feature_names=feature_names, **options)
     if type(obj).__name__ == "ExportedProgram":        # torch.export: run its module
-        return wrap_model(obj.module(), feature_names=feature_names, **options)
+        from .torch_export import as_module
+
+        return wrap_model(as_module(obj), feature_names=feature_names, **options)
     if _is_xgboost(obj):
         from .xgboost import XGBoostAdapter
 

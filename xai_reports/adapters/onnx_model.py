@@ -428,7 +428,7 @@ def parse_onnx_trees(node, a: dict, adapter, target):
             else:                        # BRANCH_GT: x > v  <=>  not x <= v
                 left[k], right[k], thr[k], dleft[k] = f_, t_, np.nextafter(v, f32(np.inf)), not bool(miss[r])
         b.add_tree(left, right, feature, thr, dleft, cover, leafv, scale=scale)
-    n_features = adapter.n_features or int(feat.max()) + 1
+    n_features = adapter.n_features or _width(adapter.session.get_inputs()[0]) or int(feat.max()) + 1
     ens = b.build(n_features=n_features, strict=True, output=adapter.output_space
                   if adapter.output_space in ("margin", "logit", "value") else "probability",
                   offset=offset * (1.0 if agg == "SUM" else 1.0), float32=True)

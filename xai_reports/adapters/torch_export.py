@@ -77,4 +77,24 @@ def load_exported_program(path: Path, *, feature_names=None, **adapter_options):
     except Exception as exc:  # noqa: BLE001
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelLoadError(f"{path}: not a readable torch.export program ({msg})") from None
-    return wrap_model(program.module(), feature_names=feature_names, **adapter_options)
+    return wrap_model(program, feature_names=feature_names, **adapter_options)
+
+
+def as_module(program):
+    """An ``nn.Module`` running ``program.module()``; ``eval()``/``train()`` leave the graph as exported
+    (exported graphs refuse them: their mode was fixed at export)."""
+    import torch
+
+    class ExportedModule(torch.nn.Module):
+        def __init__(self, gm):
+            super().__init__()
+            self.gm = gm
+
+        def forward(self, x):
+            return self.gm(x)
+
+        def train(self, mode: bool = True):
+            self.training = mode
+            return self
+
+    return ExportedModule(program.module())
