@@ -32,15 +32,22 @@ def _looks_like_pickle(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def load_model(path, *, architecture=None, feature_names=None, **adapter_options):
+def load_model(path, *, architecture=None, feature_names=None, trusted=None, **adapter_options):
     """Load a model file and return its adapter.
 
     Args:
-        path: an XGBoost ``.json``/``.ubj`` file, a TorchScript archive, or a torch
-            state dict (``.pt``/``.pth``, then ``architecture`` is required).
+        path: an XGBoost ``.json``/``.ubj`` file, a TorchScript archive, a torch
+            state dict (``.pt``/``.pth``, then ``architecture`` is required), a
+            ``.skops``, ``.onnx``, ``.pt2`` file or a scorecard ``.yaml``/``.csv``.
         architecture: a ``torch.nn.Module`` instance (or a zero-argument callable
             returning one) to receive a state dict.
         feature_names: column names, if the file does not carry them.
+        trusted: for ``.skops`` files, dotted type names trusted beyond the default
+            allow-list (scikit-learn, numpy dtypes and ufuncs, scipy sparse).
+
+    Formats are recognised by content: XGBoost JSON/UBJ, torch state dicts and
+    TorchScript, scikit-learn ``.skops``, ONNX, points-table scorecards (YAML/CSV)
+    and ``torch.export`` programs (``.pt2``); see the README's table of formats.
 
     Raises:
         UnsafeModelError: a pickle/joblib file.
@@ -65,7 +72,7 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
     # skops, ONNX, points-table scorecards and torch.export programs, recognised by content
     from .sniff import load_by_content
 
-    loaded = load_by_content(path, feature_names=feature_names, **adapter_options)
+    loaded = load_by_content(path, feature_names=feature_names, trusted=trusted, **adapter_options)
     if loaded is not None:
         return loaded
 

@@ -12,7 +12,9 @@ def add_parser(sub, name):
                                    "within their declared direction and bounds, or report that none exists and why. "
                                    "Writes counterfactuals.csv, status.csv and summary.json to --out.")
     p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
-    p.add_argument("--model", required=True, help="model file: XGBoost .json/.ubj")
+    p.add_argument("--model", required=True,
+                   help="model file: XGBoost .json/.ubj, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
+                        "torch .pt/.pt2 (see the README's table of formats)")
     p.add_argument("--data", required=True, help="rows to explain, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--reference", help="reference rows (e.g. the training data): MAD scales, ranges, plausibility")
