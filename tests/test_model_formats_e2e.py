@@ -194,3 +194,41 @@ def test_linear_model_without_reference_is_refused_cleanly(lender, tmp_path):
             "--out", tmp_path / "o", "--quiet")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "'linear' explains against a reference population" in r.stderr and "--reference" in r.stderr
+
+
+def test_shapley_and_kernel_shap_use_the_reference_population(lender, tmp_path):
+    """issue 17 item 9: `shapley` explains against --reference (base value = the reference's mean output);
+    `kernel_shap` states its error in the record."""
+    from xai_reports import generate_letters, load_model
+    from xai_reports.tabular import encode_like_pack
+
+    d = lender["dir"]
+    adapter = load_model(d / "mlp.onnx")
+    pack = _with_method(tmp_path, "shapley")
+    generate_letters(d / "mlp.onnx", d / "apps.csv", pack, tmp_path / "s", reference=d / "reference.csv",
+                     formats=("json",), decision_date="2026-12-01", workers=0)
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "s").glob("letter_*.json")]
+    assert recs
+    ref = encode_like_pack(lender["ref"][L.FEATURES], pack, L.FEATURES)
+    idx = np.unique(np.linspace(0, len(ref) - 1, 100).round().astype(int))
+    expected_base = adapter.predict(ref.iloc[idx]).mean()
+    for rec in recs:
+        assert rec["explanation"]["method"] == "shapley"
+        assert rec["explanation"]["base_value"] == pytest.approx(expected_base, abs=1e-9)
+        assert rec["explanation"]["params"]["background_rows"] == 100
+    # kernel_shap: an estimate, with its standard error in the record
+    kpack = _with_method(tmp_path, "kernel_shap", "  options: {n_samples: 64}\n")
+    generate_letters(d / "mlp.onnx", d / "apps.csv", kpack, tmp_path / "k", reference=d / "reference.csv",
+                     formats=("json",), decision_date="2026-12-01", workers=0)
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "k").glob("letter_*.json")]
+    assert recs and all(r["explanation"]["method"] == "kernel_shap" for r in recs)
+    assert all(r["explanation"]["estimated_std_max"] >= 0 for r in recs)
+
+
+def _with_method(folder, method, options=""):
+    text = L.PACK.replace("  method: auto\n", f"  method: {method}\n{options}")
+    p = folder / f"pack_{method}.yaml"
+    p.write_text(text + "columns:\n  id: app_id\n", encoding="utf-8")
+    from xai_reports import load_pack
+
+    return load_pack(p)

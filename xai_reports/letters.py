@@ -442,6 +442,8 @@ class LetterJob(BatchJob):
                 "self_check": {"kind": attr.self_check.get("kind"),
                                "error": float(attr.self_check["per_row"][k]),
                                "tolerance": attr.self_check.get("tolerance")},
+                # an estimate (kernel_shap) states its error: the largest standard error of this row's values
+                **({"estimated_std_max": float(np.max(attr.extras["std"][k]))} if "std" in attr.extras else {}),
             },
             "reference_population": self.ref.to_dict(),
             "reasons": {
