@@ -24,7 +24,6 @@ property ``feature_names`` (a JSON list, or comma-separated), else
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExplanationError, ModelLoadError
-from .base import ModelAdapter, _sigmoid, _softmax
+from .base import ModelAdapter
 
 _TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble")
 _PASS_OPS = ("Cast", "Identity")
@@ -431,7 +430,7 @@ def parse_onnx_trees(node, a: dict, adapter, target):
     n_features = adapter.n_features or _width(adapter.session.get_inputs()[0]) or int(feat.max()) + 1
     ens = b.build(n_features=n_features, strict=True, output=adapter.output_space
                   if adapter.output_space in ("margin", "logit", "value") else "probability",
-                  offset=offset * (1.0 if agg == "SUM" else 1.0), float32=True)
+                  offset=offset, float32=True)
     ens.cover_known = cover_known
     return ens
 
@@ -486,10 +485,6 @@ def _legacy_attrs(a: dict) -> dict:
         if k in a:
             out[k] = a[k]
     return out
-
-
-def onnx_sha256(adapter) -> str:
-    return hashlib.sha256(adapter.model_bytes()).hexdigest()
 
 
 __all__ = ["OnnxAdapter", "load_onnx", "looks_like_onnx", "parse_onnx_trees"]

@@ -23,8 +23,6 @@ from ..errors import ModelLoadError, UnsafeModelError
 
 def check_pt2(path: Path) -> None:
     """Raise :class:`UnsafeModelError` unless every payload ``torch.export.load`` would unpickle is safe."""
-    import torch
-
     def refuse(why):
         raise UnsafeModelError(f"{path}: refused to load a torch.export program: {why}; nothing was loaded. "
                                "Export the model to ONNX or TorchScript instead.")
