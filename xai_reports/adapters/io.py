@@ -23,8 +23,8 @@ TORCH_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript"}
 def _refuse(path: Path, why: str):
     raise UnsafeModelError(
         f"{path}: refused to load {why}: loading a pickle can execute arbitrary code. "
-        "Save the model as XGBoost JSON/UBJ (booster.save_model('model.json')) or a torch "
-        "state dict / TorchScript file instead.")
+        "Save the model as XGBoost JSON/UBJ (booster.save_model('model.json')), scikit-learn skops "
+        "(skops.io.dump), ONNX, or a torch state dict / TorchScript file instead.")
 
 
 def _looks_like_pickle(head: bytes) -> bool:
