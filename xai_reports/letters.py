@@ -116,6 +116,19 @@ def refuse_protected_inputs(features, pack) -> None:
                 file=pack.files[-1], key_path=f"features.{f}")
 
 
+def _explain_options(adapter, ref_X, pack) -> dict:
+    """The pack's explanation options plus, for methods that explain against a population
+    (``linear``, ``shapley``, ``kernel_shap``, ``auto`` on a non-tree model), the reference rows as background."""
+    from .attribution.auto import background_options
+    from .errors import ExplanationError
+
+    ex = pack.explanation
+    try:
+        return {**background_options(ex.method, adapter, ref_X), **ex.options}
+    except ExplanationError as exc:
+        raise InputError(str(exc)) from None
+
+
 def render_letter(record: dict, pack, *, formats=FORMATS, templates=None) -> dict[str, bytes]:
     """Render one decision record to its files (``{"html": ..., "pdf": ..., "json": ...}``).
 
@@ -316,6 +329,7 @@ class LetterJob(BatchJob):
                 self.cf_background_label = f"the first {len(self.cf_background):,} valid rows of the data"
         self.ref = build_reference(adapter, ref_X, pack, method=pack.explanation.method,
                                    options=pack.explanation.options)
+        self.explain_options = _explain_options(adapter, ref_X, pack)
         self.lang_templates = {lg: letter_template(pack, lg, self.dirs) for lg in pack.languages}
         self.untranslated = {lg: pack.spec.missing_translations(lg) for lg in pack.languages}
         self.fingerprints = {lg: template_fingerprint(n, self.dirs) for lg, n in self.lang_templates.items() if n}
@@ -382,7 +396,8 @@ class LetterJob(BatchJob):
         if not len(idx):
             return plan
         ex = self.pack.explanation
-        attr = explain(self.adapter, X.iloc[idx], method=ex.method, tolerance=ex.additivity_tolerance, **ex.options)
+        attr = explain(self.adapter, X.iloc[idx], method=ex.method, tolerance=ex.additivity_tolerance,
+                       **self.explain_options)
         # 'what could change the decision': one batched counterfactual search for the chunk's denied rows
         from .counterfactuals.statements import letter_counterfactuals
 
@@ -459,6 +474,8 @@ class LetterJob(BatchJob):
                 "self_check": {"kind": attr.self_check.get("kind"),
                                "error": float(attr.self_check["per_row"][k]),
                                "tolerance": attr.self_check.get("tolerance")},
+                # an estimate (kernel_shap) states its error: the largest standard error of this row's values
+                **({"estimated_std_max": float(np.max(attr.extras["std"][k]))} if "std" in attr.extras else {}),
             },
             "reference_population": self.ref.to_dict(),
             "reasons": {

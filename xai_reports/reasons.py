@@ -91,9 +91,18 @@ def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | 
         raise InputError(
             f"reference population '{kind}' has {len(rows)} rows, fewer than min_rows="
             f"{fin.reference_population.min_rows}; widen 'band' or give more reference data")
-    attr = explain(adapter, rows, method=method or pack.explanation.method, **(options or {}))
+    from .attribution.auto import background_options
+
+    method = method or pack.explanation.method
     means = {f: float(np.nanmean(pd.to_numeric(rows[f], errors="coerce").to_numpy(dtype=float)))
              for f in by_direction} or None
+    # methods that explain against a population get the whole reference data as background
+    opts = {**background_options(method, adapter, X_ref), **(options or {})}
+    if kind != "near_cutoff" and "background" in opts:
+        # the population's mean attribution against itself (exactly zero for interventional Shapley
+        # values, by antisymmetry), computed on the background rows the method was given
+        rows = opts["background"]
+    attr = explain(adapter, rows, method=method, **opts)
     return Reference(kind, attr.values.mean(axis=0), names, int(len(rows)), desc, band, means)
 
 

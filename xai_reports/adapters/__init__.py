@@ -34,8 +34,10 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
             LightGBM ``Booster`` / ``LGBMClassifier`` / ``LGBMRegressor``, a CatBoost
             model, a
             scikit-learn estimator or ``Pipeline`` (with ``predict_proba``,
-            ``decision_function`` or ``predict``), a ``torch.nn.Module``, or an
-            adapter (returned unchanged).
+            ``decision_function`` or ``predict``), a ``torch.nn.Module`` or
+            ``torch.export.ExportedProgram``, an ``onnx.ModelProto``, a
+            :class:`~xai_reports.adapters.scorecard.Scorecard`, or an adapter
+            (returned unchanged).
         feature_names: column names, when the model does not carry them.
         **options: adapter options, e.g. ``output_space="probability"`` or
             ``device="cuda"`` for torch modules.
@@ -53,6 +55,19 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
         if feature_names is not None:
             obj.feature_names = list(feature_names)
         return obj
+    kind = type(obj).__module__ + "." + type(obj).__name__
+    if kind == "onnx.onnx_ml_pb2.ModelProto" or kind.endswith("onnx_pb.ModelProto") or type(obj).__name__ == "ModelProto":
+        from .onnx_model import OnnxAdapter
+
+        return OnnxAdapter(obj, feature_names=feature_names, **options)
+    if type(obj).__name__ == "Scorecard" and type(obj).__module__.startswith("xai_reports"):
+        from .scorecard import ScorecardAdapter
+
+        return ScorecardAdapter(obj, feature_names=feature_names, **options)
+    if type(obj).__name__ == "ExportedProgram":        # torch.export: run its module
+        from .torch_export import as_module
+
+        return wrap_model(as_module(obj), feature_names=feature_names, **options)
     if _is_xgboost(obj):
         from .xgboost import XGBoostAdapter
 

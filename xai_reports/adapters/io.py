@@ -3,7 +3,10 @@
 Accepted, recognised by content (see :mod:`._tree_files`): XGBoost JSON/UBJ,
 LightGBM text models and ``dump_model()`` JSON, CatBoost ``.cbm`` and JSON; torch TorchScript archives and
 state dicts, both loaded without unpickling arbitrary objects
-(``torch.load(weights_only=True)``, ``torch.jit.load``).
+(``torch.load(weights_only=True)``, ``torch.jit.load``); and, recognised by
+content (:mod:`.sniff`): scikit-learn ``.skops`` files (trusted types only),
+ONNX graphs, points-table scorecards (YAML/CSV) and ``torch.export`` programs
+(``.pt2``, after checking that nothing in them would be unpickled).
 Refused: pickle and joblib files, whose loading runs arbitrary code.
 """
 
@@ -21,8 +24,8 @@ TORCH_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript"}
 def _refuse(path: Path, why: str):
     raise UnsafeModelError(
         f"{path}: refused to load {why}: loading a pickle can execute arbitrary code. "
-        "Save the model as XGBoost JSON/UBJ (booster.save_model('model.json')) or a torch "
-        "state dict / TorchScript file instead.")
+        "Save the model as XGBoost JSON/UBJ (booster.save_model('model.json')), scikit-learn skops "
+        "(skops.io.dump), ONNX, or a torch state dict / TorchScript file instead.")
 
 
 def library_reason(exc: BaseException, limit: int = 120) -> str:
@@ -42,16 +45,23 @@ def _looks_like_pickle(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def load_model(path, *, architecture=None, feature_names=None, **adapter_options):
+def load_model(path, *, architecture=None, feature_names=None, trusted=None, **adapter_options):
     """Load a model file and return its adapter.
 
     Args:
         path: an XGBoost JSON/UBJ file, a LightGBM text model or JSON dump, a CatBoost
-            ``.cbm`` or JSON model, a TorchScript archive, or a torch
-            state dict (``.pt``/``.pth``, then ``architecture`` is required).
+            ``.cbm`` or JSON model, a TorchScript archive, a torch state dict
+            (``.pt``/``.pth``, then ``architecture`` is required), a ``.skops``,
+            ``.onnx``, ``.pt2`` file or a scorecard ``.yaml``/``.csv``.
         architecture: a ``torch.nn.Module`` instance (or a zero-argument callable
             returning one) to receive a state dict.
         feature_names: column names, if the file does not carry them.
+        trusted: for ``.skops`` files, dotted type names trusted beyond the default
+            allow-list (scikit-learn, numpy dtypes and ufuncs, scipy sparse).
+
+    Formats are recognised by content: XGBoost JSON/UBJ, torch state dicts and
+    TorchScript, scikit-learn ``.skops``, ONNX, points-table scorecards (YAML/CSV)
+    and ``torch.export`` programs (``.pt2``); see the README's table of formats.
 
     Raises:
         UnsafeModelError: a pickle/joblib file.
@@ -73,6 +83,12 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
         raise ModelLoadError(f"{path}: model file is empty")
     if _looks_like_pickle(head):
         _refuse(path, "a pickle file")
+    # skops, ONNX, points-table scorecards and torch.export programs, recognised by content
+    from .sniff import load_by_content
+
+    loaded = load_by_content(path, feature_names=feature_names, trusted=trusted, **adapter_options)
+    if loaded is not None:
+        return loaded
 
     from ._tree_files import load_tree_file
 
@@ -86,7 +102,8 @@ def load_model(path, *, architecture=None, feature_names=None, **adapter_options
         return _load_torch(path, architecture, feature_names, adapter_options)
     raise ModelLoadError(
         f"{path}: unknown model format {suffix or '(no suffix)'}; expected XGBoost JSON/UBJ, a LightGBM "
-        "text model or JSON dump, a CatBoost .cbm or JSON model, or a torch .pt/.pth (state dict or TorchScript)")
+        "text model or JSON dump, a CatBoost .cbm or JSON model, a torch .pt/.pth (state dict or TorchScript), "
+        "scikit-learn .skops, .onnx, or a scorecard .yaml/.csv")
 
 
 def _load_torch(path: Path, architecture, feature_names, adapter_options):

@@ -12,7 +12,10 @@ from ..errors import ExplanationError
 from .base import Attribution, Explainer
 
 METHODS: dict[str, str] = {
+    "auto": "auto:AutoExplainer",
     "tree_shap": "tree_shap:TreeShap",
+    "linear": "linear:LinearShap",
+    "scorecard": "scorecard:ScorecardPoints",
     "shapley": "shapley:ExactShapley",
     "kernel_shap": "kernel_shap:KernelShap",
     "integrated_gradients": "gradients:IntegratedGradients",
@@ -63,8 +66,9 @@ def explain(model, X, method: str = "tree_shap", **options) -> Attribution:
             :func:`xai_reports.wrap_model`.
         X: a pandas DataFrame (categorical columns included), a numpy array, or
             a tensor/array of images for image methods.
-        method: one of :data:`METHODS` (``"tree_shap"``, ``"shapley"``,
-            ``"kernel_shap"``, ``"integrated_gradients"``, ...).
+        method: one of :data:`METHODS` (``"tree_shap"``, ``"linear"``, ``"shapley"``,
+            ``"kernel_shap"``, ``"integrated_gradients"``, ...), or ``"auto"``: the most
+            exact method the model allows (see :mod:`.auto`).
         **options: method options, named as in captum where they overlap
             (``target=``, ``baselines=``, ``n_steps=``) plus ``background=``,
             ``device="auto"``, ``batch_size=``.

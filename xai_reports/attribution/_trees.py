@@ -67,6 +67,7 @@ class TreeEnsemble:
     n_columns: int | None = None       # encoded columns (when ``column`` maps several onto one feature)
     preprocess: object = None          # callable: raw ``X`` -> encoded columns (a Pipeline's transformers)
     recode: object = None              # callable (column index, values) -> float codes (CatBoost's hashed categories)
+    cover_known: bool = True              # False: no training covers (path-dependent TreeSHAP refused)
 
     @property
     def n_leaves(self) -> int:
@@ -502,6 +503,8 @@ def _parse(adapter, target):
 def parse_ensemble(adapter, target: int | None = None) -> TreeEnsemble:
     """A :class:`TreeEnsemble` for a tree adapter (XGBoost, LightGBM, CatBoost, scikit-learn; cached per model)."""
     global _CACHE
+    if hasattr(adapter, "tree_ensemble"):   # adapters that parse their own trees (ONNX), cached there
+        return adapter.tree_ensemble(target)
     if _CACHE is None:
         _CACHE = weakref.WeakKeyDictionary()
     key_obj = adapter.booster if adapter.family in ("xgboost", "lightgbm") else adapter.model

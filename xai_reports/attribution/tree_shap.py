@@ -618,6 +618,11 @@ class TreeShap(Explainer):
     # -- path-dependent -----------------------------------------------------------
     def _flat_path_dependent(self, X, *, target=None, tolerance=1e-3) -> Attribution:
         ens = self._ensemble(target)
+        if not ens.cover_known:
+            raise ExplanationError(
+                "path-dependent tree_shap needs the training cover of each node, which this model does not "
+                "record (ONNX nodes_hitrates absent or all 1.0); pass background= (the reference rows) for the "
+                "interventional form")
         Xm = ens.encode(X, self._columns(X))
         plan = _FlatTreeShap(ens, Xm.shape[0])
         values = plan.shap_values(Xm)

@@ -12,7 +12,9 @@ def add_parser(sub, name):
                                    "within their declared direction and bounds, or report that none exists and why. "
                                    "Writes counterfactuals.csv, status.csv and summary.json to --out.")
     p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
-    p.add_argument("--model", required=True, help="model file: XGBoost .json/.ubj")
+    p.add_argument("--model", required=True,
+                   help="model file: XGBoost .json/.ubj, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
+                        "torch .pt/.pt2 (see the README's table of formats)")
     p.add_argument("--data", required=True, help="rows to explain, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--reference", help="reference rows (e.g. the training data): MAD scales, ranges, plausibility")
@@ -81,7 +83,10 @@ def run(args):
     cfs = res.counterfactuals.rename(columns={"row": "id"})
     atomic_write(out / "counterfactuals.csv", cfs.to_csv(index=False))
     atomic_write(out / "status.csv", res.status.rename_axis("id").reset_index().to_csv(index=False))
-    atomic_write(out / "summary.json", canonical_json({"desired": res.desired, "quality": res.quality,
+    from ..counterfactuals import _plain
+
+    quality = {k: _plain(v) for k, v in res.quality.items()}   # NaN (nothing to average) -> null
+    atomic_write(out / "summary.json", canonical_json({"desired": res.desired, "quality": quality,
                                                        "constraints": res.constraints.describe()}))
     print(res.summary())
     print(f"wrote {out / 'counterfactuals.csv'}, {out / 'status.csv'}, {out / 'summary.json'}")

@@ -13,7 +13,9 @@ def add_parser(sub, name):
                                    "the model denies, and summary.json. Exit 0: every row handled; "
                                    "3: some rows had bad values (listed); 2: nothing written (bad file, pack or model).")
     p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
-    p.add_argument("--model", required=True, help="model file: XGBoost .json/.ubj")
+    p.add_argument("--model", required=True,
+                   help="model file: XGBoost .json/.ubj, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
+                        "torch .pt/.pt2 (see the README's table of formats)")
     p.add_argument("--data", required=True, help="applications, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--id-column", help="column with application ids (default: the pack's columns.id)")

@@ -793,10 +793,15 @@ def _thin(a, n=200):
 def _compute_attributions(c: _Ctx):
     from ..attribution import explain
 
+    from ..attribution.auto import background_options
+
     method = c.spec.explanation.method
     try:
+        # methods that explain against a population get the reference data (else the audited data)
+        c.explain_options = {**background_options(method, c.adapter, c.ref_X if c.ref_X is not None else c.X),
+                             **c.spec.explanation.options}
         c.attr = explain(c.adapter, c.X, method=method, tolerance=c.spec.explanation.additivity_tolerance,
-                         **c.spec.explanation.options)
+                         **c.explain_options)
         c.attr_error = None
     except ExplanationError as exc:
         c.attr = None
@@ -1339,7 +1344,7 @@ def _faithfulness(c: _Ctx, metrics) -> tuple[dict, list]:
             from ..attribution import explain
 
             return explain(c.adapter, coded.model.decode(Zp), method=c.spec.explanation.method,
-                           **c.spec.explanation.options).values
+                           **getattr(c, "explain_options", c.spec.explanation.options)).values
 
         sens = np.asarray(metrics.max_sensitivity(explain_coded, Zs, perturb_func=perturb, n_perturb_samples=10,
                                                   seed=c.seed))
