@@ -96,6 +96,8 @@ class Codec:
         """The model input for encoded rows: a DataFrame with the original dtypes (or an array)."""
         if not self.is_frame:
             return Z
+        if not self.categories:     # all numeric: one float block (much cheaper than a column per feature)
+            return pd.DataFrame(np.asarray(Z, dtype=np.float64), columns=self.features, index=index, copy=False)
         cols = {}
         for j, f in enumerate(self.features):
             if j in self.categories:
@@ -104,6 +106,16 @@ class Codec:
             else:
                 cols[f] = Z[:, j]
         return pd.DataFrame(cols, index=index)
+
+
+class _SearchCodec:
+    """Names and kinds of the search features (one-hot groups as one categorical each)."""
+
+    def __init__(self, codec: Codec, constraints: Constraints):
+        self.features = constraints.search_features
+        self.is_frame = codec.is_frame
+        self.numeric = np.array([not isinstance(item, tuple) and bool(codec.numeric[item])
+                                 for item in constraints.search_index()])
 
 
 def _codes_of(col: pd.Series, cats: pd.Index, name: str) -> np.ndarray:
@@ -206,6 +218,29 @@ def _xgboost_fast_path(adapter, codec: Codec, output: str):
     return predict
 
 
+def _lightgbm_fast_path(adapter, codec: Codec, output: str):
+    """A predictor from encoded rows for LightGBM scikit-learn models on numeric features (its booster)."""
+    if getattr(adapter, "family", None) != "sklearn" or not codec.numeric.all():
+        return None
+    booster = getattr(adapter.model, "booster_", None)
+    if booster is None or type(booster).__module__.split(".")[0] != "lightgbm":
+        return None
+    try:
+        if list(booster.feature_name()) != codec.features:
+            return None
+    except Exception:  # noqa: BLE001 - any surprise: the adapter's own path
+        return None
+    space = adapter.output_space
+    if space not in ("probability", "margin"):
+        return None
+
+    def predict(Z):
+        raw = booster.predict(np.ascontiguousarray(Z, dtype=np.float64), raw_score=(space == "margin"))
+        return adapter.convert(np.asarray(raw, dtype=np.float64), space, output)
+
+    return predict
+
+
 # -- the engine -----------------------------------------------------------------
 
 @dataclass
@@ -258,11 +293,24 @@ class Engine:
     def __init__(self, adapter, codec: Codec, constraints: Constraints, target, background: np.ndarray,
                  scale: np.ndarray, config: SearchConfig, random_state: int = 0):
         self.adapter = adapter
+        self.full_codec = codec
+        self.full_c = constraints
+        # one-hot groups: the search runs over search rows (each group one categorical code);
+        # every model call expands them back to the model's columns
+        self.grouped = bool(constraints.groups)
+        if self.grouped:
+            constraints = constraints.for_search()
+            codec = _SearchCodec(codec, self.full_c)
+            self.bg_full = background
+            background = self.full_c.reduce(background)
+            scale = np.array([1.0 if isinstance(item, tuple) else scale[item]
+                              for item in self.full_c.search_index()])
         self.codec = codec
         self.c = constraints
         self.target = target
         self.bg = background
         self.scale = scale
+        self.Z0full = None
         self.cfg = config
         self.seed = int(random_state)
         self.d = len(codec.features)
@@ -283,39 +331,49 @@ class Engine:
 
     # -- model calls -------------------------------------------------------------
     def model_output(self, Z: np.ndarray) -> np.ndarray:
-        """The model's output on encoded rows, in the target's output space."""
+        """The model's output on encoded (model) rows, in the target's output space."""
         if self._fast is not None:
             return self._fast(Z)
-        return self.target.raw(self.adapter, self.codec.decode(Z))
+        return self.target.raw(self.adapter, self.full_codec.decode(Z))
 
-    def evaluate(self, Z: np.ndarray, rows: np.ndarray):
-        """``(prediction, valid, slack)`` for encoded candidates ``Z`` of query rows ``rows``."""
+    def evaluate(self, Z: np.ndarray, rows: np.ndarray, ref: np.ndarray | None = None):
+        """``(prediction, valid, slack)`` for candidates ``Z`` of query rows ``rows``.
+
+        ``Z`` are model rows or, with one-hot groups, search rows (fewer columns);
+        ``ref`` are then the model rows a group with no code keeps (default: the
+        query rows' own).
+        """
         n = len(Z)
         pred = np.empty(n)
         valid = np.empty(n, dtype=bool)
         slack = np.empty(n)
         step = self.cfg.max_predict_rows
         for s in range(0, n, step):
-            out = self.model_output(Z[s:s + step])
+            Zs = Z[s:s + step]
+            if self.grouped and Zs.shape[1] != len(self.full_codec.features):   # search rows
+                Zs = self.full_c.expand(Zs, self.Z0full[rows[s:s + step]] if ref is None else ref[s:s + step])
+            out = self.model_output(Zs)
             p, v, sl = self.target.from_output(out, self.pos[rows[s:s + step]])
             pred[s:s + step], valid[s:s + step], slack[s:s + step] = p, v, sl
         self.n_predictions += n
         return pred, valid, slack
 
     def enable_fast_path(self, Zcheck: np.ndarray) -> bool:
-        """Predict XGBoost models from the encoded matrix directly (no DataFrame per call).
+        """Predict XGBoost and LightGBM models from the encoded matrix directly (no DataFrame per call).
 
         Used only when it gives the same outputs as the adapter on ``Zcheck``
         (the query and background rows); otherwise every call goes through the adapter.
         """
         self._fast = None
-        fast = _xgboost_fast_path(self.adapter, self.codec, self.target.output)
-        if fast is None and getattr(self.adapter, "family", None) == "torch" and self.codec.numeric.all():
+        fast = _xgboost_fast_path(self.adapter, self.full_codec, self.target.output)
+        if fast is None:
+            fast = _lightgbm_fast_path(self.adapter, self.full_codec, self.target.output)
+        if fast is None and getattr(self.adapter, "family", None) == "torch" and self.full_codec.numeric.all():
             def fast(Z, adapter=self.adapter, output=self.target.output):
                 return np.asarray(adapter.predict(np.ascontiguousarray(Z), output=output), dtype=np.float64)
         if fast is None or not len(Zcheck):
             return False
-        ref = self.target.raw(self.adapter, self.codec.decode(Zcheck))   # the adapter's own path
+        ref = self.target.raw(self.adapter, self.full_codec.decode(Zcheck))   # the adapter's own path
         got = fast(Zcheck)
         if ref.shape == got.shape and np.allclose(ref, got, rtol=1e-6, atol=1e-6):
             self._fast = fast
@@ -329,7 +387,8 @@ class Engine:
             if len(self.bg) == 0:
                 self._bg_eval[g] = np.empty((0, self.d))
             else:
-                _, v, _ = self.evaluate(self.bg, np.full(len(self.bg), row))
+                _, v, _ = self.evaluate(self.bg, np.full(len(self.bg), row),
+                                        ref=self.bg_full if self.grouped else None)
                 self._bg_eval[g] = self.bg[v]
         return self._bg_eval[g]
 
@@ -813,7 +872,17 @@ class Engine:
         """Search counterfactuals for encoded query rows ``Z0`` (none of them already desired).
 
         ``positions`` are the rows' positions in the full ``X`` (what per-row targets index).
+        ``Z0`` are encoded model rows; the results are too.
         """
+        if self.grouped:
+            self.Z0full = Z0
+            results = self._run(self.full_c.reduce(Z0), k, use, positions)
+            for i, res in enumerate(results):
+                res.Z = self.full_c.expand(res.Z, np.repeat(Z0[i:i + 1], len(res.Z), axis=0))
+            return results
+        return self._run(Z0, k, use, positions)
+
+    def _run(self, Z0: np.ndarray, k: int, use: set, positions: np.ndarray | None = None) -> list[RowResult]:
         self.Z0 = Z0
         self.stage_counts: dict = getattr(self, "stage_counts", {})
         self.pos = np.arange(len(Z0)) if positions is None else np.asarray(positions)
