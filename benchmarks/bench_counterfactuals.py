@@ -121,12 +121,14 @@ def run_ours(model, pack, denied, X_train, k, max_changes="pack", repeat=3):
         pack.spec.counterfactuals.max_changes = max_changes
     try:
         counterfactuals(model, denied.head(3), pack=pack, background=X_train, k=k)  # warm-up (imports)
-        times = []
+        times, cpu = [], []
         for _ in range(repeat):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             res = counterfactuals(model, denied, pack=pack, background=X_train, k=k)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
         secs = float(np.median(times))
+        run_ours.cpu = float(np.median(cpu))
     finally:
         pack.spec.counterfactuals.max_changes = saved
     cfs = res.counterfactuals
@@ -159,7 +161,7 @@ def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
     m = dice_ml.Model(model=PackTyped(model, features, cats, check=denied), backend="sklearn")
     exp = dice_ml.Dice(d, m, method=method)
     rows, failures, timeouts = [], 0, 0
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), time.process_time()
     for idx, x in denied.iterrows():
         q = pd.DataFrame({f: [str(x[f]) if f in cats else float(x[f])] for f in features})
         permitted = {}
@@ -196,6 +198,7 @@ def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
         out.insert(0, "query", idx)
         rows.append(out)
     secs = time.perf_counter() - t
+    run_dice.cpu = time.process_time() - c0
     if timeouts:
         print(f"  {method}: {timeouts} of {len(denied)} applicants stopped after {timeout} s (counted in the time)")
     if not rows:
@@ -209,7 +212,7 @@ def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
     return cfs, secs
 
 
-def score(name, cfs, secs, model, pack, denied, X_train, features):
+def score(name, cfs, secs, model, pack, denied, X_train, features, cpu=float("nan")):
     from xai_reports.counterfactuals import Constraints
     from xai_reports.counterfactuals.quality import l1_distance, mad_scale, n_changed
     from xai_reports.counterfactuals.search import Codec
@@ -241,7 +244,8 @@ def score(name, cfs, secs, model, pack, denied, X_train, features):
         "method": name, "applicants": n, "with_cf": int(cfs["query"].nunique()), "cfs": len(cfs),
         "validity": float(valid.mean()), "violations": int(sum(len(v) for v in viol)),
         "rows_violating": int(sum(1 for v in viol if v)),
-        "s_per_instance": secs / n, "features_changed": float(nch.mean()), "mad_l1": float(dist.mean()),
+        "s_per_instance": secs / n, "cpu_s_per_instance": cpu / n,
+        "features_changed": float(nch.mean()), "mad_l1": float(dist.mean()),
         "best_features_changed": float(best_ok.c.mean()) if len(best_ok) else float("nan"),
         "best_mad_l1": float(best_ok.d.mean()) if len(best_ok) else float("nan"),
     }
@@ -408,23 +412,20 @@ class _DiceModel:
         return (self.predict_proba(df)[:, 1] >= 0.5).astype(int)
 
 
-def run_ours_case(case, k, repeat=3):
-    """One batched call for every query row; ``repeat`` timings, the median reported."""
+def run_ours_case(case, k, times, cpu):
+    """One batched call for every query row; appends its wall and CPU seconds to ``times``/``cpu``."""
     from xai_reports import counterfactuals
 
-    counterfactuals(case.model, case.query.head(3), background=case.X_train, k=k, desired=0,
-                    constraints=case.constraints)  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        res = counterfactuals(case.model, case.query, background=case.X_train, k=k, desired=0,
-                              constraints=case.constraints)
-        times.append(time.perf_counter() - t)
+    t, c = time.perf_counter(), time.process_time()
+    res = counterfactuals(case.model, case.query, background=case.X_train, k=k, desired=0,
+                          constraints=case.constraints)
+    times.append(time.perf_counter() - t)
+    cpu.append(time.process_time() - c)
     cfs = res.counterfactuals
-    return cfs[["row"] + list(case.query.columns)].rename(columns={"row": "query"}), float(np.median(times)), times
+    return cfs[["row"] + list(case.query.columns)].rename(columns={"row": "query"})
 
 
-def run_dice_case(case, k, timeout=60):
+def run_dice_case(case, k, timeout=60, between=None, every=10**9):
     """DiCE random, one query row at a time (its API), the same features to vary and ranges."""
     import random
 
@@ -437,9 +438,12 @@ def run_dice_case(case, k, timeout=60):
     q_all = case.query_dice
     assert np.allclose(case.to_model(q_all), case.query.to_numpy(dtype=np.float64))
     rows, timeouts = [], 0
-    t = time.perf_counter()
-    for idx in q_all.index:
+    secs = cpu = 0.0
+    for i, idx in enumerate(q_all.index):
+        if between is not None and i % every == every // 2:
+            between()          # our run, interleaved with DiCE's rows (not timed as DiCE's)
         q = q_all.loc[[idx]].reset_index(drop=True)
+        t, c = time.perf_counter(), time.process_time()
         random.seed(0)
         np.random.seed(0)
         signal.signal(signal.SIGALRM, _alarm)
@@ -458,20 +462,21 @@ def run_dice_case(case, k, timeout=60):
             continue
         finally:
             signal.alarm(0)
+            secs += time.perf_counter() - t
+            cpu += time.process_time() - c
         if out is None or len(out) == 0:
             continue
         out = case.from_dice(out.reset_index(drop=True))
         out.insert(0, "query", idx)
         rows.append(out)
-    secs = time.perf_counter() - t
     if timeouts:
         print(f"  dice_random ({case.name}): {timeouts} rows stopped after {timeout} s (counted in the time)")
     if not rows:
-        return pd.DataFrame(columns=["query"] + list(case.query.columns)), secs
-    return pd.concat(rows, ignore_index=True), secs
+        return pd.DataFrame(columns=["query"] + list(case.query.columns)), secs, cpu
+    return pd.concat(rows, ignore_index=True), secs, cpu
 
 
-def score_case(name, case, cfs, secs):
+def score_case(name, case, cfs, secs, cpu=float("nan")):
     """Validity, violations, sparsity and distance (a one-hot group counts as one feature), speed."""
     from xai_reports.counterfactuals import Constraints
     from xai_reports.counterfactuals.quality import l1_distance, mad_scale, n_changed
@@ -500,7 +505,8 @@ def score_case(name, case, cfs, secs):
     best_ok = best[best.ok].sort_values(["q", "d"]).groupby("q").first()
     return {"data": case.name, "method": name, "rows": n, "with_cf": int(cfs["query"].nunique()), "cfs": len(cfs),
             "validity": float(valid.mean()), "violations": int(sum(len(v) for v in viol)),
-            "s_per_instance": secs / n, "features_changed": float(nch.mean()), "mad_l1": float(dist.mean()),
+            "s_per_instance": secs / n, "cpu_s_per_instance": cpu / n,
+            "features_changed": float(nch.mean()), "mad_l1": float(dist.mean()),
             "best_features_changed": float(best_ok.c.mean()) if len(best_ok) else float("nan"),
             "best_mad_l1": float(best_ok.d.mean()) if len(best_ok) else float("nan")}
 
@@ -512,7 +518,7 @@ def main(argv=None):
     ap.add_argument("--genetic-n", type=int, default=20,
                     help="applicants for DiCE genetic (tens of seconds each; the first N)")
     ap.add_argument("--timeout", type=int, default=60, help="seconds per applicant for DiCE before giving up")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs of xai-reports per data set (median)")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs of xai-reports per data set (median)")
     ap.add_argument("--methods", default="xai_reports,xai_reports_pack,dice_random")
     ap.add_argument("--data", default="hmda,credit_onehot,creditcard_int")
     ap.add_argument("--quick", action="store_true", help="40 rows per data set, no DiCE genetic (about a minute)")
@@ -532,26 +538,32 @@ def main(argv=None):
             continue
         case = {"credit_onehot": credit_onehot_case, "creditcard_int": creditcard_int_case}[name](args.n)
         print(f"{name}: {case.note}; {len(case.query)} query rows, k={args.k}", flush=True)
-        # interleaved: ours, DiCE, ours again (the median of all our runs is reported)
-        times = []
-        cfs, med, t1 = run_ours_case(case, args.k, repeat=max(1, args.repeat // 2))
-        times += t1
+        # interleaved: a warm-up, then our runs between DiCE's rows (and before/after it)
+        times, cpu = [], []
+        run_ours_case(case, args.k, [], [])
+        cfs = run_ours_case(case, args.k, times, cpu)
         if "dice_random" in methods:
-            dcfs, dsecs = run_dice_case(case, args.k, timeout=args.timeout)
-            print(f"  dice_random: {dsecs:.2f} s for {len(case.query)} rows", flush=True)
-        cfs, med, t2 = run_ours_case(case, args.k, repeat=max(1, args.repeat - len(t1)))
-        times += t2
-        secs = float(np.median(times))
-        print(f"  xai_reports: {', '.join(f'{t:.3f}' for t in times)} s (median {secs:.3f})", flush=True)
-        rows.append(score_case("xai_reports", case, cfs, secs))
+            every = max(1, len(case.query) // max(1, args.repeat - 2))
+            dcfs, dsecs, dcpu = run_dice_case(case, args.k, timeout=args.timeout, every=every,
+                                              between=lambda: run_ours_case(case, args.k, times, cpu))
+            print(f"  dice_random: {dsecs:.2f} s ({dcpu:.2f} s CPU) for {len(case.query)} rows", flush=True)
+        while len(times) < args.repeat:
+            cfs = run_ours_case(case, args.k, times, cpu)
+        secs, csecs = float(np.median(times)), float(np.median(cpu))
+        print(f"  xai_reports: {', '.join(f'{t:.3f}' for t in times)} s (median {secs:.3f}; CPU median {csecs:.3f})",
+              flush=True)
+        rows.append(score_case("xai_reports", case, cfs, secs, csecs))
         if "dice_random" in methods:
-            rows.append(score_case("dice_random", case, dcfs, dsecs))
+            rows.append(score_case("dice_random", case, dcfs, dsecs, dcpu))
     df = pd.DataFrame(rows)
     if "s_per_instance" in df:
         ref = df[df.method == "dice_random"].set_index("data")["s_per_instance"]
         df["speedup_vs_dice_random"] = [ref.get(d, np.nan) / s for d, s in zip(df["data"], df["s_per_instance"])]
+    if "cpu_s_per_instance" in df:
+        ref = df[df.method == "dice_random"].set_index("data")["cpu_s_per_instance"]
+        df["cpu_speedup"] = [ref.get(d, np.nan) / s for d, s in zip(df["data"], df["cpu_s_per_instance"])]
     cols = ["data", "method", "rows", "with_cf", "cfs", "validity", "violations", "s_per_instance",
-            "speedup_vs_dice_random", "features_changed", "mad_l1", "best_features_changed", "best_mad_l1"]
+            "speedup_vs_dice_random", "cpu_s_per_instance", "cpu_speedup", "features_changed", "mad_l1", "best_features_changed", "best_mad_l1"]
     print(markdown(df[[c for c in cols if c in df]]))
 
 
@@ -574,8 +586,8 @@ def run_hmda(args, methods):
             sub = denied if method == "dice_random" else denied.head(args.genetic_n)
             cfs, secs = run_dice(model, pack, train, sub, features, args.k, method.split("_", 1)[1], vary,
                                  timeout=args.timeout)
-            rows.append(score(method, cfs, secs, model, pack, sub, X_train, features))
-            print(f"  {method}: {secs:.2f} s for {len(sub)} applicants")
+            rows.append(score(method, cfs, secs, model, pack, sub, X_train, features, cpu=run_dice.cpu))
+            print(f"  {method}: {secs:.2f} s ({run_dice.cpu:.2f} s CPU) for {len(sub)} applicants")
             if method != "dice_random" and ours is not None:
                 # xai-reports' counterfactuals of the same applicants (time: its per-applicant share)
                 o_cfs, o_secs = ours
@@ -584,8 +596,8 @@ def run_hmda(args, methods):
             continue
         else:
             raise SystemExit(f"unknown method {method}")
-        rows.append(score(method, cfs, secs, model, pack, denied, X_train, features))
-        print(f"  {method}: {secs:.3f} s (median)")
+        rows.append(score(method, cfs, secs, model, pack, denied, X_train, features, cpu=run_ours.cpu))
+        print(f"  {method}: {secs:.3f} s (median; CPU {run_ours.cpu:.3f} s)")
     for r in rows:
         r["data"] = "hmda"
         r["rows"] = r.pop("applicants")

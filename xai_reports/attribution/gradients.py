@@ -16,6 +16,7 @@ All four work on tabular inputs (``(n, d)``: DataFrame, array or tensor; values
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -85,8 +86,9 @@ class _GradientMethod(TorchExplainer):
         with self._on_device(device) as dev:
             prep = self._prepare(X, dev)
             batch = auto_batch(prep.numel, internal_batch_size)
-            g, fx, tgt = self._gradients(prep, target, space, batch)
-            check = self._fd_check(prep, tgt, space, g)
+            with self._fast_images(prep):
+                g, fx, tgt = self._gradients(prep, target, space, batch)
+                check = self._fd_check(prep, tgt, space, g)
             fx = to_numpy(fx)
             vals = to_numpy(combine(g, prep.x))
         return self._result(prep, vals, target=tgt, space=space, params=params, self_check=check, predictions=fx)
@@ -217,10 +219,11 @@ class IntegratedGradients(_GradientMethod):
         if method not in QUADRATURES:
             raise ExplanationError(f"unknown quadrature {method!r}; expected one of {', '.join(QUADRATURES)}")
         space = self._output_space(output)
-        with self._on_device(device) as dev:
+        with self._on_device(device) as dev, contextlib.ExitStack() as stack:
             prep = self._prepare(X, dev)
             base = self._like(baselines, prep)
             batch = auto_batch(prep.numel, internal_batch_size)
+            stack.enter_context(self._fast_images(prep))
             tgt, fx = self._resolve_target(prep, target, space, batch, with_outputs=True)
             fb = self._predict(prep, tgt, space, batch, x=base)
             delta = (fx - fb).double()
@@ -681,7 +684,7 @@ class SmoothGrad(_GradientMethod):
         if int(nt_samples) < 1:
             raise ExplanationError(f"nt_samples must be >= 1, got {nt_samples}")
         space = self._output_space(output)
-        with self._on_device(device) as dev:
+        with self._on_device(device) as dev, contextlib.ExitStack() as stack:
             prep = self._prepare(X, dev)
             batch = auto_batch(prep.numel, internal_batch_size)
             tgt = self._resolve_target(prep, target, space, batch)
@@ -691,6 +694,7 @@ class SmoothGrad(_GradientMethod):
                 sd = (noise_level * (flat.max(dim=1).values - flat.min(dim=1).values)).view(-1, *([1] * nd))
             else:
                 sd = self._like(stdevs, prep, what="stdevs")
+            stack.enter_context(self._fast_images(prep))
             gen = torch.Generator()
             keys = row_keys(prep.x)
             s = int(nt_samples)
