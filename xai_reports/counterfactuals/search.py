@@ -253,7 +253,8 @@ class SearchConfig:
         radius: first sphere radius, in MADs (multiplied by 4 each round).
         grid: points per direction per feature in the one-feature line search.
         pool: valid candidates per row that are refined.
-        bisect_steps: bisection steps per numeric change.
+        bisect_steps: bisection steps' worth of precision per numeric change.
+        shrink_points: points per model call in that search (7: three bisection steps per call).
         tolerance: bisection stops once the interval is this many MADs wide.
         gradient_steps: projected gradient steps (differentiable models).
         strategies: candidate generators to use (see the module docstring).
@@ -267,6 +268,7 @@ class SearchConfig:
     grid: int = 12
     pool: int = 8
     bisect_steps: int = 16
+    shrink_points: int = 7
     tolerance: float = 1e-3
     gradient_steps: int = 80
     strategies: tuple = STRATEGIES
@@ -749,37 +751,50 @@ class Engine:
         return l1_distance(Z0_rows, Z, self.scale, self.numeric, self.weights)
 
     def sparsify(self, Z0, C, owners):
-        """Undo each change (most costly first) while the outcome stays desired."""
+        """Undo changes while the outcome stays desired, the most costly undoable change first.
+
+        Each round evaluates undoing every changed feature of every candidate in
+        one model call and applies, per candidate, the most costly undo that
+        keeps the outcome desired; rounds repeat until no undo is valid.
+        """
         X0 = Z0[owners]
+        n = len(C)
+        active = np.ones(n, dtype=bool)
         for _ in range(min(self.max_changes, self.d)):
-            changed = _changed(X0, C)
-            if not changed.any():
+            changed = _changed(X0, C) & active[:, None]
+            ci, cj = np.nonzero(changed)
+            if not len(ci):
                 break
-            per = np.abs(C - X0) / self.scale[None, :]
-            per = np.where(self.numeric[None, :], per, 1.0) * self.weights[None, :]
-            per = np.where(changed, np.nan_to_num(per, nan=1.0), -np.inf)
-            order = np.argsort(-per, axis=1)
-            progressed = False
-            for t in range(self.d):
-                j = order[:, t]
-                act = changed[np.arange(len(C)), j]
-                if not act.any():
-                    continue
-                idx = np.flatnonzero(act)
-                T = C[idx].copy()
-                T[np.arange(len(idx)), j[idx]] = X0[idx, j[idx]]
-                _, v, _ = self.evaluate(T, owners[idx])
-                if v.any():
-                    C[idx[v]] = T[v]
-                    changed[idx[v], j[idx[v]]] = False
-                    progressed = True
-            if not progressed:
+            T = C[ci].copy()
+            T[np.arange(len(ci)), cj] = X0[ci, cj]
+            _, v, _ = self.evaluate(T, owners[ci])
+            if not v.any():
                 break
+            per = np.abs(C[ci, cj] - X0[ci, cj]) / self.scale[cj]
+            per = np.where(self.numeric[cj], np.nan_to_num(per, nan=1.0), 1.0) * self.weights[cj]
+            # per candidate, the valid undo of the largest cost
+            order = np.lexsort((-per, ci))
+            order = order[v[order]]
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = ci[order][1:] != ci[order][:-1]
+            pick = order[first]
+            C[ci[pick]] = T[pick]
+            active[:] = False
+            active[ci[pick]] = True       # only candidates that progressed can progress further
         return C
 
     def shrink(self, Z0, C, owners):
-        """Bisect each numeric change back toward the original value, keeping the outcome desired."""
+        """Move each numeric change back toward the original value, keeping the outcome desired.
+
+        A ``P``-ary search (``P = SearchConfig.shrink_points`` interior points per
+        model call, on the feature's grid) between the original value (not enough
+        on its own) and the candidate's value (valid): ``bisect_steps`` bisection
+        steps' worth of precision in about ``bisect_steps / log2(P + 1)`` calls.
+        """
         X0 = Z0[owners]
+        P = max(1, int(self.cfg.shrink_points))
+        u = np.arange(1, P + 1) / (P + 1.0)
+        rounds = int(np.ceil(self.cfg.bisect_steps / np.log2(P + 1)))
         for j in range(self.d):
             if not self.numeric[j]:
                 continue
@@ -790,27 +805,38 @@ class Engine:
             lo = X0[idx, j].copy()      # the original value: not enough on its own
             hi = C[idx, j].copy()       # a valid value
             tol = self.cfg.tolerance * self.scale[j]
-            for _ in range(self.cfg.bisect_steps):
-                mid = (lo + hi) / 2.0
+            for _ in range(rounds):
+                pts = lo[:, None] + (hi - lo)[:, None] * u[None, :]           # (m, P), lo -> hi
                 if not g.continuous:
-                    down = hi < lo
-                    near_hi = np.where(down, g.snap(mid, "down"), g.snap(mid, "up"))
-                    near_lo = np.where(down, g.snap(mid, "up"), g.snap(mid, "down"))
-                    use = np.where(_changed(near_hi, hi), near_hi, near_lo)
-                    strictly_inside = np.where(down, (use > hi) & (use < lo), (use < hi) & (use > lo))
-                    strictly_inside &= _changed(use, hi) & _changed(use, lo)
-                    active = strictly_inside
-                    mid = use
+                    down = (hi < lo)[:, None]
+                    # snap toward the valid end, so a point never passes it
+                    pts = np.where(down, g.snap(pts, "down"), g.snap(pts, "up"))
+                    inside = np.where(down, (pts > hi[:, None]) & (pts < lo[:, None]),
+                                      (pts < hi[:, None]) & (pts > lo[:, None]))
+                    inside &= _changed(pts, hi[:, None]) & _changed(pts, lo[:, None])
                 else:
-                    active = np.abs(hi - lo) > tol
-                if not active.any():
+                    inside = np.repeat((np.abs(hi - lo) > tol)[:, None], P, axis=1)
+                if not inside.any():
                     break
-                a = np.flatnonzero(active)
-                T = C[idx[a]].copy()
-                T[:, j] = mid[a]
-                _, v, _ = self.evaluate(T, owners[idx[a]])
-                hi[a[v]] = mid[a[v]]
-                lo[a[~v]] = mid[a[~v]]
+                ri, pi = np.nonzero(inside)
+                T = C[idx[ri]].copy()
+                T[:, j] = pts[ri, pi]
+                _, v, _ = self.evaluate(T, owners[idx[ri]])
+                # per row: the valid point nearest the original becomes hi; the invalid point just
+                # before it becomes lo
+                frac = np.full((len(idx), P), np.inf)
+                frac[ri[v], pi[v]] = u[pi[v]]
+                best = frac.argmin(axis=1)
+                has = np.isfinite(frac[np.arange(len(idx)), best])
+                new_hi = np.where(has, pts[np.arange(len(idx)), best], hi)
+                bad = np.full((len(idx), P), -np.inf)
+                bad[ri[~v], pi[~v]] = u[pi[~v]]
+                limit = np.where(has, u[best], np.inf)
+                bad = np.where(bad < limit[:, None], bad, -np.inf)
+                bl = bad.argmax(axis=1)
+                hasl = np.isfinite(bad[np.arange(len(idx)), bl])
+                lo = np.where(hasl, pts[np.arange(len(idx)), bl], lo)
+                hi = new_hi
             C[idx, j] = hi
         return C
 
