@@ -926,30 +926,48 @@ class Engine:
                 return np.zeros(0, dtype=int)
             ok = _changed(Z0[o], Zc).sum(axis=1) <= self.max_changes
             Zc, o = Zc[ok], o[ok]
+            src = np.full(len(Zc), src, dtype=object) if isinstance(src, str) else np.asarray(src, dtype=object)[ok]
             _, v, sl = self.evaluate(Zc, o)
-            self.stage_counts[src] = self.stage_counts.get(src, 0) + len(Zc)
+            for name in set(src.tolist()):
+                self.stage_counts[name] = self.stage_counts.get(name, 0) + int((src == name).sum())
             np.add.at(evaluated, o, 1)
             pools_Z.append(Zc[v])
             pools_o.append(o[v])
-            pools_src.extend([src] * int(v.sum()))
+            pools_src.extend(src[v].tolist())
             near.append((Zc[~v], o[~v], sl[~v]))
             return o[v]
 
+        can_move = movable.any(axis=1)
+        sampling = ("random" in use or "donor" in use) and self.cfg.rounds > 0
+        # the line search and the first random round in one model call (neither depends on the other)
+        first_Z, first_o, first_src = [], [], []
         if "line" in use:
-            add(*self.line_candidates(Z0, A, B, movable, cat_targets), "line")
+            Zl, ol = self.line_candidates(Z0, A, B, movable, cat_targets)
+            first_Z.append(Zl)
+            first_o.append(ol)
+            first_src += ["line"] * len(ol)
+        if sampling:
+            Zr, orr = self.random_candidates(Z0, A, B, movable, cat_targets, np.flatnonzero(can_move), gens,
+                                             self.cfg.radius, self.donors, "random" in use, "donor" in use,
+                                             corners="random" in use)
+            first_Z.append(Zr)
+            first_o.append(orr)
+            first_src += ["random"] * len(orr)
+        if first_Z:
+            add(np.concatenate(first_Z), np.concatenate(first_o), first_src)
         if "gradient" in use and getattr(self.adapter, "is_differentiable", False) and hasattr(self.adapter, "forward"):
             add(*self.gradient_candidates(Z0, A, B, movable), "gradient")
         n_valid = np.bincount(np.concatenate(pools_o) if pools_o else np.empty(0, int), minlength=m)
-        can_move = movable.any(axis=1)
-        if "random" in use or "donor" in use:
+        if sampling:
             radius = self.cfg.radius
             for rnd in range(self.cfg.rounds):
-                need = np.flatnonzero(can_move & ((n_valid < k) if rnd else np.ones(m, bool)))
-                if not len(need):
-                    break
-                Zc, o = self.random_candidates(Z0, A, B, movable, cat_targets, need, gens, radius, self.donors,
-                                               "random" in use, "donor" in use, corners=(rnd == 0 and "random" in use))
-                n_valid += np.bincount(add(Zc, o, "random"), minlength=m)
+                if rnd:
+                    need = np.flatnonzero(can_move & (n_valid < k))
+                    if not len(need):
+                        break
+                    Zc, o = self.random_candidates(Z0, A, B, movable, cat_targets, need, gens, radius, self.donors,
+                                                   "random" in use, "donor" in use, corners=False)
+                    n_valid += np.bincount(add(Zc, o, "random"), minlength=m)
                 if rnd == 0 and "line" in use:
                     stuck = np.flatnonzero(can_move & (n_valid == 0))
                     n_valid += np.bincount(add(*self.box_candidates(Z0, A, B, movable, stuck), "grid"), minlength=m)
