@@ -789,55 +789,87 @@ class Engine:
         A ``P``-ary search (``P = SearchConfig.shrink_points`` interior points per
         model call, on the feature's grid) between the original value (not enough
         on its own) and the candidate's value (valid): ``bisect_steps`` bisection
-        steps' worth of precision in about ``bisect_steps / log2(P + 1)`` calls.
+        steps' worth of precision in about ``bisect_steps / log2(P + 1)`` calls per
+        feature. A candidate's changed features are searched one after the other
+        (each in the row as the previous ones left it); different candidates run
+        side by side, so a model call serves every candidate's current feature.
         """
         X0 = Z0[owners]
         P = max(1, int(self.cfg.shrink_points))
         u = np.arange(1, P + 1) / (P + 1.0)
         rounds = int(np.ceil(self.cfg.bisect_steps / np.log2(P + 1)))
-        for j in range(self.d):
-            if not self.numeric[j]:
-                continue
-            idx = np.flatnonzero(_changed(X0[:, j], C[:, j]))
-            if not len(idx):
-                continue
-            g = self.grids[j]
-            lo = X0[idx, j].copy()      # the original value: not enough on its own
-            hi = C[idx, j].copy()       # a valid value
-            tol = self.cfg.tolerance * self.scale[j]
-            for _ in range(rounds):
-                pts = lo[:, None] + (hi - lo)[:, None] * u[None, :]           # (m, P), lo -> hi
+        num_cols = np.flatnonzero(self.numeric)
+        if not len(num_cols) or not len(C):
+            return C
+        queue = _changed(X0[:, num_cols], C[:, num_cols])        # (n, q): features still to shrink
+        n = len(C)
+        feat = np.full(n, -1)                                      # current feature (column) per candidate
+        lo = np.zeros(n)
+        hi = np.zeros(n)
+        left = np.zeros(n, dtype=int)                              # rounds left on the current feature
+
+        def next_feature(rows):
+            has = queue[rows].any(axis=1)
+            rows = rows[has]
+            first = queue[rows].argmax(axis=1)
+            queue[rows, first] = False
+            j = num_cols[first]
+            feat[rows] = j
+            lo[rows] = X0[rows, j]      # the original value: not enough on its own
+            hi[rows] = C[rows, j]       # a valid value
+            left[rows] = rounds
+            return rows
+
+        next_feature(np.arange(n))
+        while True:
+            act = np.flatnonzero(feat >= 0)
+            if not len(act):
+                break
+            j_act = feat[act]
+            pts = lo[act, None] + (hi[act] - lo[act])[:, None] * u[None, :]
+            inside = np.zeros((len(act), P), dtype=bool)
+            for j in np.unique(j_act):
+                sel = j_act == j
+                g = self.grids[j]
+                l, h = lo[act[sel]], hi[act[sel]]
                 if not g.continuous:
-                    down = (hi < lo)[:, None]
+                    down = (h < l)[:, None]
                     # snap toward the valid end, so a point never passes it
-                    pts = np.where(down, g.snap(pts, "down"), g.snap(pts, "up"))
-                    inside = np.where(down, (pts > hi[:, None]) & (pts < lo[:, None]),
-                                      (pts < hi[:, None]) & (pts > lo[:, None]))
-                    inside &= _changed(pts, hi[:, None]) & _changed(pts, lo[:, None])
+                    pj = np.where(down, g.snap(pts[sel], "down"), g.snap(pts[sel], "up"))
+                    ins = np.where(down, (pj > h[:, None]) & (pj < l[:, None]), (pj < h[:, None]) & (pj > l[:, None]))
+                    ins &= _changed(pj, h[:, None]) & _changed(pj, l[:, None])
+                    pts[sel] = pj
                 else:
-                    inside = np.repeat((np.abs(hi - lo) > tol)[:, None], P, axis=1)
-                if not inside.any():
-                    break
-                ri, pi = np.nonzero(inside)
-                T = C[idx[ri]].copy()
-                T[:, j] = pts[ri, pi]
-                _, v, _ = self.evaluate(T, owners[idx[ri]])
-                # per row: the valid point nearest the original becomes hi; the invalid point just
-                # before it becomes lo
-                frac = np.full((len(idx), P), np.inf)
-                frac[ri[v], pi[v]] = u[pi[v]]
-                best = frac.argmin(axis=1)
-                has = np.isfinite(frac[np.arange(len(idx)), best])
-                new_hi = np.where(has, pts[np.arange(len(idx)), best], hi)
-                bad = np.full((len(idx), P), -np.inf)
-                bad[ri[~v], pi[~v]] = u[pi[~v]]
-                limit = np.where(has, u[best], np.inf)
-                bad = np.where(bad < limit[:, None], bad, -np.inf)
-                bl = bad.argmax(axis=1)
-                hasl = np.isfinite(bad[np.arange(len(idx)), bl])
-                lo = np.where(hasl, pts[np.arange(len(idx)), bl], lo)
-                hi = new_hi
-            C[idx, j] = hi
+                    ins = np.repeat((np.abs(h - l) > self.cfg.tolerance * self.scale[j])[:, None], P, axis=1)
+                inside[sel] = ins
+            done = ~inside.any(axis=1) | (left[act] <= 0)
+            if done.any():
+                fin = act[done]
+                C[fin, feat[fin]] = hi[fin]
+                feat[fin] = -1
+                next_feature(fin)
+                continue                    # re-plan with the next features before calling the model
+            ri, pi = np.nonzero(inside)
+            cand = act[ri]
+            T = C[cand].copy()
+            T[np.arange(len(ri)), feat[cand]] = pts[ri, pi]
+            _, v, _ = self.evaluate(T, owners[cand])
+            m = len(act)
+            # per candidate: the valid point nearest the original becomes hi; the invalid point just
+            # before it becomes lo
+            frac = np.full((m, P), np.inf)
+            frac[ri[v], pi[v]] = u[pi[v]]
+            best = frac.argmin(axis=1)
+            has = np.isfinite(frac[np.arange(m), best])
+            bad = np.full((m, P), -np.inf)
+            bad[ri[~v], pi[~v]] = u[pi[~v]]
+            limit = np.where(has, u[best], np.inf)
+            bad = np.where(bad < limit[:, None], bad, -np.inf)
+            bl = bad.argmax(axis=1)
+            hasl = np.isfinite(bad[np.arange(m), bl])
+            hi[act] = np.where(has, pts[np.arange(m), best], hi[act])
+            lo[act] = np.where(hasl, pts[np.arange(m), bl], lo[act])
+            left[act] -= 1
         return C
 
     # -- selection ---------------------------------------------------------------
