@@ -292,7 +292,7 @@ def _corr(a, b):
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def shape_cases(device, repeat, quick, rows_out, steps=50):
+def shape_cases(device, repeat, quick, rows_out, steps=50, only=None):
     """IG (fixed steps and auto) and Grad-CAM beside captum on each network shape."""
     import torch
     from captum.attr import IntegratedGradients as CaptumIG
@@ -302,6 +302,8 @@ def shape_cases(device, repeat, quick, rows_out, steps=50):
     from xai_reports.attribution._torch import auto_batch
 
     for name, build, size, n in shape_list(quick):
+        if only and not any(o in f"{name} {size} {n}" for o in only):
+            continue
         torch.manual_seed(0)
         model = _seeded(build()).to(device)
         x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
@@ -380,6 +382,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the goals are for 2 cores)")
     p.add_argument("--cases", default="mlp,cnn,shapes", help="which tables: mlp, cnn, shapes (issue 24)")
     p.add_argument("--quick", action="store_true", help="shapes only, four small shapes, 1 repeat (a few minutes)")
+    p.add_argument("--only", default="", help="shapes whose 'name size batch' contains one of these (comma list)")
     args = p.parse_args(argv)
     if args.quick:
         args.cases, args.repeat = "shapes", 1
@@ -396,7 +399,8 @@ def main(argv=None):
         cnn_cases(args.device, args.repeat, rows)
     if "shapes" in cases:
         shape_rows: list = []
-        shape_cases(args.device, args.repeat, args.quick, shape_rows)
+        shape_cases(args.device, args.repeat, args.quick, shape_rows,
+                    only=[o for o in args.only.split(",") if o] or None)
         try:
             load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
         except OSError:
