@@ -23,7 +23,10 @@ For a chunk of query rows the engine
 4. refines the best few per row: greedy sparsification (undo each change, most
    costly first, while the outcome stays desired), then bisection of each
    remaining numeric change back toward the original value;
-5. re-runs the model on the refined candidates, re-checks every constraint,
+5. re-checks every constraint on the refined candidates (and re-runs the model
+   on them where the search predicted through a fast path; otherwise each was
+   already predicted exactly as it is, and ``counterfactuals()`` re-runs the
+   adapter on every result anyway),
    and picks the ``k`` cheapest mutually non-redundant ones (an alternative
    that asks for everything another one asks, and more, is dropped).
 
@@ -1030,8 +1033,13 @@ class Engine:
             C, oc, sc = Zp[sel].copy(), op[sel], src[sel]
             C = self.sparsify(Z0, C, oc)
             C = self.shrink(Z0, C, oc)
-            # the guarantee: re-run the model, re-check every constraint
-            pred, valid, _ = self.evaluate(C, oc)
+            # the guarantee: re-check every constraint; re-run the model where the search predicted
+            # through a fast path (without one, every point of C was already predicted through the
+            # adapter exactly as it is, and counterfactuals() re-runs the adapter on the results)
+            if self._fast is not None:
+                pred, valid, _ = self.evaluate(C, oc)
+            else:
+                pred, valid = np.full(len(C), np.nan), np.ones(len(C), dtype=bool)
             viol = self.c.violation_matrix(Z0[oc], C)
             bad = np.zeros(len(C), dtype=bool)
             for kind, mat in viol.items():
