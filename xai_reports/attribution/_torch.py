@@ -49,10 +49,25 @@ def auto_batch(per_example_numel: int, requested: int | None = None, factor: int
 _IMAGE_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+_PLAIN = (bool, int, float, str, type(None))
+
+
 def _fingerprint(module) -> tuple:
-    """Identity of a module's current weights (storage, in-place version, device, dtype)."""
-    return tuple((t.data_ptr(), t._version, str(t.device), t.dtype)
-                 for t in itertools.chain(module.parameters(), module.buffers()))
+    """Identity of a module's current state: its weights (storage, in-place version, device, dtype),
+    its submodules, and every plain attribute of each (flags a ``forward`` may read)."""
+    weights = tuple((t.data_ptr(), t._version, str(t.device), t.dtype)
+                    for t in itertools.chain(module.parameters(), module.buffers()))
+    mods = tuple((name, id(m), tuple(sorted((k, v) for k, v in vars(m).items() if isinstance(v, _PLAIN))))
+                 for name, m in module.named_modules())
+    return weights, mods
+
+
+def _has_hooks(module) -> bool:
+    """Forward/backward hooks anywhere in the module (a copy would not carry them)."""
+    for m in module.modules():
+        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or getattr(m, "_backward_pre_hooks", None):
+            return True
+    return False
 
 
 def image_module(module, x, *, fuse_bn: bool = True):
@@ -65,13 +80,14 @@ def image_module(module, x, *, fuse_bn: bool = True):
     (``torch.fx``; one layer instead of two, forward and backward). Layer names
     are kept, so hooks by name still apply (without ``fuse_bn``). The copy is
     checked against the module on ``x[:2]`` and cached per module until its
-    weights change; ``None`` (use the module itself) for a module in training
-    mode, a non-image input, a module ``torch.fx`` cannot trace when fusing,
-    or outputs that differ.
+    weights, submodules or plain attributes change; ``None`` (use the module
+    itself) for a module in training mode or with hooks registered, a
+    non-image input, a module ``torch.fx`` cannot trace when fusing, or
+    outputs that differ.
     """
     import torch
 
-    if module.training or x.ndim != 4:
+    if module.training or x.ndim != 4 or _has_hooks(module):
         return None
     key = (_fingerprint(module), bool(fuse_bn), str(x.device))
     slot = _IMAGE_COPIES.setdefault(module, {})

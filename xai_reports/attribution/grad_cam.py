@@ -152,8 +152,9 @@ class GradCam(TorchExplainer):
                     f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
             name, mod = find_layer(self.module, layer)
             batch = auto_batch(prep.numel, internal_batch_size)
-            k = self._n_outputs(prep, space)
-            tgt = self._check_target(prep, target, k)
+            # the number of outputs comes from the first pass itself (no separate probe pass)
+            k = -1
+            tgt = None
             maps, preds, tgts = [], [], []
             # the same weights in channels_last (layer names kept); hooks go on the copy's layer
             fast_cm = self._fast_images(prep, fuse_bn=False)
@@ -165,10 +166,16 @@ class GradCam(TorchExplainer):
                 cap = cap_cm.__enter__()
                 for i in range(0, prep.n, batch):
                     xb = prep.x[i:i + batch]
-                    tt = None if tgt is None else tgt[i:i + batch]
                     cap.outputs.clear()
                     with torch.no_grad():       # the hook turns recording on at the layer
                         out = self._forward(xb, space)
+                        if k == -1:
+                            if out.ndim not in (1, 2):
+                                raise ExplanationError(f"model output of shape {tuple(out.shape)}: "
+                                                       "expected (n,) or (n, k)")
+                            k = None if out.ndim == 1 else int(out.shape[1])
+                            tgt = self._check_target(prep, target, k)
+                        tt = None if tgt is None else tgt[i:i + batch]
                         if k is not None and tt is None:
                             tt = out.detach().argmax(dim=1)       # the predicted class, same pass
                         s = out if tt is None else out.gather(1, tt.view(-1, 1)).squeeze(1)
