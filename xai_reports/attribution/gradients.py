@@ -312,6 +312,13 @@ class IntegratedGradients(_GradientMethod):
         if units is not None and self._sign_flips(prep.x, base, units[0], batch) > max_steps / 4:
             units = None  # too many kinks on the path (a large CNN): quadrature is cheaper
             kinky = True
+        elif units is None and prep.x.ndim == 4:
+            # ReLU CNNs with other piecewise-linear layers (max-pooling): no walk, but the same
+            # many-kink integrand when the path crosses many ReLU kinks
+            from torch import nn
+
+            relus = [m for m in self.module.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
+            kinky = bool(relus) and self._sign_flips(prep.x, base, relus, batch) > max_steps / 4
         if units is not None:
             v, pieces, finished = self._walk(prep.x, base, tgt, space, batch, units, max_steps)
             rows = torch.arange(n, device=dev)
