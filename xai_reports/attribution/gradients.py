@@ -16,6 +16,7 @@ All four work on tabular inputs (``(n, d)``: DataFrame, array or tensor; values
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -85,8 +86,9 @@ class _GradientMethod(TorchExplainer):
         with self._on_device(device) as dev:
             prep = self._prepare(X, dev)
             batch = auto_batch(prep.numel, internal_batch_size)
-            g, fx, tgt = self._gradients(prep, target, space, batch)
-            check = self._fd_check(prep, tgt, space, g)
+            with self._fast_images(prep):
+                g, fx, tgt = self._gradients(prep, target, space, batch)
+                check = self._fd_check(prep, tgt, space, g)
             fx = to_numpy(fx)
             vals = to_numpy(combine(g, prep.x))
         return self._result(prep, vals, target=tgt, space=space, params=params, self_check=check, predictions=fx)
@@ -187,7 +189,11 @@ class IntegratedGradients(_GradientMethod):
                 networks whose layers are all affine or ReLU-like, the path's
                 linear pieces are found and each gets one gradient (exact;
                 ``steps_used`` = pieces), unless the path crosses more than
-                ``max_steps / 4`` ReLU kinks on average;
+                ``max_steps / 4`` ReLU kinks on average (a large CNN): then nested
+                trapezoid rules of 8, 16, 32, ... panels (each doubling reuses
+                every gradient already taken) and their Romberg extrapolations,
+                each row keeping the estimate with the smallest completeness
+                gap and stopping at the first level within ``rtol``;
                 rows still above ``rtol`` (and other networks) get the
                 Gauss-Legendre rules of :data:`AUTO_SCHEDULE` in turn, up to
                 ``max_steps``. ``extras["integration"]`` says which, per row.
@@ -217,10 +223,11 @@ class IntegratedGradients(_GradientMethod):
         if method not in QUADRATURES:
             raise ExplanationError(f"unknown quadrature {method!r}; expected one of {', '.join(QUADRATURES)}")
         space = self._output_space(output)
-        with self._on_device(device) as dev:
+        with self._on_device(device) as dev, contextlib.ExitStack() as stack:
             prep = self._prepare(X, dev)
             base = self._like(baselines, prep)
             batch = auto_batch(prep.numel, internal_batch_size)
+            stack.enter_context(self._fast_images(prep))
             tgt, fx = self._resolve_target(prep, target, space, batch, with_outputs=True)
             fb = self._predict(prep, tgt, space, batch, x=base)
             delta = (fx - fb).double()
@@ -268,8 +275,9 @@ class IntegratedGradients(_GradientMethod):
 
     # -- n_steps="auto" ----------------------------------------------------------------------
     def _auto(self, prep, base, tgt, space, batch, rtol, max_steps, errors, delta_abs):
-        """Per-row adaptive integration: the exact piecewise-linear walk where the model allows it,
-        then Gauss-Legendre rules of growing size for the rows still above ``rtol``."""
+        """Per-row adaptive integration: the exact piecewise-linear walk where the model allows it
+        (nested trapezoid + Romberg where its path has too many kinks), then Gauss-Legendre rules of
+        growing size for the rows still above ``rtol``."""
         import torch
 
         n = prep.n
@@ -295,17 +303,59 @@ class IntegratedGradients(_GradientMethod):
             b_np = better.cpu().numpy()
             steps[r_np[b_np]] = nsteps[b_np] if np.ndim(nsteps) else nsteps
             how[r_np[b_np]] = label
-            ok = e <= torch.maximum(rtol * delta_abs[rows], fl)   # the rule the self-check reports
+            # the rule the self-check reports, on each row's best estimate so far
+            ok = err[rows] <= torch.maximum(rtol * delta_abs[rows], floor[rows])
             todo = rows[~ok]
 
         units = self._piecewise_linear_units(space)
+        kinky = False
         if units is not None and self._sign_flips(prep.x, base, units[0], batch) > max_steps / 4:
             units = None  # too many kinks on the path (a large CNN): quadrature is cheaper
+            kinky = True
+        elif units is None and prep.x.ndim == 4:
+            # ReLU CNNs with other piecewise-linear layers (max-pooling): no walk, but the same
+            # many-kink integrand when the path crosses many ReLU kinks
+            from torch import nn
+
+            relus = [m for m in self.module.modules() if isinstance(m, (nn.ReLU, nn.LeakyReLU))]
+            kinky = bool(relus) and self._sign_flips(prep.x, base, relus, batch) > max_steps / 4
         if units is not None:
             v, pieces, finished = self._walk(prep.x, base, tgt, space, batch, units, max_steps)
             rows = torch.arange(n, device=dev)
             accept(v, rows, "piecewise_linear", pieces, pieces)
+        if kinky and len(todo):
+            # a path gradient with very many kinks: nested trapezoid rules of 8, 16, 32, ... panels
+            # (each doubling reuses every gradient already taken) with their Romberg extrapolations
+            # (higher order from the same gradients, for paths smooth at the panels' scale); each row
+            # keeps whichever estimate has the smallest completeness gap and stops within rtol
+            level = 8
+            rows = todo
+            t_sub = None if tgt is None else tgt[rows]
+            ends = self._integrate(prep.x[rows], base[rows], t_sub, space, np.array([0.0, 1.0]),
+                                   np.ones(2), batch)
+            inner = self._integrate(prep.x[rows], base[rows], t_sub, space, np.arange(1, level) / level,
+                                    np.ones(level - 1), batch)
+            ev_new = level + 1
+            prev: list = []
+            while True:
+                cur = [(ends / 2 + inner) / level]
+                for j in range(1, len(prev) + 1):
+                    cur.append(cur[j - 1] + (cur[j - 1] - prev[j - 1]) / (4 ** j - 1))
+                for j, v in enumerate(cur):
+                    accept(v, rows, "trapezoid" if j == 0 else f"romberg{j}", level + 1, ev_new if j == 0 else 0)
+                if len(todo) == 0 or 2 * level > max_steps:
+                    break
+                keep = torch.isin(rows, todo)
+                rows, ends, inner = rows[keep], ends[keep], inner[keep]
+                prev = [c[keep] for c in cur]
+                t_sub = None if tgt is None else tgt[rows]
+                inner = inner + self._integrate(prep.x[rows], base[rows], t_sub, space,
+                                                (2 * np.arange(level) + 1) / (2 * level), np.ones(level), batch)
+                ev_new = level
+                level *= 2
         schedule = [s for s in AUTO_SCHEDULE if s <= max_steps] or [int(max_steps)]
+        if kinky:
+            schedule = []
         for s in schedule:
             if len(todo) == 0:
                 break
@@ -681,7 +731,7 @@ class SmoothGrad(_GradientMethod):
         if int(nt_samples) < 1:
             raise ExplanationError(f"nt_samples must be >= 1, got {nt_samples}")
         space = self._output_space(output)
-        with self._on_device(device) as dev:
+        with self._on_device(device) as dev, contextlib.ExitStack() as stack:
             prep = self._prepare(X, dev)
             batch = auto_batch(prep.numel, internal_batch_size)
             tgt = self._resolve_target(prep, target, space, batch)
@@ -691,6 +741,7 @@ class SmoothGrad(_GradientMethod):
                 sd = (noise_level * (flat.max(dim=1).values - flat.min(dim=1).values)).view(-1, *([1] * nd))
             else:
                 sd = self._like(stdevs, prep, what="stdevs")
+            stack.enter_context(self._fast_images(prep))
             gen = torch.Generator()
             keys = row_keys(prep.x)
             s = int(nt_samples)

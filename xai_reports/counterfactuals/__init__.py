@@ -247,7 +247,9 @@ def counterfactuals(model, X, *, pack=None, constraints: dict | None = None, des
             for finance packs, the desired decision (approval).
         constraints: a dict with keys among ``immutable``, ``increase_only``,
             ``decrease_only``, ``bounds``, ``integer``, ``categories``,
-            ``forbidden_transitions``, ``max_changes``, ``costs``, ``steps``; with a
+            ``forbidden_transitions``, ``max_changes``, ``costs``, ``steps``,
+            ``one_hot`` (``{group: [0/1 indicator columns]}``: searched as one
+            categorical, a change of category counts as one feature); with a
             pack it tightens the pack's constraints.
         desired: ``None`` (a finance pack's approval; else the other class of a
             binary classifier), ``"approve"``, a class label or index, or an output
@@ -389,9 +391,17 @@ def counterfactuals(model, X, *, pack=None, constraints: dict | None = None, des
         else:
             reason = "" if got >= k else f"{got} distinct alternative(s) found (k={k})"
             status_rows.append((STATUS_FOUND, got, reason, pred0[pos]))
-    dist = l1_distance(Z[owner], Zc, scale, codec.numeric) if len(Zc) else np.empty(0)
-    plaus = nearest_distance(Zc, Zb, scale, codec.numeric) if len(Zc) else np.empty(0)
-    nch = n_changed(Z[owner], Zc) if len(Zc) else np.empty(0, int)
+    # quality in search terms: a one-hot group is one categorical feature (a change counts once)
+    if cons.groups:
+        sidx = cons.search_index()
+        q_num = np.array([not isinstance(it, tuple) and bool(codec.numeric[it]) for it in sidx])
+        q_scale = np.array([1.0 if isinstance(it, tuple) else scale[it] for it in sidx])
+        qZ, qZc, qZb = cons.reduce(Z), cons.reduce(Zc), cons.reduce(Zb)
+    else:
+        q_num, q_scale, qZ, qZc, qZb = codec.numeric, scale, Z, Zc, Zb
+    dist = l1_distance(qZ[owner], qZc, q_scale, q_num) if len(Zc) else np.empty(0)
+    plaus = nearest_distance(qZc, qZb, q_scale, q_num) if len(Zc) else np.empty(0)
+    nch = n_changed(qZ[owner], qZc) if len(Zc) else np.empty(0, int)
     cf_df = pd.concat([pd.DataFrame({"row": [labels[p] for p in owner], "rank": rank}),
                        frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame)
                        else pd.DataFrame(frame, columns=features),
@@ -403,8 +413,8 @@ def counterfactuals(model, X, *, pack=None, constraints: dict | None = None, des
     for pos in np.unique(owner):
         sel = owner == pos
         if sel.sum() >= 2:
-            divs.append(diversity(Zc[sel], scale, codec.numeric))
-            fdivs.append(feature_diversity(Z[pos], Zc[sel]))
+            divs.append(diversity(qZc[sel], q_scale, q_num))
+            fdivs.append(feature_diversity(qZ[pos], qZc[sel]))
     seconds = time.perf_counter() - t0
     needing = int((~valid0).sum())
     found = int((status["status"] == STATUS_FOUND).sum())

@@ -23,7 +23,10 @@ For a chunk of query rows the engine
 4. refines the best few per row: greedy sparsification (undo each change, most
    costly first, while the outcome stays desired), then bisection of each
    remaining numeric change back toward the original value;
-5. re-runs the model on the refined candidates, re-checks every constraint,
+5. re-checks every constraint on the refined candidates (and re-runs the model
+   on them where the search predicted through a fast path; otherwise each was
+   already predicted exactly as it is, and ``counterfactuals()`` re-runs the
+   adapter on every result anyway),
    and picks the ``k`` cheapest mutually non-redundant ones (an alternative
    that asks for everything another one asks, and more, is dropped).
 
@@ -96,6 +99,8 @@ class Codec:
         """The model input for encoded rows: a DataFrame with the original dtypes (or an array)."""
         if not self.is_frame:
             return Z
+        if not self.categories:     # all numeric: one float block (much cheaper than a column per feature)
+            return pd.DataFrame(np.asarray(Z, dtype=np.float64), columns=self.features, index=index, copy=False)
         cols = {}
         for j, f in enumerate(self.features):
             if j in self.categories:
@@ -104,6 +109,16 @@ class Codec:
             else:
                 cols[f] = Z[:, j]
         return pd.DataFrame(cols, index=index)
+
+
+class _SearchCodec:
+    """Names and kinds of the search features (one-hot groups as one categorical each)."""
+
+    def __init__(self, codec: Codec, constraints: Constraints):
+        self.features = constraints.search_features
+        self.is_frame = codec.is_frame
+        self.numeric = np.array([not isinstance(item, tuple) and bool(codec.numeric[item])
+                                 for item in constraints.search_index()])
 
 
 def _codes_of(col: pd.Series, cats: pd.Index, name: str) -> np.ndarray:
@@ -206,6 +221,29 @@ def _xgboost_fast_path(adapter, codec: Codec, output: str):
     return predict
 
 
+def _lightgbm_fast_path(adapter, codec: Codec, output: str):
+    """A predictor from encoded rows for LightGBM scikit-learn models on numeric features (its booster)."""
+    if getattr(adapter, "family", None) != "sklearn" or not codec.numeric.all():
+        return None
+    booster = getattr(adapter.model, "booster_", None)
+    if booster is None or type(booster).__module__.split(".")[0] != "lightgbm":
+        return None
+    try:
+        if list(booster.feature_name()) != codec.features:
+            return None
+    except Exception:  # noqa: BLE001 - any surprise: the adapter's own path
+        return None
+    space = adapter.output_space
+    if space not in ("probability", "margin"):
+        return None
+
+    def predict(Z):
+        raw = booster.predict(np.ascontiguousarray(Z, dtype=np.float64), raw_score=(space == "margin"))
+        return adapter.convert(np.asarray(raw, dtype=np.float64), space, output)
+
+    return predict
+
+
 # -- the engine -----------------------------------------------------------------
 
 @dataclass
@@ -218,7 +256,8 @@ class SearchConfig:
         radius: first sphere radius, in MADs (multiplied by 4 each round).
         grid: points per direction per feature in the one-feature line search.
         pool: valid candidates per row that are refined.
-        bisect_steps: bisection steps per numeric change.
+        bisect_steps: bisection steps' worth of precision per numeric change.
+        shrink_points: points per model call in that search (7: three bisection steps per call).
         tolerance: bisection stops once the interval is this many MADs wide.
         gradient_steps: projected gradient steps (differentiable models).
         strategies: candidate generators to use (see the module docstring).
@@ -232,6 +271,7 @@ class SearchConfig:
     grid: int = 12
     pool: int = 8
     bisect_steps: int = 16
+    shrink_points: int = 7
     tolerance: float = 1e-3
     gradient_steps: int = 80
     strategies: tuple = STRATEGIES
@@ -258,11 +298,24 @@ class Engine:
     def __init__(self, adapter, codec: Codec, constraints: Constraints, target, background: np.ndarray,
                  scale: np.ndarray, config: SearchConfig, random_state: int = 0):
         self.adapter = adapter
+        self.full_codec = codec
+        self.full_c = constraints
+        # one-hot groups: the search runs over search rows (each group one categorical code);
+        # every model call expands them back to the model's columns
+        self.grouped = bool(constraints.groups)
+        if self.grouped:
+            constraints = constraints.for_search()
+            codec = _SearchCodec(codec, self.full_c)
+            self.bg_full = background
+            background = self.full_c.reduce(background)
+            scale = np.array([1.0 if isinstance(item, tuple) else scale[item]
+                              for item in self.full_c.search_index()])
         self.codec = codec
         self.c = constraints
         self.target = target
         self.bg = background
         self.scale = scale
+        self.Z0full = None
         self.cfg = config
         self.seed = int(random_state)
         self.d = len(codec.features)
@@ -283,39 +336,49 @@ class Engine:
 
     # -- model calls -------------------------------------------------------------
     def model_output(self, Z: np.ndarray) -> np.ndarray:
-        """The model's output on encoded rows, in the target's output space."""
+        """The model's output on encoded (model) rows, in the target's output space."""
         if self._fast is not None:
             return self._fast(Z)
-        return self.target.raw(self.adapter, self.codec.decode(Z))
+        return self.target.raw(self.adapter, self.full_codec.decode(Z))
 
-    def evaluate(self, Z: np.ndarray, rows: np.ndarray):
-        """``(prediction, valid, slack)`` for encoded candidates ``Z`` of query rows ``rows``."""
+    def evaluate(self, Z: np.ndarray, rows: np.ndarray, ref: np.ndarray | None = None):
+        """``(prediction, valid, slack)`` for candidates ``Z`` of query rows ``rows``.
+
+        ``Z`` are model rows or, with one-hot groups, search rows (fewer columns);
+        ``ref`` are then the model rows a group with no code keeps (default: the
+        query rows' own).
+        """
         n = len(Z)
         pred = np.empty(n)
         valid = np.empty(n, dtype=bool)
         slack = np.empty(n)
         step = self.cfg.max_predict_rows
         for s in range(0, n, step):
-            out = self.model_output(Z[s:s + step])
+            Zs = Z[s:s + step]
+            if self.grouped and Zs.shape[1] != len(self.full_codec.features):   # search rows
+                Zs = self.full_c.expand(Zs, self.Z0full[rows[s:s + step]] if ref is None else ref[s:s + step])
+            out = self.model_output(Zs)
             p, v, sl = self.target.from_output(out, self.pos[rows[s:s + step]])
             pred[s:s + step], valid[s:s + step], slack[s:s + step] = p, v, sl
         self.n_predictions += n
         return pred, valid, slack
 
     def enable_fast_path(self, Zcheck: np.ndarray) -> bool:
-        """Predict XGBoost models from the encoded matrix directly (no DataFrame per call).
+        """Predict XGBoost and LightGBM models from the encoded matrix directly (no DataFrame per call).
 
         Used only when it gives the same outputs as the adapter on ``Zcheck``
         (the query and background rows); otherwise every call goes through the adapter.
         """
         self._fast = None
-        fast = _xgboost_fast_path(self.adapter, self.codec, self.target.output)
-        if fast is None and getattr(self.adapter, "family", None) == "torch" and self.codec.numeric.all():
+        fast = _xgboost_fast_path(self.adapter, self.full_codec, self.target.output)
+        if fast is None:
+            fast = _lightgbm_fast_path(self.adapter, self.full_codec, self.target.output)
+        if fast is None and getattr(self.adapter, "family", None) == "torch" and self.full_codec.numeric.all():
             def fast(Z, adapter=self.adapter, output=self.target.output):
                 return np.asarray(adapter.predict(np.ascontiguousarray(Z), output=output), dtype=np.float64)
         if fast is None or not len(Zcheck):
             return False
-        ref = self.target.raw(self.adapter, self.codec.decode(Zcheck))   # the adapter's own path
+        ref = self.target.raw(self.adapter, self.full_codec.decode(Zcheck))   # the adapter's own path
         got = fast(Zcheck)
         if ref.shape == got.shape and np.allclose(ref, got, rtol=1e-6, atol=1e-6):
             self._fast = fast
@@ -329,7 +392,8 @@ class Engine:
             if len(self.bg) == 0:
                 self._bg_eval[g] = np.empty((0, self.d))
             else:
-                _, v, _ = self.evaluate(self.bg, np.full(len(self.bg), row))
+                _, v, _ = self.evaluate(self.bg, np.full(len(self.bg), row),
+                                        ref=self.bg_full if self.grouped else None)
                 self._bg_eval[g] = self.bg[v]
         return self._bg_eval[g]
 
@@ -690,69 +754,125 @@ class Engine:
         return l1_distance(Z0_rows, Z, self.scale, self.numeric, self.weights)
 
     def sparsify(self, Z0, C, owners):
-        """Undo each change (most costly first) while the outcome stays desired."""
+        """Undo changes while the outcome stays desired, the most costly undoable change first.
+
+        Each round evaluates undoing every changed feature of every candidate in
+        one model call and applies, per candidate, the most costly undo that
+        keeps the outcome desired; rounds repeat until no undo is valid.
+        """
         X0 = Z0[owners]
+        n = len(C)
+        active = np.ones(n, dtype=bool)
         for _ in range(min(self.max_changes, self.d)):
-            changed = _changed(X0, C)
-            if not changed.any():
+            changed = _changed(X0, C) & active[:, None]
+            ci, cj = np.nonzero(changed)
+            if not len(ci):
                 break
-            per = np.abs(C - X0) / self.scale[None, :]
-            per = np.where(self.numeric[None, :], per, 1.0) * self.weights[None, :]
-            per = np.where(changed, np.nan_to_num(per, nan=1.0), -np.inf)
-            order = np.argsort(-per, axis=1)
-            progressed = False
-            for t in range(self.d):
-                j = order[:, t]
-                act = changed[np.arange(len(C)), j]
-                if not act.any():
-                    continue
-                idx = np.flatnonzero(act)
-                T = C[idx].copy()
-                T[np.arange(len(idx)), j[idx]] = X0[idx, j[idx]]
-                _, v, _ = self.evaluate(T, owners[idx])
-                if v.any():
-                    C[idx[v]] = T[v]
-                    changed[idx[v], j[idx[v]]] = False
-                    progressed = True
-            if not progressed:
+            T = C[ci].copy()
+            T[np.arange(len(ci)), cj] = X0[ci, cj]
+            _, v, _ = self.evaluate(T, owners[ci])
+            if not v.any():
                 break
+            per = np.abs(C[ci, cj] - X0[ci, cj]) / self.scale[cj]
+            per = np.where(self.numeric[cj], np.nan_to_num(per, nan=1.0), 1.0) * self.weights[cj]
+            # per candidate, the valid undo of the largest cost
+            order = np.lexsort((-per, ci))
+            order = order[v[order]]
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = ci[order][1:] != ci[order][:-1]
+            pick = order[first]
+            C[ci[pick]] = T[pick]
+            active[:] = False
+            active[ci[pick]] = True       # only candidates that progressed can progress further
         return C
 
     def shrink(self, Z0, C, owners):
-        """Bisect each numeric change back toward the original value, keeping the outcome desired."""
+        """Move each numeric change back toward the original value, keeping the outcome desired.
+
+        A ``P``-ary search (``P = SearchConfig.shrink_points`` interior points per
+        model call, on the feature's grid) between the original value (not enough
+        on its own) and the candidate's value (valid): ``bisect_steps`` bisection
+        steps' worth of precision in about ``bisect_steps / log2(P + 1)`` calls per
+        feature. A candidate's changed features are searched one after the other
+        (each in the row as the previous ones left it); different candidates run
+        side by side, so a model call serves every candidate's current feature.
+        """
         X0 = Z0[owners]
-        for j in range(self.d):
-            if not self.numeric[j]:
-                continue
-            idx = np.flatnonzero(_changed(X0[:, j], C[:, j]))
-            if not len(idx):
-                continue
-            g = self.grids[j]
-            lo = X0[idx, j].copy()      # the original value: not enough on its own
-            hi = C[idx, j].copy()       # a valid value
-            tol = self.cfg.tolerance * self.scale[j]
-            for _ in range(self.cfg.bisect_steps):
-                mid = (lo + hi) / 2.0
+        P = max(1, int(self.cfg.shrink_points))
+        u = np.arange(1, P + 1) / (P + 1.0)
+        rounds = int(np.ceil(self.cfg.bisect_steps / np.log2(P + 1)))
+        num_cols = np.flatnonzero(self.numeric)
+        if not len(num_cols) or not len(C):
+            return C
+        queue = _changed(X0[:, num_cols], C[:, num_cols])        # (n, q): features still to shrink
+        n = len(C)
+        feat = np.full(n, -1)                                      # current feature (column) per candidate
+        lo = np.zeros(n)
+        hi = np.zeros(n)
+        left = np.zeros(n, dtype=int)                              # rounds left on the current feature
+
+        def next_feature(rows):
+            has = queue[rows].any(axis=1)
+            rows = rows[has]
+            first = queue[rows].argmax(axis=1)
+            queue[rows, first] = False
+            j = num_cols[first]
+            feat[rows] = j
+            lo[rows] = X0[rows, j]      # the original value: not enough on its own
+            hi[rows] = C[rows, j]       # a valid value
+            left[rows] = rounds
+            return rows
+
+        next_feature(np.arange(n))
+        while True:
+            act = np.flatnonzero(feat >= 0)
+            if not len(act):
+                break
+            j_act = feat[act]
+            pts = lo[act, None] + (hi[act] - lo[act])[:, None] * u[None, :]
+            inside = np.zeros((len(act), P), dtype=bool)
+            for j in np.unique(j_act):
+                sel = j_act == j
+                g = self.grids[j]
+                l, h = lo[act[sel]], hi[act[sel]]
                 if not g.continuous:
-                    down = hi < lo
-                    near_hi = np.where(down, g.snap(mid, "down"), g.snap(mid, "up"))
-                    near_lo = np.where(down, g.snap(mid, "up"), g.snap(mid, "down"))
-                    use = np.where(_changed(near_hi, hi), near_hi, near_lo)
-                    strictly_inside = np.where(down, (use > hi) & (use < lo), (use < hi) & (use > lo))
-                    strictly_inside &= _changed(use, hi) & _changed(use, lo)
-                    active = strictly_inside
-                    mid = use
+                    down = (h < l)[:, None]
+                    # snap toward the valid end, so a point never passes it
+                    pj = np.where(down, g.snap(pts[sel], "down"), g.snap(pts[sel], "up"))
+                    ins = np.where(down, (pj > h[:, None]) & (pj < l[:, None]), (pj < h[:, None]) & (pj > l[:, None]))
+                    ins &= _changed(pj, h[:, None]) & _changed(pj, l[:, None])
+                    pts[sel] = pj
                 else:
-                    active = np.abs(hi - lo) > tol
-                if not active.any():
-                    break
-                a = np.flatnonzero(active)
-                T = C[idx[a]].copy()
-                T[:, j] = mid[a]
-                _, v, _ = self.evaluate(T, owners[idx[a]])
-                hi[a[v]] = mid[a[v]]
-                lo[a[~v]] = mid[a[~v]]
-            C[idx, j] = hi
+                    ins = np.repeat((np.abs(h - l) > self.cfg.tolerance * self.scale[j])[:, None], P, axis=1)
+                inside[sel] = ins
+            done = ~inside.any(axis=1) | (left[act] <= 0)
+            if done.any():
+                fin = act[done]
+                C[fin, feat[fin]] = hi[fin]
+                feat[fin] = -1
+                next_feature(fin)
+                continue                    # re-plan with the next features before calling the model
+            ri, pi = np.nonzero(inside)
+            cand = act[ri]
+            T = C[cand].copy()
+            T[np.arange(len(ri)), feat[cand]] = pts[ri, pi]
+            _, v, _ = self.evaluate(T, owners[cand])
+            m = len(act)
+            # per candidate: the valid point nearest the original becomes hi; the invalid point just
+            # before it becomes lo
+            frac = np.full((m, P), np.inf)
+            frac[ri[v], pi[v]] = u[pi[v]]
+            best = frac.argmin(axis=1)
+            has = np.isfinite(frac[np.arange(m), best])
+            bad = np.full((m, P), -np.inf)
+            bad[ri[~v], pi[~v]] = u[pi[~v]]
+            limit = np.where(has, u[best], np.inf)
+            bad = np.where(bad < limit[:, None], bad, -np.inf)
+            bl = bad.argmax(axis=1)
+            hasl = np.isfinite(bad[np.arange(m), bl])
+            hi[act] = np.where(has, pts[np.arange(m), best], hi[act])
+            lo[act] = np.where(hasl, pts[np.arange(m), bl], lo[act])
+            left[act] -= 1
         return C
 
     # -- selection ---------------------------------------------------------------
@@ -813,7 +933,17 @@ class Engine:
         """Search counterfactuals for encoded query rows ``Z0`` (none of them already desired).
 
         ``positions`` are the rows' positions in the full ``X`` (what per-row targets index).
+        ``Z0`` are encoded model rows; the results are too.
         """
+        if self.grouped:
+            self.Z0full = Z0
+            results = self._run(self.full_c.reduce(Z0), k, use, positions)
+            for i, res in enumerate(results):
+                res.Z = self.full_c.expand(res.Z, np.repeat(Z0[i:i + 1], len(res.Z), axis=0))
+            return results
+        return self._run(Z0, k, use, positions)
+
+    def _run(self, Z0: np.ndarray, k: int, use: set, positions: np.ndarray | None = None) -> list[RowResult]:
         self.Z0 = Z0
         self.stage_counts: dict = getattr(self, "stage_counts", {})
         self.pos = np.arange(len(Z0)) if positions is None else np.asarray(positions)
@@ -831,30 +961,48 @@ class Engine:
                 return np.zeros(0, dtype=int)
             ok = _changed(Z0[o], Zc).sum(axis=1) <= self.max_changes
             Zc, o = Zc[ok], o[ok]
+            src = np.full(len(Zc), src, dtype=object) if isinstance(src, str) else np.asarray(src, dtype=object)[ok]
             _, v, sl = self.evaluate(Zc, o)
-            self.stage_counts[src] = self.stage_counts.get(src, 0) + len(Zc)
+            for name in set(src.tolist()):
+                self.stage_counts[name] = self.stage_counts.get(name, 0) + int((src == name).sum())
             np.add.at(evaluated, o, 1)
             pools_Z.append(Zc[v])
             pools_o.append(o[v])
-            pools_src.extend([src] * int(v.sum()))
+            pools_src.extend(src[v].tolist())
             near.append((Zc[~v], o[~v], sl[~v]))
             return o[v]
 
+        can_move = movable.any(axis=1)
+        sampling = ("random" in use or "donor" in use) and self.cfg.rounds > 0
+        # the line search and the first random round in one model call (neither depends on the other)
+        first_Z, first_o, first_src = [], [], []
         if "line" in use:
-            add(*self.line_candidates(Z0, A, B, movable, cat_targets), "line")
+            Zl, ol = self.line_candidates(Z0, A, B, movable, cat_targets)
+            first_Z.append(Zl)
+            first_o.append(ol)
+            first_src += ["line"] * len(ol)
+        if sampling:
+            Zr, orr = self.random_candidates(Z0, A, B, movable, cat_targets, np.flatnonzero(can_move), gens,
+                                             self.cfg.radius, self.donors, "random" in use, "donor" in use,
+                                             corners="random" in use)
+            first_Z.append(Zr)
+            first_o.append(orr)
+            first_src += ["random"] * len(orr)
+        if first_Z:
+            add(np.concatenate(first_Z), np.concatenate(first_o), first_src)
         if "gradient" in use and getattr(self.adapter, "is_differentiable", False) and hasattr(self.adapter, "forward"):
             add(*self.gradient_candidates(Z0, A, B, movable), "gradient")
         n_valid = np.bincount(np.concatenate(pools_o) if pools_o else np.empty(0, int), minlength=m)
-        can_move = movable.any(axis=1)
-        if "random" in use or "donor" in use:
+        if sampling:
             radius = self.cfg.radius
             for rnd in range(self.cfg.rounds):
-                need = np.flatnonzero(can_move & ((n_valid < k) if rnd else np.ones(m, bool)))
-                if not len(need):
-                    break
-                Zc, o = self.random_candidates(Z0, A, B, movable, cat_targets, need, gens, radius, self.donors,
-                                               "random" in use, "donor" in use, corners=(rnd == 0 and "random" in use))
-                n_valid += np.bincount(add(Zc, o, "random"), minlength=m)
+                if rnd:
+                    need = np.flatnonzero(can_move & (n_valid < k))
+                    if not len(need):
+                        break
+                    Zc, o = self.random_candidates(Z0, A, B, movable, cat_targets, need, gens, radius, self.donors,
+                                                   "random" in use, "donor" in use, corners=False)
+                    n_valid += np.bincount(add(Zc, o, "random"), minlength=m)
                 if rnd == 0 and "line" in use:
                     stuck = np.flatnonzero(can_move & (n_valid == 0))
                     n_valid += np.bincount(add(*self.box_candidates(Z0, A, B, movable, stuck), "grid"), minlength=m)
@@ -885,8 +1033,13 @@ class Engine:
             C, oc, sc = Zp[sel].copy(), op[sel], src[sel]
             C = self.sparsify(Z0, C, oc)
             C = self.shrink(Z0, C, oc)
-            # the guarantee: re-run the model, re-check every constraint
-            pred, valid, _ = self.evaluate(C, oc)
+            # the guarantee: re-check every constraint; re-run the model where the search predicted
+            # through a fast path (without one, every point of C was already predicted through the
+            # adapter exactly as it is, and counterfactuals() re-runs the adapter on the results)
+            if self._fast is not None:
+                pred, valid, _ = self.evaluate(C, oc)
+            else:
+                pred, valid = np.full(len(C), np.nan), np.ones(len(C), dtype=bool)
             viol = self.c.violation_matrix(Z0[oc], C)
             bad = np.zeros(len(C), dtype=bool)
             for kind, mat in viol.items():

@@ -234,6 +234,10 @@ class CounterfactualSettings(Strict):
     statement: dict[str, str] = Field(default_factory=dict, description="Sentence per language with {conditions}; built-in for en, es.")
     caveat: dict[str, str] = Field(default_factory=dict, description="Caveat per language; built-in for en, es.")
     conjunctions: dict[str, tuple[str, str]] = Field(default_factory=dict, description="Language -> [and, or]; built-in for en, es.")
+    one_hot_groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Group name -> the 0/1 indicator columns that encode one categorical feature; searched as one "
+                    "categorical (a change sets exactly one indicator) and counted as one changed feature.")
 
     @field_validator("statement")
     @classmethod
@@ -741,6 +745,21 @@ class Pack(Strict):
         if self.language not in self.languages:
             raise _KeyedError(("language",), f"'{self.language}' is not in languages {self.languages}")
         self._check_counterfactual_wording()
+        seen: dict = {}
+        for g, cols in self.counterfactuals.one_hot_groups.items():
+            if g in self.features:
+                raise _KeyedError(("counterfactuals", "one_hot_groups", g),
+                                  f"group name '{g}' is also a feature; choose another name")
+            if len(cols) < 2:
+                raise _KeyedError(("counterfactuals", "one_hot_groups", g), "a group needs at least 2 columns")
+            for c in cols:
+                if c not in self.features:
+                    raise _KeyedError(("counterfactuals", "one_hot_groups", g),
+                                      f"'{c}' is not declared under 'features'")
+                if c in seen:
+                    raise _KeyedError(("counterfactuals", "one_hot_groups", g),
+                                      f"'{c}' is already in group '{seen[c]}'")
+                seen[c] = g
         return self
 
     def _check_counterfactual_wording(self):
