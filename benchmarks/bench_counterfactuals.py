@@ -1,4 +1,12 @@
-"""Counterfactuals on the HMDA XGBoost model: xai-reports against DiCE (random and genetic).
+"""Counterfactuals on three data sets: xai-reports against DiCE (random; genetic on HMDA), one run.
+
+Data sets (``--data``): ``hmda`` (below), ``credit_onehot`` (modeldata credit_data one-hot
+encoded to 67 columns, 64 of them 0/1 indicators in 10 groups, LightGBM; the groups are declared
+to xai-reports as ``one_hot`` constraints and given to DiCE as categorical columns) and
+``creditcard_int`` (AER CreditCard, integer and bounded features, scikit-learn
+HistGradientBoosting). See :func:`credit_onehot_case` and :func:`creditcard_int_case`. Speed is
+reported in wall time and in CPU time of this process (the machine is shared); xai-reports runs
+``--repeat`` times (median), interleaved between DiCE's rows. ``--quick``: 40 rows per data set.
 
 The model is trained exactly as ``xai_reports/demo.py`` does (seeded XGBoost on the
 training split of the Boston HMDA data). The query rows are the applicants the model
@@ -27,7 +35,9 @@ same way:
 
 Run::
 
-    PYTHONPATH=$PWD python benchmarks/bench_counterfactuals.py              # all three methods
+    PYTHONPATH=$PWD python benchmarks/bench_counterfactuals.py              # every data set
+    PYTHONPATH=$PWD python benchmarks/bench_counterfactuals.py --quick      # 40 rows each, minutes
+    PYTHONPATH=$PWD python benchmarks/bench_counterfactuals.py --methods xai_reports,xai_reports_pack,dice_random,dice_genetic
     PYTHONPATH=$PWD python benchmarks/bench_counterfactuals.py --methods xai_reports,dice_random
 
 Needs the ``bench`` extra (``pip install -e .[bench]``: dice-ml).

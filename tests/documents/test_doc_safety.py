@@ -270,21 +270,27 @@ def test_output_names_from_ids_stay_inside(hmda_case, tmp_path):
 
 
 def test_nul_and_colliding_ids_through_the_python_api(hmda_case, tmp_path):
-    """NUL cannot travel through a CSV; through a DataFrame it can. Two ids that sanitise alike do not collide."""
+    """A NUL (or any control character) in an id is refused, naming row and column, before anything is
+    written (a DataFrame can carry one where a CSV cannot). Two ids that sanitise alike do not collide."""
     import pandas as pd
 
-    from xai_reports import generate_letters
+    from xai_reports import InputError, generate_letters
 
     df = pd.read_csv(hmda_case["apps"], dtype=str, keep_default_na=False)
     df["applicant_id"] = ["a\x00/../../b", "a/b", "a_b", "a_b-c14cddc0"]
+    with pytest.raises(InputError, match=r"row 1, column 'applicant_id': decision id 'a\\x00/\.\./\.\./b' contains"):
+        generate_letters(hmda_case["model"], df, "finance", tmp_path / "nul", reference=hmda_case["reference"],
+                         formats=("json",))
+    assert not (tmp_path / "nul").exists()
+    df["applicant_id"] = ["a?/../../b", "a/b", "a_b", "a_b-c14cddc0"]
     out = tmp_path / "out"
     summary = generate_letters(hmda_case["model"], df, "finance_hmda_example", out, reference=hmda_case["reference"],
                                formats=("json",))
     names = sorted(p.name for p in out.iterdir())
-    assert all("\x00" not in n and "/" not in n for n in names)
+    assert all("?" not in n and "/" not in n for n in names)
     ids = {json.loads((out / n).read_text())["decision_id"] for n in names if n.startswith("letter_")}
     # the crafted id equal to another's sanitised name is refused as a row error, never overwrites
     assert len(summary.errors) == 1 and "written as letter_a_b-c14cddc0" in summary.errors[0]["error"]
     assert summary.errors[0]["id"] == "a_b-c14cddc0"
-    assert ids == {"a\x00/../../b", "a/b", "a_b"}
+    assert ids == {"a?/../../b", "a/b", "a_b"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

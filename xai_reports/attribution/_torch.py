@@ -150,6 +150,10 @@ def on_device(adapter, device):
     module = getattr(adapter, "model", None)
     old = getattr(adapter, "device", None)
     move = adapter.family == "torch" and str(dev) != str(old)
+    if move and module is not None:
+        # already there (a freshly wrapped module has no recorded device): nothing to move or restore
+        here = {str(t.device) for t in itertools.chain(module.parameters(), module.buffers())}
+        move = not here or here != {str(dev)}
     if move:
         module.to(dev)
         adapter.device = dev

@@ -41,7 +41,7 @@ class Scan:
     duplicate: InputError | None = None
 
     def raise_duplicate(self):
-        """Raise the duplicate-id error the scan found, if any."""
+        """Raise the id error the scan found, if any: a duplicate id, or an id with a control character."""
         if self.duplicate is not None:
             raise self.duplicate
 
@@ -152,7 +152,7 @@ class TableSource:
 
         Raises:
             InputError: unreadable file, no data rows, a duplicate decision id
-                (naming the row of the second occurrence).
+                (naming the row of the second occurrence), or an id holding a control character.
         """
         if self._scan is not None:
             if raise_duplicates:
