@@ -37,7 +37,7 @@ def test_workers_and_chunks_change_no_byte(tmp_path, wdbc_model, twelve_cases, h
     assert one.sheets == pooled.sheets == 12 and one.exit_code == pooled.exit_code == 0
     assert "2 worker processes" in pooled.batch.executor and one.batch.executor == "in this process"
     a, b = _files(tmp_path / "one"), _files(tmp_path / "pool")
-    assert sorted(a) == sorted(b) and len(a) == 2 * 12 + 1          # no journal left, summary.json
+    assert sorted(a) == sorted(b) and len(a) == 2 * 12 + 2          # no journal left, summary.json, manifest.json
     assert [n for n in a if a[n] != b[n]] == []
 
 
