@@ -101,9 +101,40 @@ def credit_frame() -> pd.DataFrame:
     return df
 
 
+#: what a lender's own pack must set over the base ``finance`` pack (fictional institution, test model)
+LENDER_FACTS = {
+    "finance": {
+        "institution": {
+            "name": "Test Lender (fictional)", "address": ["1 Test Street", "Springfield, IL 62701"],
+            "phone": "1-800-555-0123", "contact": "Credit Department",
+            "agency": {"name": "Bureau of Consumer Financial Protection",
+                       "address": ["1700 G Street NW", "Washington, DC 20552"]}},
+        "consumer_report": {"used": False}},
+    "audit": {"model": {"id": "TEST-1", "name": "Test credit model", "version": "0.1",
+                        "owner": "Test owner (fictional)", "validator": "Test validator (fictional)"}},
+}
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def pack_text(text: str, extra: str = "") -> str:
+    """``text`` (+ ``extra``) as a complete lender pack: the lender facts merged in, ids in ``app_id``."""
+    import yaml
+
+    doc = yaml.safe_load(text)
+    for part in (LENDER_FACTS, yaml.safe_load(textwrap.dedent(extra)) or {}, {"columns": {"id": "app_id"}}):
+        doc = _merge(doc, part)
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+
+
 def write_pack(folder, extra: str = "", name: str = "lender.yaml") -> "Path":  # noqa: F821
     p = folder / name
-    p.write_text(PACK + textwrap.dedent(extra) + "columns:\n  id: app_id\n", encoding="utf-8")
+    p.write_text(pack_text(PACK, extra), encoding="utf-8")
     return p
 
 

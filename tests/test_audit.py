@@ -457,7 +457,7 @@ def test_audit_writes_a_manifest_and_verifies_as_a_folder_and_a_lone_pdf(report,
     assert mpath.name == "audit_report.manifest.json"
     m = json.loads(mpath.read_text())
     assert m["kind"] == "audit_report" and set(m["outputs"]) == {"audit_report.pdf", "audit_report.html"}
-    assert m["signature"]["algorithm"] == "HMAC-SHA256" and m["inputs"]["pack"]["name"] == "finance"
+    assert m["signature"]["algorithm"] == "HMAC-SHA256" and m["inputs"]["pack"]["name"] == "finance_hmda_example"
     rec = report.record()
     assert rec["figures"] and rerender_audit(json.loads(json.dumps(rec)), formats=("pdf",))["pdf"] == \
         (out / "audit_report.pdf").read_bytes()

@@ -34,7 +34,7 @@ def labelled(hmda, hmda_files, tmp_path_factory):
     return d / "labelled.csv"
 
 
-def finance_commands(hmda_files, labelled, out, *, pack="finance", model=None, data=None):
+def finance_commands(hmda_files, labelled, out, *, pack="finance_hmda_example", model=None, data=None):
     """The three finance commands with the given pack/model/data; ``out`` is the folder (letters,
     counterfactuals) or the folder holding the audit's file."""
     model = model or hmda_files["model"]
@@ -49,7 +49,7 @@ def finance_commands(hmda_files, labelled, out, *, pack="finance", model=None, d
 
 
 # ----------------------------------------------------------------------------- packs naming outside paths
-def etc_pack(tmp_path, base="finance", tpl="finance/adverse_action_letter.html.j2"):
+def etc_pack(tmp_path, base="finance_hmda_example", tpl="finance/adverse_action_letter.html.j2"):
     """The attack of the issue: template_dirs [/etc] and a template that inlines /etc/passwd."""
     pack = make_pack(tmp_path / "evil", "template_dirs: [/etc]\n", base)
     t = pack / "templates" / tpl
@@ -128,11 +128,11 @@ def test_inside_paths_and_shipped_names_still_work(tmp_path, hmda_files):
         '{% extends "shipped:finance/adverse_action_letter.html.j2" %}'
         '{% block closing %}<p>Site closing</p>{% endblock %}')
     (root / "base").mkdir()
-    (root / "base" / "pack.yaml").write_text("extends: finance\nname: base\nversion: '1'\n"
+    (root / "base" / "pack.yaml").write_text("extends: finance_hmda_example\nname: base\nversion: '1'\n"
                                              "template_dirs: [../shared]\n")   # inside the named pack's folder
     (root / "pack.yaml").write_text("extends: base\nname: site\nversion: '1'\n")
     pack = load_pack(root)
-    assert [f.parent.name for f in pack.files] == ["finance", "base", "site"]
+    assert [f.parent.name for f in pack.files] == ["finance", "finance_hmda_example", "base", "site"]
     assert (root / "shared").resolve() in pack.template_dirs()
     # the same base pack named on its own: its folder is the limit, so ../shared is now outside
     with pytest.raises(PackError, match="outside the pack's folder"):
@@ -189,8 +189,8 @@ def odd_models(hmda, finance_pack, tmp_path_factory):
 
 @pytest.mark.parametrize("command", ["letters", "counterfactuals", "audit"])
 @pytest.mark.parametrize("kind,column,words", [
-    ("numeric", "phist", "the model takes this feature as numeric, but pack 'finance' declares it binary"),
-    ("categorical", "lvrat", "the model takes this feature as categorical, but pack 'finance' declares it numeric"),
+    ("numeric", "phist", "the model takes this feature as numeric, but pack 'finance_hmda_example' declares it binary"),
+    ("categorical", "lvrat", "the model takes this feature as categorical, but pack 'finance_hmda_example' declares it numeric"),
 ])
 def test_model_feature_types_unlike_the_data(hmda_files, labelled, odd_models, tmp_path, capsys, command, kind,
                                              column, words):
@@ -297,7 +297,7 @@ def test_ids_with_control_characters_are_refused(hmda_files, tmp_path, capsys, b
     data = tmp_path / "ids.csv"
     df.to_csv(data, index=False, quoting=csv.QUOTE_ALL)  # (pandas leaves a lone \r unquoted otherwise)
     out = tmp_path / "out"
-    rc = main(["letters", "--pack", "finance", "--model", str(hmda_files["model"]), "--data", str(data),
+    rc = main(["letters", "--pack", "finance_hmda_example", "--model", str(hmda_files["model"]), "--data", str(data),
                "--out", str(out), "--quiet", "--format", "json", "--workers", "0"])
     line = assert_refused(rc, out, "ids.csv: row 7, column 'applicant_id': decision id",
                           "contains a control character", err=capsys.readouterr().err)
@@ -312,13 +312,13 @@ def test_control_character_ids_in_parquet_counterfactuals_and_audit(hmda_files, 
     out = tmp_path / "out"
     for args in (["letters", "--data", tmp_path / "ids.parquet", "--format", "json", "--workers", "0"],
                  ["counterfactuals", "--data", tmp_path / "ids.csv", "--k", "1"]):
-        rc = main([str(a) for a in args[:1] + ["--pack", "finance", "--model", hmda_files["model"], "--out", out,
+        rc = main([str(a) for a in args[:1] + ["--pack", "finance_hmda_example", "--model", hmda_files["model"], "--out", out,
                                                "--quiet"] + args[1:]])
         assert_refused(rc, out, "row 3, column 'applicant_id'", "\\x00", err=capsys.readouterr().err)
     lab = pd.read_csv(labelled, dtype=str, keep_default_na=False)
     lab.loc[4, "applicant_id"] = "B\u2028C"
     lab.to_csv(tmp_path / "lab.csv", index=False)
-    rc = main(["audit", "--pack", "finance", "--model", str(hmda_files["model"]), "--data", str(tmp_path / "lab.csv"),
+    rc = main(["audit", "--pack", "finance_hmda_example", "--model", str(hmda_files["model"]), "--data", str(tmp_path / "lab.csv"),
                "--target", "deny", "--out", str(out / "a.html"), "--date", "2026-11-02", "--quiet"])
     assert_refused(rc, out, "lab.csv: row 5, column 'applicant_id'", "\\u2028", err=capsys.readouterr().err)
 
@@ -335,7 +335,7 @@ def test_control_characters_in_free_text_never_reach_documents_raw(hmda_files, t
     data = tmp_path / "names.csv"
     df.to_csv(data, index=False)
     out = tmp_path / "out"
-    s = generate_letters(hmda_files["model"], data, "finance", out, formats=("pdf", "html", "json"), workers=0)
+    s = generate_letters(hmda_files["model"], data, "finance_hmda_example", out, formats=("pdf", "html", "json"), workers=0)
     assert s.letters > 0 and not s.errors
     raw_control = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
     for html in out.glob("letter_*.html"):
@@ -372,7 +372,7 @@ def test_long_errors_are_bounded(hmda_files, tmp_path):
     d["learner"]["objective"]["name"] = "q" * 500_000  # XGBoost's message quotes the whole value
     model.write_text(json.dumps(d))
     out = tmp_path / "out"
-    res = run_cli("letters", "--pack", "finance", "--model", model, "--data", hmda_files["applications"],
+    res = run_cli("letters", "--pack", "finance_hmda_example", "--model", model, "--data", hmda_files["applications"],
                   "--out", out, "--quiet")
     line = assert_refused(res, out, "not a valid XGBoost JSON model")
     assert "…" in line and "qqqq" in line
@@ -387,7 +387,7 @@ def test_long_pack_values_and_data_values_are_bounded(hmda_files, tmp_path, caps
     df = pd.read_csv(hmda_files["applications"], dtype=str, keep_default_na=False)
     df.loc[0, "lvrat"] = "x" * 100_000
     df.to_csv(tmp_path / "long.csv", index=False)
-    rc = main(["counterfactuals", "--pack", "finance", "--model", str(hmda_files["model"]), "--data",
+    rc = main(["counterfactuals", "--pack", "finance_hmda_example", "--model", str(hmda_files["model"]), "--data",
                str(tmp_path / "long.csv"), "--out", str(tmp_path / "out"), "--quiet"])
     line = assert_refused(rc, tmp_path / "out", "long.csv: row 1", err=capsys.readouterr().err)
     assert line.endswith("…") or "…" in line
@@ -425,7 +425,7 @@ def test_kill_9_of_letters_leaves_no_orphans(hmda, hmda_files, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     alive, recorded = kill_and_check_descendants(
-        CLI + ["letters", "--pack", "finance", "--model", hmda_files["model"], "--data", tmp_path / "many.csv",
+        CLI + ["letters", "--pack", "finance_hmda_example", "--model", hmda_files["model"], "--data", tmp_path / "many.csv",
                "--out", out, "--workers", "2", "--chunk-size", "100", "--format", "pdf", "--quiet"], out, env=env)
     assert not alive, f"orphans after kill -9: {alive} (recorded {len(recorded)} descendants)"
 

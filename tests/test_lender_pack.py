@@ -16,6 +16,8 @@ import subprocess
 import sys
 import textwrap
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -239,8 +241,8 @@ def test_none_is_a_category_and_missing_tokens_are_per_column(lender, tmp_path):
     assert "missing value" in errs[3] and "purpose" in errs[3]          # 'unknown': this column's token
     assert "unknown category 'none'" in errs[4]                          # not a token for 'purpose'
     # a pack-level list replaces the built-in tokens
-    p = tmp_path / "p.yaml"
-    p.write_text(f"extends: {lender['pack_file']}\nname: t\nversion: '1'\nmissing_values: ['?']\n")
+    p = Path(lender["pack_file"]).parent / "t_missing.yaml"     # a pack may only extend inside its folder
+    p.write_text(f"extends: {Path(lender['pack_file']).name}\nname: t\nversion: '1'\nmissing_values: ['?']\n")
     checked = check_frame(df.assign(duration=["12", "n/a", "?", "24"]), load_pack(p), FEATURES, source="x.csv")
     errs = {e.row: str(e) for e in checked.errors}
     assert "expected a number, got 'n/a'" in errs[2] and "missing value" in errs[3]
@@ -481,8 +483,8 @@ def test_age_is_banded_with_one_not_assessed_finding(lender, tmp_path):
     na = [f for f in rep.findings if "not assessed" in f["title"]]
     assert len([f for f in na if "Age" in f["title"] and "Fair-lending" in f["title"]]) <= 1
     # declared bands replace the default
-    p = tmp_path / "p.yaml"
-    p.write_text(f"extends: {lender['pack_file']}\nname: t\nversion: '1'\nfeatures:\n  age:\n    bands: [25, 62]\n")
+    p = Path(lender["pack_file"]).parent / "t_bands.yaml"
+    p.write_text(f"extends: {Path(lender['pack_file']).name}\nname: t\nversion: '1'\nfeatures:\n  age:\n    bands: [25, 62]\n")
     rep = audit(d / "model.json", d / "labelled.csv", p, target="default", report_date="2026-11-20")
     groups = sorted(g["group"] for g in rep.results["fairness"]["age"]["groups"])
     assert groups == ["25 to under 62", "62 or over", "under 25"]
@@ -550,8 +552,8 @@ def test_every_audit_page_stays_inside_its_margins(lender, tmp_path):
     df = pd.read_csv(d / "labelled.csv")
     rng = np.random.default_rng(5)
     df["region"] = rng.choice([f"Region number {i:02d} with a very long name indeed" for i in range(45)], len(df))
-    p = tmp_path / "pack.yaml"
-    p.write_text(f"extends: {lender['pack_file']}\nname: t\nversion: '1'\ncolumns:\n  extra: [region, default]\n"
+    p = Path(lender["pack_file"]).parent / "t_margins.yaml"
+    p.write_text(f"extends: {Path(lender['pack_file']).name}\nname: t\nversion: '1'\ncolumns:\n  extra: [region, default]\n"
                  "audit:\n  fairness:\n    min_group_size: 1\n    metrics: [adverse_impact_ratio]\n"
                  "  settings: {permutation_repeats: 1, counterfactual_rows: 5, faithfulness_rows: 10, stability_rows: 10,"
                  " dependence_top_k: 1}\n")

@@ -87,7 +87,7 @@ def test_letters_counterfactuals_and_audit_from_a_model_file(files, model_file, 
     h = files["hmda"]
     model = files["dir"] / model_file
     out = tmp_path / "letters"
-    res = _run("letters", "--pack", "finance", "--model", model, "--data", h["applications"], "--out", out,
+    res = _run("letters", "--pack", "finance_hmda_example", "--model", model, "--data", h["applications"], "--out", out,
                "--reference", h["reference"], "--format", "pdf,json", "--quiet")
     assert res.returncode == 0, res.stderr
     records = sorted(out.glob("*.json"))
@@ -100,7 +100,7 @@ def test_letters_counterfactuals_and_audit_from_a_model_file(files, model_file, 
     assert ad.family == family
 
     cf = tmp_path / "cf"
-    res = _run("counterfactuals", "--pack", "finance", "--model", model, "--data", h["applications"],
+    res = _run("counterfactuals", "--pack", "finance_hmda_example", "--model", model, "--data", h["applications"],
                "--reference", h["reference"], "--out", cf, "--quiet")
     assert res.returncode == 0, res.stderr
     assert (cf / "counterfactuals.csv").exists() and (cf / "status.csv").exists()
@@ -112,7 +112,7 @@ def test_letters_counterfactuals_and_audit_from_a_model_file(files, model_file, 
     data = tmp_path / "labelled.csv"
     held.to_csv(data, index=False)
     report = tmp_path / "audit.html"
-    res = _run("audit", "--pack", "finance", "--model", model, "--data", data, "--target", "deny",
+    res = _run("audit", "--pack", "finance_hmda_example", "--model", model, "--data", data, "--target", "deny",
                "--protected", "afam", "--date", "2026-11-30", "--out", report, "--quiet")
     assert res.returncode == 0, res.stderr
     html = report.read_text()

@@ -228,7 +228,7 @@ def test_shapley_and_kernel_shap_use_the_reference_population(lender, tmp_path):
 def _with_method(folder, method, options=""):
     text = L.PACK.replace("  method: auto\n", f"  method: {method}\n{options}")
     p = folder / f"pack_{method}.yaml"
-    p.write_text(text + "columns:\n  id: app_id\n", encoding="utf-8")
+    p.write_text(L.pack_text(text), encoding="utf-8")
     from xai_reports import load_pack
 
     return load_pack(p)

@@ -279,7 +279,7 @@ def test_nul_and_colliding_ids_through_the_python_api(hmda_case, tmp_path):
     df = pd.read_csv(hmda_case["apps"], dtype=str, keep_default_na=False)
     df["applicant_id"] = ["a\x00/../../b", "a/b", "a_b", "a_b-c14cddc0"]
     with pytest.raises(InputError, match=r"row 1, column 'applicant_id': decision id 'a\\x00/\.\./\.\./b' contains"):
-        generate_letters(hmda_case["model"], df, "finance", tmp_path / "nul", reference=hmda_case["reference"],
+        generate_letters(hmda_case["model"], df, "finance_hmda_example", tmp_path / "nul", reference=hmda_case["reference"],
                          formats=("json",))
     assert not (tmp_path / "nul").exists()
     df["applicant_id"] = ["a?/../../b", "a/b", "a_b", "a_b-c14cddc0"]

@@ -60,7 +60,7 @@ def test_a_signed_manifest_checked_without_a_key_says_so_plainly(hmda_case, tmp_
     from xai_reports import generate_letters
 
     out = tmp_path / "signed"
-    generate_letters(hmda_case["model"], hmda_case["apps"], "finance", out, reference=hmda_case["reference"],
+    generate_letters(hmda_case["model"], hmda_case["apps"], "finance_hmda_example", out, reference=hmda_case["reference"],
                      formats=("pdf", "json"), key=KEY.encode(), workers=0)
     assert json.loads((out / "manifest.json").read_text())["signature"]["algorithm"] == "HMAC-SHA256"
     report = verify(out, rerender=False)
@@ -102,7 +102,7 @@ def _custom_pack(tmp_path):
 
     folder = tmp_path / "acme_pack"
     folder.mkdir()
-    raw = yaml.safe_load((domains_dir() / "finance" / "pack.yaml").read_text())
+    raw = yaml.safe_load((domains_dir() / "finance_hmda_example" / "pack.yaml").read_text())   # extends: finance
     raw["name"] = "acme_lending"
     raw["finance"]["institution"]["name"] = "ACME Lending Cooperative"
     (folder / "pack.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))

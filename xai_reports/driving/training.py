@@ -221,8 +221,9 @@ __all__ = ["train_decision_model", "train_planner", "planner_dataset", "planner_
 def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: int | None = 1, **cnn_options) -> dict:
     """Train both models and write ``decision_cnn.pt``, ``planner_xgb.json`` and ``model_card.json``.
 
-    With the default ``threads=1`` the weights are the same bit for bit on every CPU run
-    (more threads change the order of floating-point sums); the shipped weights were made
+    With the default ``threads=1`` the weights are the same bit for bit on every run on the
+    same processor (more threads change the order of floating-point sums; another processor may
+    get other torch CPU kernels, which round differently); the shipped weights were made
     this way (``python -m xai_reports.driving.training OUT_DIR``).
 
     Returns:
