@@ -89,5 +89,5 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
 
         return SklearnAdapter(obj, feature_names=feature_names, **options)
     raise TypeError(
-        f"cannot wrap a {type(obj).__module__}.{type(obj).__name__}: expected an XGBoost, "
-        "scikit-learn or torch model")
+        f"cannot wrap a {type(obj).__module__}.{type(obj).__name__}: expected an XGBoost, LightGBM, "
+        "CatBoost, scikit-learn, ONNX, scorecard or torch model")

@@ -15,7 +15,8 @@ def add_parser(sub, name):
                                    "2: nothing written (bad file, column, pack or model).")
     p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
     p.add_argument("--model", required=True,
-                   help="model file: XGBoost .json/.ubj, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
+                   help="model file (recognised by content): XGBoost .json/.ubj, LightGBM .txt/JSON dump, "
+                        "CatBoost .cbm/JSON, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
                         "torch .pt/.pt2 (see the README's table of formats)")
     p.add_argument("--data", required=True, help="labelled data, CSV or Parquet")
     p.add_argument("--target", required=True, help="label column (1/yes/true = the model's positive class)")

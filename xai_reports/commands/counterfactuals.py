@@ -13,7 +13,8 @@ def add_parser(sub, name):
                                    "Writes counterfactuals.csv, status.csv and summary.json to --out.")
     p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
     p.add_argument("--model", required=True,
-                   help="model file: XGBoost .json/.ubj, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
+                   help="model file (recognised by content): XGBoost .json/.ubj, LightGBM .txt/JSON dump, "
+                        "CatBoost .cbm/JSON, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
                         "torch .pt/.pt2 (see the README's table of formats)")
     p.add_argument("--data", required=True, help="rows to explain, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")

@@ -14,7 +14,8 @@ def add_parser(sub, name):
                                    "3: some rows had bad values (listed); 2: nothing written (bad file, pack or model).")
     p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
     p.add_argument("--model", required=True,
-                   help="model file: XGBoost .json/.ubj, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
+                   help="model file (recognised by content): XGBoost .json/.ubj, LightGBM .txt/JSON dump, "
+                        "CatBoost .cbm/JSON, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
                         "torch .pt/.pt2 (see the README's table of formats)")
     p.add_argument("--data", required=True, help="applications, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")
