@@ -43,7 +43,7 @@ def assert_refused(res_or_rc, out, *needles, err=None):
     return lines[0]
 
 
-def make_pack(folder: Path, body: str, base: str = "finance") -> Path:
+def make_pack(folder: Path, body: str, base: str = "finance_hmda_example") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pack.yaml").write_text(f"extends: {base}\nname: custom\nversion: '1'\n" + body)
     return folder

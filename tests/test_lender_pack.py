@@ -389,7 +389,9 @@ def test_lender_documents_carry_nothing_of_the_example(lender, tmp_path):
               "--quiet")
     assert res.returncode == 0, res.stderr
     text = rep.read_text()
-    for leaked in ("Boston", "1990", "INV-2026-0042", "MDL-CR-0042", "Consumer Lending Analytics", "HMDA"):
+    # (the year as the example's story writes it: the audit's embedded figures hold data values such as 1990.0)
+    for leaked in ("Boston", "1990)", "1990 mortgage", "INV-2026-0042", "MDL-CR-0042", "Consumer Lending Analytics",
+                   "HMDA"):
         assert leaked not in text, leaked
     assert "ACME-CL-7" in text and "Retail Risk (fictional)" in text
     # 6: the model is described from its trees

@@ -396,5 +396,6 @@ def load_recorded_pack(recorded: dict, pack=None) -> LoadedPack:
             return loaded
         tried.append(f"'{ref}' is a different version (sha256 {loaded.sha256[:12]})")
     where = recorded.get("ref") or recorded.get("name") or "?"
-    raise PackError(f"cannot find {label} ({short}) that wrote this document ({'; '.join(tried) or 'no pack named'}); "
-                    f"pass --pack with the pack.yaml or folder it was written with (recorded: {where})")
+    # what to do first: error lines are bounded, and the paths tried can be long
+    raise PackError(f"cannot find {label} ({short}) that wrote this document: pass --pack with the pack.yaml or "
+                    f"folder it was written with (recorded: {where}); tried {'; '.join(tried) or 'no pack named'}")
