@@ -64,6 +64,19 @@ class ModelAdapter:
     def n_features(self) -> int | None:
         return None if self.feature_names is None else len(self.feature_names)
 
+    def model_columns(self, X):
+        """DataFrame ``X`` with the model's columns in the model's order.
+
+        Raises:
+            ValueError: ``X`` lacks some of the model's features (named).
+        """
+        if self.feature_names is None:
+            return X
+        missing = [c for c in self.feature_names if c not in X.columns]
+        if missing:
+            raise ValueError(f"X lacks the model's feature(s) {missing}")
+        return X[self.feature_names]
+
     # -- prediction -----------------------------------------------------------
     def _raw_predict(self, X) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -54,11 +54,7 @@ class CatBoostAdapter(ModelAdapter):
         import catboost
 
         if isinstance(X, pd.DataFrame):
-            if self.feature_names is not None:
-                missing = [c for c in self.feature_names if c not in X.columns]
-                if missing:
-                    raise ValueError(f"X lacks the model's feature(s) {missing}")
-                X = X[self.feature_names]
+            X = self.model_columns(X)
             if self.cat_features:
                 X = X.copy()
                 for c in self.cat_features:

@@ -65,11 +65,7 @@ class LightGBMAdapter(ModelAdapter):
     def frame(self, X):
         """``X`` with the model's columns, in its order (a DataFrame) or as a float64 matrix."""
         if isinstance(X, pd.DataFrame):
-            if self.feature_names is not None:
-                missing = [c for c in self.feature_names if c not in X.columns]
-                if missing:
-                    raise ValueError(f"X lacks the model's feature(s) {missing}")
-                X = X[self.feature_names]
+            X = self.model_columns(X)
             return X
         arr = np.asarray(X, dtype=np.float64)
         return arr[None, :] if arr.ndim == 1 else arr

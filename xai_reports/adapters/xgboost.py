@@ -77,11 +77,7 @@ class XGBoostAdapter(ModelAdapter):
         if isinstance(X, xgb.DMatrix):
             return X
         if isinstance(X, pd.DataFrame):
-            if self.feature_names is not None:
-                missing = [c for c in self.feature_names if c not in X.columns]
-                if missing:
-                    raise ValueError(f"X lacks the model's feature(s) {missing}")
-                X = X[self.feature_names]
+            X = self.model_columns(X)
             return xgb.DMatrix(X, enable_categorical=True)
         arr = np.asarray(X, dtype=np.float32)
         if arr.ndim == 1:
