@@ -49,6 +49,14 @@ def make_pack(folder: Path, body: str, base: str = "finance_hmda_example") -> Pa
     return folder
 
 
+def _parent(psutil, proc):
+    """``proc``'s parent pid, or ``None`` when it has exited since it was listed (short-lived helpers do)."""
+    try:
+        return proc.ppid()
+    except psutil.NoSuchProcess:
+        return None
+
+
 def kill_and_check_descendants(cmd, out, env=None, min_workers=2, timeout=240):
     """Start ``cmd`` in its own session, wait until its pool workers render (a PDF appears), record
     every descendant, SIGKILL the main process only, and return the recorded descendants still alive
@@ -62,7 +70,7 @@ def kill_and_check_descendants(cmd, out, env=None, min_workers=2, timeout=240):
         kids = []
         while time.monotonic() < deadline:
             kids = main_proc.children(recursive=True)
-            workers = [k for k in kids if k.ppid() != p.pid]  # forked by the fork server
+            workers = [k for k in kids if _parent(psutil, k) not in (None, p.pid)]  # forked by the fork server
             if len(workers) >= min_workers and any(out.glob("*.pdf")):
                 break
             assert p.poll() is None, "the batch ended before its workers could be observed"
