@@ -33,6 +33,20 @@ def _softmax(z, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def additive_output_space(output_space: str | None, *, identity: bool, family: str) -> str:
+    """The space a tree ensemble's leaves add up in: ``"value"`` for identity links, else ``"margin"``.
+
+    Raises:
+        ValueError: any other ``output_space`` asked for (probabilities are a ``predict`` output).
+    """
+    if output_space is None:
+        return "value" if identity else "margin"
+    if output_space not in ("margin", "value"):
+        raise ValueError(f"output_space={output_space!r}: {family} trees add up in 'margin' or 'value' "
+                         "(ask predict(X, output='probability') for probabilities)")
+    return output_space
+
+
 class ModelAdapter:
     """Base class of every adapter. Subclasses implement ``_raw_predict``."""
 

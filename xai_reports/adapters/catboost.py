@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .base import ModelAdapter
+from .base import ModelAdapter, additive_output_space
 
 _CLASSIFIER_LOSSES = ("Logloss", "CrossEntropy", "MultiClass", "MultiClassOneVsAll")
 _IDENTITY_LOSSES = ("RMSE", "MAE", "Quantile", "MAPE", "Huber", "Lq", "Expectile", "LogLinQuantile", "SurvivalAft")
@@ -40,12 +40,7 @@ class CatBoostAdapter(ModelAdapter):
         params = model.get_all_params() or {}
         self.loss = str(params.get("loss_function", "RMSE")).split(":")[0]
         self.is_classifier = self.loss in _CLASSIFIER_LOSSES
-        if output_space is None:
-            output_space = "value" if self.loss in _IDENTITY_LOSSES else "margin"
-        if output_space not in ("margin", "value"):
-            raise ValueError(f"output_space={output_space!r}: CatBoost trees add up in 'margin' or 'value' "
-                             "(ask predict(X, output='probability') for probabilities)")
-        self.output_space = output_space
+        self.output_space = additive_output_space(output_space, identity=self.loss in _IDENTITY_LOSSES, family="CatBoost")
         self.cat_features = [self.feature_names[i] for i in model.get_cat_feature_indices()] \
             if self.feature_names else []
 

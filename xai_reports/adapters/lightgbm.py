@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from .base import ModelAdapter
+from .base import ModelAdapter, additive_output_space
 
 # objectives whose raw score is the value itself (identity link)
 _IDENTITY = ("regression", "regression_l1", "l1", "l2", "huber", "fair", "quantile", "mape")
@@ -50,12 +50,7 @@ class LightGBMAdapter(ModelAdapter):
         self.objective = fields.get("objective", "regression").split(" ")[0]
         self.num_class = int(fields.get("num_class", "1"))
         self.is_classifier = self.objective in _CLASSIFIERS
-        if output_space is None:
-            output_space = "value" if self.objective in _IDENTITY else "margin"
-        if output_space not in ("margin", "value"):
-            raise ValueError(f"output_space={output_space!r}: LightGBM trees add up in 'margin' or 'value' "
-                             "(ask predict(X, output='probability') for probabilities)")
-        self.output_space = output_space
+        self.output_space = additive_output_space(output_space, identity=self.objective in _IDENTITY, family="LightGBM")
 
     @property
     def pandas_categorical(self):
