@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from xai_reports import ExplanationError, explain
-from xai_reports.attribution.gradients import IntegratedGradients, quadrature
+from xai_reports.attribution.integrated_gradients import IntegratedGradients, quadrature
 
 from _torch_models import cnn, images, linear, mlp
 

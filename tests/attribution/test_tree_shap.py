@@ -176,7 +176,7 @@ def test_matches_shap_tree_explainer_interventional():
 
 def test_table_and_direct_paths_agree(monkeypatch):
     """One row (computed pairwise) and a batch (per-leaf tables) give the same values."""
-    from xai_reports.attribution import tree_shap
+    from xai_reports.attribution import _tree_shap_flat as tree_shap
 
     rng = np.random.default_rng(6)
     X = rng.normal(size=(300, 6))
@@ -285,7 +285,7 @@ def test_errors():
 # -- torch engine (CUDA when present; the same code checked on CPU) ----------------------------
 def _torch_vs_numpy(ens, X, B):
     from xai_reports.attribution._tree_shap_torch import TorchTreeShap
-    from xai_reports.attribution.tree_shap import _FlatTreeShap
+    from xai_reports.attribution._tree_shap_flat import _FlatTreeShap
 
     ref = _FlatTreeShap(ens, X.shape[0], B).shap_values(X)
     dev = "cuda" if torch_cuda() else "cpu"
@@ -303,7 +303,7 @@ def torch_cuda():
 
 def test_torch_engine_equals_numpy_engine(xgb_categorical, monkeypatch):
     pytest.importorskip("torch")
-    from xai_reports.attribution import tree_shap
+    from xai_reports.attribution import _tree_shap_flat as tree_shap
     from xai_reports.attribution._trees import parse_ensemble
     from xai_reports.adapters import wrap_model
 
@@ -332,7 +332,7 @@ def test_cuda_equals_cpu(xgb_categorical):
 def test_cell_tables_equal_leaf_tables(xgb_categorical, monkeypatch):
     """Per-tree cell tables (numeric intervals, categorical patterns, missing values) = per-leaf tables."""
     from xai_reports.adapters import wrap_model
-    from xai_reports.attribution import tree_shap
+    from xai_reports.attribution import _tree_shap_flat as tree_shap
     from xai_reports.attribution._trees import parse_ensemble
 
     model, df = xgb_categorical

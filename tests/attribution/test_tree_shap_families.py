@@ -322,7 +322,7 @@ def test_tree_paths_on_cuda(family, lgb_cat, cb_onehot):
 @pytest.mark.parametrize("D", [1, 3, 6, 10])
 def test_superset_sum_slot_tables_equal_pairwise_leaf_games(D):
     """The slot tables of deep leaves (superset sums over background codes) equal the pairwise games."""
-    from xai_reports.attribution.tree_shap import interventional_leaf_phi, interventional_slot_table
+    from xai_reports.attribution._tree_shap_flat import interventional_leaf_phi, interventional_slot_table
 
     rng = np.random.default_rng(D)
     L, m = 5, 60
@@ -338,7 +338,7 @@ def test_superset_sum_slot_tables_equal_pairwise_leaf_games(D):
 @pytest.mark.parametrize("D", [2, 7, 13])
 def test_deduplicated_background_pairs_equal_pairwise_leaf_games(D):
     """Deep leaves' pairwise games over distinct background codes (with counts) equal the plain pairwise sums."""
-    from xai_reports.attribution.tree_shap import _BackgroundPairs, interventional_leaf_phi
+    from xai_reports.attribution._tree_shap_flat import _BackgroundPairs, interventional_leaf_phi
 
     rng = np.random.default_rng(100 + D)
     L, m, B = 6, 50, 21

@@ -347,7 +347,7 @@ def _meta_names(model):
 
 def parse_onnx_trees(node, a: dict, adapter, target):
     """Flatten an ``ai.onnx.ml`` tree-ensemble node into a ``TreeEnsemble`` (see the module docstring)."""
-    from ..attribution._trees import _Builder
+    from ..attribution._tree_ensemble import _Builder
 
     if node.op_type == "TreeEnsemble":
         a = _legacy_attrs(a)

@@ -18,7 +18,7 @@ METHODS: dict[str, str] = {
     "scorecard": "scorecard:ScorecardPoints",
     "shapley": "shapley:ExactShapley",
     "kernel_shap": "kernel_shap:KernelShap",
-    "integrated_gradients": "gradients:IntegratedGradients",
+    "integrated_gradients": "integrated_gradients:IntegratedGradients",
     "saliency": "gradients:Saliency",
     "smoothgrad": "gradients:SmoothGrad",
     "gradient_x_input": "gradients:GradientXInput",

@@ -1,7 +1,7 @@
 """The flat TreeSHAP engine's per-row work in torch, for CUDA (and testable on CPU).
 
 The plan (per-leaf tables, built once from the background in numpy) is the
-same as :class:`.tree_shap._FlatTreeShap`; explaining rows runs on the
+same as :class:`._tree_shap_flat._FlatTreeShap`; explaining rows runs on the
 device: split decisions, leaf codes, and a sum of table rows per explained
 row (``embedding_bag``), all in float64. Leaf groups too deep for a table
 (rare) are finished on the CPU.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tree_shap import _FlatTreeShap
+from ._tree_shap_flat import _FlatTreeShap
 
 
 class TorchTreeShap(_FlatTreeShap):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExplanationError
-from ._trees import TreeEnsemble, _Builder
+from ._tree_ensemble import TreeEnsemble, _Builder
 
 
 def catboost_json(model) -> dict:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ExplanationError
-from ._trees import TreeEnsemble, _Builder
+from ._tree_ensemble import TreeEnsemble, _Builder
 
 
 def _categories(dump: dict, names: list[str]) -> dict:

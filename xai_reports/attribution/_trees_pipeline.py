@@ -23,7 +23,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExplanationError
-from ._trees import TreeEnsemble, _Builder
+from ._tabular import select_output
+from ._tree_ensemble import TreeEnsemble, _Builder
+from ._trees_lightgbm import parse_lightgbm
+from ._trees_sklearn import parse_sklearn, sklearn_raw
 
 _ONE_TO_ONE = {
     "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "QuantileTransformer",
@@ -207,11 +210,8 @@ def parse_sklearn_extra(adapter, target: int | None = None) -> TreeEnsemble:
                        cat_oob_left=False, preprocess=preprocess)
     if kind.startswith("LGBM"):
         from ..adapters.lightgbm import LightGBMAdapter
-        from ._trees_lightgbm import parse_lightgbm
 
         return parse_lightgbm(LightGBMAdapter(final), target, player=m, n_players=n_in, preprocess=preprocess)
-    from ._trees import parse_sklearn
-
     class _Final:
         family = "sklearn"
 
@@ -224,8 +224,6 @@ def parse_sklearn_extra(adapter, target: int | None = None) -> TreeEnsemble:
 
 def pipeline_predict(adapter, X, output: str, target):
     """The Pipeline's (or HistGradientBoosting model's) raw output in the space its trees add up in."""
-    from ._tabular import select_output
-
     model = adapter.model
     steps, final = split_pipeline(model)
     Xp = adapter._prepare(X)
@@ -238,8 +236,6 @@ def pipeline_predict(adapter, X, output: str, target):
             raw = final._raw_predict(Z)
             raw = raw[:, 0] if raw.shape[1] == 1 else raw
         return select_output(np.asarray(raw, dtype=np.float64), target, kind)
-    from ._trees import sklearn_raw
-
     return sklearn_raw(adapter, X, output, target)
 
 
