@@ -50,7 +50,7 @@ def cancer():
 
 def brute(adapter, X, bg, rows=3):
     """Brute-force interventional values on the original columns, through the model's own raw output."""
-    ts = TreeShap(adapter)
+    ts = TreeShap(adapter).fit()
     ens = ts._ensemble(None)
     f = lambda H: ts._predict(H, ens, None)  # noqa: E731 - the library's own prediction, not the trees
     return np.array([brute_force_interventional(f, X.iloc[i], bg)[0] for i in range(rows)])
@@ -275,7 +275,7 @@ def test_pipeline_ending_in_lightgbm_and_refusals():
                           PCA(3), GradientBoostingClassifier(n_estimators=5)).fit(Xf, y)
     assert not wrap_model(mixed).is_tree_ensemble
     with pytest.raises(ExplanationError):
-        TreeShap(wrap_model(mixed))
+        TreeShap(wrap_model(mixed)).fit()
 
 
 # ---------------------------------------------------------------- the torch engine (CUDA path), on CPU and GPU
@@ -297,7 +297,7 @@ def test_torch_engine_matches_numpy_engine(family, lgb_cat, cb_onehot):
     else:
         X, y = synthetic(seed=13)
         m = HistGradientBoostingClassifier(max_iter=10, categorical_features="from_dtype").fit(X, y)
-    ts = TreeShap(m)
+    ts = TreeShap(m).fit()
     ens = ts._ensemble(None)
     cols = ts._columns(X)
     Xm, Bm = ens.encode(X.iloc[:30], cols), ens.encode(X.iloc[300:340], cols)

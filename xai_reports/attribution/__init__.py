@@ -1,7 +1,10 @@
 """Attribution methods behind one entry point, :func:`explain`.
 
-Each method lives in its own module as an :class:`~.base.Explainer` subclass and
-is found through ``METHODS`` (name -> "module:Class"), imported only when used.
+Each method lives in its own module as an :class:`~.base.Explainer` subclass
+(scikit-learn's conventions: ``Cls(model, **options).fit(background).explain(X)``)
+and is found through ``METHODS`` (name -> ``"module:Class"``), imported only when
+used. :func:`register_method` adds a method from another package;
+:func:`~.checks.check_explainer` is the conformance suite every method passes.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import importlib
 from ..errors import ExplanationError
 from .base import Attribution, Explainer
 
-METHODS: dict[str, str] = {
+METHODS: dict[str, str | type] = {
     "auto": "auto:AutoExplainer",
     "tree_shap": "tree_shap:TreeShap",
     "linear": "linear:LinearShap",
@@ -38,21 +41,56 @@ def get_explainer_class(method: str) -> type[Explainer]:
     except KeyError:
         raise ExplanationError(
             f"unknown attribution method {method!r}; available: {', '.join(available_methods())}") from None
+    if isinstance(target, type):
+        return target
     module_name, cls_name = target.split(":")
+    full = _module_path(module_name)
     try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
+        module = importlib.import_module(full)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith(__name__):
+        if exc.name and exc.name.startswith(full.rsplit(".", 1)[0]):
             raise ExplanationError(f"attribution method {method!r} is not implemented yet") from None
         raise
     return getattr(module, cls_name)
+
+
+def _module_path(module_name: str) -> str:
+    """A registry module name as an import path: bare names are this package's modules."""
+    return module_name if "." in module_name else f"{__name__}.{module_name}"
+
+
+def register_method(name: str, target, *, replace: bool = False) -> None:
+    """Register an attribution method under ``name`` (then ``explain(model, X, method=name)`` runs it).
+
+    Args:
+        name: the method's registry name (its class's ``name`` should match).
+        target: an :class:`Explainer` subclass, or ``"package.module:Class"`` (imported when first used).
+        replace: allow replacing an existing method.
+
+    Raises:
+        ExplanationError: ``name`` is taken (without ``replace``), or ``target`` is neither.
+    """
+    if name in METHODS and not replace:
+        raise ExplanationError(f"attribution method {name!r} is already registered (pass replace=True)")
+    if isinstance(target, type):
+        if not issubclass(target, Explainer):
+            raise ExplanationError(f"{target.__name__} is not an Explainer subclass")
+    elif not (isinstance(target, str) and target.count(":") == 1):
+        raise ExplanationError(f"register_method needs an Explainer subclass or 'module:Class', got {target!r}")
+    METHODS[name] = target
 
 
 def available_methods() -> list[str]:
     """Names of the methods whose module is present."""
     found = []
     for name, target in METHODS.items():
-        spec = importlib.util.find_spec(f"{__name__}.{target.split(':')[0]}")
+        if isinstance(target, type):
+            found.append(name)
+            continue
+        try:
+            spec = importlib.util.find_spec(_module_path(target.split(":")[0]))
+        except ModuleNotFoundError:
+            spec = None
         if spec is not None:
             found.append(name)
     return found
@@ -73,6 +111,9 @@ def explain(model, X, method: str = "tree_shap", **options) -> Attribution:
             (``target=``, ``baselines=``, ``n_steps=``) plus ``background=``,
             ``device="auto"``, ``batch_size=``.
 
+    Same as ``get_explainer_class(method)(model).attribute(X, **options)``: the
+    explainer is built, fitted with ``background=`` (when given) and explains ``X``.
+
     Returns:
         An :class:`Attribution`. For additive methods
         ``values.sum(axis=1) + base_values`` equals the model output in the
@@ -88,4 +129,5 @@ def explain(model, X, method: str = "tree_shap", **options) -> Attribution:
     return cls(model).attribute(X, **options)
 
 
-__all__ = ["Attribution", "Explainer", "METHODS", "explain", "available_methods", "get_explainer_class"]
+__all__ = ["Attribution", "Explainer", "METHODS", "explain", "available_methods", "get_explainer_class",
+           "register_method"]

@@ -178,11 +178,11 @@ class TorchExplainer(Explainer):
     # -- device ------------------------------------------------------------------
     def _on_device(self, device):
         """Run with the module on ``device`` (``"auto"`` = CUDA when present); restore afterwards."""
-        return on_device(self.model, device)
+        return on_device(self.model_, device)
 
     @property
     def module(self):
-        return self.model.model
+        return self.model_.model
 
     def _param_dtype(self, X=None):
         """The module's floating dtype (for a module without parameters: ``X``'s, else float32)."""
@@ -203,9 +203,9 @@ class TorchExplainer(Explainer):
         dtype = self._param_dtype(X)
         names = None
         if isinstance(X, pd.DataFrame):
-            names = [str(c) for c in (self.model.feature_names or list(X.columns))]
+            names = [str(c) for c in (self.model_.feature_names or list(X.columns))]
             try:
-                arr = np.array(X[list(self.model.feature_names or X.columns)].to_numpy(dtype=np.float64))
+                arr = np.array(X[list(self.model_.feature_names or X.columns)].to_numpy(dtype=np.float64))
             except (ValueError, TypeError) as exc:
                 raise ExplanationError(
                     f"method {self.name!r} needs numeric columns (encode categoricals first): {exc}") from None
@@ -223,7 +223,7 @@ class TorchExplainer(Explainer):
             raise ExplanationError(f"row {bad} of X contains NaN or infinite values")
         kind = "tabular" if x.ndim == 2 else "image"
         if kind == "tabular" and names is None:
-            names = self.model.feature_names
+            names = self.model_.feature_names
             if names is not None and len(names) != x.shape[1]:
                 names = None
         return Prepared(x=x, kind=kind, feature_names=names if kind == "tabular" else None,
@@ -237,7 +237,7 @@ class TorchExplainer(Explainer):
         if value is None:
             return torch.zeros_like(x)
         if isinstance(value, pd.DataFrame):
-            value = value[list(self.model.feature_names or value.columns)].to_numpy(dtype=np.float64)
+            value = value[list(self.model_.feature_names or value.columns)].to_numpy(dtype=np.float64)
         if isinstance(value, pd.Series):
             value = value.to_numpy(dtype=np.float64)
         t = value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value, dtype=np.float64))
@@ -260,7 +260,7 @@ class TorchExplainer(Explainer):
     def _fast_images(self, prep, fuse_bn: bool = True):
         """Within the block, image forwards run on :func:`image_module`'s copy (when there is one)."""
         fast = None
-        if getattr(self.model, "family", None) == "torch" and type(self.model).forward is _adapter_forward():
+        if getattr(self.model_, "family", None) == "torch" and type(self.model_).forward is _adapter_forward():
             fast = image_module(self.module, prep.x, fuse_bn=fuse_bn)
         self.__dict__["_fast_module"] = fast
         try:
@@ -270,11 +270,11 @@ class TorchExplainer(Explainer):
 
     # -- outputs -----------------------------------------------------------------
     def _output_space(self, output: str | None) -> str:
-        space = output or self.model.output_space
+        space = output or self.model_.output_space
         if space not in ("logit", "margin", "probability", "value"):
             raise ExplanationError(f"unknown output space {space!r}")
-        if space == "probability" and self.model.output_space not in ("logit", "margin", "probability"):
-            raise ExplanationError(f"{self.model!r} has no probability output")
+        if space == "probability" and self.model_.output_space not in ("logit", "margin", "probability"):
+            raise ExplanationError(f"{self.model_!r} has no probability output")
         return space
 
     def _forward(self, x, space: str):
@@ -287,8 +287,8 @@ class TorchExplainer(Explainer):
             if out.ndim == 2 and out.shape[1] == 1:     # as the torch adapter's forward
                 out = out[:, 0]
         else:
-            out = self.model.forward(x)
-        if space == "probability" and self.model.output_space in ("logit", "margin"):
+            out = self.model_.forward(x)
+        if space == "probability" and self.model_.output_space in ("logit", "margin"):
             out = torch.sigmoid(out) if out.ndim == 1 else torch.softmax(out, dim=1)
         return out
 
@@ -301,7 +301,7 @@ class TorchExplainer(Explainer):
                 raise ExplanationError(f"the model has a single output; target={target!r} is not valid")
             return None
         if target is None:
-            if not self.model.is_classifier:
+            if not self.model_.is_classifier:
                 raise ExplanationError(f"the model has {k} outputs; pass target= (an output index)")
             return None
         t = torch.as_tensor(np.asarray(target), device=prep.x.device).long()

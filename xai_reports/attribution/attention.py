@@ -95,7 +95,18 @@ class AttentionRollout(TorchExplainer):
 
     name = "attention_rollout"
 
-    def attribute(self, X, *, token: int | None = None, head_fusion: str = "mean", residual: bool = True,
+    def __init__(self, model, *, token: int | None = None, head_fusion: str = "mean", residual: bool = True,
+                 return_matrix: bool = False, internal_batch_size: int | None = None, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.token = token
+        self.head_fusion = head_fusion
+        self.residual = residual
+        self.return_matrix = return_matrix
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+
+    def _explain(self, X, *, token: int | None = None, head_fusion: str = "mean", residual: bool = True,
                   return_matrix: bool = False, internal_batch_size: int | None = None,
                   device: str = "auto") -> Attribution:
         """Rollout of the attention from the input tokens to the output positions.
@@ -136,7 +147,7 @@ class AttentionRollout(TorchExplainer):
                     cap.weights.clear()
                     cap.names.clear()
                     with torch.no_grad():
-                        out = self.model.forward(x[i:i + batch])
+                        out = self.model_.forward(x[i:i + batch])
                     if not cap.weights:
                         raise ExplanationError("no attention layer was called in the forward pass")
                     layers = list(cap.names)
@@ -160,7 +171,7 @@ class AttentionRollout(TorchExplainer):
         pred = to_numpy(out)
         return Attribution(
             values=values, base_values=np.zeros(n), feature_names=fnames, method=self.name,
-            output=self.model.output_space, predictions=pred if pred.ndim == 1 else None, target=None,
+            output=self.model_.output_space, predictions=pred if pred.ndim == 1 else None, target=None,
             params={"device": str(dev), "token": token, "head_fusion": head_fusion, "residual": bool(residual),
                     "layers": layers},
             self_check=check, extras=extras)

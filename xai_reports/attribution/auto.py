@@ -100,17 +100,18 @@ class AutoExplainer(Explainer):
 
     name = "auto"
     additive = True
+    claims = "additivity"
 
-    def attribute(self, X, **options) -> Attribution:
+    def _explain(self, X, **options) -> Attribution:
         """Attribute ``X`` with the chosen method; ``options`` go to it (``background=``, ``target=``, ...)."""
         from . import get_explainer_class
 
         d = X.shape[1] if hasattr(X, "shape") and len(getattr(X, "shape", ())) == 2 else None
-        chosen = choose_method(self.model, d)
+        chosen = choose_method(self.model_, d)
         if chosen in ("shapley", "kernel_shap", "linear") and options.get("background") is None:
-            raise ExplanationError(f"method 'auto' chose {chosen!r} for {self.model!r}, which needs background= "
+            raise ExplanationError(f"method 'auto' chose {chosen!r} for {self.model_!r}, which needs background= "
                                    "(the reference rows)")
-        attr = get_explainer_class(chosen)(self.model).attribute(X, **options)
+        attr = get_explainer_class(chosen)(self.model_).attribute(X, **options)
         attr.params = {**attr.params, "chosen_by": "auto"}
         return attr
 

@@ -1,19 +1,22 @@
 """The :class:`Attribution` result and the :class:`Explainer` base class.
 
-Every method is an ``Explainer`` subclass in its own module, constructed with a
-model adapter and called with ``attribute(X, **options)`` (captum's split:
-the model at construction, the data at call time). Each method reports the
+Every method is an ``Explainer`` subclass in its own module, following
+scikit-learn's conventions: ``Cls(model, **options).fit(background).explain(X)``,
+with ``get_params`` and ``clone``; captum's ``Cls(model).attribute(X, **options)``
+fits and explains in one call. Each method reports the
 self-check it can compute about itself (additivity, completeness or
 conservation) in ``Attribution.self_check``.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 
 @dataclass
@@ -90,43 +93,168 @@ def additivity_check(values, base_values, predictions, tolerance) -> dict:
             "per_row": err}
 
 
-class Explainer:
-    """Base class of every attribution method.
+class Explainer(BaseEstimator):
+    """Base class of every attribution method, with scikit-learn's estimator conventions.
 
-    Subclasses set ``name``, ``additive`` and ``requires`` (capability tags the
+    * The constructor takes the model and the method's options by name and only
+      stores them (``get_params`` / ``set_params`` / :func:`sklearn.base.clone` work).
+    * :meth:`fit` (``background=None``) wraps and checks the model and learns
+      ``model_`` (its adapter), ``background_`` and ``expected_value_`` (the
+      reference output the values are relative to, where the method has one).
+    * :meth:`explain` (``X``, per-call options overriding the constructor's)
+      returns the :class:`Attribution`.
+    * :meth:`attribute` is captum's one-step form: it fits with the call's
+      ``background=`` and explains (``Cls(model).attribute(X, **options)``).
+
+    A subclass sets ``name``, ``additive``, ``requires`` (capability tags the
     model must have, e.g. ``{"tree_ensemble"}`` or ``{"differentiable"}``) and
-    implement :meth:`attribute`.
+    ``claims`` (what :func:`~.checks.check_explainer` verifies against the
+    model's own output: ``"additivity"`` or ``"completeness"``), declares its
+    options as keyword arguments of ``__init__`` (stored under the same names)
+    and implements ``_explain(X, *, background=None, **options)`` (leave out
+    ``background`` when the method takes none). Checks of the model itself go
+    in ``_check_model(adapter)``; a method with a reference value computes it
+    in ``_expected_value()``.
+
+    Examples::
+
+        >>> ex = TreeShap(model, batch_size=50_000).fit(X_reference)
+        >>> attr = ex.explain(X)
+        >>> ex.expected_value_ == attr.base_values[0]
+        True
+        >>> clone(ex).get_params()["batch_size"]
+        50000
     """
 
     name: ClassVar[str] = ""
     additive: ClassVar[bool] = False
     requires: ClassVar[frozenset] = frozenset()
+    #: what ``values.sum + base_values`` equals the model's output under: ``"additivity"`` (to float
+    #: error), ``"completeness"`` (to the method's own error, e.g. a quadrature's), or ``None`` (no claim)
+    claims: ClassVar[str | None] = None
+    #: the constructor option that seeds the method's randomness (``None``: deterministic without one)
+    seed_param: ClassVar[str | None] = None
 
-    def __init__(self, model, **params):
+    def __init__(self, model):
+        self.model = model
+
+    # -- scikit-learn protocol -------------------------------------------------------
+    def __sklearn_clone__(self):
+        """A new, unfitted explainer with the same options, explaining the same model.
+
+        The model is the object being explained, not a sub-estimator to refit:
+        it is shared, never cloned (cloning a fitted scikit-learn model would
+        drop its fit). The options are shared too, as given (an option may name
+        a part of the model, e.g. Grad-CAM's ``layer``, which a copy would detach).
+        """
+        return type(self)(**self.get_params(deep=False))
+
+    @classmethod
+    def takes_background(cls) -> bool:
+        """Whether ``_explain`` accepts ``background=`` (reference rows)."""
+        sig = inspect.signature(cls._explain)
+        return "background" in sig.parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+
+    def fit(self, background=None):
+        """Wrap and check the model, and keep ``background`` (the reference rows, when the method takes any).
+
+        Sets ``model_`` (the :class:`~xai_reports.adapters.ModelAdapter`),
+        ``background_`` and makes ``expected_value_`` available.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ExplanationError: the model lacks what the method ``requires``, or
+                ``background`` is given to a method that takes none.
+        """
         from ..adapters import wrap_model
+        from ..errors import ExplanationError
 
-        self.model = wrap_model(model)
-        self.params = params
-        missing = [t for t in self.requires if not self.model.tags.get(t)]
+        adapter = wrap_model(self.model)
+        missing = [t for t in self.requires if not adapter.tags.get(t)]
         if missing:
-            from ..errors import ExplanationError
-
             raise ExplanationError(
                 f"method {self.name!r} needs a model with {', '.join(missing)}; "
-                f"{self.model!r} does not have it")
+                f"{adapter!r} does not have it")
+        self._check_model(adapter)
+        if background is not None and not self.takes_background():
+            raise ExplanationError(f"method {self.name!r} takes no background= (reference rows)")
+        for key in [k for k in self.__dict__ if k.startswith("_") and k.endswith("_cache")]:
+            del self.__dict__[key]          # what an earlier fit computed (``expected_value_``, parsed trees)
+        self.model_ = adapter
+        self.background_ = background
+        return self
 
-    def attribute(self, X, **options) -> Attribution:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @property
+    def expected_value_(self):
+        """The reference output ``base_values`` are relative to (e.g. the mean model output over
+        ``background_``), for the constructor's options; ``None`` where the method has no such value
+        or cannot know it before explaining. Learned by :meth:`fit`, computed on first read."""
+        self._check_fitted()
+        if "_expected_value_cache" not in self.__dict__:
+            self.__dict__["_expected_value_cache"] = self._expected_value()
+        return self.__dict__["_expected_value_cache"]
+
+    def explain(self, X, **options) -> Attribution:
+        """Attribute the model's output on ``X``; ``options`` override the constructor's for this call.
+
+        ``background`` belongs to :meth:`fit` (or :meth:`attribute`), not here.
+        """
+        from ..errors import ExplanationError
+
+        self._check_fitted()
+        if "background" in options:
+            raise ExplanationError("background= is learned by fit(background); "
+                                   "or call attribute(X, background=...) to fit and explain at once")
+        call = {**self._options(), **options}
+        if self.takes_background():
+            call["background"] = self.background_
+        return self._explain(X, **call)
+
+    def attribute(self, X, **options) -> Attribution:
+        """captum's form: ``fit(background)`` with the call's ``background=``, then :meth:`explain`."""
+        return self.fit(options.pop("background", None)).explain(X, **options)
 
     def has_convergence_delta(self) -> bool:
         """Whether this method can report its own completeness error."""
         return self.additive
 
+    # -- for subclasses -----------------------------------------------------------------
+    def _explain(self, X, **options) -> Attribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_model(self, adapter) -> None:
+        """Raise :class:`~xai_reports.errors.ExplanationError` when ``adapter`` is not a model this method reads."""
+
+    def _expected_value(self):
+        """The value of :attr:`expected_value_` (``None``: the method has no reference value)."""
+        return None
+
+    def _options(self) -> dict:
+        """The constructor's options (every parameter but the model)."""
+        return {k: v for k, v in self.get_params(deep=False).items() if k != "model"}
+
+    def _check_fitted(self) -> None:
+        if "model_" not in self.__dict__:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(background) first, "
+                                 "or attribute(X, ...)")
+
+    def _mean_output(self, rows, *, output=None, target=None) -> float:
+        """The model's mean output over ``rows`` in ``output`` space (output ``target`` when it has several)."""
+        from ._tabular import select_output
+
+        out = np.asarray(self.model_.predict(rows, output=output or self.model_.output_space), dtype=np.float64)
+        return float(np.mean(select_output(out, target)))
+
     # helpers shared by tabular methods --------------------------------------
     def _feature_names(self, X) -> list[str] | None:
         if isinstance(X, pd.DataFrame):
-            return [str(c) for c in (self.model.feature_names or list(X.columns))]
-        return self.model.feature_names
+            return [str(c) for c in (self.model_.feature_names or list(X.columns))]
+        return self.model_.feature_names
 
 
 def as_2d_float(X, feature_names=None) -> np.ndarray:

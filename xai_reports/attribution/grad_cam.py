@@ -117,7 +117,21 @@ class GradCam(TorchExplainer):
     name = "grad_cam"
     plus_plus = False
 
-    def attribute(self, X, *, target=None, layer=None, relu_attributions: bool = True,
+    def __init__(self, model, *, target=None, layer=None, relu_attributions: bool = True,
+                 upsample: bool = True, interpolate_mode: str = "bilinear", output: str | None = None,
+                 internal_batch_size: int | None = None, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.layer = layer
+        self.relu_attributions = relu_attributions
+        self.upsample = upsample
+        self.interpolate_mode = interpolate_mode
+        self.output = output
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+
+    def _explain(self, X, *, target=None, layer=None, relu_attributions: bool = True,
                   upsample: bool = True, interpolate_mode: str = "bilinear", output: str | None = None,
                   internal_batch_size: int | None = None, device: str = "auto") -> Attribution:
         """Class-activation map of each image.

@@ -33,7 +33,17 @@ class Saliency(_GradientMethod):
 
     name = "saliency"
 
-    def attribute(self, X, *, target=None, abs: bool = True, output: str | None = None,
+    def __init__(self, model, *, target=None, abs: bool = True, output: str | None = None,
+                 internal_batch_size: int | None = None, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.abs = abs
+        self.output = output
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+
+    def _explain(self, X, *, target=None, abs: bool = True, output: str | None = None,
                   internal_batch_size: int | None = None, device: str = "auto") -> Attribution:
         """Gradient of the output with respect to each input element.
 
@@ -64,7 +74,16 @@ class GradientXInput(_GradientMethod):
 
     name = "gradient_x_input"
 
-    def attribute(self, X, *, target=None, output: str | None = None,
+    def __init__(self, model, *, target=None, output: str | None = None,
+                 internal_batch_size: int | None = None, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.output = output
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+
+    def _explain(self, X, *, target=None, output: str | None = None,
                   internal_batch_size: int | None = None, device: str = "auto") -> Attribution:
         """``X * gradient`` per input element.
 
@@ -99,8 +118,25 @@ class SmoothGrad(_GradientMethod):
     """
 
     name = "smoothgrad"
+    seed_param = "seed"
 
-    def attribute(self, X, *, target=None, nt_samples: int = 25, stdevs=None, noise_level: float = 0.15,
+    def __init__(self, model, *, target=None, nt_samples: int = 25, stdevs=None, noise_level: float = 0.15,
+                 abs: bool = False, multiply_by_inputs: bool = False, seed: int = 0, output: str | None = None,
+                 internal_batch_size: int | None = None, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.nt_samples = nt_samples
+        self.stdevs = stdevs
+        self.noise_level = noise_level
+        self.abs = abs
+        self.multiply_by_inputs = multiply_by_inputs
+        self.seed = seed
+        self.output = output
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+
+    def _explain(self, X, *, target=None, nt_samples: int = 25, stdevs=None, noise_level: float = 0.15,
                   abs: bool = False, multiply_by_inputs: bool = False, seed: int = 0,
                   output: str | None = None, internal_batch_size: int | None = None,
                   device: str = "auto") -> Attribution:

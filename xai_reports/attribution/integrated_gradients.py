@@ -88,8 +88,24 @@ class IntegratedGradients(_GradientMethod):
 
     name = "integrated_gradients"
     additive = True
+    claims = "completeness"
 
-    def attribute(self, X, *, baselines=None, target=None, n_steps=50, method: str = "gausslegendre",
+    def __init__(self, model, *, baselines=None, target=None, n_steps=50, method: str = "gausslegendre",
+                 rtol: float = 1e-3, max_steps: int = 1024, output: str | None = None,
+                 internal_batch_size: int | None = None, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.baselines = baselines
+        self.target = target
+        self.n_steps = n_steps
+        self.method = method
+        self.rtol = rtol
+        self.max_steps = max_steps
+        self.output = output
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+
+    def _explain(self, X, *, baselines=None, target=None, n_steps=50, method: str = "gausslegendre",
                   rtol: float = 1e-3, max_steps: int = 1024, output: str | None = None,
                   internal_batch_size: int | None = None, device: str = "auto") -> Attribution:
         """Attribute the output of each row of ``X`` along the straight path from ``baselines``.
@@ -291,7 +307,7 @@ class IntegratedGradients(_GradientMethod):
         """
         from torch import nn
 
-        if space == "probability" and self.model.output_space != "probability":
+        if space == "probability" and self.model_.output_space != "probability":
             return None
         affine_types = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d,
                         nn.BatchNorm3d, nn.Dropout, nn.Identity, nn.Flatten, nn.Unflatten, nn.AvgPool1d,
@@ -329,7 +345,7 @@ class IntegratedGradients(_GradientMethod):
                 counts.clear()
                 state["k"] = len(x[i:i + half])
                 with torch.no_grad():
-                    self.model.forward(torch.cat([x[i:i + half], base[i:i + half]]))
+                    self.model_.forward(torch.cat([x[i:i + half], base[i:i + half]]))
                 total[i:i + half] = sum(counts) if counts else 0
         finally:
             for h in handles:
@@ -430,7 +446,7 @@ class IntegratedGradients(_GradientMethod):
                              back=torch.full((k,), float("inf"), dtype=f64, device=dev))
                 try:
                     with torch.no_grad():
-                        self.model.forward(torch.cat([pts, diff[r]]))
+                        self.model_.forward(torch.cat([pts, diff[r]]))
                 finally:
                     state["on"] = False
                 lo_all.append((qq - state["back"]).clamp(min=0.0))

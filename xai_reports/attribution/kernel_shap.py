@@ -155,8 +155,32 @@ class KernelShap(Explainer):
 
     name = "kernel_shap"
     additive = True
+    claims = "additivity"
+    seed_param = "random_state"
 
-    def attribute(self, X, *, background=None, n_samples: int = 2048, random_state: int | None = 0,
+    def __init__(self, model, *, n_samples: int = 2048, random_state: int | None = 0,
+                 target: int | None = None, output: str | None = None, batch_size: int = 65_536,
+                 exact_pairs: bool = True, tolerance: float = 1e-6, progress: bool = False,
+                 device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.n_samples = n_samples
+        self.random_state = random_state
+        self.target = target
+        self.output = output
+        self.batch_size = batch_size
+        self.exact_pairs = exact_pairs
+        self.tolerance = tolerance
+        self.progress = progress
+        self.device = device
+
+    def _expected_value(self):
+        """The mean model output over ``background_`` (``None`` without one)."""
+        if self.background_ is None:
+            return None
+        return self._mean_output(self.background_, output=self.output, target=self.target)
+
+    def _explain(self, X, *, background=None, n_samples: int = 2048, random_state: int | None = 0,
                   target: int | None = None, output: str | None = None, batch_size: int = 65_536,
                   exact_pairs: bool = True, tolerance: float = 1e-6, progress: bool = False,
                   device: str = "auto") -> Attribution:
@@ -182,7 +206,7 @@ class KernelShap(Explainer):
             of (row, reference) pairs computed exactly; ``self_check`` also
             carries ``estimated_std_max``.
         """
-        codec, Xm, Bm, f = prepare(self.model, X, background, target=target, output=output,
+        codec, Xm, Bm, f = prepare(self.model_, X, background, target=target, output=output,
                                    batch_size=batch_size)
         n, d = Xm.shape
         m = Bm.shape[0]

@@ -78,8 +78,28 @@ class Lime(Explainer):
     """
 
     name = "lime"
+    seed_param = "seed"
 
-    def attribute(self, X, *, n_samples: int = 1000, kernel_width: float | None = None, seed: int = 0,
+    def __init__(self, model, *, n_samples: int = 1000, kernel_width: float | None = None, seed: int = 0,
+                 baselines=None, alpha: float = 1e-3, target=None, output: str | None = None,
+                 n_segments: int = 50, compactness: float = 10.0, batch_size: int = 8192,
+                 progress: bool = False, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.n_samples = n_samples
+        self.kernel_width = kernel_width
+        self.seed = seed
+        self.baselines = baselines
+        self.alpha = alpha
+        self.target = target
+        self.output = output
+        self.n_segments = n_segments
+        self.compactness = compactness
+        self.batch_size = batch_size
+        self.progress = progress
+        self.device = device
+
+    def _explain(self, X, *, n_samples: int = 1000, kernel_width: float | None = None, seed: int = 0,
                   background=None, baselines=None, alpha: float = 1e-3, target=None, output: str | None = None,
                   n_segments: int = 50, compactness: float = 10.0, batch_size: int = 8192,
                   progress: bool = False, device: str = "auto") -> Attribution:
@@ -115,12 +135,12 @@ class Lime(Explainer):
         if int(n_samples) < 2:
             raise ExplanationError(f"n_samples must be >= 2, got {n_samples}")
         self._progress = progress
-        space = output or self.model.output_space
+        space = output or self.model_.output_space
         is_image = not isinstance(X, pd.DataFrame) and np.ndim(X) >= 3
         if is_image:
             from ._torch import on_device
 
-            with on_device(self.model, device):
+            with on_device(self.model_, device):
                     return self._images(X, n_samples=int(n_samples), kernel_width=kernel_width, seed=int(seed),
                                     baselines=baselines, alpha=alpha, target=target, space=space,
                                     n_segments=n_segments, compactness=compactness, batch_size=batch_size)
@@ -176,11 +196,11 @@ class Lime(Explainer):
 
         frame, names, X, cols = _tabular_rows(self, X, "lime")
         n, d = len(X), len(cols)
-        repl = _replacement(X, cols, baselines, background, self.model.feature_names)
-        f = model_fn(self.model, output=space, batch_size=batch_size)
+        repl = _replacement(X, cols, baselines, background, self.model_.feature_names)
+        f = model_fn(self.model_, output=space, batch_size=batch_size)
         self._batch = int(batch_size)
         fx = f(X)
-        tgt = _pick_target(fx, target, self.model)
+        tgt = _pick_target(fx, target, self.model_)
 
         def evaluate(idx, masks):
             M = np.concatenate(masks)
@@ -235,11 +255,11 @@ class Lime(Explainer):
         def f(batch):
             outs = []
             for i in range(0, len(batch), batch_size):
-                outs.append(np.asarray(self.model.predict(batch[i:i + batch_size], output=space), dtype=np.float64))
+                outs.append(np.asarray(self.model_.predict(batch[i:i + batch_size], output=space), dtype=np.float64))
             return np.concatenate(outs)
 
         fx = f(x)
-        tgt = _pick_target(fx, target, self.model)
+        tgt = _pick_target(fx, target, self.model_)
         segs = []
         for i in range(n):
             img = np.moveaxis(x[i], 0, -1)

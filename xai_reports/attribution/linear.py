@@ -169,23 +169,41 @@ class LinearShap(Explainer):
 
     name = "linear"
     additive = True
+    claims = "additivity"
 
-    def __init__(self, model, **params):
-        super().__init__(model, **params)
-        if not is_linear_model(self.model):
+    def _check_model(self, adapter) -> None:
+        if not is_linear_model(adapter):
             raise ExplanationError(
                 f"method 'linear' needs a scikit-learn linear estimator (alone or ending a Pipeline); "
-                f"{self.model!r} is not one")
+                f"{adapter!r} is not one")
 
     def _parts(self):
-        model = self.model.model
+        model = self.model_.model
         if hasattr(model, "steps"):
             pre = model[:-1] if len(model.steps) > 1 else None
         else:
             pre = None
         return pre, _final(model)
 
-    def attribute(self, X, *, background=None, target: int | None = None, output: str | None = None,
+    def __init__(self, model, *, target: int | None = None, output: str | None = None, tolerance: float = 1e-6,
+                 device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.output = output
+        self.tolerance = tolerance
+        self.device = device
+
+    def _expected_value(self):
+        """The mean margin (value) over ``background_``, the ``base_values`` of every row (``None`` without one)."""
+        if self.background_ is None:
+            return None
+        pre, est = self._parts()
+        space = "margin" if hasattr(est, "classes_") else "value"
+        return float(np.mean(self._predict(self._frame(self.background_, self.model_.feature_names), space,
+                                           self.target)))
+
+    def _explain(self, X, *, background=None, target: int | None = None, output: str | None = None,
                   tolerance: float = 1e-6, device: str = "auto", **_ignored) -> Attribution:
         """Attribute each row of ``X`` against ``background``.
 
@@ -209,7 +227,7 @@ class LinearShap(Explainer):
         if output not in (None, space):
             raise ExplanationError(f"a linear model is exact in its {space!r} space only; "
                                    f"use method='shapley' for {output!r}")
-        names = self.model.feature_names
+        names = self.model_.feature_names
         Xf = self._frame(X, names)
         Bf = self._frame(background, names)
         if len(Bf) == 0:
@@ -254,7 +272,7 @@ class LinearShap(Explainer):
             return X[names] if names is not None else X
         arr = np.asarray(X)
         arr = arr[None, :] if arr.ndim == 1 else arr
-        if names is not None and hasattr(self.model.model, "feature_names_in_"):
+        if names is not None and hasattr(self.model_.model, "feature_names_in_"):
             return pd.DataFrame(arr, columns=names)
         return arr
 
@@ -276,7 +294,7 @@ class LinearShap(Explainer):
     def _predict(self, X, space, target):
         from ._tabular import select_output
 
-        model = self.model.model
+        model = self.model_.model
         if space == "margin":
             raw = model.decision_function(X)
         elif type(_final(model)).__name__ in _LINK_REGRESSORS:

@@ -227,7 +227,23 @@ class LRP(TorchExplainer):
 
     name = "lrp"
 
-    def attribute(self, X, *, target=None, rule: str = "epsilon", epsilon: float = 1e-9, alpha: float = 2.0,
+    def __init__(self, model, *, target=None, rule: str = "epsilon", epsilon: float = 1e-9, alpha: float = 2.0,
+                 beta: float = 1.0, gamma: float = 0.25, rules: dict | None = None, tolerance: float = 1e-2,
+                 internal_batch_size: int | None = None, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.rule = rule
+        self.epsilon = epsilon
+        self.alpha = alpha
+        self.beta = beta
+        self.gamma = gamma
+        self.rules = rules
+        self.tolerance = tolerance
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+
+    def _explain(self, X, *, target=None, rule: str = "epsilon", epsilon: float = 1e-9, alpha: float = 2.0,
                   beta: float = 1.0, gamma: float = 0.25, rules: dict | None = None, tolerance: float = 1e-2,
                   internal_batch_size: int | None = None, device: str = "auto") -> Attribution:
         """Relevance of each input element for the explained output.
@@ -257,7 +273,7 @@ class LRP(TorchExplainer):
                 raise ExplanationError(f"unknown LRP rule {r!r}; expected one of {', '.join(RULES)}")
         if "alpha_beta" in [rule, *rules.values()] and abs(alpha - beta - 1.0) > 1e-12:
             raise ExplanationError(f"the alpha-beta rule needs alpha - beta = 1, got alpha={alpha}, beta={beta}")
-        space = self.model.output_space
+        space = self.model_.output_space
         with self._on_device(device) as dev:
             prep = self._prepare(X, dev)
             batch = auto_batch(prep.numel, internal_batch_size, factor=4)

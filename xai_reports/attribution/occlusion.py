@@ -45,7 +45,22 @@ class Occlusion(Explainer):
 
     name = "occlusion"
 
-    def attribute(self, X, *, window=None, strides=None, baselines=None, background=None, target=None,
+    def __init__(self, model, *, window=None, strides=None, baselines=None, target=None,
+                 output: str | None = None, internal_batch_size: int | None = None, device: str = "auto",
+                 sliding_window_shapes=None, progress: bool = False):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.window = window
+        self.strides = strides
+        self.baselines = baselines
+        self.target = target
+        self.output = output
+        self.internal_batch_size = internal_batch_size
+        self.device = device
+        self.sliding_window_shapes = sliding_window_shapes
+        self.progress = progress
+
+    def _explain(self, X, *, window=None, strides=None, baselines=None, background=None, target=None,
                   output: str | None = None, internal_batch_size: int | None = None,
                   device: str = "auto", sliding_window_shapes=None, progress: bool = False) -> Attribution:
         """Attribute each row of ``X`` by occluding parts of it.
@@ -77,12 +92,12 @@ class Occlusion(Explainer):
         window = window if window is not None else sliding_window_shapes
         is_image = not isinstance(X, pd.DataFrame) and np.ndim(X) >= 3
         if is_image:
-            if not self.model.tags.get("differentiable"):
+            if not self.model_.tags.get("differentiable"):
                 raise ExplanationError("image occlusion needs a torch model")
-            return _ImageOcclusion(self.model).run(X, window=window, strides=strides, baselines=baselines,
-                                                   target=target, output=output,
-                                                   internal_batch_size=internal_batch_size, device=device,
-                                                   progress=progress)
+            return _ImageOcclusion(self.model_).fit().run(X, window=window, strides=strides, baselines=baselines,
+                                                         target=target, output=output,
+                                                         internal_batch_size=internal_batch_size, device=device,
+                                                         progress=progress)
         return self._tabular(X, baselines=baselines, background=background, target=target, output=output,
                              internal_batch_size=internal_batch_size)
 
@@ -90,12 +105,12 @@ class Occlusion(Explainer):
     def _tabular(self, X, *, baselines, background, target, output, internal_batch_size) -> Attribution:
         frame, names, X, cols = _tabular_rows(self, X, "occlusion")
         n, d = len(X), len(cols)
-        repl = _replacement(X, cols, baselines, background, self.model.feature_names)
-        space = output or self.model.output_space
-        f = model_fn(self.model, output=space)
+        repl = _replacement(X, cols, baselines, background, self.model_.feature_names)
+        space = output or self.model_.output_space
+        f = model_fn(self.model_, output=space)
         batch = internal_batch_size or max(1, 65536 // max(1, d))
         fx = f(X)
-        tgt = _pick_target(fx, target, self.model)
+        tgt = _pick_target(fx, target, self.model_)
         sel = (lambda out, rows: out if out.ndim == 1 else out[np.arange(len(out)), tgt[rows]])
         fx_s = sel(fx, np.arange(n))
         values = np.zeros((n, d))
@@ -144,7 +159,7 @@ def _tabular_rows(explainer, X, method: str):
     frame = isinstance(X, pd.DataFrame)
     names = explainer._feature_names(X)
     if frame:
-        cols = list(explainer.model.feature_names or X.columns)
+        cols = list(explainer.model_.feature_names or X.columns)
         X = X[cols].reset_index(drop=True)
     else:
         X = np.asarray(X, dtype=np.float64)

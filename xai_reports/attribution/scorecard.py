@@ -41,16 +41,33 @@ class ScorecardPoints(Explainer):
 
     name = "scorecard"
     additive = True
+    claims = "additivity"
 
-    def __init__(self, model, **params):
-        super().__init__(model, **params)
-        if getattr(self.model, "family", None) != "scorecard":
-            raise ExplanationError(f"method 'scorecard' needs a points-table scorecard; {self.model!r} is not one")
+    def _check_model(self, adapter) -> None:
+        if getattr(adapter, "family", None) != "scorecard":
+            raise ExplanationError(f"method 'scorecard' needs a points-table scorecard; {adapter!r} is not one")
 
-    def attribute(self, X, *, background=None, tolerance: float = 1e-9, device: str = "auto",
+    def __init__(self, model, *, tolerance: float = 1e-9, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.tolerance = tolerance
+        self.device = device
+
+    def _expected_value(self):
+        """The score of an applicant earning every maximum, or the background's mean (in output units)."""
+        ad = self.model_
+        card = ad.card
+        if self.background_ is None:
+            ref = card.max_points()[[card.features.index(f) for f in ad.feature_names]]
+        else:
+            ref = ad.points(self.background_).mean(axis=0)
+        value = float(ref.sum() + card.intercept)
+        return (value - card.offset) / card.factor if ad.is_classifier else value
+
+    def _explain(self, X, *, background=None, tolerance: float = 1e-9, device: str = "auto",
                   **_ignored) -> Attribution:
         """Attribute each row of ``X`` (see the module docstring)."""
-        ad = self.model
+        ad = self.model_
         card = ad.card
         unit = card.factor if ad.is_classifier else 1.0
         pts = ad.points(X)

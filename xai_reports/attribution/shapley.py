@@ -190,8 +190,28 @@ class ExactShapley(Explainer):
 
     name = "shapley"
     additive = True
+    claims = "additivity"
 
-    def attribute(self, X, *, background=None, target: int | None = None, output: str | None = None,
+    def __init__(self, model, *, target: int | None = None, output: str | None = None,
+                 batch_size: int = 65_536, max_features: int = 16, tolerance: float = 1e-6,
+                 progress: bool = False, device: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.output = output
+        self.batch_size = batch_size
+        self.max_features = max_features
+        self.tolerance = tolerance
+        self.progress = progress
+        self.device = device
+
+    def _expected_value(self):
+        """The mean model output over ``background_`` (``None`` without one)."""
+        if self.background_ is None:
+            return None
+        return self._mean_output(self.background_, output=self.output, target=self.target)
+
+    def _explain(self, X, *, background=None, target: int | None = None, output: str | None = None,
                   batch_size: int = 65_536, max_features: int = 16, tolerance: float = 1e-6,
                   progress: bool = False, device: str = "auto") -> Attribution:
         """Attribute each row of ``X`` exactly.
@@ -214,7 +234,7 @@ class ExactShapley(Explainer):
             the hybrid rows evaluated and ``extras["naive_evaluations"]`` what
             ``n * m * 2**d`` would have been.
         """
-        codec, Xm, Bm, f = prepare(self.model, X, background, target=target, output=output,
+        codec, Xm, Bm, f = prepare(self.model_, X, background, target=target, output=output,
                                    batch_size=batch_size)
         n, d = Xm.shape
         m = Bm.shape[0]

@@ -56,9 +56,32 @@ class TreeShap(Explainer):
 
     name = "tree_shap"
     additive = True
+    claims = "additivity"
     requires = frozenset({"tree_ensemble"})
 
-    def attribute(self, X, *, background=None, target: int | None = None, device: str = "auto",
+    def __init__(self, model, *, target: int | None = None, device: str = "auto", batch_size: int = 100_000,
+                 tolerance: float = 1e-3, feature_perturbation: str | None = None, engine: str = "auto"):
+        """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
+        self.model = model
+        self.target = target
+        self.device = device
+        self.batch_size = batch_size
+        self.tolerance = tolerance
+        self.feature_perturbation = feature_perturbation
+        self.engine = engine
+
+    def _expected_value(self):
+        """The mean model output over ``background_`` (interventional), else the trees' cover-weighted
+        expectation (path-dependent; ``None`` when the trees record no covers or no constant offset,
+        as XGBoost's)."""
+        ens = self._ensemble(self.target)
+        if self.background_ is not None:
+            return float(np.mean(self._predict(self.background_, ens, self.target)))
+        if not ens.cover_known or ens.offset is None:
+            return None
+        return float(_FlatTreeShap(ens, 1).path_dependent_base() + ens.offset)
+
+    def _explain(self, X, *, background=None, target: int | None = None, device: str = "auto",
                   batch_size: int = 100_000, tolerance: float = 1e-3,
                   feature_perturbation: str | None = None, engine: str = "auto") -> Attribution:
         """Attribute each row of ``X``.
@@ -91,18 +114,18 @@ class TreeShap(Explainer):
         if background is not None:
             return self._interventional(X, background=background, target=target, device=device,
                                         batch_size=batch_size, tolerance=tolerance)
-        if self.model.family == "xgboost" and engine != "flat":
+        if self.model_.family == "xgboost" and engine != "flat":
             return self._xgboost_path_dependent(X, device=device, batch_size=batch_size,
                                                 tolerance=tolerance, target=target)
-        if self.model.family in ("lightgbm", "catboost") and engine != "flat" and \
+        if self.model_.family in ("lightgbm", "catboost") and engine != "flat" and \
                 not str(device).startswith("cuda"):
             return self._library_path_dependent(X, target=target, tolerance=tolerance)
         return self._flat_path_dependent(X, target=target, tolerance=tolerance)
 
     def _library_path_dependent(self, X, *, target=None, tolerance=1e-3) -> Attribution:
         """LightGBM's ``pred_contrib`` / CatBoost's ``ShapValues``: the libraries' own exact path-dependent SHAP."""
-        contribs = np.asarray(self.model.contributions(X), dtype=np.float64)
-        d = len(self.model.feature_names) if self.model.feature_names else None
+        contribs = np.asarray(self.model_.contributions(X), dtype=np.float64)
+        d = len(self.model_.feature_names) if self.model_.feature_names else None
         if contribs.ndim == 2 and d is not None and contribs.shape[1] != d + 1:   # LightGBM multi-class
             contribs = contribs.reshape(len(contribs), -1, d + 1)
         if contribs.ndim == 3:
@@ -111,37 +134,37 @@ class TreeShap(Explainer):
             contribs = contribs[:, int(target)]
         values, base = contribs[:, :-1], contribs[:, -1]
 
-        preds = select_output(np.asarray(self.model.predict(X), dtype=np.float64), target)
-        impl = "lightgbm pred_contrib" if self.model.family == "lightgbm" else "catboost ShapValues"
+        preds = select_output(np.asarray(self.model_.predict(X), dtype=np.float64), target)
+        impl = "lightgbm pred_contrib" if self.model_.family == "lightgbm" else "catboost ShapValues"
         return Attribution(
             values=values, base_values=base, feature_names=self._feature_names(X), method=self.name,
-            output=self.model.output_space, predictions=preds, target=target,
+            output=self.model_.output_space, predictions=preds, target=target,
             params={"form": "path_dependent", "device": "cpu", "implementation": impl},
             self_check=additivity_check(values, base, preds, tolerance))
 
     # -- helpers ----------------------------------------------------------------
     def _ensemble(self, target):
-        cache = self.__dict__.setdefault("_ensembles", {})
+        cache = self.__dict__.setdefault("_ensemble_cache", {})     # cleared by fit()
         if target not in cache:
-            cache[target] = parse_ensemble(self.model, target)
+            cache[target] = parse_ensemble(self.model_, target)
         return cache[target]
 
     def _columns(self, X):
         if isinstance(X, pd.DataFrame):
-            return list(self.model.feature_names) if self.model.feature_names else list(X.columns)
+            return list(self.model_.feature_names) if self.model_.feature_names else list(X.columns)
         return None
 
     def _predict(self, X, ens, target, encoded=None):
         """The model's own output for ``X`` (the additivity check's reference)."""
-        if self.model.family == "sklearn":
-            return sklearn_predict(self.model, X, ens.output, target)
+        if self.model_.family == "sklearn":
+            return sklearn_predict(self.model_, X, ens.output, target)
         numeric = not isinstance(X, pd.DataFrame) or all(
             pd.api.types.is_numeric_dtype(t) and not isinstance(t, pd.CategoricalDtype) for t in X.dtypes)
-        if self.model.family == "xgboost" and encoded is not None and numeric and not (ens.cat_index >= 0).any():
+        if self.model_.family == "xgboost" and encoded is not None and numeric and not (ens.cat_index >= 0).any():
             # all-numeric input: predict on the float32 matrix (XGBoost's pandas import is slow)
-            raw = self.model.booster.inplace_predict(encoded.astype(np.float32), predict_type="margin")
+            raw = self.model_.booster.inplace_predict(encoded.astype(np.float32), predict_type="margin")
             return select_output(np.asarray(raw, dtype=np.float64), target)
-        return select_output(self.model.predict(X), target)
+        return select_output(self.model_.predict(X), target)
 
     # -- interventional -----------------------------------------------------------
     def _interventional(self, X, *, background, target=None, device="auto", batch_size=100_000,
@@ -204,17 +227,17 @@ class TreeShap(Explainer):
         from .._device import resolve_device
 
         dev = resolve_device(device)
-        self.model.to(dev)
+        self.model_.to(dev)
         try:
             n = len(X)
             parts, margins = [], []
             for i in range(0, n, batch_size):
                 chunk = X.iloc[i:i + batch_size] if hasattr(X, "iloc") else X[i:i + batch_size]
-                dm = self.model.dmatrix(chunk)
-                parts.append(self.model.booster.predict(dm, pred_contribs=True))
-                margins.append(self.model.booster.predict(dm, output_margin=True))
+                dm = self.model_.dmatrix(chunk)
+                parts.append(self.model_.booster.predict(dm, pred_contribs=True))
+                margins.append(self.model_.booster.predict(dm, output_margin=True))
         finally:
-            self.model.to("cpu")
+            self.model_.to("cpu")
         contribs = np.concatenate(parts).astype(np.float64)
         margin = np.concatenate(margins).astype(np.float64)
         if contribs.ndim == 3:  # multi-class: (n, k, d+1)
@@ -224,7 +247,7 @@ class TreeShap(Explainer):
         values, base = contribs[:, :-1], contribs[:, -1]
         return Attribution(
             values=values, base_values=base, feature_names=self._feature_names(X),
-            method=self.name, output=self.model.output_space, predictions=margin, target=target,
+            method=self.name, output=self.model_.output_space, predictions=margin, target=target,
             params={"form": "path_dependent", "device": dev, "implementation": "xgboost pred_contribs"},
             self_check=additivity_check(values, base, margin, tolerance))
 
