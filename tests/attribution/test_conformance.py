@@ -242,7 +242,7 @@ def test_a_leaked_hook_is_caught():
     from xai_reports.attribution.gradients import Saliency
 
     class Leaky(Saliency):
-        def _explain(self, X, **options):
+        def _explain(self, X, background=None, **options):
             self.model_.model[0].register_forward_hook(lambda *a: None)      # never removed
             return super()._explain(X, **options)
 

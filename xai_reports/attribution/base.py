@@ -120,7 +120,7 @@ class Explainer(BaseEstimator):
 
         >>> ex = TreeShap(model, batch_size=50_000).fit(X_reference)
         >>> attr = ex.explain(X)
-        >>> ex.expected_value_ == attr.base_values[0]
+        >>> np.isclose(ex.expected_value_, attr.base_values[0])
         True
         >>> clone(ex).get_params()["batch_size"]
         50000
