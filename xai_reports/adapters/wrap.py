@@ -1,11 +1,12 @@
-"""Model adapters: ``wrap_model`` turns a raw model into a :class:`ModelAdapter`."""
+"""``wrap_model``: the adapter for a raw model object, chosen by the model's type.
+
+The concrete adapters are imported only when a model of their kind arrives, so
+wrapping an XGBoost model never imports torch or ONNX Runtime.
+"""
 
 from __future__ import annotations
 
 from .base import ModelAdapter
-from .io import load_model
-
-__all__ = ["ModelAdapter", "wrap_model", "load_model"]
 
 
 def _is_xgboost(obj) -> bool:
@@ -65,7 +66,7 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
 
         return ScorecardAdapter(obj, feature_names=feature_names, **options)
     if type(obj).__name__ == "ExportedProgram":        # torch.export: run its module
-        from .torch_export import as_module
+        from .torch import as_module
 
         return wrap_model(as_module(obj), feature_names=feature_names, **options)
     if _is_xgboost(obj):
