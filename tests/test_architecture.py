@@ -18,6 +18,7 @@ import ast
 import builtins
 import importlib
 import re
+import sys
 from collections import defaultdict, deque
 from pathlib import Path
 
@@ -211,7 +212,6 @@ def _strongly_connected(graph) -> list[list[str]]:
             if len(comp) > 1:
                 out.append(sorted(comp))
 
-    import sys
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10 * len(graph) + 100))
     try:
