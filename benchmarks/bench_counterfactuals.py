@@ -153,32 +153,44 @@ def _alarm(signum, frame):
     raise _Timeout()
 
 
-def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
-    """DiCE, one applicant at a time; an applicant still running after ``timeout`` s counts as none found.
+def run_dice(model, data, continuous, queries, vary, permitted, k, *, method="random", timeout=60,
+             between=None, every=10**9, label="dice_random"):
+    """DiCE, one query row at a time (its API); a row still running after ``timeout`` s counts as none found.
 
     (DiCE genetic's random initialisation loops until it has drawn enough valid
-    points, which never ends for applicants whose valid region is tiny or empty.)
+    points, which never ends for rows whose valid region is tiny or empty.)
+
+    Args:
+        model: a scikit-learn-like view of the model for DiCE's frames.
+        data: DiCE's training frame, the outcome column last.
+        continuous: its continuous features.
+        queries: the query rows as DiCE sees them (index: the query ids).
+        vary: the features DiCE may vary.
+        permitted: ``permitted(row) -> {feature: [lo, hi]}`` for one query row.
+        k: counterfactuals per row.
+        method: ``"random"`` or ``"genetic"`` (which takes no seed argument).
+        between, every: ``between()`` (our run, not timed as DiCE's) is called every ``every`` rows.
+        label: the name progress lines use.
+
+    Returns:
+        ``(found, seconds, cpu_seconds)``: ``found`` lists ``(query id, DiCE's frame)`` for the rows
+        with counterfactuals; the times are DiCE's own (its rows, timed-out ones included).
     """
     import random
 
     import dice_ml
 
-    cats = {f: [str(c) for c in pack.features[f].categories] for f in features if f not in CONTINUOUS}
-    data = train[features + ["deny"]].copy()
-    for f in cats:
-        data[f] = data[f].astype(str)
-    d = dice_ml.Data(dataframe=data, continuous_features=CONTINUOUS, outcome_name="deny")
-    m = dice_ml.Model(model=PackTyped(model, features, cats, check=denied), backend="sklearn")
+    d = dice_ml.Data(dataframe=data, continuous_features=continuous, outcome_name=data.columns[-1])
+    m = dice_ml.Model(model=model, backend="sklearn")
     exp = dice_ml.Dice(d, m, method=method)
-    rows, failures, timeouts = [], 0, 0
-    t, c0 = time.perf_counter(), time.process_time()
-    for idx, x in denied.iterrows():
-        q = pd.DataFrame({f: [str(x[f]) if f in cats else float(x[f])] for f in features})
-        permitted = {}
-        for f in vary:
-            lo, hi = pack.features[f].bounds
-            permitted[f] = [min(lo, float(x[f])), float(x[f])]   # decrease-only, within the pack's bounds
-        seed = {"random_seed": 0} if method == "random" else {}   # genetic takes no seed argument
+    seed = {"random_seed": 0} if method == "random" else {}
+    found, timeouts = [], 0
+    secs = cpu = 0.0
+    for i, idx in enumerate(queries.index):
+        if between is not None and i % every == every // 2:
+            between()          # our run, interleaved with DiCE's rows (not timed as DiCE's)
+        q = queries.loc[[idx]].reset_index(drop=True)
+        t, c = time.perf_counter(), time.process_time()
         random.seed(0)
         np.random.seed(0)
         signal.signal(signal.SIGALRM, _alarm)
@@ -187,45 +199,72 @@ def run_dice(model, pack, train, denied, features, k, method, vary, timeout=60):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 r = exp.generate_counterfactuals(q, total_CFs=k, desired_class=0, features_to_vary=vary,
-                                                 permitted_range=permitted, verbose=False, **seed)
+                                                 permitted_range=permitted(q.iloc[0]), verbose=False, **seed)
             out = r.cf_examples_list[0].final_cfs_df
         except _Timeout:
             timeouts += 1
-            print(f"  {method} row {idx}: stopped after {timeout} s", flush=True)
+            print(f"  {label} row {idx}: stopped after {timeout} s", flush=True)
             continue
         except Exception as exc:  # DiCE raises when it finds nothing
-            failures += 1
             if os.environ.get("BENCH_DEBUG"):
-                print(f"  {method} row {idx}: {type(exc).__name__}: {exc}")
+                print(f"  {label} row {idx}: {type(exc).__name__}: {exc}")
             continue
         finally:
             signal.alarm(0)
+            secs += time.perf_counter() - t
+            cpu += time.process_time() - c
         if os.environ.get("BENCH_DEBUG"):
-            print(f"  {method} row {idx}: {time.perf_counter() - t:.1f} s so far", flush=True)
+            print(f"  {label} row {idx}: {secs:.1f} s so far", flush=True)
         if out is None or len(out) == 0:
             continue
+        found.append((idx, out.reset_index(drop=True)))
+    if timeouts:
+        print(f"  {label}: {timeouts} of {len(queries)} rows stopped after {timeout} s (counted in the time)")
+    return found, secs, cpu
+
+
+def run_dice_hmda(model, pack, train, denied, features, k, method, vary, timeout=60):
+    """:func:`run_dice` on HMDA applicants: categoricals as strings, decrease-only within the pack's bounds.
+
+    Returns ``(cfs, seconds, cpu_seconds)``, ``cfs`` typed as the model's frames with a ``query`` column.
+    """
+    cats = {f: [str(c) for c in pack.features[f].categories] for f in features if f not in CONTINUOUS}
+    data = train[features + ["deny"]].copy()
+    queries = denied[features].copy()
+    for f in features:
+        if f in cats:
+            data[f] = data[f].astype(str)
+        queries[f] = queries[f].astype(str) if f in cats else queries[f].astype(float)
+
+    def permitted(x):
+        out = {}
+        for f in vary:
+            lo, _ = pack.features[f].bounds
+            out[f] = [min(lo, float(x[f])), float(x[f])]   # decrease-only, within the pack's bounds
+        return out
+
+    found, secs, cpu = run_dice(PackTyped(model, features, cats, check=denied), data, CONTINUOUS, queries, vary,
+                                permitted, k, method=method, timeout=timeout, label=f"dice_{method}")
+    if not found:
+        return pd.DataFrame(columns=["query"] + features), secs, cpu
+    rows = []
+    for idx, out in found:
         out = out[features].copy()
         out.insert(0, "query", idx)
         rows.append(out)
-    secs = time.perf_counter() - t
-    run_dice.cpu = time.process_time() - c0
-    if timeouts:
-        print(f"  {method}: {timeouts} of {len(denied)} applicants stopped after {timeout} s (counted in the time)")
-    if not rows:
-        return pd.DataFrame(columns=["query"] + features), secs
     cfs = pd.concat(rows, ignore_index=True)
     for f in cats:
         cfs[f] = pd.Categorical(cfs[f].astype(str), categories=pack.features[f].categories
                                 if all(isinstance(c, str) for c in pack.features[f].categories) else cats[f])
     for f in CONTINUOUS:
         cfs[f] = cfs[f].astype(float)
-    return cfs, secs
+    return cfs, secs, cpu
 
 
 def score(name, cfs, secs, model, pack, denied, X_train, features, cpu=float("nan")):
     from xai_reports.counterfactuals import Constraints
     from xai_reports.counterfactuals.quality import l1_distance, mad_scale, n_changed
-    from xai_reports.counterfactuals.search import Codec
+    from xai_reports.counterfactuals.encoding import Codec
 
     n = len(denied)
     codec = Codec(X_train, features)
@@ -436,53 +475,18 @@ def run_ours_case(case, k, times, cpu):
 
 
 def run_dice_case(case, k, timeout=60, between=None, every=10**9):
-    """DiCE random, one query row at a time (its API), the same features to vary and ranges."""
-    import random
-
-    import dice_ml
-
-    outcome = case.dice_frame.columns[-1]
-    d = dice_ml.Data(dataframe=case.dice_frame, continuous_features=case.continuous, outcome_name=outcome)
-    m = dice_ml.Model(model=_DiceModel(case), backend="sklearn")
-    exp = dice_ml.Dice(d, m, method="random")
+    """:func:`run_dice` (random) on a case: the same features to vary and ranges; ``(cfs, seconds, cpu_seconds)``."""
     q_all = case.query_dice
     assert np.allclose(case.to_model(q_all), case.query.to_numpy(dtype=np.float64))
-    rows, timeouts = [], 0
-    secs = cpu = 0.0
-    for i, idx in enumerate(q_all.index):
-        if between is not None and i % every == every // 2:
-            between()          # our run, interleaved with DiCE's rows (not timed as DiCE's)
-        q = q_all.loc[[idx]].reset_index(drop=True)
-        t, c = time.perf_counter(), time.process_time()
-        random.seed(0)
-        np.random.seed(0)
-        signal.signal(signal.SIGALRM, _alarm)
-        signal.alarm(timeout)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                r = exp.generate_counterfactuals(q, total_CFs=k, desired_class=0, features_to_vary=case.vary,
-                                                 permitted_range=case.permitted(q.iloc[0]), verbose=False,
-                                                 random_seed=0)
-            out = r.cf_examples_list[0].final_cfs_df
-        except _Timeout:
-            timeouts += 1
-            continue
-        except Exception:  # DiCE raises when it finds nothing
-            continue
-        finally:
-            signal.alarm(0)
-            secs += time.perf_counter() - t
-            cpu += time.process_time() - c
-        if out is None or len(out) == 0:
-            continue
-        out = case.from_dice(out.reset_index(drop=True))
+    found, secs, cpu = run_dice(_DiceModel(case), case.dice_frame, case.continuous, q_all, case.vary, case.permitted,
+                                k, timeout=timeout, between=between, every=every, label=f"dice_random ({case.name})")
+    if not found:
+        return pd.DataFrame(columns=["query"] + list(case.query.columns)), secs, cpu
+    rows = []
+    for idx, out in found:
+        out = case.from_dice(out)
         out.insert(0, "query", idx)
         rows.append(out)
-    if timeouts:
-        print(f"  dice_random ({case.name}): {timeouts} rows stopped after {timeout} s (counted in the time)")
-    if not rows:
-        return pd.DataFrame(columns=["query"] + list(case.query.columns)), secs, cpu
     return pd.concat(rows, ignore_index=True), secs, cpu
 
 
@@ -490,7 +494,7 @@ def score_case(name, case, cfs, secs, cpu=float("nan")):
     """Validity, violations, sparsity and distance (a one-hot group counts as one feature), speed."""
     from xai_reports.counterfactuals import Constraints
     from xai_reports.counterfactuals.quality import l1_distance, mad_scale, n_changed
-    from xai_reports.counterfactuals.search import Codec
+    from xai_reports.counterfactuals.encoding import Codec
 
     feats = list(case.query.columns)
     n = len(case.query)
@@ -594,10 +598,10 @@ def run_hmda(args, methods):
             cfs, secs = run_ours(model, pack, denied, X_train, args.k, repeat=args.repeat)
         elif method.startswith("dice_"):
             sub = denied if method == "dice_random" else denied.head(args.genetic_n)
-            cfs, secs = run_dice(model, pack, train, sub, features, args.k, method.split("_", 1)[1], vary,
-                                 timeout=args.timeout)
-            rows.append(score(method, cfs, secs, model, pack, sub, X_train, features, cpu=run_dice.cpu))
-            print(f"  {method}: {secs:.2f} s ({run_dice.cpu:.2f} s CPU) for {len(sub)} applicants")
+            cfs, secs, dcpu = run_dice_hmda(model, pack, train, sub, features, args.k, method.split("_", 1)[1],
+                                            vary, timeout=args.timeout)
+            rows.append(score(method, cfs, secs, model, pack, sub, X_train, features, cpu=dcpu))
+            print(f"  {method}: {secs:.2f} s ({dcpu:.2f} s CPU) for {len(sub)} applicants")
             if method != "dice_random" and ours is not None:
                 # xai-reports' counterfactuals of the same applicants (time: its per-applicant share)
                 o_cfs, o_secs = ours

@@ -17,14 +17,13 @@ import re
 from pathlib import Path
 
 from ..errors import ModelLoadError
+from ._library import library_reason
 
 _FIRST_KEY = re.compile(rb'^\s*\{\s*"([^"]{1,64})"')
 
 
 def _first_line(exc) -> str:
     """The library's error as a short clause (first line, bounded: libraries quote whole inputs)."""
-    from .io import library_reason
-
     return library_reason(exc)
 
 

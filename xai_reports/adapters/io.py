@@ -15,7 +15,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ..errors import ModelLoadError, UnsafeModelError, brief
+from ..errors import ModelLoadError, UnsafeModelError
+from ._library import library_reason
+from .wrap import wrap_model
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".sav", ".dill", ".cloudpickle"}
 TORCH_SUFFIXES = {".pt", ".pth", ".ts", ".torchscript"}
@@ -26,18 +28,6 @@ def _refuse(path: Path, why: str):
         f"{path}: refused to load {why}: loading a pickle can execute arbitrary code. "
         "Save the model as XGBoost JSON/UBJ (booster.save_model('model.json')), scikit-learn skops "
         "(skops.io.dump), ONNX, or a torch state dict / TorchScript file instead.")
-
-
-def library_reason(exc: BaseException, limit: int = 120) -> str:
-    """A library's error as a short clause for a one-line message: its first line, without XGBoost's
-    ``[12:00:00] /src/file.cc:27:`` prefix, cut to ``limit`` characters (libraries quote the
-    offending input, which can be a whole file)."""
-    import re
-
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    first = re.sub(r"^\[\d{2}:\d{2}:\d{2}\]\s*\S+:\d+:\s*", "", first)
-    return brief(first or type(exc).__name__, limit)
 
 
 def _looks_like_pickle(head: bytes) -> bool:
@@ -67,8 +57,6 @@ def load_model(path, *, architecture=None, feature_names=None, trusted=None, **a
         UnsafeModelError: a pickle/joblib file.
         ModelLoadError: a missing, empty or unreadable file.
     """
-    from . import wrap_model
-
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"{path}: model file not found")
@@ -111,8 +99,6 @@ def _load_torch(path: Path, architecture, feature_names, adapter_options):
         import torch
     except ImportError:
         raise ModelLoadError(f"{path}: loading torch models needs PyTorch (pip install torch)") from None
-    from . import wrap_model
-
     # TorchScript archives carry their own code and are loaded without pickle of user objects.
     try:
         with zipfile.ZipFile(path) as zf:

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ModelLoadError, UnsafeModelError
+from .wrap import wrap_model
 
 #: module prefixes whose classes are trusted by default
 TRUSTED_PREFIXES = ("sklearn.", "scipy.sparse.")
@@ -74,8 +75,6 @@ def load_skops(path: Path, *, trusted=None, feature_names=None, **adapter_option
         import skops.io as sio
     except ImportError:
         raise ModelLoadError(f"{path}: loading .skops files needs skops (pip install skops)") from None
-    from . import wrap_model
-
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:  # noqa: BLE001 - any failure to read the schema is a load error

@@ -72,3 +72,23 @@ class TorchAdapter(ModelAdapter):
             h.update(name.encode())
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return h.digest()
+
+
+def as_module(program):
+    """An ``nn.Module`` running ``program.module()``; ``eval()``/``train()`` leave the graph as exported
+    (exported graphs refuse them: their mode was fixed at export)."""
+    import torch
+
+    class ExportedModule(torch.nn.Module):
+        def __init__(self, gm):
+            super().__init__()
+            self.gm = gm
+
+        def forward(self, x):
+            return self.gm(x)
+
+        def train(self, mode: bool = True):
+            self.training = mode
+            return self
+
+    return ExportedModule(program.module())

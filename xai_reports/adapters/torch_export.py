@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import ModelLoadError, UnsafeModelError
+from .wrap import wrap_model
 
 
 def check_pt2(path: Path) -> None:
@@ -67,8 +68,6 @@ def load_exported_program(path: Path, *, feature_names=None, **adapter_options):
         import torch
     except ImportError:
         raise ModelLoadError(f"{path}: loading torch.export programs needs PyTorch (pip install torch)") from None
-    from . import wrap_model
-
     check_pt2(path)
     try:
         program = torch.export.load(str(path))
@@ -76,23 +75,3 @@ def load_exported_program(path: Path, *, feature_names=None, **adapter_options):
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelLoadError(f"{path}: not a readable torch.export program ({msg})") from None
     return wrap_model(program, feature_names=feature_names, **adapter_options)
-
-
-def as_module(program):
-    """An ``nn.Module`` running ``program.module()``; ``eval()``/``train()`` leave the graph as exported
-    (exported graphs refuse them: their mode was fixed at export)."""
-    import torch
-
-    class ExportedModule(torch.nn.Module):
-        def __init__(self, gm):
-            super().__init__()
-            self.gm = gm
-
-        def forward(self, x):
-            return self.gm(x)
-
-        def train(self, mode: bool = True):
-            self.training = mode
-            return self
-
-    return ExportedModule(program.module())

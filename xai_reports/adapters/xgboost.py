@@ -21,7 +21,7 @@ def _data_errors():
         yield
     except xgb.core.XGBoostError as exc:
         from ..errors import InputError
-        from .io import library_reason
+        from ._library import library_reason
 
         raise InputError(f"the model cannot score these data ({library_reason(exc)})") from None
 

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .constraints import DICT_KEYS, Constraints, FeatureRule
+from .constraints import DICT_KEYS, Constraints
+from .encoding import Codec
 from .quality import diversity, feature_diversity, l1_distance, mad_scale, n_changed, nearest_distance
-from .search import STRATEGIES, Codec, Engine, SearchConfig
+from .rules import FeatureRule
+from .search import STRATEGIES, Engine, SearchConfig
 from .targets import resolve_target
 
 __all__ = ["counterfactuals", "CounterfactualResult", "Constraints", "FeatureRule", "SearchConfig",

@@ -49,125 +49,13 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .encoding import TOL, Codec, changed_mask
+from .rules import FeatureRule, apply_feature_spec, same_value
 
 DICT_KEYS = ("immutable", "increase_only", "decrease_only", "bounds", "integer", "categories",
              "forbidden_transitions", "max_changes", "costs", "steps", "one_hot")
 #: keys of a constraints dict that may name a one-hot group instead of a column
 GROUP_KEYS = ("immutable", "categories", "forbidden_transitions", "costs")
-_TOL = 1e-9
-
-
-def _changed(x, c) -> np.ndarray:
-    """Element-wise 'value changed' for float arrays (NaN == NaN counts as unchanged)."""
-    x = np.asarray(x, dtype=np.float64)
-    c = np.asarray(c, dtype=np.float64)
-    nx, nc = np.isnan(x), np.isnan(c)
-    diff = np.abs(c - x) > _TOL * np.maximum(1.0, np.abs(x))   # False where either is NaN
-    return diff | (nx != nc)
-
-
-@dataclass
-class FeatureRule:
-    """The constraints on one feature.
-
-    Attributes:
-        name: the column.
-        kind: ``"numeric"`` (floats; ordinal levels included) or ``"categorical"``
-            (a pandas categorical column; values handled as codes into ``categories``).
-        mutable: whether a counterfactual may change it at all.
-        why: why it is immutable (``"protected"``, ``"not actionable in pack 'x'"``,
-            ``"immutable (constraints)"``), for the status and the record.
-        direction: ``"any"``, ``"increase_only"`` or ``"decrease_only"`` (categorical:
-            along the order of ``categories``).
-        bounds: declared ``(lo, hi)`` for numeric features, or ``None``.
-        integer: changed values must be whole numbers.
-        levels: the allowed numeric values (ordinal features), sorted, or ``None``.
-        step: search resolution for numeric values (a grid), or ``None``.
-        categories: every category of a categorical feature (the model's order).
-        allowed: the categories a change may end on (default: all).
-        forbidden: ``(from, to)`` transitions that may not happen.
-        cost: weight of a change of this feature in the distance the search minimises.
-    """
-
-    name: str
-    kind: str = "numeric"
-    mutable: bool = True
-    why: str | None = None
-    direction: str = "any"
-    bounds: tuple[float, float] | None = None
-    integer: bool = False
-    levels: np.ndarray | None = None
-    step: float | None = None
-    categories: list | None = None
-    allowed: list | None = None
-    forbidden: set = field(default_factory=set)
-    cost: float = 1.0
-
-    def describe(self) -> dict:
-        """A JSON-friendly summary (for records and reports)."""
-        d: dict = {"mutable": self.mutable}
-        if not self.mutable:
-            d["why"] = self.why
-            return d
-        if self.direction != "any":
-            d["direction"] = self.direction
-        if self.bounds is not None:
-            d["bounds"] = [float(self.bounds[0]), float(self.bounds[1])]
-        if self.integer:
-            d["integer"] = True
-        if self.levels is not None:
-            d["levels"] = [float(v) for v in self.levels]
-        if self.kind == "categorical" and self.allowed is not None and list(self.allowed) != list(self.categories):
-            d["allowed"] = [_plain(v) for v in self.allowed]
-        if self.forbidden:
-            d["forbidden_transitions"] = sorted([[_plain(a), _plain(b)] for a, b in self.forbidden], key=str)
-        if self.cost != 1.0:
-            d["cost"] = float(self.cost)
-        return d
-
-    # -- categorical helpers ----------------------------------------------------
-    def code_of(self, value) -> int | None:
-        """The code of a category value (``"1"`` matches ``1``), or ``None``."""
-        for i, c in enumerate(self.categories or []):
-            if _same(c, value):
-                return i
-        return None
-
-    def target_mask(self) -> np.ndarray:
-        """``(C,)`` bool: categories a change may end on."""
-        cats = self.categories or []
-        if self.allowed is None:
-            return np.ones(len(cats), dtype=bool)
-        return np.array([any(_same(c, a) for a in self.allowed) for c in cats], dtype=bool)
-
-    def forbidden_matrix(self) -> np.ndarray:
-        """``(C, C)`` bool: ``[from_code, to_code]`` is a forbidden transition."""
-        cats = self.categories or []
-        m = np.zeros((len(cats), len(cats)), dtype=bool)
-        for a, b in self.forbidden:
-            ia, ib = self.code_of(a), self.code_of(b)
-            if ia is not None and ib is not None:
-                m[ia, ib] = True
-        return m
-
-
-def _same(a, b) -> bool:
-    if a is None or b is None:
-        return a is b
-    if str(a) == str(b):
-        return True
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return False
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
 @dataclass
 class Constraints:
     """The resolved constraints for every model feature, in model order.
@@ -235,7 +123,7 @@ class Constraints:
             if spec is not None and fs is None:
                 raise InputError(f"feature '{f}' is not declared in pack '{spec.name}'", column=f)
             if fs is not None:
-                _apply_feature_spec(rule, fs, spec.name)
+                apply_feature_spec(rule, fs, spec.name)
             rules[f] = rule
         max_changes = None
         source = "defaults"
@@ -450,8 +338,8 @@ class Constraints:
                     raise InputError(f"constraints['categories']['{f}']: {bad} not among the feature's "
                                      f"categories {[str(c) for c in r.categories]}", column=f)
                 prev = r.allowed
-                r.allowed = [c for c in r.categories if any(_same(c, v) for v in values)
-                             and (prev is None or any(_same(c, p) for p in prev))]
+                r.allowed = [c for c in r.categories if any(same_value(c, v) for v in values)
+                             and (prev is None or any(same_value(c, p) for p in prev))]
             else:
                 try:
                     lv = np.array(sorted(float(v) for v in values))
@@ -518,12 +406,12 @@ class Constraints:
 
     # -- checking --------------------------------------------------------------
     def violation_matrix(self, Z0: np.ndarray, Z: np.ndarray) -> dict[str, np.ndarray]:
-        """Vectorised check on encoded rows (see :mod:`.search`): ``{kind: (n, d) bool}``.
+        """Vectorised check on encoded rows (see :mod:`.encoding`): ``{kind: (n, d) bool}``.
 
         ``Z0`` are the original rows, ``Z`` the counterfactuals (same shape).
         """
         n, d = Z.shape
-        changed = _changed(Z0, Z)
+        changed = changed_mask(Z0, Z)
         out = {k: np.zeros((n, d), dtype=bool) for k in
                ("immutable", "direction", "bounds", "integer", "categories", "forbidden_transitions")}
         for j, f in enumerate(self.features):
@@ -544,7 +432,7 @@ class Constraints:
                 if r.bounds is not None:
                     lo, hi = r.bounds
                     with np.errstate(invalid="ignore"):
-                        out["bounds"][:, j] = ch & ~((c >= lo - _TOL) & (c <= hi + _TOL))
+                        out["bounds"][:, j] = ch & ~((c >= lo - TOL) & (c <= hi + TOL))
                 if r.integer:
                     out["integer"][:, j] = ch & ~(np.abs(c - np.round(c)) <= 1e-9)
                 if r.levels is not None:
@@ -613,8 +501,6 @@ class Constraints:
             >>> sum(map(len, c.violations(X.loc[cfs.row], cfs[c.features])))
             0
         """
-        from .search import Codec
-
         codec = Codec(original, self.features)
         Z0 = codec.encode(original)
         Z = codec.encode(counterfactuals)
@@ -628,34 +514,3 @@ class Constraints:
             for i, j in zip(*np.nonzero(mat)):
                 msgs[i].append(f"{self.features[j]}: {kind}")
         return msgs
-
-
-def _apply_feature_spec(rule: FeatureRule, fs, pack_name: str):
-    """Copy a pack ``FeatureSpec`` into ``rule``."""
-    if fs.protected:
-        rule.mutable, rule.why = False, "protected attribute"
-    elif not fs.actionable:
-        rule.mutable, rule.why = False, f"not actionable in pack '{pack_name}'"
-    rule.direction = fs.direction
-    rule.cost = float(fs.cost)
-    rule.forbidden = {(a, b) for a, b in fs.forbidden_transitions}
-    if rule.kind == "numeric":
-        if fs.bounds is not None:
-            rule.bounds = (float(fs.bounds[0]), float(fs.bounds[1]))
-        rule.integer = bool(fs.integer)
-        if fs.type == "ordinal" and fs.categories:
-            try:
-                rule.levels = np.array(sorted(float(c) for c in fs.categories))
-            except (TypeError, ValueError):
-                pass
-        # search on the precision the documents print values with
-        if fs.type == "numeric" and rule.levels is None:
-            if fs.format == "percent":
-                rule.step = 10.0 ** -(fs.decimals + 2)
-            elif fs.format in ("number", "currency"):
-                rule.step = 10.0 ** -fs.decimals
-            elif fs.format == "integer":
-                rule.step = 1.0
-    else:
-        if rule.categories is None and fs.categories:
-            rule.categories = list(fs.categories)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .encoding import changed_mask
+
 
 def mad_scale(Z: np.ndarray, numeric: np.ndarray) -> np.ndarray:
     """Per-feature scale: the median absolute deviation of ``Z`` (background rows).
@@ -86,9 +88,7 @@ def n_changed(Z0: np.ndarray, Z: np.ndarray) -> np.ndarray:
         >>> n_changed(np.array([[1.0, 2.0]]), np.array([[1.0, 3.0]]))
         array([1])
     """
-    from .constraints import _changed
-
-    return _changed(Z0, Z).sum(axis=1)
+    return changed_mask(Z0, Z).sum(axis=1)
 
 
 def nearest_distance(Z: np.ndarray, background: np.ndarray, scale: np.ndarray, numeric: np.ndarray,
@@ -160,13 +160,11 @@ def feature_diversity(Z0: np.ndarray, Zs: np.ndarray) -> float:
         >>> feature_diversity(np.zeros(2), np.array([[1.0, 0.0], [0.0, 1.0]]))
         1.0
     """
-    from .constraints import _changed
-
     k = len(Zs)
     if k < 2:
         return float("nan")
     vals = []
     for a in range(k):
         for b in range(a + 1, k):
-            vals.append(_changed(Zs[a], Zs[b]).mean())
+            vals.append(changed_mask(Zs[a], Zs[b]).mean())
     return float(np.mean(vals))

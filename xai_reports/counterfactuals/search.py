@@ -43,72 +43,14 @@ import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
-from ..errors import InputError
-from .constraints import Constraints, _changed
-from .quality import l1_distance
+from .candidates import CandidateGenerators
+from .constraints import Constraints
+from .encoding import Codec, Grid, changed_mask
+from .fastpath import fast_path
+from .refine import Refinement
 
 STRATEGIES = ("line", "random", "donor", "gradient")
-
-
-class Codec:
-    """Model features of a DataFrame as a float matrix (categorical -> codes) and back.
-
-    Args:
-        X: a DataFrame (categorical columns as pandas categoricals) or an array.
-        features: the model's feature order.
-    """
-
-    def __init__(self, X, features: list[str]):
-        self.features = list(features)
-        self.is_frame = isinstance(X, pd.DataFrame)
-        self.categories: dict[int, pd.Index] = {}
-        self.ordered: dict[int, bool] = {}
-        if self.is_frame:
-            for j, f in enumerate(self.features):
-                dt = X[f].dtype
-                if isinstance(dt, pd.CategoricalDtype):
-                    self.categories[j] = dt.categories
-                    self.ordered[j] = bool(dt.ordered)
-        self.numeric = np.array([j not in self.categories for j in range(len(self.features))])
-
-    def encode(self, df) -> np.ndarray:
-        """``(n, d)`` float64: numeric values, category codes (NaN when missing)."""
-        if not isinstance(df, pd.DataFrame):
-            return np.asarray(df, dtype=np.float64).reshape(-1, len(self.features))
-        Z = np.empty((len(df), len(self.features)), dtype=np.float64)
-        for j, f in enumerate(self.features):
-            col = df[f]
-            if j in self.categories:
-                cats = self.categories[j]
-                if isinstance(col.dtype, pd.CategoricalDtype) and col.cat.categories.equals(cats):
-                    codes = col.cat.codes.to_numpy().astype(np.float64)
-                else:
-                    codes = _codes_of(col, cats, f)
-                codes[codes < 0] = np.nan
-                Z[:, j] = codes
-            else:
-                try:
-                    Z[:, j] = pd.to_numeric(col, errors="raise").to_numpy(dtype=np.float64)
-                except (TypeError, ValueError):
-                    raise InputError(f"expected numbers in column '{f}'", column=f) from None
-        return Z
-
-    def decode(self, Z: np.ndarray, index=None):
-        """The model input for encoded rows: a DataFrame with the original dtypes (or an array)."""
-        if not self.is_frame:
-            return Z
-        if not self.categories:     # all numeric: one float block (much cheaper than a column per feature)
-            return pd.DataFrame(np.asarray(Z, dtype=np.float64), columns=self.features, index=index, copy=False)
-        cols = {}
-        for j, f in enumerate(self.features):
-            if j in self.categories:
-                codes = np.where(np.isnan(Z[:, j]), -1, Z[:, j]).astype(np.int64)
-                cols[f] = pd.Categorical.from_codes(codes, categories=self.categories[j], ordered=self.ordered[j])
-            else:
-                cols[f] = Z[:, j]
-        return pd.DataFrame(cols, index=index)
 
 
 class _SearchCodec:
@@ -119,129 +61,6 @@ class _SearchCodec:
         self.is_frame = codec.is_frame
         self.numeric = np.array([not isinstance(item, tuple) and bool(codec.numeric[item])
                                  for item in constraints.search_index()])
-
-
-def _codes_of(col: pd.Series, cats: pd.Index, name: str) -> np.ndarray:
-    """Codes of values against ``cats``, matching ``"1"`` to ``1``; unknown values raise."""
-    lookup = {str(c): i for i, c in enumerate(cats)}
-    out = np.empty(len(col), dtype=np.float64)
-    for i, v in enumerate(col.tolist()):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            out[i] = -1
-            continue
-        key = str(v)
-        if key not in lookup:
-            try:
-                key = next(str(c) for c in cats if float(c) == float(v))
-            except (StopIteration, TypeError, ValueError):
-                raise InputError(f"unknown category {v!r} in column '{name}' "
-                                 f"(categories: {[str(c) for c in cats]})", column=name) from None
-        out[i] = lookup[key]
-    return out
-
-
-# -- numeric grids --------------------------------------------------------------
-
-class _Grid:
-    """Where a numeric feature's values may sit: anywhere, on a step grid, or on levels."""
-
-    def __init__(self, rule):
-        self.levels = None if rule.levels is None else np.asarray(rule.levels, dtype=np.float64)
-        if self.levels is None and rule.integer:
-            self.step = 1.0 if rule.step is None else max(1.0, np.ceil(rule.step))
-        else:
-            self.step = rule.step if self.levels is None else None
-        self.continuous = self.levels is None and self.step is None
-
-    def snap(self, v: np.ndarray, mode: str) -> np.ndarray:
-        """Snap values ``down``, ``up`` or to the ``nearest`` allowed value (NaN stays NaN)."""
-        v = np.asarray(v, dtype=np.float64)
-        if self.continuous:
-            return v
-        if self.levels is not None:
-            L = self.levels
-            if len(L) == 0:
-                return np.full_like(v, np.nan)
-            with np.errstate(invalid="ignore"):
-                idx_up = np.searchsorted(L, v - 1e-12, side="left")
-                idx_dn = np.searchsorted(L, v + 1e-12, side="right") - 1
-            up = np.where(idx_up < len(L), L[np.minimum(idx_up, len(L) - 1)], np.nan)
-            dn = np.where(idx_dn >= 0, L[np.maximum(idx_dn, 0)], np.nan)
-            if mode == "up":
-                out = up
-            elif mode == "down":
-                out = dn
-            else:
-                out = np.where(np.isnan(up) | (np.abs(v - dn) <= np.abs(up - v)), dn, up)
-                out = np.where(np.isnan(dn), up, out)
-            return np.where(np.isnan(v), np.nan, out)
-        s = self.step
-        q = v / s
-        with np.errstate(invalid="ignore"):
-            if mode == "up":
-                k = np.ceil(q - 1e-9)
-            elif mode == "down":
-                k = np.floor(q + 1e-9)
-            else:
-                k = np.round(q)
-        return np.round(k * s, 12)
-
-
-def _xgboost_fast_path(adapter, codec: Codec, output: str):
-    """A predictor from encoded rows for XGBoost boosters whose feature types match the codec."""
-    if getattr(adapter, "family", None) != "xgboost" or not hasattr(adapter, "booster"):
-        return None
-    import json
-
-    import xgboost as xgb
-
-    booster = adapter.booster
-    names = booster.feature_names
-    types = booster.feature_types
-    if names is None or list(names) != codec.features or types is None:
-        return None
-    for j, t in enumerate(types):
-        if (t == "c") != (not codec.numeric[j]):
-            return None
-    try:
-        nthread = int(json.loads(booster.save_config())["learner"]["generic_param"].get("nthread", "0"))
-    except (KeyError, ValueError, TypeError):
-        nthread = 0
-    nthread = nthread if nthread > 0 else -1
-
-    def predict(Z):
-        Z32 = np.ascontiguousarray(Z, dtype=np.float32)
-        try:
-            raw = booster.inplace_predict(Z32, predict_type="margin", missing=np.nan)
-        except (xgb.core.XGBoostError, TypeError, ValueError):
-            dm = xgb.DMatrix(Z32, feature_names=names, feature_types=types, nthread=nthread, missing=np.nan)
-            raw = booster.predict(dm, output_margin=True)
-        return adapter.convert(np.asarray(raw, dtype=np.float64), adapter.output_space, output)
-
-    return predict
-
-
-def _lightgbm_fast_path(adapter, codec: Codec, output: str):
-    """A predictor from encoded rows for LightGBM scikit-learn models on numeric features (its booster)."""
-    if getattr(adapter, "family", None) != "sklearn" or not codec.numeric.all():
-        return None
-    booster = getattr(adapter.model, "booster_", None)
-    if booster is None or type(booster).__module__.split(".")[0] != "lightgbm":
-        return None
-    try:
-        if list(booster.feature_name()) != codec.features:
-            return None
-    except Exception:  # noqa: BLE001 - any surprise: the adapter's own path
-        return None
-    space = adapter.output_space
-    if space not in ("probability", "margin"):
-        return None
-
-    def predict(Z):
-        raw = booster.predict(np.ascontiguousarray(Z, dtype=np.float64), raw_score=(space == "margin"))
-        return adapter.convert(np.asarray(raw, dtype=np.float64), space, output)
-
-    return predict
 
 
 # -- the engine -----------------------------------------------------------------
@@ -292,7 +111,7 @@ class RowResult:
     n_evaluated: int = 0
 
 
-class Engine:
+class Engine(CandidateGenerators, Refinement):
     """Runs the search for encoded query rows. See the module docstring."""
 
     def __init__(self, adapter, codec: Codec, constraints: Constraints, target, background: np.ndarray,
@@ -322,7 +141,7 @@ class Engine:
         self.numeric = codec.numeric
         self.rules = [constraints.rules[f] for f in codec.features]
         self.weights = np.array([r.cost for r in self.rules], dtype=np.float64)
-        self.grids = [(_Grid(r) if self.numeric[j] else None) for j, r in enumerate(self.rules)]
+        self.grids = [(Grid(r) if self.numeric[j] else None) for j, r in enumerate(self.rules)]
         with np.errstate(all="ignore"):
             self.bg_min = np.nanmin(background, axis=0) if len(background) else np.full(self.d, np.nan)
             self.bg_max = np.nanmax(background, axis=0) if len(background) else np.full(self.d, np.nan)
@@ -370,12 +189,7 @@ class Engine:
         (the query and background rows); otherwise every call goes through the adapter.
         """
         self._fast = None
-        fast = _xgboost_fast_path(self.adapter, self.full_codec, self.target.output)
-        if fast is None:
-            fast = _lightgbm_fast_path(self.adapter, self.full_codec, self.target.output)
-        if fast is None and getattr(self.adapter, "family", None) == "torch" and self.full_codec.numeric.all():
-            def fast(Z, adapter=self.adapter, output=self.target.output):
-                return np.asarray(adapter.predict(np.ascontiguousarray(Z), output=output), dtype=np.float64)
+        fast = fast_path(self.adapter, self.full_codec, self.target.output)
         if fast is None or not len(Zcheck):
             return False
         ref = self.target.raw(self.adapter, self.full_codec.decode(Zcheck))   # the adapter's own path
@@ -428,7 +242,7 @@ class Engine:
                 hi = g.snap(hi, "down")
                 ok = ~np.isnan(x) & ~np.isnan(lo) & ~np.isnan(hi) & (lo <= hi)
                 with np.errstate(invalid="ignore"):
-                    ok &= _changed(x, lo) | _changed(x, hi)
+                    ok &= changed_mask(x, lo) | changed_mask(x, hi)
                 A[:, j], B[:, j] = lo, hi
                 movable[:, j] = ok
             else:
@@ -447,486 +261,6 @@ class Engine:
                 cat_targets[j] = T
                 movable[:, j] = T.any(axis=1)
         return A, B, movable, cat_targets
-
-    # -- candidate generators ----------------------------------------------------
-    def line_candidates(self, Z0, A, B, movable, cat_targets):
-        """Each changeable feature alone over a grid of its allowed range (all categories)."""
-        G = self.cfg.grid
-        q = (np.arange(1, G + 1) / G) ** 1.5
-        owners, feats, vals = [], [], []
-        for j in range(self.d):
-            rows = np.flatnonzero(movable[:, j])
-            if not len(rows):
-                continue
-            if self.numeric[j]:
-                x, a, b = Z0[rows, j], A[rows, j], B[rows, j]
-                down = x[:, None] - (x - a)[:, None] * q[None, :]
-                up = x[:, None] + (b - x)[:, None] * q[None, :]
-                down[(a >= x)] = np.nan
-                up[(b <= x)] = np.nan
-                v = np.concatenate([down, up], axis=1)
-                v = np.clip(self.grids[j].snap(v, "nearest"), a[:, None], b[:, None])
-                r_idx = np.repeat(rows, v.shape[1])
-                v = v.ravel()
-                keep = ~np.isnan(v) & _changed(Z0[r_idx, j], v)
-                owners.append(r_idx[keep])
-                vals.append(v[keep])
-                feats.append(np.full(keep.sum(), j))
-            else:
-                T = cat_targets[j][rows]
-                rr, cc = np.nonzero(T)
-                owners.append(rows[rr])
-                vals.append(cc.astype(np.float64))
-                feats.append(np.full(len(rr), j))
-        if owners:
-            o = np.concatenate(owners)
-            f = np.concatenate(feats)
-            v = np.concatenate(vals)
-            Zc = Z0[o].copy()
-            Zc[np.arange(len(o)), f] = v
-        else:
-            Zc, o = np.empty((0, self.d)), np.empty(0, dtype=int)
-        Zd, od = self.diagonal_candidates(Z0, A, B, movable, q)
-        return np.concatenate([Zc, Zd]), np.concatenate([o, od])
-
-    def diagonal_candidates(self, Z0, A, B, movable, q, max_lines: int = 48):
-        """Several numeric features at once, along the line from the row to a corner of their allowed box.
-
-        For every subset of 2 .. ``max_changes`` (at most 3) mutable numeric features
-        and every corner of their box (a direction-constrained feature has one end,
-        a free one two), points ``x + t (corner - x)``; at most ``max_lines`` lines.
-        """
-        from itertools import combinations, product
-
-        num = [j for j in self.mutable_cols if self.numeric[j]]
-        top = min(self.max_changes, 3, len(num))
-        lines = []
-        for size in range(2, top + 1):
-            for subset in combinations(num, size):
-                ends = [([-1] if self.dirs[j] < 0 else [1] if self.dirs[j] > 0 else [-1, 1]) for j in subset]
-                for signs in product(*ends):
-                    lines.append((subset, signs))
-        if not lines:
-            return np.empty((0, self.d)), np.empty(0, dtype=int)
-        lines = lines[:max_lines]
-        G = len(q)
-        blocks, owners = [], []
-        for subset, signs in lines:
-            cols = list(subset)
-            ok = movable[:, cols].all(axis=1)
-            rows = np.flatnonzero(ok)
-            if not len(rows):
-                continue
-            x = Z0[np.ix_(rows, cols)]
-            corner = np.where(np.array(signs)[None, :] < 0, A[np.ix_(rows, cols)], B[np.ix_(rows, cols)])
-            pts = x[:, None, :] + q[None, :, None] * (corner - x)[:, None, :]          # (r, G, s)
-            Zc = np.repeat(Z0[rows][:, None, :], G, axis=1)
-            for t, j in enumerate(cols):
-                v = self.grids[j].snap(pts[..., t], "nearest")
-                Zc[..., j] = np.clip(v, A[rows, j][:, None], B[rows, j][:, None])
-            blocks.append(Zc.reshape(-1, self.d))
-            owners.append(np.repeat(rows, G))
-        if not blocks:
-            return np.empty((0, self.d)), np.empty(0, dtype=int)
-        return np.concatenate(blocks), np.concatenate(owners)
-
-    def box_candidates(self, Z0, A, B, movable, rows, G: int = 12, max_subsets: int = 12):
-        """A full grid over each pair of mutable numeric features, for rows nothing has worked for yet.
-
-        Narrow valid regions that need two features at once are easy to miss by
-        sampling; a ``G x G`` grid over the pair's allowed box (denser near the row)
-        does not miss them at that resolution.
-        """
-        from itertools import combinations
-
-        num = [j for j in self.mutable_cols if self.numeric[j]]
-        pairs = list(combinations(num, 2))[:max_subsets] if self.max_changes >= 2 else []
-        if not pairs or not len(rows):
-            return np.empty((0, self.d)), np.empty(0, dtype=int)
-        q = (np.arange(1, G + 1) / G) ** 1.5
-        blocks, owners = [], []
-        for j1, j2 in pairs:
-            rr = rows[movable[rows, j1] & movable[rows, j2]]
-            if not len(rr):
-                continue
-            axes = []
-            for j in (j1, j2):
-                x, a, b = Z0[rr, j], A[rr, j], B[rr, j]
-                if self.dirs[j] < 0:
-                    v = x[:, None] - (x - a)[:, None] * q[None, :]
-                elif self.dirs[j] > 0:
-                    v = x[:, None] + (b - x)[:, None] * q[None, :]
-                else:
-                    h = q[::2]
-                    v = np.concatenate([x[:, None] - (x - a)[:, None] * h, x[:, None] + (b - x)[:, None] * h], axis=1)
-                axes.append(np.clip(self.grids[j].snap(v, "nearest"), a[:, None], b[:, None]))
-            g1, g2 = axes
-            Zc = np.repeat(Z0[rr][:, None, None, :], g1.shape[1], axis=1).repeat(g2.shape[1], axis=2)
-            Zc[..., j1] = g1[:, :, None]
-            Zc[..., j2] = g2[:, None, :]
-            blocks.append(Zc.reshape(-1, self.d))
-            owners.append(np.repeat(rr, g1.shape[1] * g2.shape[1]))
-        if not blocks:
-            return np.empty((0, self.d)), np.empty(0, dtype=int)
-        return np.concatenate(blocks), np.concatenate(owners)
-
-    def refine_near_misses(self, Z0, A, B, movable, stuck, gens, Zn, on, sn, it: int, top: int = 4, M: int = 24):
-        """Pattern search around the candidates that came closest, for rows nothing has worked for yet.
-
-        The ``top`` invalid candidates with the largest slack per stuck row are
-        jittered on the numeric features they change (uniformly within 1/24 of the
-        allowed range, halved each iteration), so narrow valid regions near them are found.
-        """
-        keep = np.isin(on, stuck)
-        Zn, on, sn = Zn[keep], on[keep], sn[keep]
-        if not len(Zn):
-            return np.empty((0, self.d)), np.empty(0, dtype=int)
-        order = np.lexsort((-sn, on))
-        o_s = on[order]
-        start = np.r_[0, np.flatnonzero(o_s[1:] != o_s[:-1]) + 1]
-        rank = np.arange(len(o_s)) - np.repeat(start, np.diff(np.r_[start, len(o_s)]))
-        sel = order[rank < top]
-        base, owners = Zn[sel], on[sel]
-        ch = _changed(Z0[owners], base) & self.numeric[None, :] & movable[owners]
-        Zc = np.repeat(base, M, axis=0)
-        oc = np.repeat(owners, M)
-        chm = np.repeat(ch, M, axis=0)
-        U = np.concatenate([gens[i].random((M, self.d)) for i in owners])
-        width = (np.nan_to_num(B - A)[oc]) / 24.0 * 0.5 ** it
-        jit = Zc + (2 * U - 1) * width
-        for j in range(self.d):
-            if not chm[:, j].any():
-                continue
-            v = np.clip(self.grids[j].snap(np.clip(jit[:, j], A[oc, j], B[oc, j]), "nearest"), A[oc, j], B[oc, j])
-            Zc[:, j] = np.where(chm[:, j], v, Zc[:, j])
-        return Zc, oc
-
-    def random_candidates(self, Z0, A, B, movable, cat_targets, rows, gens, radius, donors_by_row,
-                          use_random: bool, use_donor: bool, corners: bool):
-        """Growing-sphere, uniform and donor candidates for ``rows`` (indices into ``Z0``).
-
-        Works on the mutable columns only, so wide data with a few actionable
-        features costs little.
-        """
-        N, d = self.cfg.n_candidates, self.d
-        mc = self.mutable_cols
-        dm = len(mc)
-        r = len(rows)
-        if r == 0 or N == 0 or dm == 0:
-            return np.empty((0, d)), np.empty(0, dtype=int)
-        draws = np.stack([gens[i].random(N * (4 * dm + 3)) for i in rows])
-        U = draws[:, :N * 4 * dm].reshape(r, N, dm, 4)
-        V = draws[:, N * 4 * dm:].reshape(r, N, 3)
-        mov = movable[rows][:, mc]
-        nm = mov.sum(axis=1)
-        smax = np.minimum(nm, self.max_changes)
-        keys = np.where(mov[:, None, :], U[..., 0], np.inf)
-        size = np.minimum(np.floor(V[..., 0] * smax[:, None]).astype(int) + 1, smax[:, None])
-        rank = np.argsort(np.argsort(keys, axis=2), axis=2)
-        chosen = (rank < size[..., None]) & mov[:, None, :]
-        # strategy per candidate: 0 sphere, 1 uniform, 2 donor
-        strat = np.where(V[..., 1] < 0.5, 0, np.where(V[..., 1] < 0.75, 1, 2))
-        if not use_donor:
-            strat = np.where(strat == 2, 1, strat)
-        if not use_random:
-            strat = np.full_like(strat, 2)
-        x = Z0[rows][:, mc][:, None, :]
-        a = A[rows][:, mc][:, None, :]
-        b = B[rows][:, mc][:, None, :]
-        dirs = self.dirs[mc][None, None, :]
-        sign = np.where(dirs == 0, np.where(U[..., 3] < 0.5, -1.0, 1.0), dirs.astype(float))
-        sphere = x + sign * U[..., 2] * radius * self.scale[mc][None, None, :]
-        uniform = a + U[..., 2] * (b - a)
-        donor_vals = np.full((r, N, dm), np.nan)
-        has_donor = np.zeros(r, dtype=bool)
-        for t, i in enumerate(rows):
-            D = donors_by_row(i)
-            if len(D):
-                has_donor[t] = True
-                donor_vals[t] = D[np.minimum((V[t, :, 2] * len(D)).astype(int), len(D) - 1)][:, mc]
-        strat = np.where((strat == 2) & ~has_donor[:, None], 1 if use_random else -1, strat)
-        val = np.where(strat[..., None] == 0, sphere, np.where(strat[..., None] == 1, uniform, donor_vals))
-        Zc = np.repeat(Z0[rows][:, None, :], N, axis=1)
-        for t, j in enumerate(mc):
-            if not mov[:, t].any():
-                continue
-            xt = x[..., t]
-            if self.numeric[j]:
-                v = np.clip(val[..., t], a[..., t], b[..., t])
-                v = self.grids[j].snap(v, "nearest")
-                v = np.clip(v, a[..., t], b[..., t])
-                v = np.where(np.isnan(v), xt, v)
-            else:
-                T = cat_targets[j][rows]                         # (r, C)
-                cnt = T.sum(axis=1)
-                cs = np.cumsum(T, axis=1)
-                pick = np.floor(U[..., t, 2] * np.maximum(cnt, 1)[:, None]).astype(int)
-                code = np.argmax(cs[:, None, :] > pick[..., None], axis=2).astype(float)
-                dv = donor_vals[..., t]
-                dcode = np.where(np.isnan(dv), -1, dv).astype(int)
-                dcode = np.where(dcode < T.shape[1], dcode, -1)
-                ok = (dcode >= 0) & np.take_along_axis(T, np.maximum(dcode, 0), axis=1)
-                v = np.where((strat == 2) & ok, dcode.astype(float), code)
-                v = np.where(cnt[:, None] > 0, v, xt)
-            Zc[..., j] = np.where(chosen[..., t] & (strat >= 0), v, xt)
-        Zc = Zc.reshape(r * N, d)
-        owners = np.repeat(rows, N)
-        if corners:
-            Zk = Z0[rows].copy()
-            for j in mc:
-                if self.numeric[j] and self.dirs[j] != 0:
-                    lim = A[rows, j] if self.dirs[j] < 0 else B[rows, j]
-                    Zk[:, j] = np.where(movable[rows, j], lim, Zk[:, j])
-            Zc = np.concatenate([Zc, Zk])
-            owners = np.concatenate([owners, rows])
-        return Zc, owners
-
-    def gradient_candidates(self, Z0, A, B, movable):
-        """Gradient ascent on the target's slack from each row (differentiable models).
-
-        Two paths per row, in MAD units with steps growing 5% per iteration:
-        steepest ascent for the weighted L1 norm (one coordinate at a time: the
-        one with the largest gradient per unit cost -- the L1-optimal direction
-        for a locally linear model) and the normalised full gradient. Each path
-        stops at its first valid point; coordinates at their allowed limit do not move.
-        """
-        import torch
-
-        adapter = self.adapter
-        num_mov = movable & self.numeric[None, :]
-        rows = np.flatnonzero(num_mov.any(axis=1))
-        if not len(rows) or not self.numeric.all():   # categorical inputs: no gradient path
-            return np.empty((0, self.d)), np.empty(0, dtype=int)
-        base = adapter.to_tensor(np.ascontiguousarray(Z0[rows])).detach()
-        dev, dt = base.device, base.dtype
-        owners = np.tile(rows, 2)
-        x = base.repeat(2, 1)
-        n = len(x)
-        coord = torch.zeros(n, dtype=torch.bool, device=dev)
-        coord[:len(rows)] = True
-        mask = torch.as_tensor(np.tile(num_mov[rows], (2, 1)), device=dev, dtype=dt)
-        scale = torch.as_tensor(self.scale, device=dev, dtype=dt)
-        w = torch.as_tensor(self.weights, device=dev, dtype=dt)
-        lo = torch.as_tensor(np.nan_to_num(np.tile(A[rows], (2, 1)), nan=0.0), device=dev, dtype=dt)
-        hi = torch.as_tensor(np.nan_to_num(np.tile(B[rows], (2, 1)), nan=0.0), device=dev, dtype=dt)
-        lo = torch.where(mask > 0, lo, x)
-        hi = torch.where(mask > 0, hi, x)
-        z = x.clone()
-        found = torch.zeros(n, dtype=torch.bool, device=dev)
-        best = x.clone()
-        step = 0.02
-        pos = self.pos[owners]
-        for _ in range(self.cfg.gradient_steps):
-            zz = z.clone().requires_grad_(True)
-            slack = self.target.torch_slack(adapter, adapter.forward(zz), pos)
-            newly = (slack.detach() > 0) & ~found
-            best[newly] = z[newly]
-            found |= newly
-            if bool(found.all()):
-                break
-            (g,) = torch.autograd.grad(slack.sum(), zz)
-            with torch.no_grad():
-                gu = g * scale * mask                       # d slack / d (change in MADs)
-                at_hi = z >= hi - 1e-12
-                at_lo = z <= lo + 1e-12
-                gu = torch.where((at_hi & (gu > 0)) | (at_lo & (gu < 0)), torch.zeros_like(gu), gu)
-                score = gu.abs() / w
-                j = score.argmax(dim=1)
-                one = torch.zeros_like(gu)
-                one[torch.arange(n, device=dev), j] = torch.sign(gu[torch.arange(n, device=dev), j])
-                norm = gu.norm(dim=1, keepdim=True).clamp_min(1e-12)
-                direction = torch.where(coord[:, None], one, gu / norm)
-                move = ~found[:, None]
-                z = torch.where(move, z + step * direction * scale, z)
-                z = torch.minimum(torch.maximum(z, lo), hi)
-            step *= 1.05
-        vals = torch.where(found[:, None], best, z).cpu().numpy().astype(np.float64)
-        Zc = np.tile(Z0[rows], (2, 1))
-        for j in range(self.d):
-            if self.numeric[j]:
-                v = self.grids[j].snap(vals[:, j], "nearest")
-                v = np.clip(v, np.tile(A[rows, j], 2), np.tile(B[rows, j], 2))
-                Zc[:, j] = np.where(np.tile(num_mov[rows, j], 2) & ~np.isnan(v), v, Zc[:, j])
-        return Zc, owners
-
-    # -- refinement --------------------------------------------------------------
-    def cost(self, Z0_rows, Z):
-        return l1_distance(Z0_rows, Z, self.scale, self.numeric, self.weights)
-
-    def sparsify(self, Z0, C, owners):
-        """Undo changes while the outcome stays desired, the most costly undoable change first.
-
-        Each round evaluates undoing every changed feature of every candidate in
-        one model call and applies, per candidate, the most costly undo that
-        keeps the outcome desired; rounds repeat until no undo is valid.
-        """
-        X0 = Z0[owners]
-        n = len(C)
-        active = np.ones(n, dtype=bool)
-        for _ in range(min(self.max_changes, self.d)):
-            changed = _changed(X0, C) & active[:, None]
-            ci, cj = np.nonzero(changed)
-            if not len(ci):
-                break
-            T = C[ci].copy()
-            T[np.arange(len(ci)), cj] = X0[ci, cj]
-            _, v, _ = self.evaluate(T, owners[ci])
-            if not v.any():
-                break
-            per = np.abs(C[ci, cj] - X0[ci, cj]) / self.scale[cj]
-            per = np.where(self.numeric[cj], np.nan_to_num(per, nan=1.0), 1.0) * self.weights[cj]
-            # per candidate, the valid undo of the largest cost
-            order = np.lexsort((-per, ci))
-            order = order[v[order]]
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = ci[order][1:] != ci[order][:-1]
-            pick = order[first]
-            C[ci[pick]] = T[pick]
-            active[:] = False
-            active[ci[pick]] = True       # only candidates that progressed can progress further
-        return C
-
-    def shrink(self, Z0, C, owners):
-        """Move each numeric change back toward the original value, keeping the outcome desired.
-
-        A ``P``-ary search (``P = SearchConfig.shrink_points`` interior points per
-        model call, on the feature's grid) between the original value (not enough
-        on its own) and the candidate's value (valid): ``bisect_steps`` bisection
-        steps' worth of precision in about ``bisect_steps / log2(P + 1)`` calls per
-        feature. A candidate's changed features are searched one after the other
-        (each in the row as the previous ones left it); different candidates run
-        side by side, so a model call serves every candidate's current feature.
-        """
-        X0 = Z0[owners]
-        P = max(1, int(self.cfg.shrink_points))
-        u = np.arange(1, P + 1) / (P + 1.0)
-        rounds = int(np.ceil(self.cfg.bisect_steps / np.log2(P + 1)))
-        num_cols = np.flatnonzero(self.numeric)
-        if not len(num_cols) or not len(C):
-            return C
-        queue = _changed(X0[:, num_cols], C[:, num_cols])        # (n, q): features still to shrink
-        n = len(C)
-        feat = np.full(n, -1)                                      # current feature (column) per candidate
-        lo = np.zeros(n)
-        hi = np.zeros(n)
-        left = np.zeros(n, dtype=int)                              # rounds left on the current feature
-
-        def next_feature(rows):
-            has = queue[rows].any(axis=1)
-            rows = rows[has]
-            first = queue[rows].argmax(axis=1)
-            queue[rows, first] = False
-            j = num_cols[first]
-            feat[rows] = j
-            lo[rows] = X0[rows, j]      # the original value: not enough on its own
-            hi[rows] = C[rows, j]       # a valid value
-            left[rows] = rounds
-            return rows
-
-        next_feature(np.arange(n))
-        while True:
-            act = np.flatnonzero(feat >= 0)
-            if not len(act):
-                break
-            j_act = feat[act]
-            pts = lo[act, None] + (hi[act] - lo[act])[:, None] * u[None, :]
-            inside = np.zeros((len(act), P), dtype=bool)
-            for j in np.unique(j_act):
-                sel = j_act == j
-                g = self.grids[j]
-                l, h = lo[act[sel]], hi[act[sel]]
-                if not g.continuous:
-                    down = (h < l)[:, None]
-                    # snap toward the valid end, so a point never passes it
-                    pj = np.where(down, g.snap(pts[sel], "down"), g.snap(pts[sel], "up"))
-                    ins = np.where(down, (pj > h[:, None]) & (pj < l[:, None]), (pj < h[:, None]) & (pj > l[:, None]))
-                    ins &= _changed(pj, h[:, None]) & _changed(pj, l[:, None])
-                    pts[sel] = pj
-                else:
-                    ins = np.repeat((np.abs(h - l) > self.cfg.tolerance * self.scale[j])[:, None], P, axis=1)
-                inside[sel] = ins
-            done = ~inside.any(axis=1) | (left[act] <= 0)
-            if done.any():
-                fin = act[done]
-                C[fin, feat[fin]] = hi[fin]
-                feat[fin] = -1
-                next_feature(fin)
-                continue                    # re-plan with the next features before calling the model
-            ri, pi = np.nonzero(inside)
-            cand = act[ri]
-            T = C[cand].copy()
-            T[np.arange(len(ri)), feat[cand]] = pts[ri, pi]
-            _, v, _ = self.evaluate(T, owners[cand])
-            m = len(act)
-            # per candidate: the valid point nearest the original becomes hi; the invalid point just
-            # before it becomes lo
-            frac = np.full((m, P), np.inf)
-            frac[ri[v], pi[v]] = u[pi[v]]
-            best = frac.argmin(axis=1)
-            has = np.isfinite(frac[np.arange(m), best])
-            bad = np.full((m, P), -np.inf)
-            bad[ri[~v], pi[~v]] = u[pi[~v]]
-            limit = np.where(has, u[best], np.inf)
-            bad = np.where(bad < limit[:, None], bad, -np.inf)
-            bl = bad.argmax(axis=1)
-            hasl = np.isfinite(bad[np.arange(m), bl])
-            hi[act] = np.where(has, pts[np.arange(m), best], hi[act])
-            lo[act] = np.where(hasl, pts[np.arange(m), bl], lo[act])
-            left[act] -= 1
-        return C
-
-    # -- selection ---------------------------------------------------------------
-    def pick_pool(self, Zc, owners, cost, sources):
-        """Per row, up to ``pool`` valid candidates: the cheapest of each changed-feature set first."""
-        P = self.cfg.pool
-        if not len(Zc):
-            return np.empty(0, dtype=int)
-        ch = _changed(self.Z0[owners], Zc)
-        key = (ch * (1 << np.arange(self.d, dtype=np.int64) % 62)).sum(axis=1)
-        order = np.lexsort((cost, key, owners))
-        o_s, k_s = owners[order], key[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = (o_s[1:] != o_s[:-1]) | (k_s[1:] != k_s[:-1])
-        # firsts ranked by cost within each row, then the rest by cost
-        pri = np.where(first, 0, 1)
-        order2 = np.lexsort((cost[order], pri, o_s))
-        sel = order[order2]
-        o2 = owners[sel]
-        start = np.r_[0, np.flatnonzero(o2[1:] != o2[:-1]) + 1]
-        rank = np.arange(len(o2)) - np.repeat(start, np.diff(np.r_[start, len(o2)]))
-        return sel[rank < P]
-
-    def choose(self, Z0row, C, cost, k):
-        """The ``k`` cheapest mutually non-redundant candidates of one row (indices into ``C``).
-
-        A candidate is redundant next to a chosen one when it asks for every change
-        the chosen one asks for (each as far or further, the same categories) -- or
-        is the same point.
-        """
-        ch = _changed(Z0row[None, :], C)
-        order = np.lexsort((ch.sum(axis=1), cost))
-        D = C - Z0row[None, :]
-        num = self.numeric
-        chosen: list[int] = []
-        for i in order:
-            redundant = False
-            for s in chosen:
-                if np.any(ch[s] & ~ch[i]):
-                    continue
-                js = ch[s]
-                nj = js & num
-                cj = js & ~num
-                if (np.all(np.sign(D[i, nj]) == np.sign(D[s, nj]))
-                        and np.all(np.abs(D[i, nj]) >= np.abs(D[s, nj]) - 1e-12)
-                        and np.all(C[i, cj] == C[s, cj])):
-                    redundant = True
-                    break
-            if redundant:
-                continue
-            chosen.append(int(i))
-            if len(chosen) == k:
-                break
-        return chosen
 
     # -- the whole search for a chunk ---------------------------------------------
     def run(self, Z0: np.ndarray, k: int, use: set, positions: np.ndarray | None = None) -> list[RowResult]:
@@ -959,7 +293,7 @@ class Engine:
             """Evaluate candidates; keep the valid ones; return the owners of the valid ones."""
             if not len(Zc):
                 return np.zeros(0, dtype=int)
-            ok = _changed(Z0[o], Zc).sum(axis=1) <= self.max_changes
+            ok = changed_mask(Z0[o], Zc).sum(axis=1) <= self.max_changes
             Zc, o = Zc[ok], o[ok]
             src = np.full(len(Zc), src, dtype=object) if isinstance(src, str) else np.asarray(src, dtype=object)[ok]
             _, v, sl = self.evaluate(Zc, o)
@@ -1044,7 +378,7 @@ class Engine:
             bad = np.zeros(len(C), dtype=bool)
             for kind, mat in viol.items():
                 bad |= mat if mat.ndim == 1 else mat.any(axis=1)
-            keep = valid & ~bad & _changed(Z0[oc], C).any(axis=1)
+            keep = valid & ~bad & changed_mask(Z0[oc], C).any(axis=1)
             C, oc, sc, pred = C[keep], oc[keep], sc[keep], pred[keep]
             cost = self.cost(Z0[oc], C)
             by_row = np.argsort(oc, kind="stable")
@@ -1065,6 +399,7 @@ class Engine:
         return results
 
     def why_none(self, i, movable, A, B, n_eval) -> str:
+        """Why row ``i`` got no counterfactual, in one sentence for the record and the reports."""
         mutable = [f for f, r in zip(self.codec.features, self.rules) if r.mutable]
         if not mutable:
             return "no feature may change under the constraints"

@@ -25,6 +25,8 @@ import pandas as pd
 
 from ..format import format_value
 from . import CounterfactualResult, counterfactuals
+from .encoding import Codec
+from .targets import resolve_target
 
 MAX_EXACT_PROBES = 40_000   # probes of one counterfactual's exact check (product of pieces)
 DENSE_PROBES = 4_096        # probes of one counterfactual's dense check (models that are not tree ensembles)
@@ -201,8 +203,6 @@ def _check_ranges(adapter, result: CounterfactualResult, engine_target, pack, ba
 
     Each check is ``{"ok", "kind", "features": {f: {...}}, "probes", "stated": {f: value}}``.
     """
-    from .search import Codec
-
     cfs = result.counterfactuals
     if not len(cfs):
         return {}
@@ -491,8 +491,6 @@ def letter_counterfactuals(adapter, X: pd.DataFrame, pack, *, background: pd.Dat
     X = X.reset_index(drop=True)
     res = counterfactuals(adapter, X, pack=pack, k=settings.k, background=background,
                           random_state=random_state, progress=progress)
-    from .targets import resolve_target
-
     target = resolve_target(adapter, X, None, pack)
     checks = _check_ranges(adapter, res, target, pack, background if background is not None else X)
     return LetterCounterfactuals(res, pack, checks, background_label if background is not None else "this batch",
