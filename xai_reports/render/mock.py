@@ -80,6 +80,14 @@ class MockCall:
     title: str | None
     font_subsetter: str | None
 
+    def replay(self, renderer: Renderer) -> bytes:
+        """Make the same request of another renderer (e.g. ``WeasyPrintRenderer()`` for one real PDF of what a
+        pipeline asked the mock for); a font subsetter the mock itself recorded is not passed on."""
+        subsetter = None if self.font_subsetter == MOCK_FONT_SUBSETTER else self.font_subsetter
+        return renderer.html_to_pdf(self.html, base_dir=self.base_dir, allowed_dirs=self.allowed_dirs,
+                                    attachments=self.attachments, created=self.created, variant=self.variant,
+                                    pdf_ua=self.pdf_ua, title=self.title, font_subsetter=subsetter)
+
 
 class _TextExtractor(HTMLParser):
     """The visible text of an HTML document, one line per block element; plus its ``lang`` and ``<title>``."""
