@@ -195,3 +195,24 @@ def test_mock_renders_real_records_without_weasyprint(records):
         assert text.startswith(MOCK_BANNER)
         for phrase in expected[kind]:
             assert phrase in text, (kind, phrase)
+
+
+def test_a_mock_made_letter_never_passes_for_a_real_one(hmda_case, tmp_path):
+    """Letters made while the mock is selected say so in their records, and ``verify`` (WeasyPrint) never
+    finds their PDFs to be what their records render to: it names the mock renderer."""
+    from _doc_helpers import write_apps
+    from xai_reports import generate_letters, verify
+
+    apps = write_apps(hmda_case, tmp_path / "apps.csv", n=1)
+    out = tmp_path / "out"
+    with use_renderer(MockRenderer()) as mock:
+        s = generate_letters(hmda_case["model"], apps, "finance_hmda_example", out, reference=hmda_case["reference"])
+    assert s.letters == 1 and len(mock.calls) == 1
+    pdf = next(out.glob("letter_*.pdf"))
+    assert is_mock_pdf(pdf.read_bytes())
+    software = json.loads(pdf.with_suffix(".json").read_text())["software"]
+    assert software["font_subsetter"] == MOCK_FONT_SUBSETTER
+    report = verify(out)
+    about_pdf = [f for f in report.findings if f.subject == pdf.name]
+    assert not any("exactly what its embedded record renders to" in f.message for f in about_pdf), str(report)
+    assert any("mock renderer" in f.message and f.status in ("FAIL", "skip") for f in about_pdf), str(report)

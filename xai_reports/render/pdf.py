@@ -1,6 +1,16 @@
-"""HTML to PDF with WeasyPrint: archival (PDF/A-3), accessible (PDF/UA-1), reproducible, confined.
+"""HTML to PDF: the module-level entry points, and WeasyPrint, the default renderer.
 
-Every document the project writes goes through :func:`html_to_pdf`, which
+The functions here (:func:`html_to_pdf`, :func:`font_subsetter`,
+:func:`renderer_software`, :func:`warn_if_no_harfbuzz`) are what the document
+pipelines call; each asks :func:`get_renderer` for the renderer of the current
+context (:func:`~xai_reports.render.backend.use_renderer`; the interface is
+:class:`~xai_reports.render.backend.Renderer`) and delegates to it. By default
+that is :class:`WeasyPrintRenderer`, which is archival (PDF/A-3), accessible
+(PDF/UA-1), reproducible and confined. :func:`safe_fetcher` is WeasyPrint's
+own and always available.
+
+Every document the project writes goes through :func:`html_to_pdf`; with
+WeasyPrint it
 
 * produces **PDF/A-3a** (tagged) by default, also claiming **PDF/UA-1**, with
   the machine-readable record embedded as an associated file
