@@ -497,7 +497,8 @@ def get_renderer() -> Renderer:
         >>> get_renderer().name
         'weasyprint'
     """
-    return selected_renderer() or _DEFAULT_RENDERER
+    chosen = selected_renderer()
+    return _DEFAULT_RENDERER if chosen is None else chosen
 
 
 def font_subsetter() -> str:
