@@ -216,3 +216,22 @@ def test_a_mock_made_letter_never_passes_for_a_real_one(hmda_case, tmp_path):
     about_pdf = [f for f in report.findings if f.subject == pdf.name]
     assert not any("exactly what its embedded record renders to" in f.message for f in about_pdf), str(report)
     assert any("mock renderer" in f.message and f.status in ("FAIL", "skip") for f in about_pdf), str(report)
+
+
+@pytest.mark.parametrize("kind", ["adverse_action_letter", "case_review"])
+def test_mock_text_is_the_real_text(records, kind):
+    """What a template test reads on a mock PDF is on the real one: every word of the mock's text is in
+    WeasyPrint's text of the same request (the real one adds only what CSS generates: list numbers, page
+    footers, hyphens)."""
+    import importlib
+
+    from xai_reports.integrity import RENDERERS
+
+    record = json.loads(records[kind].read_text())
+    mod, _, fn = RENDERERS[kind].partition(":")
+    with use_renderer(MockRenderer()) as mock:
+        mock_pdf = getattr(importlib.import_module(mod), fn)(record, formats=("pdf",))["pdf"]
+    real_words = set(_text(mock.calls[0].replay(WeasyPrintRenderer())).split())
+    mock_words = _text(mock_pdf).replace(MOCK_BANNER, "").split()
+    assert len(mock_words) > 200
+    assert [w for w in mock_words if w not in real_words] == []
