@@ -55,3 +55,15 @@ def letters_run(hmda_case, tmp_path_factory):
                                reference=hmda_case["reference"])
     assert summary.letters == N_DENIED, summary.to_dict()
     return out
+
+
+@pytest.fixture()
+def mock_renderer():
+    """Render PDFs with the pure-Python :class:`~xai_reports.render.MockRenderer` for this test (no WeasyPrint).
+
+    For tests about template content: the mock's PDF holds the HTML's text and the embedded record, but
+    no CSS (no page footers), no fonts, no PDF/A; keep tests about real bytes on WeasyPrint."""
+    from xai_reports.render import MockRenderer, use_renderer
+
+    with use_renderer(MockRenderer()) as mock:
+        yield mock

@@ -67,8 +67,9 @@ def test_same_name_override_replaces_one_block_cli(hmda_case, tmp_path):
     assert res.ok and "differs from the recorded version" in str(res)
 
 
-def test_pack_with_its_own_template_file(hmda_case, tmp_path):
-    """A pack that extends finance, with a templates/ folder next to it and another file name."""
+def test_pack_with_its_own_template_file(hmda_case, tmp_path, mock_renderer):
+    """A pack that extends finance, with a templates/ folder next to it and another file name (template
+    content only: the PDFs come from the mock renderer)."""
     user = _user_folder(tmp_path, same_name=False)
     pack_dir = tmp_path / "mybank"
     shutil.copytree(user, pack_dir / "templates")
@@ -115,7 +116,8 @@ def test_missing_user_folder_is_a_clear_error(tmp_path):
         template_search_path([], tmp_path / "nope")
 
 
-def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
+def test_spanish_letter_by_pack_language(hmda_case, tmp_path, mock_renderer):
+    """The wording on the mock's PDFs; then one of them rendered for real: PDF/A-3a, PDF/UA-1, ``/Lang``, footer."""
     pack_dir = tmp_path / "es_pack"
     pack_dir.mkdir()
     (pack_dir / "pack.yaml").write_text('extends: finance_hmda_example\nname: finance-es\nversion: "1"\nlanguage: es\n')
@@ -132,7 +134,7 @@ def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
                    "Número de solicitud:", "Razón o razones principales de nuestra decisión",
                    "La Ley Federal de Igualdad de Oportunidades de Crédito", "Ley de Informe Justo de Crédito",
                    "No podemos aprobar su solicitud de préstamo hipotecario",
-                   "Departamento de Préstamos al Consumidor", "Atentamente", "Página 1 de 2"):
+                   "Departamento de Préstamos al Consumidor", "Atentamente"):
         assert phrase in text, phrase
     pack = load_pack("finance_hmda_example")
     for r in rec["document"]["content"]["reasons"]:
@@ -144,14 +146,23 @@ def test_spanish_letter_by_pack_language(hmda_case, tmp_path):
                     "Sincerely", "Telephone", "Page 1", " yes", "We are unable"):
         assert english not in text, english
     html = pdf.with_suffix(".html").read_text()
-    assert '<html lang="es">' in html and "<title>Aviso de acción tomada" in html
+    assert '<html lang="es">' in html and "<title>Aviso de acción" in html
+    # the same request, rendered by WeasyPrint: the page footer (CSS) is Spanish, the file PDF/A and PDF/UA
+    from xai_reports.render import WeasyPrintRenderer
+
+    call = next(c for c in mock_renderer.calls if c.attachments[0][1] == pdf.with_suffix(".json").read_bytes())
+    real = tmp_path / "real.pdf"
+    real.write_bytes(call.replay(WeasyPrintRenderer()))
+    real_text = _text(real)
+    assert "Página 1 de 2" in real_text and "Page 1" not in real_text
+    assert "Aviso de acción tomada y declaración de razones" in real_text
     page = pytest.importorskip("page")
     for profile in ("3a", "ua1"):
-        report = page.validate_pdf(str(pdf), profile=profile)
+        report = page.validate_pdf(str(real), profile=profile)
         assert report.is_compliant, (profile, [f.rule_id for f in report.failures])
     import pikepdf
 
-    with pikepdf.open(pdf) as doc:
+    with pikepdf.open(real) as doc:
         assert str(doc.Root.Lang) == "es"
 
 

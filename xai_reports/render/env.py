@@ -1,4 +1,5 @@
-"""The Jinja environment every document is rendered with.
+"""The Jinja environment every document is rendered with (the only place one is made: :func:`_env`,
+so the settings below hold for every template, shipped, pack or user).
 
 * ``ImmutableSandboxedEnvironment``: pack and user templates cannot reach
   Python internals;

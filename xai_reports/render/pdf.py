@@ -1,6 +1,16 @@
-"""HTML to PDF with WeasyPrint: archival (PDF/A-3), accessible (PDF/UA-1), reproducible, confined.
+"""HTML to PDF: the module-level entry points, and WeasyPrint, the default renderer.
 
-Every document the project writes goes through :func:`html_to_pdf`, which
+The functions here (:func:`html_to_pdf`, :func:`font_subsetter`,
+:func:`renderer_software`, :func:`warn_if_no_harfbuzz`) are what the document
+pipelines call; each asks :func:`get_renderer` for the renderer of the current
+context (:func:`~xai_reports.render.backend.use_renderer`; the interface is
+:class:`~xai_reports.render.backend.Renderer`) and delegates to it. By default
+that is :class:`WeasyPrintRenderer`, which is archival (PDF/A-3), accessible
+(PDF/UA-1), reproducible and confined. :func:`safe_fetcher` is WeasyPrint's
+own and always available.
+
+Every document the project writes goes through :func:`html_to_pdf`; with
+WeasyPrint it
 
 * produces **PDF/A-3a** (tagged) by default, also claiming **PDF/UA-1**, with
   the machine-readable record embedded as an associated file
@@ -54,12 +64,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ..errors import RenderError
+from .backend import DEFAULT_RENDERER_NAME, DEFAULT_VARIANT, Renderer, selected_renderer
+from .mock import MOCK_FONT_SUBSETTER
 from .safety import accessibility_problems, external_resources
 
 __all__ = ["html_to_pdf", "safe_fetcher", "font_subsetter", "FontSubsetterWarning", "DEFAULT_VARIANT",
-           "PDF_UA_PART", "HARFBUZZ", "FONTTOOLS", "SUBSETTER_INSTALL_HINT"]
+           "PDF_UA_PART", "HARFBUZZ", "FONTTOOLS", "SUBSETTER_INSTALL_HINT", "WeasyPrintRenderer", "get_renderer",
+           "renderer_software", "warn_if_no_harfbuzz"]
 
-DEFAULT_VARIANT = "pdf/a-3a"
 PDF_UA_PART = 1
 _TAGGED = {"pdf/a-1a", "pdf/a-2a", "pdf/a-3a", "pdf/ua-1", "pdf/ua-2"}
 # print-only fixes every document needs, whatever its template says
@@ -166,7 +178,7 @@ def _harfbuzz_subset_available() -> bool:
     return lib is not None and bool(fonts.harfbuzz.hb_version_atleast(4, 1, 0))
 
 
-def font_subsetter() -> str:
+def _weasyprint_font_subsetter() -> str:
     """The font subsetter WeasyPrint uses here: ``"harfbuzz-subset <version>"`` or ``"fonttools <version>"``.
 
     Recorded in every document's record (``software.font_subsetter``): the two
@@ -174,7 +186,7 @@ def font_subsetter() -> str:
 
     Examples::
 
-        >>> font_subsetter().split()[0] in ("harfbuzz-subset", "fonttools")
+        >>> _weasyprint_font_subsetter().split()[0] in ("harfbuzz-subset", "fonttools")
         True
     """
     if _harfbuzz_subset_available():
@@ -189,7 +201,7 @@ def _fallback_message() -> str:
             "differ in bytes from those made where it is installed; " + SUBSETTER_INSTALL_HINT)
 
 
-def warn_if_no_harfbuzz(*, stacklevel: int = 2) -> str | None:
+def _warn_if_no_harfbuzz(*, stacklevel: int = 2) -> str | None:
     """Issue :class:`FontSubsetterWarning` (once per process) when HarfBuzz-Subset is missing; its text, or ``None``."""
     global _SUBSET_WARNED
     if _SUBSET_WARNED or _harfbuzz_subset_available():
@@ -385,10 +397,136 @@ def _subsetter_name(value) -> str | None:
     """``"fonttools"`` / ``"harfbuzz-subset"`` from a recorded ``"<name> <version>"`` (``None``: any)."""
     if not value:
         return None
+    if str(value) == MOCK_FONT_SUBSETTER:
+        raise RenderError("this record was made by the mock renderer (a test stand-in, not a document): "
+                          "it has no real PDF to re-render")
     name = str(value).split()[0].lower()
     if name not in (HARFBUZZ, FONTTOOLS):
         raise RenderError(f"unknown font subsetter {value!r} (expected {HARFBUZZ} or {FONTTOOLS})")
     return name
+
+
+def _render_weasyprint(html: str, *, base_dir, allowed_dirs=(), attachments=(), created: datetime,
+                       variant: str = DEFAULT_VARIANT, pdf_ua: bool | None = None, title: str | None = None,
+                       font_subsetter: str | None = None) -> bytes:
+    """:meth:`WeasyPrintRenderer.html_to_pdf`: today's WeasyPrint pipeline (see :func:`html_to_pdf`)."""
+    wp = _weasyprint()
+    wanted = _subsetter_name(font_subsetter)
+    if wanted == HARFBUZZ and not _harfbuzz_subset_available():
+        raise RenderError("this document was made with HarfBuzz-Subset, which is not installed here; "
+                          + SUBSETTER_INSTALL_HINT)
+    if wanted != FONTTOOLS:
+        _warn_if_no_harfbuzz(stacklevel=4)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    created = created.astimezone(timezone.utc)
+    tagged = variant in _TAGGED
+    ua = tagged if pdf_ua is None else bool(pdf_ua)
+    if ua and not tagged:
+        raise RenderError(f"PDF/UA needs a tagged variant (pdf/a-3a); {variant!r} is untagged")
+    links = [r for r in external_resources(html) if r.startswith("<link rel=attachment>")]
+    if links:
+        raise RenderError(f"documents may not attach files through markup: {links[0]}")
+    if tagged or ua:
+        problems = accessibility_problems(html)
+        if problems:
+            raise RenderError("not an accessible document (PDF/UA-1): " + "; ".join(problems))
+    fetcher = safe_fetcher([base_dir, *allowed_dirs])
+    atts = [wp.Attachment(string=data, name=name, description=desc, relationship="Data",
+                          created=created, modified=created, url_fetcher=fetcher)
+            for name, data, desc in attachments]
+    _RENDER.fonttools, _RENDER.timestamp = wanted == FONTTOOLS, _font_timestamp(created)
+    try:
+        fonts = _font_config()
+        doc = wp.HTML(string=html, base_url=Path(base_dir).resolve().as_uri() + "/", url_fetcher=fetcher)
+        rendered = doc.render(stylesheets=[wp.CSS(string=_PRINT_CSS, url_fetcher=fetcher, font_config=fonts)],
+                              font_config=fonts)
+        meta = rendered.metadata
+        meta.created = meta.modified = _w3c(created)
+        if title:
+            meta.title = title
+        meta.attachments = []  # only the files given in code are embedded
+        pdf = rendered.write_pdf(pdf_variant=variant, attachments=atts, uncompressed_pdf=False,
+                                 finisher=_finisher(PDF_UA_PART if ua else None))
+    except RenderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many kinds
+        raise RenderError(f"PDF rendering failed: {exc}") from exc
+    finally:
+        _RENDER.fonttools, _RENDER.timestamp = False, None
+    if fetcher.refused:
+        raise RenderError("the document references resources outside the template folders "
+                          f"(refused, nothing read): {', '.join(u[:120] for u in fetcher.refused)}")
+    return pdf
+
+
+class WeasyPrintRenderer(Renderer):
+    """The default renderer: WeasyPrint, archival (PDF/A-3a, PDF/UA-1), reproducible, confined (module docstring).
+
+    Stateless: WeasyPrint itself is imported on the first render, and the font
+    configuration it reuses is per thread (:func:`_font_config`).
+    """
+
+    name = DEFAULT_RENDERER_NAME
+
+    def html_to_pdf(self, html: str, *, base_dir, allowed_dirs=(), attachments=(), created: datetime,
+                    variant: str = DEFAULT_VARIANT, pdf_ua: bool | None = None, title: str | None = None,
+                    font_subsetter: str | None = None) -> bytes:
+        """Render with WeasyPrint (arguments, result and errors: :func:`html_to_pdf`)."""
+        return _render_weasyprint(html, base_dir=base_dir, allowed_dirs=allowed_dirs, attachments=attachments,
+                                  created=created, variant=variant, pdf_ua=pdf_ua, title=title,
+                                  font_subsetter=font_subsetter)
+
+    def font_subsetter(self) -> str:
+        """``"harfbuzz-subset <version>"`` when HarfBuzz-Subset is installed, else ``"fonttools <version>"``."""
+        return _weasyprint_font_subsetter()
+
+    def warn_setup(self, *, stacklevel: int = 2) -> str | None:
+        """:class:`FontSubsetterWarning` (once per process) when HarfBuzz-Subset is missing."""
+        return _warn_if_no_harfbuzz(stacklevel=stacklevel + 1)
+
+
+_DEFAULT_RENDERER = WeasyPrintRenderer()
+
+
+def get_renderer() -> Renderer:
+    """The renderer for this context: the one set with :func:`~xai_reports.render.use_renderer`, else WeasyPrint.
+
+    Examples::
+
+        >>> get_renderer().name
+        'weasyprint'
+    """
+    chosen = selected_renderer()
+    return _DEFAULT_RENDERER if chosen is None else chosen
+
+
+def font_subsetter() -> str:
+    """The font subsetter the current renderer uses: ``"harfbuzz-subset <version>"`` or ``"fonttools <version>"``
+    with WeasyPrint.
+
+    Recorded in every document's record (``software.font_subsetter``): the two
+    give different bytes for the same document.
+
+    Examples::
+
+        >>> font_subsetter().split()[0] in ("harfbuzz-subset", "fonttools")
+        True
+    """
+    return get_renderer().font_subsetter()
+
+
+def renderer_software() -> dict:
+    """The current renderer's fields for a record's ``software`` block (:meth:`Renderer.software`):
+    ``{"font_subsetter": ...}``, plus ``"renderer"`` when it is not WeasyPrint."""
+    return get_renderer().software()
+
+
+def warn_if_no_harfbuzz(*, stacklevel: int = 2) -> str | None:
+    """Warn once per process about the current renderer's setup (WeasyPrint: HarfBuzz-Subset missing);
+    the message, or ``None``."""
+    return get_renderer().warn_setup(stacklevel=stacklevel + 1)
+
 
 
 def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created: datetime,
@@ -433,51 +571,6 @@ def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created
         >>> b"pdfuaid" in pdf
         True
     """
-    wp = _weasyprint()
-    wanted = _subsetter_name(font_subsetter)
-    if wanted == HARFBUZZ and not _harfbuzz_subset_available():
-        raise RenderError("this document was made with HarfBuzz-Subset, which is not installed here; "
-                          + SUBSETTER_INSTALL_HINT)
-    if wanted != FONTTOOLS:
-        warn_if_no_harfbuzz(stacklevel=2)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
-    created = created.astimezone(timezone.utc)
-    tagged = variant in _TAGGED
-    ua = tagged if pdf_ua is None else bool(pdf_ua)
-    if ua and not tagged:
-        raise RenderError(f"PDF/UA needs a tagged variant (pdf/a-3a); {variant!r} is untagged")
-    links = [r for r in external_resources(html) if r.startswith("<link rel=attachment>")]
-    if links:
-        raise RenderError(f"documents may not attach files through markup: {links[0]}")
-    if tagged or ua:
-        problems = accessibility_problems(html)
-        if problems:
-            raise RenderError("not an accessible document (PDF/UA-1): " + "; ".join(problems))
-    fetcher = safe_fetcher([base_dir, *allowed_dirs])
-    atts = [wp.Attachment(string=data, name=name, description=desc, relationship="Data",
-                          created=created, modified=created, url_fetcher=fetcher)
-            for name, data, desc in attachments]
-    _RENDER.fonttools, _RENDER.timestamp = wanted == FONTTOOLS, _font_timestamp(created)
-    try:
-        fonts = _font_config()
-        doc = wp.HTML(string=html, base_url=Path(base_dir).resolve().as_uri() + "/", url_fetcher=fetcher)
-        rendered = doc.render(stylesheets=[wp.CSS(string=_PRINT_CSS, url_fetcher=fetcher, font_config=fonts)],
-                              font_config=fonts)
-        meta = rendered.metadata
-        meta.created = meta.modified = _w3c(created)
-        if title:
-            meta.title = title
-        meta.attachments = []  # only the files given in code are embedded
-        pdf = rendered.write_pdf(pdf_variant=variant, attachments=atts, uncompressed_pdf=False,
-                                 finisher=_finisher(PDF_UA_PART if ua else None))
-    except RenderError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many kinds
-        raise RenderError(f"PDF rendering failed: {exc}") from exc
-    finally:
-        _RENDER.fonttools, _RENDER.timestamp = False, None
-    if fetcher.refused:
-        raise RenderError("the document references resources outside the template folders "
-                          f"(refused, nothing read): {', '.join(u[:120] for u in fetcher.refused)}")
-    return pdf
+    return get_renderer().html_to_pdf(html, base_dir=base_dir, allowed_dirs=allowed_dirs, attachments=attachments,
+                                      created=created, variant=variant, pdf_ua=pdf_ua, title=title,
+                                      font_subsetter=font_subsetter)
