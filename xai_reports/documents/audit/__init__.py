@@ -18,7 +18,7 @@ monitoring plan, sign-off, reproducibility appendix.
 Modules: :mod:`.pipeline` (the entry point, inputs), :mod:`.context` (what the
 sections share), one module per group of sections (:mod:`.data`,
 :mod:`.performance`, :mod:`.importance`, :mod:`.reasons`, :mod:`.quality`,
-:mod:`.recourse`, :mod:`.fairness`),
+:mod:`.recourse`, :mod:`.fairness`), :mod:`.wording` (the sector's words),
 :mod:`.assemble` (the content tree around them) and :mod:`.report` (the report
 object, saving and re-rendering).
 """

@@ -21,6 +21,7 @@ _BUILTIN_NOT_REVIEWED = [
 
 def assemble(c: AuditContext, built: dict) -> AuditReport:
     spec, asec = c.spec, c.asec
+    words = c.words
     m = asec.model if asec else None
     model_desc = c.adapter.describe()
     model_hash = c.adapter.sha256
@@ -89,13 +90,16 @@ def assemble(c: AuditContext, built: dict) -> AuditReport:
     for a in prot_inputs:
         lu = spec.features[a].lawful_use if a in spec.features else None
         if lu is None:
-            ev = ("a protected attribute should not be used by a credit model; letters are refused until the pack "
-                  f"declares its lawful use (features.{a}.lawful_use)")
+            ev = (f"a protected attribute should not be used by a {'credit' if words.lending else 'decision'} model; "
+                  + ("letters are refused until the pack " if spec.finance is not None else "unless the pack ")
+                  + f"declares its lawful use (features.{a}.lawful_use)")
         else:
             ev = (f"the pack declares its lawful use: {lu.basis} ({'; '.join(lu.citations)}). The validator must "
-                  "confirm that basis (for age: an empirically derived, demonstrably and statistically sound system, "
-                  "12 CFR 1002.2(p), 1002.6(b)(2), in which the age of an elderly applicant is not assigned a "
-                  "negative factor or value)")
+                  "confirm that basis")
+            if words.lending:
+                ev += (" (for age: an empirically derived, demonstrably and statistically sound system, "
+                       "12 CFR 1002.2(p), 1002.6(b)(2), in which the age of an elderly applicant is not assigned a "
+                       "negative factor or value)")
         c.finding("high", f"Protected attribute '{a}' is a model input", ev, "model")
     feat_rows = []
     for f in c.features:

@@ -14,7 +14,7 @@ from .context import AuditContext
 def fairness_section(c: AuditContext) -> dict:
     from ...fairness import adverse_impact_ratio, logit_marginal_effect, proxy_screen, standardized_mean_difference
 
-    title = "Fair-lending metrics"
+    title = c.words.fairness_title
     fs = c.asec.fairness if c.asec else None
     if fs is None:
         from ...packs.schema import FairnessSettings
@@ -26,7 +26,7 @@ def fairness_section(c: AuditContext) -> dict:
     if not c.protected:
         why = "no protected attribute in the data (give --protected COL or mark pack features protected: true)"
         c.results["fairness"] = {"computed": False, "why": why}
-        c.not_reviewed.append("Fair-lending metrics (" + why + ")")
+        c.not_reviewed.append(title + " (" + why + ")")
         return {"id": "fairness", "title": title, "blocks": [not_computed(why)]}
     fav_name = "approval" if (c.spec.finance is not None) else "favourable decision"
     p_fav = 1 - c.p if c.favorable_is_negative else c.p
@@ -132,7 +132,7 @@ def fairness_section(c: AuditContext) -> dict:
             keep += [7]
         keep += [8, 9]
         if unassessed:   # one finding per attribute, not one per group
-            c.finding("low", f"Fair-lending metrics not assessed for {len(unassessed)} group(s) of {c.feature_label(a)}",
+            c.finding("low", f"{title} not assessed for {len(unassessed)} group(s) of {c.feature_label(a)}",
                       f"fewer than {fs.min_group_size} rows: {bounded_list(unassessed)}", "fairness")
         blocks.append(subheading(c.feature_label(a) + f" ({a})"))
         band_note = (f" Groups are bands of {c.feature_label(a)}: {', '.join(c.bands[a]['labels'])} "
@@ -140,7 +140,7 @@ def fairness_section(c: AuditContext) -> dict:
         blocks.append(paragraph(f"Reference group: {c.group_label(a, ref_used) if ref_used else 'none'} "
                            f"({ares['reference_source']}).{band_note}"))
         blocks.append(table([cols[i] for i in keep], [[row[i] for i in keep] for row in rows],
-                            caption=f"Fair-lending metrics by {c.feature_label(a)}", numeric=[i for i, k in enumerate(keep) if 1 <= k <= 8]))
+                            caption=f"{title} by {c.feature_label(a)}", numeric=[i for i, k in enumerate(keep) if 1 <= k <= 8]))
         if "proxy_screen" in fs.metrics:
             ps = proxy_screen(c.X, g, reference=ref_used, min_group_size=fs.min_group_size)
             ares["proxy_screen"] = ps.to_dict(orient="records")
@@ -167,11 +167,11 @@ def fairness_section(c: AuditContext) -> dict:
             c.figures["air"]["alt"]))
     blocks.append(paragraph("Adjusted marginal effect: the average change in the probability of a favourable model decision "
                        "associated with group membership in a logistic regression on the model's decisions that controls "
-                       "for the model's inputs (legitimate credit factors), compared pairwise with the reference group; "
+                       f"for the model's inputs (legitimate {c.words.decision_factor}s), compared pairwise with the reference group; "
                        "delta-method standard errors. Difference: the unadjusted gap in favourable rates with a pooled "
                        "two-proportion z-test. SMD: standardized mean difference of the model's P(favourable). "
                        "AIR (observed outcomes) applies the same ratio to the labels of the audit data, for comparison."))
     c.results["fairness"] = res
-    c.reviewed.append("Fair-lending metrics: " + ", ".join(m.replace("_", " ") for m in fs.metrics))
+    c.reviewed.append(title + ": " + ", ".join(m.replace("_", " ") for m in fs.metrics))
     c.not_reviewed.append("Search for less discriminatory alternative models (not performed by this tool)")
     return {"id": "fairness", "title": title, "blocks": blocks}

@@ -116,7 +116,7 @@ def dependence_section(c: AuditContext) -> dict:
     rng = np.random.default_rng(c.seed)
     idx = np.sort(rng.choice(n, size=min(n, st.dependence_max_points), replace=False))
     blocks = [paragraph(f"Each point is one audited row ({len(idx):,} of {n:,}, a seeded random sample): the feature's "
-                   f"value against its attribution. A monotone, smooth pattern is expected of a credit factor; "
+                   f"value against its attribution. A monotone, smooth pattern is expected of a {c.words.decision_factor}; "
                    "jumps or reversals deserve an explanation from the developer.")]
     res = []
     panels = []

@@ -19,6 +19,7 @@ from .quality import explanation_quality_section
 from .reasons import reasons_section
 from .recourse import recourse_section
 from .report import AuditReport
+from .wording import audit_wording
 
 # ----------------------------------------------------------------------------- entry point
 def audit(model, data, pack="finance", *, target: str, out=None, protected=None, reference=None,
@@ -199,7 +200,8 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
                source=source, bad_rows=bad_rows, ref_X=ref_X, ref_source=ref_source, model_path=model_path,
                data_path=Path(data) if isinstance(data, (str, Path)) else None,
                reference_path=Path(reference) if isinstance(reference, (str, Path)) else None,
-               date=when, date_source=date_source, model_name=model_name, seed=settings.seed, bands=bands)
+               date=when, date_source=date_source, model_name=model_name, seed=settings.seed, bands=bands,
+                       words=audit_wording(spec))
 
     steps = [("data", data_section), ("performance", performance_section), ("attributions", compute_attributions),
              ("importance", importance_section), ("dependence", dependence_section), ("surrogate", surrogate_section),

@@ -150,7 +150,7 @@ def _faithfulness(c: AuditContext, metrics) -> tuple[dict, list]:
                           ("Max-sensitivity, 95th percentile", fixed(res["stability"]["p95"])),
                           ("Max-sensitivity, largest", fixed(res["stability"]["max"]))]))
         if res["stability"]["p95"] > 1.0:
-            c.finding("low", "Explanations of some applicants change more than their own size under small perturbations",
+            c.finding("low", f"Explanations of some {c.words.subjects} change more than their own size under small perturbations",
                       f"95th percentile of max-sensitivity {fixed(res['stability']['p95'])} (radius {radius:g} SD)",
                       "explanation_quality")
         c.reviewed.append("Explanation stability under small perturbations (max-sensitivity)")

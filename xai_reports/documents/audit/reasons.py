@@ -43,6 +43,8 @@ def reasons_section(c: AuditContext) -> dict:
     from ...reasons import build_reference, deny_probability, select_reasons
 
     pack, fin = c.pack, c.spec.finance
+    credit = "credit " if c.words.lending else ""   # lending packs: Regulation B wording
+    reg_b = " (Reg B comment 9(b)(2)-5)" if c.words.lending else ""
     X_ref = c.ref_X if c.ref_X is not None else c.X
     try:
         ref = build_reference(c.adapter, X_ref, pack, method=c.spec.explanation.method,
@@ -120,8 +122,8 @@ def reasons_section(c: AuditContext) -> dict:
             group_tables.append(paragraph(
                 f"Chi-square test of independence between principal reason and {c.feature_label(a)}: "
                 f"chi2 = {chi[a]['chi2']:.2f}, {chi[a]['dof']} degrees of freedom, {p_value_phrase(chi[a]['p_value'])}. "
-                "A difference in reason mix between groups is expected when their credit profiles differ; it is "
-                "evidence to read with the fair-lending section, not a finding by itself."))
+                f"A difference in reason mix between groups is expected when their {credit}profiles differ; it is "
+                f"evidence to read with {c.words.fairness_section_name()}, not a finding by itself."))
 
     # neutralisation: set each applicant's top-reason features to the reference value
     refvals = reference_values(c, X_ref)
@@ -169,7 +171,7 @@ def reasons_section(c: AuditContext) -> dict:
                   f"{len(flagged)} of {n_denied} denials ({percent(share)}) flagged for human review: "
                   + "; ".join(f"{k} ({v})" for k, v in flag_why.items()), "reasons")
     blocks = [
-        paragraph(f"Principal reasons are selected as the adverse-action letters select them (Reg B comment 9(b)(2)-5): "
+        paragraph(f"Principal reasons are selected as the adverse-action letters select them{reg_b}: "
              f"each factor's push toward denial relative to the reference population ({ref.description}, "
              f"{ref.n_rows:,} rows), summed per reason statement, at most {fin.max_reasons} reasons. "
              f"{n_denied:,} of {len(c.X):,} audited applications are denied by the model."),

@@ -19,6 +19,7 @@ def recourse_section(c: AuditContext) -> dict:
         c.not_reviewed.append("Counterfactual recourse (" + why + ")")
         return {"id": "recourse", "title": title, "blocks": [not_computed(why)]}
     st = c.settings
+    w = c.words
     adverse = np.flatnonzero(~c.favorable)
     rng = np.random.default_rng(c.seed)
     sample = np.sort(rng.choice(adverse, size=min(len(adverse), st.counterfactual_rows), replace=False)) if len(adverse) else adverse
@@ -65,12 +66,12 @@ def recourse_section(c: AuditContext) -> dict:
                          cell(percent(r["share_found"]), r["share_found"]), cell(fixed(r["mean_cost"]), r["mean_cost"]),
                          cell(fixed(r["mean_features_changed"], 2), r["mean_features_changed"])])
     c.results["recourse"] = res
-    c.reviewed.append("Counterfactual recourse for denied applicants, overall and by group")
-    blocks = [paragraph(f"For a seeded sample of {len(sample):,} of the {len(adverse):,} applicants with an adverse decision, "
+    c.reviewed.append(f"Counterfactual recourse for {w.adverse_subjects}, overall and by group")
+    blocks = [paragraph(f"For a seeded sample of {len(sample):,} of the {len(adverse):,} {w.subjects} with an adverse decision, "
                    f"the cheapest change of actionable features (as the pack constrains them: protected and "
                    f"non-actionable features never change) that gives the desired outcome ({cfs.desired}). "
                    "Cost: the MAD-normalised L1 distance weighted by the pack's feature costs."),
-              table(["Attribute", "Group", "Applicants searched", "With a counterfactual", "Mean cost",
+              table(["Attribute", "Group", f"{w.subjects.capitalize()} searched", "With a counterfactual", "Mean cost",
                      "Mean features changed"], rows, caption="Recourse by group", numeric=[2, 3, 4, 5])]
     if changed:
         blocks.append(collapsible("Features changed by the counterfactuals", [table(
@@ -78,16 +79,16 @@ def recourse_section(c: AuditContext) -> dict:
             [[cell(c.feature_label(k)), cell(v, v)] for k, v in changed.items()], numeric=[1])]))
     if why_none:
         blocks.append(collapsible("Why no counterfactual was found", [table(
-            ["Reason", "Applicants"], [[cell(k), cell(v, v)] for k, v in why_none.items()], numeric=[1])]))
+            ["Reason", w.subjects.capitalize()], [[cell(k), cell(v, v)] for k, v in why_none.items()], numeric=[1])]))
     for a in c.protected:
         gs = [r for r in res["by_group"][a] if r["n"] >= c.settings.subgroup_min_rows and not is_nan(r["share_found"])]
         if len(gs) >= 2:
             lo, hi = min(gs, key=lambda r: r["share_found"]), max(gs, key=lambda r: r["share_found"])
             if hi["share_found"] - lo["share_found"] > 0.10:
                 c.finding("medium", f"Less recourse for {c.feature_label(a)} = {lo['label']}",
-                          f"{percent(lo['share_found'])} of searched applicants have a counterfactual against "
+                          f"{percent(lo['share_found'])} of searched {w.subjects} have a counterfactual against "
                           f"{percent(hi['share_found'])} for {hi['label']}", "recourse")
     if len(sample) and res["share_found"] < 0.5:
-        c.finding("medium", "Most denied applicants have no actionable counterfactual",
+        c.finding("medium", f"Most {w.adverse_subjects} have no actionable counterfactual",
                   f"{percent(res['share_found'])} of {len(sample)} searched", "recourse")
     return {"id": "recourse", "title": title, "blocks": blocks}
