@@ -105,13 +105,6 @@ def software_versions() -> dict:
     return out
 
 
-def optional_api(name: str):
-    """A public xai_reports function that parallel work provides, or ``None`` when this build lacks it."""
-    import xai_reports
-
-    return getattr(xai_reports, name, None)
-
-
 class AuditContext:
     """What every section builder needs (inputs, predictions, attributions, settings)."""
 

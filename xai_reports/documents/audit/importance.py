@@ -12,7 +12,7 @@ from ...errors import ExplanationError
 from ...format import format_value
 from ..blocks import (cell, collapsible, figure, fixed, grid, is_nan, jsonable, key_value_table, not_computed,
                       paragraph, percent, table)
-from .context import AuditContext, optional_api
+from .context import AuditContext
 
 def compute_attributions(c: AuditContext):
     from ...attribution import explain
@@ -62,46 +62,40 @@ def importance_section(c: AuditContext) -> dict:
         c.importance_order = list(c.features)
         blocks.append(not_computed(c.attr_error))
         c.not_reviewed.append("Global importance by attribution (" + c.attr_error + ")")
-    # permutation importance (provided by xai_reports.global_importance when available)
-    gi = optional_api("global_importance")
-    if gi is None:
-        why = ("permutation importance needs xai_reports.global_importance, which is not part of this build "
-               "(it comes with the global-attribution engine)")
+    # permutation importance
+    from ...attribution.global_ import global_importance
+
+    try:
+        imp = global_importance(c.adapter, c.X, c.y, method="permutation", n_repeats=c.settings.permutation_repeats,
+                                random_state=c.seed, pack=c.pack)
+        fr = imp.frame
+        perm = [{"feature": str(r["feature"]), "label": c.feature_label(str(r["feature"])),
+                 "importance": float(r["importance"]), "std": None if is_nan(r["std"]) else float(r["std"])}
+                for _, r in fr.iterrows()]
+        scoring = imp.params.get("scoring", "score")
+        res["permutation"] = {"computed": True, "rows": perm, "repeats": c.settings.permutation_repeats,
+                              "seed": c.seed, "scoring": str(scoring), "baseline_score": imp.baseline_score}
+        c.figures["importance_perm"] = {
+            "type": "hbar", "xlabel": f"drop in {scoring} when the feature is shuffled", "color": "#009E73",
+            "items": [{"label": r["label"], "value": r["importance"], "err": r["std"],
+                       "text": f"{r['importance']:.4f}",
+                       "title": f"{r['label']}: {r['importance']:.6f} ± {r['std'] or 0:.6f} (SD over "
+                                f"{c.settings.permutation_repeats} shuffles)"} for r in perm],
+            "alt": f"Bar chart of permutation importance (drop in {scoring}) per feature: " +
+                   ", ".join(f"{r['label']} {r['importance']:.4f}" for r in perm[:5]) + "."}
+        blocks.append(paragraph(f"Permutation importance: the drop in {scoring} on the labelled data (baseline "
+                           f"{fixed(imp.baseline_score)}) when one feature's column is shuffled, mean of "
+                           f"{c.settings.permutation_repeats} seeded shuffles; error bars one SD."))
+        blocks.append(figure("importance_perm", "Permutation importance", c.figures["importance_perm"]["alt"]))
+        neg = [r["label"] for r in perm if r["importance"] < 0 and r["std"] is not None and r["importance"] + 2 * r["std"] < 0]
+        if neg:
+            c.finding("low", "Shuffling some features improves the model's ranking of outcomes",
+                      "negative permutation importance beyond two SDs: " + ", ".join(neg), "importance")
+        c.reviewed.append(f"Permutation importance ({scoring})")
+    except Exception as exc:  # noqa: BLE001 - report, never fake
+        why = f"permutation importance failed: {exc}"
         blocks.append(not_computed(why))
         res["permutation"] = {"computed": False, "why": why}
-        c.not_reviewed.append("Permutation importance (" + why + ")")
-    else:
-        try:
-            imp = gi(c.adapter, c.X, c.y, method="permutation", n_repeats=c.settings.permutation_repeats,
-                     random_state=c.seed, pack=c.pack)
-            fr = imp.frame
-            perm = [{"feature": str(r["feature"]), "label": c.feature_label(str(r["feature"])),
-                     "importance": float(r["importance"]), "std": None if is_nan(r["std"]) else float(r["std"])}
-                    for _, r in fr.iterrows()]
-            scoring = imp.params.get("scoring", "score")
-            res["permutation"] = {"computed": True, "rows": perm, "repeats": c.settings.permutation_repeats,
-                                  "seed": c.seed, "scoring": str(scoring), "baseline_score": imp.baseline_score}
-            c.figures["importance_perm"] = {
-                "type": "hbar", "xlabel": f"drop in {scoring} when the feature is shuffled", "color": "#009E73",
-                "items": [{"label": r["label"], "value": r["importance"], "err": r["std"],
-                           "text": f"{r['importance']:.4f}",
-                           "title": f"{r['label']}: {r['importance']:.6f} ± {r['std'] or 0:.6f} (SD over "
-                                    f"{c.settings.permutation_repeats} shuffles)"} for r in perm],
-                "alt": f"Bar chart of permutation importance (drop in {scoring}) per feature: " +
-                       ", ".join(f"{r['label']} {r['importance']:.4f}" for r in perm[:5]) + "."}
-            blocks.append(paragraph(f"Permutation importance: the drop in {scoring} on the labelled data (baseline "
-                               f"{fixed(imp.baseline_score)}) when one feature's column is shuffled, mean of "
-                               f"{c.settings.permutation_repeats} seeded shuffles; error bars one SD."))
-            blocks.append(figure("importance_perm", "Permutation importance", c.figures["importance_perm"]["alt"]))
-            neg = [r["label"] for r in perm if r["importance"] < 0 and r["std"] is not None and r["importance"] + 2 * r["std"] < 0]
-            if neg:
-                c.finding("low", "Shuffling some features improves the model's ranking of outcomes",
-                          "negative permutation importance beyond two SDs: " + ", ".join(neg), "importance")
-            c.reviewed.append(f"Permutation importance ({scoring})")
-        except Exception as exc:  # noqa: BLE001 - report, never fake
-            why = f"permutation importance failed: {exc}"
-            blocks.append(not_computed(why))
-            res["permutation"] = {"computed": False, "why": why}
     c.results["importance"] = res
     return {"id": "importance", "title": "Global importance", "blocks": blocks}
 
@@ -148,14 +142,9 @@ def dependence_section(c: AuditContext) -> dict:
 
 
 def surrogate_section(c: AuditContext) -> dict:
-    fn = optional_api("surrogate")
+    from ...attribution.global_ import surrogate as fn
+
     depth = c.settings.surrogate_max_depth
-    if fn is None:
-        why = ("the distilled surrogate tree needs xai_reports.surrogate, which is not part of this build "
-               "(it comes with the global-attribution engine)")
-        c.results["surrogate"] = {"computed": False, "why": why}
-        c.not_reviewed.append("Distilled surrogate tree (" + why + ")")
-        return {"id": "surrogate", "title": "Distilled surrogate tree", "blocks": [not_computed(why)]}
     pos, neg = c.positive_name, ("approve" if c.positive_name == "deny" else f"not {c.positive_name}")
     try:
         sur = fn(c.adapter, c.X, max_depth=depth, pack=c.pack, random_state=c.seed, class_names=[neg, pos])

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...adapters.coded import CodedModel
 from ..blocks import cell, fixed, key_value_table, not_computed, p_value_phrase, p_value_text, paragraph, percent, table
-from .context import AuditContext, optional_api
+from .context import AuditContext
 from .reasons import reference_values
 
 def explanation_quality_section(c: AuditContext) -> dict:
@@ -33,27 +33,15 @@ def explanation_quality_section(c: AuditContext) -> dict:
         c.reviewed.append("Explanation fidelity: additivity of the attributions")
     else:
         blocks.append(not_computed(c.attr_error or "the attribution method reports no self-check"))
-    # faithfulness and stability (xai_reports.metrics, when present)
-    metrics = optional_api("metrics")
-    if metrics is None:
-        try:
-            import importlib
-
-            metrics = importlib.import_module("xai_reports.metrics")
-        except ModuleNotFoundError:
-            metrics = None
-    if metrics is not None and not all(hasattr(metrics, f) for f in ("deletion", "insertion", "max_sensitivity")):
-        metrics = None
-    if metrics is None or c.attr is None:
-        why = (c.attr_error if c.attr is None else
-               "deletion/insertion faithfulness and stability need xai_reports.metrics, which is not part of this build "
-               "(it comes with the explanation-metrics work)")
+    # faithfulness and stability
+    if c.attr is None:
+        why = c.attr_error
         blocks.append(not_computed(why))
         res["faithfulness"] = {"computed": False, "why": why}
         res["stability"] = {"computed": False, "why": why}
         c.not_reviewed.append("Faithfulness (deletion/insertion) and stability of explanations (" + why + ")")
     else:
-        fq, fq_blocks = _faithfulness(c, metrics)
+        fq, fq_blocks = _faithfulness(c)
         res.update(fq)
         blocks += fq_blocks
     if c.reason_stats is not None:
@@ -65,8 +53,10 @@ def explanation_quality_section(c: AuditContext) -> dict:
     return {"id": "explanation_quality", "title": "Explanation quality", "blocks": blocks}
 
 
-def _faithfulness(c: AuditContext, metrics) -> tuple[dict, list]:
+def _faithfulness(c: AuditContext) -> tuple[dict, list]:
     """Deletion/insertion against random orders and max-sensitivity, through ``xai_reports.metrics``."""
+    from ...metrics import deletion, insertion, max_sensitivity
+
     st = c.settings
     rng = np.random.default_rng(c.seed)
     n = len(c.X)
@@ -80,9 +70,9 @@ def _faithfulness(c: AuditContext, metrics) -> tuple[dict, list]:
     res, blocks, rows = {}, [], []
     space = c.attr.output
     try:
-        dele = metrics.deletion(coded, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
+        dele = deletion(coded, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
                                 output=space)
-        ins = metrics.insertion(coded, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
+        ins = insertion(coded, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
                                 output=space)
         for cr in (dele, ins):
             sm = cr.summary()
@@ -137,7 +127,7 @@ def _faithfulness(c: AuditContext, metrics) -> tuple[dict, list]:
             return explain(c.adapter, coded.decode(Zp), method=c.spec.explanation.method,
                            **getattr(c, "explain_options", c.spec.explanation.options)).values
 
-        sens = np.asarray(metrics.max_sensitivity(explain_coded, Zs, perturb_func=perturb, n_perturb_samples=10,
+        sens = np.asarray(max_sensitivity(explain_coded, Zs, perturb_func=perturb, n_perturb_samples=10,
                                                   seed=c.seed))
         res["stability"] = {"computed": True, "rows": int(len(sidx)), "radius_sd": radius, "samples": 10,
                             "median": float(np.median(sens)), "p95": float(np.quantile(sens, 0.95)),

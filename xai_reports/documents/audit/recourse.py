@@ -7,17 +7,12 @@ import math
 import numpy as np
 
 from ..blocks import cell, collapsible, fixed, is_nan, not_computed, paragraph, percent, table
-from .context import AuditContext, optional_api
+from .context import AuditContext
 
 def recourse_section(c: AuditContext) -> dict:
     title = "Counterfactual recourse"
-    fn = optional_api("counterfactuals")
-    if fn is None:
-        why = ("counterfactual search needs xai_reports.counterfactuals, which is not part of this build "
-               "(it comes with the counterfactuals work)")
-        c.results["recourse"] = {"computed": False, "why": why}
-        c.not_reviewed.append("Counterfactual recourse (" + why + ")")
-        return {"id": "recourse", "title": title, "blocks": [not_computed(why)]}
+    from ...counterfactuals import counterfactuals as fn
+
     st = c.settings
     w = c.words
     adverse = np.flatnonzero(~c.favorable)
