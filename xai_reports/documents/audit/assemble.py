@@ -20,6 +20,8 @@ _BUILTIN_NOT_REVIEWED = [
 
 
 def assemble(c: AuditContext, built: dict) -> AuditReport:
+    """The report: the computed sections in ``built`` with identification, summary and findings, scope, model
+    description, limitations, monitoring, sign-off and the appendix around them; findings ranked and numbered."""
     spec, asec = c.spec, c.asec
     words = c.words
     m = asec.model if asec else None
@@ -191,10 +193,10 @@ def assemble(c: AuditContext, built: dict) -> AuditReport:
         headline.append(("Denials without a valid reason", f"{rs['flagged']:,} of {rs['denied']:,}"))
     sblocks_exec = [
         paragraph(f"This report records the automated validation tests run on {c.date} for {name}. Findings are ranked by "
-             f"severity: {counts['high']} high, {counts['medium']} medium, {counts['low']} low, {counts['info']} "
-             "informational. The overall rating, "
-             "conditions of use and effective challenge are the validator's to record in the sign-off section; "
-             "this report does not certify compliance."),
+                  f"severity: {counts['high']} high, {counts['medium']} medium, {counts['low']} low, {counts['info']} "
+                  "informational. The overall rating, "
+                  "conditions of use and effective challenge are the validator's to record in the sign-off section; "
+                  "this report does not certify compliance."),
         key_value_table(headline),
         table(["ID", "Severity", "Finding", "Evidence", "Section", "Owner", "Status"],
               [[cell(f["id"]), cell(f["severity"], SEVERITY_ORDER[f["severity"]], flag=f"sev-{f['severity']}"),
@@ -232,7 +234,7 @@ def assemble(c: AuditContext, built: dict) -> AuditReport:
                      ("Counterfactual sample", str(st.counterfactual_rows))]
     appendix = {"id": "appendix", "title": "Reproducibility appendix", "blocks": [
         paragraph("Re-running the same command with the same files and software versions reproduces this report; "
-             "the full JSON record of every figure is embedded in the PDF (attachment audit_record.json) and in the HTML."),
+                  "the full JSON record of every figure is embedded in the PDF (attachment audit_record.json) and in the HTML."),
         table(["Artefact", "SHA-256"], [[cell(a), cell(b)] for a, b in appendix_rows], caption="Hashes", sortable=False),
         table(["Package", "Version"], [[cell(k), cell(v)] for k, v in software.items()], caption="Software", sortable=False),
         table(["Setting", "Value"], [[cell(k), cell(v)] for k, v in settings_rows], caption="Settings and seeds", sortable=False),

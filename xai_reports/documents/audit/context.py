@@ -59,6 +59,11 @@ def parse_target(series: pd.Series, column: str, source, positive_label) -> tupl
 
 
 def resolve_date(report_date, raw: pd.DataFrame, pack) -> tuple[str, str]:
+    """The report date and where it came from: ``report_date``, else the data's latest decision date, else the
+    pack's ``audit.report_date``, else ``SOURCE_DATE_EPOCH``.
+
+    Raises:
+        InputError: none of these gives a date, or ``report_date`` is not an ISO date."""
     if report_date:
         try:
             return date.fromisoformat(str(report_date)[:10]).isoformat(), "given for this run"
@@ -85,6 +90,7 @@ def resolve_date(report_date, raw: pd.DataFrame, pack) -> tuple[str, str]:
 
 
 def sha256_frame(df: pd.DataFrame) -> str:
+    """SHA-256 of a DataFrame written as CSV (the data's hash when it was given in memory)."""
     return hashlib.sha256(df.to_csv(index=False).encode("utf-8")).hexdigest()
 
 

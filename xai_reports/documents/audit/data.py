@@ -15,6 +15,8 @@ from .context import AuditContext
 
 # ----------------------------------------------------------------------------- sections
 def data_section(c: AuditContext) -> dict:
+    """The data section: rows used and excluded, each column's role, missing values and range, the
+    protected-attribute distribution."""
     from ...tabular import _is_missing
 
     spec = c.spec
@@ -107,7 +109,7 @@ def data_section(c: AuditContext) -> dict:
     if excluded:
         blocks.append(paragraph(f"{len(excluded):,} row(s) were excluded because of invalid values.", "warning"))
         blocks.append(collapsible(f"Excluded rows ({len(excluded):,})",
-                              [table(["Row", "Column", "Problem"],
+                                  [table(["Row", "Column", "Problem"],
                                      [[cell(e["row"], e["row"]), cell(e["column"] or ""), cell(e["error"])] for e in excluded[:200]])]))
         c.finding("medium", f"{len(excluded):,} row(s) of the audit data were excluded for invalid values",
                   f"first: row {excluded[0]['row']}: {excluded[0]['error']}", "data")

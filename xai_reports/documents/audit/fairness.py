@@ -11,7 +11,9 @@ from ..blocks import (bounded_list, cell, collapsible, figure, fixed, is_nan, no
                       paragraph, percent, subheading, table)
 from .context import AuditContext
 
+
 def fairness_section(c: AuditContext) -> dict:
+    """The fairness section, per protected attribute: the pack's ``audit.fairness`` metrics and their findings."""
     from ...fairness import adverse_impact_ratio, logit_marginal_effect, proxy_screen, standardized_mean_difference
 
     title = c.words.fairness_title
@@ -32,13 +34,13 @@ def fairness_section(c: AuditContext) -> dict:
     p_fav = 1 - c.p if c.favorable_is_negative else c.p
     y_fav = (c.y == 0) if c.favorable_is_negative else (c.y == 1)
     blocks = [paragraph("The legal basis of these metrics depends on jurisdiction (and on the product and the law "
-                   "applied). What the pack records about it: " + fs.legal_basis, "legal"),
+                        "applied). What the pack records about it: " + fs.legal_basis, "legal"),
               paragraph(f"Jurisdiction: {fs.jurisdiction or c.spec.jurisdiction or 'not stated in the pack'}. "
-                   "These metrics are configurable in the pack (audit.fairness) and are reported as measurements; "
-                   "this report does not determine compliance or discrimination.", "legal"),
+                        "These metrics are configurable in the pack (audit.fairness) and are reported as measurements; "
+                        "this report does not determine compliance or discrimination.", "legal"),
               paragraph(f"Favourable outcome: the model's {fav_name} (P({c.positive_name}) "
-                   f"{'<' if c.favorable_is_negative else '>='} {c.threshold:g}). Groups with fewer than "
-                   f"{fs.min_group_size} rows are listed but not assessed. Significance level {fs.alpha:g}.")]
+                        f"{'<' if c.favorable_is_negative else '>='} {c.threshold:g}). Groups with fewer than "
+                        f"{fs.min_group_size} rows are listed but not assessed. Significance level {fs.alpha:g}.")]
     res = {"computed": True, "legal_basis": fs.legal_basis, "jurisdiction": fs.jurisdiction, "metrics": list(fs.metrics),
            "air_threshold": fs.air_threshold, "smd_threshold": fs.smd_threshold, "alpha": fs.alpha,
            "min_group_size": fs.min_group_size, "favorable": fav_name}
@@ -138,7 +140,7 @@ def fairness_section(c: AuditContext) -> dict:
         band_note = (f" Groups are bands of {c.feature_label(a)}: {', '.join(c.bands[a]['labels'])} "
                      f"({c.bands[a]['source']})." if a in c.bands else "")
         blocks.append(paragraph(f"Reference group: {c.group_label(a, ref_used) if ref_used else 'none'} "
-                           f"({ares['reference_source']}).{band_note}"))
+                                f"({ares['reference_source']}).{band_note}"))
         blocks.append(table([cols[i] for i in keep], [[row[i] for i in keep] for row in rows],
                             caption=f"{title} by {c.feature_label(a)}", numeric=[i for i, k in enumerate(keep) if 1 <= k <= 8]))
         if "proxy_screen" in fs.metrics:
@@ -166,11 +168,11 @@ def fairness_section(c: AuditContext) -> dict:
             f" ({len(not_plotted)} group(s) not assessed are listed in the tables)" if not_plotted else ""),
             c.figures["air"]["alt"]))
     blocks.append(paragraph("Adjusted marginal effect: the average change in the probability of a favourable model decision "
-                       "associated with group membership in a logistic regression on the model's decisions that controls "
-                       f"for the model's inputs (legitimate {c.words.decision_factor}s), compared pairwise with the reference group; "
-                       "delta-method standard errors. Difference: the unadjusted gap in favourable rates with a pooled "
-                       "two-proportion z-test. SMD: standardized mean difference of the model's P(favourable). "
-                       "AIR (observed outcomes) applies the same ratio to the labels of the audit data, for comparison."))
+                            "associated with group membership in a logistic regression on the model's decisions that controls "
+                            f"for the model's inputs (legitimate {c.words.decision_factor}s), compared pairwise with the reference group; "
+                            "delta-method standard errors. Difference: the unadjusted gap in favourable rates with a pooled "
+                            "two-proportion z-test. SMD: standardized mean difference of the model's P(favourable). "
+                            "AIR (observed outcomes) applies the same ratio to the labels of the audit data, for comparison."))
     c.results["fairness"] = res
     c.reviewed.append(title + ": " + ", ".join(m.replace("_", " ") for m in fs.metrics))
     c.not_reviewed.append("Search for less discriminatory alternative models (not performed by this tool)")

@@ -14,7 +14,9 @@ from ..blocks import (cell, collapsible, figure, fixed, grid, is_nan, jsonable, 
                       paragraph, percent, table)
 from .context import AuditContext
 
+
 def compute_attributions(c: AuditContext):
+    """Attributions of every audited row (``c.attr``), or ``c.attr_error`` saying why there are none."""
     from ...attribution import explain
 
     from ...attribution.auto import background_options
@@ -34,6 +36,7 @@ def compute_attributions(c: AuditContext):
 
 
 def importance_section(c: AuditContext) -> dict:
+    """Global importance: mean |attribution| per feature and permutation importance."""
     blocks, res = [], {}
     if c.attr is not None:
         vals = np.abs(c.attr.values).mean(axis=0)
@@ -50,7 +53,7 @@ def importance_section(c: AuditContext) -> dict:
             "alt": "Bar chart of mean absolute attribution per feature, largest first: " +
                    ", ".join(f"{c.feature_label(c.features[j])} {vals[j]:.3f}" for j in order[:5]) + "."}
         blocks.append(paragraph(f"Mean absolute {c.attr.method} attribution over the {len(c.X):,} audited rows, in "
-                           f"{c.attr.output} units (the model's raw output)."))
+                                f"{c.attr.output} units (the model's raw output)."))
         blocks.append(figure("importance_attr", f"Global importance: mean |{c.attr.method} attribution|",
                              c.figures["importance_attr"]["alt"]))
         blocks.append(collapsible("Mean and mean absolute attribution per feature", [table(
@@ -84,8 +87,8 @@ def importance_section(c: AuditContext) -> dict:
             "alt": f"Bar chart of permutation importance (drop in {scoring}) per feature: " +
                    ", ".join(f"{r['label']} {r['importance']:.4f}" for r in perm[:5]) + "."}
         blocks.append(paragraph(f"Permutation importance: the drop in {scoring} on the labelled data (baseline "
-                           f"{fixed(imp.baseline_score)}) when one feature's column is shuffled, mean of "
-                           f"{c.settings.permutation_repeats} seeded shuffles; error bars one SD."))
+                                f"{fixed(imp.baseline_score)}) when one feature's column is shuffled, mean of "
+                                f"{c.settings.permutation_repeats} seeded shuffles; error bars one SD."))
         blocks.append(figure("importance_perm", "Permutation importance", c.figures["importance_perm"]["alt"]))
         neg = [r["label"] for r in perm if r["importance"] < 0 and r["std"] is not None and r["importance"] + 2 * r["std"] < 0]
         if neg:
@@ -101,6 +104,7 @@ def importance_section(c: AuditContext) -> dict:
 
 
 def dependence_section(c: AuditContext) -> dict:
+    """Dependence plots (value against attribution) of the most important features, on a seeded sample."""
     st = c.settings
     if c.attr is None:
         return {"id": "dependence", "title": "Dependence of the top features",
@@ -110,8 +114,8 @@ def dependence_section(c: AuditContext) -> dict:
     rng = np.random.default_rng(c.seed)
     idx = np.sort(rng.choice(n, size=min(n, st.dependence_max_points), replace=False))
     blocks = [paragraph(f"Each point is one audited row ({len(idx):,} of {n:,}, a seeded random sample): the feature's "
-                   f"value against its attribution. A monotone, smooth pattern is expected of a {c.words.decision_factor}; "
-                   "jumps or reversals deserve an explanation from the developer.")]
+                        f"value against its attribution. A monotone, smooth pattern is expected of a {c.words.decision_factor}; "
+                        "jumps or reversals deserve an explanation from the developer.")]
     res = []
     panels = []
     for f in top:
@@ -142,6 +146,7 @@ def dependence_section(c: AuditContext) -> dict:
 
 
 def surrogate_section(c: AuditContext) -> dict:
+    """The distilled surrogate tree: its rules and its fidelity to the model's decisions, overall and by group."""
     from ...attribution.global_ import surrogate as fn
 
     depth = c.settings.surrogate_max_depth
@@ -168,12 +173,12 @@ def surrogate_section(c: AuditContext) -> dict:
            "agreement_all_rows": float(agree.mean()), "by_group": by_group, "rules": rules, "text": sur.text}
     c.results["surrogate"] = res
     blocks = [paragraph(f"A decision tree of depth at most {depth}, fitted to imitate the model's decisions "
-                   f"(P({pos}) >= 0.5) on {sur.n_train:,} audited rows. It is a readable approximation, not the "
-                   "model: its fidelity says how often it takes the model's decision."),
+                        f"(P({pos}) >= 0.5) on {sur.n_train:,} audited rows. It is a readable approximation, not the "
+                        "model: its fidelity says how often it takes the model's decision."),
               key_value_table([("Fidelity on held-out rows", f"{percent(sur.fidelity)} {sur.fidelity_metric} ({sur.n_test:,} rows)"),
                   ("Fidelity on the rows it was fitted on", percent(sur.fidelity_train)),
                   ("Agreement on all audited rows", percent(agree.mean()))]
-                 + [(f"Agreement, {c.feature_label(a)} = {r['label']}", f"{percent(r['agreement'])} ({r['n']:,} rows)")
+                              + [(f"Agreement, {c.feature_label(a)} = {r['label']}", f"{percent(r['agreement'])} ({r['n']:,} rows)")
                     for a in c.protected for r in by_group[a]])]
     if abs(c.threshold - 0.5) > 1e-12:
         blocks.append(paragraph(f"The surrogate imitates decisions at P = 0.5; the pack's threshold is {c.threshold:g}.", "warning"))

@@ -7,7 +7,9 @@ import numpy as np
 from ..blocks import bounded_list, cell, collapsible, figure, fixed, grid, is_nan, paragraph, percent, table
 from .context import AuditContext
 
+
 def performance_section(c: AuditContext) -> dict:
+    """Performance on the labelled data, overall and by protected group, with ROC and calibration figures."""
     from sklearn.metrics import roc_curve
 
     from ...performance import binary_performance, performance_by_group
@@ -74,9 +76,9 @@ def performance_section(c: AuditContext) -> dict:
                       "the threshold, overall and by protected group")
     blocks = [
         paragraph(f"Scores are P({c.positive_name}); the decision threshold is {c.threshold:g} "
-             f"(P >= {c.threshold:g} means {c.positive_name}). Subgroups with fewer than {st.subgroup_min_rows} rows "
-             "are reported without metrics. AUC: area under the ROC curve; KS: largest gap between the score "
-             "distributions of the two classes; ECE: expected calibration error over quantile bins."),
+                  f"(P >= {c.threshold:g} means {c.positive_name}). Subgroups with fewer than {st.subgroup_min_rows} rows "
+                  "are reported without metrics. AUC: area under the ROC curve; KS: largest gap between the score "
+                  "distributions of the two classes; ECE: expected calibration error over quantile bins."),
         table(["Attribute", "Group", "Rows", f"{c.positive_name} rate", "AUC", "KS", "Brier", "ECE", "TPR", "FPR",
                "Accuracy", "Note"], rows, caption="Performance overall and by subgroup", id="perf-table",
               numeric=list(range(2, 11))),

@@ -194,13 +194,13 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
         groups[a] = pd.Series(vals, dtype=object)
 
     ctx = AuditContext(adapter=adapter, pack=pack, spec=spec, asec=asec, settings=settings, X=X, y=y, p=p,
-               threshold=threshold, decision=decision, favorable=favorable, positive_name=positive_name,
-               favorable_is_negative=favorable_is_negative, features=features, protected=protected,
-               protected_source=protected_source, groups=groups, raw=raw, raw_ok=raw_ok, target=target,
-               source=source, bad_rows=bad_rows, ref_X=ref_X, ref_source=ref_source, model_path=model_path,
-               data_path=Path(data) if isinstance(data, (str, Path)) else None,
-               reference_path=Path(reference) if isinstance(reference, (str, Path)) else None,
-               date=when, date_source=date_source, model_name=model_name, seed=settings.seed, bands=bands,
+                       threshold=threshold, decision=decision, favorable=favorable, positive_name=positive_name,
+                       favorable_is_negative=favorable_is_negative, features=features, protected=protected,
+                       protected_source=protected_source, groups=groups, raw=raw, raw_ok=raw_ok, target=target,
+                       source=source, bad_rows=bad_rows, ref_X=ref_X, ref_source=ref_source, model_path=model_path,
+                       data_path=Path(data) if isinstance(data, (str, Path)) else None,
+                       reference_path=Path(reference) if isinstance(reference, (str, Path)) else None,
+                       date=when, date_source=date_source, model_name=model_name, seed=settings.seed, bands=bands,
                        words=audit_wording(spec))
 
     steps = [("data", data_section), ("performance", performance_section), ("attributions", compute_attributions),

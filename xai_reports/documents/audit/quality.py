@@ -11,7 +11,9 @@ from ..blocks import cell, fixed, key_value_table, not_computed, p_value_phrase,
 from .context import AuditContext
 from .reasons import reference_values
 
+
 def explanation_quality_section(c: AuditContext) -> dict:
+    """Explanation quality: additivity, faithfulness (deletion/insertion) and stability of the attributions."""
     blocks, res = [], {}
     if c.attr is not None and c.attr.self_check:
         sc = c.attr.self_check
@@ -71,9 +73,9 @@ def _faithfulness(c: AuditContext) -> tuple[dict, list]:
     space = c.attr.output
     try:
         dele = deletion(coded, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
-                                output=space)
+                        output=space)
         ins = insertion(coded, Z, c.attr.values[idx], baselines=base, n_random=10, seed=c.seed,
-                                output=space)
+                        output=space)
         for cr in (dele, ins):
             sm = cr.summary()
             res[cr.kind] = {"auc": sm["auc"], "random_auc": sm["random_auc"], "gain": sm["gain"],
@@ -128,7 +130,7 @@ def _faithfulness(c: AuditContext) -> tuple[dict, list]:
                            **getattr(c, "explain_options", c.spec.explanation.options)).values
 
         sens = np.asarray(max_sensitivity(explain_coded, Zs, perturb_func=perturb, n_perturb_samples=10,
-                                                  seed=c.seed))
+                                          seed=c.seed))
         res["stability"] = {"computed": True, "rows": int(len(sidx)), "radius_sd": radius, "samples": 10,
                             "median": float(np.median(sens)), "p95": float(np.quantile(sens, 0.95)),
                             "max": float(sens.max()), "perturbed_features": [coded.columns[j] for j in numeric]}

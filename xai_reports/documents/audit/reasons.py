@@ -12,6 +12,7 @@ from ...format import format_value
 from ..blocks import cell, collapsible, figure, not_computed, p_value_phrase, paragraph, percent, table
 from .context import AuditContext
 
+
 def reference_values(c: AuditContext, X_ref: pd.DataFrame) -> dict:
     """The reference value of each feature: median (numeric, ordinal snapped to a level) or mode."""
     out = {}
@@ -31,6 +32,8 @@ def reference_values(c: AuditContext, X_ref: pd.DataFrame) -> dict:
 
 
 def reasons_section(c: AuditContext) -> dict:
+    """The reason-code audit (packs with reason statements): principal reasons of the model's denials,
+    their mix by group and the neutralisation check."""
     title = "Reason-code audit"
     c.reason_stats = None
     if c.spec.finance is None or not c.spec.reasons:
@@ -172,9 +175,9 @@ def reasons_section(c: AuditContext) -> dict:
                   + "; ".join(f"{k} ({v})" for k, v in flag_why.items()), "reasons")
     blocks = [
         paragraph(f"Principal reasons are selected as the adverse-action letters select them{reg_b}: "
-             f"each factor's push toward denial relative to the reference population ({ref.description}, "
-             f"{ref.n_rows:,} rows), summed per reason statement, at most {fin.max_reasons} reasons. "
-             f"{n_denied:,} of {len(c.X):,} audited applications are denied by the model."),
+                  f"each factor's push toward denial relative to the reference population ({ref.description}, "
+                  f"{ref.n_rows:,} rows), summed per reason statement, at most {fin.max_reasons} reasons. "
+                  f"{n_denied:,} of {len(c.X):,} audited applications are denied by the model."),
         table(["Principal reason", "Code", "Denied applicants", "Share", "Among the top reasons"],
               [[cell(r["text"]), cell(r["code"] or ""), cell(f"{r['principal']:,}", r["principal"]),
                 cell(percent(r["share"]), r["share"]), cell(f"{r['any_rank']:,}", r["any_rank"])] for r in dist_rows],

@@ -9,7 +9,9 @@ import numpy as np
 from ..blocks import cell, collapsible, fixed, is_nan, not_computed, paragraph, percent, table
 from .context import AuditContext
 
+
 def recourse_section(c: AuditContext) -> dict:
+    """Counterfactual recourse for a seeded sample of the rows with an adverse decision, overall and by group."""
     title = "Counterfactual recourse"
     from ...counterfactuals import counterfactuals as fn
 
@@ -63,9 +65,9 @@ def recourse_section(c: AuditContext) -> dict:
     c.results["recourse"] = res
     c.reviewed.append(f"Counterfactual recourse for {w.adverse_subjects}, overall and by group")
     blocks = [paragraph(f"For a seeded sample of {len(sample):,} of the {len(adverse):,} {w.subjects} with an adverse decision, "
-                   f"the cheapest change of actionable features (as the pack constrains them: protected and "
-                   f"non-actionable features never change) that gives the desired outcome ({cfs.desired}). "
-                   "Cost: the MAD-normalised L1 distance weighted by the pack's feature costs."),
+                        f"the cheapest change of actionable features (as the pack constrains them: protected and "
+                        f"non-actionable features never change) that gives the desired outcome ({cfs.desired}). "
+                        "Cost: the MAD-normalised L1 distance weighted by the pack's feature costs."),
               table(["Attribute", "Group", f"{w.subjects.capitalize()} searched", "With a counterfactual", "Mean cost",
                      "Mean features changed"], rows, caption="Recourse by group", numeric=[2, 3, 4, 5])]
     if changed:
