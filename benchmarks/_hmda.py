@@ -25,7 +25,7 @@ COLUMNS = ["pirat", "hirat", "lvrat", "chist", "mhist", "phist", "unemp", "selfe
 
 def hmda_numeric():
     """``(X, y)``: float64 DataFrame of the 13 predictors, and the denial outcome."""
-    from xai_reports.demo import load_hmda
+    from examples.finance_hmda import load_hmda
 
     df = load_hmda()
     X = pd.DataFrame(index=df.index)

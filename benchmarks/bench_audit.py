@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     from sklearn.model_selection import train_test_split
 
     from xai_reports import audit, load_pack
-    from xai_reports.demo import FEATURES, PROTECTED, SEED, load_hmda, train_model
+    from examples.finance_hmda import FEATURES, PROTECTED, SEED, load_hmda, train_model
 
     out = Path(args.out or tempfile.mkdtemp(prefix="bench_audit_"))
     out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ HistGradientBoosting). See :func:`credit_onehot_case` and :func:`creditcard_int_
 reported in wall time and in CPU time of this process (the machine is shared); xai-reports runs
 ``--repeat`` times (median), interleaved between DiCE's rows. ``--quick``: 40 rows per data set.
 
-The model is trained exactly as ``xai_reports/demo.py`` does (seeded XGBoost on the
+The model is trained exactly as ``examples/finance_hmda/train.py`` does (seeded XGBoost on the
 training split of the Boston HMDA data). The query rows are the applicants the model
 denies (P(deny) >= 0.5) -- up to ``--n`` of them; HMDA has fewer than 200 at this
 threshold, so by default all of them are used (the table says how many).
@@ -65,7 +65,7 @@ CONTINUOUS = ["pirat", "hirat", "lvrat", "chist", "mhist", "unemp"]
 def setup(n: int):
     from sklearn.model_selection import train_test_split
 
-    from xai_reports.demo import FEATURES, SEED, load_hmda, train_model
+    from examples.finance_hmda import FEATURES, SEED, load_hmda, train_model
     from xai_reports.packs import load_pack
     from xai_reports.tabular import encode_like_pack
 

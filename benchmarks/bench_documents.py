@@ -49,7 +49,7 @@ def main():
     import xgboost as xgb
 
     from xai_reports import generate_letters
-    from xai_reports.demo import FEATURES, PROTECTED, load_hmda
+    from examples.finance_hmda import FEATURES, PROTECTED, load_hmda
     from xai_reports.integrity import verify
     from xai_reports.letters import render_letter
     from xai_reports.packs import load_pack

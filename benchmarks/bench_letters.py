@@ -55,7 +55,7 @@ def _setup(work: Path, n_denied: int, n_mixed: list[int]) -> dict:
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from xai_reports.demo import FEATURES, PROTECTED, SEED, load_hmda, train_model
+    from examples.finance_hmda import FEATURES, PROTECTED, SEED, load_hmda, train_model
     from xai_reports.packs import load_pack
     from xai_reports.tabular import encode_like_pack
 

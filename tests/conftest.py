@@ -24,7 +24,7 @@ def finance_pack():
 
 @pytest.fixture(scope="session")
 def hmda():
-    from xai_reports.demo import load_hmda
+    from examples.finance_hmda import load_hmda
 
     return load_hmda()
 
@@ -32,7 +32,7 @@ def hmda():
 @pytest.fixture(scope="session")
 def hmda_model(hmda, finance_pack):
     """The demo's XGBoost model trained on the first 1,900 HMDA rows."""
-    from xai_reports.demo import train_model
+    from examples.finance_hmda import train_model
 
     return train_model(hmda.iloc[:1900], finance_pack)
 
@@ -40,7 +40,7 @@ def hmda_model(hmda, finance_pack):
 @pytest.fixture(scope="session")
 def hmda_files(tmp_path_factory, hmda, hmda_model):
     """model.json, reference.csv (training rows) and applications.csv (40 held-out rows incl. denials)."""
-    from xai_reports.demo import FEATURES, PROTECTED
+    from examples.finance_hmda import FEATURES, PROTECTED
 
     d = tmp_path_factory.mktemp("hmda")
     model_path = d / "model.json"

@@ -21,7 +21,7 @@ SECTIONS = ["Identification", "Executive summary and findings", "Scope of review
 def audit_setup(tmp_path_factory):
     """An HMDA model trained on 1,900 rows; the other 480 rows, labelled, are audited."""
     from xai_reports import load_pack
-    from xai_reports.demo import FEATURES, PROTECTED, load_hmda, train_model
+    from examples.finance_hmda import FEATURES, PROTECTED, load_hmda, train_model
 
     pack = load_pack("finance_hmda_example")
     df = load_hmda()
@@ -439,7 +439,64 @@ def test_any_pack_any_classifier(tmp_path):
     assert rep.results["fairness"]["computed"] and "sex" in rep.results["fairness"]
     assert any(f["title"] == "The pack has no audit section" for f in rep.findings)
     html = rep.to_html()
-    assert "not recorded" in html and "Fair-lending metrics" in html
+    assert "not recorded" in html and "Fairness metrics" in html
+    # a clinic's audit speaks neither of lending nor of applicants
+    for word in ("lending", "credit", "applicant", "Reg B", "1002"):
+        assert word.lower() not in html.lower(), word
+    assert any(f["title"] == "Most rows with an adverse decision have no actionable counterfactual"
+               for f in rep.findings) or rep.results["recourse"]["share_found"] >= 0.5
+
+
+def test_sector_words_follow_the_pack():
+    """Lending words for finance packs; 'applicants' for any pack with decision letters (tenant screening);
+    neutral words otherwise."""
+    from types import SimpleNamespace
+
+    from xai_reports.documents.audit.wording import audit_wording
+
+    finance = audit_wording(SimpleNamespace(domain="finance", finance=object()))
+    assert finance.lending and finance.fairness_title == "Fair-lending metrics"
+    assert finance.fairness_section_name() == "the fair-lending section"
+    assert (finance.decision_factor, finance.adverse_subjects) == ("credit factor", "denied applicants")
+    tenant = audit_wording(SimpleNamespace(domain="tenant_screening", finance=object()))
+    assert not tenant.lending and tenant.fairness_title == "Fairness metrics" and tenant.subjects == "applicants"
+    assert tenant.fairness_section_name() == "the fairness section"
+    clinic = audit_wording(SimpleNamespace(domain="healthcare", finance=None))
+    assert not clinic.lending and (clinic.subjects, clinic.decision_factor) == ("rows", "decision factor")
+
+
+def test_finance_audit_keeps_its_lending_words(report):
+    html = report.to_html()
+    assert "Fair-lending metrics" in html and "Reg B comment 9(b)(2)-5" in html
+    assert "expected of a credit factor" in html
+
+
+def test_audit_package_exports():
+    import xai_reports.documents.audit as pkg
+
+    assert set(pkg.__all__) == {"audit", "AuditReport", "rerender_audit", "describe_trees", "RECORD_SCHEMA",
+                                "SEVERITY_ORDER"}
+    assert pkg.audit.__module__ == "xai_reports.documents.audit.pipeline"
+
+
+def test_coded_model_predicts_as_the_model(audit_setup):
+    """The numeric view the faithfulness metrics perturb gives the model's own predictions."""
+    from xai_reports.adapters import wrap_model
+    from xai_reports.adapters.coded import CodedModel
+    from xai_reports.tabular import encode_like_pack
+
+    s = audit_setup
+    adapter = wrap_model(s["booster"])
+    X = encode_like_pack(s["frame"], s["pack"], list(s["booster"].feature_names))
+    coded = CodedModel.for_frame(adapter, X)
+    Z = coded.encode(X)
+    assert all(Z[c].dtype == float for c in Z.columns) and coded.categories
+    assert np.array_equal(coded.predict(Z), adapter.predict(X))
+    nudged = Z.copy()
+    for c in coded.categories:
+        nudged[c] += 0.2
+    assert np.array_equal(coded.predict(nudged.to_numpy()), adapter.predict(X))   # codes are rounded
+    assert coded.output_space == adapter.output_space and coded.is_classifier
 
 
 def test_audit_writes_a_manifest_and_verifies_as_a_folder_and_a_lone_pdf(report, tmp_path):

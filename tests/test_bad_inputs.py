@@ -27,7 +27,7 @@ from bad_input_helpers import CLI, ROOT, assert_refused, kill_and_check_descenda
 @pytest.fixture(scope="module")
 def labelled(hmda, hmda_files, tmp_path_factory):
     """Labelled rows for the audit (held-out HMDA rows with their 'deny')."""
-    from xai_reports.demo import FEATURES, PROTECTED
+    from examples.finance_hmda import FEATURES, PROTECTED
 
     d = tmp_path_factory.mktemp("labelled")
     hmda.iloc[1900:2300][["applicant_id"] + FEATURES + PROTECTED + ["deny"]].to_csv(d / "labelled.csv", index=False)
@@ -168,7 +168,7 @@ def odd_models(hmda, finance_pack, tmp_path_factory):
     """XGBoost models trained on other encodings than the finance pack's (few trees: only types matter)."""
     import xgboost as xgb
 
-    from xai_reports.demo import FEATURES
+    from examples.finance_hmda import FEATURES
     from xai_reports.tabular import encode_like_pack
 
     d = tmp_path_factory.mktemp("odd_models")
@@ -417,7 +417,7 @@ def test_error_line_is_bounded_in_one_place(capsys, monkeypatch):
 
 # ----------------------------------------------------------------------------- no orphans after kill -9
 def test_kill_9_of_letters_leaves_no_orphans(hmda, hmda_files, tmp_path):
-    from xai_reports.demo import FEATURES, PROTECTED
+    from examples.finance_hmda import FEATURES, PROTECTED
 
     apps = hmda[["applicant_id"] + FEATURES + PROTECTED].copy()
     apps.insert(1, "decision_date", "2026-11-02")

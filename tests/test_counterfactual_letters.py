@@ -22,7 +22,7 @@ def pdf_text(path) -> str:
 @pytest.fixture(scope="module")
 def letters(tmp_path_factory):
     """Letters for 60 held-out HMDA applications, with the training rows as the reference population."""
-    from xai_reports.demo import FEATURES, PROTECTED, load_hmda, train_model
+    from examples.finance_hmda import FEATURES, PROTECTED, load_hmda, train_model
 
     pack = load_pack("finance_hmda_example")
     df = load_hmda()

@@ -18,7 +18,7 @@ def hmda_setup():
     from sklearn.model_selection import train_test_split
 
     from xai_reports import load_pack
-    from xai_reports.demo import FEATURES, SEED, load_hmda, train_model
+    from examples.finance_hmda import FEATURES, SEED, load_hmda, train_model
     from xai_reports.tabular import encode_like_pack
 
     pack = load_pack("finance_hmda_example")
@@ -455,7 +455,7 @@ def test_protected_attribute_in_the_model_is_never_changed(hmda_setup):
     """Even when a model uses a protected attribute (and it would flip the decision), it stays fixed."""
     import xgboost as xgb
 
-    from xai_reports.demo import load_hmda
+    from examples.finance_hmda import load_hmda
     from xai_reports.tabular import encode_like_pack
 
     s = hmda_setup

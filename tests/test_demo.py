@@ -1,8 +1,13 @@
-"""The demo runs on the real HMDA data and is reproducible."""
+"""The demo runs on the real HMDA data and is reproducible; it lives in examples/, outside the library."""
 
 import json
+import re
+from pathlib import Path
 
-from xai_reports.demo import run_demo, train_model
+from examples.demo import run_demo
+from examples.finance_hmda import train_model
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_writes_letters(tmp_path):
@@ -18,6 +23,7 @@ def test_demo_writes_letters(tmp_path):
     # the demo also audits the model; race is used only by the fair-lending section
     assert (tmp_path / "audit" / "audit_report.pdf").stat().st_size > 0
     assert (tmp_path / "audit" / "audit_report.html").read_text().startswith("<!DOCTYPE html>")
+    assert res["audit"] == [str(tmp_path / "audit" / "audit_report.pdf"), str(tmp_path / "audit" / "audit_report.html")]
     # and writes case-review sheets for both healthcare models, in both print profiles
     hc = res["healthcare"]
     assert hc["wdbc"]["auc_test"] > 0.97 and hc["lesion"]["accuracy_test"] > 0.93
@@ -30,3 +36,29 @@ def test_training_is_deterministic(hmda, finance_pack):
     a = train_model(hmda.iloc[:800], finance_pack).get_booster().save_raw("json")
     b = train_model(hmda.iloc[:800], finance_pack).get_booster().save_raw("json")
     assert bytes(a) == bytes(b)
+
+
+def test_the_library_never_imports_the_examples():
+    """Only the demo command reaches examples/ (a wheel has none); no module of the package imports it."""
+    pattern = re.compile(r"^\s*(from|import)\s+examples\b", re.M)
+    importers = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "xai_reports").rglob("*.py")
+                       if pattern.search(p.read_text(encoding="utf-8")))
+    assert importers == ["xai_reports/commands/demo.py"]
+
+
+def test_demo_command_finds_the_checkout():
+    from xai_reports.commands.demo import examples_root
+
+    assert examples_root() == ROOT
+
+
+def test_demo_command_without_examples_exits_2_with_one_line(monkeypatch, tmp_path, capsys):
+    """An installed wheel has no examples/: the command says the demo runs from a source checkout."""
+    from xai_reports.cli import main
+    from xai_reports.commands import demo
+
+    monkeypatch.setattr(demo, "examples_root", lambda: None)
+    assert main(["demo", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("xai-reports: error: ") and "source checkout" in err
+    assert not (tmp_path / "out").exists()

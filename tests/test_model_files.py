@@ -23,7 +23,7 @@ CLI = [sys.executable, "-m", "xai_reports"]
 
 @pytest.fixture(scope="module")
 def files(hmda, finance_pack, hmda_files, tmp_path_factory):
-    from xai_reports.demo import FEATURES
+    from examples.finance_hmda import FEATURES
     from xai_reports.tabular import encode_like_pack
 
     d = tmp_path_factory.mktemp("families")
@@ -106,7 +106,7 @@ def test_letters_counterfactuals_and_audit_from_a_model_file(files, model_file, 
     assert (cf / "counterfactuals.csv").exists() and (cf / "status.csv").exists()
 
     held = pd.read_csv(h["reference"]).iloc[:300]
-    from xai_reports.demo import load_hmda
+    from examples.finance_hmda import load_hmda
 
     held = held.assign(deny=load_hmda().iloc[:300]["deny"].to_numpy())
     data = tmp_path / "labelled.csv"

@@ -72,7 +72,7 @@ def test_permutation_without_labels_uses_output_change(linear_data):
 
 
 def test_classifier_default_auc_and_categorical_frame(hmda_model, hmda, finance_pack):
-    from xai_reports.demo import FEATURES
+    from examples.finance_hmda import FEATURES
     from xai_reports.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[1900:][["applicant_id"] + FEATURES], finance_pack, FEATURES)
@@ -104,7 +104,7 @@ def test_mean_abs_shap_linear_truth(linear_data):
 
 
 def test_mean_abs_shap_on_trees_uses_tree_shap(hmda_model, hmda, finance_pack):
-    from xai_reports.demo import FEATURES
+    from examples.finance_hmda import FEATURES
     from xai_reports.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[1900:2100][["applicant_id"] + FEATURES], finance_pack, FEATURES)
@@ -129,7 +129,7 @@ def test_surrogate_of_a_tree_is_faithful_and_readable():
 
 
 def test_surrogate_fidelity_recomputed_independently(hmda_model, hmda, finance_pack):
-    from xai_reports.demo import FEATURES
+    from examples.finance_hmda import FEATURES
     from xai_reports.tabular import encode_like_pack
 
     X = encode_like_pack(hmda[["applicant_id"] + FEATURES], finance_pack, FEATURES)

@@ -13,7 +13,7 @@ def batch_case(tmp_path_factory):
     Returns a dict: ``model`` (path), ``pack``, ``frame`` (all 2,380 applications as strings),
     ``p_deny`` (the model's P(deny) per application), ``dir``.
     """
-    from xai_reports.demo import FEATURES, load_hmda, train_model
+    from examples.finance_hmda import FEATURES, load_hmda, train_model
     from xai_reports.packs import load_pack
     from xai_reports.tabular import encode_like_pack
 

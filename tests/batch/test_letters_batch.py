@@ -67,7 +67,7 @@ def test_records_match_an_independent_tree_shap(json_runs, batch_case):
     """The batched, chunked explanation of a row equals XGBoost's own pred_contribs on that row alone."""
     import xgboost as xgb
 
-    from xai_reports.demo import FEATURES
+    from examples.finance_hmda import FEATURES
     from xai_reports.tabular import encode_like_pack
 
     out, summary = json_runs[2][7]

@@ -17,7 +17,7 @@ def hmda_case(tmp_path_factory):
     """Paths: ``model`` (XGBoost JSON), ``apps`` (CSV of denied rows with name/address/date/language), ``reference``."""
     import xgboost as xgb
 
-    from xai_reports.demo import FEATURES, PROTECTED, load_hmda
+    from examples.finance_hmda import FEATURES, PROTECTED, load_hmda
     from xai_reports.packs import load_pack
     from xai_reports.tabular import encode_like_pack
 
