@@ -54,7 +54,7 @@ def run_demo(out_dir="xai-reports-demo", *, n_applications: int = 300, progress:
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from .letters import generate_letters
+    from .documents.letter import generate_letters
     from .packs import load_pack
     from .tabular import encode_like_pack
 

@@ -9,7 +9,7 @@ from .base import DocumentKind, get_kind, kind_of_record, register_kind, registe
 __all__ = ["DocumentKind", "register_kind", "get_kind", "registered_kinds", "kind_of_record"]
 
 register_kind(DocumentKind(
-    name="letter", title="adverse-action letter",
+    name="letter", title="adverse-action letter", plural="letters",
     section="letter", schema="xai_reports.packs.sections.letter:LetterSection",
     legacy_sections=("finance",), legacy_domains=("finance",),
     template_key="letter", default_template="finance/adverse_action_letter.html.j2",
@@ -21,7 +21,7 @@ register_kind(DocumentKind(
     section_use="adverse-action letters need it (decision, institution, ...)"))
 
 register_kind(DocumentKind(
-    name="audit", title="model validation and compliance audit report",
+    name="audit", title="model validation and compliance audit report", plural="audit reports",
     section="audit", schema="xai_reports.packs.sections.audit:AuditSection",
     legacy_domains=("finance", "healthcare"),
     template_key="audit", default_template="audit/audit_report.html.j2",
@@ -32,7 +32,7 @@ register_kind(DocumentKind(
     section_use="audit reports need it (model inventory facts, fairness settings, ...)"))
 
 register_kind(DocumentKind(
-    name="case_review", title="clinician case-review sheet",
+    name="case_review", title="clinician case-review sheet", plural="case-review sheets",
     section="case_review", schema="xai_reports.packs.sections.case_review:CaseReviewSection",
     legacy_sections=("healthcare",), legacy_domains=("healthcare",),
     template_key="case_review", default_template="healthcare/case_review.html.j2",
@@ -44,7 +44,7 @@ register_kind(DocumentKind(
     section_use="case-review sheets need it (profiles, models, ...)"))
 
 register_kind(DocumentKind(
-    name="incident", title="incident report",
+    name="incident", title="incident report", plural="incident reports",
     section="incident", schema="xai_reports.packs.sections.incident:IncidentSection",
     legacy_sections=("autonomous_driving",), legacy_domains=("autonomous_driving",),
     template_key="incident", default_template="autonomous_driving/incident_report.html.j2",

@@ -417,7 +417,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
         0.79
     """
     from ..adapters import load_model, wrap_model
-    from ..letters import _model_features
+    from .letter import declared_model_features as _model_features
     from ..packs import load_pack
     from ..tabular import check_frame, read_table
 

@@ -49,6 +49,7 @@ class DocumentKind:
     Attributes:
         name: the kind's name, as packs list it under ``kinds:`` (``"letter"``).
         title: what people call the document (``"adverse-action letter"``).
+        plural: what messages call several of them (``"letters"``).
         section: the pack section the kind owns (``letter:``); ``None`` for a kind without one.
         schema: ``"module:Class"`` of that section's pydantic model. The model may define
             ``check_pack(self, pack)``, called with the validated pack, for checks across sections
@@ -73,6 +74,7 @@ class DocumentKind:
 
     name: str
     title: str
+    plural: str = ""
     section: str | None = None
     schema: str | None = None
     legacy_sections: tuple[str, ...] = ()
