@@ -104,7 +104,7 @@ def _custom_pack(tmp_path):
     folder.mkdir()
     raw = yaml.safe_load((domains_dir() / "finance_hmda_example" / "pack.yaml").read_text())   # extends: finance
     raw["name"] = "acme_lending"
-    raw["finance"]["institution"]["name"] = "ACME Lending Cooperative"
+    raw["letter"]["institution"]["name"] = "ACME Lending Cooperative"
     (folder / "pack.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return folder
 
