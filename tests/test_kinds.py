@@ -193,6 +193,27 @@ def test_ecoa_notice_false_needs_no_agency(tmp_path):
     assert pack.finance.ecoa_notice is False
 
 
+def test_letters_of_another_sector_without_the_ecoa_notice(tmp_path, hmda_files):
+    """domain: tenant_screening, ecoa_notice: false: letters are written, without the ECOA notice or agency."""
+    from xai_reports import generate_letters
+
+    p = _write(tmp_path, "extends: finance_hmda_example\nname: tenant\nversion: '1'\ndomain: tenant_screening\n"
+                         "kinds: [letter, audit]\nletter:\n  ecoa_notice: false\n  institution:\n    agency: null\n")
+    texts = {}
+    for name, pack in (("tenant", p), ("finance", "finance_hmda_example")):
+        out = tmp_path / name
+        summary = generate_letters(hmda_files["model"], hmda_files["applications"], pack, out,
+                                   reference=hmda_files["reference"], formats=("html", "json"), workers=0)
+        assert summary.letters > 0, summary.to_dict()
+        first = sorted(out.glob("letter_*.html"))[0]
+        record = json.loads(first.with_suffix(".json").read_text())
+        texts[name] = (first.read_text(encoding="utf-8"), record["document"]["content"]["agency"])
+    html, agency = texts["tenant"]
+    assert agency is None and "Equal Credit Opportunity Act" not in html and "Questions" in html
+    html, agency = texts["finance"]
+    assert agency["name"] and "Equal Credit Opportunity Act" in html
+
+
 # --------------------------------------------------------------------------- a third-party kind
 class _InvoiceSection(Strict):
     """A tiny section schema of a kind a test registers."""
