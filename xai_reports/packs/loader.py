@@ -30,18 +30,19 @@ class LoadedPack:
     """
 
     def __init__(self, spec: Pack, files: list[Path], raw: dict, roots: dict | None = None,
-                 deprecations: list[str] | None = None):
+                 deprecations: list[str] | None = None, written_as: dict | None = None):
         self.spec = spec
         self.files = files
         self._roots = dict(roots or {})  # pack file -> the folder its paths are confined to
         self.directory = files[-1].parent
         self.raw = raw
         self.deprecations = list(deprecations or [])  # the DeprecationWarnings loading it gave
+        self._written_as = dict(written_as or {})  # section key -> the name the pack writes it under
         self.sha256 = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
     def __getattr__(self, item):
         # Delegate fields (name, version, features, finance, ...) to the spec.
-        if item in ("spec", "files", "directory", "raw", "sha256", "_roots", "deprecations"):
+        if item in ("spec", "files", "directory", "raw", "sha256", "_roots", "deprecations", "_written_as"):
             raise AttributeError(item)
         return getattr(self.spec, item)
 
@@ -90,7 +91,7 @@ class LoadedPack:
             key = kind.section or name
             now = "" if name == key else f" (now '{key}:')"
             raise PackError(f"pack '{self.spec.name}' has no '{name}' section{now}: {kind.section_use}",
-                            file=self.files[-1], key_path=key)
+                            file=self.files[-1], key_path=self._written_as.get(key, key))
         return section
 
     def require_complete(self, document: str) -> None:
@@ -250,7 +251,8 @@ def _record(prov: dict, kp: tuple, value, file: Path):
 class _Raw:
     """A pack chain as read: ``written`` (merged as the files say it: the pack's hash is of this),
     ``data`` (merged with old section names renamed: what is validated), ``files``, ``prov``
-    (key path -> the file that set it), ``legacy`` (file -> {new key: the old key it wrote})
+    (key path -> the file that set it), ``written_as`` (a kind's section key -> the name the most
+    derived file giving the section wrote it under: ``letter`` or, in an old pack, ``finance``)
     and ``deprecations`` (the warnings given)."""
 
     def __init__(self):
@@ -258,7 +260,7 @@ class _Raw:
         self.data: dict = {}
         self.files: list[Path] = []
         self.prov: dict = {}
-        self.legacy: dict = {}
+        self.written_as: dict = {}
         self.deprecations: list[str] = []
 
 
@@ -273,11 +275,17 @@ def _renamed(data: dict, file: Path, raw: _Raw) -> dict:
     for w in caught:
         raw.deprecations.append(str(w.message))
         warnings.warn(w.message, DeprecationWarning, stacklevel=4)
-    legacy = {found[0].section: k for k in data if isinstance(k, str)
-              and (found := kind_for_section(k)) is not None and found[1]}
-    if legacy:
-        raw.legacy[file] = legacy
+    for k in data:
+        found = kind_for_section(k) if isinstance(k, str) else None
+        if found is not None:
+            raw.written_as[found[0].section] = k  # files are read base first: the most derived wins
     return out
+
+
+def _section_key(key):
+    """A kind's section key for ``key`` (its old name renamed); any other key as it is."""
+    found = kind_for_section(key) if isinstance(key, str) else None
+    return found[0].section if found is not None else key
 
 
 def _load_raw(file: Path, stack: tuple = (), root: Path | None = None,
@@ -303,9 +311,7 @@ def _load_raw(file: Path, stack: tuple = (), root: Path | None = None,
     replace = tuple(data.get("replace") or ())
     raw.written = _merge(base_written, data, {}, file, replace=replace)
     named = _renamed(data, file, raw)
-    new_names = {old: new for new, old in raw.legacy.get(file, {}).items()}
-    raw.data = _merge(base_data, named, raw.prov, file,
-                      replace=tuple(new_names.get(k, k) if isinstance(k, str) else k for k in replace))
+    raw.data = _merge(base_data, named, raw.prov, file, replace=tuple(_section_key(k) for k in replace))
     _check_partial_features(base_data, named, file)
     raw.files = raw.files + [file]
     return raw
@@ -372,11 +378,11 @@ def load_pack(name_or_path) -> LoadedPack:
         else:
             msg = _explain_pydantic(err)
         src = _source_of(prov, loc, files[-1])
-        if loc and loc[0] in loaded.legacy.get(src, {}):  # name the key as that file writes it
-            loc = (loaded.legacy[src][loc[0]],) + tuple(loc[1:])
+        if loc and loc[0] in loaded.written_as:  # name a section as the pack writes it (an old pack: finance)
+            loc = (loaded.written_as[loc[0]],) + tuple(loc[1:])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise PackError(msg + more, file=src, key_path=_format_loc(loc) or None) from None
-    pack = LoadedPack(spec, files, loaded.written, roots, loaded.deprecations)
+    pack = LoadedPack(spec, files, loaded.written, roots, loaded.deprecations, loaded.written_as)
     pack.template_dirs()  # refuses template folders outside the pack's folder now, not at the first render
     _check_templates(pack, prov)
     return pack
