@@ -430,7 +430,8 @@ def test_units_and_currency_print_in_every_format(lender):
 
 def test_number_formatting_per_language():
     from xai_reports.format import format_value
-    from xai_reports.packs.schema import Currency, FeatureSpec, FeatureTranslation
+    from xai_reports.packs.fields import FeatureSpec, FeatureTranslation
+    from xai_reports.packs.schema import Currency
 
     eur, usd = Currency(code="EUR", symbol="€"), Currency()
     amount = FeatureSpec(label="Amount", type="numeric", format="currency", decimals=2)
