@@ -35,6 +35,17 @@ def test_built_in_kinds_are_registered_with_their_sections():
         assert callable(kind.rerenderer()), name
 
 
+def test_batch_kinds_name_their_job_and_command():
+    from xai_reports.batch import BatchJob
+    from xai_reports.cli import commands
+
+    batch = {k.name: k for k in registered_kinds() if k.batch_job}
+    assert set(batch) >= {"letter", "case_review"}
+    for kind in batch.values():
+        assert issubclass(kind.job(), BatchJob) and kind.summary_field and kind.file_prefix
+    assert {k.command for k in registered_kinds() if k.command} <= set(commands())
+
+
 def test_unknown_kind_lists_the_known_ones():
     with pytest.raises(PackError) as exc:
         get_kind("invoice")

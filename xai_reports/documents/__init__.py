@@ -11,7 +11,7 @@ __all__ = ["DocumentKind", "register_kind", "get_kind", "registered_kinds", "kin
 register_kind(DocumentKind(
     name="letter", title="adverse-action letter", plural="letters",
     section="letter", schema="xai_reports.packs.sections.letter:LetterSection",
-    legacy_sections=("finance",), legacy_domains=("finance",),
+    legacy_sections=("finance",),
     template_key="letter", default_template="finance/adverse_action_letter.html.j2",
     build="xai_reports.documents.letter.content:letter_content",
     rerender="xai_reports.documents.letter.render:rerender_letter",
@@ -23,7 +23,6 @@ register_kind(DocumentKind(
 register_kind(DocumentKind(
     name="audit", title="model validation and compliance audit report", plural="audit reports",
     section="audit", schema="xai_reports.packs.sections.audit:AuditSection",
-    legacy_domains=("finance", "healthcare"),
     template_key="audit", default_template="audit/audit_report.html.j2",
     build="xai_reports.documents.audit:audit",
     rerender="xai_reports.documents.audit:rerender_audit",
@@ -34,7 +33,7 @@ register_kind(DocumentKind(
 register_kind(DocumentKind(
     name="case_review", title="clinician case-review sheet", plural="case-review sheets",
     section="case_review", schema="xai_reports.packs.sections.case_review:CaseReviewSection",
-    legacy_sections=("healthcare",), legacy_domains=("healthcare",),
+    legacy_sections=("healthcare",),
     template_key="case_review", default_template="healthcare/case_review.html.j2",
     build="xai_reports.documents.case_review:case_review_content",
     rerender="xai_reports.healthcare.review:rerender_case_review",
@@ -46,7 +45,7 @@ register_kind(DocumentKind(
 register_kind(DocumentKind(
     name="incident", title="incident report", plural="incident reports",
     section="incident", schema="xai_reports.packs.sections.incident:IncidentSection",
-    legacy_sections=("autonomous_driving",), legacy_domains=("autonomous_driving",),
+    legacy_sections=("autonomous_driving",),
     template_key="incident", default_template="autonomous_driving/incident_report.html.j2",
     build="xai_reports.documents.incident:incident_content",
     rerender="xai_reports.driving.report:rerender_incident",

@@ -56,7 +56,6 @@ class DocumentKind:
             (raise :class:`~xai_reports.packs.fields.KeyedError` to name the key).
         legacy_sections: older names of the section (``("finance",)``), still read with a
             ``DeprecationWarning``.
-        legacy_domains: sectors whose packs, written before ``kinds:`` existed, hold this kind.
         template_key: the key under the pack's ``templates:`` naming the kind's template.
         default_template: the shipped template a pack usually names there.
         build: ``"module:function"`` building the document's content tree.
@@ -78,7 +77,6 @@ class DocumentKind:
     section: str | None = None
     schema: str | None = None
     legacy_sections: tuple[str, ...] = ()
-    legacy_domains: tuple[str, ...] = ()
     template_key: str | None = None
     default_template: str | None = None
     build: str | None = None
