@@ -51,7 +51,7 @@ def main():
     from xai_reports import generate_letters
     from examples.finance_hmda import FEATURES, PROTECTED, load_hmda
     from xai_reports.integrity import verify
-    from xai_reports.letters import render_letter
+    from xai_reports.documents.letter import render_letter
     from xai_reports.packs import load_pack
     from xai_reports.render import html_to_pdf, render_template, template_search_path
     from xai_reports.tabular import encode_like_pack

@@ -163,7 +163,7 @@ def run_ceiling(cfg, cores: int, shared_fonts: bool = False) -> dict:
     import multiprocessing as mp
     from datetime import datetime, timezone
 
-    from xai_reports.letters import generate_letters
+    from xai_reports.documents.letter import generate_letters
     from xai_reports.outputs import canonical_json
     from xai_reports.packs import load_pack
     from xai_reports.render import render_template
@@ -199,7 +199,7 @@ def run_ceiling(cfg, cores: int, shared_fonts: bool = False) -> dict:
 
 def run_ours(cfg, cores: int, formats: list[str], data_key: str = "denied", chunk_size: int = 1000,
              pack="finance_hmda_example") -> dict:
-    from xai_reports.letters import generate_letters
+    from xai_reports.documents.letter import generate_letters
 
     work = Path(cfg["work"])
     data = cfg[data_key] if data_key == "denied" else cfg["mixed"][data_key]
@@ -234,7 +234,7 @@ def _child(argv):
     import weasyprint  # noqa: F401
     import xgboost  # noqa: F401
 
-    import xai_reports.letters  # noqa: F401
+    import xai_reports.documents.letter  # noqa: F401
     imports = time.perf_counter() - t0
     sampler = _RssSampler()
     if which == "ceiling":

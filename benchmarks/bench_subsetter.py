@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    from xai_reports.letters import render_letter
+    from xai_reports.documents.letter import render_letter
     from xai_reports.packs import load_recorded_pack
     from xai_reports.render import font_subsetter
 

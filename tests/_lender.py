@@ -103,7 +103,7 @@ def credit_frame() -> pd.DataFrame:
 
 #: what a lender's own pack must set over the base ``finance`` pack (fictional institution, test model)
 LENDER_FACTS = {
-    "finance": {
+    "letter": {
         "institution": {
             "name": "Test Lender (fictional)", "address": ["1 Test Street", "Springfield, IL 62701"],
             "phone": "1-800-555-0123", "contact": "Credit Department",
@@ -184,7 +184,7 @@ def write_scorecard_csv(path):
 
 
 SCORECARD_PACK_EXTRA = """\
-finance:
+letter:
   decision:
     positive_class: approve
 """

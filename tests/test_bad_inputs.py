@@ -380,7 +380,7 @@ def test_long_errors_are_bounded(hmda_files, tmp_path):
 
 
 def test_long_pack_values_and_data_values_are_bounded(hmda_files, tmp_path, capsys):
-    pack = make_pack(tmp_path / "p", f"finance:\n  max_reasons: '{'n' * 200_000}'\n")
+    pack = make_pack(tmp_path / "p", f"letter:\n  max_reasons: '{'n' * 200_000}'\n")
     with pytest.raises(PackError) as exc:
         load_pack(pack)
     assert len(str(exc.value)) < 600

@@ -75,7 +75,7 @@ languages: [en]
 currency: {code: EUR, symbol: "€"}
 columns:
   id: application_id
-finance:
+letter:
   decision:
     positive_class: deny
     threshold: 0.5
@@ -408,12 +408,12 @@ def test_lender_fields_fail_validation_until_set(lender, tmp_path):
     res = cli("letters", "--pack", bare, "--model", d / "model.json", "--data", d / "applications.csv",
               "--out", tmp_path / "out", "--date", "2026-11-20", "--quiet")
     assert res.returncode == 2 and res.stderr.count("\n") == 1
-    assert "finance.institution.name" in res.stderr and str(bare) in res.stderr
+    assert "letter.institution.name" in res.stderr and str(bare) in res.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     res = cli("validate-pack", bare)
-    assert res.returncode == 2 and "finance.institution.name" in res.stderr and str(bare) in res.stderr
+    assert res.returncode == 2 and "letter.institution.name" in res.stderr and str(bare) in res.stderr
     res = cli("validate-pack", "finance")
-    assert res.returncode == 2 and "finance.institution.name" in res.stderr
+    assert res.returncode == 2 and "letter.institution.name" in res.stderr
     # the lender's own pack validates, and says how direction reads on a categorical feature
     res = cli("validate-pack", lender["pack_file"])
     assert res.returncode == 0, res.stderr
@@ -430,7 +430,8 @@ def test_units_and_currency_print_in_every_format(lender):
 
 def test_number_formatting_per_language():
     from xai_reports.format import format_value
-    from xai_reports.packs.schema import Currency, FeatureSpec, FeatureTranslation
+    from xai_reports.packs.fields import FeatureSpec, FeatureTranslation
+    from xai_reports.packs.schema import Currency
 
     eur, usd = Currency(code="EUR", symbol="€"), Currency()
     amount = FeatureSpec(label="Amount", type="numeric", format="currency", decimals=2)

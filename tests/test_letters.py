@@ -137,7 +137,7 @@ def test_pdf_page_renders(batch, tmp_path):
 def test_credit_score_block_when_pack_says_so(hmda_files, tmp_path):
     pack = tmp_path / "scored.yaml"
     pack.write_text(
-        "extends: finance_hmda_example\nname: scored\nversion: '1'\nfinance:\n  credit_score:\n    used: true\n"
+        "extends: finance_hmda_example\nname: scored\nversion: '1'\nletter:\n  credit_score:\n    used: true\n"
         "    column: score\n    date_column: score_date\n    key_factors_column: score_factors\n"
         "    range: [300, 850]\n    provider: {name: Example Score Co (fictional), address: [1 Score Way, Reno NV]}\n")
     df = pd.read_csv(hmda_files["applications"], dtype=str)
@@ -231,9 +231,9 @@ def test_empty_missing_and_unsafe_inputs(hmda_files, tmp_path):
     res = letters_cli(hmda_files, hmda_files["applications"], tmp_path / "o1", model=pkl)
     assert res.returncode == 2 and "arbitrary code" in res.stderr
     broken = tmp_path / "broken.yaml"
-    broken.write_text("extends: finance_hmda_example\nname: b\nversion: '1'\nfinance:\n  decision:\n    threshold: 7\n")
+    broken.write_text("extends: finance_hmda_example\nname: b\nversion: '1'\nletter:\n  decision:\n    threshold: 7\n")
     res = letters_cli(hmda_files, hmda_files["applications"], tmp_path / "o1", pack=broken)
-    assert res.returncode == 2 and "finance.decision.threshold" in res.stderr and "broken.yaml" in res.stderr
+    assert res.returncode == 2 and "letter.decision.threshold" in res.stderr and "broken.yaml" in res.stderr
     assert not (tmp_path / "o1").exists()
 
 

@@ -29,7 +29,7 @@ def test_extends_overrides_only_what_differs(tmp_path):
         extends: finance_hmda_example
         name: acme
         version: "2.0"
-        finance:
+        letter:
           institution:
             name: ACME Credit Union
           decision:
@@ -57,6 +57,8 @@ def test_extends_overrides_only_what_differs(tmp_path):
     ("extends: finance\nname: x\nversion: '1'\nfeatures:\n  newcol:\n    reason: education\n", "features.newcol", "not declared by the base pack"),
     ("extends: finance\nname: x\nversion: '1'\ntemplates:\n  letter: finance/missing.html.j2\n", "templates.letter", "not found"),
     ("extends: finance\nname: x\nversion: '1'\nfeatures:\n  afam:\n    reason: education\n", "features.afam.reason", "protected"),
+    ("extends: finance\nname: x\nversion: '1'\nletter:\n  max_reasons: 6\n", "letter.max_reasons", "4"),
+    # a pack still written with the old key: the error names the key as written
     ("extends: finance\nname: x\nversion: '1'\nfinance:\n  max_reasons: 6\n", "finance.max_reasons", "4"),
 ])
 def test_errors_name_file_and_key_path(tmp_path, body, key, msg):

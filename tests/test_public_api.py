@@ -10,6 +10,7 @@ EXPECTED = {
     "generate_letters", "regenerate",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
+    "PrivacyError", "IntegrityError", "SchedulerError", "BatchStateError",
 }
 
 
@@ -17,6 +18,18 @@ def test_all_is_pinned():
     assert EXPECTED <= set(xai_reports.__all__)
     for name in xai_reports.__all__:
         assert hasattr(xai_reports, name), name
+
+
+def test_every_error_class_is_exported():
+    """Every exception class of xai_reports.errors is in errors.__all__ and in the top-level __all__."""
+    from xai_reports import errors
+
+    classes = {n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Exception)
+               and v.__module__ == errors.__name__}
+    assert classes == set(errors.__all__)
+    assert classes <= set(xai_reports.__all__)
+    for name in classes:
+        assert name in (errors.__doc__ or ""), name
 
 
 def test_public_callables_have_docstrings():

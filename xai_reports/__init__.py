@@ -20,11 +20,12 @@ from .attribution import Attribution, explain
 from .counterfactuals import CounterfactualResult, counterfactuals
 from . import metrics
 from .attribution.global_ import GlobalImportance, SurrogateTree, global_importance, surrogate
-from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoadError, PackError,
-                     RenderError, TemplateError, UnsafeModelError, XaiReportsError)
+from .errors import (BatchStateError, ConstraintViolation, ExplanationError, InputError, IntegrityError,
+                     ModelLoadError, PackError, PrivacyError, RenderError, SchedulerError, TemplateError,
+                     UnsafeModelError, XaiReportsError)
 from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
-from .letters import generate_letters, regenerate
+from .documents.letter import generate_letters, regenerate
 from .driving.report import generate_incident_report
 from .packs import load_pack
 
@@ -41,4 +42,5 @@ __all__ = [
     "generate_incident_report",
     "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
+    "PrivacyError", "IntegrityError", "SchedulerError", "BatchStateError",
 ]

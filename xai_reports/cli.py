@@ -12,26 +12,28 @@ import importlib
 import sys
 
 from ._version import __version__
+from .documents import registered_kinds
 from .errors import XaiReportsError, brief
 
 ERROR_LINE_LIMIT = 300  # characters of a CLI error message, ellipsis included
 
-# subcommand -> module under xai_reports.commands (modules not present are skipped)
-COMMANDS = {
-    "demo": "demo",
-    "letters": "letters",
-    "validate-pack": "validate_pack",
-    "regenerate": "regenerate",
-    "audit": "audit",
-    "case-review": "case_review",
-    "incident": "incident",
-    "verify": "verify",
-    "counterfactuals": "counterfactuals",
-}
+# subcommand -> module under xai_reports.commands (modules not present are skipped); the commands
+# writing a document kind come from the kind registry (DocumentKind.command), between these
+GENERAL_COMMANDS = {"demo": "demo"}
+TOOL_COMMANDS = {"validate-pack": "validate_pack", "regenerate": "regenerate", "verify": "verify",
+                 "counterfactuals": "counterfactuals"}
 
 
-# commands that render documents (they warn when HarfBuzz-Subset is missing)
-RENDERING = {"demo", "letters", "regenerate", "audit", "case-review", "incident", "verify"}
+def commands() -> dict[str, str]:
+    """Subcommand -> module under ``xai_reports.commands``: ``demo``, one per registered kind with a
+    command (``letters``, ``audit``, ...), then the tools."""
+    kinds = {k.command: k.command.replace("-", "_") for k in registered_kinds() if k.command}
+    return {**GENERAL_COMMANDS, **kinds, **TOOL_COMMANDS}
+
+
+def rendering_commands() -> set[str]:
+    """Commands that render documents (they warn when HarfBuzz-Subset is missing)."""
+    return {"demo", "regenerate", "verify"} | {k.command for k in registered_kinds() if k.command}
 
 
 def _warn_font_subsetter() -> None:
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Audit-ready explanation documents from a trained model and the data of a decision.")
     parser.add_argument("--version", action="version", version=f"xai-reports {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for name, module in commands().items():
         try:
             mod = importlib.import_module(f"xai_reports.commands.{module}")
         except ModuleNotFoundError as exc:
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    if args.command in RENDERING:
+    if args.command in rendering_commands():
         _warn_font_subsetter()
     try:
         return int(args.func(args) or 0)

@@ -10,8 +10,12 @@ pack key) so the one-line message printed by the CLI is enough to fix it::
      │    └── UnsafeModelError a pickle/joblib file, refused because loading it runs arbitrary code
      ├── ExplanationError      an attribution that cannot be computed or fails its self-check
      ├── RenderError           a document that cannot be rendered
-     │    └── TemplateError    a template that is missing, broken, or references a missing field
-     └── ConstraintViolation   a counterfactual that would break an actionability constraint
+     │    ├── TemplateError    a template that is missing, broken, or references a missing field
+     │    └── PrivacyError     a de-identified document that would contain an identifier (nothing written)
+     ├── ConstraintViolation   a counterfactual that would break an actionability constraint
+     ├── IntegrityError        a signing key or manifest that cannot be used (tampering is reported, not raised)
+     ├── SchedulerError        a Dask scheduler that cannot be reached, or workers that cannot do the work
+     └── BatchStateError       an output folder holding a batch this run cannot resume (other inputs, or in use)
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ __all__ = [
     "RenderError",
     "TemplateError",
     "ConstraintViolation",
+    "PrivacyError",
+    "IntegrityError",
+    "SchedulerError",
+    "BatchStateError",
 ]
 
 
@@ -98,6 +106,22 @@ class TemplateError(RenderError):
 
 class ConstraintViolation(XaiReportsError):
     """A counterfactual that would break an actionability constraint."""
+
+
+class PrivacyError(RenderError):
+    """A de-identified document would contain an identifier; nothing was written."""
+
+
+class IntegrityError(XaiReportsError):
+    """A signing key or manifest that cannot be used (not a tampering finding: those are reported)."""
+
+
+class SchedulerError(XaiReportsError):
+    """A Dask scheduler that cannot be reached or a cluster whose workers cannot do the work."""
+
+
+class BatchStateError(XaiReportsError):
+    """The output folder holds a batch that cannot be resumed by this run (other inputs, or in use)."""
 
 
 # C0 and C1 control characters, DEL, and the Unicode line/paragraph separators

@@ -49,10 +49,15 @@ class Reference:
         return out
 
 
+def _letter(pack):
+    """The pack's ``letter`` section (the decision, reasons settings, reference population)."""
+    return getattr(pack, "spec", pack).section("letter")
+
+
 def deny_probability(adapter, X, pack) -> np.ndarray:
     """P(deny) for each row, whatever the model's positive class is."""
     p = adapter.predict(X, output="probability")
-    return p if pack.finance.decision.positive_class == "deny" else 1.0 - p
+    return p if _letter(pack).decision.positive_class == "deny" else 1.0 - p
 
 
 def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | None = None,
@@ -62,7 +67,7 @@ def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | 
     With ``X_ref=None`` the reference is the model's own baseline (the expected
     output over its training data, as TreeSHAP measures it): zero mean attribution.
     """
-    fin = pack.finance
+    fin = _letter(pack)
     names = list(adapter.feature_names)
     kind = fin.reference_population.kind
     by_direction = [f for f in names if f in pack.features and pack.features[f].reason_by_direction is not None
@@ -129,11 +134,11 @@ def select_reasons(attr: Attribution, i: int, reference: Reference, pack, values
     The push of feature ``j`` toward denial is ``sign * (phi_j - ref_j)``, where
     ``sign`` is +1 when the model's positive class is denial. Features sharing
     a reason are summed; reasons are ranked by that sum; at most
-    ``finance.max_reasons`` with a push above ``finance.min_contribution`` are kept.
+    ``letter.max_reasons`` with a push above ``letter.min_contribution`` are kept.
     ``values`` (feature -> the applicant's value) selects value-dependent reasons
     (``reason_by_value`` in the pack), so the statement describes the actual factor.
     """
-    fin = pack.finance
+    fin = _letter(pack)
     sign = 1.0 if fin.decision.positive_class == "deny" else -1.0
     phi = attr.values[i]
     push = sign * (phi - reference.values)

@@ -182,8 +182,9 @@ def check_frame(df: pd.DataFrame, pack, features: list[str], *, source=None,
     id_column = id_column or cols.id
     known = set(spec.features) | {c for c in (cols.id, cols.name, cols.address, cols.decision_date, cols.language) if c}
     known |= set(cols.extra) | set(allowed_extra) | ({id_column} if id_column else set())
-    if spec.domain == "finance" and spec.finance.credit_score.used:
-        cs = spec.finance.credit_score
+    letter = spec.section("letter")
+    if letter is not None and letter.credit_score.used:
+        cs = letter.credit_score
         known |= {c for c in (cs.column, cs.date_column, cs.key_factors_column) if c}
 
     missing = [f for f in features if f not in df.columns]

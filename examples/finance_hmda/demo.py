@@ -28,7 +28,7 @@ def run_finance_demo(out, *, progress: bool = True, n_applications: int = 300) -
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from xai_reports.letters import generate_letters
+    from xai_reports.documents.letter import generate_letters
     from xai_reports.packs import load_pack
     from xai_reports.tabular import encode_like_pack
 

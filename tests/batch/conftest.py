@@ -40,7 +40,7 @@ def small_csv(batch_case):
 @pytest.fixture(scope="session")
 def reference_run(batch_case, small_csv, tmp_path_factory):
     """The single-process, unchunked run of ``small_csv`` with PDF, HTML and JSON: the oracle."""
-    from xai_reports.letters import generate_letters
+    from xai_reports.documents.letter import generate_letters
 
     out = tmp_path_factory.mktemp("reference") / "letters"
     summary = generate_letters(batch_case["model"], small_csv, "finance_hmda_example", out, decision_date=DATE,

@@ -12,7 +12,7 @@ import pytest
 from xai_reports.batch import BatchStateError, run_batch
 from xai_reports.batch.journal import journal_path
 from xai_reports.errors import InputError
-from xai_reports.letters import LetterJob, generate_letters
+from xai_reports.documents.letter import LetterJob, generate_letters
 
 from batch_helpers import DATE, mixed_rows, tree_digest
 

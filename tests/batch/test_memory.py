@@ -11,7 +11,7 @@ from batch_helpers import DATE, PYTHON, cli_env
 
 CHILD = r"""
 import json, sys, time
-from xai_reports.letters import generate_letters
+from xai_reports.documents.letter import generate_letters
 t = time.perf_counter()
 s = generate_letters(sys.argv[1], sys.argv[2], "finance_hmda_example", sys.argv[3], formats=["json"], decision_date=sys.argv[4],
                      chunk_size=1000, workers=0)

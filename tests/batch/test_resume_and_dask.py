@@ -13,7 +13,7 @@ from batch_helpers import DATE, PYTHON, cli_env, tree_digest
 
 from xai_reports.batch import run_batch
 from xai_reports.batch.journal import journal_path
-from xai_reports.letters import LetterJob, generate_letters
+from xai_reports.documents.letter import LetterJob, generate_letters
 
 
 def _cli(batch_case, data, out, *extra):

@@ -210,7 +210,7 @@ def test_records_name_the_subsetter_and_a_rerender_uses_it(letters_run, tmp_path
     import json
 
     from xai_reports.integrity import verify
-    from xai_reports.letters import rerender_letter
+    from xai_reports.documents.letter import rerender_letter
 
     record = _letter_record(letters_run)
     assert record["software"]["font_subsetter"] == font_subsetter()
@@ -236,7 +236,7 @@ def test_verify_says_when_the_rerender_used_another_subsetter(letters_run, tmp_p
     if not _have_harfbuzz():
         pytest.skip("HarfBuzz-Subset not installed here")
     from xai_reports.integrity import verify
-    from xai_reports.letters import render_letter
+    from xai_reports.documents.letter import render_letter
     from xai_reports.packs import load_pack
 
     record = _letter_record(letters_run)

@@ -104,7 +104,7 @@ def _custom_pack(tmp_path):
     folder.mkdir()
     raw = yaml.safe_load((domains_dir() / "finance_hmda_example" / "pack.yaml").read_text())   # extends: finance
     raw["name"] = "acme_lending"
-    raw["finance"]["institution"]["name"] = "ACME Lending Cooperative"
+    raw["letter"]["institution"]["name"] = "ACME Lending Cooperative"
     (folder / "pack.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return folder
 
@@ -157,7 +157,8 @@ def test_a_pdf_outside_any_run_and_a_tree_of_runs(letters_run, tmp_path):
 
 def test_summary_check_counts_documents_and_flagged_records_per_format(tmp_path):
     """Flagged decisions have a JSON record only (none without the json format): counted as such."""
-    from xai_reports.integrity import VerifyReport, _check_summary
+    from xai_reports.integrity import VerifyReport
+    from xai_reports.integrity.verify import _check_summary
 
     def run(files: dict, summary: dict):
         d = tmp_path / f"run{len(list(tmp_path.iterdir()))}"

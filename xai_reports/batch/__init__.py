@@ -4,7 +4,7 @@ workers or a Dask cluster.
 The engine is generic: a job (:class:`BatchJob`) plans each chunk of rows into
 document records in batched model calls, a picklable renderer turns a record
 into files, and :func:`run_batch` does the rest (streaming, resume, workers,
-progress, tally). :class:`xai_reports.letters.LetterJob` is the letters job.
+progress, tally). :class:`xai_reports.documents.letter.LetterJob` is the letters job.
 """
 
 from .engine import BatchJob, BatchResult, ChunkPlan, Doc, RunSummary, resolve_workers, run_batch

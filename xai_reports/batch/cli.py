@@ -1,5 +1,6 @@
-"""Command-line pieces shared by every command that runs on the batch engine
-(``letters``, ``case-review``): the batch options and the timing line."""
+"""Command-line pieces shared by every command that runs on the batch engine (the
+commands of the document kinds with a batch job in the kind registry: ``letters``,
+``case-review``, ...): the batch options and the timing line."""
 
 from __future__ import annotations
 

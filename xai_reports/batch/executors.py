@@ -23,13 +23,9 @@ import concurrent.futures as cf
 import os
 import signal
 
-from ..errors import PackError, TemplateError, XaiReportsError
+from ..errors import PackError, SchedulerError, TemplateError, XaiReportsError
 
 _RENDERER = None  # set in each pool worker by _install
-
-
-class SchedulerError(XaiReportsError):
-    """A Dask scheduler that cannot be reached or a cluster whose workers cannot do the work."""
 
 
 def usable_cpus() -> int:

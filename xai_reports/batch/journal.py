@@ -37,7 +37,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import XaiReportsError
+from ..errors import BatchStateError
 from ..outputs import atomic_write
 
 JOURNAL_SCHEMA = "xai-reports/batch-journal/1"
@@ -54,10 +54,6 @@ def journal_path(out_dir) -> Path:
 def is_state_file(name: str) -> bool:
     """Whether a file name (relative to an output folder) is batch state, not an output."""
     return Path(name).name.startswith(STATE_PREFIX) and "/" not in str(name).strip("/")
-
-
-class BatchStateError(XaiReportsError):
-    """The output folder holds a batch that cannot be resumed by this run (other inputs, or in use)."""
 
 
 def fingerprint_sha256(fp: dict) -> str:

@@ -7,7 +7,7 @@ import sys
 
 def add_parser(sub, name):
     p = sub.add_parser(name, help="find counterfactuals (what would change each decision) within actionability constraints",
-                       description="For each row the model does not give the desired outcome (for a finance pack: "
+                       description="For each row the model does not give the desired outcome (for a pack with a letter section: "
                                    "approval), find up to k counterfactuals that change only actionable features "
                                    "within their declared direction and bounds, or report that none exists and why. "
                                    "Writes counterfactuals.csv, status.csv and summary.json to --out.")

@@ -11,18 +11,24 @@ def add_parser(sub, name):
 
 
 def run(args):
-    from ..packs import load_pack
+    import warnings
 
     from ..errors import PackError
+    from ..packs import load_pack
 
-    pack = load_pack(args.pack)
-    gaps = [g for doc in ("letter", "audit") for g in pack.spec.completeness_gaps(doc)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # said once below, one line per old key
+        pack = load_pack(args.pack)
+    for message in dict.fromkeys(pack.deprecations):
+        print(f"  warning: {message}")
+    gaps = [g for doc in pack.spec.kinds for g in pack.spec.completeness_gaps(doc)]
     if gaps:
         more = f" (and {len(gaps) - 1} more: {', '.join(k for k, _ in gaps[1:])})" if len(gaps) > 1 else ""
         raise PackError(f"not set: {gaps[0][1]}; the lender sets it in its own pack (extends: {pack.name}){more}",
                         file=pack.files[-1], key_path=gaps[0][0])
     chain = " <- ".join(str(f) for f in pack.files)
-    print(f"ok: pack '{pack.name}' {pack.version} ({pack.spec.domain}), {len(pack.features)} features, "
+    print(f"ok: pack '{pack.name}' {pack.version} ({pack.spec.domain}: {', '.join(pack.spec.kinds)}), "
+          f"{len(pack.features)} features, "
           f"{len(pack.reasons)} reasons; files: {chain}")
     for lang in pack.languages:
         missing = pack.spec.missing_translations(lang)

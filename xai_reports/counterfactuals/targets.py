@@ -3,7 +3,7 @@
 Every target turns model outputs into
 
 * ``prediction``: the number reported next to a counterfactual (P(deny) for a
-  finance pack, the desired class's probability, or the output value);
+  pack with a letter section, the desired class's probability, or the output value);
 * ``valid``: whether the output is the desired one, exactly as the decision
   is made (strict or not, as the model decides);
 * ``slack``: how far inside (> 0) or outside (< 0) the desired region the output
@@ -147,17 +147,17 @@ class RangeTarget(Target):
 def resolve_target(adapter, X, desired, pack, output: str | None = None) -> Target:
     """Turn the user's ``desired`` into a :class:`Target`.
 
-    * ``None``: a finance pack's approval; otherwise, for a binary classifier,
+    * ``None``: approval under the pack's ``letter.decision``; otherwise, for a binary classifier,
       the other class than the one predicted for each row;
-    * ``"approve"`` / ``"deny"``: with a finance pack;
+    * ``"approve"`` / ``"deny"``: with a pack that has a ``letter`` section;
     * a class label (in ``model.classes_``) or index;
     * ``(lo, hi)``: an output range (``output`` space; default probability for
       classifiers, the value otherwise).
     """
-    fin = getattr(getattr(pack, "spec", pack), "finance", None) if pack is not None else None
+    fin = getattr(pack, "spec", pack).section("letter") if pack is not None else None
     if isinstance(desired, str) and desired.lower() in ("approve", "approval", "approved", "deny", "denial", "denied"):
         if fin is None:
-            raise InputError(f"desired={desired!r} needs a finance pack (pack=...)")
+            raise InputError(f"desired={desired!r} needs a pack with a letter section (its decision) (pack=...)")
         if desired.lower().startswith("deny") or desired.lower().startswith("deni"):
             raise InputError("desired='deny': counterfactuals explain how to reach approval; "
                              "pass an output range for other questions")

@@ -18,12 +18,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from ..errors import InputError, RenderError
+from ..errors import InputError, PrivacyError
 from ..packs.schema import SAFE_HARBOR_CATEGORIES
-
-
-class PrivacyError(RenderError):
-    """A de-identified document would contain an identifier; nothing was written."""
 
 
 def resolve_profile(pack, name: str | None):

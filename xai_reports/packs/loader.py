@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import yaml
@@ -13,7 +14,9 @@ from pydantic import ValidationError
 
 from .._resources import domains_dir, templates_dir
 from ..errors import PackError, brief
-from .schema import Pack, _KeyedError
+from ..documents.base import get_kind, kind_for_section
+from .fields import KeyedError
+from .schema import Pack, rename_legacy_sections
 
 
 class LoadedPack:
@@ -26,17 +29,20 @@ class LoadedPack:
         sha256: hash of the merged, canonical pack content.
     """
 
-    def __init__(self, spec: Pack, files: list[Path], raw: dict, roots: dict | None = None):
+    def __init__(self, spec: Pack, files: list[Path], raw: dict, roots: dict | None = None,
+                 deprecations: list[str] | None = None, written_as: dict | None = None):
         self.spec = spec
         self.files = files
         self._roots = dict(roots or {})  # pack file -> the folder its paths are confined to
         self.directory = files[-1].parent
         self.raw = raw
+        self.deprecations = list(deprecations or [])  # the DeprecationWarnings loading it gave
+        self._written_as = dict(written_as or {})  # section key -> the name the pack writes it under
         self.sha256 = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
     def __getattr__(self, item):
         # Delegate fields (name, version, features, finance, ...) to the spec.
-        if item in ("spec", "files", "directory", "raw", "sha256", "_roots"):
+        if item in ("spec", "files", "directory", "raw", "sha256", "_roots", "deprecations", "_written_as"):
             raise AttributeError(item)
         return getattr(self.spec, item)
 
@@ -71,20 +77,21 @@ class LoadedPack:
             raise PackError("expected a list of folders relative to the pack", file=file, key_path="template_dirs")
         return dirs
 
-    _SECTION_USE = {"finance": "adverse-action letters need it (decision, institution, ...)",
-                    "healthcare": "case-review sheets need it (profiles, models, ...)",
-                    "autonomous_driving": "incident reports need it (decision_model, odd, ...)"}
-
     def require_section(self, name: str):
-        """The pack's domain section ``name``; a :class:`PackError` naming the key when it is absent.
+        """The section of document kind ``name`` (or of its old name: ``"finance"``, ...);
+        a :class:`PackError` naming the key when it is absent.
 
-        A pack may leave its domain section out (an audit-only pack, say); the
+        A pack may leave a kind's section out (an audit-only pack, say); the
         documents that need one ask for it here.
         """
-        section = getattr(self.spec, name, None)
+        found = kind_for_section(name)
+        kind = found[0] if found is not None else get_kind(name)
+        section = self.spec.section(kind.name)
         if section is None:
-            raise PackError(f"pack '{self.spec.name}' has no '{name}' section: {self._SECTION_USE.get(name, 'it is required')}",
-                            file=self.files[-1], key_path=name)
+            key = kind.section or name
+            now = "" if name == key else f" (now '{key}:')"
+            raise PackError(f"pack '{self.spec.name}' has no '{name}' section{now}: {kind.section_use}",
+                            file=self.files[-1], key_path=self._written_as.get(key, key))
         return section
 
     def require_complete(self, document: str) -> None:
@@ -241,10 +248,51 @@ def _record(prov: dict, kp: tuple, value, file: Path):
             _record(prov, kp + (k,), v, file)
 
 
+class _Raw:
+    """A pack chain as read: ``written`` (merged as the files say it: the pack's hash is of this),
+    ``data`` (merged with old section names renamed: what is validated), ``files``, ``prov``
+    (key path -> the file that set it), ``written_as`` (a kind's section key -> the name the most
+    derived file giving the section wrote it under: ``letter`` or, in an old pack, ``finance``)
+    and ``deprecations`` (the warnings given)."""
+
+    def __init__(self):
+        self.written: dict = {}
+        self.data: dict = {}
+        self.files: list[Path] = []
+        self.prov: dict = {}
+        self.written_as: dict = {}
+        self.deprecations: list[str] = []
+
+
+def _renamed(data: dict, file: Path, raw: _Raw) -> dict:
+    """``data`` of pack ``file`` with old section names renamed (each warns once, naming the new key)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = rename_legacy_sections(data, where=str(file))
+        except KeyedError as exc:
+            raise PackError(str(exc), file=file, key_path=_format_loc(exc.loc)) from None
+    for w in caught:
+        raw.deprecations.append(str(w.message))
+        warnings.warn(w.message, DeprecationWarning, stacklevel=4)
+    for k in data:
+        found = kind_for_section(k) if isinstance(k, str) else None
+        if found is not None:
+            raw.written_as[found[0].section] = k  # files are read base first: the most derived wins
+    return out
+
+
+def _section_key(key):
+    """A kind's section key for ``key`` (its old name renamed); any other key as it is."""
+    found = kind_for_section(key) if isinstance(key, str) else None
+    return found[0].section if found is not None else key
+
+
 def _load_raw(file: Path, stack: tuple = (), root: Path | None = None,
-              roots: dict | None = None) -> tuple[dict, list[Path], dict]:
+              roots: dict | None = None, raw: _Raw | None = None) -> _Raw:
     """Read ``file`` and what it extends. ``root``: the folder the paths it names are confined to
     (its own folder for the pack the user named and for shipped packs); ``roots`` collects it per file."""
+    raw = _Raw() if raw is None else raw
     root = file.parent if root is None else root
     if roots is not None:
         roots[file] = root
@@ -254,14 +302,19 @@ def _load_raw(file: Path, stack: tuple = (), root: Path | None = None,
     data = _read_yaml(file)
     parent_ref = data.get("extends")
     if parent_ref is None:
-        prov: dict = {}
-        _record(prov, (), data, file)
-        return data, [file], prov
+        raw.written, raw.data, raw.files = data, _renamed(data, file, raw), [file]
+        _record(raw.prov, (), raw.data, file)
+        return raw
     parent_file, parent_root = _resolve_extends(parent_ref, file, root)
-    base, files, prov = _load_raw(parent_file, stack + (file,), parent_root, roots)
-    merged = _merge(base, data, prov, file, replace=tuple(data.get("replace") or ()))
-    _check_partial_features(base, data, file)
-    return merged, files + [file], prov
+    _load_raw(parent_file, stack + (file,), parent_root, roots, raw)
+    base_written, base_data = raw.written, raw.data
+    replace = tuple(data.get("replace") or ())
+    raw.written = _merge(base_written, data, {}, file, replace=replace)
+    named = _renamed(data, file, raw)
+    raw.data = _merge(base_data, named, raw.prov, file, replace=tuple(_section_key(k) for k in replace))
+    _check_partial_features(base_data, named, file)
+    raw.files = raw.files + [file]
+    return raw
 
 
 def _check_partial_features(base: dict, child: dict, file: Path):
@@ -311,22 +364,25 @@ def load_pack(name_or_path) -> LoadedPack:
         return name_or_path
     file = _resolve_pack_file(name_or_path)
     roots: dict = {}
-    raw, files, prov = _load_raw(file, roots=roots)
+    loaded = _load_raw(file, roots=roots)
+    files, prov = loaded.files, loaded.prov
     try:
-        spec = Pack.model_validate(raw)
+        spec = Pack.model_validate(loaded.data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         ctx_exc = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_exc, _KeyedError):
+        if isinstance(ctx_exc, KeyedError):
             loc = ctx_exc.loc
             msg = str(ctx_exc)
         else:
             msg = _explain_pydantic(err)
         src = _source_of(prov, loc, files[-1])
+        if loc and loc[0] in loaded.written_as:  # name a section as the pack writes it (an old pack: finance)
+            loc = (loaded.written_as[loc[0]],) + tuple(loc[1:])
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise PackError(msg + more, file=src, key_path=_format_loc(loc) or None) from None
-    pack = LoadedPack(spec, files, raw, roots)
+    pack = LoadedPack(spec, files, loaded.written, roots, loaded.deprecations, loaded.written_as)
     pack.template_dirs()  # refuses template folders outside the pack's folder now, not at the first render
     _check_templates(pack, prov)
     return pack

@@ -61,7 +61,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
         0.79
     """
     from ...adapters import load_model, wrap_model
-    from ...letters import _model_features
+    from ..letter import declared_model_features
     from ...packs import load_pack
     from ...tabular import check_frame, read_table
 
@@ -82,7 +82,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
         adapter = wrap_model(model)
     if not adapter.is_classifier:
         raise InputError(f"the audit report is for binary classifiers; {adapter!r} is not a classifier")
-    features = _model_features(adapter, pack, model_path)
+    features = declared_model_features(adapter, pack, model_path)
 
     source = str(data) if isinstance(data, (str, Path)) else "<DataFrame>"
     raw = read_table(data) if isinstance(data, (str, Path)) else data.astype(object).reset_index(drop=True)

@@ -1,272 +1,29 @@
-"""Run manifests, HMAC signatures and tamper checks for the documents a run writes.
+"""Tamper checks: a run folder or a PDF against its manifest, its embedded record, and the
+document its record renders to now.
 
-A run (a batch of letters, an audit report, ...) writes ``manifest.json`` next
-to its outputs: the SHA-256 and size of every output file, and of what went in
-(data, reference data, model, pack files, templates), optionally signed with
-HMAC-SHA256. :func:`verify` (``xai-reports verify PATH``) checks a folder or a
-single PDF against it, and checks each PDF against its embedded JSON record by
-re-rendering the document from the record (rendering is deterministic, so a
-single changed byte shows).
-
-Batch code uses a small API::
-
-    manifest = RunManifest("adverse_action_letters", software=software_versions())
-    manifest.add_input("data", "applications.csv")
-    manifest.add_pack(pack)
-    manifest.add_template(fingerprint)
-    manifest.add("letter_A1.pdf", pdf_bytes)       # for each output written
-    manifest.write(out_dir, key=signing_key())      # -> out_dir/manifest.json
-
-Keys: ``signing_key()`` reads ``$XAI_REPORTS_SIGNING_KEY`` (the key itself) or
-``$XAI_REPORTS_SIGNING_KEY_FILE`` (a file holding it), or the ``key_file`` /
-``key_env`` you name. A key is at least 16 bytes; never store it next to the
-outputs.
-
-Examples::
-
-    >>> m = RunManifest("example")
-    >>> m.add("a.txt", b"hello")
-    >>> m.to_dict()["outputs"]["a.txt"]["sha256"][:12]
-    '2cf24dba5fb0'
+Documents are re-rendered through the kind registry: the record's
+``document.kind`` (or its ``schema``) names a registered
+:class:`~xai_reports.documents.base.DocumentKind`, whose ``rerender`` function
+gives the files the record renders to; rendering is deterministic, so a single
+changed byte shows. A kind without one is reported as not compared.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, XaiReportsError
-from .outputs import atomic_write, canonical_json, inside, sha256_file
+from ..documents.base import kind_of_record, registered_kinds
+from ..errors import InputError, XaiReportsError
+from ..outputs import sha256_file
+from .manifest import (MANIFEST_NAME, MANIFEST_SCHEMA, RECORD_NAME, STEM_MANIFEST_SUFFIX, _unsigned_bytes, key_id,
+                       sha256_bytes)
 
-__all__ = ["RunManifest", "signing_key", "sign", "verify", "VerifyReport", "Finding", "MANIFEST_NAME",
-           "STEM_MANIFEST_SUFFIX", "write_document_manifest",
-           "MANIFEST_SCHEMA", "register_renderer", "embedded_record", "sha256_bytes", "sha256_file"]
-
-MANIFEST_NAME = "manifest.json"
-STEM_MANIFEST_SUFFIX = ".manifest.json"  # a single-document command's manifest: <stem>.manifest.json
-MANIFEST_SCHEMA = "xai-reports/manifest/1"
-RECORD_NAME = "record.json"
-KEY_ENV = "XAI_REPORTS_SIGNING_KEY"
-KEY_FILE_ENV = "XAI_REPORTS_SIGNING_KEY_FILE"
-MIN_KEY_BYTES = 16
-
-
-class IntegrityError(XaiReportsError):
-    """A signing key or manifest that cannot be used (not a tampering finding: those are reported)."""
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
-
-
-# ------------------------------------------------------------------------------------------ keys
-def signing_key(*, key_file=None, key_env: str | None = None, required: bool = False) -> bytes | None:
-    """The HMAC key: from ``key_file``, else the variable ``key_env``, else the defaults.
-
-    Args:
-        key_file: a file holding the key (trailing newline stripped).
-        key_env: the name of an environment variable holding the key.
-        required: raise when no key is configured.
-
-    Returns:
-        The key bytes, or ``None`` when none is configured (and not required).
-        Defaults: ``$XAI_REPORTS_SIGNING_KEY``, then ``$XAI_REPORTS_SIGNING_KEY_FILE``.
-
-    Raises:
-        IntegrityError: a named file or variable that is missing, or a key
-            shorter than 16 bytes.
-
-    Examples::
-
-        >>> import os; os.environ["MY_KEY"] = "0123456789abcdef-secret"
-        >>> len(signing_key(key_env="MY_KEY"))
-        23
-    """
-    source = None
-    if key_file is not None:
-        try:
-            key = Path(key_file).read_bytes().rstrip(b"\r\n")
-        except OSError as exc:
-            raise IntegrityError(f"signing key file '{key_file}': {exc.strerror}") from None
-        source = f"file {key_file}"
-    elif key_env is not None:
-        if key_env not in os.environ:
-            raise IntegrityError(f"environment variable {key_env} (signing key) is not set")
-        key = os.environ[key_env].encode("utf-8")
-        source = f"${key_env}"
-    elif os.environ.get(KEY_ENV):
-        key = os.environ[KEY_ENV].encode("utf-8")
-        source = f"${KEY_ENV}"
-    elif os.environ.get(KEY_FILE_ENV):
-        return signing_key(key_file=os.environ[KEY_FILE_ENV])
-    else:
-        if required:
-            raise IntegrityError(f"no signing key: set {KEY_ENV} or {KEY_FILE_ENV}, or pass a key file")
-        return None
-    if len(key) < MIN_KEY_BYTES:
-        raise IntegrityError(f"signing key from {source} is {len(key)} bytes; use at least {MIN_KEY_BYTES}")
-    return key
-
-
-def key_id(key: bytes) -> str:
-    """A public fingerprint of a key (so a verifier can tell 'wrong key' from 'edited manifest')."""
-    return "sha256:" + hashlib.sha256(b"xai-reports key id\x00" + key).hexdigest()[:16]
-
-
-def _unsigned_bytes(manifest: dict) -> bytes:
-    return canonical_json({k: v for k, v in manifest.items() if k != "signature"}).encode("utf-8")
-
-
-def sign(manifest: dict, key: bytes) -> dict:
-    """The manifest with a ``signature`` (HMAC-SHA256 over its canonical JSON without the signature)."""
-    mac = hmac.new(key, _unsigned_bytes(manifest), hashlib.sha256).hexdigest()
-    return {**manifest, "signature": {"algorithm": "HMAC-SHA256", "key_id": key_id(key), "value": mac}}
-
-
-# ------------------------------------------------------------------------------------------ manifest
-class RunManifest:
-    """What a run read and wrote, with hashes. Outputs are added as they are written.
-
-    Args:
-        kind: what the run produced (``"adverse_action_letters"``, ``"audit_report"``...).
-        software: versions of the software that produced the outputs.
-
-    Examples::
-
-        >>> m = RunManifest("letters")
-        >>> m.add_input("data", b"id,x\\n1,2\\n", name="applications.csv")
-        >>> m.add("letter_1.json", b"{}")
-        >>> sorted(m.to_dict())
-        ['inputs', 'kind', 'outputs', 'schema', 'software']
-    """
-
-    def __init__(self, kind: str, *, software: dict | None = None):
-        self.kind = kind
-        self.software = dict(software or {})
-        self.inputs: dict[str, object] = {}
-        self.outputs: dict[str, dict] = {}
-
-    def add(self, name: str, data: bytes) -> None:
-        """Record an output file ``name`` (relative to the output folder) with its bytes."""
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self.outputs[str(name)] = {"sha256": sha256_bytes(data), "bytes": len(data)}
-
-    def add_input(self, role: str, source, *, name: str | None = None) -> None:
-        """Record an input: a file path, bytes, or a pandas DataFrame (hashed as canonical CSV).
-
-        Args:
-            role: ``"data"``, ``"reference"``, ``"model"``, ...
-            source: path, bytes or DataFrame; ``None`` is ignored.
-            name: label for bytes/DataFrames (default: the file name).
-        """
-        if source is None:
-            return
-        if isinstance(source, (str, Path)):
-            p = Path(source)
-            self.inputs[role] = {"name": name or p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size}
-            return
-        if isinstance(source, (bytes, bytearray)):
-            self.inputs[role] = {"name": name or role, "sha256": sha256_bytes(bytes(source)), "bytes": len(source)}
-            return
-        to_csv = getattr(source, "to_csv", None)
-        if to_csv is not None:
-            data = to_csv(index=False, lineterminator="\n").encode("utf-8")
-            self.inputs[role] = {"name": name or "<DataFrame>", "sha256": sha256_bytes(data),
-                                 "rows": int(len(source)), "hashed_as": "csv"}
-            return
-        raise TypeError(f"cannot hash input {role!r} of type {type(source).__name__}")
-
-    def add_model(self, adapter, *, path=None, name: str | None = None) -> None:
-        """Record the model: its file's SHA-256 when loaded from a file, else the adapter's hash."""
-        if path is not None:
-            self.add_input("model", path, name=name)
-        else:
-            self.inputs["model"] = {"name": name or type(adapter.model).__name__, "sha256": adapter.sha256}
-
-    def add_pack(self, pack) -> None:
-        """Record the pack: merged-content hash, version, and the SHA-256 of each YAML file of its chain."""
-        self.inputs["pack"] = {
-            "name": pack.spec.name, "version": pack.spec.version, "sha256": pack.sha256,
-            "files": {f"{Path(f).parent.name}/{Path(f).name}": sha256_file(f) for f in pack.files},
-        }
-
-    def add_template(self, fingerprint: dict) -> None:
-        """Record a template fingerprint (``render.template_fingerprint``): the template and all it extends."""
-        self.inputs.setdefault("templates", {})[fingerprint["name"]] = {
-            "sha256": fingerprint["sha256"], "files": fingerprint["files"]}
-
-    def to_dict(self) -> dict:
-        """The manifest content (unsigned)."""
-        return {"schema": MANIFEST_SCHEMA, "kind": self.kind, "software": self.software,
-                "inputs": self.inputs, "outputs": dict(sorted(self.outputs.items()))}
-
-    def add_file(self, path, *, relative_to=None) -> None:
-        """Record an output file already written (hashed from disk), named relative to ``relative_to``."""
-        p = Path(path)
-        name = p.name if relative_to is None else p.resolve().relative_to(Path(relative_to).resolve()).as_posix()
-        self.outputs[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-
-    def write(self, out_dir, *, key: bytes | None = None, name: str = MANIFEST_NAME) -> Path:
-        """Write ``out_dir/<name>`` (default ``manifest.json``) atomically, signed when ``key`` is given;
-        return its path."""
-        manifest = self.to_dict()
-        if key is not None:
-            manifest = sign(manifest, key)
-        path = inside(out_dir, name)
-        atomic_write(path, canonical_json(manifest))
-        return path
-
-
-def write_document_manifest(files, kind: str, *, software: dict | None = None, inputs: dict | None = None,
-                            key: bytes | None = None) -> Path:
-    """The manifest of a single-document command (audit, incident): ``<stem>.manifest.json``.
-
-    It sits next to the document and lists the files of ``files`` that are in
-    the same folder as the first one (a ``--json`` written elsewhere is not
-    listed), so several reports can share a folder and each stays verifiable.
-
-    Args:
-        files: the paths written (the first one names the manifest).
-        kind: ``"audit_report"``, ``"incident_report"``...
-        software: versions of the software that made them.
-        inputs: ``{role: {"name", "sha256", ...}}`` of what went in.
-        key: HMAC key (signs the manifest when given).
-
-    Returns:
-        The manifest's path.
-    """
-    files = [Path(f) for f in files]
-    folder = files[0].resolve().parent
-    manifest = RunManifest(kind, software=software)
-    manifest.inputs.update(inputs or {})
-    for f in files:
-        if f.resolve().parent == folder:
-            manifest.add_file(f)
-    return manifest.write(folder, key=key, name=files[0].stem + STEM_MANIFEST_SUFFIX)
-
-
-# ------------------------------------------------------------------------------------------ verify
-# document kind -> "module:function(record, *, pack=None, templates=None, formats=("pdf",)) -> {fmt: bytes}"
-RENDERERS: dict[str, str] = {"adverse_action_letter": "xai_reports.letters:rerender_letter",
-                             "incident_report": "xai_reports.driving.report:rerender_incident",
-                             "case_review": "xai_reports.healthcare.review:rerender_case_review",
-                             "audit_report": "xai_reports.documents.audit:rerender_audit"}
-# records without a document.kind, by schema
-SCHEMA_KINDS: dict[str, str] = {"xai-reports/audit-record/1": "audit_report"}
-
-
-def register_renderer(kind: str, target: str) -> None:
-    """Let ``verify`` re-render documents of ``kind`` (``"module:function"``, see ``RENDERERS``)."""
-    RENDERERS[kind] = target
-
+__all__ = ["verify", "VerifyReport", "Finding", "embedded_record"]
 
 @dataclass
 class Finding:
@@ -377,13 +134,14 @@ def _record_identity(record) -> str | None:
     return None
 
 
-def _record_kind(record) -> str | None:
+def _record_kind_label(record) -> str | None:
+    """What a record says it is (its ``document.kind``, else its ``schema``), for messages."""
     if not isinstance(record, dict):
         return None
     doc = record.get("document")
     if isinstance(doc, dict) and doc.get("kind"):
         return doc["kind"]
-    return SCHEMA_KINDS.get(record.get("schema"))
+    return record.get("schema")
 
 
 def _read_json(path: Path):
@@ -394,7 +152,7 @@ def _read_json(path: Path):
 
 
 def _subsetter_note(recorded: str | None) -> str:
-    from .render.pdf import font_subsetter
+    from ..render.pdf import font_subsetter
 
     now = font_subsetter()
     if recorded and recorded != now:
@@ -451,7 +209,7 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
                                           "written: the PDF was altered)")
             else:
                 report.add("FAIL", label, f"embedded record differs from {sibling_json.name} (one of them was edited)")
-    kind = _record_kind(record)
+    kind = kind_of_record(record)
     if not rerender:
         return
     # The HTML belongs with an intact record: the sibling JSON unless it was altered, or the PDF's.
@@ -461,9 +219,9 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
             html_records.append(sibling_record)
         if pdf_intact is not False and record != sibling_record:
             html_records.append(record)
-    target = RENDERERS.get(kind)
-    if target is None:
-        report.add("skip", label, f"not compared: no renderer for document kind {kind or 'unknown'!r} "
+    if kind is None or kind.rerender is None:
+        what = _record_kind_label(record) or "unknown"
+        report.add("skip", label, f"not compared: no renderer for document kind {what!r} "
                                   "(only its record and hashes were checked)")
         return
     recorded = _software_of(record).get("weasyprint")
@@ -473,8 +231,7 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
         report.add("skip", label, f"not compared: the record was rendered with WeasyPrint {recorded}, this is "
                                   f"{weasyprint.__version__} (install that version to compare bytes)")
         return
-    mod, _, fn = target.partition(":")
-    render = getattr(importlib.import_module(mod), fn)
+    render = kind.rerenderer()
     try:
         files = render(record, pack=pack, templates=templates, formats=("pdf",))
         html_files = [render(r, pack=pack, templates=templates, formats=("html",))["html"] for r in html_records]
@@ -500,7 +257,7 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
     except Exception:  # noqa: BLE001
         same_text = None
     recorded_sub = _software_of(record).get("font_subsetter")
-    from .render.pdf import font_subsetter
+    from ..render.pdf import font_subsetter
 
     if same_text and pdf_intact is not False and recorded_sub != font_subsetter():
         report.add("skip", label, "not compared: visible text identical, bytes differ" + _subsetter_note(recorded_sub)
@@ -513,29 +270,31 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
 
 
 def _software_of(record) -> dict:
-    from .render.records import recorded_software
+    from ..render.records import recorded_software
 
     return recorded_software(record)
 
 
-_SUMMARY_CHECKS = {
-    # manifest kind -> (summary field, file prefix, what is counted)
-    "adverse_action_letters": ("letters_written", "letter_", "letters"),
-    "case_reviews": ("sheets_written", "case_", "case-review sheets"),
-}
+def _summary_kind(manifest_kind: str | None):
+    """The registered batch kind whose runs write manifests of ``manifest_kind`` (with a summary to check)."""
+    for kind in registered_kinds():
+        if manifest_kind and kind.manifest_kind == manifest_kind and kind.summary_field and kind.file_prefix:
+            return kind
+    return None
 
 
 def _check_summary(report: VerifyReport, folder: Path, kind: str | None, present: dict) -> None:
     """``summary.json``'s counts against the files present (those of the run: extra files are reported
     as such, not counted)."""
     p = present.get("summary.json")
-    if p is None or kind not in _SUMMARY_CHECKS:
+    doc_kind = _summary_kind(kind)
+    if p is None or doc_kind is None:
         return
     summary = _read_json(p)
     if not isinstance(summary, dict):
         report.add("FAIL", "summary.json", "not valid JSON")
         return
-    field_, prefix, what = _SUMMARY_CHECKS[kind]
+    field_, prefix, what = doc_kind.summary_field, doc_kind.file_prefix, doc_kind.plural
     stems: dict[str, set] = {}
     for name, path in present.items():
         if "/" not in name and name.startswith(prefix) and path.suffix in (".pdf", ".html", ".json"):
@@ -553,8 +312,8 @@ def _check_summary(report: VerifyReport, folder: Path, kind: str | None, present
     claimed = summary.get(field_)
     if claimed != documents:
         problems.append(f"{field_} is {claimed}, but the folder holds {documents} {what}")
-    if kind == "adverse_action_letters" and any(".json" in s for s in stems.values()):
-        # flagged decisions get a JSON record only (nothing at all without the json format)
+    if "flagged_for_review" in summary and any(".json" in s for s in stems.values()):
+        # flagged decisions (letters) get a JSON record only (nothing at all without the json format)
         listed = summary.get("flagged_for_review")
         n_flagged = len(listed) if isinstance(listed, list) else listed
         if n_flagged != flagged:
@@ -684,7 +443,7 @@ def verify(path, *, manifest=None, key: bytes | None = None, rerender: bool = Tr
             kinds.add(m.get("kind"))
             for name, entry in (m.get("outputs") or {}).items():
                 listed[name] = entry
-        from .batch.journal import is_state_file  # the batch engine's resume journal: not an output
+        from ..batch.journal import is_state_file  # the batch engine's resume journal: not an output
 
         skip = {p.resolve() for p in mpaths}
         run_folder = mpaths[0].name == MANIFEST_NAME or manifest is not None

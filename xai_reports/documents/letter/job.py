@@ -1,4 +1,4 @@
-"""Adverse-action letters for a batch of decisions: the end-to-end path.
+"""Adverse-action letters for a batch of decisions: the end-to-end path (the letter kind's batch job).
 
 data -> checked rows -> model -> TreeSHAP -> Reg B reasons -> letter content
 -> HTML and PDF (with the JSON record embedded) + JSON record, per denied row,
@@ -10,29 +10,26 @@ from __future__ import annotations
 import math
 import platform
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from functools import lru_cache
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ._version import __version__
-from .adapters import load_model, wrap_model
-from .attribution import explain
-from .batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource, run_batch
-from .batch.packref import PackHandle
-from .documents.letter import letter_content
-from .errors import InputError, PackError, TemplateError
-from .integrity import RunManifest, signing_key
-from .outputs import atomic_write, canonical_json, inside, safe_name
-from .packs import load_pack, load_recorded_pack
-from .reasons import build_reference, deny_probability, select_reasons
-from .render import (check_recorded_template, font_subsetter, html_to_pdf, localized_template, render_record_files,
-                     template_fingerprint, template_search_path)
-from .tabular import check_frame, read_table
+from ..._version import __version__
+from ...adapters import load_model, wrap_model
+from ...attribution import explain
+from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource, run_batch
+from ...errors import InputError, PackError
+from ...integrity import RunManifest, signing_key
+from ...outputs import atomic_write, canonical_json, safe_name
+from ...packs import load_pack
+from ...reasons import build_reference, deny_probability, select_reasons
+from ...render import font_subsetter, template_fingerprint, template_search_path
+from ...tabular import check_frame, read_table
+from .content import letter_content
+from .render import FORMATS, LetterRenderer, letter_template
 
-FORMATS = ("pdf", "html", "json")
 RECORD_SCHEMA = "xai-reports/decision-record/1"
 
 
@@ -75,14 +72,15 @@ def _jsonable(v):
     return v
 
 
-def _model_features(adapter, pack, model_file=None) -> list[str]:
-    """The model's features, each declared by the pack with the type the model was trained on.
+def declared_model_features(adapter, pack, model_file=None) -> list[str]:
+    """The model's features, each declared by the pack with the type the model was trained on
+    (letters and the audit refuse a model using a column the pack does not declare).
 
     Raises:
         PackError: no feature names, or a feature the pack does not declare.
         InputError: a feature the model takes as categorical that the pack declares numeric, or the reverse.
     """
-    from .tabular import check_model_types
+    from ...tabular import check_model_types
 
     names = adapter.feature_names
     if not names:
@@ -119,128 +117,14 @@ def refuse_protected_inputs(features, pack) -> None:
 def _explain_options(adapter, ref_X, pack) -> dict:
     """The pack's explanation options plus, for methods that explain against a population
     (``linear``, ``shapley``, ``kernel_shap``, ``auto`` on a non-tree model), the reference rows as background."""
-    from .attribution.auto import background_options
-    from .errors import ExplanationError
+    from ...attribution.auto import background_options
+    from ...errors import ExplanationError
 
     ex = pack.explanation
     try:
         return {**background_options(ex.method, adapter, ref_X), **ex.options}
     except ExplanationError as exc:
         raise InputError(str(exc)) from None
-
-
-def render_letter(record: dict, pack, *, formats=FORMATS, templates=None) -> dict[str, bytes]:
-    """Render one decision record to its files (``{"html": ..., "pdf": ..., "json": ...}``).
-
-    The letter is rendered from ``record["document"]`` alone, so a stored record
-    regenerates the same letter (byte for byte: dates come from the record).
-
-    Args:
-        record: a decision record with a ``document`` (not a flagged one).
-        pack: the loaded pack.
-        formats: any of ``"html"``, ``"pdf"``, ``"json"``.
-        templates: user template folder(s) searched before the pack's.
-
-    Returns:
-        ``{format: bytes}``. The PDF is PDF/A-3a + PDF/UA-1 with the JSON record
-        embedded as ``record.json`` (relationship ``Data``).
-    """
-    dirs = template_search_path(pack.template_dirs(), templates)
-    created = datetime.fromisoformat(record["document"]["content"]["date"]).replace(tzinfo=timezone.utc)
-    return render_record_files(record, dirs, formats, created=created, description="Decision record (JSON)")
-
-
-def letter_template(pack, lang: str, dirs) -> str | None:
-    """The letter template for ``lang``: the pack's ``templates["letter.<lang>"]``, else
-    ``<letter stem>.<lang>.html.j2`` found in the template folders, else (English) the
-    pack's ``letter``. ``None`` when the pack has no template in that language."""
-    base = pack.templates.get("letter")
-    explicit = pack.templates.get(f"letter.{lang}")
-    if explicit:
-        return explicit
-    if not base:
-        return None
-    name = localized_template(base, lang, dirs)
-    return name if (name != base or lang == "en") else None
-
-
-def rerender_letter(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
-    """The files a letter record renders to now (used by ``xai-reports verify``).
-
-    Raises:
-        TemplateError: the templates differ from the version the record names.
-    """
-    pack = load_recorded_pack(record.get("pack"), pack)
-    check_recorded_template(record, pack.template_dirs(), templates)
-    return render_letter(record, pack, formats=formats, templates=templates)
-
-
-class LetterRenderer:
-    """Picklable ``record -> {suffix: bytes}`` for the batch engine's workers.
-
-    It travels as a reference to its pack (the shipped pack's name, or the pack
-    file's path) plus the pack's SHA-256; a worker loads the pack once per
-    process, refuses a pack whose content differs from the driver's, and
-    checks once per template that its templates are the ones fingerprinted in
-    the records, so a worker can never render with other files.
-
-    Args:
-        pack: the loaded pack.
-        formats: the formats to write.
-        templates: user template folder(s) searched before the pack's (the
-            workers must see them at the same path).
-
-    Examples::
-
-        >>> files = LetterRenderer(load_pack("finance"), ("pdf", "json"))(record)
-        >>> sorted(files)
-        ['json', 'pdf']
-    """
-
-    def __init__(self, pack, formats=FORMATS, templates=None):
-        self.formats = tuple(formats)
-        self.templates = None if templates is None else [str(Path(t).resolve()) for t in
-                                                         ([templates] if isinstance(templates, (str, Path))
-                                                          else templates)]
-        self._handle = PackHandle(pack)   # pickles as a reference: workers load (and check) their own
-
-    @property
-    def pack(self):
-        return self._handle.pack
-
-    def __call__(self, record: dict) -> dict[str, bytes]:
-        if record.get("document") is None or not {"pdf", "html"} & set(self.formats):
-            # flagged for human review, or records only: the JSON record alone (what render_letter writes)
-            return {"json": canonical_json(record).encode("utf-8")} if "json" in self.formats else {}
-        tpl = record["document"].get("template")
-        if tpl:
-            _check_template(tpl["name"], tpl["sha256"], self.pack, self.templates)
-        return render_letter(record, self.pack, formats=self.formats, templates=self.templates)
-
-    def warm_up(self) -> None:
-        """Import WeasyPrint and lay out a page once, so fonts are loaded before the first letter."""
-        if "pdf" not in self.formats:
-            return
-        try:
-            dirs = self.pack.template_dirs()
-            html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
-                        base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
-        except Exception:  # noqa: BLE001 - warming up is an optimisation; the first letter reports real errors
-            pass
-
-
-@lru_cache(maxsize=32)
-def _template_ok(name: str, sha256: str, pack_dirs: tuple, templates: tuple | None) -> bool:
-    dirs = template_search_path(list(pack_dirs), None if templates is None else list(templates))
-    return template_fingerprint(name, dirs)["sha256"] == sha256
-
-
-def _check_template(name, sha256, pack, templates):
-    if not _template_ok(name, sha256, tuple(map(str, pack.template_dirs())),
-                        None if templates is None else tuple(templates)):
-        raise TemplateError(f"template '{name}' here differs from the one recorded (sha256 {sha256[:12]}); "
-                            "every worker must have the same templates as the driver")
-
 
 class LetterJob(BatchJob):
     """The letters batch: rows -> checked inputs -> P(deny) -> TreeSHAP -> reasons -> records.
@@ -266,9 +150,10 @@ class LetterJob(BatchJob):
                  formats=FORMATS, decision_date: str | None = None, language: str | None = None,
                  model_name: str | None = None, templates=None, key: bytes | None = None):
         pack = load_pack(pack)
-        if pack.spec.domain != "finance":
-            raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; letters need a finance pack")
-        pack.require_section("finance")
+        if not pack.spec.has_kind("letter"):
+            raise PackError(f"pack '{pack.name}' does not write letters (kinds: {', '.join(pack.spec.kinds)}); "
+                            "letters need a pack with 'letter' under kinds", file=pack.files[-1], key_path="kinds")
+        pack.require_section("letter")
         pack.require_complete("letter")
         formats = tuple(formats)
         bad_fmt = [f for f in formats if f not in FORMATS]
@@ -296,7 +181,7 @@ class LetterJob(BatchJob):
         self.model_path = model if isinstance(model, (str, Path)) else None
         self.reference_source = reference
         self.pack, self.formats, self.adapter = pack, formats, adapter
-        self.features = _model_features(adapter, pack, self.model_path)
+        self.features = declared_model_features(adapter, pack, self.model_path)
         refuse_protected_inputs(self.features, pack)
         self.id_column = id_column or pack.spec.columns.id
         self.language = language
@@ -390,7 +275,7 @@ class LetterJob(BatchJob):
         plan = ChunkPlan(rows=len(chunk), errors=[e.to_dict() for e in checked.errors])
         X = checked.X
         p_deny = deny_probability(self.adapter, X, self.pack) if len(X) else np.empty(0)
-        denied = p_deny >= self.pack.finance.decision.threshold
+        denied = p_deny >= self.pack.spec.section("letter").decision.threshold
         plan.counts = {"denied": int(denied.sum()), "approved": int(len(X) - denied.sum())}
         idx = np.flatnonzero(denied)
         if not len(idx):
@@ -399,7 +284,7 @@ class LetterJob(BatchJob):
         attr = explain(self.adapter, X.iloc[idx], method=ex.method, tolerance=ex.additivity_tolerance,
                        **self.explain_options)
         # 'what could change the decision': one batched counterfactual search for the chunk's denied rows
-        from .counterfactuals.statements import letter_counterfactuals
+        from ...counterfactuals.statements import letter_counterfactuals
 
         cf = letter_counterfactuals(self.adapter, X.iloc[idx], self.pack, background=self.cf_background,
                                     background_label=self.cf_background_label)
@@ -439,7 +324,7 @@ class LetterJob(BatchJob):
         Raises:
             InputError: a row-level problem (unknown language, bad date), naming file, row and column.
         """
-        pack, fin, cols = self.pack, self.pack.finance, self.pack.spec.columns
+        pack, fin, cols = self.pack, self.pack.spec.section("letter"), self.pack.spec.columns
         raw = {c: _jsonable(v) for c, v in raw.items()}
         result = select_reasons(attr, k, self.ref, pack, values=values)
         lang = self.language or (str(raw.get(cols.language) or "").strip() if cols.language else "") or pack.language
@@ -573,26 +458,3 @@ def generate_letters(model, data, pack="finance", out_dir="letters", *, referenc
     run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
               progress=progress)
     return job.summary
-
-
-def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), templates=None) -> list[Path]:
-    """Re-render a letter from its JSON record; the template must be the recorded version."""
-    import json
-
-    record = json.loads(Path(record_path).read_text(encoding="utf-8"))
-    if record.get("document") is None:
-        raise InputError("this decision was flagged for human review; it has no letter to regenerate",
-                         file=record_path)
-    pack = load_recorded_pack(record.get("pack"), pack)
-    check_recorded_template(record, pack.template_dirs(), templates)
-    files = render_letter(record, pack, formats=formats, templates=templates)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ext, data in files.items():
-        target = inside(out, f"letter_{safe_name(record['decision_id'])}.{ext}")
-        atomic_write(target, data)
-        written.append(target)
-    return written
-
-

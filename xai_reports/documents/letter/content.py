@@ -1,15 +1,17 @@
 """The adverse-action letter as a plain content tree (no HTML, no PDF engine).
 
 Items follow REGULATORY.md §1.2: date, applicant, action taken, creditor,
-principal reasons, ECOA notice with the federal agency, FCRA consumer-report
-and credit-score blocks where the pack says they apply, and a contact.
+principal reasons, ECOA notice with the federal agency (unless the letter
+section sets ``ecoa_notice: false``, e.g. tenant screening), FCRA
+consumer-report and credit-score blocks where the pack says they apply, and a
+contact. Nothing here assumes a sector: it reads the pack's ``letter`` section.
 """
 
 from __future__ import annotations
 
 import math
 
-from ..format import format_value
+from ...format import format_value
 
 
 def _address_lines(value) -> list[str]:
@@ -69,7 +71,7 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
     """Everything the letter template prints, as plain data.
 
     Args:
-        pack: the loaded finance pack.
+        pack: the loaded pack (with a ``letter`` section).
         decision_id: the application's id.
         raw_row: the row as received (for name, address and displayed values).
         reasons: a :class:`~xai_reports.reasons.ReasonResult` (not flagged).
@@ -79,7 +81,7 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
             see :mod:`xai_reports.counterfactuals.statements`) or ``None``.
     """
     spec = pack.spec
-    fin = spec.finance
+    fin = spec.section("letter")
     cols = spec.columns
     name = raw_row.get(cols.name) if cols.name else None
     labels = letter_labels(pack, language)
@@ -111,7 +113,8 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
             "contact": _pack_text(spec, language, "contact", inst.contact),
         },
         "reasons": reason_items,
-        "agency": {"name": inst.agency.name, "address": list(inst.agency.address)},
+        "agency": ({"name": inst.agency.name, "address": list(inst.agency.address)}
+                   if fin.ecoa_notice else None),
         "consumer_report": None,
         "credit_score": None,
         "counterfactual": ({"text": counterfactual["text"], "caveat": counterfactual["caveat"]}

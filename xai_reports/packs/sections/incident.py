@@ -1,0 +1,95 @@
+"""The ``incident:`` section of a pack (was ``autonomous_driving:``): incident reports."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from ..fields import Strict
+
+
+class DecisionModelSpec(Strict):
+    """The image decision model: a registered architecture receiving a state dict."""
+
+    architecture: str = Field(description="A name registered in xai_reports.driving.models.ARCHITECTURES.")
+    classes: list[str] = Field(default_factory=lambda: ["continue", "slow", "brake"],
+                               description="Output classes, in the model's output order.")
+    input_height: int = Field(default=64, ge=8)
+    input_width: int = Field(default=96, ge=8)
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, v):
+        if len(v) != len(set(v)) or len(v) < 2:
+            raise ValueError("classes must be at least two distinct names")
+        return v
+
+    @field_validator("architecture")
+    @classmethod
+    def _registered(cls, v):
+        from ...driving.models import ARCHITECTURES  # a plain dict; importing it does not import torch
+
+        if v not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(ARCHITECTURES))} "
+                             "(architectures are never imported from user code)")
+        return v
+
+
+class ImageExplanationSpec(Strict):
+    """Which image attribution methods the report shows, and which one names the driving object."""
+
+    methods: list[Literal["grad_cam", "integrated_gradients", "occlusion", "saliency", "grad_cam_pp",
+                          "smoothgrad", "gradient_x_input"]] = Field(
+        default_factory=lambda: ["grad_cam", "integrated_gradients"])
+    primary: str = Field(default="grad_cam", description="The method whose object shares name the driving object.")
+    options: dict[str, dict] = Field(default_factory=dict, description="Per-method options passed to explain().")
+    name_min_share: float = Field(default=0.4, gt=0, le=1,
+                                  description="Share of the attribution an object needs to be named.")
+    name_min_ratio: float = Field(default=2.0, ge=1,
+                                  description="...and how many times the next object's share it must be.")
+    max_key_frames: int = Field(default=3, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _primary(self):
+        if self.primary not in self.methods:
+            raise ValueError(f"primary method {self.primary!r} is not in methods {self.methods}")
+        unknown = [k for k in self.options if k not in self.methods]
+        if unknown:
+            raise ValueError(f"options given for method(s) {unknown} that are not in methods")
+        return self
+
+
+class PlannerSpec(Strict):
+    """The tabular planner over signals (its features are the pack's ``features``)."""
+
+    output: str = Field(default="brake", description="What the planner's positive class means.")
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    method: Literal["tree_shap"] = "tree_shap"
+
+
+class ODDSpec(Strict):
+    """The operating design domain the report states (ISO 34503-style, summarised)."""
+
+    description: str
+    road_types: list[str] = Field(default_factory=list)
+    lighting: list[str] = Field(default_factory=list)
+    weather: list[str] = Field(default_factory=list)
+    max_speed_kph: Optional[float] = Field(default=None, gt=0)
+
+
+class IncidentSection(Strict):
+    """Settings of an incident report (``incident:``, was ``autonomous_driving:``)."""
+
+    decision_model: DecisionModelSpec
+    image_explanation: ImageExplanationSpec = Field(default_factory=ImageExplanationSpec)
+    planner: PlannerSpec = Field(default_factory=PlannerSpec)
+    odd: ODDSpec
+    event_min_duration_s: float = Field(
+        default=0.2, ge=0, le=5, description="A replayed request becomes a timeline event once it persists this long.")
+    synthetic_data: bool = Field(default=True, description="Label every page and image as SYNTHETIC.")
+    saliency_caveat: str = Field(
+        default=("Heatmaps show where the model's output is sensitive to the image; they are not object "
+                 "detections, do not prove what the model 'saw', and can look plausible for a wrong decision. "
+                 "The occlusion test checks the named object by removing it from the frame."),
+        description="The limitation statement printed with every heatmap (REGULATORY.md §5 rule 6).")
