@@ -8,7 +8,7 @@ import xai_reports
 EXPECTED = {
     "__version__", "wrap_model", "load_model", "ModelAdapter", "explain", "Attribution", "load_pack",
     "generate_letters", "regenerate",
-    "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
+    "XaiReportsError", "InputError", "PackError", "KeyedError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
     "PrivacyError", "IntegrityError", "SchedulerError", "BatchStateError",
 }

@@ -21,7 +21,7 @@ from .counterfactuals import CounterfactualResult, counterfactuals
 from . import metrics
 from .attribution.global_ import GlobalImportance, SurrogateTree, global_importance, surrogate
 from .errors import (BatchStateError, ConstraintViolation, ExplanationError, InputError, IntegrityError,
-                     ModelLoadError, PackError, PrivacyError, RenderError, SchedulerError, TemplateError,
+                     KeyedError, ModelLoadError, PackError, PrivacyError, RenderError, SchedulerError, TemplateError,
                      UnsafeModelError, XaiReportsError)
 from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
@@ -40,7 +40,7 @@ __all__ = [
     "verify", "RunManifest",
     "audit", "AuditReport",
     "generate_incident_report",
-    "XaiReportsError", "InputError", "PackError", "ModelLoadError", "UnsafeModelError",
+    "XaiReportsError", "InputError", "PackError", "KeyedError", "ModelLoadError", "UnsafeModelError",
     "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
     "PrivacyError", "IntegrityError", "SchedulerError", "BatchStateError",
 ]

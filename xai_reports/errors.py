@@ -6,6 +6,7 @@ pack key) so the one-line message printed by the CLI is enough to fix it::
     XaiReportsError
      ├── InputError            bad data: missing/extra column, NaN, wrong type, unknown category, empty file
      ├── PackError             a domain pack that does not validate (names the file and the key path)
+     │    └── KeyedError       a check across a pack's keys (a section's check_pack hook), naming its key path
      ├── ModelLoadError        a model file that cannot be read
      │    └── UnsafeModelError a pickle/joblib file, refused because loading it runs arbitrary code
      ├── ExplanationError      an attribution that cannot be computed or fails its self-check
@@ -16,6 +17,11 @@ pack key) so the one-line message printed by the CLI is enough to fix it::
      ├── IntegrityError        a signing key or manifest that cannot be used (tampering is reported, not raised)
      ├── SchedulerError        a Dask scheduler that cannot be reached, or workers that cannot do the work
      └── BatchStateError       an output folder holding a batch this run cannot resume (other inputs, or in use)
+
+Warnings are defined beside the code that warns; filter them by class::
+
+    UserWarning
+     └── FontSubsetterWarning  fontTools' subsetter messages while a PDF's fonts are subset (render.pdf)
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "XaiReportsError",
     "InputError",
     "PackError",
+    "KeyedError",
     "ModelLoadError",
     "UnsafeModelError",
     "ExplanationError",
@@ -82,6 +89,18 @@ class PackError(XaiReportsError, ValueError):
         self.reason = message
         where = ": ".join(p for p in (self.file, key_path) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class KeyedError(PackError):
+    """A check across a pack's keys that knows the key path it belongs to.
+
+    Raised by a section's ``check_pack(pack)`` hook (see :mod:`xai_reports.documents.base`);
+    the loader reports it as a :class:`PackError` naming the pack file and ``loc``.
+    """
+
+    def __init__(self, loc: tuple, message: str):
+        self.loc = tuple(loc)
+        super().__init__(message, key_path=".".join(str(p) for p in self.loc))
 
 
 class ModelLoadError(XaiReportsError):

@@ -12,16 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import PackError
-
-
-def pack_ref(pack) -> str:
-    """A shipped pack's name, else the resolved path of the pack's own file."""
-    from .._resources import domains_dir
-
-    f = Path(pack.files[-1]).resolve()
-    if len(pack.files) == 1 and f.parent.parent == domains_dir().resolve() and f.name == "pack.yaml":
-        return f.parent.name  # a shipped pack: workers resolve it in their own installation
-    return str(f)
+from ..packs.loader import load_pack, pack_ref
 
 
 @lru_cache(maxsize=8)
@@ -31,8 +22,6 @@ def pack_in_worker(ref: str, sha256: str):
     Raises:
         PackError: the pack here differs from the driver's.
     """
-    from ..packs import load_pack
-
     pack = load_pack(ref)
     if pack.sha256 != sha256:
         raise PackError(f"pack '{ref}' on this worker differs from the driver's (sha256 {pack.sha256[:12]} "

@@ -10,6 +10,7 @@ import string
 from typing import Literal, Optional, Union
 
 import numpy as np
+from ..errors import KeyedError  # noqa: F401  (re-exported: section schemas raise it)
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Scalar = Union[str, int, float, bool]
@@ -205,10 +206,3 @@ class Reference(Strict):
     note: Optional[str] = None
 
 
-
-class KeyedError(ValueError):
-    """A cross-reference error that knows the key path it belongs to (``check_pack`` hooks raise it)."""
-
-    def __init__(self, loc: tuple, message: str):
-        self.loc = tuple(loc)
-        super().__init__(message)

@@ -112,13 +112,30 @@ class LoadedPack:
     def describe(self) -> dict:
         """What a record says about its pack: name, version, SHA-256, files, and ``ref``: the shipped
         pack's name, or the resolved path of a custom pack's file (so ``verify`` and ``regenerate`` find it)."""
-        from ..batch.packref import pack_ref
-
         return {"name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
-                "files": [f.name for f in self.files], "ref": pack_ref(self)}
+                "files": [_shown_file(f) for f in self.files], "ref": pack_ref(self)}
 
     def __repr__(self) -> str:
         return f"<pack {self.spec.name} {self.spec.version} ({self.files[-1]})>"
+
+
+def _shown_file(f) -> str:
+    """A pack file as a record names it: ``<pack>/pack.yaml`` for a shipped pack, else the file name
+    (never an absolute path, so records do not depend on where the checkout lies)."""
+    f = Path(f).resolve()
+    try:
+        return f.relative_to(domains_dir().resolve()).as_posix()
+    except ValueError:
+        return f.name
+
+
+def pack_ref(pack) -> str:
+    """How a record refers to ``pack``: a shipped pack's name (derived shipped packs included, so the
+    reference does not depend on where the installation lies), else the resolved path of the pack's file."""
+    f = Path(pack.files[-1]).resolve()
+    if f.parent.parent == domains_dir().resolve() and f.name == "pack.yaml":
+        return f.parent.name  # a shipped pack: workers and verify resolve it in their own installation
+    return str(f)
 
 
 def _resolve_pack_file(name_or_path, relative_to: Path | None = None) -> Path:
@@ -271,7 +288,7 @@ def _renamed(data: dict, file: Path, raw: _Raw) -> dict:
         try:
             out = rename_legacy_sections(data, where=str(file))
         except KeyedError as exc:
-            raise PackError(str(exc), file=file, key_path=_format_loc(exc.loc)) from None
+            raise PackError(exc.reason, file=file, key_path=_format_loc(exc.loc)) from None
     for w in caught:
         raw.deprecations.append(str(w.message))
         warnings.warn(w.message, DeprecationWarning, stacklevel=4)
@@ -374,7 +391,7 @@ def load_pack(name_or_path) -> LoadedPack:
         ctx_exc = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_exc, KeyedError):
             loc = ctx_exc.loc
-            msg = str(ctx_exc)
+            msg = ctx_exc.reason
         else:
             msg = _explain_pydantic(err)
         src = _source_of(prov, loc, files[-1])
