@@ -85,7 +85,7 @@ def train(out_dir, *, pack=PACK, n: int = 2400, n_applications: int = 120) -> di
     train_df[ref_cols].to_csv(files["reference"], index=False)
     app_cols = NOTICE_COLUMNS + FEATURES + PROTECTED
     test_df[app_cols].head(n_applications).to_csv(files["applications"], index=False)
-    test_df[ref_cols + [TARGET]].to_csv(files["holdout_labelled"], index=False)
+    test_df[["decision_date"] + ref_cols + [TARGET]].to_csv(files["holdout_labelled"], index=False)
     return {"files": {k: str(v) for k, v in files.items()}, "auc_holdout": auc,
             "rows": {"train": len(train_df), "holdout": len(test_df),
                      "applications": min(n_applications, len(test_df))},
