@@ -447,22 +447,33 @@ def test_any_pack_any_classifier(tmp_path):
                for f in rep.findings) or rep.results["recourse"]["share_found"] >= 0.5
 
 
-def test_sector_words_follow_the_pack():
-    """Lending words for finance packs; 'applicants' for any pack with decision letters (tenant screening);
-    neutral words otherwise."""
-    from types import SimpleNamespace
-
+def test_sector_words_follow_the_pack(tmp_path):
+    """Lending words where the pack asks for them (the shipped finance pack); 'applicants' by default for
+    any pack that writes letters (tenant screening); neutral words otherwise. No sector name is consulted."""
+    from xai_reports import load_pack
     from xai_reports.documents.audit.wording import audit_wording
 
-    finance = audit_wording(SimpleNamespace(domain="finance", finance=object()))
+    finance = audit_wording(load_pack("finance").spec)
     assert finance.lending and finance.fairness_title == "Fair-lending metrics"
     assert finance.fairness_section_name() == "the fair-lending section"
     assert (finance.decision_factor, finance.adverse_subjects) == ("credit factor", "denied applicants")
-    tenant = audit_wording(SimpleNamespace(domain="tenant_screening", finance=object()))
+    tenant = audit_wording(load_pack("tenant_screening").spec)
     assert not tenant.lending and tenant.fairness_title == "Fairness metrics" and tenant.subjects == "applicants"
     assert tenant.fairness_section_name() == "the fairness section"
-    clinic = audit_wording(SimpleNamespace(domain="healthcare", finance=None))
+    clinic = audit_wording(load_pack("healthcare").spec)
     assert not clinic.lending and (clinic.subjects, clinic.decision_factor) == ("rows", "decision factor")
+    # a derived pack of any domain name chooses its words itself
+    (tmp_path / "pack.yaml").write_text("extends: finance\nname: insurer\nversion: '1'\ndomain: insurance\n"
+                                        "audit:\n  vocabulary: neutral\n")
+    assert audit_wording(load_pack(tmp_path / "pack.yaml").spec).subjects == "rows"
+
+
+def test_guidance_is_the_packs():
+    """SR 26-2 is named where the pack names it (a US bank), not in every sector's audit."""
+    from xai_reports import load_pack
+
+    assert load_pack("finance").spec.section("audit").guidance == "SR 26-2 (supersedes SR 11-7)"
+    assert load_pack("tenant_screening").spec.section("audit").guidance is None
 
 
 def test_finance_audit_keeps_its_lending_words(report):

@@ -293,6 +293,9 @@ def test_audit_reports_model_facts_and_fair_housing(audit_pdf, raw_pack):
     for label in ("Familial status (children under 18 in the household)", "Sex", "Age band"):
         assert f"by {label}" in text, label
     assert "Adverse impact ratio" in text or "adverse impact ratio" in text
+    # no lending words or banking guidance in a landlord's audit
+    for phrase in ("Fair-lending", "fair-lending", "credit factor", "Regulation B", "SR 26-2", "SR 11-7"):
+        assert phrase not in text, phrase
 
 
 def test_verify_passes_on_the_outputs(notices, audit_pdf):

@@ -28,6 +28,7 @@ def _html(report, *, for_print: bool) -> str:
     record = report.record()
     doc = {"lang": report.pack.spec.language, "title": report.title, "date": report.date,
            "disclaimer": report.pack.spec.disclaimer,
+           "guidance": getattr(report.pack.spec.section("audit"), "guidance", None),
            "model_name": report.results.get("identification", {}).get("model_name", ""),
            "model_id": report.results.get("identification", {}).get("model_id") or "",
            "sections": report.sections}

@@ -64,7 +64,8 @@ def assemble(c: AuditContext, built: dict) -> AuditReport:
                                     f"{'; ' + m.materiality if m and m.materiality else ''}"),
         ("Regulatory classification", "; ".join(m.regulatory_classification) if m and m.regulatory_classification else "not recorded"),
         ("Domain pack", f"{spec.name} {spec.version} (SHA-256 {c.pack.sha256})"),
-        ("Guidance structure", "SR 26-2 (supersedes SR 11-7); EU AI Act Annex IV where applicable"),
+        ("Guidance structure", "; ".join(filter(None, [asec.guidance if asec else None,
+                                                         "EU AI Act Annex IV where applicable"]))),
     ]
     ident = {"id": "identification", "title": "Identification", "blocks": [key_value_table(ident_rows)]}
     c.results["identification"] = {
@@ -93,7 +94,7 @@ def assemble(c: AuditContext, built: dict) -> AuditReport:
         lu = spec.features[a].lawful_use if a in spec.features else None
         if lu is None:
             ev = (f"a protected attribute should not be used by a {'credit' if words.lending else 'decision'} model; "
-                  + ("letters are refused until the pack " if spec.finance is not None else "unless the pack ")
+                  + ("letters are refused until the pack " if spec.has_kind("letter") else "unless the pack ")
                   + f"declares its lawful use (features.{a}.lawful_use)")
         else:
             ev = (f"the pack declares its lawful use: {lu.basis} ({'; '.join(lu.citations)}). The validator must "

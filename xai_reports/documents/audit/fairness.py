@@ -30,7 +30,7 @@ def fairness_section(c: AuditContext) -> dict:
         c.results["fairness"] = {"computed": False, "why": why}
         c.not_reviewed.append(title + " (" + why + ")")
         return {"id": "fairness", "title": title, "blocks": [not_computed(why)]}
-    fav_name = "approval" if (c.spec.finance is not None) else "favourable decision"
+    fav_name = "approval" if (c.spec.section("letter") is not None) else "favourable decision"
     p_fav = 1 - c.p if c.favorable_is_negative else c.p
     y_fav = (c.y == 0) if c.favorable_is_negative else (c.y == 1)
     blocks = [paragraph("The legal basis of these metrics depends on jurisdiction (and on the product and the law "

@@ -129,7 +129,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
                          "AUC, KS and calibration need both outcomes", file=source, column=target)
 
     # thresholds and the meaning of the model's positive class
-    fin = spec.finance
+    fin = spec.section("letter")
     if fin is not None:
         threshold = fin.decision.threshold
         positive_name = fin.decision.positive_class

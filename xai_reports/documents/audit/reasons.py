@@ -36,7 +36,7 @@ def reasons_section(c: AuditContext) -> dict:
     their mix by group and the neutralisation check."""
     title = "Reason-code audit"
     c.reason_stats = None
-    if c.spec.finance is None or not c.spec.reasons:
+    if c.spec.section("letter") is None or not c.spec.reasons:
         why = "the pack declares no reason statements (reason codes are a finance-pack feature)"
         c.results["reasons"] = {"computed": False, "why": why}
         return {"id": "reasons", "title": title, "blocks": [not_computed(why)]}
@@ -45,7 +45,7 @@ def reasons_section(c: AuditContext) -> dict:
         return {"id": "reasons", "title": title, "blocks": [not_computed(c.attr_error)]}
     from ...reasons import build_reference, deny_probability, select_reasons
 
-    pack, fin = c.pack, c.spec.finance
+    pack, fin = c.pack, c.spec.section("letter")
     credit = "credit " if c.words.lending else ""   # lending packs: Regulation B wording
     reg_b = " (Reg B comment 9(b)(2)-5)" if c.words.lending else ""
     X_ref = c.ref_X if c.ref_X is not None else c.X

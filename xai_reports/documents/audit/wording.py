@@ -5,9 +5,10 @@ The audit runs on any pack. Words that belong to one sector (fair *lending*,
 true of the pack:
 
 * lending words (``Fair-lending metrics``, ``credit factor``, Regulation B and
-  12 CFR 1002 citations) for a pack whose ``domain`` is ``finance``;
-* ``applicants`` (people who applied and were decided on) for a pack with a
-  decision letter (a ``letter`` / ``finance`` section), e.g. tenant screening;
+  12 CFR 1002 citations) for a pack that says ``audit.vocabulary: lending``
+  (the shipped ``finance`` pack does);
+* ``applicants`` (people who applied and were decided on) for ``applicants``, the
+  default of a pack that writes letters (e.g. tenant screening);
 * neutral words otherwise (a clinic's audit speaks of rows and decision factors).
 
 Everything else sector-specific comes from the pack itself (``audit.fairness.legal_basis``,
@@ -44,15 +45,16 @@ class AuditWording:
 def audit_wording(spec) -> AuditWording:
     """The words for pack ``spec`` (a validated pack).
 
-    Lending words when ``spec.domain == "finance"``; ``applicants`` when the pack has a
-    decision-letter section; neutral words otherwise.
+    ``audit.vocabulary`` chooses; without it, ``applicants`` for a pack that writes
+    letters and neutral words otherwise. No sector name is looked at.
     """
-    lending = getattr(spec, "domain", None) == "finance"
-    letters = getattr(spec, "finance", None) is not None
-    if lending:
+    asec = spec.section("audit")
+    vocabulary = asec.vocabulary if asec is not None and asec.vocabulary else (
+        "applicants" if spec.has_kind("letter") else "neutral")
+    if vocabulary == "lending":
         return AuditWording(lending=True, fairness_title="Fair-lending metrics", decision_factor="credit factor",
                             subjects="applicants", adverse_subjects="denied applicants")
-    if letters:
+    if vocabulary == "applicants":
         return AuditWording(lending=False, fairness_title="Fairness metrics", decision_factor="decision factor",
                             subjects="applicants", adverse_subjects="applicants with an adverse decision")
     return AuditWording(lending=False, fairness_title="Fairness metrics", decision_factor="decision factor",

@@ -93,6 +93,16 @@ class AuditSection(Strict):
     """What the compliance / validation audit report needs that the rest of the pack does not say."""
 
     title: str = "Model validation and compliance audit report"
+    vocabulary: Optional[Literal["lending", "applicants", "neutral"]] = Field(
+        default=None, description="Sector words the audit prints: 'lending' (fair-lending metrics, credit factors, "
+                                  "Regulation B citations), 'applicants' (decisions on applicants, neutral fairness "
+                                  "words) or 'neutral' (rows). Default: 'applicants' for a pack that writes letters, "
+                                  "else 'neutral'.")
+    guidance: Optional[str] = Field(
+        default=None, description="Model-validation guidance whose structure the report follows, e.g. 'SR 26-2 "
+                                  "(supersedes SR 11-7)' for a US bank; printed on the title page and in the "
+                                  "identification table. Default: none named (EU AI Act Annex IV 'where applicable' "
+                                  "is always named).")
     report_date: Optional[str] = Field(default=None, description="ISO date of the report when neither the run nor the data gives one.")
     model: AuditModelInfo = Field(default_factory=AuditModelInfo)
     target_description: Optional[str] = Field(default=None, description="What the labels in the audit data mean.")
