@@ -158,15 +158,14 @@ def records(hmda_case, tmp_path_factory):
 RERENDER_WITHOUT_WEASYPRINT = r"""
 import json, sys
 sys.modules["weasyprint"] = None          # any "import weasyprint" now raises ImportError
-from xai_reports.integrity import RENDERERS
+from xai_reports.documents import kind_of_record
 from xai_reports.render import MockRenderer, use_renderer
-import importlib
 out = {}
 for kind, path in json.loads(sys.argv[1]).items():
     record = json.load(open(path))
-    mod, _, fn = RENDERERS[kind].partition(":")
+    rerender = kind_of_record(record).rerenderer()
     with use_renderer(MockRenderer()) as mock:
-        files = getattr(importlib.import_module(mod), fn)(record, formats=("pdf", "html"))
+        files = rerender(record, formats=("pdf", "html"))
     out[kind] = {"pdf": files["pdf"].hex(), "calls": len(mock.calls)}
 assert sys.modules["weasyprint"] is None and "weasyprint.pdf" not in sys.modules
 print(json.dumps(out))
@@ -223,14 +222,11 @@ def test_mock_text_is_the_real_text(records, kind):
     """What a template test reads on a mock PDF is on the real one: every word of the mock's text is in
     WeasyPrint's text of the same request (the real one adds only what CSS generates: list numbers, page
     footers, hyphens)."""
-    import importlib
-
-    from xai_reports.integrity import RENDERERS
+    from xai_reports.documents import kind_of_record
 
     record = json.loads(records[kind].read_text())
-    mod, _, fn = RENDERERS[kind].partition(":")
     with use_renderer(MockRenderer()) as mock:
-        mock_pdf = getattr(importlib.import_module(mod), fn)(record, formats=("pdf",))["pdf"]
+        mock_pdf = kind_of_record(record).rerenderer()(record, formats=("pdf",))["pdf"]
     real_words = set(_text(mock.calls[0].replay(WeasyPrintRenderer())).split())
     mock_words = _text(mock_pdf).replace(MOCK_BANNER, "").split()
     assert len(mock_words) > 200

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..documents.base import kind_of_record, registered_kinds
 from ..errors import InputError, XaiReportsError
 from ..outputs import sha256_file
+from ..render.mock import is_mock_pdf
 from .manifest import (MANIFEST_NAME, MANIFEST_SCHEMA, RECORD_NAME, STEM_MANIFEST_SUFFIX, _unsigned_bytes, key_id,
                        sha256_bytes)
 
@@ -187,6 +188,10 @@ def _check_pdf(report: VerifyReport, path: Path, data: bytes, *, sibling_json: P
         report.add("FAIL", label, "embedded record is not valid JSON")
         return
     report.add("ok", label, "embedded JSON record present (relationship Data)")
+    if is_mock_pdf(data) or _software_of(record).get("renderer"):
+        report.add("FAIL", label, f"made by the {_software_of(record).get('renderer', 'mock')} renderer, not a real "
+                                  "document (a test stand-in: only WeasyPrint's PDFs are documents)")
+        return
     sibling_record = None
     if sibling_json is not None and sibling_json.is_file():
         sib_bytes = sibling_json.read_bytes()

@@ -105,9 +105,9 @@ def software_versions() -> dict:
             out[dist] = version(dist)
         except PackageNotFoundError:
             pass
-    from ...render import font_subsetter
+    from ...render import renderer_software
 
-    out["font_subsetter"] = font_subsetter()
+    out.update(renderer_software())
     return out
 
 

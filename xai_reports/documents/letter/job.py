@@ -25,7 +25,7 @@ from ...integrity import RunManifest, signing_key
 from ...outputs import atomic_write, canonical_json, safe_name
 from ...packs import load_pack
 from ...reasons import build_reference, deny_probability, select_reasons
-from ...render import font_subsetter, template_fingerprint, template_search_path
+from ...render import renderer_software, template_fingerprint, template_search_path
 from ...tabular import check_frame, read_table
 from .content import letter_content
 from .render import FORMATS, LetterRenderer, letter_template
@@ -50,14 +50,15 @@ class BatchSummary(RunSummary):
 
 
 def software_versions() -> dict:
+    from importlib.metadata import version
+
     import jinja2
     import pandas
-    import weasyprint
     import xgboost
 
     return {"xai_reports": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "pandas": pandas.__version__, "xgboost": xgboost.__version__,
-            "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__, "font_subsetter": font_subsetter()}
+            "jinja2": jinja2.__version__, "weasyprint": version("weasyprint"), **renderer_software()}
 
 
 def _jsonable(v):
