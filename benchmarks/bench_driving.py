@@ -45,10 +45,11 @@ def main(argv=None):
     from captum.attr import LayerAttribution, LayerGradCam
     from captum.attr import Occlusion as COcc
 
-    from xai_reports.driving import analysis as an
-    from xai_reports.driving.demo import shipped_models
-    from xai_reports.driving.models import load_decision_model
-    from xai_reports.driving.scenes import make_dataset, render_scene
+    from xai_reports.documents.incident import analysis as an
+    from examples.driving_synthetic.demo import shipped_models
+    from xai_reports.documents.incident.models import load_decision_model
+    from examples.driving_synthetic.scenes import make_dataset
+from xai_reports.documents.incident.scenes import render_scene
     from xai_reports.metrics import pointing_game, relevance_mass
     from xai_reports.packs import load_pack
 

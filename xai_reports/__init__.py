@@ -25,7 +25,7 @@ from .errors import (ConstraintViolation, ExplanationError, InputError, ModelLoa
 from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
 from .letters import generate_letters, regenerate
-from .driving.report import generate_incident_report
+from .documents.incident import generate_incident_report
 from .packs import load_pack
 
 __all__ = [

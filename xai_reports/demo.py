@@ -81,10 +81,10 @@ def run_demo(out_dir="xai-reports-demo", *, n_applications: int = 300, progress:
     summary = generate_letters(model_path, out / "data" / "applications.csv", pack, out / "letters",
                                reference=out / "data" / "reference.csv", progress=progress)
     from .documents.audit import run_audit_demo
-    from .driving.demo import run_driving_demo
+    from examples.driving_synthetic.demo import run_driving_demo
 
     audit_files = run_audit_demo(out, report_date=DEMO_DATE, progress=progress)["files"]
-    from .healthcare.demo import run_healthcare_demo
+    from examples.healthcare.demo import run_healthcare_demo
 
     healthcare = run_healthcare_demo(out / "healthcare", progress=progress)
     driving = run_driving_demo(out, progress=progress)

@@ -256,8 +256,8 @@ def write_document_manifest(files, kind: str, *, software: dict | None = None, i
 # ------------------------------------------------------------------------------------------ verify
 # document kind -> "module:function(record, *, pack=None, templates=None, formats=("pdf",)) -> {fmt: bytes}"
 RENDERERS: dict[str, str] = {"adverse_action_letter": "xai_reports.letters:rerender_letter",
-                             "incident_report": "xai_reports.driving.report:rerender_incident",
-                             "case_review": "xai_reports.healthcare.review:rerender_case_review",
+                             "incident_report": "xai_reports.documents.incident.report:rerender_incident",
+                             "case_review": "xai_reports.documents.case_review.job:rerender_case_review",
                              "audit_report": "xai_reports.documents.audit:rerender_audit"}
 # records without a document.kind, by schema
 SCHEMA_KINDS: dict[str, str] = {"xai-reports/audit-record/1": "audit_report"}

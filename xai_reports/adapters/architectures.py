@@ -1,24 +1,27 @@
-"""Model architectures of the healthcare pack, by name.
+"""Registered torch model architectures, by name, one registry per document kind.
 
 A torch state dict holds weights only; the code that receives them is chosen
-here, from a fixed registry, by the name the pack gives
-(``healthcare.models.<id>.architecture``). No user code is ever imported, and
-weights are read with ``torch.load(weights_only=True)``
-(:func:`xai_reports.adapters.load_model`).
+here, from a fixed registry, by the name the pack gives: case reviews
+(``case_review.models.<id>.architecture``, :data:`CASE_REVIEW_ARCHITECTURES`)
+and incident reports (``incident.decision_model.architecture``,
+:data:`INCIDENT_ARCHITECTURES`). No user code is ever imported, and weights are
+read with ``torch.load(weights_only=True)`` (:func:`xai_reports.adapters.load_model`).
+Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, PackError
 
 
-def _torch():
+def _torch(needed_by: str = "the imaging model"):
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is an optional dependency
-        raise ModelLoadError("the imaging model needs PyTorch (pip install 'xai-reports[torch]')") from None
+        raise ModelLoadError(f"{needed_by} needs PyTorch (pip install 'xai-reports[torch]')") from None
     return torch
 
 
@@ -78,16 +81,17 @@ def lesion_cnn(in_channels: int = 1, n_classes: int = 2, width: int = 8, mean: f
     return LesionCNN()
 
 
-ARCHITECTURES = {
+CASE_REVIEW_ARCHITECTURES = {
     "lesion_cnn": lesion_cnn,
 }
+"""Case-review image models: name -> builder taking the pack's ``architecture_options``."""
 
 
 def build_architecture(name: str, **options):
     """A fresh module of the registered architecture ``name``.
 
     Args:
-        name: a key of :data:`ARCHITECTURES` (the pack's ``architecture``).
+        name: a key of :data:`CASE_REVIEW_ARCHITECTURES` (the pack's ``architecture``).
         **options: keyword arguments of the architecture (from the pack).
 
     Raises:
@@ -99,13 +103,104 @@ def build_architecture(name: str, **options):
         Conv2d(32, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
     """
     try:
-        factory = ARCHITECTURES[name]
+        factory = CASE_REVIEW_ARCHITECTURES[name]
     except KeyError:
-        raise ModelLoadError(f"unknown architecture {name!r}; registered: {', '.join(sorted(ARCHITECTURES))}") from None
+        raise ModelLoadError(f"unknown architecture {name!r}; registered: "
+                             f"{', '.join(sorted(CASE_REVIEW_ARCHITECTURES))}") from None
     try:
         return factory(**options)
     except TypeError as exc:
         raise ModelLoadError(f"architecture {name!r}: bad options {options} ({exc})") from None
 
 
-__all__ = ["ARCHITECTURES", "build_architecture", "lesion_cnn"]
+
+
+# --------------------------------------------------------------------------- incident reports
+LSE_SHARPNESS = 4.0
+
+
+def build_driving_cnn_v1(n_classes: int = 3):
+    """The decision CNN: RGB ``(n, 3, 64, 96)`` in [0, 1] -> logits ``(n, 3)``.
+
+    Two coordinate channels are appended inside the model (CoordConv), so the
+    convolutional features know where in the image they are (which lane, how far).
+    A 1x1 convolution scores, at every place of a 16x24 grid, the evidence for
+    ``slow`` and for ``brake``; each class's logit is a smooth maximum (log-sum-exp
+    pooling) of its evidence map, and ``continue`` is a learned constant: the model
+    slows or brakes only for something it finds somewhere in the image. Grad-CAM on
+    ``features.relu4`` is then the evidence map of the explained class.
+
+    Layers (each conv followed by batch norm and ReLU): conv1 5->8 stride 2,
+    conv2 8->16, max-pool, conv3 16->32, conv4 32->32 (``features.relu4``, the
+    Grad-CAM layer), evidence 1x1 conv 32->2, log-sum-exp pooling.
+
+    Examples::
+
+        >>> model = build_driving_cnn_v1()
+        >>> model(torch.zeros(2, 3, 64, 96)).shape
+        torch.Size([2, 3])
+    """
+    torch = _torch("the driving decision model")
+    nn = torch.nn
+
+    class CoordConcat(nn.Module):
+        """Appends x and y coordinate channels in [-1, 1]; centres RGB at 0."""
+
+        def forward(self, x):
+            n, _, h, w = x.shape
+            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
+            xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(n, 1, h, w)
+            return torch.cat([x - 0.5, xs, ys], dim=1)
+
+    class DrivingCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.coords = CoordConcat()
+            self.features = nn.Sequential()
+            chans = [(5, 8, 2), (8, 16, 1), (16, 32, 1), (32, 32, 1)]
+            for i, (cin, cout, stride) in enumerate(chans, start=1):
+                self.features.add_module(f"conv{i}", nn.Conv2d(cin, cout, 3, stride=stride, padding=1))
+                self.features.add_module(f"bn{i}", nn.BatchNorm2d(cout))
+                self.features.add_module(f"relu{i}", nn.ReLU())
+                if i == 2:
+                    self.features.add_module("pool2", nn.MaxPool2d(2))
+            # local evidence for each action that needs a reason (slow, brake), one score per place
+            self.evidence = nn.Conv2d(32, n_classes - 1, 1)
+            self.continue_logit = nn.Parameter(torch.zeros(1))
+
+        def evidence_map(self, x):
+            """Per-place logits of the non-``continue`` classes, ``(n, n_classes - 1, 16, 24)``."""
+            return self.evidence(self.features(self.coords(x)))
+
+        def forward(self, x):
+            ev = self.evidence_map(x).flatten(2)
+            # log-sum-exp pooling (Pinheiro and Collobert 2015): a smooth maximum over places
+            pooled = (torch.logsumexp(ev * LSE_SHARPNESS, dim=2) - math.log(ev.shape[2])) / LSE_SHARPNESS
+            return torch.cat([self.continue_logit.expand(x.shape[0], 1), pooled], dim=1)
+
+    return DrivingCNN()
+
+
+INCIDENT_ARCHITECTURES = {"driving_cnn_v1": build_driving_cnn_v1}
+"""Incident decision-model architectures: name -> zero-argument builder."""
+
+GRAD_CAM_LAYERS = {"driving_cnn_v1": "features.relu4"}
+"""The Grad-CAM layer of each incident decision-model architecture."""
+
+
+def resolve_architecture(name: str):
+    """The incident decision-model builder registered under ``name``.
+
+    Raises:
+        PackError: an unknown name (the message lists the registered ones).
+    """
+    try:
+        return INCIDENT_ARCHITECTURES[name]
+    except KeyError:
+        raise PackError(f"unknown decision-model architecture {name!r}; registered: "
+                        f"{', '.join(sorted(INCIDENT_ARCHITECTURES))}",
+                        key_path="autonomous_driving.decision_model.architecture") from None
+
+
+__all__ = ["CASE_REVIEW_ARCHITECTURES", "INCIDENT_ARCHITECTURES", "GRAD_CAM_LAYERS", "build_architecture",
+           "resolve_architecture", "lesion_cnn", "build_driving_cnn_v1"]

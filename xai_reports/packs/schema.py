@@ -448,7 +448,7 @@ class HealthcareModelSpec(Strict):
     operating_threshold: float = Field(default=0.5, gt=0, lt=1, description="On the calibrated probability of the positive class.")
     above_threshold: str = Field(description="What crossing the threshold means (the recommended action).")
     below_threshold: str
-    architecture: Optional[str] = Field(default=None, description="Registered architecture (xai_reports.healthcare.models).")
+    architecture: Optional[str] = Field(default=None, description="Registered architecture (xai_reports.adapters.architectures.CASE_REVIEW_ARCHITECTURES).")
     architecture_options: dict = Field(default_factory=dict)
     input: Optional[ImageInput] = None
     features: list[str] = Field(default_factory=list, description="Tabular: the model's input columns (declared under features).")
@@ -591,7 +591,7 @@ class AuditSection(Strict):
 class DecisionModelSpec(Strict):
     """The image decision model: a registered architecture receiving a state dict."""
 
-    architecture: str = Field(description="A name registered in xai_reports.driving.models.ARCHITECTURES.")
+    architecture: str = Field(description="A name registered in xai_reports.adapters.architectures.INCIDENT_ARCHITECTURES.")
     classes: list[str] = Field(default_factory=lambda: ["continue", "slow", "brake"],
                                description="Output classes, in the model's output order.")
     input_height: int = Field(default=64, ge=8)
@@ -607,10 +607,10 @@ class DecisionModelSpec(Strict):
     @field_validator("architecture")
     @classmethod
     def _registered(cls, v):
-        from ..driving.models import ARCHITECTURES  # a plain dict; importing it does not import torch
+        from ..adapters.architectures import INCIDENT_ARCHITECTURES  # a plain dict; importing it does not import torch
 
-        if v not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(ARCHITECTURES))} "
+        if v not in INCIDENT_ARCHITECTURES:
+            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(INCIDENT_ARCHITECTURES))} "
                              "(architectures are never imported from user code)")
         return v
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from ..errors import InputError, RenderError
-from ..packs.schema import SAFE_HARBOR_CATEGORIES
+from ...errors import InputError, RenderError
+from ...packs.schema import SAFE_HARBOR_CATEGORIES
 
 
 class PrivacyError(RenderError):
@@ -45,7 +45,7 @@ def format_date(value, profile) -> str:
     d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     if profile.dates == "year":
         return str(d.year)
-    from ..render import long_date
+    from ...render import long_date
 
     return long_date(d, "en")
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._version import __version__
-from ..documents.incident import event_sentence, incident_content
-from ..errors import InputError, PackError
-from ..outputs import atomic_write, sha256_file
-from ..packs import load_pack, load_recorded_pack
-from ..render import check_recorded_template, render_record_files, template_fingerprint
-from ..render.env import template_search_path
+from ..._version import __version__
+from .content import event_sentence, incident_content
+from ...errors import InputError, PackError
+from ...outputs import atomic_write, sha256_file
+from ...packs import load_pack, load_recorded_pack
+from ...render import check_recorded_template, render_record_files, template_fingerprint
+from ...render.env import template_search_path
 from . import analysis as an
 from . import figures as fig
 from .clips import Clip, read_clip
@@ -47,7 +47,7 @@ def software_versions() -> dict:
 
     out = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
            "xgboost": xgboost.__version__, "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
-    from ..render import font_subsetter
+    from ...render import font_subsetter
 
     out["font_subsetter"] = font_subsetter()
     try:
@@ -78,7 +78,7 @@ def _resolve_models(model, planner, pack):
             model_file = p
         adapter = load_decision_model(model_file, arch)
     else:
-        from ..adapters import wrap_model
+        from ...adapters import wrap_model
 
         adapter = wrap_model(model)
     dec = {"role": "decision model (camera)", "name": model_file.name if model_file else type(adapter.model).__name__,
@@ -90,7 +90,7 @@ def _resolve_models(model, planner, pack):
             planner_file = Path(planner)
             padapter = load_planner(planner_file)
         else:
-            from ..adapters import wrap_model
+            from ...adapters import wrap_model
             from .models import PLANNER_FEATURES
 
             padapter = wrap_model(planner, feature_names=list(PLANNER_FEATURES))
@@ -205,7 +205,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     Args:
         model: decision-model weights (``.pt`` state dict), a model folder (one ``.pt`` and
             optionally ``planner_xgb.json``), or a ``torch.nn.Module`` / adapter.
-        clip: a clip folder (see :mod:`xai_reports.driving.clips`) or a :class:`Clip`.
+        clip: a clip folder (see :mod:`xai_reports.documents.incident.clips`) or a :class:`Clip`.
         incident: an ``INCIDENT.yaml`` path or an :class:`Incident`.
         pack: pack name/path or a loaded pack (domain ``autonomous_driving``).
         planner: planner XGBoost JSON/UBJ path or model (optional).
@@ -457,7 +457,7 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         >>> [p.name for p in res["files"]]
         ['incident.pdf', 'incident.json']
     """
-    from ..integrity import signing_key, write_document_manifest
+    from ...integrity import signing_key, write_document_manifest
 
     key = key if key is not None else signing_key()
     formats = tuple(formats)
