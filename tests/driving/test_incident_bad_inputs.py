@@ -11,9 +11,9 @@ import pytest
 import yaml
 from bad_input_helpers import assert_refused, make_pack
 
-from xai_reports.cli import main
 from examples.driving_synthetic.clips import write_clip
 from examples.driving_synthetic.demo import shipped_models
+from xai_reports.cli import main
 from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT
 
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from xai_reports.documents.incident import analysis as an
 from examples.driving_synthetic.demo import shipped_models
-from xai_reports.adapters.architectures import resolve_architecture
-from xai_reports.documents.incident.models import load_decision_model, load_planner
 from examples.driving_synthetic.scenes import make_dataset
 from examples.driving_synthetic.training import (planner_dataset, planner_rule, save_decision_model, signals_from,
-                                          train_decision_model)
+                                                 train_decision_model)
+from xai_reports.adapters.architectures import resolve_architecture
+from xai_reports.documents.incident import analysis as an
+from xai_reports.documents.incident.models import load_decision_model, load_planner
 from xai_reports.errors import ModelLoadError, PackError, UnsafeModelError
 
 

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from xai_reports.cli import main as cli_main
 from examples.driving_synthetic.clips import write_clip
 from examples.driving_synthetic.demo import shipped_models
+from xai_reports.cli import main as cli_main
 from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT
 from xai_reports.documents.incident.report import generate_incident_report
 from xai_reports.errors import InputError, PackError

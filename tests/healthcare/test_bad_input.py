@@ -90,8 +90,8 @@ def test_pickle_weights_are_refused(tmp_path, hc_pack):
     import pickle
 
     from xai_reports.adapters import load_model
-    from xai_reports.errors import UnsafeModelError
     from xai_reports.adapters.architectures import build_architecture
+    from xai_reports.errors import UnsafeModelError
 
     p = tmp_path / "evil.pt"
     p.write_bytes(pickle.dumps({"a": 1}))

@@ -21,6 +21,7 @@ class ImageCases(Cases):
     """Sheets of an image model: image quality flags, evidence maps, similar reference images."""
 
     def prepare(self, rows):
+        """See :meth:`Cases.prepare`."""
         if hasattr(self, "ref_emb"):   # the reference embeddings: once per batch, not per chunk
             return
         import torch
@@ -38,6 +39,7 @@ class ImageCases(Cases):
         self.dev = dev
 
     def record(self, k, case):
+        """See :meth:`Cases.record`."""
         import torch
 
         ctx, spec = self.ctx, self.ctx.spec

@@ -98,6 +98,7 @@ class Context:
 
     @property
     def calibrator(self) -> PlattCalibrator:
+        """The model card's Platt calibrator (built once)."""
         if not hasattr(self, "_cal"):
             self._cal = PlattCalibrator.from_dict(self.card["calibration"])
         return self._cal
@@ -116,10 +117,16 @@ class Cases:
         self.overall = performance_metrics(card["holdout"]["p"], card["holdout"]["y"], self.threshold)
 
     def prepare(self, rows):  # pragma: no cover - abstract
+        """Batched work for one chunk's cases (attributions, reference embeddings) before :meth:`record`."""
+        raise NotImplementedError
+
+    def record(self, k, case) -> dict:  # pragma: no cover - abstract
+        """The JSON record of the ``k``-th case of the prepared chunk (the sheet's content inside)."""
         raise NotImplementedError
 
     # pieces ----------------------------------------------------------------------------------
     def output_section(self, score: float) -> dict:
+        """Calibrated probability, interval, conformal set, threshold and probability chart of a model score."""
         spec, cal = self.ctx.spec, self.ctx.calibrator
         p = float(cal.predict([score])[0])
         lo, hi = (float(v) for v in cal.interval([score], level=self.level)[0])
@@ -155,12 +162,14 @@ class Cases:
         }
 
     def performance_section(self, subgroup_value) -> dict:
+        """Held-out performance at the operating threshold, overall and for the case's subgroup tertile."""
         card = self.ctx.card
         return {"overall": self.overall, "subgroup": _subgroup(card, subgroup_value, self.threshold),
                 "dataset": card["holdout"]["description"], "threshold": self.threshold,
                 "trained": card["trained"], "limitations": list(self.ctx.spec.limitations)}
 
     def model_section(self) -> dict:
+        """Model identity, intended use and training facts, from the pack and the model card."""
         spec, ctx = self.ctx.spec, self.ctx
         return {"id": ctx.mid, "name": spec.name, "kind": spec.kind,
                 "version": f"{ctx.pack.spec.version}+{ctx.adapter.sha256[:12]}",
@@ -171,6 +180,7 @@ class Cases:
                 "trained": ctx.card["trained"], "classes": list(spec.classes)}
 
     def base_record(self, case, *, score, output, inputs_public, explanation, document_parts) -> dict:
+        """The case record: prediction, explanation, audit metadata and the sheet's content tree."""
         ctx = self.ctx
         prof = ctx.profile
         year_only = prof.dates == "year"

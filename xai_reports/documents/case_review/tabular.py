@@ -29,6 +29,7 @@ class TabularCases(Cases):
     counterfactual statement."""
 
     def prepare(self, rows):
+        """See :meth:`Cases.prepare`."""
         ctx = self.ctx
         self.features = list(ctx.spec.features)
         self.fspec = {f: ctx.pack.spec.features[f] for f in self.features}
@@ -49,6 +50,7 @@ class TabularCases(Cases):
         return format_value(v, self.fspec[f])
 
     def record(self, k, case):
+        """See :meth:`Cases.record`."""
         ctx, spec = self.ctx, self.ctx.spec
         x = case["x"]
         vals = {f: (None if not np.isfinite(float(x[f].iloc[0])) else float(x[f].iloc[0])) for f in self.features}
