@@ -42,11 +42,11 @@ def main():
 
     import torch
 
+    from examples.healthcare.lesions import make_lesion_set, to_uint8
+    from examples.healthcare.training import lesion_scores, train_lesion_model
     from xai_reports import wrap_model
-    from xai_reports.healthcare.evidence import attribution_maps
-    from xai_reports.healthcare.lesions import make_lesion_set, to_uint8
-    from xai_reports.healthcare.models import build_architecture
-    from xai_reports.healthcare.training import lesion_scores, train_lesion_model
+    from xai_reports.adapters.architectures import build_architecture
+    from xai_reports.documents.case_review.evidence import attribution_maps
     from xai_reports.metrics import pointing_game, relevance_mass
 
     torch.set_num_threads(2)

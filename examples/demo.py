@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .driving_synthetic.demo import run_driving_demo
 from .finance_hmda.demo import run_finance_demo
+from .healthcare.demo import run_healthcare_demo
 
 __all__ = ["run_demo"]
 
@@ -24,10 +26,6 @@ def run_demo(out_dir="xai-reports-demo", *, n_applications: int = 300, progress:
     Returns:
         ``{"auc_holdout", "model", "letters_dir", "summary", "audit", "healthcare", "incident_report"}``.
     """
-    # coordinator: rewire at merge (examples.healthcare.demo / examples.driving_synthetic.demo)
-    from xai_reports.driving.demo import run_driving_demo
-    from xai_reports.healthcare.demo import run_healthcare_demo
-
     out = Path(out_dir)
     finance = run_finance_demo(out, progress=progress, n_applications=n_applications)
     healthcare = run_healthcare_demo(out / "healthcare", progress=progress)

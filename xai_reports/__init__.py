@@ -26,7 +26,7 @@ from .errors import (BatchStateError, ConstraintViolation, ExplanationError, Inp
 from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
 from .documents.letter import generate_letters, regenerate
-from .driving.report import generate_incident_report
+from .documents.incident import generate_incident_report
 from .packs import load_pack
 
 __all__ = [

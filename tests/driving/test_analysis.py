@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from xai_reports.adapters import wrap_model
-from xai_reports.driving import analysis as an
-from xai_reports.driving.scenes import Scene, SceneObject, ground_truth, render_scene
+from xai_reports.documents.incident import analysis as an
+from xai_reports.documents.incident.scenes import Scene, SceneObject, ground_truth, render_scene
 
 
 def test_object_shares_known_answer_and_overlap_goes_to_the_nearer_object():

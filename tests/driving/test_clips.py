@@ -6,8 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from xai_reports.driving.clips import SCENARIOS, read_clip, simulate, write_clip
-from xai_reports.driving.models import NO_LEAD_DISTANCE, TTC_CAP
+from examples.driving_synthetic.clips import SCENARIOS, simulate, write_clip
+from xai_reports.documents.incident.clips import read_clip
+from xai_reports.documents.incident.models import NO_LEAD_DISTANCE, TTC_CAP
 from xai_reports.errors import InputError
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from xai_reports.driving.demo import run_driving_demo
+from examples.driving_synthetic.demo import run_driving_demo
 
 
 def test_driving_demo(tmp_path):

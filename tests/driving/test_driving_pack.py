@@ -35,7 +35,7 @@ def test_derived_pack_errors_name_the_key(tmp_path, body, key, msg):
 
 def test_pack_without_its_section_loads_but_cannot_make_incident_reports(tmp_path):
     """An audit-only pack may leave the domain section out; the incident report asks for it."""
-    from xai_reports.driving.report import generate_incident_report
+    from xai_reports.documents.incident.report import generate_incident_report
 
     f = tmp_path / "pack.yaml"
     f.write_text("extends: autonomous_driving\nname: audit_only\nautonomous_driving: null\n")

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from bad_input_helpers import assert_refused, make_pack
 
+from examples.driving_synthetic.clips import write_clip
+from examples.driving_synthetic.demo import shipped_models
 from xai_reports.cli import main
-from xai_reports.driving.clips import write_clip
-from xai_reports.driving.demo import shipped_models
-from xai_reports.driving.incident_file import EXAMPLE_INCIDENT
+from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT
 
 
 @pytest.fixture(scope="module")

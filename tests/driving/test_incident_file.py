@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from xai_reports.driving.incident_file import EXAMPLE_INCIDENT, load_incident, mask_vin, validate_incident
+from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT, load_incident, mask_vin, validate_incident
 from xai_reports.errors import InputError
 
 BASE = yaml.safe_load(EXAMPLE_INCIDENT)

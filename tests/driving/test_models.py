@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from xai_reports.driving import analysis as an
-from xai_reports.driving.demo import shipped_models
-from xai_reports.driving.models import load_decision_model, load_planner, resolve_architecture
-from xai_reports.driving.scenes import make_dataset
-from xai_reports.driving.training import (planner_dataset, planner_rule, save_decision_model, signals_from,
-                                          train_decision_model)
+from examples.driving_synthetic.demo import shipped_models
+from examples.driving_synthetic.scenes import make_dataset
+from examples.driving_synthetic.training import (planner_dataset, planner_rule, save_decision_model, signals_from,
+                                                 train_decision_model)
+from xai_reports.adapters.architectures import resolve_architecture
+from xai_reports.documents.incident import analysis as an
+from xai_reports.documents.incident.models import load_decision_model, load_planner
 from xai_reports.errors import ModelLoadError, PackError, UnsafeModelError
 
 
@@ -48,7 +49,7 @@ def test_shipped_files_match_the_model_card():
 
 @pytest.mark.slow
 def test_shipped_weights_are_reproduced_by_training():
-    """python -m xai_reports.driving.training reproduces the shipped weights: bit for bit on the same processor,
+    """python -m examples.driving_synthetic.training reproduces the shipped weights: bit for bit on the same processor,
     an equally good model that decides as the shipped one does on another (about a minute)."""
     card = json.loads((shipped_models() / "model_card.json").read_text())
     t = card["decision_model"]["training"]

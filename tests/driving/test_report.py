@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
+from examples.driving_synthetic.clips import write_clip
+from examples.driving_synthetic.demo import shipped_models
 from xai_reports.cli import main as cli_main
-from xai_reports.driving.clips import write_clip
-from xai_reports.driving.demo import shipped_models
-from xai_reports.driving.incident_file import EXAMPLE_INCIDENT
-from xai_reports.driving.report import generate_incident_report
+from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT
+from xai_reports.documents.incident.report import generate_incident_report
 from xai_reports.errors import InputError, PackError
 
 SECTIONS = ["1. Report identification", "2. Vehicle and software configuration",
@@ -92,7 +92,7 @@ def test_named_object_claims_are_checked_by_occlusion(built):
 
 def test_events_follow_the_replayed_decisions(built):
     rec = built["record"]
-    from xai_reports.driving.analysis import debounce
+    from xai_reports.documents.incident.analysis import debounce
 
     dec = debounce(rec["replay"]["decisions"], 2)            # the pack logs requests that last 0.2 s
     t = rec["replay"]["times"]

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from xai_reports.driving.scenes import (ACTIONS, CAMERA_HEIGHT, SIZES, Scene, SceneObject, correct_action,
-                                        ground_truth, make_dataset, object_box, render_scene, sample_scene)
+from examples.driving_synthetic.scenes import correct_action, make_dataset, sample_scene
+from xai_reports.documents.incident.scenes import (ACTIONS, CAMERA_HEIGHT, SIZES, Scene, SceneObject, ground_truth,
+                                                   object_box, render_scene)
 
 
 def _scene(*objs, **kw):

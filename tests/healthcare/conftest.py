@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xai_reports.healthcare.demo import DEMO_TIME
+from examples.healthcare.demo import DEMO_TIME
 
 LESION_TRAINING: dict = {}  # the shipped defaults of train_lesion_model
 
@@ -18,14 +18,14 @@ def hc_pack():
 
 @pytest.fixture(scope="session")
 def wdbc_model(tmp_path_factory):
-    from xai_reports.healthcare.training import train_wdbc_model
+    from examples.healthcare.training import train_wdbc_model
 
     return train_wdbc_model(tmp_path_factory.mktemp("wdbc_model"))
 
 
 @pytest.fixture(scope="session")
 def wdbc_cases(tmp_path_factory):
-    from xai_reports.healthcare.demo import wdbc_demo_cases
+    from examples.healthcare.demo import wdbc_demo_cases
 
     d = tmp_path_factory.mktemp("wdbc_cases")
     frame = wdbc_demo_cases(6)
@@ -36,7 +36,7 @@ def wdbc_cases(tmp_path_factory):
 @pytest.fixture(scope="session")
 def wdbc_sheets(tmp_path_factory, wdbc_model, wdbc_cases, hc_pack):
     """Sheets of the six demo WDBC cases in both profiles."""
-    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.documents.case_review import generate_case_reviews
 
     out = {}
     for prof in ("treatment", "research"):
@@ -49,7 +49,7 @@ def wdbc_sheets(tmp_path_factory, wdbc_model, wdbc_cases, hc_pack):
 @pytest.fixture(scope="session")
 def lesion_model(tmp_path_factory, hc_pack):
     """The shipped lesion_cnn configuration, trained once (seeded)."""
-    from xai_reports.healthcare.training import train_lesion_model
+    from examples.healthcare.training import train_lesion_model
 
     return train_lesion_model(tmp_path_factory.mktemp("lesion_model"),
                               evidence=hc_pack.spec.healthcare.models["lesion_cnn"].evidence, **LESION_TRAINING)
@@ -57,7 +57,7 @@ def lesion_model(tmp_path_factory, hc_pack):
 
 @pytest.fixture(scope="session")
 def lesion_cases(tmp_path_factory):
-    from xai_reports.healthcare.demo import lesion_demo_cases
+    from examples.healthcare.demo import lesion_demo_cases
 
     d = tmp_path_factory.mktemp("lesion_cases")
     frame = lesion_demo_cases(d / "images", 3)
@@ -67,7 +67,7 @@ def lesion_cases(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lesion_sheets(tmp_path_factory, lesion_model, lesion_cases, hc_pack):
-    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.documents.case_review import generate_case_reviews
 
     out = {}
     for prof in ("treatment", "research"):

@@ -7,7 +7,7 @@ import pytest
 
 from xai_reports import InputError, ModelLoadError
 from xai_reports.cli import main
-from xai_reports.healthcare.review import generate_case_reviews
+from xai_reports.documents.case_review import generate_case_reviews
 
 
 def test_nan_in_required_field_is_a_row_error(tmp_path, wdbc_model, wdbc_cases, hc_pack):
@@ -90,8 +90,8 @@ def test_pickle_weights_are_refused(tmp_path, hc_pack):
     import pickle
 
     from xai_reports.adapters import load_model
+    from xai_reports.adapters.architectures import build_architecture
     from xai_reports.errors import UnsafeModelError
-    from xai_reports.healthcare.models import build_architecture
 
     p = tmp_path / "evil.pt"
     p.write_bytes(pickle.dumps({"a": 1}))
@@ -100,7 +100,7 @@ def test_pickle_weights_are_refused(tmp_path, hc_pack):
 
 
 def test_unknown_architecture_is_refused():
-    from xai_reports.healthcare.models import build_architecture
+    from xai_reports.adapters.architectures import build_architecture
 
     with pytest.raises(ModelLoadError, match="unknown architecture 'os.system'; registered: lesion_cnn"):
         build_architecture("os.system")
@@ -117,7 +117,7 @@ def test_cli_image_model(tmp_path, lesion_model, lesion_cases, capsys):
 
 
 def test_wdbc_training_is_deterministic(tmp_path):
-    from xai_reports.healthcare.training import train_wdbc_model
+    from examples.healthcare.training import train_wdbc_model
 
     a = train_wdbc_model(tmp_path / "a")
     b = train_wdbc_model(tmp_path / "b")

@@ -63,7 +63,7 @@ def test_case_ids_with_control_characters(tmp_path, wdbc_model, wdbc_cases, caps
 
 
 def test_kill_9_of_case_review_leaves_no_orphans(tmp_path, wdbc_model):
-    from xai_reports.healthcare.demo import wdbc_demo_cases
+    from examples.healthcare.demo import wdbc_demo_cases
 
     wdbc_demo_cases(80).to_csv(tmp_path / "many.csv", index=False)
     out = tmp_path / "out"

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from xai_reports.healthcare.demo import DEMO_TIME
+from examples.healthcare.demo import DEMO_TIME
 
 
 @pytest.fixture(scope="module")
 def twelve_cases(tmp_path_factory):
-    from xai_reports.healthcare.demo import wdbc_demo_cases
+    from examples.healthcare.demo import wdbc_demo_cases
 
     d = tmp_path_factory.mktemp("wdbc_12")
     frame = wdbc_demo_cases(12)
@@ -27,7 +27,7 @@ def _files(d) -> dict[str, bytes]:
 
 
 def test_workers_and_chunks_change_no_byte(tmp_path, wdbc_model, twelve_cases, hc_pack):
-    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.documents.case_review import generate_case_reviews
 
     kw = dict(profile="research", timestamp=DEMO_TIME, formats=["pdf", "json"])
     one = generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, tmp_path / "one",
@@ -44,7 +44,7 @@ def test_workers_and_chunks_change_no_byte(tmp_path, wdbc_model, twelve_cases, h
 def test_a_dask_cluster_writes_the_same_sheets(tmp_path, wdbc_model, twelve_cases, hc_pack):
     """A local Dask cluster of 2 worker processes: the pack reaches them by reference, the bytes are the same."""
     pytest.importorskip("distributed")
-    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.documents.case_review import generate_case_reviews
 
     kw = dict(profile="research", timestamp=DEMO_TIME, formats=["html", "json"])
     one = generate_case_reviews(wdbc_model["model"], twelve_cases["path"], hc_pack, tmp_path / "one", workers=0, **kw)
@@ -58,7 +58,7 @@ def test_interrupted_batch_resumes_with_its_first_inference_time(tmp_path, wdbc_
     """Ctrl-C after five sheets; the rerun (no timestamp given) keeps the five, writes the rest with
     the same inference time, and the folder equals an uninterrupted run at that time."""
     from xai_reports.batch import run_batch
-    from xai_reports.healthcare.review import CaseReviewJob, generate_case_reviews
+    from xai_reports.documents.case_review import CaseReviewJob, generate_case_reviews
 
     class Stops(CaseReviewJob):
         def renderer(self):
@@ -98,7 +98,7 @@ def test_interrupted_batch_resumes_with_its_first_inference_time(tmp_path, wdbc_
 
 def test_a_sheet_that_would_leak_is_refused_alone(tmp_path, wdbc_model, twelve_cases, hc_pack):
     """Row 3's record number equals its printed case id: under Safe Harbor that sheet is not written."""
-    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.documents.case_review import generate_case_reviews
 
     frame = twelve_cases["frame"].copy()
     frame.loc[2, "mrn"] = frame.loc[2, "case_id"]
@@ -121,7 +121,7 @@ def test_case_review_folders_have_a_signed_manifest_and_verify(tmp_path, wdbc_mo
                                                                wdbc_sheets):
     import shutil
 
-    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.documents.case_review import generate_case_reviews
     from xai_reports.integrity import verify
 
     d = wdbc_sheets["research"]["dir"]
@@ -156,7 +156,7 @@ def test_a_case_review_rerender_uses_the_subsetter_its_record_names(wdbc_sheets,
     from fontTools.misc.timeTools import epoch_diff
     from fontTools.ttLib import TTFont
 
-    from xai_reports.healthcare.review import render_case_review
+    from xai_reports.documents.case_review import render_case_review
     from xai_reports.render import font_subsetter
 
     d = wdbc_sheets["treatment"]["dir"]

@@ -20,7 +20,7 @@ def test_weights_load_through_the_registry_with_weights_only(lesion_model):
     import torch
 
     from xai_reports.adapters import load_model
-    from xai_reports.healthcare.models import build_architecture
+    from xai_reports.adapters.architectures import build_architecture
 
     state = torch.load(lesion_model["model"], weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
@@ -86,7 +86,7 @@ def test_evidence_maps_are_xai_reports_explain_output(lesion_model, lesion_cases
 
     from xai_reports import explain
     from xai_reports.adapters import load_model
-    from xai_reports.healthcare.models import build_architecture
+    from xai_reports.adapters.architectures import build_architecture
 
     adapter = load_model(lesion_model["model"], architecture=lambda: build_architecture("lesion_cnn"), device="cpu")
     img = np.asarray(Image.open(lesion_cases["images"] / lesion_cases["frame"]["image"].iloc[0]),
@@ -103,7 +103,7 @@ def test_similar_cases_are_nearest_in_embedding(lesion_model, lesion_sheets, les
     import torch
     from PIL import Image
 
-    from xai_reports.healthcare.models import build_architecture
+    from xai_reports.adapters.architectures import build_architecture
 
     net = build_architecture("lesion_cnn")
     net.load_state_dict(torch.load(lesion_model["model"], weights_only=True))

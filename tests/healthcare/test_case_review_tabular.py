@@ -112,7 +112,7 @@ def test_missing_optional_value_is_flagged_not_fatal(wdbc_sheets):
 
 
 def test_out_of_range_value_is_flagged_out_of_scope(tmp_path, wdbc_model, wdbc_cases, hc_pack):
-    from xai_reports.healthcare.review import generate_case_reviews
+    from xai_reports.documents.case_review import generate_case_reviews
 
     df = wdbc_cases["frame"].head(1).copy()
     df.loc[0, "area_mean"] = 9999.0
@@ -153,7 +153,7 @@ def test_counterfactual_statement_holds_when_checked(wdbc_sheets, wdbc_model):
 
 def test_similar_cases_are_the_nearest_in_standardised_space(wdbc_sheets, wdbc_model):
     """Brute force over the reference set (independent of the sheet's code path)."""
-    from xai_reports.healthcare.wdbc import FEATURES, load_wdbc, split_wdbc
+    from examples.healthcare.wdbc import FEATURES, load_wdbc, split_wdbc
 
     tr, ca, _ = split_wdbc(load_wdbc())
     ref = load_wdbc().loc[tr.index.union(ca.index)]

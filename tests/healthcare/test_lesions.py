@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xai_reports.healthcare.lesions import make_lesion_set, spike_scale
+from examples.healthcare.lesions import make_lesion_set, spike_scale
 
 
 def test_image_depends_only_on_seed_and_index():

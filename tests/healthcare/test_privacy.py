@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from _hc import pdf_record, pdf_text
 
-from xai_reports.healthcare.privacy import PrivacyError, leak_check
+from xai_reports.documents.case_review.privacy import PrivacyError, leak_check
 
 
 def _spellings(row) -> dict[str, list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xai_reports.healthcare.uncertainty import (PlattCalibrator, conformal_set, conformal_threshold,
+from xai_reports.documents.case_review.uncertainty import (PlattCalibrator, conformal_set, conformal_threshold,
                                                  wilson_interval)
 
 

@@ -41,7 +41,7 @@ def print_summary(summary, out, stream=None):
 
 
 def run(args):
-    from ..healthcare.review import generate_case_reviews
+    from ..documents.case_review import generate_case_reviews
     from ..integrity import signing_key
     from ..outputs import check_writable_dir
 

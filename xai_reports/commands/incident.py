@@ -31,7 +31,7 @@ def add_parser(sub, name):
 
 
 def run(args):
-    from ..driving.report import generate_incident_report
+    from ..documents.incident import generate_incident_report
     from ..integrity import signing_key
     from ..outputs import check_writable_file
 

@@ -24,8 +24,8 @@ register_kind(DocumentKind(
     name="audit", title="model validation and compliance audit report", plural="audit reports",
     section="audit", schema="xai_reports.packs.sections.audit:AuditSection",
     template_key="audit", default_template="audit/audit_report.html.j2",
-    build="xai_reports.documents.audit:audit",
-    rerender="xai_reports.documents.audit:rerender_audit",
+    build="xai_reports.documents.audit.pipeline:audit",
+    rerender="xai_reports.documents.audit.report:rerender_audit",
     command="audit", record_kinds=("audit_report",), record_schemas=("xai-reports/audit-record/1",),
     manifest_kind="audit_report",
     section_use="audit reports need it (model inventory facts, fairness settings, ...)"))
@@ -35,9 +35,9 @@ register_kind(DocumentKind(
     section="case_review", schema="xai_reports.packs.sections.case_review:CaseReviewSection",
     legacy_sections=("healthcare",),
     template_key="case_review", default_template="healthcare/case_review.html.j2",
-    build="xai_reports.documents.case_review:case_review_content",
-    rerender="xai_reports.healthcare.review:rerender_case_review",
-    batch_job="xai_reports.healthcare.review:CaseReviewJob",
+    build="xai_reports.documents.case_review.content:case_review_content",
+    rerender="xai_reports.documents.case_review.job:rerender_case_review",
+    batch_job="xai_reports.documents.case_review.job:CaseReviewJob",
     command="case-review", record_kinds=("case_review",),
     manifest_kind="case_reviews", file_prefix="case_", summary_field="sheets_written",
     section_use="case-review sheets need it (profiles, models, ...)"))
@@ -47,7 +47,7 @@ register_kind(DocumentKind(
     section="incident", schema="xai_reports.packs.sections.incident:IncidentSection",
     legacy_sections=("autonomous_driving",),
     template_key="incident", default_template="autonomous_driving/incident_report.html.j2",
-    build="xai_reports.documents.incident:incident_content",
-    rerender="xai_reports.driving.report:rerender_incident",
+    build="xai_reports.documents.incident.content:incident_content",
+    rerender="xai_reports.documents.incident.report:rerender_incident",
     command="incident", record_kinds=("incident_report",), manifest_kind="incident_report",
     section_use="incident reports need it (decision_model, odd, ...)"))

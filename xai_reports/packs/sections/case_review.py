@@ -72,7 +72,7 @@ class HealthcareModelSpec(Strict):
     operating_threshold: float = Field(default=0.5, gt=0, lt=1, description="On the calibrated probability of the positive class.")
     above_threshold: str = Field(description="What crossing the threshold means (the recommended action).")
     below_threshold: str
-    architecture: Optional[str] = Field(default=None, description="Registered architecture (xai_reports.healthcare.models).")
+    architecture: Optional[str] = Field(default=None, description="Registered architecture (xai_reports.adapters.architectures.CASE_REVIEW_ARCHITECTURES).")
     architecture_options: dict = Field(default_factory=dict)
     input: Optional[ImageInput] = None
     features: list[str] = Field(default_factory=list, description="Tabular: the model's input columns (declared under features).")

@@ -12,7 +12,7 @@ from ..fields import Strict
 class DecisionModelSpec(Strict):
     """The image decision model: a registered architecture receiving a state dict."""
 
-    architecture: str = Field(description="A name registered in xai_reports.driving.models.ARCHITECTURES.")
+    architecture: str = Field(description="A name registered in xai_reports.adapters.architectures.INCIDENT_ARCHITECTURES.")
     classes: list[str] = Field(default_factory=lambda: ["continue", "slow", "brake"],
                                description="Output classes, in the model's output order.")
     input_height: int = Field(default=64, ge=8)
@@ -28,10 +28,10 @@ class DecisionModelSpec(Strict):
     @field_validator("architecture")
     @classmethod
     def _registered(cls, v):
-        from ...driving.models import ARCHITECTURES  # a plain dict; importing it does not import torch
+        from ...adapters.architectures import INCIDENT_ARCHITECTURES  # a plain dict; importing it does not import torch
 
-        if v not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(ARCHITECTURES))} "
+        if v not in INCIDENT_ARCHITECTURES:
+            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(INCIDENT_ARCHITECTURES))} "
                              "(architectures are never imported from user code)")
         return v
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .card import write_card
-from .uncertainty import PlattCalibrator
+from xai_reports.documents.case_review.card import write_card
+from xai_reports.documents.case_review.uncertainty import PlattCalibrator
 
 SEED = 0
 TRAINED_ON = "2026-01-15"  # recorded in the card (fixed so the demo is reproducible)
@@ -113,7 +113,7 @@ def fit_lesion_cnn(images, labels, *, epochs: int = 8, lr: float = 3e-3, batch_s
     """
     import torch
 
-    from .models import build_architecture
+    from xai_reports.adapters.architectures import build_architecture
 
     if threads:
         torch.set_num_threads(threads)
@@ -199,7 +199,7 @@ def train_lesion_model(out_dir, *, seed: int = SEED, n_train: int = 1200, n_cali
     import torch
 
     from .lesions import LABELLING_RULE, SYNTHETIC_NOTICE, make_lesion_set, to_uint8
-    from .quality import image_quality, quality_ranges
+    from xai_reports.documents.case_review.quality import image_quality, quality_ranges
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,7 +215,7 @@ def train_lesion_model(out_dir, *, seed: int = SEED, n_train: int = 1200, n_cali
     path = out / "lesion_cnn.pt"
     import io
 
-    from ..outputs import atomic_write
+    from xai_reports.outputs import atomic_write
 
     buf = io.BytesIO()
     torch.save(net.state_dict(), buf)
@@ -233,6 +233,7 @@ def train_lesion_model(out_dir, *, seed: int = SEED, n_train: int = 1200, n_cali
         "labelling_rule": LABELLING_RULE,
         "architecture": {"name": "lesion_cnn", "options": {"width": 8}},
         "trained": {"on": TRAINED_ON, "seed": seed, "epochs": epochs,
+                    # the module path of the generator's first home; the card's bytes (and hashes) stay the same
                     "data": "SYNTHETIC lesion images, xai_reports.healthcare.lesions.make_lesion_set",
                     "split": "disjoint generator index ranges: training / calibration / held-out test",
                     "n_train": n_train, "n_calibration": n_calibration, "n_test": n_test,
@@ -282,7 +283,7 @@ def measure_localisation(net, images, masks, labels, *, evidence=None, methods=N
         "pointing_game_strict_malignant", "relevance_mass_malignant", ..._all_predicted}}, "definition"}``;
         ``{"available": False, ...}`` when the attribution methods are not installed.
     """
-    from .evidence import attribution_maps
+    from xai_reports.documents.case_review.evidence import attribution_maps
 
     methods = list(methods or (evidence.methods if evidence else ["grad_cam", "integrated_gradients", "saliency"]))
     for extra in ("saliency",):
@@ -290,10 +291,10 @@ def measure_localisation(net, images, masks, labels, *, evidence=None, methods=N
             methods.append(extra)
     layer = layer or (evidence.layer if evidence else "features.relu4")
     try:
-        from ..metrics import pointing_game, relevance_mass
+        from xai_reports.metrics import pointing_game, relevance_mass
     except ImportError:
         return {"available": False, "reason": "xai_reports.metrics is not installed"}
-    from ..adapters import wrap_model
+    from xai_reports.adapters import wrap_model
 
     adapter = wrap_model(net, device="cpu")
     mal = labels == 1

@@ -115,8 +115,8 @@ def run_healthcare_demo(out_dir, *, progress: bool = False, epochs: int = 8) -> 
         >>> res["lesion"]["accuracy_test"] > 0.9
         True
     """
-    from ..packs import load_pack
-    from .review import generate_case_reviews
+    from xai_reports.packs import load_pack
+    from xai_reports.documents.case_review import generate_case_reviews
     from .training import train_lesion_model, train_wdbc_model
 
     out = Path(out_dir)

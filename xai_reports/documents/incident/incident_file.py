@@ -20,7 +20,7 @@ from typing import Annotated, Literal, Optional
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..errors import CONTROL_CHARS, InputError
+from ...errors import CONTROL_CHARS, InputError
 
 
 def _printable(v: str) -> str:

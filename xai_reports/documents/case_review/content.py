@@ -26,10 +26,10 @@ def case_review_content(*, pack, model_id: str, case_id: str, date_text: str, pa
         model_id: key of the model under ``healthcare.models``.
         case_id: the pseudonymous case id.
         date_text: the sheet date as the profile prints it.
-        patient: :func:`xai_reports.healthcare.privacy.patient_section`.
+        patient: :func:`xai_reports.documents.case_review.privacy.patient_section`.
         model, inputs, output, evidence, findings, similar, counterfactual,
         performance, audit: the sections, already computed (see
-        :mod:`xai_reports.healthcare.review`).
+        :mod:`xai_reports.documents.case_review.sections`).
         synthetic: the synthetic-data notice, or ``None`` for real data.
 
     Returns:

@@ -1,9 +1,9 @@
 """Training the driving models on SYNTHETIC data (seeded, CPU-friendly).
 
 * :func:`train_decision_model`: the CNN on rendered scenes labelled by the
-  documented rule (:func:`xai_reports.driving.scenes.correct_action`);
+  documented rule (:func:`examples.driving_synthetic.scenes.correct_action`);
 * :func:`train_planner`: an XGBoost classifier of ``P(brake)`` over the
-  signals in :data:`~xai_reports.driving.models.PLANNER_FEATURES`, labelled by
+  signals in :data:`~xai_reports.documents.incident.models.PLANNER_FEATURES`, labelled by
   :func:`planner_rule`.
 """
 
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import NO_LEAD_DISTANCE, PLANNER_FEATURES, TTC_CAP, build_driving_cnn_v1
+from xai_reports.adapters.architectures import build_driving_cnn_v1
+from xai_reports.documents.incident.models import NO_LEAD_DISTANCE, PLANNER_FEATURES, TTC_CAP
+
 from .scenes import make_dataset
 
 COMFORT_DECEL = 5.0   # m/s^2, the planner rule's braking capability
@@ -224,7 +226,7 @@ def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: i
     With the default ``threads=1`` the weights are the same bit for bit on every run on the
     same processor (more threads change the order of floating-point sums; another processor may
     get other torch CPU kernels, which round differently); the shipped weights were made
-    this way (``python -m xai_reports.driving.training OUT_DIR``).
+    this way (``python -m examples.driving_synthetic.training OUT_DIR``).
 
     Returns:
         The model card (training settings, held-out accuracy, SHA-256 of each file and of
@@ -239,6 +241,8 @@ def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: i
     planner, pl_info = train_planner(seed=seed)
     files = {"decision_cnn.pt": save_decision_model(cnn, out / "decision_cnn.pt"),
              "planner_xgb.json": save_planner(planner, out / "planner_xgb.json")}
+    # The "data" texts name the module paths the shipped weights were made with (before the move to
+    # examples/): the card is copied byte for byte into the demo output, so retraining still reproduces it.
     card = {"synthetic": True,
             "decision_model": {"architecture": "driving_cnn_v1", "file": "decision_cnn.pt",
                                "training": {**{k: v for k, v in cnn_info.items() if k != "seconds"},
@@ -254,7 +258,7 @@ def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: i
     return card
 
 
-if __name__ == "__main__":  # pragma: no cover - python -m xai_reports.driving.training OUT_DIR
+if __name__ == "__main__":  # pragma: no cover - python -m examples.driving_synthetic.training OUT_DIR
     import sys
 
     print(train_and_save(sys.argv[1] if len(sys.argv) > 1 else "driving-models", progress=True))

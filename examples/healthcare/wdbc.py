@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CHARACTERISTICS = ["radius", "texture", "perimeter", "area", "smoothness", "compactness", "concavity",
-                   "concave_points", "symmetry", "fractal_dimension"]
+from xai_reports.documents.case_review.tabular import CHARACTERISTICS  # the sheet's measurement table rows
 STATS = {"mean": "mean", "se": "error", "worst": "worst"}
 FEATURES = [f"{c}_{s}" for s in STATS for c in CHARACTERISTICS]
 SEED = 0

@@ -1,13 +1,19 @@
 """The driving part of ``xai-reports demo``: one SYNTHETIC incident report.
 
-Uses the shipped, seeded weights in ``xai_reports/driving/weights/`` (reproduced by
-``python -m xai_reports.driving.training OUT``), or retrains them when asked.
+Uses the shipped, seeded weights in ``examples/driving_synthetic/weights/`` (reproduced by
+``python -m examples.driving_synthetic.training OUT``), or retrains them when asked.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
+from xai_reports.documents.incident import generate_incident_report
+from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT
+from xai_reports.outputs import atomic_write
+
+from .clips import write_clip
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEMO_SCENARIO = "pedestrian_step_in"
@@ -27,7 +33,7 @@ def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progr
         retrain: train the models from scratch (seeded; about a minute on two idle cores)
             instead of copying the shipped weights.
         progress: show progress bars.
-        scenario: which scripted clip to write (see :data:`xai_reports.driving.clips.SCENARIOS`).
+        scenario: which scripted clip to write (see :data:`examples.driving_synthetic.clips.SCENARIOS`).
 
     Returns:
         ``{"report": path, "record": path, "clip": path, "incident": path, "model_dir": path,
@@ -39,11 +45,6 @@ def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progr
         >>> res["report"].name
         'incident_report.pdf'
     """
-    from ..outputs import atomic_write
-    from .clips import write_clip
-    from .incident_file import EXAMPLE_INCIDENT
-    from .report import generate_incident_report
-
     base = Path(out_dir) / "driving"
     model_dir = base / "model"
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Explaining a clip: replay, timeline, key frames, object attribution shares, occlusion tests.
 
-Nothing here draws or renders; :mod:`xai_reports.driving.report` turns the
+Nothing here draws or renders; :mod:`xai_reports.documents.incident.report` turns the
 results into figures and a document. Attribution maps come from
 :func:`xai_reports.explain` (``grad_cam``, ``integrated_gradients``,
 ``occlusion``) and signal attributions from ``tree_shap``.
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..attribution import explain
+from ...attribution import explain
 from .scenes import ACTIONS, EGO_HALF, NEAR_MARGIN, ROAD_HALF, render_scene
 
 DEFAULT_METHOD_OPTIONS = {

@@ -10,7 +10,7 @@ sign-off, privacy, and method notes with the saliency caveat.
 
 from __future__ import annotations
 
-from ..driving.incident_file import mask_vin
+from .incident_file import mask_vin
 
 _CLASSIFICATION = {
     "malfunction_iso26262": "Malfunction (ISO 26262: E/E system fault)",
@@ -44,7 +44,7 @@ def incident_content(*, incident, pack, identification: dict, scenario: dict, ti
     """Everything the incident template prints, as plain data.
 
     Args:
-        incident: the validated :class:`~xai_reports.driving.incident_file.Incident`.
+        incident: the validated :class:`~xai_reports.documents.incident.incident_file.Incident`.
         pack: the loaded autonomous-driving pack.
         identification: ``{"software": {...}, "models": [...], "clip": {...}, "pack": {...}}``.
         scenario: clip conditions and ODD facts (``conditions``, ``odd_checks``, ``description``).

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelLoadError
-from ..outputs import atomic_write, canonical_json, sha256_file
+from ...errors import ModelLoadError
+from ...outputs import atomic_write, canonical_json, sha256_file
 
 CARD_SCHEMA = "xai-reports/healthcare-model-card/1"
 
@@ -87,7 +87,7 @@ def load_card(model_path, card_path=None) -> ModelCard:
     path = Path(card_path) if card_path else card_path_for(model_path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: model card not found; case-review sheets need the card written when the "
-                             "model was trained (xai_reports.healthcare.train_wdbc_model / train_lesion_model)")
+                             "model was trained (write_card; see examples/healthcare/training.py)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from ..errors import InputError, PrivacyError
-from ..packs.schema import SAFE_HARBOR_CATEGORIES
+from ...errors import InputError, PrivacyError
+from ...packs.fields import SAFE_HARBOR_CATEGORIES
 
 
 def resolve_profile(pack, name: str | None):
@@ -41,7 +41,7 @@ def format_date(value, profile) -> str:
     d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     if profile.dates == "year":
         return str(d.year)
-    from ..render import long_date
+    from ...render import long_date
 
     return long_date(d, "en")
 

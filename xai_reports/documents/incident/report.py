@@ -15,16 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .._version import __version__
-from ..documents.incident import event_sentence, incident_content
-from ..errors import InputError, PackError
-from ..outputs import atomic_write, sha256_file
-from ..packs import load_pack, load_recorded_pack
-from ..render import check_recorded_template, render_record_files, template_fingerprint
-from ..render.env import template_search_path
-from . import analysis as an
-from . import figures as fig
+from ..._version import __version__
+from ...errors import InputError, PackError
+from ...outputs import atomic_write, sha256_file
+from ...packs import load_pack, load_recorded_pack
+from ...render import check_recorded_template, render_record_files, template_fingerprint
+from ...render.env import template_search_path
+from .analysis import (DEFAULT_METHOD_OPTIONS, attribution_maps, debounce, decision_events,
+                       key_frames as pick_key_frames, name_driver, object_shares, occlusion_test, planner_explanation,
+                       predict_proba)
 from .clips import Clip, read_clip
+from .content import event_sentence, incident_content
+from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
 from .incident_file import Incident, load_incident
 from .models import load_decision_model, load_planner
 
@@ -47,7 +49,7 @@ def software_versions() -> dict:
 
     out = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
            "xgboost": xgboost.__version__, "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
-    from ..render import font_subsetter
+    from ...render import font_subsetter
 
     out["font_subsetter"] = font_subsetter()
     try:
@@ -78,7 +80,7 @@ def _resolve_models(model, planner, pack):
             model_file = p
         adapter = load_decision_model(model_file, arch)
     else:
-        from ..adapters import wrap_model
+        from ...adapters import wrap_model
 
         adapter = wrap_model(model)
     dec = {"role": "decision model (camera)", "name": model_file.name if model_file else type(adapter.model).__name__,
@@ -90,7 +92,7 @@ def _resolve_models(model, planner, pack):
             planner_file = Path(planner)
             padapter = load_planner(planner_file)
         else:
-            from ..adapters import wrap_model
+            from ...adapters import wrap_model
             from .models import PLANNER_FEATURES
 
             padapter = wrap_model(planner, feature_names=list(PLANNER_FEATURES))
@@ -128,42 +130,42 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
     ad = pack.autonomous_driving
     ie = ad.image_explanation
     classes = list(ad.decision_model.classes)
-    probs = an.predict_proba(adapter, clip.images)
+    probs = predict_proba(adapter, clip.images)
     if probs.shape[1] != len(classes):
         raise PackError(f"the decision model has {probs.shape[1]} outputs but the pack lists {len(classes)} "
                         f"classes {classes}", key_path="autonomous_driving.decision_model.classes")
     decisions = [classes[i] for i in np.argmax(probs, axis=1)]
     times = clip.times
     min_frames = max(1, int(round(ad.event_min_duration_s * float(clip.meta["fps"]))))
-    events = an.decision_events(times, decisions, min_frames=min_frames)
+    events = decision_events(times, decisions, min_frames=min_frames)
     out = {"probs": probs, "decisions": decisions, "key_frames": [], "planner": None}
     pl = None
     if planner is not None:
-        pl = an.planner_explanation(planner, clip.signals)
+        pl = planner_explanation(planner, clip.signals)
         pdec = ["brake" if p >= ad.planner.threshold else "continue" for p in pl["p_brake"]]
-        events += an.decision_events(times, pdec, source="planner replay", min_frames=min_frames)
+        events += decision_events(times, pdec, source="planner replay", min_frames=min_frames)
         out["planner"] = pl
     for e in clip.meta.get("events", []):
         events.append({"t_s": float(e["t_s"]), "event": str(e["event"]), "source": str(e.get("source", "log"))})
     events.sort(key=lambda e: (e["t_s"], e["source"]))
     out["events"] = events
-    ks = an.key_frames(times, probs, max_frames=ie.max_key_frames, decisions=an.debounce(decisions, min_frames))
+    ks = pick_key_frames(times, probs, max_frames=ie.max_key_frames, decisions=debounce(decisions, min_frames))
     imgs = clip.images[ks]
     targets = np.argmax(probs[ks], axis=1)
     maps = {}
     for m in ie.methods:
-        maps[m], _ = an.attribution_maps(adapter, imgs, m, targets, ie.options.get(m))
+        maps[m], _ = attribution_maps(adapter, imgs, m, targets, ie.options.get(m))
         if progress:
             progress(m)
     for j, k in enumerate(ks):
         objs = clip.truth[k]
-        shares = {m: an.object_shares(maps[m][j], objs) for m in ie.methods}
-        named = an.name_driver(shares[ie.primary], min_share=ie.name_min_share, min_ratio=ie.name_min_ratio)
+        shares = {m: object_shares(maps[m][j], objs) for m in ie.methods}
+        named = name_driver(shares[ie.primary], min_share=ie.name_min_share, min_ratio=ie.name_min_ratio)
         test_obj = named or next((s["id"] for s in shares[ie.primary] if s["id"] != "background"), None)
         occl = None
         if test_obj is not None:
             obj = next(o for o in objs if o["id"] == test_obj)
-            occl = an.occlusion_test(adapter, clip.images[k], clip.scenes[k], obj)
+            occl = occlusion_test(adapter, clip.images[k], clip.scenes[k], obj)
         out["key_frames"].append({
             "index": int(k), "t_s": float(times[k]), "decision": decisions[k],
             "probabilities": dict(zip(classes, map(float, probs[k]))),
@@ -185,7 +187,7 @@ def _planner_section(pl, clip, pack, key_frames) -> dict:
                      "contributions": [{"label": labels.get(feats[i], feats[i]),
                                         "value": f"{clip.signals[feats[i]].iloc[k]:.2f} {units.get(feats[i], '')}".strip(),
                                         "shap": f"{vals[i]:+.2f}"} for i in order]})
-    png = fig.planner_png(clip.times, pl["p_brake"], pl["values"], feats, labels)
+    png = planner_png(clip.times, pl["p_brake"], pl["values"], feats, labels)
     first = np.flatnonzero(pl["p_brake"] >= pack.autonomous_driving.planner.threshold)
     summary = (f"The planner first requests braking at t = {clip.times[first[0]]:.1f} s." if len(first)
                else "The planner never requests braking in this clip.")
@@ -205,7 +207,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     Args:
         model: decision-model weights (``.pt`` state dict), a model folder (one ``.pt`` and
             optionally ``planner_xgb.json``), or a ``torch.nn.Module`` / adapter.
-        clip: a clip folder (see :mod:`xai_reports.driving.clips`) or a :class:`Clip`.
+        clip: a clip folder (see :mod:`xai_reports.documents.incident.clips`) or a :class:`Clip`.
         incident: an ``INCIDENT.yaml`` path or an :class:`Incident`.
         pack: pack name/path or a loaded pack (domain ``autonomous_driving``).
         planner: planner XGBoost JSON/UBJ path or model (optional).
@@ -235,7 +237,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
 
     # --- timeline
     recorded = list(clip.signals["recorded_request"]) if "recorded_request" in clip.signals.columns else None
-    tl_png = fig.timeline_png(times, res["probs"], recorded=recorded, events=res["events"], signals=clip.signals)
+    tl_png = timeline_png(times, res["probs"], recorded=recorded, events=res["events"], signals=clip.signals)
     first_brake = next((e for e in res["events"] if e["source"] == "decision model replay"
                         and e["event"].startswith("'brake'")), None)
     anchor = first_brake["t_s"] if first_brake else None
@@ -261,7 +263,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     for kf in res["key_frames"]:
         maps = {METHOD_LABELS.get(m, m): kf["maps"][m] for m in ie.methods}
         img = clip.images[kf["index"]]
-        png = fig.key_frame_png(img, maps, kf["objects"], highlight=kf["named"])
+        png = key_frame_png(img, maps, kf["objects"], highlight=kf["named"])
         share_rows = []
         for s in kf["shares"][ie.primary]:
             row = {"id": s["id"], "class": s["class"].replace("_", " "),
@@ -282,7 +284,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         occ = kf["occlusion"]
         occ_out = None
         if occ is not None:
-            o_png = fig.occlusion_png(img, occ["frames"]["removed"], occ["frames"]["moved"], occ)
+            o_png = occlusion_png(img, occ["frames"]["removed"], occ["frames"]["moved"], occ)
             changed = occ["decision_changed"]
             verdict = ("confirmed: removing the object changes the decision" if changed and named else
                        "NOT confirmed: the decision does not change without the object" if named else
@@ -352,7 +354,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                         {k: v for k, v in kf["occlusion"].items() if k != "frames"}}
                        for kf in res["key_frames"]],
         "explanation": {"image_methods": list(ie.methods), "primary": ie.primary,
-                        "options": {m: ie.options.get(m, an.DEFAULT_METHOD_OPTIONS.get(m, {})) for m in ie.methods},
+                        "options": {m: ie.options.get(m, DEFAULT_METHOD_OPTIONS.get(m, {})) for m in ie.methods},
                         "naming_rule": {"min_share": ie.name_min_share, "min_ratio": ie.name_min_ratio}},
         "planner": None if not res["planner"] else {
             "features": res["planner"]["features"], "base_value": res["planner"]["base_value"],
@@ -457,7 +459,7 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         >>> [p.name for p in res["files"]]
         ['incident.pdf', 'incident.json']
     """
-    from ..integrity import signing_key, write_document_manifest
+    from ...integrity import signing_key, write_document_manifest
 
     key = key if key is not None else signing_key()
     formats = tuple(formats)

@@ -47,7 +47,7 @@ def attribution_maps(adapter, images, method: str, *, target, layer=None, **opti
 
 def explain_maps(adapter, images, method: str, *, target, layer=None, **options):
     """As :func:`attribution_maps`, also returning the :class:`~xai_reports.attribution.Attribution`."""
-    from ..attribution import explain
+    from ...attribution import explain
 
     opts = dict(options)
     if method in ("grad_cam", "grad_cam_pp") and layer is not None:

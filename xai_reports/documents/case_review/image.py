@@ -1,0 +1,155 @@
+"""Case-review sheets of an image model (e.g. the CNN on synthetic lesion images).
+
+Inputs are the image's hash and quality measurements (flagged outside the
+training range), evidence is one map per configured attribution method over the
+image, and similar cases are the nearest reference images in the model's embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ...errors import PackError
+from .evidence import METHOD_TITLES, explain_maps, image_png, overlay_png, thumbnail_png
+from .quality import QUALITY_METRICS, image_quality, quality_flags
+from .sections import Cases, data_uri
+
+
+class ImageCases(Cases):
+    """Sheets of an image model: image quality flags, evidence maps, similar reference images."""
+
+    def prepare(self, rows):
+        """See :meth:`Cases.prepare`."""
+        if hasattr(self, "ref_emb"):   # the reference embeddings: once per batch, not per chunk
+            return
+        import torch
+
+        ctx = self.ctx
+        self.net = ctx.adapter.model
+        ref = ctx.card.reference
+        self.ref_images = ref["images"].astype(np.float32) / 255.0
+        self.ref_y = ref["y"]
+        self.ref_ids = [str(s) for s in ref["ids"]]
+        dev = next(self.net.parameters()).device
+        with torch.no_grad():
+            e = self.net.embed(torch.as_tensor(self.ref_images[:, None], device=dev)).cpu().numpy()
+        self.ref_emb = e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-12)
+        self.dev = dev
+
+    def record(self, k, case):
+        """See :meth:`Cases.record`."""
+        import torch
+
+        ctx, spec = self.ctx, self.ctx.spec
+        img = case["image"]
+        x = torch.as_tensor(img[None], device=self.dev)
+        with torch.no_grad():
+            z = self.net(x)[0].cpu().numpy().astype(np.float64)
+            emb = self.net.embed(x).cpu().numpy()[0]
+        score = float(z[1] - z[0])
+        output = self.output_section(score)
+        # inputs and quality
+        q = {m: float(v[0]) for m, v in image_quality(img[None]).items()}
+        qflags = quality_flags(q, ctx.card["quality_ranges"])
+        flags = list(case["image_flags"]) + qflags
+        out_of_scope = bool(qflags) or bool(case["image_flags"])
+        image_sha = hashlib.sha256(case["image_bytes"]).hexdigest()
+        deid = ctx.profile.deidentification == "safe_harbor"
+        fname = str(case["raw"].get(spec.input.column))
+        inputs = {"kind": "image", "summary": f"{spec.input.modality}",
+                  "image_file": None if deid else fname,
+                  "image_file_note": ("file name withheld (file names can carry identifiers)" if deid else None),
+                  "image_sha256": image_sha,
+                  "size": f"{spec.input.width} x {spec.input.height} px, {spec.input.channels} channel(s)",
+                  "quality": [{"name": QUALITY_METRICS[m], "value": f"{q[m]:.4g}",
+                               "range": "{:.4g} to {:.4g}".format(*ctx.card["quality_ranges"][m]),
+                               "flag": any(QUALITY_METRICS[m] in f for f in qflags)} for m in QUALITY_METRICS],
+                  "flags": flags, "missing": [],
+                  "out_of_scope": out_of_scope,
+                  "out_of_scope_text": ("Out of scope: the image differs from the training images (see flags); "
+                                        "treat the output with caution." if out_of_scope else
+                                        "Within scope: image size and quality measurements lie inside the "
+                                        "training range.")}
+        # evidence maps
+        ev = spec.evidence
+        target_name = output["class"] if ev.target == "predicted" else ev.target
+        if target_name not in spec.classes:
+            raise PackError(f"evidence target '{target_name}' is not one of the classes {list(spec.classes)}",
+                            file=ctx.pack.files[-1], key_path=f"healthcare.models.{ctx.mid}.evidence.target")
+        t = list(spec.classes).index(target_name)
+        panels = [{"title": "Original image", "method": None, "layer": None,
+                   "legend": "grey levels from dark to bright, as received",
+                   "png": data_uri(image_png(img[0], title="Original")),
+                   "alt": f"The input image ({spec.input.modality}), grey levels from dark to bright."}]
+        params = {}
+        loc = (ctx.card.get("localisation") or {})
+        for m in ev.methods:
+            maps, attr = explain_maps(ctx.adapter, img[None], m, target=t, layer=ev.layer,
+                                      **ev.options.get(m, {}))
+            amap = maps[0]
+            peak = np.unravel_index(int(np.argmax(amap)), amap.shape)
+            title = METHOD_TITLES.get(m, m)
+            signed = m in ("integrated_gradients", "gradient_x_input", "occlusion", "smoothgrad")
+            legend = ("red: pushes towards the named class; blue: pushes away; white: no influence; "
+                      "saturating at the 99.5th percentile of |value|" if signed else
+                      "transparent/dark: little influence; bright yellow: most influence; scaled to this map's maximum")
+            layer = attr.params.get("layer") if m in ("grad_cam", "grad_cam_pp") else None
+            lm = (loc.get("methods") or {}).get(m) or {}
+            panels.append({
+                "title": title, "method": m, "layer": layer, "legend": legend,
+                "png": data_uri(overlay_png(img[0], amap, method=m, title=title)),
+                "alt": (f"{title} evidence map for the class {target_name} over the input image"
+                        + (f" (layer {layer})" if layer else "") + f"; strongest influence near row {peak[0]}, "
+                        f"column {peak[1]}. {legend}."),
+                "params": {k: v for k, v in attr.params.items() if k != "device"},
+                "localisation": lm if lm.get("pointing_game_malignant") is not None else None,
+            })
+            params[m] = {**{k: v for k, v in attr.params.items() if k != "device"},
+                         "self_check": {kk: vv for kk, vv in attr.self_check.items() if kk != "per_row"}}
+        note = None
+        if loc.get("available"):
+            parts = []
+            for m, r in (loc.get("methods") or {}).items():
+                if r.get("pointing_game_malignant") is None:
+                    continue
+                parts.append(f"{METHOD_TITLES.get(m, m)}{' (the primary method)' if m == ev.primary else ''}: "
+                             f"pointing game {r['pointing_game_malignant']:.2f} "
+                             f"(strict {r.get('pointing_game_strict_malignant', float('nan')):.2f}), "
+                             f"relevance mass in lesion {r['relevance_mass_malignant']:.2f}")
+            note = (f"Localisation measured on {loc['n_malignant']} malignant synthetic test images against the "
+                    f"ground-truth lesion masks (maps for the malignant class): " + "; ".join(parts) + ". "
+                    + (f"For comparison, a model-free map peaked at the image centre scores "
+                       f"{loc['baseline_centre']['pointing_game_malignant']:.2f} and "
+                       f"{loc['baseline_centre']['relevance_mass_malignant']:.2f}. " if loc.get("baseline_centre") else "")
+                    + loc.get("definition", "") + ".")
+        evidence = {"target_class": target_name, "primary": ev.primary, "panels": panels,
+                    "method_note": note, "caveat": ctx.pack.spec.healthcare.saliency_caveat}
+        # similar cases in the embedding space
+        e = emb / (np.linalg.norm(emb) + 1e-12)
+        sims = self.ref_emb @ e
+        idx = np.argsort(-sims, kind="stable")[:spec.similar_cases]
+        items = [{"ref_id": self.ref_ids[i], "outcome": spec.classes[int(self.ref_y[i])],
+                  "similarity": float(sims[i]),
+                  "png": data_uri(thumbnail_png(self.ref_images[i])),
+                  "alt": f"Reference image {self.ref_ids[i]}, confirmed {spec.classes[int(self.ref_y[i])]}."}
+                 for i in idx]
+        n_pos = sum(1 for it in items if it["outcome"] == spec.positive_class)
+        similar = {"items": items, "thumbnails": True,
+                   "space": "cosine similarity in the model's embedding (global-average-pooled last convolution block)",
+                   "summary": f"{n_pos} of the {len(items)} most similar reference images are {spec.positive_class}.",
+                   "outcome_source": "ground-truth label of the synthetic generator (labelling rule)"}
+        cf = {"meaningful": False, "text": ("No counterfactual statement: for this image model no single, "
+                                            "interpretable change of the input is defined."), "caveat": None}
+        inputs_public = {"image_sha256": image_sha, "quality": q}
+        explanation = {"evidence_target": target_name, "methods": params}
+        perf = self.performance_section(q["contrast"])
+        return self.base_record(case, score=score, output=output, inputs_public=inputs_public,
+                                explanation=explanation,
+                                document_parts={"inputs": inputs, "output": output, "evidence": evidence,
+                                                "findings": None, "similar": similar, "counterfactual": cf,
+                                                "performance": perf})
+
+
+__all__ = ["ImageCases"]

@@ -1,0 +1,411 @@
+"""Clinician case-review sheets for a batch of cases: the end-to-end path.
+
+cases (CSV/Parquet, optional images) -> checked rows -> model -> calibrated
+probability, uncertainty -> evidence (TreeSHAP findings or image evidence maps)
+-> similar reference cases, counterfactual, performance context -> content tree
+-> HTML and PDF (JSON record embedded) + JSON record, under a print profile.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..._version import __version__
+from ...adapters import load_model
+from ...adapters.architectures import build_architecture
+from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
+from ...errors import InputError, PackError, TemplateError
+from ...outputs import atomic_write, canonical_json, inside, safe_name
+from ...packs import load_pack
+from ...render import render_record_files, template_fingerprint
+from ...tabular import check_frame
+from .card import load_card
+from .image import ImageCases
+from .privacy import leak_check, resolve_profile
+from .quality import read_image
+from .sections import RECORD_SCHEMA, Context
+from .tabular import TabularCases
+
+FORMATS = ("pdf", "html", "json")
+
+
+@dataclass
+class CaseReviewSummary(RunSummary):
+    """What a case-review batch did (``rows``, ``errors``, ``outputs``, ``batch``, ``exit_code``: see
+    :class:`~xai_reports.batch.RunSummary`; 0 when every case got a sheet)."""
+
+    sheets: int = 0
+    profile: str = ""
+    model: str = ""
+    flagged_out_of_scope: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "sheets_written": self.sheets, "profile": self.profile, "model": self.model,
+                "out_of_scope": self.flagged_out_of_scope, "row_errors": self.errors}
+
+
+def software_versions(kind: str) -> dict:
+    import jinja2
+    import weasyprint
+
+    v = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
+         "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
+    from ...render import font_subsetter
+
+    v["font_subsetter"] = font_subsetter()
+    if kind == "tabular":
+        import xgboost
+
+        v["xgboost"] = xgboost.__version__
+    else:
+        import torch
+
+        v["torch"] = torch.__version__
+    return v
+
+
+# --- the batch ---------------------------------------------------------------------------------
+
+def _load(model, card_path, pack):
+    card = load_card(model, card_path)
+    mid = card["pack_model"]
+    hc = pack.spec.healthcare
+    if mid not in hc.models:
+        raise PackError(f"the model card names model '{mid}', which pack '{pack.spec.name}' does not declare "
+                        f"(declared: {', '.join(sorted(hc.models))})", file=pack.files[-1], key_path="healthcare.models")
+    spec = hc.models[mid]
+    if spec.kind != card["kind"]:
+        raise PackError(f"pack model '{mid}' is {spec.kind}, the model card says {card['kind']}",
+                        file=pack.files[-1], key_path=f"healthcare.models.{mid}.kind")
+    if spec.kind == "tabular":
+        adapter = load_model(model)
+        names = adapter.feature_names or []
+        if list(names) != list(spec.features):
+            raise PackError(f"the model's features {names[:3]}... differ from healthcare.models.{mid}.features",
+                            file=pack.files[-1], key_path=f"healthcare.models.{mid}.features")
+        from ...tabular import check_model_types
+
+        check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
+    else:
+        arch = card["architecture"]["name"]
+        if spec.architecture != arch:
+            raise PackError(f"the pack names architecture '{spec.architecture}', the model card '{arch}'",
+                            file=pack.files[-1], key_path=f"healthcare.models.{mid}.architecture")
+        opts = {**card["architecture"].get("options", {}), **spec.architecture_options}
+        adapter = load_model(model, architecture=lambda: build_architecture(arch, **opts))
+    return card, mid, spec, adapter
+
+
+class CaseReviewRenderer:
+    """Picklable ``{"record", "guard"} -> {suffix: bytes}`` for the batch engine's workers.
+
+    Renders the sheet's HTML and JSON whatever the formats asked, so that under a
+    de-identifying profile (Safe Harbor) every document is searched for the row's
+    identifier values (``guard``) before anything is returned: the HTML is what the
+    PDF's text comes from and the JSON is what the PDF embeds. A match raises
+    :class:`~xai_reports.documents.case_review.privacy.PrivacyError` and that case gets no
+    files. The pack travels by reference and is checked on the worker.
+    """
+
+    def __init__(self, pack, formats=FORMATS, deidentified: bool = True):
+        from ...batch.packref import PackHandle
+
+        self.formats = tuple(formats)
+        self.deidentified = bool(deidentified)
+        self._handle = PackHandle(pack)
+
+    @property
+    def pack(self):
+        return self._handle.pack
+
+    def __call__(self, payload: dict) -> dict[str, bytes]:
+        record = payload["record"]
+        files = render_case_review(record, self.pack, formats=set(self.formats) | {"html", "json"})
+        if self.deidentified:
+            leak_check({ext: files[ext].decode("utf-8") for ext in ("html", "json")}, payload["guard"], self.pack)
+        return {ext: files[ext] for ext in FORMATS if ext in self.formats}
+
+    def warm_up(self) -> None:
+        """Lay out a page once, so fonts are loaded before the first sheet."""
+        if "pdf" not in self.formats:
+            return
+        try:
+            from ...render import html_to_pdf
+
+            dirs = self.pack.template_dirs()
+            html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
+                        base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
+        except Exception:  # noqa: BLE001 - an optimisation; the first sheet reports real errors
+            pass
+
+
+class CaseReviewJob(BatchJob):
+    """The case-review batch on the batch engine: chunked reading, a journal (resume), warm
+    workers or Dask, a progress bar.
+
+    Constructing it does every file-level check (pack, profile, formats,
+    template, model and card, image folder, the data file's columns, duplicate
+    case ids) and raises before anything is written. :meth:`plan` checks one
+    chunk, reads its images, explains its rows in one batched call and builds
+    each case's record; workers render and leak-check the sheets.
+
+    Args: as :func:`generate_case_reviews`.
+    """
+
+    name = "case-review"
+
+    def __init__(self, model, data, pack="healthcare", *, profile: str | None = None, images=None, card=None,
+                 formats=FORMATS, timestamp: datetime | None = None, key: bytes | None = None):
+        from ...integrity import signing_key
+
+        pack = load_pack(pack)
+        if pack.spec.domain != "healthcare":
+            raise PackError(f"pack '{pack.spec.name}' is a {pack.spec.domain} pack; case reviews need a healthcare "
+                            "pack")
+        pack.require_section("healthcare")
+        self.profile_name, self.profile = resolve_profile(pack, profile)
+        formats = tuple(formats)
+        bad_fmt = [f for f in formats if f not in FORMATS]
+        if bad_fmt or not formats:
+            raise InputError(f"unknown format(s) {bad_fmt}; choose from {', '.join(FORMATS)}")
+        template_name = pack.templates.get("case_review")
+        if not template_name:
+            raise PackError("the pack declares no 'case_review' template", file=pack.files[-1],
+                            key_path="templates.case_review")
+        self.card, self.mid, self.spec, self.adapter = _load(model, card, pack)
+        self.model_path = model if isinstance(model, (str, Path)) else None
+        self.key = key if key is not None else signing_key()
+        self.kind = self.spec.kind
+        if self.kind == "image":
+            if images is None:
+                raise InputError("this is an image model: pass the folder of the case images (--images DIR)")
+            images = Path(images)
+            if not images.is_dir():
+                raise InputError("image folder not found", file=images)
+        self.pack, self.formats, self.images = pack, formats, images
+        self.features = list(self.spec.features)
+        self.id_column = pack.spec.columns.id
+        self.extra = [self.spec.input.column] if self.kind == "image" else []
+
+        self.source = TableSource(data)
+        label = self.source.label
+        scan = self.source.scan(id_column=self.id_column or None, raise_duplicates=False)
+        if self.kind == "image" and self.spec.input.column not in scan.columns:
+            raise InputError(f"missing column '{self.spec.input.column}' (the image file of each case)", file=label,
+                             column=self.spec.input.column)
+        if self.id_column and self.id_column not in scan.columns:
+            raise InputError(f"missing column '{self.id_column}' (the pseudonymous case id)", file=label,
+                             column=self.id_column)
+        check_frame(pd.DataFrame(columns=scan.columns), pack, self.features, source=label,
+                    id_column=self.id_column, allowed_extra=self.extra)
+        scan.raise_duplicate()
+
+        self.timestamp = None if timestamp is None else timestamp.astimezone(timezone.utc).replace(microsecond=0)
+        self.when = self.timestamp or datetime.now(timezone.utc).replace(microsecond=0)
+        self.ctx = Context(pack=pack, spec=self.spec, mid=self.mid, card=self.card, adapter=self.adapter,
+                            profile_name=self.profile_name, profile=self.profile, when=self.when,
+                            template=template_fingerprint(template_name, pack.template_dirs()),
+                            software=software_versions(self.kind))
+        self.builder = TabularCases(self.ctx) if self.kind == "tabular" else ImageCases(self.ctx)
+        self.summary: CaseReviewSummary | None = None
+
+    # -- engine interface ---------------------------------------------------------------
+    def fingerprint(self) -> dict:
+        return {"record_schema": RECORD_SCHEMA, "model": {"id": self.mid, "sha256": self.adapter.sha256},
+                "model_card_sha256": self.card.sha256, "pack": self.pack.describe(),
+                "template": self.ctx.template["sha256"], "data": self.source.fingerprint(),
+                "software": self.ctx.software,
+                "options": {"profile": self.profile_name, "formats": list(self.formats),
+                            "images": None if self.images is None else str(Path(self.images).resolve()),
+                            "timestamp": None if self.timestamp is None else self.timestamp.isoformat()}}
+
+    def pinned(self) -> dict:
+        return {"inference_time": self.when.isoformat()}
+
+    def pin(self, values: dict) -> None:
+        if values.get("inference_time"):
+            self.when = self.ctx.when = datetime.fromisoformat(values["inference_time"])
+
+    def renderer(self) -> CaseReviewRenderer:
+        return CaseReviewRenderer(self.pack, self.formats,
+                                  deidentified=self.profile.deidentification == "safe_harbor")
+
+    def plan(self, chunk) -> ChunkPlan:
+        """Check one chunk, read its images, explain it in one batched call, build each case's record."""
+        label = self.source.label
+        checked = check_frame(chunk, self.pack, self.features, source=label, id_column=self.id_column,
+                              allowed_extra=self.extra, row_offset=int(chunk.index[0]) if len(chunk) else 0)
+        plan = ChunkPlan(rows=len(chunk), errors=[e.to_dict() for e in checked.errors])
+        raws = checked.raw.to_dict("records")
+        rows = []
+        for i, raw in enumerate(raws):
+            raw = {c: _jsonable(v) for c, v in raw.items()}
+            row_no = int(checked.raw.index[i]) + 1
+            case = {"raw": raw, "row": row_no, "id": checked.ids[i], "x": checked.X.iloc[[i]]}
+            if self.kind == "image":
+                try:
+                    case["image"], case["image_flags"], case["image_bytes"] = _read_case_image(
+                        raw.get(self.spec.input.column), self.images, self.spec, label, row_no, case["id"])
+                except InputError as exc:
+                    plan.errors.append(exc.to_dict())
+                    continue
+            rows.append(case)
+        plan.errors.sort(key=lambda e: (e.get("row") or 0))
+        self.builder.prepare(rows)
+        identifiers = list(self.pack.spec.identifier_features())
+        heavy = bool({"pdf", "html"} & set(self.formats))
+        for k, case in enumerate(rows):
+            record = self.builder.record(k, case)
+            if record["prediction"]["out_of_scope"]:
+                plan.notes.append({"id": case["id"], "reason": "out of scope"})
+            guard = {c: case["raw"].get(c) for c in identifiers if c in case["raw"]}
+            plan.docs.append(Doc(key=f"case_{safe_name(case['id'])}", record={"record": record, "guard": guard},
+                                 row=case["row"], id=case["id"], kind="sheet", heavy=heavy))
+        plan.counts = {"cases": len(rows)}
+        return plan
+
+    def finish(self, result, out_dir) -> None:
+        """Write ``summary.json`` and ``manifest.json`` (every output, resumed ones included; signed when
+        a key is set) and keep the :class:`CaseReviewSummary` in :attr:`summary`."""
+        from ...integrity import RunManifest
+
+        summary = CaseReviewSummary(rows=result.rows, sheets=result.kinds.get("sheet", 0), profile=self.profile_name,
+                                    model=self.mid, flagged_out_of_scope=[n["id"] for n in result.notes],
+                                    errors=result.errors, outputs=result.outputs, batch=result)
+        summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
+        atomic_write(Path(out_dir) / "summary.json", summary_bytes)
+        manifest = RunManifest("case_reviews", software=self.ctx.software)
+        data = self.source.path if self.source.path is not None else self.source.frame
+        manifest.add_input("data", data)
+        manifest.add_model(self.adapter, path=self.model_path)
+        manifest.inputs["model_card"] = {"name": "model card", "sha256": self.card.sha256}
+        manifest.add_pack(self.pack)
+        manifest.add_template(self.ctx.template)
+        manifest.outputs.update(result.files)
+        manifest.add("summary.json", summary_bytes)
+        manifest.write(out_dir, key=self.key)
+        self.summary = summary
+
+
+def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews", *, profile: str | None = None,
+                          images=None, card=None, formats=FORMATS, timestamp: datetime | None = None,
+                          progress: bool = False, chunk_size: int = 1000, workers="auto", scheduler=None,
+                          resume: bool = True, key: bytes | None = None) -> CaseReviewSummary:
+    """Write a clinician case-review sheet for each case.
+
+    Runs on the batch engine (:mod:`xai_reports.batch`), as letters do: the
+    input is read in chunks, each chunk explained in one batched call, sheets
+    rendered by warm worker processes or a Dask cluster, and every finished
+    sheet journaled, so rerunning an interrupted command finishes the batch
+    with the same bytes (the inference time of the first run is kept).
+
+    Args:
+        model: model file: XGBoost ``.json`` (tabular) or a torch state dict ``.pt``
+            (image; the architecture comes from the pack), with its model card
+            ``<stem>.card.json`` beside it.
+        data: CSV/Parquet of cases (or a DataFrame): the pack's ``columns.id``,
+            identifier columns, and the model's input columns (tabular) or an
+            image file column (image).
+        pack: pack name or path (a healthcare pack).
+        out_dir: output folder; ``case_<id>.{pdf,html,json}`` per case and ``summary.json``.
+        profile: print profile (``"treatment"``, ``"research"``; default: the pack's default).
+        images: folder holding the image files named in the data (image models).
+        card: model card path (default: next to the model).
+        formats: any of ``"pdf"``, ``"html"``, ``"json"``.
+        timestamp: inference time recorded on the sheets (default: when the batch
+            started, UTC; a resumed batch keeps its first run's).
+        progress: show a progress bar (rows/s, ETA).
+        chunk_size, workers, scheduler, resume: as :func:`~xai_reports.batch.run_batch`.
+        key: HMAC key signing ``manifest.json`` (default: ``signing_key()``,
+            i.e. ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
+
+    Writes ``summary.json`` and, last, ``manifest.json`` (SHA-256 of every
+    output, the data, model, card, pack and template), for ``xai-reports verify``.
+
+    Returns:
+        :class:`CaseReviewSummary`; rows with bad values (NaN in a required field,
+        missing or wrong-size image) and sheets the de-identification check
+        refused are listed in ``errors`` and get no files.
+
+    Raises:
+        InputError, PackError, ModelLoadError: problems found before anything is written
+            (unknown profile, unreadable file, missing column, duplicate case id, ...).
+        BatchStateError: ``out_dir`` holds an unfinished batch with other inputs or options.
+
+    Examples::
+
+        >>> s = generate_case_reviews("models/wdbc_xgb.json", "cases.csv", "healthcare", "out",
+        ...                           profile="research")
+        >>> s.sheets, s.exit_code
+        (5, 0)
+    """
+    from ...batch import run_batch
+
+    job = CaseReviewJob(model, data, pack, profile=profile, images=images, card=card, formats=formats,
+                        timestamp=timestamp, key=key)
+    run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
+              progress=progress)
+    return job.summary
+
+
+def rerender_case_review(record: dict, *, pack=None, templates=None, formats=("pdf",)) -> dict[str, bytes]:
+    """The files a case record renders to now (used by ``xai-reports verify``).
+
+    Raises:
+        PackError: the recorded pack is not found (the message names the ``--pack`` to pass).
+        TemplateError: the templates differ from the version the record names.
+    """
+    from ...packs import load_recorded_pack
+    from ...render import check_recorded_template
+
+    pack = load_recorded_pack(record.get("pack"), pack)
+    if templates:
+        raise TemplateError("case-review sheets use the pack's templates only; pass --pack instead of --templates")
+    check_recorded_template(record, pack.template_dirs(), None)
+    return render_case_review(record, pack, formats=formats)
+
+
+def render_case_review(record: dict, pack, *, formats=FORMATS) -> dict[str, bytes]:
+    """Render one case record to its files (``{"html": ..., "pdf": ..., "json": ...}``), from the record alone."""
+    created = datetime.fromisoformat(record["document"]["pdf_created"])
+    return render_record_files(record, pack.template_dirs(), formats, created=created,
+                               description="Case-review record (JSON)")
+
+
+def _jsonable(v):
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, np.generic):
+        return _jsonable(v.item())
+    return v
+
+
+def _read_case_image(name, folder: Path, spec, source, row_no, case_id):
+    col = spec.input.column
+    if name is None or str(name).strip() == "":
+        raise InputError("missing image file name", file=source, row=row_no, column=col, record_id=case_id)
+    rel = Path(str(name).strip())
+    if rel.is_absolute() or ".." in rel.parts:
+        raise InputError("image file must be a name inside the --images folder (no absolute path, no '..')",
+                         file=source, row=row_no, column=col, record_id=case_id)
+    try:
+        path = inside(folder, str(rel))
+    except ValueError:
+        raise InputError("image file would leave the --images folder", file=source, row=row_no, column=col,
+                         record_id=case_id) from None
+    try:
+        return read_image(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels)
+    except InputError as exc:
+        raise InputError(f"image {rel.name}: {exc.reason}", file=source, row=row_no, column=col,
+                         record_id=case_id) from None
+
+
+__all__ = ["generate_case_reviews", "render_case_review", "rerender_case_review", "CaseReviewSummary",
+           "CaseReviewJob", "CaseReviewRenderer", "FORMATS"]

@@ -1,0 +1,230 @@
+"""The parts every case-review sheet shares: output with uncertainty, performance context, model, record.
+
+:class:`Cases` holds what one batch needs once (calibrator, conformal
+threshold, overall performance) and builds the sheet sections common to
+tabular and image models; :mod:`.tabular` and :mod:`.image` add the
+model-kind specifics (inputs, findings or evidence maps, similar cases).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ...outputs import canonical_json
+from .charts import probability_png
+from .content import case_review_content
+from .privacy import format_date, patient_section
+from .uncertainty import PlattCalibrator, conformal_set, conformal_threshold, wilson_interval
+
+RECORD_SCHEMA = "xai-reports/case-review-record/1"
+
+
+def fmt_probability(p: float) -> str:
+    """A probability as sheets print it: two decimals, or ``< 0.01`` / ``> 0.99`` at the ends."""
+    return f"{p:.2f}" if 0.005 <= p <= 0.995 else ("< 0.01" if p < 0.005 else "> 0.99")
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a ``data:`` URI (sheets embed every figure)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# --- performance context ---------------------------------------------------------------------
+
+def performance_metrics(p, y, threshold: float) -> dict:
+    """Sensitivity, specificity, PPV, NPV (Wilson 95 % intervals) and AUC at ``threshold``.
+
+    Examples::
+
+        >>> performance_metrics([0.9, 0.2, 0.7, 0.1], [1, 0, 0, 0], 0.5)["sensitivity"]
+        1.0
+    """
+    from sklearn.metrics import roc_auc_score
+
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=int)
+    pos = p >= threshold
+    tp, fn = int((pos & (y == 1)).sum()), int((~pos & (y == 1)).sum())
+    tn, fp = int((~pos & (y == 0)).sum()), int((pos & (y == 0)).sum())
+
+    def ratio(k, n):
+        return None if n == 0 else k / n
+
+    both = len(set(y.tolist())) == 2
+    return {"n": int(len(y)), "n_positive": int((y == 1).sum()), "threshold": threshold,
+            "sensitivity": ratio(tp, tp + fn), "sensitivity_ci": wilson_interval(tp, tp + fn),
+            "specificity": ratio(tn, tn + fp), "specificity_ci": wilson_interval(tn, tn + fp),
+            "ppv": ratio(tp, tp + fp), "npv": ratio(tn, tn + fn),
+            "auc": float(roc_auc_score(y, p)) if both else None,
+            "counts": {"tp": tp, "fn": fn, "tn": tn, "fp": fp}}
+
+
+def _subgroup(card, value: float | None, threshold: float) -> dict | None:
+    sub = card["holdout"].get("subgroup")
+    if not sub or value is None or not np.isfinite(value):
+        return None
+    vals = np.asarray(sub["values"], dtype=float)
+    edges = np.quantile(vals, [1 / 3, 2 / 3])
+    k = int(np.searchsorted(edges, value, side="right"))
+    names = ["lowest third", "middle third", "highest third"]
+    lo = -np.inf if k == 0 else edges[k - 1]
+    hi = np.inf if k == 2 else edges[k]
+    sel = (vals >= lo) & (vals < hi) if k < 2 else vals >= lo
+    m = performance_metrics(np.asarray(card["holdout"]["p"])[sel], np.asarray(card["holdout"]["y"])[sel], threshold)
+    rng = (f"below {edges[0]:.4g}" if k == 0 else f"{edges[0]:.4g} to {edges[1]:.4g}" if k == 1
+           else f"{edges[1]:.4g} or more")
+    return {"name": sub["name"], "value": float(value), "band": names[k], "range_text": rng, **m}
+
+
+@dataclass
+class Context:
+    """What every case of one batch shares: pack, model (spec, card, adapter), print profile, time, template."""
+
+    pack: object
+    spec: object
+    mid: str
+    card: object
+    adapter: object
+    profile_name: str
+    profile: object
+    when: datetime
+    template: dict
+    software: dict
+
+    @property
+    def calibrator(self) -> PlattCalibrator:
+        """The model card's Platt calibrator (built once)."""
+        if not hasattr(self, "_cal"):
+            self._cal = PlattCalibrator.from_dict(self.card["calibration"])
+        return self._cal
+
+
+class Cases:
+    """Shared parts of a sheet; subclasses add the model-kind specifics."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        spec, card = ctx.spec, ctx.card
+        cs = card["calibration_set"]
+        self.level = spec.uncertainty_level
+        self.qhat = conformal_threshold(cs["p"], cs["y"], self.level)
+        self.threshold = spec.operating_threshold
+        self.overall = performance_metrics(card["holdout"]["p"], card["holdout"]["y"], self.threshold)
+
+    def prepare(self, rows):  # pragma: no cover - abstract
+        """Batched work for one chunk's cases (attributions, reference embeddings) before :meth:`record`."""
+        raise NotImplementedError
+
+    def record(self, k, case) -> dict:  # pragma: no cover - abstract
+        """The JSON record of the ``k``-th case of the prepared chunk (the sheet's content inside)."""
+        raise NotImplementedError
+
+    # pieces ----------------------------------------------------------------------------------
+    def output_section(self, score: float) -> dict:
+        """Calibrated probability, interval, conformal set, threshold and probability chart of a model score."""
+        spec, cal = self.ctx.spec, self.ctx.calibrator
+        p = float(cal.predict([score])[0])
+        lo, hi = (float(v) for v in cal.interval([score], level=self.level)[0])
+        positive = spec.positive_class
+        negative = [c for c in spec.classes if c != positive][0]
+        above = p >= self.threshold
+        cset = conformal_set([p], self.qhat, classes=tuple(spec.classes))[0]
+        pct = round(self.level * 100)
+        return {
+            "class": positive if above else negative,
+            "positive_class": positive,
+            "probability": p, "probability_text": fmt_probability(p),
+            "threshold": self.threshold, "above_threshold": above,
+            "meaning": spec.above_threshold if above else spec.below_threshold,
+            "above_text": spec.above_threshold, "below_text": spec.below_threshold,
+            "interval": {"low": lo, "high": hi, "level": self.level,
+                         "text": f"{fmt_probability(lo)} to {fmt_probability(hi)}",
+                         "method": (f"{pct}% bootstrap percentile interval of the calibrated probability: Platt "
+                                    f"scaling refitted on {self.ctx.card['calibration']['n_bootstrap']} resamples "
+                                    f"of the {len(self.ctx.card['calibration_set']['y'])} calibration cases "
+                                    "(reflects calibration uncertainty, not all model uncertainty)")},
+            "conformal": {"set": cset, "level": self.level, "qhat": self.qhat,
+                          "text": ("{" + ", ".join(cset) + "}") if cset else "{} (empty: an unusual case)",
+                          "method": (f"split conformal prediction set, {pct}% coverage on exchangeable cases "
+                                     f"(score 1 - p(true class), {len(self.ctx.card['calibration_set']['y'])} "
+                                     "calibration cases)"),
+                          "ambiguous": len(cset) != 1},
+            "calibration_text": (f"Platt scaling of the model score ({self.ctx.card['score']}) fitted on a "
+                                 "held-out calibration split"),
+            "chart": {"png": data_uri(probability_png(p, (lo, hi), self.threshold, positive=positive)),
+                      "alt": (f"Probability scale from 0 to 1: calibrated probability of {positive} {fmt_probability(p)}, "
+                              f"interval {fmt_probability(lo)} to {fmt_probability(hi)}, operating threshold {self.threshold:g}.")},
+        }
+
+    def performance_section(self, subgroup_value) -> dict:
+        """Held-out performance at the operating threshold, overall and for the case's subgroup tertile."""
+        card = self.ctx.card
+        return {"overall": self.overall, "subgroup": _subgroup(card, subgroup_value, self.threshold),
+                "dataset": card["holdout"]["description"], "threshold": self.threshold,
+                "trained": card["trained"], "limitations": list(self.ctx.spec.limitations)}
+
+    def model_section(self) -> dict:
+        """Model identity, intended use and training facts, from the pack and the model card."""
+        spec, ctx = self.ctx.spec, self.ctx
+        return {"id": ctx.mid, "name": spec.name, "kind": spec.kind,
+                "version": f"{ctx.pack.spec.version}+{ctx.adapter.sha256[:12]}",
+                "sha256": ctx.adapter.sha256, "file_sha256": ctx.card["model_sha256"],
+                "intended_use": spec.intended_use, "intended_user": spec.intended_user,
+                "population": spec.population, "regulatory_status": spec.regulatory_status,
+                "manufacturer": spec.manufacturer, "data_notice": spec.data_notice,
+                "trained": ctx.card["trained"], "classes": list(spec.classes)}
+
+    def base_record(self, case, *, score, output, inputs_public, explanation, document_parts) -> dict:
+        """The case record: prediction, explanation, audit metadata and the sheet's content tree."""
+        ctx = self.ctx
+        prof = ctx.profile
+        year_only = prof.dates == "year"
+        stamp = str(ctx.when.year) if year_only else ctx.when.isoformat().replace("+00:00", "Z")
+        date_text = format_date(ctx.when.date(), prof)
+        patient = patient_section(case["raw"], ctx.pack, ctx.profile_name, prof)
+        input_hash = hashlib.sha256(canonical_json(inputs_public).encode()).hexdigest()
+        audit = {
+            "inference_time": stamp,
+            "software": ctx.software,
+            "model_sha256": ctx.adapter.sha256,
+            "model_file_sha256": ctx.card["model_sha256"],
+            "model_card_sha256": ctx.card.sha256,
+            "pack": ctx.pack.describe(),
+            "template": {"name": ctx.template["name"], "sha256": ctx.template["sha256"]},
+            "explanation": explanation,
+            "input_sha256": input_hash,
+            "profile": ctx.profile_name,
+        }
+        audit["log_id"] = hashlib.sha256(canonical_json({"case": case["id"], **audit}).encode()).hexdigest()[:16]
+        content = case_review_content(
+            pack=ctx.pack, model_id=ctx.mid, case_id=case["id"], date_text=date_text, patient=patient,
+            model=self.model_section(), audit=audit,
+            synthetic=ctx.card.get("synthetic") if ctx.spec.synthetic_data or ctx.card.get("synthetic") else None,
+            **document_parts)
+        created = datetime(ctx.when.year, 1, 1, tzinfo=timezone.utc) if year_only else ctx.when
+        return {
+            "schema": RECORD_SCHEMA,
+            "case_id": case["id"],
+            "profile": {"name": ctx.profile_name, "purpose": prof.purpose,
+                        "deidentification": prof.deidentification, "dates": prof.dates},
+            "inputs": inputs_public,
+            "model": {"id": ctx.mid, **{k: v for k, v in self.model_section().items() if k in
+                                        ("name", "version", "sha256", "file_sha256", "kind")}},
+            "pack": ctx.pack.describe(),
+            "prediction": {"score": score, "probability": output["probability"],
+                           "interval": [output["interval"]["low"], output["interval"]["high"]],
+                           "conformal_set": output["conformal"]["set"], "threshold": self.threshold,
+                           "class": output["class"], "out_of_scope": document_parts["inputs"]["out_of_scope"]},
+            "explanation": explanation,
+            "audit": audit,
+            "document": {"kind": "case_review", "template": ctx.template, "pdf_created": created.isoformat(),
+                         "content": content},
+        }
+
+
+__all__ = ["RECORD_SCHEMA", "Context", "Cases", "performance_metrics", "fmt_probability", "data_uri"]
