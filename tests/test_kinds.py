@@ -271,8 +271,8 @@ def test_every_built_in_kind_rerenders_through_the_registry(monkeypatch):
     each built-in kind's function is the one its module defines."""
     from xai_reports.documents.audit import rerender_audit
     from xai_reports.documents.letter import rerender_letter
-    from xai_reports.driving.report import rerender_incident
-    from xai_reports.healthcare.review import rerender_case_review
+    from xai_reports.documents.incident.report import rerender_incident
+    from xai_reports.documents.case_review.job import rerender_case_review
 
     expected = {"letter": rerender_letter, "audit": rerender_audit, "case_review": rerender_case_review,
                 "incident": rerender_incident}

@@ -241,14 +241,12 @@ def train_and_save(out_dir, *, seed: int = 0, progress: bool = False, threads: i
     planner, pl_info = train_planner(seed=seed)
     files = {"decision_cnn.pt": save_decision_model(cnn, out / "decision_cnn.pt"),
              "planner_xgb.json": save_planner(planner, out / "planner_xgb.json")}
-    # The "data" texts name the module paths the shipped weights were made with (before the move to
-    # examples/): the card is copied byte for byte into the demo output, so retraining still reproduces it.
     card = {"synthetic": True,
             "decision_model": {"architecture": "driving_cnn_v1", "file": "decision_cnn.pt",
                                "training": {**{k: v for k, v in cnn_info.items() if k != "seconds"},
                                             "threads": threads},
                                "weights_sha256": _tensor_sha256(cnn),
-                               "data": "SYNTHETIC scenes from xai_reports.driving.scenes.make_dataset, labels from "
+                               "data": "SYNTHETIC scenes from examples.driving_synthetic.scenes.make_dataset, labels from "
                                        "the documented rule correct_action()"},
             "planner": {"file": "planner_xgb.json", "features": list(PLANNER_FEATURES), "training": pl_info,
                         "data": "SYNTHETIC signals from planner_dataset(), labels from planner_rule()"},

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# The notice names the module path of its first home: sheets print it, so it stays as it was (same bytes).
-SYNTHETIC_NOTICE = ("SYNTHETIC DATA: procedurally generated lesion images (xai_reports.healthcare.lesions); "
+SYNTHETIC_NOTICE = ("SYNTHETIC DATA: procedurally generated lesion images (examples.healthcare.lesions); "
                     "not medical images; for demonstration and testing only.")
 LABELLING_RULE = ("malignant if the lesion's margin irregularity (spicule length scale s) exceeds 0.5, "
                   "benign otherwise; size, contrast, shape, texture and noise are independent of the label")

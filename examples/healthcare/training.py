@@ -233,8 +233,7 @@ def train_lesion_model(out_dir, *, seed: int = SEED, n_train: int = 1200, n_cali
         "labelling_rule": LABELLING_RULE,
         "architecture": {"name": "lesion_cnn", "options": {"width": 8}},
         "trained": {"on": TRAINED_ON, "seed": seed, "epochs": epochs,
-                    # the module path of the generator's first home; the card's bytes (and hashes) stay the same
-                    "data": "SYNTHETIC lesion images, xai_reports.healthcare.lesions.make_lesion_set",
+                    "data": "SYNTHETIC lesion images, examples.healthcare.lesions.make_lesion_set",
                     "split": "disjoint generator index ranges: training / calibration / held-out test",
                     "n_train": n_train, "n_calibration": n_calibration, "n_test": n_test,
                     "algorithm": f"torch {torch.__version__}, AdamW + one-cycle, flips"},

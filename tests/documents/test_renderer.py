@@ -128,9 +128,9 @@ def test_a_mock_made_record_is_not_rerendered_as_real():
 def records(hmda_case, tmp_path_factory):
     """A letter, a case-review and an audit record, made by the real pipelines (JSON only: no PDF rendered)."""
     from xai_reports import audit, generate_letters
-    from xai_reports.healthcare.demo import DEMO_TIME, wdbc_demo_cases
-    from xai_reports.healthcare.review import generate_case_reviews
-    from xai_reports.healthcare.training import train_wdbc_model
+    from examples.healthcare.demo import DEMO_TIME, wdbc_demo_cases
+    from xai_reports.documents.case_review import generate_case_reviews
+    from examples.healthcare.training import train_wdbc_model
 
     root = tmp_path_factory.mktemp("records")
     generate_letters(hmda_case["model"], hmda_case["apps"], "finance_hmda_example", root / "letters",
