@@ -9,7 +9,6 @@ with a pack that differs from the driver's, since the documents would differ.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from ..errors import PackError
 from ..packs.loader import load_pack, pack_ref

@@ -94,6 +94,12 @@ class LoadedPack:
                             file=self.files[-1], key_path=self._written_as.get(key, key))
         return section
 
+    def section_key(self, kind: str) -> str:
+        """The key this pack writes kind ``kind``'s section under (``"case_review"``, or an old
+        pack's ``"healthcare"``), for error messages that name a key as the pack file has it."""
+        key = get_kind(kind).section or kind
+        return self._written_as.get(key, key)
+
     def require_complete(self, document: str) -> None:
         """Raise a :class:`PackError` naming the first field a lender must still set for ``document``
         (``"letter"`` or ``"audit"``), and the pack file to set it in.

@@ -18,10 +18,7 @@ from pydantic import Field, create_model, field_validator, model_validator
 
 from ..documents.base import get_kind, kind_for_section, registered_kinds, registry_version
 from ..errors import PackError
-from .fields import (SAFE_HARBOR_CATEGORIES, FeatureSpec, KeyedError, Reference, Strict,  # noqa: F401
-                     check_fields)
-# documents.audit imports these two from here
-from .sections.audit import AuditSettings, FairnessSettings  # noqa: F401
+from .fields import FeatureSpec, KeyedError, Reference, Strict, check_fields
 
 # The document kinds of packs written before ``kinds:`` existed, by their domain.
 LEGACY_KINDS: dict[str, tuple[str, ...]] = {"finance": ("letter", "audit"), "healthcare": ("case_review", "audit"),

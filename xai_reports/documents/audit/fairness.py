@@ -19,7 +19,7 @@ def fairness_section(c: AuditContext) -> dict:
     title = c.words.fairness_title
     fs = c.asec.fairness if c.asec else None
     if fs is None:
-        from ...packs.schema import FairnessSettings
+        from ...packs.sections.audit import FairnessSettings
 
         fs = FairnessSettings()
     if not fs.enabled:

@@ -71,7 +71,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
     pack.require_complete("audit")
     settings = asec.settings if asec else None
     if settings is None:
-        from ...packs.schema import AuditSettings
+        from ...packs.sections.audit import AuditSettings
 
         settings = AuditSettings()
     if isinstance(model, (str, Path)):

@@ -22,8 +22,8 @@ def case_review_content(*, pack, model_id: str, case_id: str, date_text: str, pa
     """Everything the case-review template prints, as plain data.
 
     Args:
-        pack: the loaded healthcare pack.
-        model_id: key of the model under ``healthcare.models``.
+        pack: the loaded pack (with a case_review section).
+        model_id: key of the model under ``case_review.models``.
         case_id: the pseudonymous case id.
         date_text: the sheet date as the profile prints it.
         patient: :func:`xai_reports.documents.case_review.privacy.patient_section`.
@@ -35,7 +35,7 @@ def case_review_content(*, pack, model_id: str, case_id: str, date_text: str, pa
     Returns:
         A JSON-serialisable dict (``doc`` in the template).
     """
-    hc = pack.spec.healthcare
+    hc = pack.spec.section("case_review")
     spec = hc.models[model_id]
     return {
         "lang": pack.spec.language,

@@ -77,7 +77,7 @@ class ImageCases(Cases):
         target_name = output["class"] if ev.target == "predicted" else ev.target
         if target_name not in spec.classes:
             raise PackError(f"evidence target '{target_name}' is not one of the classes {list(spec.classes)}",
-                            file=ctx.pack.files[-1], key_path=f"healthcare.models.{ctx.mid}.evidence.target")
+                            file=ctx.pack.files[-1], key_path=f"{ctx.pack.section_key('case_review')}.models.{ctx.mid}.evidence.target")
         t = list(spec.classes).index(target_name)
         panels = [{"title": "Original image", "method": None, "layer": None,
                    "legend": "grey levels from dark to bright, as received",
@@ -125,7 +125,7 @@ class ImageCases(Cases):
                        f"{loc['baseline_centre']['relevance_mass_malignant']:.2f}. " if loc.get("baseline_centre") else "")
                     + loc.get("definition", "") + ".")
         evidence = {"target_class": target_name, "primary": ev.primary, "panels": panels,
-                    "method_note": note, "caveat": ctx.pack.spec.healthcare.saliency_caveat}
+                    "method_note": note, "caveat": ctx.pack.spec.section("case_review").saliency_caveat}
         # similar cases in the embedding space
         e = emb / (np.linalg.norm(emb) + 1e-12)
         sims = self.ref_emb @ e

@@ -52,14 +52,14 @@ class CaseReviewSummary(RunSummary):
 
 
 def software_versions(kind: str) -> dict:
+    from importlib.metadata import version
+
     import jinja2
-    import weasyprint
+
+    from ...render import renderer_software
 
     v = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
-         "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
-    from ...render import font_subsetter
-
-    v["font_subsetter"] = font_subsetter()
+         "jinja2": jinja2.__version__, "weasyprint": version("weasyprint"), **renderer_software()}
     if kind == "tabular":
         import xgboost
 
@@ -76,20 +76,20 @@ def software_versions(kind: str) -> dict:
 def _load(model, card_path, pack):
     card = load_card(model, card_path)
     mid = card["pack_model"]
-    hc = pack.spec.healthcare
+    hc = pack.spec.section("case_review")
     if mid not in hc.models:
         raise PackError(f"the model card names model '{mid}', which pack '{pack.spec.name}' does not declare "
-                        f"(declared: {', '.join(sorted(hc.models))})", file=pack.files[-1], key_path="healthcare.models")
+                        f"(declared: {', '.join(sorted(hc.models))})", file=pack.files[-1], key_path=f"{pack.section_key('case_review')}.models")
     spec = hc.models[mid]
     if spec.kind != card["kind"]:
         raise PackError(f"pack model '{mid}' is {spec.kind}, the model card says {card['kind']}",
-                        file=pack.files[-1], key_path=f"healthcare.models.{mid}.kind")
+                        file=pack.files[-1], key_path=f"{pack.section_key('case_review')}.models.{mid}.kind")
     if spec.kind == "tabular":
         adapter = load_model(model)
         names = adapter.feature_names or []
         if list(names) != list(spec.features):
-            raise PackError(f"the model's features {names[:3]}... differ from healthcare.models.{mid}.features",
-                            file=pack.files[-1], key_path=f"healthcare.models.{mid}.features")
+            raise PackError(f"the model's features {names[:3]}... differ from {pack.section_key('case_review')}.models.{mid}.features",
+                            file=pack.files[-1], key_path=f"{pack.section_key('case_review')}.models.{mid}.features")
         from ...tabular import check_model_types
 
         check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
@@ -97,7 +97,7 @@ def _load(model, card_path, pack):
         arch = card["architecture"]["name"]
         if spec.architecture != arch:
             raise PackError(f"the pack names architecture '{spec.architecture}', the model card '{arch}'",
-                            file=pack.files[-1], key_path=f"healthcare.models.{mid}.architecture")
+                            file=pack.files[-1], key_path=f"{pack.section_key('case_review')}.models.{mid}.architecture")
         opts = {**card["architecture"].get("options", {}), **spec.architecture_options}
         adapter = load_model(model, architecture=lambda: build_architecture(arch, **opts))
     return card, mid, spec, adapter
@@ -166,10 +166,10 @@ class CaseReviewJob(BatchJob):
         from ...integrity import signing_key
 
         pack = load_pack(pack)
-        if pack.spec.domain != "healthcare":
-            raise PackError(f"pack '{pack.spec.name}' is a {pack.spec.domain} pack; case reviews need a healthcare "
-                            "pack")
-        pack.require_section("healthcare")
+        if not pack.spec.has_kind("case_review"):
+            raise PackError(f"pack '{pack.spec.name}' writes {', '.join(pack.spec.kinds)}; case reviews need a pack "
+                            "whose kinds include case_review", file=pack.files[-1], key_path="kinds")
+        pack.require_section("case_review")
         self.profile_name, self.profile = resolve_profile(pack, profile)
         formats = tuple(formats)
         bad_fmt = [f for f in formats if f not in FORMATS]
@@ -313,7 +313,7 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
         data: CSV/Parquet of cases (or a DataFrame): the pack's ``columns.id``,
             identifier columns, and the model's input columns (tabular) or an
             image file column (image).
-        pack: pack name or path (a healthcare pack).
+        pack: pack name or path (one whose kinds include case_review).
         out_dir: output folder; ``case_<id>.{pdf,html,json}`` per case and ``summary.json``.
         profile: print profile (``"treatment"``, ``"research"``; default: the pack's default).
         images: folder holding the image files named in the data (image models).

@@ -28,7 +28,7 @@ def resolve_profile(pack, name: str | None):
     Raises:
         InputError: an unknown profile name (lists those the pack offers).
     """
-    hc = pack.spec.healthcare
+    hc = pack.spec.section("case_review")
     name = name or hc.default_profile
     if name not in hc.profiles:
         raise InputError(f"unknown print profile {name!r}; pack '{pack.spec.name}' offers: "

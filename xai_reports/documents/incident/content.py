@@ -57,7 +57,7 @@ def incident_content(*, incident, pack, identification: dict, scenario: dict, ti
         A dict of sections; every figure is ``{"src": data-URI, "alt": text}``.
     """
     spec = pack.spec
-    ad = spec.autonomous_driving
+    ad = spec.section("incident")
     r, v, c, tp, au, cr = (incident.report, incident.vehicle, incident.configuration, incident.time_place,
                            incident.automation, incident.crash)
     sa, sc = incident.safety_analysis, incident.safety_case

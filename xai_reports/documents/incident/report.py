@@ -43,15 +43,16 @@ def _uri(png: bytes) -> str:
 
 def software_versions() -> dict:
     """Versions of the software that produced the report."""
+    from importlib.metadata import version
+
     import jinja2
-    import weasyprint
     import xgboost
 
-    out = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
-           "xgboost": xgboost.__version__, "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
-    from ...render import font_subsetter
+    from ...render import renderer_software
 
-    out["font_subsetter"] = font_subsetter()
+    out = {"xai_reports": __version__, "python": platform.python_version(), "numpy": np.__version__,
+           "xgboost": xgboost.__version__, "jinja2": jinja2.__version__, "weasyprint": version("weasyprint"),
+           **renderer_software()}
     try:
         import torch
 
@@ -63,7 +64,7 @@ def software_versions() -> dict:
 
 def _resolve_models(model, planner, pack):
     """``(decision_adapter, decision_desc, planner_adapter or None, planner_desc or None)``."""
-    ad = pack.autonomous_driving
+    ad = pack.section("incident")
     arch = ad.decision_model.architecture
     model_file = planner_file = None
     if isinstance(model, (str, Path)):
@@ -127,13 +128,13 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
         (method -> ``(H, W)``), ``shares`` (method -> list), ``named`` (object id or None)
         and ``occlusion`` (the test on the named or top object).
     """
-    ad = pack.autonomous_driving
+    ad = pack.section("incident")
     ie = ad.image_explanation
     classes = list(ad.decision_model.classes)
     probs = predict_proba(adapter, clip.images)
     if probs.shape[1] != len(classes):
         raise PackError(f"the decision model has {probs.shape[1]} outputs but the pack lists {len(classes)} "
-                        f"classes {classes}", key_path="autonomous_driving.decision_model.classes")
+                        f"classes {classes}", key_path=f"{pack.section_key('incident')}.decision_model.classes")
     decisions = [classes[i] for i in np.argmax(probs, axis=1)]
     times = clip.times
     min_frames = max(1, int(round(ad.event_min_duration_s * float(clip.meta["fps"]))))
@@ -188,7 +189,7 @@ def _planner_section(pl, clip, pack, key_frames) -> dict:
                                         "value": f"{clip.signals[feats[i]].iloc[k]:.2f} {units.get(feats[i], '')}".strip(),
                                         "shap": f"{vals[i]:+.2f}"} for i in order]})
     png = planner_png(clip.times, pl["p_brake"], pl["values"], feats, labels)
-    first = np.flatnonzero(pl["p_brake"] >= pack.autonomous_driving.planner.threshold)
+    first = np.flatnonzero(pl["p_brake"] >= pack.section("incident").planner.threshold)
     summary = (f"The planner first requests braking at t = {clip.times[first[0]]:.1f} s." if len(first)
                else "The planner never requests braking in this clip.")
     return {
@@ -209,23 +210,23 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
             optionally ``planner_xgb.json``), or a ``torch.nn.Module`` / adapter.
         clip: a clip folder (see :mod:`xai_reports.documents.incident.clips`) or a :class:`Clip`.
         incident: an ``INCIDENT.yaml`` path or an :class:`Incident`.
-        pack: pack name/path or a loaded pack (domain ``autonomous_driving``).
+        pack: pack name/path or a loaded pack (one whose kinds include ``incident``).
         planner: planner XGBoost JSON/UBJ path or model (optional).
 
     Returns:
         The JSON-ready record; ``record["document"]["content"]`` is what the template prints.
     """
     pack = load_pack(pack)
-    if pack.spec.domain != "autonomous_driving":
-        raise PackError(f"pack '{pack.name}' is a {pack.spec.domain} pack; incident reports need an "
-                        "autonomous_driving pack")
-    pack.require_section("autonomous_driving")
+    if not pack.spec.has_kind("incident"):
+        raise PackError(f"pack '{pack.name}' writes {', '.join(pack.spec.kinds)}; incident reports need a pack "
+                        "whose kinds include incident", file=pack.files[-1], key_path="kinds")
+    pack.require_section("incident")
     tpl_name = pack.templates.get("incident")
     if not tpl_name:
         raise PackError("the pack declares no 'incident' template", file=pack.files[-1], key_path="templates.incident")
     inc = incident if isinstance(incident, Incident) else load_incident(incident)
     clip = clip if isinstance(clip, Clip) else read_clip(clip)
-    ad = pack.autonomous_driving
+    ad = pack.section("incident")
     if clip.images.shape[1:3] != (ad.decision_model.input_height, ad.decision_model.input_width):
         raise InputError(f"frames are {clip.images.shape[2]}x{clip.images.shape[1]} but the decision model takes "
                          f"{ad.decision_model.input_width}x{ad.decision_model.input_height}",
@@ -243,7 +244,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     anchor = first_brake["t_s"] if first_brake else None
     coverage = (f"The clip covers t = {times[0]:.1f} s to {times[-1]:.1f} s at {clip.meta['fps']} frames per second. "
                 f"A replayed request is logged as an event once it persists "
-                f"{pack.autonomous_driving.event_min_duration_s:g} s (the plot shows every frame). "
+                f"{pack.section('incident').event_min_duration_s:g} s (the plot shows every frame). "
                 + (f"Relative to the model's first brake request (t = {anchor:.1f} s) it covers "
                    f"{times[0] - anchor:+.1f} s to {times[-1] - anchor:+.1f} s of the -7 s to +7 s DSSAD window."
                    if anchor is not None else "The model never requests braking in this clip."))
