@@ -77,10 +77,10 @@ def main(argv=None) -> int:
     try:
         import statsmodels.api as sm
 
-        from xai_reports.fairness import _design, logit_marginal_effect
+        from xai_reports.metrics.fairness import _design, logit_marginal_effect
 
         X = report_X = big[FEATURES]
-        from xai_reports.tabular import encode_like_pack
+        from xai_reports.io.tabular import encode_like_pack
 
         report_X = encode_like_pack(big[["applicant_id"] + FEATURES], pack, FEATURES)
         p = model.predict_proba(report_X)[:, 1]

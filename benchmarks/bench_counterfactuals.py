@@ -67,7 +67,7 @@ def setup(n: int):
 
     from examples.finance_hmda import FEATURES, SEED, load_hmda, train_model
     from xai_reports.packs import load_pack
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     pack = load_pack("finance_hmda_example")
     df = load_hmda()

@@ -54,7 +54,7 @@ def main():
     from xai_reports.documents.letter import render_letter
     from xai_reports.packs import load_pack
     from xai_reports.render import html_to_pdf, render_template, template_search_path
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-docs-"))
     pack = load_pack("finance_hmda_example")

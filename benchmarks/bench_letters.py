@@ -57,7 +57,7 @@ def _setup(work: Path, n_denied: int, n_mixed: list[int]) -> dict:
 
     from examples.finance_hmda import FEATURES, PROTECTED, SEED, load_hmda, train_model
     from xai_reports.packs import load_pack
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     work.mkdir(parents=True, exist_ok=True)
     pack = load_pack("finance_hmda_example")
@@ -164,7 +164,7 @@ def run_ceiling(cfg, cores: int, shared_fonts: bool = False) -> dict:
     from datetime import datetime, timezone
 
     from xai_reports.documents.letter import generate_letters
-    from xai_reports.outputs import canonical_json
+    from xai_reports.io.outputs import canonical_json
     from xai_reports.packs import load_pack
     from xai_reports.render import render_template
 

@@ -185,8 +185,8 @@ def test_neutralisation_matches_a_manual_rescore(audit_setup, report):
     import xgboost as xgb
 
     from xai_reports import explain
-    from xai_reports.reasons import build_reference, select_reasons
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.documents.letter.reasons import build_reference, select_reasons
+    from xai_reports.io.tabular import encode_like_pack
 
     s = audit_setup
     pack = s["pack"]
@@ -494,7 +494,7 @@ def test_coded_model_predicts_as_the_model(audit_setup):
     """The numeric view the faithfulness metrics perturb gives the model's own predictions."""
     from xai_reports.adapters import wrap_model
     from xai_reports.adapters.coded import CodedModel
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     s = audit_setup
     adapter = wrap_model(s["booster"])

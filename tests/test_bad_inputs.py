@@ -169,7 +169,7 @@ def odd_models(hmda, finance_pack, tmp_path_factory):
     import xgboost as xgb
 
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     d = tmp_path_factory.mktemp("odd_models")
     part = hmda.iloc[:500]
@@ -210,7 +210,7 @@ def test_model_types_subprocess_no_xgboost_traceback(hmda_files, labelled, odd_m
 def test_xgboost_refusals_left_become_one_input_error(hmda_files, odd_models, finance_pack):
     """Models that do not record types are not checked up front; XGBoost's own refusal is still one line."""
     from xai_reports import load_model
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     adapter = load_model(odd_models["categorical"])
     X = encode_like_pack(pd.read_csv(hmda_files["applications"], dtype=str), finance_pack,
@@ -277,7 +277,7 @@ def test_unwritable_output_subprocess(hmda_files, labelled, tmp_path):
 def test_output_check_is_real_for_this_user(tmp_path):
     """The writability check creates and removes a probe file: it says no where a write would fail
     (root included, where os.access says yes on /proc), and leaves nothing behind where it says yes."""
-    from xai_reports.outputs import check_writable_dir
+    from xai_reports.io.outputs import check_writable_dir
 
     assert os.access("/proc", os.W_OK) or os.geteuid() != 0  # why os.access alone is not enough as root
     with pytest.raises(InputError, match="no file can be created in /proc"):
@@ -356,7 +356,7 @@ def test_control_characters_in_free_text_never_reach_documents_raw(hmda_files, t
 
 
 def test_canonical_json_escapes_what_json_leaves_raw():
-    from xai_reports.outputs import canonical_json
+    from xai_reports.io.outputs import canonical_json
 
     value = {"k\x85": "a\x00b\x7fc\x9fd\u2028e\u2029f\ng\u00e9"}
     text = canonical_json(value)

@@ -102,7 +102,7 @@ def test_record_carries_counterfactuals_and_status(letters):
                 assert str(row[feat]) == str(ch["from"]) or float(row[feat]) == pytest.approx(ch["from"])
                 row[feat] = ch["to"]
                 assert pack.features[feat].actionable
-            from xai_reports.tabular import encode_like_pack
+            from xai_reports.io.tabular import encode_like_pack
 
             X = encode_like_pack(pd.DataFrame([row]), pack, features)
             p = float(model.predict_proba(X)[0, 1])

@@ -19,7 +19,7 @@ def hmda_setup():
 
     from xai_reports import load_pack
     from examples.finance_hmda import FEATURES, SEED, load_hmda, train_model
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     pack = load_pack("finance_hmda_example")
     df = load_hmda()
@@ -456,7 +456,7 @@ def test_protected_attribute_in_the_model_is_never_changed(hmda_setup):
     import xgboost as xgb
 
     from examples.finance_hmda import load_hmda
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     s = hmda_setup
     pack = s["pack"]

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from xai_reports.fairness import (adverse_impact_ratio, logit_marginal_effect, proxy_screen,
+from xai_reports.metrics.fairness import (adverse_impact_ratio, logit_marginal_effect, proxy_screen,
                                   standardized_mean_difference, two_proportion_ztest)
-from xai_reports.performance import binary_performance, calibration_bins, ks_statistic, performance_by_group
+from xai_reports.metrics.performance import binary_performance, calibration_bins, ks_statistic, performance_by_group
 
 
 def test_air_matches_hand_count():

@@ -180,7 +180,7 @@ def cli(*args, timeout=600):
 def _train(df: pd.DataFrame, pack, features, path):
     import xgboost as xgb
 
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(df[["application_id"] + features], pack, features)
     model = xgb.XGBClassifier(n_estimators=60, max_depth=3, learning_rate=0.15, enable_categorical=True,
@@ -224,7 +224,7 @@ def _records(folder):
 # -- 3. a declared category is never read as missing; missing tokens per pack and per column ---------------
 def test_none_is_a_category_and_missing_tokens_are_per_column(lender, tmp_path):
     from xai_reports import load_pack
-    from xai_reports.tabular import check_frame
+    from xai_reports.io.tabular import check_frame
 
     pack = lender["pack"]
     recs = _records(lender["letters"])
@@ -326,7 +326,7 @@ def _probe_values(lo, hi, splits, integer):
 
 def test_every_stated_range_holds_exhaustively(lender):
     from xai_reports.format import format_value
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     pack, model = lender["pack"], lender["model"]
     booster = model.get_booster()
@@ -571,7 +571,7 @@ NUMERIC = ["duration", "amount", "existing_credits"]
 
 
 def _numeric_case(lender):
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     df = lender["df"]
     X = encode_like_pack(df[["application_id"] + NUMERIC], lender["pack"], NUMERIC)

@@ -31,8 +31,8 @@ def batch(hmda_files, tmp_path_factory):
 
 def test_letters_only_for_denied_rows(batch, hmda_files, finance_pack):
     from xai_reports import load_model
-    from xai_reports.reasons import deny_probability
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.documents.letter.reasons import deny_probability
+    from xai_reports.io.tabular import encode_like_pack
 
     out, summary = batch
     frame = hmda_files["frame"]

@@ -24,7 +24,7 @@ CLI = [sys.executable, "-m", "xai_reports"]
 @pytest.fixture(scope="module")
 def files(hmda, finance_pack, hmda_files, tmp_path_factory):
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     d = tmp_path_factory.mktemp("families")
     train = hmda.iloc[:1900]

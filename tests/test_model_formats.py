@@ -432,7 +432,7 @@ def test_scorecard_reasons_points_below_maximum_and_reference(cards):
 
     import _lender as L
     from xai_reports import load_pack
-    from xai_reports.reasons import Reference, select_reasons
+    from xai_reports.documents.letter.reasons import Reference, select_reasons
 
     with tempfile.TemporaryDirectory() as d:
         pack = load_pack(L.write_pack(Path(d), L.SCORECARD_PACK_EXTRA))

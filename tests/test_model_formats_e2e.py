@@ -200,7 +200,7 @@ def test_shapley_and_kernel_shap_use_the_reference_population(lender, tmp_path):
     """issue 17 item 9: `shapley` explains against --reference (base value = the reference's mean output);
     `kernel_shap` states its error in the record."""
     from xai_reports import generate_letters, load_model
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     d = lender["dir"]
     adapter = load_model(d / "mlp.onnx")

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from xai_reports import outputs
-from xai_reports.outputs import atomic_write
+from xai_reports.io import outputs
+from xai_reports.io.outputs import atomic_write
 
 
 def test_atomic_write_gives_whole_files_with_the_umask_mode(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 
 from xai_reports.attribution import Attribution
 from xai_reports.attribution.base import additivity_check
-from xai_reports.reasons import Reference, select_reasons
+from xai_reports.documents.letter.reasons import Reference, select_reasons
 
 NAMES = ["pirat", "hirat", "lvrat", "chist", "mhist", "phist", "unemp", "selfemp", "insurance", "condomin", "hschool"]
 

@@ -76,7 +76,7 @@ def test_matches_brute_force_enumeration(depth, n_trees, seed):
 
 def test_additivity_and_metadata(hmda_model, hmda, finance_pack):
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[:200][["applicant_id"] + FEATURES], finance_pack, FEATURES)
     attr = explain(hmda_model, X, method="tree_shap")

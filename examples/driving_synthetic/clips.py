@@ -21,7 +21,7 @@ from xai_reports.documents.incident.clips import CLIP_SCHEMA, SIGNAL_COLUMNS
 from xai_reports.documents.incident.models import NO_LEAD_DISTANCE, TTC_CAP
 from xai_reports.documents.incident.scenes import (CAMERA_HEIGHT, SYNTHETIC_NOTICE, Scene, SceneObject, ground_truth,
                                                    render_scene)
-from xai_reports.outputs import atomic_write, canonical_json
+from xai_reports.io.outputs import atomic_write, canonical_json
 
 from .scenes import correct_action
 

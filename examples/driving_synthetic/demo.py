@@ -11,7 +11,7 @@ from pathlib import Path
 
 from xai_reports.documents.incident import generate_incident_report
 from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT
-from xai_reports.outputs import atomic_write
+from xai_reports.io.outputs import atomic_write
 
 from .clips import write_clip
 

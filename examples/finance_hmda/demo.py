@@ -30,7 +30,7 @@ def run_finance_demo(out, *, progress: bool = True, n_applications: int = 300) -
 
     from xai_reports.documents.letter import generate_letters
     from xai_reports.packs import load_pack
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     out = Path(out)
     pack = load_pack("finance_hmda_example")

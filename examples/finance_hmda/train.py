@@ -19,7 +19,7 @@ def train_model(train, pack):
     """
     import xgboost as xgb
 
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(train[["applicant_id"] + FEATURES], pack, FEATURES)
     model = xgb.XGBClassifier(n_estimators=200, max_depth=3, learning_rate=0.08, subsample=1.0,

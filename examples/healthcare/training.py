@@ -215,7 +215,7 @@ def train_lesion_model(out_dir, *, seed: int = SEED, n_train: int = 1200, n_cali
     path = out / "lesion_cnn.pt"
     import io
 
-    from xai_reports.outputs import atomic_write
+    from xai_reports.io.outputs import atomic_write
 
     buf = io.BytesIO()
     torch.save(net.state_dict(), buf)

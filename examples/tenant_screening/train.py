@@ -55,7 +55,7 @@ def train(out_dir, *, pack=PACK, n: int = 2400, n_applications: int = 120) -> di
     from sklearn.model_selection import train_test_split
 
     from xai_reports.packs import load_pack
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     pack = load_pack(pack)
     df = make_applications(n, seed=SEED)

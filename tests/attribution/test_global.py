@@ -73,7 +73,7 @@ def test_permutation_without_labels_uses_output_change(linear_data):
 
 def test_classifier_default_auc_and_categorical_frame(hmda_model, hmda, finance_pack):
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[1900:][["applicant_id"] + FEATURES], finance_pack, FEATURES)
     y = hmda["deny"].iloc[1900:].to_numpy()
@@ -105,7 +105,7 @@ def test_mean_abs_shap_linear_truth(linear_data):
 
 def test_mean_abs_shap_on_trees_uses_tree_shap(hmda_model, hmda, finance_pack):
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[1900:2100][["applicant_id"] + FEATURES], finance_pack, FEATURES)
     gi = global_importance(hmda_model, X, method="mean_abs_shap", random_state=0)
@@ -130,7 +130,7 @@ def test_surrogate_of_a_tree_is_faithful_and_readable():
 
 def test_surrogate_fidelity_recomputed_independently(hmda_model, hmda, finance_pack):
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(hmda[["applicant_id"] + FEATURES], finance_pack, FEATURES)
     s = surrogate(hmda_model, X.iloc[:1900], max_depth=3, pack=finance_pack, random_state=0)

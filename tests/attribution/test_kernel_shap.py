@@ -116,7 +116,7 @@ def test_linear_model_is_exact_from_any_sample():
 def test_categorical_data_pairs_are_exact(hmda_model, hmda, finance_pack):
     """On the finance demo's categorical frame most (row, reference) pairs are small games, computed exactly."""
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[:400][["applicant_id"] + FEATURES], finance_pack, FEATURES)
     bg = X.iloc[:20]

@@ -93,7 +93,7 @@ def test_categorical_frame_pipeline_and_evaluation_reuse():
 
 def test_xgboost_categorical_model(hmda_model, hmda, finance_pack):
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[:300][["applicant_id"] + FEATURES], finance_pack, FEATURES)
     bg = X.iloc[:6]

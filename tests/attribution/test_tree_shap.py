@@ -255,7 +255,7 @@ def test_sklearn_path_dependent_matches_shap():
 def test_hmda_model_interventional_equals_exact_shapley(hmda_model, hmda, finance_pack):
     """The finance demo model (pandas categoricals): TreeSHAP vs model-agnostic exact Shapley."""
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     X = encode_like_pack(hmda.iloc[:2000][["applicant_id"] + FEATURES], finance_pack, FEATURES)
     ref = X.iloc[:100]

@@ -15,7 +15,7 @@ def batch_case(tmp_path_factory):
     """
     from examples.finance_hmda import FEATURES, load_hmda, train_model
     from xai_reports.packs import load_pack
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     d = tmp_path_factory.mktemp("hmda")
     pack = load_pack("finance_hmda_example")

@@ -68,7 +68,7 @@ def test_records_match_an_independent_tree_shap(json_runs, batch_case):
     import xgboost as xgb
 
     from examples.finance_hmda import FEATURES
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     out, summary = json_runs[2][7]
     rec = json.loads((out / summary.outputs[-1]).read_text())
@@ -97,7 +97,7 @@ def test_file_level_errors_write_nothing(batch_case, tmp_path):
 
 
 def test_ids_that_collide_as_file_names_are_reported(batch_case, tmp_path):
-    from xai_reports.outputs import safe_name
+    from xai_reports.io.outputs import safe_name
 
     rows = mixed_rows(batch_case, 4, 0)
     rows.loc[0, "applicant_id"] = "X/1"

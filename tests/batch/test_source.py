@@ -7,7 +7,7 @@ import pytest
 
 from xai_reports.batch import TableSource
 from xai_reports.errors import InputError
-from xai_reports.tabular import read_table
+from xai_reports.io.tabular import read_table
 
 
 @pytest.fixture()

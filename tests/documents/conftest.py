@@ -19,7 +19,7 @@ def hmda_case(tmp_path_factory):
 
     from examples.finance_hmda import FEATURES, PROTECTED, load_hmda
     from xai_reports.packs import load_pack
-    from xai_reports.tabular import encode_like_pack
+    from xai_reports.io.tabular import encode_like_pack
 
     root = tmp_path_factory.mktemp("hmda")
     pack = load_pack("finance_hmda_example")

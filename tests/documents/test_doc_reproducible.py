@@ -251,7 +251,7 @@ def test_verify_says_when_the_rerender_used_another_subsetter(letters_run, tmp_p
 
     with pikepdf.open(io.BytesIO(pdf_ft)) as doc:
         names = doc.Root.Names.EmbeddedFiles.Names
-        from xai_reports.outputs import canonical_json
+        from xai_reports.io.outputs import canonical_json
 
         names[1].EF.F.write(canonical_json(record).encode("utf-8"))
         buf = io.BytesIO()

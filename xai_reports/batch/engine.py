@@ -31,7 +31,7 @@ from pathlib import Path
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
-from ..outputs import check_writable_dir
+from ..io.outputs import check_writable_dir
 from .executors import DaskExecutor, InlineExecutor, PoolExecutor, usable_cpus
 from .journal import Journal, remove_stale_temporaries
 from .source import TableSource

@@ -10,7 +10,7 @@
   SHA-256 and size.
 
 A document is committed in this order: every file is written to a temporary
-name and renamed into place (:func:`~xai_reports.outputs.atomic_write`), then
+name and renamed into place (:func:`~xai_reports.io.outputs.atomic_write`), then
 its line is appended with a single ``write`` and the journal is ``fsync``-ed.
 So at any instant a journal line implies the files are complete. A crash
 between the rename and the append only costs redoing that document (same
@@ -38,7 +38,7 @@ import os
 from pathlib import Path
 
 from ..errors import BatchStateError
-from ..outputs import atomic_write
+from ..io.outputs import atomic_write
 
 JOURNAL_SCHEMA = "xai-reports/batch-journal/1"
 STATE_PREFIX = ".xai-reports."
@@ -212,8 +212,8 @@ class Journal:
 
     def _target(self, name: str) -> Path:
         """``out / name``, inside ``out``: a plain file name is checked without touching the disk;
-        anything else goes through :func:`~xai_reports.outputs.inside`."""
-        from ..outputs import inside
+        anything else goes through :func:`~xai_reports.io.outputs.inside`."""
+        from ..io.outputs import inside
 
         if name and name not in (".", "..") and not any(c in name for c in "/\\\x00"):
             if self._base is None:
@@ -280,7 +280,7 @@ def _fsync_dir(path: Path):
 
 
 def remove_stale_temporaries(out_dir) -> int:
-    """Delete ``.tmp-*`` files that :func:`~xai_reports.outputs.atomic_write` left behind when a
+    """Delete ``.tmp-*`` files that :func:`~xai_reports.io.outputs.atomic_write` left behind when a
     previous run was killed mid-write. Returns how many were removed."""
     n = 0
     for p in Path(out_dir).glob(".tmp-*"):

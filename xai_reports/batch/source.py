@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, brief
-from ..outputs import sha256_file
-from ..tabular import check_id
+from ..io.outputs import sha256_file
+from ..io.tabular import check_id
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _READ_ERRORS = (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError)

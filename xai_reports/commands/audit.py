@@ -43,7 +43,7 @@ def run(args):
     if out.suffix.lower() not in (".pdf", ".html", ".htm", ".json"):
         raise InputError(f"--out must end in .pdf or .html (got '{out.name}')")
     key = signing_key(key_file=args.key_file, key_env=args.key_env)
-    from ..outputs import check_writable_file
+    from ..io.outputs import check_writable_file
 
     check_writable_file(out)
     if args.json_out:

@@ -43,7 +43,7 @@ def print_summary(summary, out, stream=None):
 def run(args):
     from ..documents.case_review import generate_case_reviews
     from ..integrity import signing_key
-    from ..outputs import check_writable_dir
+    from ..io.outputs import check_writable_dir
 
     check_writable_dir(args.out)
     try:

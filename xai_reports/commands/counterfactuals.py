@@ -38,11 +38,11 @@ def run(args):
     from ..adapters import load_model
     from ..counterfactuals import counterfactuals
     from ..errors import InputError
-    from ..outputs import atomic_write, canonical_json
+    from ..io.outputs import atomic_write, canonical_json
     from ..packs import load_pack
-    from ..tabular import check_frame, check_model_types, read_table
+    from ..io.tabular import check_frame, check_model_types, read_table
 
-    from ..outputs import check_writable_dir
+    from ..io.outputs import check_writable_dir
 
     check_writable_dir(args.out)
     pack = load_pack(args.pack)

@@ -33,7 +33,7 @@ def add_parser(sub, name):
 def run(args):
     from ..documents.incident import generate_incident_report
     from ..integrity import signing_key
-    from ..outputs import check_writable_file
+    from ..io.outputs import check_writable_file
 
     check_writable_file(args.out)
     res = generate_incident_report(args.model, args.clip, args.incident, args.out, args.pack, planner=args.planner,

@@ -45,7 +45,7 @@ def print_summary(summary, out, stream=None):
 def run(args):
     from ..integrity import signing_key
     from ..documents.letter import generate_letters
-    from ..outputs import check_writable_dir
+    from ..io.outputs import check_writable_dir
 
     check_writable_dir(args.out)
     try:

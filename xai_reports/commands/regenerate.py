@@ -33,7 +33,7 @@ def regenerate_document(record_path, out_dir, *, pack=None, formats=("pdf", "htm
 
     from ..documents import kind_of_record, registered_kinds
     from ..errors import InputError
-    from ..outputs import atomic_write, inside
+    from ..io.outputs import atomic_write, inside
 
     path = Path(record_path)
     try:

@@ -194,7 +194,7 @@ def _differs(a, b) -> bool:
 def _as_frame(X, features, pack, what: str) -> pd.DataFrame:
     """``X`` as a DataFrame of the model features, typed as the pack says (categoricals as categoricals)."""
     if isinstance(X, (str, Path)):
-        from ..tabular import read_table
+        from ..io.tabular import read_table
 
         X = read_table(X)
     if not isinstance(X, pd.DataFrame):
@@ -220,7 +220,7 @@ def _as_frame(X, features, pack, what: str) -> pd.DataFrame:
             elif not pd.api.types.is_numeric_dtype(col.dtype):
                 typed = False
         if not typed:
-            from ..tabular import encode_like_pack
+            from ..io.tabular import encode_like_pack
 
             X = encode_like_pack(X, pack, features)
     if not X.index.is_unique:

@@ -10,7 +10,7 @@ kind registry (:mod:`.verify`).
 """
 
 from ..errors import IntegrityError
-from ..outputs import sha256_file
+from ..io.outputs import sha256_file
 from .manifest import (KEY_ENV, KEY_FILE_ENV, MANIFEST_NAME, MANIFEST_SCHEMA, MIN_KEY_BYTES, RECORD_NAME,
                        STEM_MANIFEST_SUFFIX, RunManifest, key_id, sha256_bytes, sign, signing_key,
                        write_document_manifest)

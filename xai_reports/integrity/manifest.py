@@ -38,7 +38,7 @@ import os
 from pathlib import Path
 
 from ..errors import IntegrityError
-from ..outputs import atomic_write, canonical_json, inside, sha256_file
+from ..io.outputs import atomic_write, canonical_json, inside, sha256_file
 
 __all__ = ["RunManifest", "signing_key", "sign", "key_id", "write_document_manifest", "sha256_bytes", "sha256_file",
            "MANIFEST_NAME", "STEM_MANIFEST_SUFFIX", "MANIFEST_SCHEMA", "RECORD_NAME", "KEY_ENV", "KEY_FILE_ENV",

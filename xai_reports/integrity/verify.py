@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..documents.base import kind_of_record, registered_kinds
 from ..errors import InputError, XaiReportsError
-from ..outputs import sha256_file
+from ..io.outputs import sha256_file
 from ..render.mock import is_mock_pdf
 from .manifest import (MANIFEST_NAME, MANIFEST_SCHEMA, RECORD_NAME, STEM_MANIFEST_SUFFIX, _unsigned_bytes, key_id,
                        sha256_bytes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..outputs import canonical_json
+from ..io.outputs import canonical_json
 from .charts import render_figure
 from .env import render_template
 from .pdf import html_to_pdf

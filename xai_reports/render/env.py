@@ -166,7 +166,7 @@ def clean_text(value):
     separators as ``\\n``, so data (a name, an address, a narrative) can never put a raw control
     character into the HTML or the PDF made from it. Tab and line feed are HTML white space (inside
     ``<pre>`` they keep their meaning). Decision ids never get here with control characters: they are
-    refused when the data are read (:func:`xai_reports.tabular.check_id`)."""
+    refused when the data are read (:func:`xai_reports.io.tabular.check_id`)."""
     if isinstance(value, str) and (_HIDDEN.search(value) or _BREAKS.search(value)):
         cleaned = _HIDDEN.sub("", _BREAKS.sub("\n", value))
         return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..outputs import canonical_json
+from ..io.outputs import canonical_json
 from .env import render_template
 from .pdf import html_to_pdf
 

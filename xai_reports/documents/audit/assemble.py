@@ -4,7 +4,7 @@ description, limitations, monitoring, sign-off and the reproducibility appendix 
 from __future__ import annotations
 
 from ...errors import PackError
-from ...outputs import sha256_file
+from ...io.outputs import sha256_file
 from ..blocks import (bullet_list, cell, fixed, is_nan, jsonable, key_value_table, paragraph, percent, subheading,
                       table)
 from .context import AuditContext, sha256_frame, software_versions

@@ -21,7 +21,7 @@ _NEG = {"0", "0.0", "no", "n", "false", "f"}
 
 def parse_target(series: pd.Series, column: str, source, positive_label) -> tuple[np.ndarray, dict]:
     """0/1 labels; returns ``(y, bad_rows)`` where bad_rows maps row position -> InputError."""
-    from ...tabular import _is_missing
+    from ...io.tabular import _is_missing
 
     y = np.zeros(len(series), dtype=np.int64)
     bad: dict[int, InputError] = {}

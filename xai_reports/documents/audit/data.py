@@ -17,7 +17,7 @@ from .context import AuditContext
 def data_section(c: AuditContext) -> dict:
     """The data section: rows used and excluded, each column's role, missing values and range, the
     protected-attribute distribution."""
-    from ...tabular import _is_missing
+    from ...io.tabular import _is_missing
 
     spec = c.spec
     raw, X = c.raw, c.X
@@ -39,7 +39,7 @@ def data_section(c: AuditContext) -> dict:
             roles[col] = "not used"
     rows = []
     col_results = []
-    from ...tabular import missing_tokens
+    from ...io.tabular import missing_tokens
 
     for col in raw.columns:
         toks = missing_tokens(spec, col)

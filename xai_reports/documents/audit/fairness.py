@@ -14,7 +14,7 @@ from .context import AuditContext
 
 def fairness_section(c: AuditContext) -> dict:
     """The fairness section, per protected attribute: the pack's ``audit.fairness`` metrics and their findings."""
-    from ...fairness import adverse_impact_ratio, logit_marginal_effect, proxy_screen, standardized_mean_difference
+    from ...metrics.fairness import adverse_impact_ratio, logit_marginal_effect, proxy_screen, standardized_mean_difference
 
     title = c.words.fairness_title
     fs = c.asec.fairness if c.asec else None

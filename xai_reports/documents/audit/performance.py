@@ -12,7 +12,7 @@ def performance_section(c: AuditContext) -> dict:
     """Performance on the labelled data, overall and by protected group, with ROC and calibration figures."""
     from sklearn.metrics import roc_curve
 
-    from ...performance import binary_performance, performance_by_group
+    from ...metrics.performance import binary_performance, performance_by_group
 
     st = c.settings
     overall = binary_performance(c.y, c.p, c.threshold, n_bins=st.calibration_bins)

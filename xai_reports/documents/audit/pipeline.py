@@ -63,7 +63,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
     from ...adapters import load_model, wrap_model
     from ..letter import declared_model_features
     from ...packs import load_pack
-    from ...tabular import check_frame, read_table
+    from ...io.tabular import check_frame, read_table
 
     pack = load_pack(pack)
     spec = pack.spec
@@ -158,8 +158,8 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
 
     groups = {}
     bands: dict[str, dict] = {}
-    from ...fairness import band_groups, band_labels, default_bands
-    from ...tabular import _is_missing, _norm_category, missing_tokens
+    from ...metrics.fairness import band_groups, band_labels, default_bands
+    from ...io.tabular import _is_missing, _norm_category, missing_tokens
 
     for a in protected:
         fs = spec.features.get(a)

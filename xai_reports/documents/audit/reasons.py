@@ -43,7 +43,7 @@ def reasons_section(c: AuditContext) -> dict:
     if c.attr is None:
         c.results["reasons"] = {"computed": False, "why": c.attr_error}
         return {"id": "reasons", "title": title, "blocks": [not_computed(c.attr_error)]}
-    from ...reasons import build_reference, deny_probability, select_reasons
+    from ..letter.reasons import build_reference, deny_probability, select_reasons
 
     pack, fin = c.pack, c.spec.section("letter")
     credit = "credit " if c.words.lending else ""   # lending packs: Regulation B wording

@@ -64,7 +64,7 @@ class AuditReport:
 
     def save(self, path) -> Path:
         """Write ``path`` (``.pdf``, ``.html`` or ``.json``) atomically; returns the path."""
-        from ...outputs import atomic_write, canonical_json
+        from ...io.outputs import atomic_write, canonical_json
 
         path = Path(path)
         suffix = path.suffix.lower()
@@ -111,7 +111,7 @@ def rerender_audit(record: dict, *, pack=None, templates=None, formats=("pdf",))
         RenderError: a record written before the figures were recorded.
     """
     from ...errors import RenderError, TemplateError
-    from ...outputs import canonical_json
+    from ...io.outputs import canonical_json
     from ...packs import load_recorded_pack
     from ...render import check_recorded_template
 

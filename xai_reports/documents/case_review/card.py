@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ModelLoadError
-from ...outputs import atomic_write, canonical_json, sha256_file
+from ...io.outputs import atomic_write, canonical_json, sha256_file
 
 CARD_SCHEMA = "xai-reports/healthcare-model-card/1"
 

@@ -22,10 +22,10 @@ from ...adapters import load_model
 from ...adapters.architectures import build_architecture
 from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
 from ...errors import InputError, PackError, TemplateError
-from ...outputs import atomic_write, canonical_json, inside, safe_name
+from ...io.outputs import atomic_write, canonical_json, inside, safe_name
 from ...packs import load_pack
 from ...render import render_record_files, template_fingerprint
-from ...tabular import check_frame
+from ...io.tabular import check_frame
 from .card import load_card
 from .image import ImageCases
 from .privacy import leak_check, resolve_profile
@@ -90,7 +90,7 @@ def _load(model, card_path, pack):
         if list(names) != list(spec.features):
             raise PackError(f"the model's features {names[:3]}... differ from {pack.section_key('case_review')}.models.{mid}.features",
                             file=pack.files[-1], key_path=f"{pack.section_key('case_review')}.models.{mid}.features")
-        from ...tabular import check_model_types
+        from ...io.tabular import check_model_types
 
         check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
     else:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from ...outputs import canonical_json
+from ...io.outputs import canonical_json
 from .charts import probability_png
 from .content import case_review_content
 from .privacy import format_date, patient_section

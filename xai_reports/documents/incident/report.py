@@ -17,7 +17,7 @@ import numpy as np
 
 from ..._version import __version__
 from ...errors import InputError, PackError
-from ...outputs import atomic_write, sha256_file
+from ...io.outputs import atomic_write, sha256_file
 from ...packs import load_pack, load_recorded_pack
 from ...render import check_recorded_template, render_record_files, template_fingerprint
 from ...render.env import template_search_path

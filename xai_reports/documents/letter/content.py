@@ -74,7 +74,7 @@ def letter_content(*, pack, decision_id: str, raw_row: dict, reasons, decision_d
         pack: the loaded pack (with a ``letter`` section).
         decision_id: the application's id.
         raw_row: the row as received (for name, address and displayed values).
-        reasons: a :class:`~xai_reports.reasons.ReasonResult` (not flagged).
+        reasons: a :class:`~xai_reports.documents.letter.reasons.ReasonResult` (not flagged).
         decision_date: ISO date of the notice.
         language: ``"en"`` or another language the pack declares.
         counterfactual: ``{"text", "caveat", ...}`` ('what could change the decision',

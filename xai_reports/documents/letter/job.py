@@ -22,11 +22,11 @@ from ...attribution import explain
 from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource, run_batch
 from ...errors import InputError, PackError
 from ...integrity import RunManifest, signing_key
-from ...outputs import atomic_write, canonical_json, safe_name
+from ...io.outputs import atomic_write, canonical_json, safe_name
 from ...packs import load_pack
-from ...reasons import build_reference, deny_probability, select_reasons
+from .reasons import build_reference, deny_probability, select_reasons
 from ...render import renderer_software, template_fingerprint, template_search_path
-from ...tabular import check_frame, read_table
+from ...io.tabular import check_frame, read_table
 from .content import letter_content
 from .render import FORMATS, LetterRenderer, letter_template
 
@@ -81,7 +81,7 @@ def declared_model_features(adapter, pack, model_file=None) -> list[str]:
         PackError: no feature names, or a feature the pack does not declare.
         InputError: a feature the model takes as categorical that the pack declares numeric, or the reverse.
     """
-    from ...tabular import check_model_types
+    from ...io.tabular import check_model_types
 
     names = adapter.feature_names
     if not names:

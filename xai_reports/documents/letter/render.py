@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ...batch.packref import PackHandle
 from ...errors import InputError, TemplateError
-from ...outputs import atomic_write, canonical_json, inside, safe_name
+from ...io.outputs import atomic_write, canonical_json, inside, safe_name
 from ...packs import load_recorded_pack
 from ...render import (check_recorded_template, html_to_pdf, localized_template, render_record_files,
                        template_fingerprint, template_search_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import CONTROL_CHARS, InputError, brief
+from ..errors import CONTROL_CHARS, InputError, brief
 
 MISSING_TOKENS = {"", "na", "nan", "null", "none", "n/a"}   # the default of a pack's ``missing_values``
 

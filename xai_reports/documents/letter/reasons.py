@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .attribution import Attribution, explain
-from .errors import InputError
+from ...attribution import Attribution, explain
+from ...errors import InputError
 
 
 @dataclass
@@ -96,7 +96,7 @@ def build_reference(adapter, X_ref: pd.DataFrame | None, pack, *, method: str | 
         raise InputError(
             f"reference population '{kind}' has {len(rows)} rows, fewer than min_rows="
             f"{fin.reference_population.min_rows}; widen 'band' or give more reference data")
-    from .attribution.auto import background_options
+    from ...attribution.auto import background_options
 
     method = method or pack.explanation.method
     means = {f: float(np.nanmean(pd.to_numeric(rows[f], errors="coerce").to_numpy(dtype=float)))

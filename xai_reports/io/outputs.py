@@ -71,7 +71,7 @@ def check_writable_dir(path, *, what: str = "output folder", name=None) -> None:
     """
     import tempfile
 
-    from .errors import InputError
+    from ..errors import InputError
 
     target = Path(path)
     label = target if name is None else name
@@ -102,7 +102,7 @@ def check_writable_file(path, *, what: str = "output file") -> None:
     Raises:
         InputError: naming the file and why.
     """
-    from .errors import InputError
+    from ..errors import InputError
 
     target = Path(path)
     if target.is_dir():
