@@ -222,7 +222,7 @@ def assemble(c: AuditContext, built: dict) -> AuditReport:
     appendix_rows += [(f"Data {c.data_path.name if c.data_path else '(DataFrame, as CSV)'}", data_hash)]
     if ref_hash:
         appendix_rows.append(("Reference data", ref_hash))
-    appendix_rows += [("Pack " + " + ".join(f.name for f in c.pack.files) + " (merged)", c.pack.sha256),
+    appendix_rows += [("Pack " + " + ".join(c.pack.describe()["files"]) + " (merged)", c.pack.sha256),
                       (f"Template {tpl['name']} (with what it extends)", tpl["sha256"])]
     appendix_rows += [(f"  {k}", v) for k, v in tpl["files"].items()]
     settings_rows = [("Seed", str(st.seed)), ("Decision threshold", f"{c.threshold:g}"),
