@@ -13,7 +13,7 @@ def add_parser(sub, name):
                                    "identification, monitoring plan and sign-off from the pack. Writes one PDF (with "
                                    "its JSON record attached) or one self-contained HTML file. Exit 0: report written; "
                                    "2: nothing written (bad file, column, pack or model).")
-    p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
+    p.add_argument("--pack", required=True, help="pack name (e.g. finance_hmda_example, tenant_screening) or path to a pack.yaml / folder")
     p.add_argument("--model", required=True,
                    help="model file (recognised by content): XGBoost .json/.ubj, LightGBM .txt/JSON dump, "
                         "CatBoost .cbm/JSON, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "

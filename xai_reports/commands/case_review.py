@@ -8,12 +8,12 @@ from ..batch.cli import INTERRUPTED, add_batch_arguments, batch_kwargs, print_ba
 
 
 def add_parser(sub, name):
-    p = sub.add_parser(name, help="write clinician case-review sheets (healthcare)",
+    p = sub.add_parser(name, help="write clinician case-review sheets",
                        description="Write a clinician case-review sheet (PDF with the JSON record embedded, HTML, "
                                    "JSON record) for each case, under a print profile. Exit 0: every case got a "
                                    "sheet; 3: some rows had bad values (listed); 2: nothing written (bad file, "
                                    "pack, model or profile).")
-    p.add_argument("--pack", required=True, help="pack name (healthcare) or path to a pack.yaml / folder")
+    p.add_argument("--pack", required=True, help="pack name (e.g. healthcare) or path to a pack.yaml / folder; its kinds include case_review")
     p.add_argument("--model", required=True,
                    help="model file: XGBoost .json (tabular) or torch state dict .pt (image), with its "
                         "<stem>.card.json beside it")

@@ -11,7 +11,7 @@ def add_parser(sub, name):
                                    "approval), find up to k counterfactuals that change only actionable features "
                                    "within their declared direction and bounds, or report that none exists and why. "
                                    "Writes counterfactuals.csv, status.csv and summary.json to --out.")
-    p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
+    p.add_argument("--pack", required=True, help="pack name (e.g. finance_hmda_example, tenant_screening) or path to a pack.yaml / folder")
     p.add_argument("--model", required=True,
                    help="model file (recognised by content): XGBoost .json/.ubj, LightGBM .txt/JSON dump, "
                         "CatBoost .cbm/JSON, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "

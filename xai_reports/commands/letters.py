@@ -12,7 +12,7 @@ def add_parser(sub, name):
                        description="Write an adverse-action letter (PDF, HTML, JSON record) for each row "
                                    "the model denies, and summary.json. Exit 0: every row handled; "
                                    "3: some rows had bad values (listed); 2: nothing written (bad file, pack or model).")
-    p.add_argument("--pack", required=True, help="pack name (finance) or path to a pack.yaml / folder")
+    p.add_argument("--pack", required=True, help="pack name (e.g. finance_hmda_example, tenant_screening) or path to a pack.yaml / folder")
     p.add_argument("--model", required=True,
                    help="model file (recognised by content): XGBoost .json/.ubj, LightGBM .txt/JSON dump, "
                         "CatBoost .cbm/JSON, scikit-learn .skops, .onnx, scorecard .yaml/.csv, "
