@@ -53,7 +53,7 @@ class DocumentKind:
         section: the pack section the kind owns (``letter:``); ``None`` for a kind without one.
         schema: ``"module:Class"`` of that section's pydantic model. The model may define
             ``check_pack(self, pack)``, called with the validated pack, for checks across sections
-            (raise :class:`~xai_reports.packs.fields.KeyedError` to name the key).
+            (raise :class:`~xai_reports.errors.KeyedError` to name the key).
         legacy_sections: older names of the section (``("finance",)``), still read with a
             ``DeprecationWarning``.
         template_key: the key under the pack's ``templates:`` naming the kind's template.

@@ -1,7 +1,7 @@
 """Field types shared by the pack schema and the sections of the document kinds.
 
-Every model is :class:`Strict` (unknown keys are errors). :class:`KeyedError` is what a
-cross-check raises to name the key path it belongs to.
+Every model is :class:`Strict` (unknown keys are errors). :class:`~xai_reports.errors.KeyedError`
+(re-exported here) is what a cross-check raises to name the key path it belongs to.
 """
 
 from __future__ import annotations
