@@ -43,4 +43,4 @@ def test_pack_without_its_section_loads_but_cannot_make_incident_reports(tmp_pat
     with pytest.raises(PackError) as exc:
         generate_incident_report("model", "clip", "incident.yaml", tmp_path / "r.pdf", pack=pack)
     assert exc.value.key_path == "autonomous_driving"
-    assert "has no 'autonomous_driving' section" in str(exc.value) and str(f) in str(exc.value)
+    assert "has no 'incident' section" in str(exc.value) and str(f) in str(exc.value)
