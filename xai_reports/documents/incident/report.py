@@ -28,6 +28,7 @@ from .clips import Clip, read_clip
 from .content import event_sentence, incident_content
 from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
 from .incident_file import Incident, load_incident
+from .logs import read_mcap_clip
 from .models import load_decision_model, load_planner
 
 RECORD_SCHEMA = "xai-reports/incident-record/1"
@@ -117,6 +118,14 @@ def _odd_checks(clip: Clip, odd) -> list[dict]:
         checks.append({"item": "maximum speed in clip", "value": f"{speed:.0f} km/h",
                        "allowed": f"<= {odd.max_speed_kph:.0f} km/h", "inside": speed <= odd.max_speed_kph + 1e-9})
     return checks
+
+
+def load_clip(path, topics) -> Clip:
+    """A clip folder, or an MCAP log (``.mcap``) read through the pack's topic map."""
+    p = Path(path)
+    if p.suffix.lower() == ".mcap":
+        return read_mcap_clip(p, topics)
+    return read_clip(p)
 
 
 def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> dict:
@@ -225,12 +234,12 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     if not tpl_name:
         raise PackError("the pack declares no 'incident' template", file=pack.files[-1], key_path="templates.incident")
     inc = incident if isinstance(incident, Incident) else load_incident(incident)
-    clip = clip if isinstance(clip, Clip) else read_clip(clip)
     ad = pack.section("incident")
+    clip = clip if isinstance(clip, Clip) else load_clip(clip, ad.log_topics)
     if clip.images.shape[1:3] != (ad.decision_model.input_height, ad.decision_model.input_width):
         raise InputError(f"frames are {clip.images.shape[2]}x{clip.images.shape[1]} but the decision model takes "
                          f"{ad.decision_model.input_width}x{ad.decision_model.input_height}",
-                         file=clip.directory / "clip.json")
+                         file=clip.directory if clip.directory.is_file() else clip.directory / "clip.json")
     adapter, dec_desc, padapter, pl_desc = _resolve_models(model, planner, pack)
     res = explain_clip(adapter, clip, pack, planner=padapter, progress=progress)
     ie = ad.image_explanation
