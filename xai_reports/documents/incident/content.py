@@ -174,9 +174,43 @@ def incident_content(*, incident, pack, identification: dict, scenario: dict, ti
     return content
 
 
+def facts_content(facts: dict, findings: list, max_decel: float) -> dict:
+    """The 'computed from the log' table, the model's first response and the cross-check findings."""
+    rows = []
+    for r in facts["events"]:
+        ttc = "none" if r["ttc_s"] is None else ("0 (contact)" if r["ttc_s"] == 0 else f"{r['ttc_s']:.2f} s")
+        rows.append({"t": f"{r['t_s']:.1f}", "what": r["label"],
+                     "speed": f"{r['speed_mps']:.1f} m/s ({r['speed_mps'] * 3.6:.0f} km/h)",
+                     "gap": "none" if r["gap_m"] is None else f"{r['gap_m']:.1f} m", "ttc": ttc,
+                     "stopping": f"{r['stopping_needed_m']:.1f} m",
+                     "available": "none" if r["gap_m"] is None else f"{r['gap_m']:.1f} m",
+                     "accel": "not logged" if r["requested_accel_mps2"] is None else
+                     f"{r['requested_accel_mps2']:+.1f} m/s²"})
+    mfr = facts["model_first_response"]
+    if mfr is None:
+        first = "The replayed decision model never requests 'slow' or 'brake' in this clip."
+    else:
+        where = ("" if mfr["object"] is None or mfr["distance_m"] is None else
+                 f", with '{mfr['object']}' at {mfr['distance_m']:.1f} m, "
+                 + ("in the ego lane" if mfr["in_ego_lane"] else "not yet in the ego lane"))
+        first = f"The replayed decision model first requests '{mfr['decision']}' at t = {mfr['t_s']:.1f} s{where}."
+    bad = [f for f in findings if not f["agrees"]]
+    return {"rows": rows, "model_first_response": first,
+            "note": (f"Stopping distance needed: v² / (2 × {max_decel:g} m/s²), the pack's maximum "
+                     "deceleration, with no further reaction time. Distance available: the gap to the road user "
+                     "ahead in the ego lane ('none' when no road user is ahead). Time to collision: gap / closing "
+                     "speed ('none' with no road user ahead, 'not closing' when the gap does not shrink)."),
+            "findings": [{**f, "verdict": "agrees" if f["agrees"] else "CONTRADICTS THE LOG"} for f in findings],
+            "contradictions": len(bad),
+            "summary": (f"{len(bad)} of {len(findings)} facts of the incident file that the log also measures "
+                        "contradict it: " + "; ".join(f"{f['item']} ({f['incident']} vs {f['log']})" for f in bad)
+                        + "." if bad else f"All {len(findings)} facts of the incident file that the log also "
+                        "measures agree with it.")}
+
+
 def event_sentence(e: dict) -> str:
     """``{"t_s": 3.2, "event": "'brake' requested"}`` -> ``"'brake' requested at t = 3.2 s"``."""
     return f"{e['event']} at t = {_fmt_s(e['t_s'])}"
 
 
-__all__ = ["incident_content", "event_sentence", "human_number"]
+__all__ = ["incident_content", "event_sentence", "human_number", "facts_content"]

@@ -25,7 +25,7 @@ from .analysis import (DEFAULT_METHOD_OPTIONS, attribution_maps, debounce, decis
                        object_shares, occlusion_test, planner_explanation, predict_proba)
 from .facts import compute_facts, cross_check, event_key_frames, gap_text, hidden_by_debounce, ttc_text
 from .clips import Clip, read_clip
-from .content import event_sentence, incident_content
+from .content import event_sentence, facts_content, incident_content
 from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
 from .incident_file import Incident, load_incident
 from .logs import read_mcap_clip
@@ -192,40 +192,6 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
     return out
 
 
-def _facts_section(facts: dict, findings: list, ad) -> dict:
-    """The 'computed from the log' table, the model's first response and the cross-check findings."""
-    rows = []
-    for r in facts["events"]:
-        ttc = "none" if r["ttc_s"] is None else ("0 (contact)" if r["ttc_s"] == 0 else f"{r['ttc_s']:.2f} s")
-        rows.append({"t": f"{r['t_s']:.1f}", "what": r["label"],
-                     "speed": f"{r['speed_mps']:.1f} m/s ({r['speed_mps'] * 3.6:.0f} km/h)",
-                     "gap": "none" if r["gap_m"] is None else f"{r['gap_m']:.1f} m", "ttc": ttc,
-                     "stopping": f"{r['stopping_needed_m']:.1f} m",
-                     "available": "none" if r["gap_m"] is None else f"{r['gap_m']:.1f} m",
-                     "accel": "not logged" if r["requested_accel_mps2"] is None else
-                     f"{r['requested_accel_mps2']:+.1f} m/s²"})
-    mfr = facts["model_first_response"]
-    if mfr is None:
-        first = "The replayed decision model never requests 'slow' or 'brake' in this clip."
-    else:
-        where = ("" if mfr["object"] is None or mfr["distance_m"] is None else
-                 f", with '{mfr['object']}' at {mfr['distance_m']:.1f} m, "
-                 + ("in the ego lane" if mfr["in_ego_lane"] else "not yet in the ego lane"))
-        first = f"The replayed decision model first requests '{mfr['decision']}' at t = {mfr['t_s']:.1f} s{where}."
-    bad = [f for f in findings if not f["agrees"]]
-    return {"rows": rows, "model_first_response": first,
-            "note": (f"Stopping distance needed: v² / (2 × {ad.max_deceleration_mps2:g} m/s²), the pack's maximum "
-                     "deceleration, with no further reaction time. Distance available: the gap to the road user "
-                     "ahead in the ego lane ('none' when no road user is ahead). Time to collision: gap / closing "
-                     "speed ('none' with no road user ahead, 'not closing' when the gap does not shrink)."),
-            "findings": [{**f, "verdict": "agrees" if f["agrees"] else "CONTRADICTS THE LOG"} for f in findings],
-            "contradictions": len(bad),
-            "summary": (f"{len(bad)} of {len(findings)} facts of the incident file that the log also measures "
-                        "contradict it: " + "; ".join(f"{f['item']} ({f['incident']} vs {f['log']})" for f in bad)
-                        + "." if bad else f"All {len(findings)} facts of the incident file that the log also "
-                        "measures agree with it.")}
-
-
 def _signal_value(sig, name: str, k: int, unit: str) -> str:
     """A planner input as printed: ``"none"`` for the no-lead placeholders, never a number."""
     if name == "distance_to_lead_m":
@@ -326,7 +292,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                      else "Decision model replay: no brake request in this clip."),
     }
 
-    facts_section = _facts_section(res["facts"], findings, ad)
+    facts_section = facts_content(res["facts"], findings, ad.max_deceleration_mps2)
 
     # --- perception
     kfs = []
@@ -503,7 +469,8 @@ def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf"
 
 
 def generate_incident_report(model, clip, incident, out, pack="autonomous_driving", *, planner=None,
-                             formats=("pdf", "json"), progress: bool = False, key: bytes | None = None) -> dict:
+                             formats=("pdf", "json"), progress: bool = False, key: bytes | None = None,
+                             strict: bool = False, sgo_out=None) -> dict:
     """Write an incident explanation report.
 
     Args:
@@ -521,6 +488,8 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         progress: print a progress bar (rich).
         key: HMAC key signing the manifest (default: ``signing_key()``, i.e.
             ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
+        strict: fail (``InputError``, nothing written) when the incident file contradicts the log.
+        sgo_out: also write the SGO data elements to this ``.csv`` or ``.json`` file.
 
     Writes ``<stem>.manifest.json`` beside the report (SHA-256 of each file
     written, of the clip and models; signed when a key is set), for ``xai-reports verify``.
@@ -545,6 +514,8 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
     if bad or not formats:
         raise InputError(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)}")
     out = Path(out)
+    if sgo_out is not None and Path(sgo_out).suffix.lower() not in (".csv", ".json"):
+        raise InputError("the SGO export must end in .csv or .json", file=sgo_out)
     if out.exists() and out.is_dir():
         raise InputError("--out names a folder; give a file name such as incident.pdf", file=out)
     bar = None
@@ -566,6 +537,11 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
     finally:
         if bar:
             bar.stop()
+    bad = [f for f in record["cross_check"] if not f["agrees"]]
+    if strict and bad:
+        raise InputError(f"{len(bad)} fact(s) contradict the log (--strict): "
+                         + "; ".join(f"{f['item']}: {f['incident']} vs {f['log']}" for f in bad),
+                         file=incident if not isinstance(incident, Incident) else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for ext in formats:
@@ -577,7 +553,12 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         inputs[f"model_{i + 1}"] = m
     manifest = write_document_manifest(written, "incident_report", software=record["software"], inputs=inputs,
                                        key=key)
-    return {"files": written, "record": record, "manifest": manifest}
+    sgo = None
+    if sgo_out is not None:
+        from .sgo import write_sgo
+
+        sgo = write_sgo(record, sgo_out)
+    return {"files": written, "record": record, "manifest": manifest, "sgo": sgo}
 
 
 __all__ = ["generate_incident_report", "build_incident", "render_incident", "rerender_incident", "explain_clip",
