@@ -83,10 +83,6 @@ MSGDEFS = {
 }
 """ROS 2 message definitions the writer embeds (the reader uses whatever schemas the file holds)."""
 
-_SIGNAL_TYPES = {"twist": "geometry_msgs/msg/TwistStamped", "accel": "geometry_msgs/msg/AccelStamped",
-                 "data": None, "distance_m": "xai_reports_msgs/msg/LeadObject"}
-
-
 def _need_mcap(path):
     try:
         import mcap  # noqa: F401
@@ -119,7 +115,7 @@ def _stamp(ns: int) -> dict:
     return {"sec": ns // 1_000_000_000, "nanosec": ns % 1_000_000_000}
 
 
-def _decode_image(msg, schema: str, where: str, path, size):
+def _decode_image(msg, schema: str, where: str, path):
     from PIL import Image
 
     if schema.endswith("CompressedImage"):
@@ -212,7 +208,7 @@ def read_mcap_clip(path, topics):
             where = f"topic {topic}, message {idx}"
             ns = _stamp_ns(msg, message.log_time)
             if topic == topics.camera:
-                frames.append((ns, _decode_image(msg, schema.name, where, p, None), idx))
+                frames.append((ns, _decode_image(msg, schema.name, where, p), idx))
             if topic == topics.objects:
                 objects.append((ns, _detections(msg, where, p)))
             if topic == topics.detections:
