@@ -230,3 +230,39 @@ def test_location_fields_are_validated():
     data["time_place"]["latitude"] = 123.0
     with pytest.raises(InputError, match="time_place.latitude"):
         validate_incident(data)
+
+
+def test_the_ads_detections_with_confidence_are_read_and_printed(clips, tmp_path):
+    from mcap_ros2.writer import Writer
+
+    from xai_reports.documents.incident.facts import detections_text
+    from xai_reports.documents.incident.logs import MSGDEFS
+
+    p = tmp_path / "dets.mcap"
+    topics = _tiny_log(p, 0.0)
+    # the topic map of the tiny log; the file is rewritten with a detections topic added
+    with open(p, "wb") as fh:
+        w = Writer(fh)
+        cam = w.register_msgdef("sensor_msgs/msg/CompressedImage", MSGDEFS["sensor_msgs/msg/CompressedImage"])
+        f64 = w.register_msgdef("std_msgs/msg/Float64", MSGDEFS["std_msgs/msg/Float64"])
+        det = w.register_msgdef("vision_msgs/msg/Detection2DArray", MSGDEFS["vision_msgs/msg/Detection2DArray"])
+        for k in range(2):
+            ns = 10**9 + k * 10**8
+            hdr = {"stamp": {"sec": 1, "nanosec": k * 10**8}, "frame_id": "c"}
+            for name in ("speed", "gap", "ttc", "rel"):
+                w.write_message(f"/s/{name}", f64, {"data": 1.0}, log_time=ns)
+            w.write_message("/cam", cam, {"header": hdr, "format": "png", "data": _png()}, log_time=ns)
+            d = {"header": hdr, "id": "ped_7", "bbox": {"center": {"position": {"x": 50.0, "y": 30.5}, "theta": 0.0},
+                                                         "size_x": 4.0, "size_y": 9.0},
+                 "results": [{"hypothesis": {"class_id": "pedestrian", "score": 0.5 + 0.4 * k},
+                              "pose": {"pose": {"position": {"x": 28.8, "y": 2.0, "z": 0.0},
+                                                "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}},
+                                       "covariance": [0.0] * 36}}]}
+            w.write_message("/dets", det, {"header": hdr, "detections": [d]}, log_time=ns)
+        w.finish()
+    clip = read_mcap_clip(p, topics.model_copy(update={"detections": "/dets"}))
+    dets = clip.meta["detections"]
+    assert dets[1][0]["score"] == pytest.approx(0.9) and dets[1][0]["box"] == [48, 26, 52, 35]
+    assert clip.truth[0][0]["id"] == "ped_7"              # no objects topic: the detections are the objects
+    assert detections_text(dets[1]) == "ped_7: pedestrian (confidence 0.90) at 28.8 m, box [48, 26, 52, 35]"
+    assert detections_text([]) == "no detections in this frame" and detections_text(None) is None

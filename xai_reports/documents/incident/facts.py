@@ -57,6 +57,20 @@ def ttc_text(sig, k: int) -> str:
     return "not closing" if t >= TTC_CAP else f"{t:.2f} s"
 
 
+def detections_text(detections) -> str | None:
+    """The ADS's own detections of a frame as printed: ``"pedestrian (confidence 0.93) at 28.8 m; ..."``."""
+    if detections is None:
+        return None
+    if not detections:
+        return "no detections in this frame"
+    parts = []
+    for d in sorted(detections, key=lambda d: -(d.get("score") or 0.0)):
+        conf = "" if d.get("score") is None else f" (confidence {d['score']:.2f})"
+        dist = "" if not d.get("distance_m") else f" at {d['distance_m']:.1f} m"
+        parts.append(f"{d['id']}: {str(d['class']).replace('_', ' ')}{conf}{dist}, box {d['box']}")
+    return "; ".join(parts)
+
+
 def _frame_at(times, t: float) -> int:
     return int(np.argmin(np.abs(np.asarray(times) - t)))
 
@@ -285,5 +299,5 @@ def event_key_frames(clip, debounced, facts: dict, *, max_frames: int) -> list[d
 
 
 
-__all__ = ["compute_facts", "cross_check", "has_lead", "gap_text", "ttc_text", "hidden_by_debounce", "event_key_frames",
+__all__ = ["compute_facts", "cross_check", "detections_text", "has_lead", "gap_text", "ttc_text", "hidden_by_debounce", "event_key_frames",
            "MEASURES", "SURFACES"]

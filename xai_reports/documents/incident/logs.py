@@ -310,7 +310,8 @@ def read_mcap_clip(path, topics):
             clip_meta[key] = json.loads(meta[key])
     clip = Clip(directory=p, meta=clip_meta, images=np.stack([f[1] for f in frames]), times=times, signals=sig,
                 truth=truth, scenes=scene_list, sha256=hashlib.sha256(raw).hexdigest())
-    clip.meta["detections"] = detections
+    if detections is not None:      # the ADS's own detections per frame (printed with the key frames)
+        clip.meta["detections"] = dict(enumerate(detections))
     return clip
 
 

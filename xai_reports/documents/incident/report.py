@@ -23,7 +23,8 @@ from ...render import check_recorded_template, render_record_files, template_fin
 from ...render.env import template_search_path
 from .analysis import (DEFAULT_METHOD_OPTIONS, attribution_maps, debounce, decision_events, name_driver,
                        object_shares, occlusion_test, planner_explanation, predict_proba)
-from .facts import compute_facts, cross_check, event_key_frames, gap_text, hidden_by_debounce, ttc_text
+from .facts import (compute_facts, cross_check, detections_text, event_key_frames, gap_text, hidden_by_debounce,
+                    ttc_text)
 from .clips import Clip, read_clip
 from .content import event_sentence, facts_content, incident_content
 from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
@@ -344,6 +345,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                            + "."}}
         kfs.append({
             "t": f"{kf['t_s']:.1f}", "index": kf["index"], "decision": kf["decision"], "why": kf["why"],
+            "detections": detections_text((clip.meta.get("detections") or {}).get(kf["index"])
+                                          if isinstance(clip.meta.get("detections"), dict) else None),
             "probabilities": [{"label": k, "value": f"{v:.2f}"} for k, v in kf["probabilities"].items()],
             "figure": {"src": _uri(png), "alt": f"Frame at t = {kf['t_s']:.1f} s with ground-truth boxes, and "
                        f"{', '.join(maps)} heatmaps over it. " + statement},
