@@ -36,8 +36,9 @@ def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progr
         scenario: which scripted clip to write (see :data:`examples.driving_synthetic.clips.SCENARIOS`).
 
     Returns:
-        ``{"report": path, "record": path, "clip": path, "incident": path, "model_dir": path,
-        "key_frames": [...]}``.
+        ``{"report": path, "record": path, "clip": path, "incident": path, "mcap": path or None,
+        "model_dir": path, "key_frames": [...]}``; ``mcap`` is the same clip as an MCAP log with
+        ROS 2 messages (written when the ``mcap`` extra is installed).
 
     Examples::
 
@@ -56,11 +57,24 @@ def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progr
         for name in ("decision_cnn.pt", "planner_xgb.json", "model_card.json"):
             shutil.copyfile(WEIGHTS_DIR / name, model_dir / name)
     clip = write_clip(base / "clips" / scenario, scenario)
+    mcap = None
+    try:
+        import mcap as _mcap  # noqa: F401 - the 'mcap' extra is optional
+        import mcap_ros2 as _mcap_ros2  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        from xai_reports.documents.incident.clips import read_clip
+        from xai_reports.documents.incident.logs import write_mcap_clip
+        from xai_reports.packs import load_pack
+
+        topics = load_pack("autonomous_driving").section("incident").log_topics
+        mcap = write_mcap_clip(read_clip(clip), base / "clips" / f"{scenario}.mcap", topics)
     incident = base / "incident.yaml"
     atomic_write(incident, EXAMPLE_INCIDENT)
     res = generate_incident_report(model_dir, clip, incident, base / "incident_report.pdf",
                                    formats=("pdf", "json"), progress=progress)
-    return {"report": res["files"][0], "record": res["files"][1], "clip": clip, "incident": incident,
+    return {"report": res["files"][0], "record": res["files"][1], "clip": clip, "incident": incident, "mcap": mcap,
             "model_dir": model_dir, "key_frames": res["record"]["key_frames"]}
 
 

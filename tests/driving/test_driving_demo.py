@@ -12,3 +12,4 @@ def test_driving_demo(tmp_path):
     assert rec["synthetic"] is True and rec["report_id"] == "INC-SYN-0001"
     assert (tmp_path / "driving" / "clips" / "pedestrian_step_in" / "clip.json").is_file()
     assert (tmp_path / "driving" / "model" / "decision_cnn.pt").is_file()
+    assert res["mcap"] is None or res["mcap"].name == "pedestrian_step_in.mcap" and res["mcap"].stat().st_size > 100_000

@@ -76,3 +76,14 @@ def test_free_text_control_characters_do_not_reach_the_report(inputs, tmp_path):
     record = out.with_suffix(".json").read_text(encoding="utf-8")
     assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", record.rstrip("\n"))
     assert "\\u0000" in json.dumps(json.loads(record))  # the record keeps the text as given, escaped
+
+
+def test_bad_mcap_log_is_one_line_naming_the_file(inputs, tmp_path, capsys):
+    pytest.importorskip("mcap_ros2")
+    bad = tmp_path / "log.mcap"
+    bad.write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 40)
+    out = tmp_path / "out" / "r.pdf"
+    args = ["incident", "--model", str(shipped_models()), "--clip", str(bad), "--incident", str(inputs["incident"]),
+            "--out", str(out), "--quiet"]
+    rc = main(args)
+    assert_refused(rc, out.parent, str(bad), "not a readable MCAP/ROS 2 log", err=capsys.readouterr().err)

@@ -184,3 +184,115 @@ def test_incident_report_writes_a_manifest_and_verifies(built, tmp_path):
     shutil.copy(out / "report.pdf", lone / "incident.pdf")
     single = verify(lone / "incident.pdf")
     assert single.ok and not single.not_compared, str(single)
+
+
+# ----------------------------------------------------------------- issue 21: logs, facts, cross-check, layout
+def test_report_states_facts_computed_from_the_log(built):
+    _, text = _pdf_text(built["files"][0])
+    flat = re.sub(r"\s+", " ", text)
+    rec = built["record"]
+    assert "7a. Facts computed from the log" in flat
+    assert all(f["agrees"] for f in rec["cross_check"]), [f for f in rec["cross_check"] if not f["agrees"]]
+    assert "facts of the incident file that the log also measures agree with it" in flat
+    mfr = rec["facts"]["model_first_response"]
+    assert (mfr["decision"], mfr["t_s"], round(mfr["distance_m"], 1), mfr["in_ego_lane"]) == ("slow", 2.1, 28.8, False)
+    assert "first requests 'slow' at t = 2.1 s, with 'pedestrian_1' at 28.8 m, not yet in the ego lane" in flat
+    assert "Relative to the crash (t = 4.2 s)" in flat                      # DSSAD window anchored on the event
+    assert "100.00 m" not in flat and "10.00 s" not in flat               # no-lead placeholders never printed
+    rows = rec["document"]["content"]["planning"]["rows"]
+    assert any(c["value"] == "none" for r in rows for c in r["contributions"])
+    assert "18,250" in flat and "18250.0" not in flat                       # numbers for people
+    assert "ZIP code" in flat and "94000" in flat
+    named = [k for k in rec["document"]["content"]["perception"]["key_frames"] if k["named"]]
+    assert named and all("Integrated gradients" in k["statement"] and "Occlusion" in k["statement"] for k in named)
+    whys = " ".join(k["why"] for k in rec["document"]["content"]["perception"]["key_frames"])
+    assert "crash" in whys and "first appearance of 'pedestrian_1'" in whys
+    # a replayed 'continue' with the pedestrian in the lane is shown although it lasts one frame
+    assert any(e["event"].startswith("'continue' for 1 frame(s) with pedestrian_1 in the ego lane")
+               for e in rec["events"])
+
+
+def test_mcap_report_states_the_same_facts_as_the_folder_report(built, tmp_path):
+    pytest.importorskip("mcap_ros2")
+    from xai_reports.documents.incident.clips import read_clip
+    from xai_reports.documents.incident.logs import write_mcap_clip
+    from xai_reports.documents.incident.report import build_incident
+    from xai_reports.packs import load_pack
+
+    topics = load_pack("autonomous_driving").section("incident").log_topics
+    mcap = write_mcap_clip(read_clip(built["clip"]), tmp_path / "clip.mcap", topics)
+    rec = build_incident(shipped_models(), mcap, built["incident"])
+    folder = built["record"]
+    for key in ("replay", "events", "key_frames", "facts", "cross_check", "planner", "incident", "models"):
+        assert rec[key] == folder[key], key
+    assert rec["clip"]["id"] == folder["clip"]["id"] and rec["clip"]["frames"] == folder["clip"]["frames"]
+    a, b = rec["document"]["content"], folder["document"]["content"]
+    for key in ("timeline", "facts", "planning", "safety_case", "time_place"):
+        assert a[key] == b[key], key
+    assert [k["statement"] for k in a["perception"]["key_frames"]] == [k["statement"] for k in b["perception"]["key_frames"]]
+    assert a["scenario"]["conditions"] == b["scenario"]["conditions"]
+    assert a["scenario"]["source"]["format"] == "MCAP (ROS 2 CDR)"
+
+
+def _with_wrong_incident(built, tmp_path, monkeypatch):
+    """The real cross-check of an incident file holding the demo's old contradictions, on the built replay."""
+    import copy
+
+    import yaml
+
+    from xai_reports.documents.incident import report as report_mod
+    from xai_reports.documents.incident.analysis import debounce
+    from xai_reports.documents.incident.clips import read_clip
+    from xai_reports.documents.incident.facts import compute_facts, cross_check
+    from xai_reports.documents.incident.incident_file import validate_incident
+    from xai_reports.packs.sections.incident import CrossCheckSpec
+
+    data = yaml.safe_load(EXAMPLE_INCIDENT)
+    data["time_place"]["roadway_surface"] = "wet"
+    data["safety_case"]["spis"][0]["observed"] = "0.8 s in this event"
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(yaml.safe_dump(data))
+    clip = read_clip(built["clip"])
+    facts = compute_facts(clip, debounce(built["record"]["replay"]["decisions"], 2))
+    record = copy.deepcopy(built["record"])
+    inc = validate_incident(data)
+    record["incident"] = inc.model_dump(mode="json")
+    record["cross_check"] = cross_check(inc, clip, facts, CrossCheckSpec())
+    monkeypatch.setattr(report_mod, "build_incident", lambda *a, **k: record)
+    return wrong
+
+
+def test_strict_fails_on_a_contradiction_and_writes_nothing(built, tmp_path, monkeypatch, capsys):
+    wrong = _with_wrong_incident(built, tmp_path, monkeypatch)
+    out = tmp_path / "strict" / "r.pdf"
+    base = ["incident", "--model", str(shipped_models()), "--clip", str(built["clip"]), "--incident", str(wrong),
+            "--out", str(out), "--format", "json", "--quiet", "--sgo-out", str(tmp_path / "strict" / "sgo.csv")]
+    assert cli_main(base + ["--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "wrong.yaml" in err and "roadway surface: wet" in err and "SPI-07 observed" in err
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+    assert cli_main(base) == 0                       # without --strict: written, contradictions printed as findings
+    printed = capsys.readouterr().out
+    assert "finding: roadway surface: the incident file says wet" in printed
+    import csv
+
+    sgo = {r["element"]: r for r in csv.DictReader(open(tmp_path / "strict" / "sgo.csv"))}
+    surface = sgo["Roadway Surface"]
+    assert surface["value"] == "wet" and surface["source"].startswith("incident file; log: dry")
+    assert surface["source"].endswith("(CONTRADICTS)")
+
+
+def test_sgo_export_csv_and_json(built, tmp_path):
+    import csv
+
+    from xai_reports.documents.incident.sgo import write_sgo
+
+    rows = list(csv.DictReader(open(write_sgo(built["record"], tmp_path / "sgo.csv"))))
+    got = {r["element"]: r["value"] for r in rows}
+    assert got["City"] == "Example City" and got["State"] == "CA" and got["Zip Code"] == "94000"
+    assert got["Latitude"] == "37.7" and got["Longitude"] == "-122.4" and got["Mileage"] == "18250"
+    assert got["VIN"].endswith("N04352") and "1EXAMPLE" not in got["VIN"]
+    js = json.loads(write_sgo(built["record"], tmp_path / "sgo.json").read_text())
+    assert [r["element"] for r in js] == [r["element"] for r in rows]
+    with pytest.raises(InputError, match="csv or .json"):
+        write_sgo(built["record"], tmp_path / "sgo.txt")

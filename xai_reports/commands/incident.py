@@ -18,13 +18,17 @@ def add_parser(sub, name):
                    help="decision-model weights (.pt state dict for the pack's architecture), or a folder "
                         "holding one .pt and optionally planner_xgb.json")
     p.add_argument("--planner", help="planner model, XGBoost .json/.ubj (default: planner_xgb.json in the model folder)")
-    p.add_argument("--clip", required=True, help="clip folder (clip.json, signals.csv, frames/)")
+    p.add_argument("--clip", required=True, help="clip folder (clip.json, signals.csv, frames/) or an MCAP log with ROS 2 "
+                                                "messages (FILE.mcap, read through the pack's incident.log_topics)")
     p.add_argument("--incident", required=True, help="incident file (YAML): facts and safety analysis")
     p.add_argument("--out", required=True, help="output file, e.g. incident.pdf (other formats use the same stem)")
     p.add_argument("--format", default="pdf,json", help="comma-separated: pdf,html,json (default: pdf,json)")
     p.add_argument("--key-file", help="sign the manifest (<stem>.manifest.json) with the HMAC key in this file "
                                       "(default: $XAI_REPORTS_SIGNING_KEY / $XAI_REPORTS_SIGNING_KEY_FILE)")
     p.add_argument("--key-env", help="sign the manifest with the HMAC key in this environment variable")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 2 and write nothing when a fact of the incident file contradicts the log")
+    p.add_argument("--sgo-out", help="also write the NHTSA SGO data elements to this .csv or .json file")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
     return p
@@ -39,8 +43,12 @@ def run(args):
     res = generate_incident_report(args.model, args.clip, args.incident, args.out, args.pack, planner=args.planner,
                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
                                    progress=not args.quiet and sys.stderr.isatty(),
-                                   key=signing_key(key_file=args.key_file, key_env=args.key_env))
+                                   key=signing_key(key_file=args.key_file, key_env=args.key_env),
+                                   strict=args.strict, sgo_out=args.sgo_out)
     rec = res["record"]
+    for f in rec["cross_check"]:
+        if not f["agrees"]:
+            print(f"finding: {f['item']}: the incident file says {f['incident']}, the log {f['log']}")
     for kf in rec["key_frames"]:
         occ = kf["occlusion_test"]
         named = kf["named_object"] or "no single object"
@@ -48,5 +56,5 @@ def run(args):
             " (occlusion test: decision changes without it)" if occ["decision_changed"]
             else " (occlusion test: decision does NOT change without it)")
         print(f"t = {kf['t_s']:.1f} s: decision '{kf['decision']}', driven by {named}{check}")
-    print("wrote " + ", ".join(str(p) for p in [*res["files"], res["manifest"]]))
+    print("wrote " + ", ".join(str(p) for p in [*res["files"], res["manifest"]] + ([res["sgo"]] if res["sgo"] else [])))
     return 0

@@ -6,6 +6,9 @@
 * :mod:`.analysis`: replay, events, key frames, object attribution shares, occlusion tests;
 * :mod:`.figures`: timeline, key-frame, occlusion and planner figures;
 * :mod:`.clips`: the clip folder format and its strict reader;
+* :mod:`.logs`: MCAP logs with ROS 2 messages, read (and written) through the pack's topic map;
+* :mod:`.facts`: facts computed from the log, and the cross-check of the incident file against them;
+* :mod:`.sgo`: the NHTSA SGO data elements, exported as CSV or JSON;
 * :mod:`.scenes`: the SYNTHETIC road world a synthetic clip's frames are re-rendered from;
 * :mod:`.incident_file`: the investigator's ``INCIDENT.yaml`` schema;
 * :mod:`.models`: the decision-model and planner loaders.

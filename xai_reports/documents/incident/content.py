@@ -35,12 +35,28 @@ def _kv(*pairs) -> list[dict]:
     return [{"label": k, "value": "not stated" if v in (None, "") else str(v)} for k, v in pairs]
 
 
+def human_number(v) -> str | None:
+    """Numbers for people: ``18250.0`` -> ``"18,250"``, ``1234.56`` -> ``"1,234.56"``; ``None`` stays ``None``.
+
+    Examples::
+
+        >>> human_number(18250.0), human_number(22), human_number(37.7)
+        ('18,250', '22', '37.7')
+    """
+    if v is None or isinstance(v, bool):
+        return v
+    f = float(v)
+    if f.is_integer():
+        return f"{int(f):,}"
+    return f"{f:,.6f}".rstrip("0").rstrip(".")
+
+
 def _fmt_s(t: float) -> str:
     return f"{t:.1f} s"
 
 
 def incident_content(*, incident, pack, identification: dict, scenario: dict, timeline: dict,
-                     perception: dict, planning: dict | None, report_date: str) -> dict:
+                     perception: dict, planning: dict | None, report_date: str, facts: dict | None = None) -> dict:
     """Everything the incident template prints, as plain data.
 
     Args:
@@ -85,12 +101,14 @@ def incident_content(*, incident, pack, identification: dict, scenario: dict, ti
             "pack": identification["pack"],
         },
         "vehicle": _kv(("Make", v.make), ("Model", v.model), ("Model year", v.model_year),
-                       ("VIN (restricted, masked)", mask_vin(v.vin)), ("Mileage", v.mileage),
+                       ("VIN (restricted, masked)", mask_vin(v.vin)), ("Mileage", human_number(v.mileage)),
                        ("ADS hardware version", c.ads_hardware_version),
                        ("ADS software version", c.ads_software_version),
                        ("Automation feature version", c.automation_feature_version),
                        ("Calibration version", c.calibration_version), ("Map version", c.map_version)),
         "time_place": _kv(("Date", tp.date), ("Time (24 h)", tp.time), ("Location", tp.location),
+                          ("City", tp.city), ("State", tp.state), ("ZIP code", tp.zip_code),
+                          ("Latitude", tp.latitude), ("Longitude", tp.longitude),
                           ("Roadway type", tp.roadway_type), ("Roadway surface", tp.roadway_surface),
                           ("Roadway description", tp.roadway_description),
                           ("Posted speed limit (mph)", tp.posted_speed_limit_mph), ("Lighting", tp.lighting),
@@ -108,7 +126,7 @@ def incident_content(*, incident, pack, identification: dict, scenario: dict, ti
         "crash": {"occurred": cr.occurred,
                   "fields": _kv(("Crash with", cr.crash_with), ("SV pre-crash movement", cr.sv_pre_crash_movement),
                                 ("CP pre-crash movement", cr.cp_pre_crash_movement),
-                                ("SV pre-crash speed (mph)", cr.sv_precrash_speed_mph),
+                                ("SV pre-crash speed (mph)", human_number(cr.sv_precrash_speed_mph)),
                                 ("SV contact area", cr.sv_contact_area),
                                 ("Highest injury severity alleged", cr.highest_injury_severity),
                                 ("Air bags deployed", _yn(cr.airbags_deployed)),
@@ -118,6 +136,7 @@ def incident_content(*, incident, pack, identification: dict, scenario: dict, ti
                                 ("Investigating agency", cr.investigating_agency))},
         "narrative": {"text": incident.narrative.text, "cbi": incident.narrative.cbi},
         "timeline": timeline,
+        "facts": facts,
         "perception": perception,
         "planning": planning,
         "safety_analysis": _kv(("Classification", _CLASSIFICATION[sa.classification]),
@@ -155,9 +174,43 @@ def incident_content(*, incident, pack, identification: dict, scenario: dict, ti
     return content
 
 
+def facts_content(facts: dict, findings: list, max_decel: float) -> dict:
+    """The 'computed from the log' table, the model's first response and the cross-check findings."""
+    rows = []
+    for r in facts["events"]:
+        ttc = "none" if r["ttc_s"] is None else ("0 (contact)" if r["ttc_s"] == 0 else f"{r['ttc_s']:.2f} s")
+        rows.append({"t": f"{r['t_s']:.1f}", "what": r["label"],
+                     "speed": f"{r['speed_mps']:.1f} m/s ({r['speed_mps'] * 3.6:.0f} km/h)",
+                     "gap": "none" if r["gap_m"] is None else f"{r['gap_m']:.1f} m", "ttc": ttc,
+                     "stopping": f"{r['stopping_needed_m']:.1f} m",
+                     "available": "none" if r["gap_m"] is None else f"{r['gap_m']:.1f} m",
+                     "accel": "not logged" if r["requested_accel_mps2"] is None else
+                     f"{r['requested_accel_mps2']:+.1f} m/s²"})
+    mfr = facts["model_first_response"]
+    if mfr is None:
+        first = "The replayed decision model never requests 'slow' or 'brake' in this clip."
+    else:
+        where = ("" if mfr["object"] is None or mfr["distance_m"] is None else
+                 f", with '{mfr['object']}' at {mfr['distance_m']:.1f} m, "
+                 + ("in the ego lane" if mfr["in_ego_lane"] else "not yet in the ego lane"))
+        first = f"The replayed decision model first requests '{mfr['decision']}' at t = {mfr['t_s']:.1f} s{where}."
+    bad = [f for f in findings if not f["agrees"]]
+    return {"rows": rows, "model_first_response": first,
+            "note": (f"Stopping distance needed: v² / (2 × {max_decel:g} m/s²), the pack's maximum "
+                     "deceleration, with no further reaction time. Distance available: the gap to the road user "
+                     "ahead in the ego lane ('none' when no road user is ahead). Time to collision: gap / closing "
+                     "speed ('none' with no road user ahead, 'not closing' when the gap does not shrink)."),
+            "findings": [{**f, "verdict": "agrees" if f["agrees"] else "CONTRADICTS THE LOG"} for f in findings],
+            "contradictions": len(bad),
+            "summary": (f"{len(bad)} of {len(findings)} facts of the incident file that the log also measures "
+                        "contradict it: " + "; ".join(f"{f['item']} ({f['incident']} vs {f['log']})" for f in bad)
+                        + "." if bad else f"All {len(findings)} facts of the incident file that the log also "
+                        "measures agree with it.")}
+
+
 def event_sentence(e: dict) -> str:
     """``{"t_s": 3.2, "event": "'brake' requested"}`` -> ``"'brake' requested at t = 3.2 s"``."""
     return f"{e['event']} at t = {_fmt_s(e['t_s'])}"
 
 
-__all__ = ["incident_content", "event_sentence"]
+__all__ = ["incident_content", "event_sentence", "human_number", "facts_content"]

@@ -21,6 +21,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ...errors import CONTROL_CHARS, InputError
+from .facts import MEASURES
+
+MEASURE_NAMES = tuple(MEASURES)
 
 
 def _printable(v: str) -> str:
@@ -78,6 +81,11 @@ class TimePlace(_Strict):
     date: _dt.date
     time: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="24-hour HH:MM")
     location: str
+    city: Optional[str] = Field(default=None, description="SGO: city of the incident.")
+    state: Optional[str] = Field(default=None, description="SGO: state (two-letter code).")
+    zip_code: Optional[str] = Field(default=None, pattern=r"^\d{5}(-\d{4})?$", description="SGO: ZIP code.")
+    latitude: Optional[float] = Field(default=None, ge=-90, le=90, description="SGO: latitude (decimal degrees).")
+    longitude: Optional[float] = Field(default=None, ge=-180, le=180, description="SGO: longitude (decimal degrees).")
     roadway_type: str
     roadway_surface: str = "dry"
     roadway_description: Optional[str] = None
@@ -176,6 +184,9 @@ class SPI(_Strict):
     threshold: str
     observed: Optional[str] = None
     breached: bool
+    measure: Optional[Literal[MEASURE_NAMES]] = Field(
+        default=None, description="The quantity the log measures for this SPI (see facts.MEASURES); the "
+                                  "observation and the breach are then cross-checked against the log.")
 
 
 class SafetyCase(_Strict):
@@ -256,6 +267,9 @@ class Incident(_Strict):
     regulatory_reporting: list[Filing] = Field(default_factory=list)
     review: Review
     privacy: Privacy = Field(default_factory=Privacy)
+    timings: dict[Literal[MEASURE_NAMES], float] = Field(
+        default_factory=dict, description="Timings and distances the investigator states (facts.MEASURES keys); "
+                                          "each is cross-checked against the log.")
     synthetic: bool = Field(default=False, description="The incident is a SYNTHETIC example (printed on every page).")
 
 
@@ -369,8 +383,13 @@ time_place:
   date: 2026-11-02
   time: "18:42"
   location: Example City (precision reduced)
+  city: Example City
+  state: CA
+  zip_code: "94000"
+  latitude: 37.70
+  longitude: -122.40
   roadway_type: urban street, three lanes one way
-  roadway_surface: wet
+  roadway_surface: dry
   roadway_description: straight, level, sidewalks both sides
   posted_speed_limit_mph: 30
   lighting: dusk
@@ -409,10 +428,14 @@ narrative:
 safety_analysis:
   classification: functional_insufficiency_iso21448
   insufficiency_kind: performance
-  triggering_condition: pedestrian entering the lane from the kerb in low light and rain
+  triggering_condition: pedestrian entering the lane from the kerb in low light and rain, with a 0.8 s reaction latency
   sotif_area: known_unsafe
   hazard_log_entry: HAZ-PED-017 late detection of crossing pedestrian
-  root_cause: under investigation; the replayed decision model recognised the pedestrian only once it was in the lane
+  root_cause: >-
+    under investigation; the replayed decision model requested 'slow' at t = 2.1 s with the pedestrian
+    28.8 m ahead and not yet in the lane, and 'brake' at t = 3.1 s, but the recorded ADS request changed
+    to 'slow' only at t = 3.2 s and to 'brake' at t = 3.9 s: the delay lies between decision and request
+    (0.8 s end-to-end reaction latency), not in recognising the pedestrian
   contributing_factors:
     - dusk lighting with rain
     - 0.8 s end-to-end reaction latency
@@ -425,8 +448,9 @@ safety_case:
     - id: SPI-07
       name: pedestrian time-to-collision at first brake request (fleet median)
       threshold: ">= 2.0 s"
-      observed: "0.8 s in this event"
+      observed: "0.36 s in this event"
       breached: true
+      measure: ttc_at_first_brake_request_s
   safety_case_valid: under_review
   update_required: true
 corrective:
@@ -446,6 +470,12 @@ review:
   reviewer: {name: R. Reviewer (fictional), role: functional safety assessor}
   independence_level: I2
   signed_off: false
+timings:                      # stated by the investigator; cross-checked against the log
+  first_response_t_s: 3.2
+  first_brake_request_t_s: 3.9
+  event_t_s: 4.2
+  model_first_response_t_s: 2.1
+  model_first_response_distance_m: 28.8
 privacy:
   faces_plates_redacted: true
   public_copy: false

@@ -21,13 +21,15 @@ from ...io.outputs import atomic_write, sha256_file
 from ...packs import load_pack, load_recorded_pack
 from ...render import check_recorded_template, render_record_files, template_fingerprint
 from ...render.env import template_search_path
-from .analysis import (DEFAULT_METHOD_OPTIONS, attribution_maps, debounce, decision_events,
-                       key_frames as pick_key_frames, name_driver, object_shares, occlusion_test, planner_explanation,
-                       predict_proba)
+from .analysis import (DEFAULT_METHOD_OPTIONS, attribution_maps, debounce, decision_events, name_driver,
+                       object_shares, occlusion_test, planner_explanation, predict_proba)
+from .facts import (compute_facts, cross_check, detections_text, event_key_frames, gap_text, hidden_by_debounce,
+                    ttc_text)
 from .clips import Clip, read_clip
-from .content import event_sentence, incident_content
+from .content import event_sentence, facts_content, incident_content
 from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
 from .incident_file import Incident, load_incident
+from .logs import read_mcap_clip
 from .models import load_decision_model, load_planner
 
 RECORD_SCHEMA = "xai-reports/incident-record/1"
@@ -119,6 +121,14 @@ def _odd_checks(clip: Clip, odd) -> list[dict]:
     return checks
 
 
+def load_clip(path, topics) -> Clip:
+    """A clip folder, or an MCAP log (``.mcap``) read through the pack's topic map."""
+    p = Path(path)
+    if p.suffix.lower() == ".mcap":
+        return read_mcap_clip(p, topics)
+    return read_clip(p)
+
+
 def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> dict:
     """Run every analysis on a clip; returns plain numbers and arrays (no figures).
 
@@ -150,7 +160,15 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
         events.append({"t_s": float(e["t_s"]), "event": str(e["event"]), "source": str(e.get("source", "log"))})
     events.sort(key=lambda e: (e["t_s"], e["source"]))
     out["events"] = events
-    ks = pick_key_frames(times, probs, max_frames=ie.max_key_frames, decisions=debounce(decisions, min_frames))
+    debounced = debounce(decisions, min_frames)
+    facts = compute_facts(clip, debounced, max_decel=ad.max_deceleration_mps2)
+    hidden = hidden_by_debounce(times, decisions, debounced, clip.signals, min_duration_s=ad.event_min_duration_s)
+    events += [{k: v for k, v in e.items() if k != "index"} for e in hidden]
+    events.sort(key=lambda e: (e["t_s"], e["source"]))
+    out.update(facts=facts, hidden=hidden)
+    picks = event_key_frames(clip, debounced, facts, max_frames=ie.max_key_frames)
+    ks = [p["index"] for p in picks]
+    why = {p["index"]: p["why"] for p in picks}
     imgs = clip.images[ks]
     targets = np.argmax(probs[ks], axis=1)
     maps = {}
@@ -168,11 +186,22 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
             obj = next(o for o in objs if o["id"] == test_obj)
             occl = occlusion_test(adapter, clip.images[k], clip.scenes[k], obj)
         out["key_frames"].append({
-            "index": int(k), "t_s": float(times[k]), "decision": decisions[k],
+            "index": int(k), "t_s": float(times[k]), "decision": decisions[k], "why": why[k],
             "probabilities": dict(zip(classes, map(float, probs[k]))),
             "maps": {m: maps[m][j] for m in ie.methods}, "shares": shares, "named": named,
             "occlusion": occl, "objects": objs})
     return out
+
+
+def _signal_value(sig, name: str, k: int, unit: str) -> str:
+    """A planner input as printed: ``"none"`` for the no-lead placeholders, never a number."""
+    if name == "distance_to_lead_m":
+        return gap_text(sig, k)
+    if name == "ttc_s":
+        return ttc_text(sig, k)
+    if name == "rel_velocity_mps" and gap_text(sig, k) == "none":
+        return "none"
+    return f"{sig[name].iloc[k]:.2f} {unit}".strip()
 
 
 def _planner_section(pl, clip, pack, key_frames) -> dict:
@@ -186,7 +215,7 @@ def _planner_section(pl, clip, pack, key_frames) -> dict:
         order = np.argsort(-np.abs(vals))
         rows.append({"t_s": f"{clip.times[k]:.1f}", "p_brake": f"{pl['p_brake'][k]:.2f}",
                      "contributions": [{"label": labels.get(feats[i], feats[i]),
-                                        "value": f"{clip.signals[feats[i]].iloc[k]:.2f} {units.get(feats[i], '')}".strip(),
+                                        "value": _signal_value(clip.signals, feats[i], k, units.get(feats[i], "")),
                                         "shap": f"{vals[i]:+.2f}"} for i in order]})
     png = planner_png(clip.times, pl["p_brake"], pl["values"], feats, labels)
     first = np.flatnonzero(pl["p_brake"] >= pack.section("incident").planner.threshold)
@@ -225,14 +254,15 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     if not tpl_name:
         raise PackError("the pack declares no 'incident' template", file=pack.files[-1], key_path="templates.incident")
     inc = incident if isinstance(incident, Incident) else load_incident(incident)
-    clip = clip if isinstance(clip, Clip) else read_clip(clip)
     ad = pack.section("incident")
+    clip = clip if isinstance(clip, Clip) else load_clip(clip, ad.log_topics)
     if clip.images.shape[1:3] != (ad.decision_model.input_height, ad.decision_model.input_width):
         raise InputError(f"frames are {clip.images.shape[2]}x{clip.images.shape[1]} but the decision model takes "
                          f"{ad.decision_model.input_width}x{ad.decision_model.input_height}",
-                         file=clip.directory / "clip.json")
+                         file=clip.directory if clip.directory.is_file() else clip.directory / "clip.json")
     adapter, dec_desc, padapter, pl_desc = _resolve_models(model, planner, pack)
     res = explain_clip(adapter, clip, pack, planner=padapter, progress=progress)
+    findings = cross_check(inc, clip, res["facts"], ad.cross_check)
     ie = ad.image_explanation
     times = clip.times
 
@@ -242,12 +272,16 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     first_brake = next((e for e in res["events"] if e["source"] == "decision model replay"
                         and e["event"].startswith("'brake'")), None)
     anchor = first_brake["t_s"] if first_brake else None
+    ev = res["facts"]["event"]
     coverage = (f"The clip covers t = {times[0]:.1f} s to {times[-1]:.1f} s at {clip.meta['fps']} frames per second. "
                 f"A replayed request is logged as an event once it persists "
-                f"{pack.section('incident').event_min_duration_s:g} s (the plot shows every frame). "
-                + (f"Relative to the model's first brake request (t = {anchor:.1f} s) it covers "
-                   f"{times[0] - anchor:+.1f} s to {times[-1] - anchor:+.1f} s of the -7 s to +7 s DSSAD window."
-                   if anchor is not None else "The model never requests braking in this clip."))
+                f"{ad.event_min_duration_s:g} s (the plot shows every frame; a shorter request that contradicts the "
+                f"logged one is listed all the same). "
+                + (f"Relative to the {ev['kind']} (t = {ev['t_s']:.1f} s) it covers "
+                   f"{times[0] - ev['t_s']:+.1f} s to {times[-1] - ev['t_s']:+.1f} s of the -7 s to +7 s DSSAD window"
+                   + (" (the log ends before the window does)." if times[-1] - ev['t_s'] < 7 or times[0] - ev['t_s'] > -7
+                      else ".")
+                   if ev is not None else "The log holds no crash and no near miss, so no DSSAD window is anchored."))
     timeline = {
         "figure": {"src": _uri(tl_png), "alt": "Line chart of the decision model's probabilities of continue, slow "
                    "and brake over the clip, with the recorded ADS request as a coloured bar and events as dotted "
@@ -258,6 +292,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         "headline": (f"Decision model replay: brake requested at t = {anchor:.1f} s." if anchor is not None
                      else "Decision model replay: no brake request in this clip."),
     }
+
+    facts_section = facts_content(res["facts"], findings, ad.max_deceleration_mps2)
 
     # --- perception
     kfs = []
@@ -276,8 +312,11 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         named = kf["named"]
         cls_named = next((o["class"] for o in kf["objects"] if o["id"] == named), None)
         top = kf["shares"][ie.primary][0]
-        statement = (f"Object '{named}' ({cls_named.replace('_', ' ')}) drove the decision '{kf['decision']}': it "
-                     f"holds {100 * top['share']:.0f}% of the {METHOD_LABELS[ie.primary]} attribution."
+        parts = [f"{100 * next(x['share'] for x in kf['shares'][m] if x['id'] == top['id']):.0f}% of the "
+                 f"{METHOD_LABELS.get(m, m)}" for m in ie.methods]
+        all_shares = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+        statement = (f"Object '{named}' ({cls_named.replace('_', ' ')}) drove the decision '{kf['decision']}' by the "
+                     f"{METHOD_LABELS[ie.primary]} rule: it holds {all_shares} attribution."
                      if named else
                      f"No single object drove the decision by the pack's rule (an object needs "
                      f"{100 * ie.name_min_share:.0f}% of the {METHOD_LABELS[ie.primary]} attribution and "
@@ -305,7 +344,9 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                            + (f", and with it moved aside (decision {occ['moved']['decision']})" if occ["moved"] else "")
                            + "."}}
         kfs.append({
-            "t": f"{kf['t_s']:.1f}", "index": kf["index"], "decision": kf["decision"],
+            "t": f"{kf['t_s']:.1f}", "index": kf["index"], "decision": kf["decision"], "why": kf["why"],
+            "detections": detections_text((clip.meta.get("detections") or {}).get(kf["index"])
+                                          if isinstance(clip.meta.get("detections"), dict) else None),
             "probabilities": [{"label": k, "value": f"{v:.2f}"} for k, v in kf["probabilities"].items()],
             "figure": {"src": _uri(png), "alt": f"Frame at t = {kf['t_s']:.1f} s with ground-truth boxes, and "
                        f"{', '.join(maps)} heatmaps over it. " + statement},
@@ -321,6 +362,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     scenario = {"synthetic": clip.synthetic, "clip_id": clip.meta.get("clip_id", clip.directory.name),
                 "description": clip.meta.get("description", ""),
                 "conditions": [{"label": k.replace("_", " "), "value": str(v)} for k, v in cond.items()],
+                "source": clip.meta.get("source"),
                 "odd_checks": _odd_checks(clip, ad.odd)}
     report_date = inc.report.date.isoformat()
     template = template_fingerprint(tpl_name, pack.template_dirs())
@@ -333,7 +375,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     }
     content = incident_content(incident=inc, pack=pack, identification=identification, scenario=scenario,
                                timeline=timeline, perception=perception, planning=planning,
-                               report_date=report_date)
+                               report_date=report_date, facts=facts_section)
     record = {
         "schema": RECORD_SCHEMA,
         "report_id": inc.report.id,
@@ -347,6 +389,10 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         "replay": {"times": [float(t) for t in times], "classes": list(ad.decision_model.classes),
                    "probabilities": np.round(res["probs"], 6).tolist(), "decisions": res["decisions"]},
         "events": res["events"],
+        "facts": {"event": res["facts"]["event"], "measures": res["facts"]["measures"],
+                  "at_events": res["facts"]["events"], "model_first_response": res["facts"]["model_first_response"],
+                  "max_deceleration_mps2": res["facts"]["max_decel_mps2"]},
+        "cross_check": findings,
         "key_frames": [{"index": kf["index"], "t_s": kf["t_s"], "decision": kf["decision"],
                         "probabilities": kf["probabilities"], "named_object": kf["named"],
                         "shares": {m: [{k: v for k, v in s.items() if k != "box"} for s in kf["shares"][m]]
@@ -426,7 +472,8 @@ def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf"
 
 
 def generate_incident_report(model, clip, incident, out, pack="autonomous_driving", *, planner=None,
-                             formats=("pdf", "json"), progress: bool = False, key: bytes | None = None) -> dict:
+                             formats=("pdf", "json"), progress: bool = False, key: bytes | None = None,
+                             strict: bool = False, sgo_out=None) -> dict:
     """Write an incident explanation report.
 
     Args:
@@ -444,6 +491,8 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         progress: print a progress bar (rich).
         key: HMAC key signing the manifest (default: ``signing_key()``, i.e.
             ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
+        strict: fail (``InputError``, nothing written) when the incident file contradicts the log.
+        sgo_out: also write the SGO data elements to this ``.csv`` or ``.json`` file.
 
     Writes ``<stem>.manifest.json`` beside the report (SHA-256 of each file
     written, of the clip and models; signed when a key is set), for ``xai-reports verify``.
@@ -468,6 +517,8 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
     if bad or not formats:
         raise InputError(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)}")
     out = Path(out)
+    if sgo_out is not None and Path(sgo_out).suffix.lower() not in (".csv", ".json"):
+        raise InputError("the SGO export must end in .csv or .json", file=sgo_out)
     if out.exists() and out.is_dir():
         raise InputError("--out names a folder; give a file name such as incident.pdf", file=out)
     bar = None
@@ -489,6 +540,11 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
     finally:
         if bar:
             bar.stop()
+    bad = [f for f in record["cross_check"] if not f["agrees"]]
+    if strict and bad:
+        raise InputError(f"{len(bad)} fact(s) contradict the log (--strict): "
+                         + "; ".join(f"{f['item']}: {f['incident']} vs {f['log']}" for f in bad),
+                         file=incident if not isinstance(incident, Incident) else None)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for ext in formats:
@@ -500,7 +556,12 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
         inputs[f"model_{i + 1}"] = m
     manifest = write_document_manifest(written, "incident_report", software=record["software"], inputs=inputs,
                                        key=key)
-    return {"files": written, "record": record, "manifest": manifest}
+    sgo = None
+    if sgo_out is not None:
+        from .sgo import write_sgo
+
+        sgo = write_sgo(record, sgo_out)
+    return {"files": written, "record": record, "manifest": manifest, "sgo": sgo}
 
 
 __all__ = ["generate_incident_report", "build_incident", "render_incident", "rerender_incident", "explain_clip",

@@ -78,6 +78,82 @@ class ODDSpec(Strict):
     max_speed_kph: Optional[float] = Field(default=None, gt=0)
 
 
+class SignalTopic(Strict):
+    """Where one vehicle signal is in the log: a topic and a dotted field path in its message."""
+
+    topic: str = Field(min_length=1)
+    field: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?)*$",
+                       description="Dotted field path in the message, e.g. twist.linear.x or results[0].score.")
+
+
+class EventTopic(Strict):
+    """A topic of logged events (std_msgs/String), and the source printed with them."""
+
+    topic: str = Field(min_length=1)
+    source: str = "log"
+
+
+def _default_signals() -> dict:
+    lead = "/ads/lead"
+    return {"speed_mps": SignalTopic(topic="/vehicle/twist", field="twist.linear.x"),
+            "accel_mps2": SignalTopic(topic="/vehicle/accel", field="accel.linear.x"),
+            "recorded_request": SignalTopic(topic="/ads/request", field="data"),
+            "distance_to_lead_m": SignalTopic(topic=lead, field="distance_m"),
+            "ttc_s": SignalTopic(topic=lead, field="ttc_s"),
+            "rel_velocity_mps": SignalTopic(topic=lead, field="rel_velocity_mps"),
+            "lead_object_id": SignalTopic(topic=lead, field="id"),
+            "lead_class": SignalTopic(topic=lead, field="class_name")}
+
+
+SIGNAL_NAMES = ("speed_mps", "accel_mps2", "steering_rad", "recorded_request", "distance_to_lead_m", "ttc_s",
+                "rel_velocity_mps", "lead_object_id", "lead_class")
+
+
+class LogTopics(Strict):
+    """The topic map of MCAP / ROS 2 logs: which topic is which (data, not code)."""
+
+    camera: str = Field(default="/camera/front/image/compressed",
+                        description="sensor_msgs/msg/Image or CompressedImage; one message per frame.")
+    signals: dict[str, SignalTopic] = Field(
+        default_factory=_default_signals,
+        description=f"Signal name -> topic and field. Names: {', '.join(SIGNAL_NAMES)}; speed_mps, "
+                    "distance_to_lead_m, ttc_s and rel_velocity_mps are required.")
+    objects: Optional[str] = Field(default="/ground_truth/objects",
+                                   description="vision_msgs/msg/Detection2DArray: the objects whose attribution "
+                                               "shares are measured (ground truth or log annotations).")
+    detections: Optional[str] = Field(default="/perception/detections",
+                                      description="vision_msgs/msg/Detection2DArray: the ADS's own detections with "
+                                                  "confidence (used as objects when there is no objects topic).")
+    scene: Optional[str] = Field(default="/ground_truth/scene",
+                                 description="std_msgs/String JSON scene descriptions (synthetic clips only).")
+    events: list[EventTopic] = Field(default_factory=lambda: [EventTopic(topic="/ads/events", source="log"),
+                                                              EventTopic(topic="/ground_truth/events",
+                                                                         source="ground truth")])
+    sync_tolerance_s: float = Field(default=0.05, gt=0, le=1,
+                                    description="Each camera frame takes each signal's nearest preceding sample; "
+                                                "one older than this is an error.")
+
+    @field_validator("signals")
+    @classmethod
+    def _names(cls, v):
+        unknown = sorted(set(v) - set(SIGNAL_NAMES))
+        if unknown:
+            raise ValueError(f"unknown signal name(s) {unknown}; known: {', '.join(SIGNAL_NAMES)}")
+        missing = [n for n in ("speed_mps", "distance_to_lead_m", "ttc_s", "rel_velocity_mps") if n not in v]
+        if missing:
+            raise ValueError(f"the planner's signals {missing} need a topic")
+        return v
+
+
+class CrossCheckSpec(Strict):
+    """Tolerances of the cross-check between the incident file and the log."""
+
+    speed_limit_mph: float = Field(default=2.0, ge=0, description="posted speed limit (km/h signs round to mph)")
+    speed_mph: float = Field(default=2.0, ge=0, description="pre-crash speed")
+    seconds: float = Field(default=0.15, ge=0, description="SPI observations and timings in seconds")
+    metres: float = Field(default=1.0, ge=0, description="SPI observations in metres")
+
+
 class IncidentSection(Strict):
     """Settings of an incident report (``incident:``, was ``autonomous_driving:``)."""
 
@@ -88,6 +164,10 @@ class IncidentSection(Strict):
     event_min_duration_s: float = Field(
         default=0.2, ge=0, le=5, description="A replayed request becomes a timeline event once it persists this long.")
     synthetic_data: bool = Field(default=True, description="Label every page and image as SYNTHETIC.")
+    log_topics: LogTopics = Field(default_factory=LogTopics, description="Topic map of MCAP / ROS 2 logs.")
+    cross_check: CrossCheckSpec = Field(default_factory=CrossCheckSpec)
+    max_deceleration_mps2: float = Field(default=7.0, gt=0, le=15,
+                                         description="Deceleration assumed for the stopping distance needed.")
     saliency_caveat: str = Field(
         default=("Heatmaps show where the model's output is sensitive to the image; they are not object "
                  "detections, do not prove what the model 'saw', and can look plausible for a wrong decision. "
