@@ -303,3 +303,25 @@ def test_filter_search_sort_and_keyboard_change_the_table(tenant_data, tenant_ht
     assert r["focused"] == "detail-h" and r["detail"] == f"Decision {sorted(rows['id'])[0]}"
     assert r["waterfallBars"] == len(tenant_data["features"]) and r["hoverTitles"] == len(tenant_data["features"])
     assert r["controls"] == sum(f["actionable"] for f in tenant_data["features"])
+
+
+def test_the_explorer_passes_an_axe_core_wcag22_aa_scan(tenant_html, tmp_path):
+    """The page as it opens (overview, table, first decision and its what-if panel drawn) has no
+    axe-core WCAG 2.2 AA violation and requests nothing external (the project's tests/a11y check)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    a11y = Path(__file__).resolve().parents[1] / "a11y"
+    node = shutil.which("node")
+    if CHROMIUM is None or node is None or not (a11y / "node_modules" / "axe-core").is_dir() \
+            or not (a11y / "node_modules" / "playwright-core").is_dir():
+        pytest.skip("axe-core WCAG scan skipped: needs chromium, node and `npm install --prefix tests/a11y`")
+    page = tmp_path / "explorer.html"
+    page.write_text(tenant_html, encoding="utf-8")
+    out = tmp_path / "axe.json"
+    res = subprocess.run([node, str(a11y / "axe_check.js"), str(page), "--json", str(out)], capture_output=True,
+                         text=True, env={**os.environ, "CHROMIUM_PATH": CHROMIUM}, timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    (r,) = json.loads(out.read_text())
+    assert r["violations"] == [] and r["external"] == [] and r["passes"] >= 10, r

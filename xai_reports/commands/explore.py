@@ -31,21 +31,35 @@ def add_explorer_arguments(p, *, required=False) -> None:
                    help="list decisions in the explorer by row number instead of decision id")
 
 
-def write_from_args(args, out, *, data=None) -> str:
-    """Build and write the explorer the arguments ask for; returns the line to print."""
-    from ..documents.explorer import explorer_data, write_explorer
-    from ..io.outputs import check_writable_dir
+def build_from_args(args, out, *, drop=()):
+    """Check ``out`` and build the explorer's data the arguments ask for (before anything is written).
+
+    ``drop``: columns of the data that are not decisions' inputs (the audit's label)."""
     from pathlib import Path
 
-    check_writable_dir(Path(out).resolve().parent)
-    d = explorer_data(args.model, data or args.data, args.pack, reference=args.reference,
-                      id_column=getattr(args, "id_column", None), show_identifiers=args.show_identifiers,
-                      deidentify=args.deidentify)
+    from ..documents.explorer import explorer_data
+    from ..io.outputs import check_writable_file
+    from ..io.tabular import read_table
+
+    check_writable_file(Path(out))
+    data = args.data
+    if drop:
+        frame = read_table(data)
+        data = frame.drop(columns=[c for c in drop if c in frame.columns])
+    return explorer_data(args.model, data, args.pack, reference=args.reference,
+                         id_column=getattr(args, "id_column", None), show_identifiers=args.show_identifiers,
+                         deidentify=args.deidentify)
+
+
+def write_built(d, out) -> str:
+    """Write built explorer data to ``out``; returns the line to print."""
+    from ..documents.explorer import write_explorer
+
     write_explorer(out, d)
     panel = "runs the model in the page" if d["whatif"]["model"] else "precomputed counterfactuals only"
     return f"explorer of {len(d['rows']['id'])} decisions written to {out} (what-if: {panel})"
 
 
 def run(args):
-    print(write_from_args(args, args.out))
+    print(write_built(build_from_args(args, args.out), args.out))
     return 0
