@@ -134,19 +134,43 @@ def test_a_model_that_cannot_run_in_the_page_offers_precomputed_points_and_says_
     assert any(c and c["points"] for c in d["rows"]["cf"]), "no precomputed point to offer"
 
 
-def test_the_command_writes_one_file_and_bad_input_writes_nothing(tenant, tmp_path):
+def test_the_command_writes_one_file_and_bad_input_writes_nothing(tenant, tmp_path, capsys):
+    from xai_reports.cli import main
+
     out = tmp_path / "explorer.html"
-    cmd = [sys.executable, "-m", "xai_reports.cli", "explore", "--pack", TENANT_PACK, "--model", tenant["model"],
-           "--data", tenant["applications"], "--reference", tenant["reference"], "--out", str(out)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    assert "runs the model in the page" in res.stdout and out.read_text().startswith("<!DOCTYPE html>")
+    args = ["explore", "--pack", TENANT_PACK, "--model", tenant["model"], "--data", tenant["applications"],
+            "--reference", tenant["reference"], "--out"]
+    assert main(args + [str(out)]) == 0
+    assert "runs the model in the page" in capsys.readouterr().out
+    assert out.read_text().startswith("<!DOCTYPE html>")
     bad = tmp_path / "bad.csv"
     bad.write_text("nothing,here\n1,2\n")
     out2 = tmp_path / "none.html"
-    res = subprocess.run(cmd[:9] + [str(bad)] + cmd[10:-1] + [str(out2)], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "bad.csv" in res.stderr, res.stderr
+    args[6] = str(bad)
+    assert main(args + [str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.csv" in err, err
     assert not out2.exists()
+
+
+def test_letters_write_an_explorer_on_request(tenant, tmp_path, capsys):
+    out = tmp_path / "letters"
+    page = tmp_path / "explorer.html"
+    from xai_reports.cli import main
+
+    code = main(["letters", "--pack", TENANT_PACK, "--model", tenant["model"], "--data", tenant["applications"],
+                 "--reference", tenant["reference"], "--out", str(out), "--format", "json", "--workers", "0",
+                 "--quiet", "--explorer", str(page), "--deidentify"])
+    assert code == 0
+    assert f"written to {page}" in capsys.readouterr().out
+    html = page.read_text()
+    records = sorted(out.glob("letter_*.json"))
+    assert records
+    rec = json.loads(records[0].read_text())
+    # the explorer names the letter's reasons for the same decision (the page lists rows by number)
+    assert rec["decision_id"] not in html
+    for r in rec["reasons"]["chosen"]:
+        assert json.dumps(r["text"], ensure_ascii=False) in html
 
 
 def test_same_inputs_same_bytes(tenant_data):
