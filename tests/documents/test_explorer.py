@@ -115,6 +115,18 @@ def test_reasons_are_the_letters_and_the_export_reproduces_the_model(tenant, ten
         assert abs(rows["base"][i] + sum(rows["phi"][i]) - rows["margin"][i]) < 1e-4
     statements = [c["text"] for c in rows["cf"] if c and c["text"]]
     assert statements, "no counterfactual statement in the page"
+    # every precomputed point is the model's approval, re-checked here with the model itself
+    adapter_X = X.copy()
+    thr = tenant_data["decision"]["threshold"]
+    for i, c in enumerate(rows["cf"]):
+        for pt in (c or {}).get("points", []):
+            x = adapter_X.iloc[[i]].copy()
+            for f, v in pt["changes"].items():
+                x[f] = x[f].astype(object)
+                x.iloc[0, x.columns.get_loc(f)] = v
+            x = x.astype(X.dtypes.to_dict())
+            p_cf = float(deny_probability(adapter, x, pack)[0])
+            assert p_cf < thr and abs(p_cf - pt["p"]) < 1e-6
 
 
 def test_a_model_that_cannot_run_in_the_page_offers_precomputed_points_and_says_so(tenant):

@@ -150,6 +150,7 @@ def explorer_data(model, data, pack="finance", *, reference=None, id_column: str
         cf = letter_counterfactuals(adapter, X.iloc[idx], pack, background=job.cf_background,
                                     background_label=job.cf_background_label)
     values = X.to_dict("records")
+    deny_pos = letter.decision.positive_class == "deny"   # a counterfactual's prediction: P(positive class)
     reason_keys: list[str] = []
     rows_reasons, flags, cfs = [], [], []
     pos = {int(i): k for k, i in enumerate(idx)}
@@ -174,7 +175,7 @@ def explorer_data(model, data, pack="finance", *, reference=None, id_column: str
             cfs.append({"text": content["text"] if content else None,
                         "caveat": content["caveat"] if content else None,
                         "status": rec["status"], "note": rec.get("statement_note") or rec.get("reason"),
-                        "points": [{"rank": it["rank"], "p": _num(it["prediction"], 9),
+                        "points": [{"rank": it["rank"], "p": _num(it["prediction"] if deny_pos else 1.0 - it["prediction"], 9),
                                     "changes": {f: _shown(c["to"]) for f, c in it["changes"].items()}}
                                    for it in rec["counterfactuals"]]})
         else:

@@ -18,6 +18,7 @@
   }
   function pct(x) { return (100 * x).toFixed(1) + "%"; }
   function fmt(v) { return v === null || v === undefined ? "missing" : (typeof v === "number" ? +v.toPrecision(6) : String(v)); }
+  function short(t, n) { return t.length > n ? t.slice(0, n - 1) + "\u2026" : t; }
   function outcome(i) { return R.deny[i] ? D.decision.deny_label : D.decision.approve_label; }
 
   // ---- overview -------------------------------------------------------------------------------
@@ -53,7 +54,7 @@
         order.map(function (v) { return [v, vals[v].n, vals[v].d, pct(vals[v].d / vals[v].n)]; }), [1, 2, 3]);
       table(o, "Principal reasons by " + g.label + " (share of the group's " + D.decision.deny_label + " decisions)",
         ["reason"].concat(order), D.reasons.map(function (r, k) {
-          return [r.code].concat(order.map(function (v) { return vals[v].d ? pct(vals[v].r[k] / vals[v].d) : "-"; }));
+          return [r.code + ": " + r.text].concat(order.map(function (v) { return vals[v].d ? pct(vals[v].r[k] / vals[v].d) : "-"; }));
         }), order.map(function (_, j) { return j + 1; }));
     });
   }
@@ -65,7 +66,7 @@
     var order = F.map(function (_, j) { return j; }).sort(function (a, b) { return D.importance[b] - D.importance[a]; });
     order.forEach(function (j, r) {
       var y = 5 + r * bh, bw = (w - left - 60) * D.importance[j] / max;
-      var t = sv("text", {x: left - 6, y: y + 14, "text-anchor": "end"}); t.textContent = F[j].label.slice(0, 34); s.appendChild(t);
+      var t = sv("text", {x: left - 6, y: y + 14, "text-anchor": "end"}); t.textContent = short(F[j].label, 32); s.appendChild(t);
       s.appendChild(sv("rect", {x: left, y: y + 3, width: Math.max(bw, 1), height: bh - 6, "class": "bar-imp"},
         F[j].label + ": mean |attribution| " + fmt(D.importance[j])));
       var v = sv("text", {x: left + bw + 4, y: y + 14}); v.textContent = fmt(D.importance[j]); s.appendChild(v);
@@ -93,6 +94,9 @@
     s.appendChild(sv("line", {x1: pad, y1: zy, x2: w - 10, y2: zy, stroke: "#aaa", "stroke-dasharray": "3 3"}));
     var lx = sv("text", {x: w / 2, y: h - 8, "text-anchor": "middle"}); lx.textContent = f.label; s.appendChild(lx);
     var ly = sv("text", {x: 4, y: 10}); ly.textContent = "attribution"; s.appendChild(ly);
+    [[y1, 14], [y0, h - pad]].forEach(function (t) { var e = sv("text", {x: pad - 3, y: t[1], "text-anchor": "end"}); e.textContent = fmt(t[0]); s.appendChild(e); });
+    var ticks = f.categories ? f.categories.map(function (c, k) { return [k, c]; }) : [[x0, fmt(x0)], [x1, fmt(x1)]];
+    ticks.forEach(function (t) { var e = sv("text", {x: pad + (w - pad - 10) * (t[0] - x0) / (x1 - x0), y: h - pad + 13, "text-anchor": "middle"}); e.textContent = String(t[1]); s.appendChild(e); });
     pts.forEach(function (i, k) {
       if (xs[k] === null || xs[k] < 0 && f.categories) return;
       var jit = f.categories ? ((k * 7919) % 100 - 50) / 400 : 0;
@@ -167,7 +171,7 @@
   // ---- one decision ---------------------------------------------------------------------------
   function waterfall(i) {
     var phi = R.phi[i], order = F.map(function (_, j) { return j; }).sort(function (a, b) { return Math.abs(phi[b]) - Math.abs(phi[a]); });
-    var bh = 22, w = 560, left = 210, h = (order.length + 2) * bh + 10, acc = R.base[i], lo = acc, hi = acc;
+    var bh = 22, w = 600, left = 250, h = (order.length + 2) * bh + 10, acc = R.base[i], lo = acc, hi = acc;
     order.forEach(function (j) { acc += phi[j]; lo = Math.min(lo, acc); hi = Math.max(hi, acc); });
     var sc = function (v) { return left + (w - left - 70) * (v - lo) / ((hi - lo) || 1); };
     var s = sv("svg", {width: w, height: h, role: "img", "aria-label": "Attribution waterfall of decision " + R.id[i] + " (" + D.explanation.output + " units)"});
@@ -175,7 +179,7 @@
     acc = R.base[i];
     order.forEach(function (j, r) {
       var y = 5 + (r + 1) * bh, a = acc, b = acc + phi[j];
-      var t = sv("text", {x: left - 6, y: y + 14, "text-anchor": "end"}); t.textContent = (F[j].label + " = " + fmt(R.x[i][j])).slice(0, 36); s.appendChild(t);
+      var t = sv("text", {x: left - 6, y: y + 14, "text-anchor": "end"}); t.textContent = short(F[j].label, 24) + " = " + short(String(fmt(R.x[i][j])), 10); s.appendChild(t);
       s.appendChild(sv("rect", {x: sc(Math.min(a, b)), y: y + 3, width: Math.max(Math.abs(sc(b) - sc(a)), 1), height: bh - 6,
         "class": phi[j] * (D.decision.positive_class === "deny" ? 1 : -1) > 0 ? "bar-pos" : "bar-neg"},
         F[j].label + " = " + fmt(R.x[i][j]) + ": " + (phi[j] >= 0 ? "+" : "") + fmt(phi[j])));
@@ -208,8 +212,8 @@
     if (cf && cf.points.length) {
       var ul = el("ul");
       cf.points.forEach(function (pt) {
-        var ch = Object.keys(pt.changes).map(function (f) { return f + " \u2192 " + fmt(pt.changes[f]); }).join(", ");
-        var li = el("li", {}, "#" + pt.rank + ": " + ch + " (model output " + fmt(pt.p) + ") ");
+        var ch = Object.keys(pt.changes).map(function (f) { var fj = F.filter(function (x) { return x.name === f; })[0]; return (fj ? fj.label : f) + " \u2192 " + fmt(pt.changes[f]); }).join(", ");
+        var li = el("li", {}, "#" + pt.rank + ": " + ch + " (model's P(" + D.decision.deny_label + ") " + fmt(pt.p) + ") ");
         var btn = el("button", {type: "button"}, "Load in what-if"); btn.addEventListener("click", function () { loadPoint(i, pt.changes); });
         li.appendChild(btn); ul.appendChild(li);
       });
@@ -296,7 +300,7 @@
   if (M) { var cr = {}; for (var k in M.cat_right) cr[+k] = M.cat_right[k]; M.cat_right = cr; }
 
   overview(); importance(); tableHead(); filters(); refresh();
-  if (N) select(0, false);
+  if (N) { var first = R.deny.indexOf(true); select(first < 0 ? 0 : first, false); }
   window.xaiExplorer = {select: select, predict: predict, encode: encode, wiUpdate: wiUpdate, refresh: refresh};
   document.body.setAttribute("data-ready", "1");
 })();
