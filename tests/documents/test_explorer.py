@@ -361,3 +361,12 @@ def test_the_explorer_passes_an_axe_core_wcag22_aa_scan(tenant_html, tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
     (r,) = json.loads(out.read_text())
     assert r["violations"] == [] and r["external"] == [] and r["passes"] >= 10, r
+
+
+def test_the_explorer_is_a_registered_kind_with_its_command():
+    from xai_reports.cli import commands
+    from xai_reports.documents import get_kind
+
+    kind = get_kind("explorer")
+    assert kind.command == "explore" and commands()["explore"] == "explore"
+    assert kind.builder().__name__ == "explorer_data"
