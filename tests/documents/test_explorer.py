@@ -92,6 +92,8 @@ def test_identifiers_stay_out_of_the_page_unless_allowed(tenant, tenant_data, te
     shown = explorer_data(tenant["model"], tenant["applications"], TENANT_PACK, reference=tenant["reference"],
                           show_identifiers=True, counterfactuals=False)
     assert shown["privacy"]["hidden_columns"] == []
+    assert shown["rows"]["identity"]["applicant_name"] == [str(v) for v in apps["applicant_name"]]
+    assert tenant_data["rows"]["identity"] == {}
 
 
 def test_reasons_are_the_letters_and_the_export_reproduces_the_model(tenant, tenant_data):

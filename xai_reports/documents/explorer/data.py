@@ -19,9 +19,18 @@ from ..letter.job import LetterJob
 from ..letter.reasons import deny_probability, select_reasons
 from .model_js import export_ensemble
 
-__all__ = ["explorer_data", "hidden_columns"]
+__all__ = ["explorer_data", "hidden_columns", "identifier_columns"]
 
 SCHEMA = "xai-reports/explorer-data/1"
+
+
+def identifier_columns(pack, columns) -> list[str]:
+    """The columns of ``columns`` that identify a person: the pack's ``columns.name`` and
+    ``columns.address`` and every feature marked ``identifier: true``."""
+    cols = pack.spec.columns
+    named = {c for c in (cols.name, cols.address) if c}
+    named |= {f for f, fs in pack.features.items() if fs.identifier}
+    return [c for c in columns if c in named]
 
 
 def hidden_columns(pack, columns, *, show_identifiers: bool = False) -> list[str]:
@@ -31,12 +40,7 @@ def hidden_columns(pack, columns, *, show_identifiers: bool = False) -> list[str
     ``identifier: true`` (or with a Safe Harbor category) are hidden unless
     ``show_identifiers`` (a profile allowing them) is given.
     """
-    if show_identifiers:
-        return []
-    cols = pack.spec.columns
-    named = {c for c in (cols.name, cols.address) if c}
-    named |= {f for f, fs in pack.features.items() if fs.identifier}
-    return [c for c in columns if c in named]
+    return [] if show_identifiers else identifier_columns(pack, columns)
 
 
 def _num(v, digits=6):
@@ -215,6 +219,9 @@ def explorer_data(model, data, pack="finance", *, reference=None, id_column: str
             "flag": flags,
             "cf": cfs,
             "group": [[group_vals[g][i] for g in groups] for i in range(n)],
+            # identifying columns, only when the caller allows them (show_identifiers)
+            "identity": {c: [_shown(v) for v in raw[c].tolist()]
+                         for c in (identifier_columns(pack, raw.columns) if show_identifiers else [])},
         },
         "skipped_rows": [] if deidentify else [str(e) for e in checked.errors][:50],
         "n_skipped": len(checked.errors),

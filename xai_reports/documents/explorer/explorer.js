@@ -196,6 +196,12 @@
     var p = el("p"); p.appendChild(el("span", {"class": R.deny[i] ? "deny" : "approve"}, outcome(i)));
     p.appendChild(document.createTextNode(": P(" + D.decision.deny_label + ") = " + R.p[i].toFixed(6) + " (threshold " + D.decision.threshold + ")"));
     box.appendChild(p);
+    var ids = Object.keys(R.identity || {});
+    if (ids.length) {
+      var dl = el("dl");
+      ids.forEach(function (c) { dl.appendChild(el("dt", {}, c)); dl.appendChild(el("dd", {}, fmt(R.identity[c][i]))); });
+      box.appendChild(dl);
+    }
     var g = el("div", {"class": "grid"}), a = el("div"), b = el("div");
     a.appendChild(el("h4", {}, "Attribution waterfall (" + D.explanation.method + ")"));
     a.appendChild(waterfall(i));
