@@ -48,8 +48,10 @@ def explorer_html(data: dict) -> str:
     title = escape(data["title"])
     privacy = data.get("privacy", {})
     hidden = privacy.get("hidden_columns") or []
+    shown = list(data.get("rows", {}).get("identity") or {})
     priv = ("Identifying columns are not in this file: " + escape(", ".join(hidden)) + "." if hidden
-            else "No identifying columns were found in the data.")
+            else "This file shows identifying columns (allowed by its author): " + escape(", ".join(shown)) + "."
+            if shown else "No identifying columns were found in the data.")
     priv += " Decisions are listed by " + escape(privacy.get("ids", "decision ids")) + "."
     skipped = data.get("n_skipped", 0)
     skipped_note = f"<p class=\"note\">{skipped} row(s) of the data had invalid values and are not shown.</p>" \
