@@ -165,6 +165,11 @@ def test_the_command_writes_one_file_and_bad_input_writes_nothing(tenant, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.csv" in err, err
     assert not out2.exists()
+    # a pack without letters: one line naming the pack file and key, nothing written
+    assert main(["explore", "--pack", "healthcare", "--model", tenant["model"], "--data", tenant["applications"],
+                 "--out", str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert "healthcare/pack.yaml: kinds:" in err and "no letter kind" in err and not out2.exists()
 
 
 def test_letters_write_an_explorer_on_request(tenant, tmp_path, capsys):

@@ -134,6 +134,13 @@ def explorer_data(model, data, pack="finance", *, reference=None, id_column: str
     Raises:
         InputError, PackError, ModelLoadError: as letters, before anything is written.
     """
+    from ...errors import PackError
+    from ...packs import load_pack
+
+    pack = load_pack(pack)
+    if not pack.spec.has_kind("letter"):
+        raise PackError(f"the explorer shows decisions as letters state them; pack '{pack.name}' has no letter kind "
+                        f"(kinds: {', '.join(pack.spec.kinds)})", file=pack.files[-1], key_path="kinds")
     job = LetterJob(model, data, pack, reference=reference, id_column=id_column, formats=("json",))
     pack, adapter, features = job.pack, job.adapter, job.features
     letter = pack.spec.section("letter")
