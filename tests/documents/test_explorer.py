@@ -325,6 +325,8 @@ r.focused = document.activeElement.id; r.detail = document.getElementById("detai
 r.waterfallBars = document.querySelectorAll("#detail-body svg rect").length;
 r.reasonItems = document.querySelectorAll("#detail-body ol li").length;
 r.hoverTitles = document.querySelectorAll("#importance-chart svg rect title").length;
+var wc = document.querySelector("#whatif-body input:not([disabled])");
+if (wc) { wc.value = String(+wc.getAttribute("max") + 1000); wc.dispatchEvent(new Event("change")); r.clamped = +wc.value === +wc.getAttribute("max"); }
 r.controls = Array.prototype.filter.call(document.querySelectorAll("#whatif-body input, #whatif-body select"), function (c) { return !c.disabled && c.tabIndex >= 0; }).length;
 return r;
 """
@@ -346,6 +348,7 @@ def test_filter_search_sort_and_keyboard_change_the_table(tenant_data, tenant_ht
     assert r["focused"] == "detail-h" and r["detail"] == f"Decision {sorted(rows['id'])[0]}"
     assert r["waterfallBars"] == len(tenant_data["features"]) and r["hoverTitles"] == len(tenant_data["features"])
     assert r["controls"] == sum(f["actionable"] for f in tenant_data["features"])
+    assert r["clamped"] is True   # a value typed past the bound is brought back to it
 
 
 def test_the_explorer_passes_an_axe_core_wcag22_aa_scan(tenant_html, tmp_path):

@@ -288,7 +288,14 @@
         c.value = v === null ? "" : v;
       }
       if (!f.actionable || !M) c.disabled = true;
-      c.addEventListener("input", wiUpdate); c.addEventListener("change", wiUpdate);
+      c.addEventListener("input", wiUpdate);
+      c.addEventListener("change", function () {   // never past the pack's bounds or against its direction
+        if (!f.categories && c.value !== "") {
+          var x = +c.value, a = +c.getAttribute("min"), b = +c.getAttribute("max");
+          if (x < a) c.value = a; else if (x > b) c.value = b;
+        }
+        wiUpdate();
+      });
       row.appendChild(c);
       row.appendChild(el("span", {"class": "note"}, f.categories ? "" : (f.direction === "any" ? "" : f.direction.replace("_", " "))));
       box.appendChild(row);
