@@ -23,6 +23,10 @@ def test_demo_writes_letters(tmp_path):
     # the demo also audits the model; race is used only by the fair-lending section
     assert (tmp_path / "audit" / "audit_report.pdf").stat().st_size > 0
     assert (tmp_path / "audit" / "audit_report.html").read_text().startswith("<!DOCTYPE html>")
+    # and an explorer of the letters' applications, with the model running in the page
+    page = (tmp_path / "explorer.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "Content-Security-Policy" in page and res["explorer"]
+    assert '"model":{"feature"' in page
     assert res["audit"] == [str(tmp_path / "audit" / "audit_report.pdf"), str(tmp_path / "audit" / "audit_report.html")]
     # and writes case-review sheets for both healthcare models, in both print profiles
     hc = res["healthcare"]

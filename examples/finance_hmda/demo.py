@@ -12,7 +12,7 @@ from .train import train_model
 
 DEMO_DATE = "2026-11-20"  # the notice date printed on demo letters (fixed: identical output on every run)
 
-__all__ = ["DEMO_DATE", "run_finance_demo", "run_audit_demo"]
+__all__ = ["DEMO_DATE", "run_finance_demo", "run_audit_demo", "run_explorer_demo"]
 
 
 def run_finance_demo(out, *, progress: bool = True, n_applications: int = 300) -> dict:
@@ -20,7 +20,7 @@ def run_finance_demo(out, *, progress: bool = True, n_applications: int = 300) -
 
     Writes ``model/hmda_xgb.json``, ``data/reference.csv`` (training applicants),
     ``data/applications.csv`` (held-out applicants), ``data/holdout_labelled.csv``
-    (every held-out applicant with the observed outcome), ``letters/`` and ``audit/``.
+    (every held-out applicant with the observed outcome), ``letters/``, ``audit/`` and ``explorer.html``.
 
     Returns:
         ``{"auc_holdout", "model", "letters_dir", "summary", "audit"}`` (``audit``: the audit files).
@@ -55,8 +55,21 @@ def run_finance_demo(out, *, progress: bool = True, n_applications: int = 300) -
     summary = generate_letters(model_path, out / "data" / "applications.csv", pack, out / "letters",
                                reference=out / "data" / "reference.csv", progress=progress)
     audit_files = run_audit_demo(out, report_date=DEMO_DATE, progress=progress)["files"]
+    explorer = run_explorer_demo(out)
     return {"auc_holdout": auc, "model": str(model_path), "letters_dir": str(out / "letters"),
-            "summary": summary, "audit": audit_files}
+            "summary": summary, "audit": audit_files, "explorer": str(explorer)}
+
+
+def run_explorer_demo(out_dir) -> Path:
+    """The interactive explorer of the demo's applications (the decisions the letters explain):
+    ``explorer.html``, one offline file with the what-if panel running the model in the page."""
+    from xai_reports.documents.explorer import explorer_data, write_explorer
+
+    out = Path(out_dir)
+    data = explorer_data(out / "model" / "hmda_xgb.json", out / "data" / "applications.csv", "finance_hmda_example",
+                         reference=out / "data" / "reference.csv",
+                         title="Decision explorer: HMDA demo applications (Boston, 1990)")
+    return write_explorer(out / "explorer.html", data)
 
 
 def run_audit_demo(out_dir, *, model_path=None, data_path=None, reference_path=None, report_date: str | None = None,

@@ -30,6 +30,9 @@ def add_parser(sub, name):
                                       "(default: $XAI_REPORTS_SIGNING_KEY / $XAI_REPORTS_SIGNING_KEY_FILE)")
     p.add_argument("--key-env", help="sign the manifest with the HMAC key in this environment variable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .explore import add_explorer_arguments
+
+    add_explorer_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -51,6 +54,11 @@ def run(args):
     protected = None
     if args.protected:
         protected = [c.strip() for item in args.protected for c in item.split(",") if c.strip()]
+    explorer = None
+    if args.explorer:   # built (and every input checked) before the report is written; the label is no input
+        from .explore import build_from_args
+
+        explorer = build_from_args(args, args.explorer, drop=(args.target,))
     report = audit(args.model, args.data, args.pack, target=args.target, protected=protected,
                    reference=args.reference, report_date=args.date,
                    progress=not args.quiet and sys.stderr.isatty())
@@ -64,4 +72,8 @@ def run(args):
           f"{counts.get('low', 0)} low")
     for f in report.findings:
         print(f"  {f['id']} [{f['severity']}] {f['title']}")
+    if explorer is not None:
+        from .explore import write_built
+
+        print(write_built(explorer, args.explorer))
     return 0

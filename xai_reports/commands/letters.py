@@ -32,6 +32,9 @@ def add_parser(sub, name):
     p.add_argument("--key-env", help="sign manifest.json with the HMAC key in this environment variable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_batch_arguments(p)
+    from .explore import add_explorer_arguments
+
+    add_explorer_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -48,6 +51,11 @@ def run(args):
     from ..io.outputs import check_writable_dir
 
     check_writable_dir(args.out)
+    explorer = None
+    if args.explorer:   # built (and every input checked) before any letter is written
+        from .explore import build_from_args
+
+        explorer = build_from_args(args, args.explorer)
     try:
         summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
                                    id_column=args.id_column,
@@ -59,4 +67,8 @@ def run(args):
         print(INTERRUPTED, file=sys.stderr)
         return 130
     print_summary(summary, args.out)
+    if explorer is not None:
+        from .explore import write_built
+
+        print(write_built(explorer, args.explorer))
     return summary.exit_code

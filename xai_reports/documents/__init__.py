@@ -51,3 +51,8 @@ register_kind(DocumentKind(
     rerender="xai_reports.documents.incident.report:rerender_incident",
     command="incident", record_kinds=("incident_report",), manifest_kind="incident_report",
     section_use="incident reports need it (decision_model, odd, ...)"))
+
+register_kind(DocumentKind(
+    name="explorer", title="interactive decision explorer", plural="explorers",
+    build="xai_reports.documents.explorer.data:explorer_data",
+    command="explore", manifest_kind="decision_explorer"))
