@@ -135,7 +135,7 @@ def _cases():
                                                      torch.randint(0, 12, (3, 5),
                                                                    generator=torch.Generator().manual_seed(2)),
                                                      None, {"token": 0}))],
-        "text_integrated_gradients": [("bert", lambda f: (_text_model(), _text_ids(), None, {"n_steps": 32}))],
+        "text_integrated_gradients": [("bert", lambda f: (_text_model(), _text_ids(), None, {"n_steps": 16}))],
         "text_attention_rollout": [("bert", lambda f: (_text_model(), _text_ids(), None, {}))],
         "text_attention_flow": [("bert", lambda f: (_text_model(), _text_ids(), None, {}))],
     }
