@@ -51,16 +51,17 @@ class TextIntegratedGradients(TextExplainer):
     claims = "completeness"
 
     def __init__(self, model, *, target=None, baseline: str = "pad", n_steps="auto", rtol: float = 1e-3,
-                 max_steps: int = 256, internal_batch_size: int = 64):
+                 atol: float = 1e-4, max_steps: int = 256, internal_batch_size: int = 64):
         self.model = model
         self.target = target
         self.baseline = baseline
         self.n_steps = n_steps
         self.rtol = rtol
+        self.atol = atol
         self.max_steps = max_steps
         self.internal_batch_size = internal_batch_size
 
-    def _explain(self, X, *, target=None, baseline="pad", n_steps="auto", rtol=1e-3, max_steps=256,
+    def _explain(self, X, *, target=None, baseline="pad", n_steps="auto", rtol=1e-3, atol=1e-4, max_steps=256,
                  internal_batch_size=64) -> Attribution:
         """Attribute the target logit to the tokens of ``X`` (strings or token ids ``(n, L)``).
 
@@ -68,7 +69,8 @@ class TextIntegratedGradients(TextExplainer):
             target: class index or label per row, or ``None`` (the predicted class).
             baseline: ``"pad"`` (non-special tokens -> the padding token) or ``"zeros"`` (zero embeddings).
             n_steps: Gauss-Legendre nodes, or ``"auto"`` (16, 32, ... up to ``max_steps`` until within ``rtol``).
-            rtol: completeness tolerance, relative to ``|f(x) - f(baseline)|`` (absolute floor 1e-4).
+            rtol: completeness tolerance, relative to ``|f(x) - f(baseline)|``.
+            atol: absolute floor of the tolerance, in logits (the larger of the two applies).
             internal_batch_size: sequences per forward pass.
         """
         import torch
@@ -97,7 +99,7 @@ class TextIntegratedGradients(TextExplainer):
                 rep.path = b_emb
                 fb = ad.forward_ids(ids, mask).logits[rows, tgt].double()
         delta = (fx - fb).cpu().numpy()
-        floor = 1e-4
+        floor = float(atol)
         steps = [int(n_steps)] if n_steps != "auto" else [s for s in (16, 32, 64, 128, 256, 512) if s <= max_steps]
         if not steps:
             raise ExplanationError(f"max_steps={max_steps} is below the first step count (16)")
@@ -116,7 +118,7 @@ class TextIntegratedGradients(TextExplainer):
         return Attribution(values=values, base_values=fb.cpu().numpy(), feature_names=None, method=self.name,
                            output="logit", predictions=fx.cpu().numpy(), target=target if isinstance(target, int)
                            else None,
-                           params={"baseline": baseline, "n_steps": int(m), "rtol": float(rtol),
+                           params={"baseline": baseline, "n_steps": int(m), "rtol": float(rtol), "atol": float(atol),
                                    "quadrature": "gausslegendre", "layer": "token embeddings"},
                            self_check=check, extras=extras)
 
