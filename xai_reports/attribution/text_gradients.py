@@ -68,7 +68,8 @@ class TextIntegratedGradients(TextExplainer):
         Args:
             target: class index or label per row, or ``None`` (the predicted class).
             baseline: ``"pad"`` (non-special tokens -> the padding token) or ``"zeros"`` (zero embeddings).
-            n_steps: Gauss-Legendre nodes, or ``"auto"`` (16, 32, ... up to ``max_steps`` until within ``rtol``).
+            n_steps: Gauss-Legendre nodes, or ``"auto"`` (16, 32, ... up to ``max_steps``; a row stops at the
+                first count that brings it within tolerance, ``extras["n_steps_per_row"]``).
             rtol: completeness tolerance, relative to ``|f(x) - f(baseline)|``.
             atol: absolute floor of the tolerance, in logits (the larger of the two applies).
             internal_batch_size: sequences per forward pass.
@@ -103,17 +104,26 @@ class TextIntegratedGradients(TextExplainer):
         steps = [int(n_steps)] if n_steps != "auto" else [s for s in (16, 32, 64, 128, 256, 512) if s <= max_steps]
         if not steps:
             raise ExplanationError(f"max_steps={max_steps} is below the first step count (16)")
-        for m in steps:
-            values = self._integrate(ad, ids, mask, x_emb, b_emb, tgt, m, int(internal_batch_size))
-            err = np.abs(values.sum(axis=1) - delta)
-            tol = np.maximum(rtol * np.abs(delta), floor)
-            if (err <= tol).all():
+        tol = np.maximum(rtol * np.abs(delta), floor)
+        values = np.zeros(tuple(ids.shape))
+        err = np.full(len(delta), np.inf)
+        used = np.zeros(len(delta), dtype=np.int64)
+        todo = np.arange(len(delta))
+        for m in steps:                      # each round re-integrates only the rows still outside tolerance
+            sel = torch.as_tensor(todo, device=ids.device)
+            values[todo] = self._integrate(ad, ids[sel], mask[sel], x_emb[sel], b_emb[sel], tgt[sel], m,
+                                           int(internal_batch_size))
+            err[todo] = np.abs(values[todo].sum(axis=1) - delta[todo])
+            used[todo] = m
+            todo = todo[err[todo] > tol[todo]]
+            if not len(todo):
                 break
+        m = int(used.max())
         values = values * mask.cpu().numpy()
         check = {"kind": "completeness", "max_abs_error": float(err.max()), "tolerance": float(tol.max()),
                  "passed": bool((err <= tol).all()), "per_row": err,
                  "note": "sum of token values against f(x) - f(baseline), both from the model's own forward pass"}
-        extras = {"n_steps": int(m), "baseline_output": fb.cpu().numpy(), "target_per_row": tgt.cpu().numpy(),
+        extras = {"n_steps": int(m), "n_steps_per_row": used, "baseline_output": fb.cpu().numpy(), "target_per_row": tgt.cpu().numpy(),
                   "layer": "get_input_embeddings()", **self._text_extras(enc, values)}
         return Attribution(values=values, base_values=fb.cpu().numpy(), feature_names=None, method=self.name,
                            output="logit", predictions=fx.cpu().numpy(), target=target if isinstance(target, int)
