@@ -83,6 +83,27 @@ def _images(n=3):
     return torch.rand((n, 3, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
 
 
+_TEXT = {}
+
+
+def _text_model():
+    """A tiny BERT classifier saved and loaded from a local folder (built once)."""
+    if "m" not in _TEXT:
+        import tempfile
+        from pathlib import Path
+
+        from _tiny_text import tiny_text_model
+        from xai_reports.adapters.transformers_text import load_text_model
+
+        _TEXT["dir"] = tempfile.TemporaryDirectory()
+        _TEXT["m"] = load_text_model(tiny_text_model(Path(_TEXT["dir"].name) / "bert", "bert"))
+    return _TEXT["m"]
+
+
+def _text_ids():
+    return np.array([[2, 5, 6, 7, 3], [2, 9, 10, 11, 3], [2, 14, 6, 20, 3]])
+
+
 # method -> [(case id, builder(fixtures) -> (model, X, background, options))]
 def _cases():
     mlp1 = lambda: mlp(d=4, k=1, double=True)  # noqa: E731 - one output: black-box methods
@@ -114,6 +135,9 @@ def _cases():
                                                      torch.randint(0, 12, (3, 5),
                                                                    generator=torch.Generator().manual_seed(2)),
                                                      None, {"token": 0}))],
+        "text_integrated_gradients": [("bert", lambda f: (_text_model(), _text_ids(), None, {"n_steps": 16}))],
+        "text_attention_rollout": [("bert", lambda f: (_text_model(), _text_ids(), None, {}))],
+        "text_attention_flow": [("bert", lambda f: (_text_model(), _text_ids(), None, {}))],
     }
 
 

@@ -81,6 +81,10 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
         from .catboost import CatBoostAdapter
 
         return CatBoostAdapter(obj, feature_names=feature_names, **options)
+    if _family(obj) == "transformers" and _is_torch(obj):     # a HuggingFace model (token ids in, logits out)
+        from .transformers_text import TextModelAdapter
+
+        return TextModelAdapter(obj, feature_names=feature_names, **options)
     if _is_torch(obj):
         from .torch import TorchAdapter
 

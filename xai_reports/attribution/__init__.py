@@ -31,6 +31,9 @@ METHODS: dict[str, str | type] = {
     "occlusion": "occlusion:Occlusion",
     "lime": "lime:Lime",
     "attention_rollout": "attention:AttentionRollout",
+    "text_integrated_gradients": "text_gradients:TextIntegratedGradients",
+    "text_attention_rollout": "text_attention:TextAttentionRollout",
+    "text_attention_flow": "text_attention:TextAttentionFlow",
 }
 
 
