@@ -32,8 +32,10 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
 from ..io.outputs import check_writable_dir
+from ..io.storage import RemoteDir, output_dir
 from .executors import DaskExecutor, InlineExecutor, PoolExecutor, usable_cpus
 from .journal import Journal, remove_stale_temporaries
+from .objjournal import ObjectJournal
 from .source import TableSource
 
 MAX_ATTEMPTS = 3  # a document that was in a crashed worker this many times is reported, not retried
@@ -298,23 +300,29 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         (1800, 200, 3)
     """
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    check_writable_dir(out)  # before anything is created or connected: no half-made folder, lock or journal
+    out = output_dir(out_dir)  # a local folder, or a RemoteDir for an s3:// (gs://, memory://...) URL
+    remote = isinstance(out, RemoteDir)
+    if remote:
+        out.check_writable()
+    else:
+        check_writable_dir(out)  # before anything is created or connected: no half-made folder, lock or journal
     total = job.source.scan().rows
     n_workers = resolve_workers(workers, total)
     executor = None
     if scheduler is not None:  # connect before anything is written: an unreachable scheduler is a setup error
         executor = DaskExecutor(job.renderer(), scheduler, n_workers or None)
-    out.mkdir(parents=True, exist_ok=True)
+    if not remote:
+        out.mkdir(parents=True, exist_ok=True)
     try:
-        journal = Journal(out, job.name, job.fingerprint(), job.pinned(), resume=resume)
+        journal = (ObjectJournal if remote else Journal)(out, job.name, job.fingerprint(), job.pinned(),
+                                                         resume=resume)
     except BaseException:
         if executor is not None:
             executor.close()
         raise
     if journal.resumed:
         job.pin(journal.pinned)
-    remove_stale_temporaries(out)
+    out.remove_stale_temporaries() if remote else remove_stale_temporaries(out)
 
     if plan_threads == "auto":
         plan_threads = 1 if (n_workers > 0 or executor is not None) else None

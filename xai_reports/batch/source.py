@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import InputError, brief
 from ..io.outputs import sha256_file
+from ..io.storage import basename, is_remote, local_path, open_input, scrub, sha256_url
 from ..io.tabular import check_id
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -77,22 +78,49 @@ class TableSource:
     """
 
     def __init__(self, data, *, label: str | None = None):
+        self.url = None
         if isinstance(data, pd.DataFrame):
             self.path = None
             self.frame = data
             self.label = label or "<DataFrame>"
+        elif is_remote(data):  # object storage: read through fsspec, in blocks
+            self.path = None
+            self.url = data
+            self.frame = None
+            self.label = label or scrub(data)
         else:
-            self.path = Path(data)
+            self.path = local_path(data)
             self.frame = None
             self.label = label or str(data)
         self._scan: Scan | None = None
 
     @property
+    def name(self) -> str:
+        """The file name (the last part of the path or URL)."""
+        return self.path.name if self.path is not None else basename(self.url) if self.url else self.label
+
+    @property
     def is_parquet(self) -> bool:
-        return self.path is not None and self.path.suffix.lower() in PARQUET_SUFFIXES
+        return self.frame is None and self.name.lower().endswith(PARQUET_SUFFIXES)
+
+    def reference(self):
+        """What a worker process needs to read these rows itself: the path or URL (``None`` for a DataFrame)."""
+        return str(self.path) if self.path is not None else self.url
+
+    def _open(self):
+        """The file to read: a local path, or a file object over the URL (read in blocks)."""
+        if self.url is not None:
+            return open_input(self.url)[0]
+        return self.path
 
     # -- checks ----------------------------------------------------------------
     def _check_file(self):
+        if self.url is not None:
+            fh, size = open_input(self.url)  # InputError naming the scrubbed URL when missing
+            fh.close()
+            if size == 0:
+                raise InputError("data file is empty", file=self.label)
+            return
         if not self.path.is_file():
             raise InputError("data file not found", file=self.label)
         if self.path.stat().st_size == 0:
@@ -100,7 +128,7 @@ class TableSource:
 
     def _cannot_read(self, exc) -> InputError:
         kind = "Parquet" if self.is_parquet else "CSV"
-        return InputError(f"cannot read as {kind} ({_first_line(exc)})", file=self.label)
+        return InputError(f"cannot read as {kind} ({scrub(_first_line(exc))})", file=self.label)
 
     def _clean_columns(self, cols) -> list[str]:
         cols = [str(c).strip() for c in cols]
@@ -122,10 +150,10 @@ class TableSource:
             if self.is_parquet:
                 import pyarrow.parquet as pq
 
-                names = pq.ParquetFile(self.path).schema_arrow.names
+                names = pq.ParquetFile(self._open()).schema_arrow.names
             else:
                 # header=None keeps duplicate names as written (pandas would rename them to "x.1").
-                head = pd.read_csv(self.path, dtype=str, keep_default_na=False, header=None, nrows=1)
+                head = pd.read_csv(self._open(), dtype=str, keep_default_na=False, header=None, nrows=1)
                 names = list(head.iloc[0]) if len(head) else []
         except _READ_ERRORS as exc:
             raise self._cannot_read(exc) from None
@@ -167,7 +195,7 @@ class TableSource:
             elif self.is_parquet:
                 import pyarrow.parquet as pq
 
-                pf = pq.ParquetFile(self.path)
+                pf = pq.ParquetFile(self._open())
                 rows = pf.metadata.num_rows
                 values = pf.read(columns=[key]).column(0).to_pylist() if key else None
             else:
@@ -175,7 +203,7 @@ class TableSource:
                 # only the ids are kept
                 rows, values = 0, ([] if key else None)
                 pos = columns.index(key) if key else 0
-                with pd.read_csv(self.path, dtype=str, keep_default_na=False, chunksize=50_000) as reader:
+                with pd.read_csv(self._open(), dtype=str, keep_default_na=False, chunksize=50_000) as reader:
                     for block in reader:
                         rows += len(block)
                         if values is not None:
@@ -236,7 +264,7 @@ class TableSource:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                pf = pq.ParquetFile(self.path)
+                pf = pq.ParquetFile(self._open())
                 for batch in pf.iter_batches(batch_size=size):
                     n = batch.num_rows
                     if pos + n > start:
@@ -247,7 +275,7 @@ class TableSource:
                         yield part.iloc[max(0, start - pos):]
                     pos += n
             else:
-                reader = pd.read_csv(self.path, dtype=str, keep_default_na=False, chunksize=size)
+                reader = pd.read_csv(self._open(), dtype=str, keep_default_na=False, chunksize=size)
                 with reader:
                     for part in reader:
                         n = len(part)
@@ -266,6 +294,9 @@ class TableSource:
             h.update(",".join(map(str, self.frame.columns)).encode())
             h.update(np.asarray(pd.util.hash_pandas_object(self.frame.astype(str), index=False)).tobytes())
             return {"name": self.label, "sha256": h.hexdigest(), "rows": int(len(self.frame))}
+        if self.url is not None:
+            digest, size = sha256_url(self.url)
+            return {"name": self.name, "sha256": digest, "bytes": size}
         return {"name": self.path.name, "sha256": sha256_file(self.path), "bytes": self.path.stat().st_size}
 
 
