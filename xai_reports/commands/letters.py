@@ -47,7 +47,10 @@ def run(args):
     from ..documents.letter import generate_letters
     from ..io.outputs import check_writable_dir
 
-    check_writable_dir(args.out)
+    from ..io.storage import is_remote, scrub
+
+    if not is_remote(args.out):  # a bucket is probed by the engine
+        check_writable_dir(args.out)
     try:
         summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
                                    id_column=args.id_column,
@@ -58,5 +61,5 @@ def run(args):
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130
-    print_summary(summary, args.out)
+    print_summary(summary, scrub(args.out))
     return summary.exit_code

@@ -58,7 +58,7 @@ def scrub(text) -> str:
         if _URL.match(word.strip("'\"(")):
             lead = word[:len(word) - len(word.lstrip("'\"("))]
             w = _USERINFO.sub(r"\1", word[len(lead):])
-            w = w.split("?", 1)[0]
+            w = re.sub(r"\?[^\s'\"]*", "", w, count=1)
             word = lead + w
         out.append(word)
     return "".join(out)
