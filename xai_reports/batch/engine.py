@@ -254,7 +254,7 @@ class _Progress:
 def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto", scheduler=None,
               resume: bool = True, progress: bool = False, max_in_flight: int | None = None,
               plan_threads: int | str | None = "auto", keep_journal: bool = False,
-              on_commit: Callable[[int, Any], None] | None = None) -> BatchResult:
+              on_commit: Callable[[int, Any], None] | None = None, plan_on_workers: bool = True) -> BatchResult:
     """Run ``job`` over its source: plan each chunk, render its documents, commit them.
 
     Args:
@@ -283,6 +283,10 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
             stops early (error, Ctrl-C, kill): that is what a rerun resumes from.
         on_commit: called after each commit group with (documents committed by
             this run so far, the executor); for custom monitoring.
+        plan_on_workers: with a Dask ``scheduler``, read, check, score, explain and render each
+            partition on the workers (default; the data's path or URL and the output folder must be
+            reachable from them), the driver only journaling and tallying; ``False`` plans in the
+            driver and renders on the workers (the data then travels through the driver).
 
     Returns:
         :class:`BatchResult`.
@@ -399,8 +403,18 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         if on_commit is not None:
             on_commit(res.rendered, executor)
 
+    # with a Dask scheduler, the workers read, plan and render their partitions (by reference: path or URL
+    # and row range); the driver only journals and tallies. A DataFrame source, or a job that cannot say
+    # its documents' keys ahead, is planned here and rendered there.
+    on_cluster = (plan_on_workers and isinstance(executor, DaskExecutor) and job.source.reference() is not None
+                  and getattr(job, "doc_key", None) is not None)
     try:
-        for chunk in job.source.chunks(chunk_size):
+        if on_cluster:
+            from .cluster import run_on_cluster
+
+            run_on_cluster(job, out, journal, executor, res, finished, bar, chunk_size=chunk_size, total=total,
+                           on_commit=on_commit, row_error=_row_error)
+        for chunk in ([] if on_cluster else job.source.chunks(chunk_size)):
             with _threads(plan_threads):
                 plan = job.plan(chunk)
             res.rows += plan.rows

@@ -236,8 +236,35 @@ class TableSource:
             self._scan.raise_duplicate()
         return self._scan
 
+    def ids(self, id_column: str) -> list:
+        """The values of one column (the decision ids), read alone: a Parquet column, or a CSV read in
+        blocks keeping that column only."""
+        if self.frame is not None:
+            return self.frame[id_column].tolist()
+        if self.is_parquet:
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(self._open()).read(columns=[id_column]).column(0).to_pylist()
+        pos = self.columns().index(id_column)
+        out: list = []
+        with pd.read_csv(self._open(), dtype=str, keep_default_na=False, usecols=[pos], chunksize=100_000) as r:
+            for block in r:
+                out.extend(block.iloc[:, 0].tolist())
+        return out
+
     # -- data ------------------------------------------------------------------
-    def chunks(self, size: int, *, start: int = 0) -> Iterator[pd.DataFrame]:
+    def chunks(self, size: int, *, start: int = 0, stop: int | None = None) -> Iterator[pd.DataFrame]:
+        """Yield the rows ``start:stop`` ``size`` at a time (see :meth:`_chunks`); a Parquet file's row
+        groups before ``start`` are not read, so a worker given a row range reads only about that range."""
+        if stop is None:
+            yield from self._chunks(size, start=start)
+            return
+        for part in self._chunks(size, start=start):
+            if part.index[0] >= stop:
+                return
+            yield part.iloc[:max(0, stop - int(part.index[0]))] if part.index[-1] >= stop else part
+
+    def _chunks(self, size: int, *, start: int = 0) -> Iterator[pd.DataFrame]:
         """Yield the rows ``size`` at a time, each chunk indexed by file-global row position.
 
         CSV values are strings exactly as written (no NA conversion); Parquet
@@ -265,7 +292,10 @@ class TableSource:
                 import pyarrow.parquet as pq
 
                 pf = pq.ParquetFile(self._open())
-                for batch in pf.iter_batches(batch_size=size):
+                groups = list(range(pf.metadata.num_row_groups))
+                while groups and pos + pf.metadata.row_group(groups[0]).num_rows <= start:
+                    pos += pf.metadata.row_group(groups.pop(0)).num_rows  # row groups before start: skipped
+                for batch in (pf.iter_batches(batch_size=size, row_groups=groups) if groups else ()):
                     n = batch.num_rows
                     if pos + n > start:
                         part = pa.Table.from_batches([batch]).to_pandas(

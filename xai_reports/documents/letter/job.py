@@ -234,6 +234,10 @@ class LetterJob(BatchJob):
                 "options": {"formats": list(self.formats), "id_column": self.id_column,
                             "decision_date": self.decision_date, "language": self.language}}
 
+    def doc_key(self, decision_id: str) -> str:
+        """The file stem a row with this id is written as (lets workers plan partitions on their own)."""
+        return f"letter_{safe_name(decision_id)}"
+
     def pinned(self) -> dict:
         return {"decision_date": self.today}
 
