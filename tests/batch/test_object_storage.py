@@ -168,3 +168,25 @@ def test_scrub_removes_credentials():
     assert scrub("s3://KEY:SECRET@bucket/a.csv") == "s3://bucket/a.csv"
     assert scrub("error at 'https://acct.blob/x.csv?sig=abc&se=1': 403") == "error at 'https://acct.blob/x.csv': 403"
     assert scrub("/local/path.csv: row 3") == "/local/path.csv: row 3"
+
+
+def test_workers_read_and_write_the_bucket_themselves(s3, reference_run):
+    """s3:// data to s3:// output on a real local Dask cluster: the workers (started with the same
+    environment, as a cluster's workers are configured) read their row ranges from the bucket and write
+    the letters there; the records equal the local run's."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    fs, _ = s3
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=logging.ERROR) as c, \
+            distributed.Client(c) as client:
+        job = LetterJob(f"s3://{BUCKET}/in/hmda_xgb.json", f"s3://{BUCKET}/in/small.csv", "finance_hmda_example",
+                        decision_date=DATE, formats=("json",))
+        res = run_batch(job, f"s3://{BUCKET}/out5", scheduler=client, chunk_size=5)
+    assert not res.errors and "2 workers" in res.executor
+    expected = {k: v for k, v in tree_digest(reference_run).items()
+                if k.startswith("letter_") and k.endswith(".json")}
+    got = _bucket_digest(fs, "out5")
+    assert {k: v for k, v in got.items() if k.startswith("letter_")} == expected
+    assert not [k for k in fs.find(f"{BUCKET}/out5") if ".xai-reports." in k]

@@ -47,21 +47,21 @@ def plan_partition(job, out, lo: int, hi: int, chunk_size: int, done: frozenset,
         ``{"rows", "counts", "errors", "notes", "docs"}``; each doc is ``{"row", "key", "kind", "id",
         "status"}`` with ``"files"`` (``ok``), ``"payload"`` (contested keys) or ``"error"``.
     """
-    from .engine import _threads
-
     try:
         from distributed import get_worker
 
         worker = get_worker()
     except (ImportError, ValueError):  # pragma: no cover - called outside a worker (tests, debugging)
         worker = None
+    from threadpoolctl import threadpool_limits
+
     renderer = job.renderer()
     folder = output_dir(out)
     res = {"rows": 0, "counts": Counter(), "errors": [], "notes": [], "docs": []}
     import hashlib
 
     for chunk in job.source.chunks(chunk_size, start=lo, stop=hi):
-        with _threads(1):  # one thread per worker process: the workers are the parallelism
+        with threadpool_limits(1):  # one thread per worker process: the workers are the parallelism
             plan = job.plan(chunk)
         res["rows"] += plan.rows
         res["counts"].update(plan.counts)
@@ -156,7 +156,7 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
     tally = _Tally(token)
     client.subscribe_topic(TOPIC, tally)
     contested = contested_keys(job)
-    job_ref = client.scatter(job, broadcast=True, hash=False)
+    job_ref = client.scatter(job, broadcast=True, hash=False)  # the job (model, pack, options), once per worker
     ranges = partitions(total, chunk_size, executor.n_workers)
     by_row = {e.get("row"): k for k, e in journal.entries.items()}
     done_keys = {k for k in journal.entries if journal.is_done(k)}
@@ -199,6 +199,8 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
                         raise SchedulerError(f"rows {ranges[i][0] + 1}-{ranges[i][1]} failed on "
                                              f"{attempts[i]} workers ({type(exc).__name__}: {exc})") from None
                     pending.append(i)
+                    if job_ref.status != "finished":  # every worker holding the job died: send it again
+                        job_ref = client.scatter(job, broadcast=True, hash=False)
                     continue
                 for d in part["docs"]:
                     if d["status"] == "ok":
