@@ -111,3 +111,24 @@ def test_progress_adds_up_the_workers(batch_case, small_csv, cluster, tmp_path, 
     res = run_batch(job, tmp_path / "out", scheduler=cluster, chunk_size=2, progress=True)
     assert sum(seen) == res.rows == 36
     assert len([r for r in seen if r > 0]) >= 2  # advanced as the workers went, not once at the end
+
+
+def test_ids_that_collide_as_file_names_across_partitions(batch_case, cluster, tmp_path):
+    """Two ids written as the same file name, in different partitions: the first row wins and the second
+    is reported, as when the driver plans; the summary is byte for byte the single-process one."""
+    from batch_helpers import mixed_rows
+
+    from xai_reports.io.outputs import safe_name
+
+    rows = mixed_rows(batch_case, 6, 0)
+    rows.loc[5, "applicant_id"] = "X/1"
+    rows.loc[0, "applicant_id"] = safe_name("X/1")  # row 1 is planned in the first partition, row 6 in another
+    path = tmp_path / "c.csv"
+    rows.to_csv(path, index=False)
+    outs = {}
+    for name, kw in [("local", {"workers": 0}), ("cluster", {"scheduler": cluster})]:
+        job = LetterJob(batch_case["model"], path, "finance_hmda_example", decision_date=DATE, formats=("json",))
+        res = run_batch(job, tmp_path / name, chunk_size=2, **kw)
+        assert [(e["row"], e["id"]) for e in res.errors] == [(6, "X/1")]
+        outs[name] = tree_digest(tmp_path / name)
+    assert outs["cluster"] == outs["local"]

@@ -147,6 +147,8 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
     """
     import os
 
+    from types import SimpleNamespace
+
     import distributed
 
     from ..errors import PackError, SchedulerError, TemplateError
@@ -161,7 +163,6 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
     by_row = {e.get("row"): k for k, e in journal.entries.items()}
     done_keys = {k for k in journal.entries if journal.is_done(k)}
     target = out if not hasattr(out, "url") else out.url
-    results: dict[int, dict] = {}
     attempts: Counter = Counter()
     pending = list(range(len(ranges)))[::-1]
     in_flight: dict = {}
@@ -174,6 +175,21 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
         fut = client.submit(plan_partition, job_ref, target, lo, hi, chunk_size, done, contested, i, token,
                             pure=False, key=f"xai-reports-part-{token}-{i}-{attempts[i]}")
         in_flight[fut] = i
+
+    source = job.source.label
+    held: list[dict] = []
+    notes: dict[int, list] = {}
+
+    def settle(d):
+        """Tally a document whose key no other row can take."""
+        if d["status"] == "error":
+            res.errors.append(row_error(source, SimpleNamespace(**d),
+                                        f"document could not be rendered: {d['error'][2]}"))
+            return
+        if d["status"] == "resumed":
+            res.resumed += 1
+        res.kinds[d["kind"]] += 1
+        finished.append((d["row"], d["key"], journal.files_of(d["key"])))
 
     def show():
         rows, docs = tally.totals()
@@ -208,7 +224,14 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
                         res.rendered += 1
                     elif d["status"] == "error" and d["error"][0] == "fatal":
                         raise (PackError if d["error"][1] == "PackError" else TemplateError)(d["error"][2])
-                results[i] = part
+                    if d["key"] in contested:
+                        held.append(d)  # settled at the end, in row order
+                    else:
+                        settle(d)
+                res.rows += part["rows"]
+                res.counts.update(part["counts"])
+                res.errors.extend(part["errors"])
+                notes[i] = part["notes"]
                 tally.final(i, part["rows"], len(part["docs"]))
                 journal.flush()
                 if on_commit is not None:
@@ -219,36 +242,21 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
             client.unsubscribe_topic(TOPIC)
         except Exception:  # noqa: BLE001 - the client may be closing
             pass
-    from types import SimpleNamespace
-
-    # the tally, in partition (= row) order
     keys_seen: dict[str, int] = {}
-    source = job.source.label
+    for d in sorted(held, key=lambda d: d["row"]):  # contested keys: the first row wins, as in the driver
+        if d["key"] in keys_seen:
+            res.errors.append(row_error(source, SimpleNamespace(**d), f"another id in this batch (row "
+                                        f"{keys_seen[d['key']]}) is written as {d['key']}.*; this one is not "
+                                        "written", column=getattr(job, "id_column", None)))
+            continue
+        keys_seen[d["key"]] = d["row"]
+        if d["status"] == "contested":
+            journal.commit(d["key"], {f"{d['key']}.{s}": b for s, b in d["payload"][1].items()},
+                           {"row": d["row"], "kind": d["kind"]})
+            res.rendered += 1
+        settle(d)
     for i in range(len(ranges)):
-        part = results[i]
-        res.rows += part["rows"]
-        res.counts.update(part["counts"])
-        res.errors.extend(part["errors"])
-        res.notes.extend(part["notes"])
-        for d in part["docs"]:
-            if d["key"] in keys_seen:
-                res.errors.append(row_error(source, SimpleNamespace(**d), f"another id in this batch (row {keys_seen[d['key']]}) "
-                                                       f"is written as {d['key']}.*; this one is not written",
-                                            column=getattr(job, "id_column", None)))
-                continue
-            keys_seen[d["key"]] = d["row"]
-            status = d["status"]
-            if status == "contested":  # written here: the first row with this key
-                journal.commit(d["key"], {f"{d['key']}.{s}": b for s, b in d["payload"][1].items()},
-                               {"row": d["row"], "kind": d["kind"]})
-                res.rendered += 1
-            elif status == "error":
-                res.errors.append(row_error(source, SimpleNamespace(**d), f"document could not be rendered: {d['error'][2]}"))
-                continue
-            elif status == "resumed":
-                res.resumed += 1
-            res.kinds[d["kind"]] += 1
-            finished.append((d["row"], d["key"], journal.files_of(d["key"])))
+        res.notes.extend(notes[i])
     journal.flush()
     show()
 

@@ -13,9 +13,14 @@ tally::
         def renderer(self): ...                # picklable record -> {suffix: bytes}
         def finish(self, result, out_dir): ... # summary / manifest files, after the last commit
 
-``plan`` runs in the driver, one chunk at a time, so model calls (TreeSHAP,
-counterfactual search) are batched per chunk; the renderer runs wherever the
-executor puts it. Files are named ``<doc.key>.<suffix>`` inside ``out_dir``.
+``plan`` runs one chunk at a time, so model calls (TreeSHAP, counterfactual
+search) are batched per chunk. Locally it runs in the driver and the renderer
+runs wherever the executor puts it. With a Dask scheduler, a job whose source is
+a file or URL and which names its documents' keys ahead (``doc_key``) is planned
+*and* rendered on the workers, partition by partition (:mod:`.cluster`); the
+driver only hands out row ranges, journals and tallies. Files are named
+``<doc.key>.<suffix>`` inside ``out_dir``, a local folder or an object-storage
+URL (:mod:`xai_reports.io.storage`; journal: :mod:`.objjournal`).
 
 Memory: the driver holds one chunk's plan and at most ``max_in_flight``
 rendered documents, never the whole input, so peak memory is set by
