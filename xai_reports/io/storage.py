@@ -233,11 +233,11 @@ class RemoteDir:
     def sizes(self, prefix: str = "") -> dict[str, int]:
         """``{name: size}`` of the objects under the folder (names relative to it), in one listing."""
         base = self.root + "/"
+        self.fs.invalidate_cache()  # objects written by other processes (workers, an earlier run)
         try:
             found = self.fs.find(self.root + ("/" + prefix if prefix else ""), detail=True)
         except FileNotFoundError:
             return {}
-        self.fs.invalidate_cache()
         return {k[len(base):] if k.startswith(base) else k: int(v.get("size") or 0) for k, v in found.items()}
 
     def remove_stale_temporaries(self) -> int:
