@@ -78,6 +78,8 @@ def error_line(exc) -> str:
 
 
 def main(argv=None) -> int:
+    from .io.storage import scrub
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -88,11 +90,11 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except XaiReportsError as exc:
-        print(error_line(exc), file=sys.stderr)
+        print(scrub(error_line(exc)), file=sys.stderr)  # no credentials from a URL
         return 2
     except OSError as exc:  # an unwritable output, a full disk: the environment, not a bug
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        print(error_line(f"{where}{exc.strerror or type(exc).__name__}"), file=sys.stderr)
+        print(scrub(error_line(f"{where}{exc.strerror or type(exc).__name__}")), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xai-reports: interrupted", file=sys.stderr)

@@ -51,8 +51,9 @@ def add_batch_arguments(parser):
                         "inputs under 64 rows), 0 (this process), or N; with --scheduler local, the size of "
                         "the local Dask cluster")
     g.add_argument("--scheduler", metavar="ADDRESS",
-                   help="render on a Dask cluster: tcp://HOST:PORT of a running scheduler, or 'local' to start "
-                        "a local one with --workers processes")
+                   help="plan and render on a Dask cluster: tcp://HOST:PORT of a running scheduler, or 'local' "
+                        "to start a local one with --workers processes; the workers read the data (path or URL) "
+                        "and write the output folder themselves, so both must be reachable from them")
     g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="skip documents a previous run of the same command finished (default); "
                         "--no-resume starts the batch over")

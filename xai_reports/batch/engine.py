@@ -13,9 +13,14 @@ tally::
         def renderer(self): ...                # picklable record -> {suffix: bytes}
         def finish(self, result, out_dir): ... # summary / manifest files, after the last commit
 
-``plan`` runs in the driver, one chunk at a time, so model calls (TreeSHAP,
-counterfactual search) are batched per chunk; the renderer runs wherever the
-executor puts it. Files are named ``<doc.key>.<suffix>`` inside ``out_dir``.
+``plan`` runs one chunk at a time, so model calls (TreeSHAP, counterfactual
+search) are batched per chunk. Locally it runs in the driver and the renderer
+runs wherever the executor puts it. With a Dask scheduler, a job whose source is
+a file or URL and which names its documents' keys ahead (``doc_key``) is planned
+*and* rendered on the workers, partition by partition (:mod:`.cluster`); the
+driver only hands out row ranges, journals and tallies. Files are named
+``<doc.key>.<suffix>`` inside ``out_dir``, a local folder or an object-storage
+URL (:mod:`xai_reports.io.storage`; journal: :mod:`.objjournal`).
 
 Memory: the driver holds one chunk's plan and at most ``max_in_flight``
 rendered documents, never the whole input, so peak memory is set by
@@ -32,8 +37,10 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
 from ..io.outputs import check_writable_dir
+from ..io.storage import RemoteDir, output_dir
 from .executors import DaskExecutor, InlineExecutor, PoolExecutor, usable_cpus
 from .journal import Journal, remove_stale_temporaries
+from .objjournal import ObjectJournal
 from .source import TableSource
 
 MAX_ATTEMPTS = 3  # a document that was in a crashed worker this many times is reported, not retried
@@ -252,7 +259,7 @@ class _Progress:
 def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto", scheduler=None,
               resume: bool = True, progress: bool = False, max_in_flight: int | None = None,
               plan_threads: int | str | None = "auto", keep_journal: bool = False,
-              on_commit: Callable[[int, Any], None] | None = None) -> BatchResult:
+              on_commit: Callable[[int, Any], None] | None = None, plan_on_workers: bool = True) -> BatchResult:
     """Run ``job`` over its source: plan each chunk, render its documents, commit them.
 
     Args:
@@ -281,6 +288,10 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
             stops early (error, Ctrl-C, kill): that is what a rerun resumes from.
         on_commit: called after each commit group with (documents committed by
             this run so far, the executor); for custom monitoring.
+        plan_on_workers: with a Dask ``scheduler``, read, check, score, explain and render each
+            partition on the workers (default; the data's path or URL and the output folder must be
+            reachable from them), the driver only journaling and tallying; ``False`` plans in the
+            driver and renders on the workers (the data then travels through the driver).
 
     Returns:
         :class:`BatchResult`.
@@ -298,23 +309,29 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         (1800, 200, 3)
     """
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    check_writable_dir(out)  # before anything is created or connected: no half-made folder, lock or journal
+    out = output_dir(out_dir)  # a local folder, or a RemoteDir for an s3:// (gs://, memory://...) URL
+    remote = isinstance(out, RemoteDir)
+    if remote:
+        out.check_writable()
+    else:
+        check_writable_dir(out)  # before anything is created or connected: no half-made folder, lock or journal
     total = job.source.scan().rows
     n_workers = resolve_workers(workers, total)
     executor = None
     if scheduler is not None:  # connect before anything is written: an unreachable scheduler is a setup error
         executor = DaskExecutor(job.renderer(), scheduler, n_workers or None)
-    out.mkdir(parents=True, exist_ok=True)
+    if not remote:
+        out.mkdir(parents=True, exist_ok=True)
     try:
-        journal = Journal(out, job.name, job.fingerprint(), job.pinned(), resume=resume)
+        journal = (ObjectJournal if remote else Journal)(out, job.name, job.fingerprint(), job.pinned(),
+                                                         resume=resume)
     except BaseException:
         if executor is not None:
             executor.close()
         raise
     if journal.resumed:
         job.pin(journal.pinned)
-    remove_stale_temporaries(out)
+    out.remove_stale_temporaries() if remote else remove_stale_temporaries(out)
 
     if plan_threads == "auto":
         plan_threads = 1 if (n_workers > 0 or executor is not None) else None
@@ -391,8 +408,18 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         if on_commit is not None:
             on_commit(res.rendered, executor)
 
+    # with a Dask scheduler, the workers read, plan and render their partitions (by reference: path or URL
+    # and row range); the driver only journals and tallies. A DataFrame source, or a job that cannot say
+    # its documents' keys ahead, is planned here and rendered there.
+    on_cluster = (plan_on_workers and isinstance(executor, DaskExecutor) and job.source.reference() is not None
+                  and getattr(job, "doc_key", None) is not None)
     try:
-        for chunk in job.source.chunks(chunk_size):
+        if on_cluster:
+            from .cluster import run_on_cluster
+
+            run_on_cluster(job, out, journal, executor, res, finished, bar, chunk_size=chunk_size, total=total,
+                           on_commit=on_commit, row_error=_row_error)
+        for chunk in ([] if on_cluster else job.source.chunks(chunk_size)):
             with _threads(plan_threads):
                 plan = job.plan(chunk)
             res.rows += plan.rows

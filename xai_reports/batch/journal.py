@@ -205,6 +205,11 @@ class Journal:
             target = self._target(name)
             atomic_write(target, data)
             recorded[target.name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        return self.record(key, recorded, meta)
+
+    def record(self, key: str, recorded: dict, meta: dict | None = None) -> list[str]:
+        """Queue the line of a document whose files are already in place (written by a worker):
+        ``recorded`` is ``{file name: {"sha256", "bytes"}}``."""
         entry = {"key": key, "files": recorded, **(meta or {})}
         self.entries[key] = entry
         self._pending.append((json.dumps(entry, sort_keys=True, default=str) + "\n").encode("utf-8"))

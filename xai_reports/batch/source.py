@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -21,6 +20,7 @@ import pandas as pd
 
 from ..errors import InputError, brief
 from ..io.outputs import sha256_file
+from ..io.storage import basename, is_remote, local_path, open_input, scrub, sha256_url
 from ..io.tabular import check_id
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -77,22 +77,49 @@ class TableSource:
     """
 
     def __init__(self, data, *, label: str | None = None):
+        self.url = None
         if isinstance(data, pd.DataFrame):
             self.path = None
             self.frame = data
             self.label = label or "<DataFrame>"
+        elif is_remote(data):  # object storage: read through fsspec, in blocks
+            self.path = None
+            self.url = data
+            self.frame = None
+            self.label = label or scrub(data)
         else:
-            self.path = Path(data)
+            self.path = local_path(data)
             self.frame = None
             self.label = label or str(data)
         self._scan: Scan | None = None
 
     @property
+    def name(self) -> str:
+        """The file name (the last part of the path or URL)."""
+        return self.path.name if self.path is not None else basename(self.url) if self.url else self.label
+
+    @property
     def is_parquet(self) -> bool:
-        return self.path is not None and self.path.suffix.lower() in PARQUET_SUFFIXES
+        return self.frame is None and self.name.lower().endswith(PARQUET_SUFFIXES)
+
+    def reference(self):
+        """What a worker process needs to read these rows itself: the path or URL (``None`` for a DataFrame)."""
+        return str(self.path) if self.path is not None else self.url
+
+    def _open(self):
+        """The file to read: a local path, or a file object over the URL (read in blocks)."""
+        if self.url is not None:
+            return open_input(self.url)[0]
+        return self.path
 
     # -- checks ----------------------------------------------------------------
     def _check_file(self):
+        if self.url is not None:
+            fh, size = open_input(self.url)  # InputError naming the scrubbed URL when missing
+            fh.close()
+            if size == 0:
+                raise InputError("data file is empty", file=self.label)
+            return
         if not self.path.is_file():
             raise InputError("data file not found", file=self.label)
         if self.path.stat().st_size == 0:
@@ -100,7 +127,7 @@ class TableSource:
 
     def _cannot_read(self, exc) -> InputError:
         kind = "Parquet" if self.is_parquet else "CSV"
-        return InputError(f"cannot read as {kind} ({_first_line(exc)})", file=self.label)
+        return InputError(f"cannot read as {kind} ({scrub(_first_line(exc))})", file=self.label)
 
     def _clean_columns(self, cols) -> list[str]:
         cols = [str(c).strip() for c in cols]
@@ -122,10 +149,10 @@ class TableSource:
             if self.is_parquet:
                 import pyarrow.parquet as pq
 
-                names = pq.ParquetFile(self.path).schema_arrow.names
+                names = pq.ParquetFile(self._open()).schema_arrow.names
             else:
                 # header=None keeps duplicate names as written (pandas would rename them to "x.1").
-                head = pd.read_csv(self.path, dtype=str, keep_default_na=False, header=None, nrows=1)
+                head = pd.read_csv(self._open(), dtype=str, keep_default_na=False, header=None, nrows=1)
                 names = list(head.iloc[0]) if len(head) else []
         except _READ_ERRORS as exc:
             raise self._cannot_read(exc) from None
@@ -167,7 +194,7 @@ class TableSource:
             elif self.is_parquet:
                 import pyarrow.parquet as pq
 
-                pf = pq.ParquetFile(self.path)
+                pf = pq.ParquetFile(self._open())
                 rows = pf.metadata.num_rows
                 values = pf.read(columns=[key]).column(0).to_pylist() if key else None
             else:
@@ -175,7 +202,7 @@ class TableSource:
                 # only the ids are kept
                 rows, values = 0, ([] if key else None)
                 pos = columns.index(key) if key else 0
-                with pd.read_csv(self.path, dtype=str, keep_default_na=False, chunksize=50_000) as reader:
+                with pd.read_csv(self._open(), dtype=str, keep_default_na=False, chunksize=50_000) as reader:
                     for block in reader:
                         rows += len(block)
                         if values is not None:
@@ -208,8 +235,35 @@ class TableSource:
             self._scan.raise_duplicate()
         return self._scan
 
+    def ids(self, id_column: str) -> list:
+        """The values of one column (the decision ids), read alone: a Parquet column, or a CSV read in
+        blocks keeping that column only."""
+        if self.frame is not None:
+            return self.frame[id_column].tolist()
+        if self.is_parquet:
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(self._open()).read(columns=[id_column]).column(0).to_pylist()
+        pos = self.columns().index(id_column)
+        out: list = []
+        with pd.read_csv(self._open(), dtype=str, keep_default_na=False, usecols=[pos], chunksize=100_000) as r:
+            for block in r:
+                out.extend(block.iloc[:, 0].tolist())
+        return out
+
     # -- data ------------------------------------------------------------------
-    def chunks(self, size: int, *, start: int = 0) -> Iterator[pd.DataFrame]:
+    def chunks(self, size: int, *, start: int = 0, stop: int | None = None) -> Iterator[pd.DataFrame]:
+        """Yield the rows ``start:stop`` ``size`` at a time (see :meth:`_chunks`); a Parquet file's row
+        groups before ``start`` are not read, so a worker given a row range reads only about that range."""
+        if stop is None:
+            yield from self._chunks(size, start=start)
+            return
+        for part in self._chunks(size, start=start):
+            if part.index[0] >= stop:
+                return
+            yield part.iloc[:max(0, stop - int(part.index[0]))] if part.index[-1] >= stop else part
+
+    def _chunks(self, size: int, *, start: int = 0) -> Iterator[pd.DataFrame]:
         """Yield the rows ``size`` at a time, each chunk indexed by file-global row position.
 
         CSV values are strings exactly as written (no NA conversion); Parquet
@@ -236,8 +290,11 @@ class TableSource:
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                pf = pq.ParquetFile(self.path)
-                for batch in pf.iter_batches(batch_size=size):
+                pf = pq.ParquetFile(self._open())
+                groups = list(range(pf.metadata.num_row_groups))
+                while groups and pos + pf.metadata.row_group(groups[0]).num_rows <= start:
+                    pos += pf.metadata.row_group(groups.pop(0)).num_rows  # row groups before start: skipped
+                for batch in (pf.iter_batches(batch_size=size, row_groups=groups) if groups else ()):
                     n = batch.num_rows
                     if pos + n > start:
                         part = pa.Table.from_batches([batch]).to_pandas(
@@ -247,7 +304,7 @@ class TableSource:
                         yield part.iloc[max(0, start - pos):]
                     pos += n
             else:
-                reader = pd.read_csv(self.path, dtype=str, keep_default_na=False, chunksize=size)
+                reader = pd.read_csv(self._open(), dtype=str, keep_default_na=False, chunksize=size)
                 with reader:
                     for part in reader:
                         n = len(part)
@@ -266,6 +323,9 @@ class TableSource:
             h.update(",".join(map(str, self.frame.columns)).encode())
             h.update(np.asarray(pd.util.hash_pandas_object(self.frame.astype(str), index=False)).tobytes())
             return {"name": self.label, "sha256": h.hexdigest(), "rows": int(len(self.frame))}
+        if self.url is not None:
+            digest, size = sha256_url(self.url)
+            return {"name": self.name, "sha256": digest, "bytes": size}
         return {"name": self.path.name, "sha256": sha256_file(self.path), "bytes": self.path.stat().st_size}
 
 

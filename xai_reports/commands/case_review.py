@@ -45,7 +45,10 @@ def run(args):
     from ..integrity import signing_key
     from ..io.outputs import check_writable_dir
 
-    check_writable_dir(args.out)
+    from ..io.storage import is_remote, scrub
+
+    if not is_remote(args.out):  # a bucket is probed by the engine
+        check_writable_dir(args.out)
     try:
         summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
                                         images=args.images, card=args.card,
@@ -56,5 +59,5 @@ def run(args):
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130
-    print_summary(summary, args.out)
+    print_summary(summary, scrub(args.out))
     return summary.exit_code

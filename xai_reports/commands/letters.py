@@ -50,7 +50,10 @@ def run(args):
     from ..documents.letter import generate_letters
     from ..io.outputs import check_writable_dir
 
-    check_writable_dir(args.out)
+    from ..io.storage import is_remote, scrub
+
+    if not is_remote(args.out):  # a bucket is probed by the engine
+        check_writable_dir(args.out)
     explorer = None
     if args.explorer:   # built (and every input checked) before any letter is written
         from .explore import build_from_args
@@ -66,7 +69,7 @@ def run(args):
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         return 130
-    print_summary(summary, args.out)
+    print_summary(summary, scrub(args.out))
     if explorer is not None:
         from .explore import write_built
 

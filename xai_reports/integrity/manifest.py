@@ -39,6 +39,7 @@ from pathlib import Path
 
 from ..errors import IntegrityError
 from ..io.outputs import atomic_write, canonical_json, inside, sha256_file
+from ..io.storage import basename, is_remote, local_path, sha256_url
 
 __all__ = ["RunManifest", "signing_key", "sign", "key_id", "write_document_manifest", "sha256_bytes", "sha256_file",
            "MANIFEST_NAME", "STEM_MANIFEST_SUFFIX", "MANIFEST_SCHEMA", "RECORD_NAME", "KEY_ENV", "KEY_FILE_ENV",
@@ -160,8 +161,12 @@ class RunManifest:
         """
         if source is None:
             return
+        if is_remote(source):
+            digest, size = sha256_url(source)
+            self.inputs[role] = {"name": name or basename(source), "sha256": digest, "bytes": size}
+            return
         if isinstance(source, (str, Path)):
-            p = Path(source)
+            p = local_path(source)
             self.inputs[role] = {"name": name or p.name, "sha256": sha256_file(p), "bytes": p.stat().st_size}
             return
         if isinstance(source, (bytes, bytearray)):
@@ -211,6 +216,9 @@ class RunManifest:
         manifest = self.to_dict()
         if key is not None:
             manifest = sign(manifest, key)
+        if getattr(out_dir, "is_remote", False):  # an object-storage folder: one PUT
+            out_dir.write(name, canonical_json(manifest))
+            return out_dir.key(name)
         path = inside(out_dir, name)
         atomic_write(path, canonical_json(manifest))
         return path

@@ -26,17 +26,28 @@ def read_table(path, *, columns=None) -> pd.DataFrame:
     Raises:
         InputError: the file is missing, empty, or not readable as a table.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("data file not found", file=path)
-    if path.stat().st_size == 0:
-        raise InputError("data file is empty", file=path)
-    suffix = path.suffix.lower()
+    from .storage import basename, is_remote, local_path, open_input, scrub
+
+    source = None
+    if is_remote(path):  # object storage (s3://...): read through fsspec
+        source, size = open_input(path)
+        path = scrub(path)
+        suffix = "." + basename(path).rsplit(".", 1)[-1].lower() if "." in basename(path) else ""
+        if size == 0:
+            raise InputError("data file is empty", file=path)
+    else:
+        path = local_path(path)
+        if not path.is_file():
+            raise InputError("data file not found", file=path)
+        if path.stat().st_size == 0:
+            raise InputError("data file is empty", file=path)
+        suffix = path.suffix.lower()
+        source = path
     try:
         if suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path, columns=columns)
+            df = pd.read_parquet(source, columns=columns)
         else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=columns)
+            df = pd.read_csv(source, dtype=str, keep_default_na=False, usecols=columns)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'} ({first})", file=path) from None

@@ -22,7 +22,8 @@ from ...adapters import load_model
 from ...adapters.architectures import build_architecture
 from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
 from ...errors import InputError, PackError, TemplateError
-from ...io.outputs import atomic_write, canonical_json, inside, safe_name
+from ...io.outputs import canonical_json, inside, safe_name
+from ...io.storage import output_dir, write_output
 from ...packs import load_pack
 from ...render import render_record_files, template_fingerprint
 from ...io.tabular import check_frame
@@ -280,9 +281,9 @@ class CaseReviewJob(BatchJob):
                                     model=self.mid, flagged_out_of_scope=[n["id"] for n in result.notes],
                                     errors=result.errors, outputs=result.outputs, batch=result)
         summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
-        atomic_write(Path(out_dir) / "summary.json", summary_bytes)
+        write_output(output_dir(out_dir), "summary.json", summary_bytes)  # a local folder or a bucket prefix
         manifest = RunManifest("case_reviews", software=self.ctx.software)
-        data = self.source.path if self.source.path is not None else self.source.frame
+        data = self.source.reference() if self.source.frame is None else self.source.frame
         manifest.add_input("data", data)
         manifest.add_model(self.adapter, path=self.model_path)
         manifest.inputs["model_card"] = {"name": "model card", "sha256": self.card.sha256}

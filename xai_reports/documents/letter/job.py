@@ -22,7 +22,8 @@ from ...attribution import explain
 from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource, run_batch
 from ...errors import InputError, PackError
 from ...integrity import RunManifest, signing_key
-from ...io.outputs import atomic_write, canonical_json, safe_name
+from ...io.outputs import canonical_json, safe_name
+from ...io.storage import fetch_to_local, is_remote, output_dir, scrub, write_output
 from ...packs import load_pack
 from .reasons import build_reference, deny_probability, select_reasons
 from ...render import renderer_software, template_fingerprint, template_search_path
@@ -174,8 +175,8 @@ class LetterJob(BatchJob):
             except ValueError:
                 raise InputError(f"expected an ISO date (YYYY-MM-DD) for the notice date, got {decision_date!r}") from None
         if isinstance(model, (str, Path)):
-            model_label = model_name or Path(model).name
-            adapter = load_model(model)
+            model_label = model_name or Path(str(model).split("?", 1)[0]).name
+            adapter = load_model(fetch_to_local(model) if is_remote(model) else model)
         else:
             adapter = wrap_model(model)
             model_label = model_name or type(adapter.model).__name__
@@ -196,7 +197,7 @@ class LetterJob(BatchJob):
 
         ref_X = None
         if reference is not None:
-            ref_source = str(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
+            ref_source = scrub(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
             ref_df = read_table(reference) if isinstance(reference, (str, Path)) else reference.astype(object)
             ref_checked = check_frame(ref_df, pack, self.features, source=ref_source,
                                       allowed_extra=[c for c in ref_df.columns if c not in pack.features])
@@ -233,6 +234,10 @@ class LetterJob(BatchJob):
                 "options": {"formats": list(self.formats), "id_column": self.id_column,
                             "decision_date": self.decision_date, "language": self.language}}
 
+    def doc_key(self, decision_id: str) -> str:
+        """The file stem a row with this id is written as (lets workers plan partitions on their own)."""
+        return f"letter_{safe_name(decision_id)}"
+
     def pinned(self) -> dict:
         return {"decision_date": self.today}
 
@@ -248,9 +253,9 @@ class LetterJob(BatchJob):
         summary = BatchSummary(rows=result.rows, approved=result.counts.get("approved", 0),
                                denied=result.counts.get("denied", 0), letters=result.kinds.get("letter", 0),
                                flagged=result.notes, errors=result.errors, outputs=result.outputs, batch=result)
-        out = Path(out_dir)
+        out = output_dir(out_dir)
         summary_bytes = canonical_json(summary.to_dict()).encode("utf-8")
-        atomic_write(out / "summary.json", summary_bytes)
+        write_output(out, "summary.json", summary_bytes)
         manifest = self.manifest()
         manifest.outputs.update(result.files)
         manifest.add("summary.json", summary_bytes)
@@ -260,7 +265,7 @@ class LetterJob(BatchJob):
     def manifest(self) -> RunManifest:
         """The run manifest's inputs (data, reference, model, pack, templates); outputs are added by the caller."""
         manifest = RunManifest("adverse_action_letters", software=self.software)
-        data = self.source.path if self.source.path is not None else self.source.frame
+        data = self.source.reference() if self.source.frame is None else self.source.frame
         manifest.add_input("data", data)
         manifest.add_input("reference", self.reference_source)
         manifest.add_model(self.adapter, path=self.model_path, name=self.model_desc["name"])
