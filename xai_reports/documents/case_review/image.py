@@ -58,6 +58,8 @@ class ImageCases(Cases):
         image_sha = hashlib.sha256(case["image_bytes"]).hexdigest()
         deid = ctx.profile.deidentification == "safe_harbor"
         fname = str(case["raw"].get(spec.input.column))
+        if case.get("dicom") and not deid:
+            fname += " (DICOM)"
         inputs = {"kind": "image", "summary": f"{spec.input.modality}",
                   "image_file": None if deid else fname,
                   "image_file_note": ("file name withheld (file names can carry identifiers)" if deid else None),
@@ -72,6 +74,8 @@ class ImageCases(Cases):
                                         "treat the output with caution." if out_of_scope else
                                         "Within scope: image size and quality measurements lie inside the "
                                         "training range.")}
+        if case.get("dicom"):
+            inputs["dicom"] = case["dicom"]["rows"]
         # evidence maps
         ev = spec.evidence
         target_name = output["class"] if ev.target == "predicted" else ev.target

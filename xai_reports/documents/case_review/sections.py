@@ -187,6 +187,12 @@ class Cases:
         stamp = str(ctx.when.year) if year_only else ctx.when.isoformat().replace("+00:00", "Z")
         date_text = format_date(ctx.when.date(), prof)
         patient = patient_section(case["raw"], ctx.pack, ctx.profile_name, prof)
+        if case.get("dicom"):  # identity from the DICOM header (see .dicom.header_facts)
+            facts = case["dicom"]
+            patient["shown"] = patient["shown"] + facts["identity"]
+            if facts["removed"]:
+                patient["removed_columns"] = patient["removed_columns"] + [f"DICOM {kw}" for kw in facts["removed"]]
+            patient["dicom_note"] = facts["profile_note"]
         input_hash = hashlib.sha256(canonical_json(inputs_public).encode()).hexdigest()
         audit = {
             "inference_time": stamp,

@@ -39,6 +39,9 @@ class ImageInput(Strict):
     channels: Literal[1, 3] = 1
     column: str = Field(default="image", description="Input column naming the image file (inside --images).")
     modality: str = "image"
+    window: Optional[tuple[float, float]] = Field(
+        default=None, description="DICOM inputs: VOI window (centre, width) after the modality LUT; the model "
+                                  "card's input.window wins, then this, then the header's window.")
 
 
 class EvidenceSpec(Strict):
