@@ -194,8 +194,15 @@ def dicom_cases(tmp_path_factory):
 
     shutil.copy(bundled("CT_small.dcm"), img / "ct_small.dcm")
     shutil.copy(bundled("MR_small.dcm"), img / "mr_small.dcm")
-    frame = pd.DataFrame({"case_id": ["D1", "D2", "D3", "D4"],
-                          "image": ["synthetic_ct.dcm", "series", "ct_small.dcm", "mr_small.dcm"]})
+    # an in-scope case: a held-out synthetic lesion image in a SYNTHETIC DICOM file (the demo's writer)
+    from examples.healthcare.demo import lesion_demo_cases
+    from examples.healthcare.dicom_demo import write_demo_dicom
+
+    lesion_demo_cases(d / "png", 1)
+    write_demo_dicom(d / "png" / "study_001.png", img / "lesion.dcm")
+    frame = pd.DataFrame({"case_id": ["D1", "D2", "D3", "D4", "D5"],
+                          "image": ["synthetic_ct.dcm", "series", "ct_small.dcm", "mr_small.dcm", "lesion.dcm"],
+                          "accession": [None, None, None, None, "SYN-ACC-D5-0042"]})
     frame.to_csv(d / "cases.csv", index=False)
     headers = [pydicom.dcmread(p) for p in sorted(img.rglob("*.dcm"))]
     return {"path": d / "cases.csv", "images": img, "headers": headers}
@@ -217,7 +224,7 @@ def dicom_sheets(tmp_path_factory, lesion_model, dicom_cases, hc_pack):
 def test_dicom_sheets_written(dicom_sheets):
     for prof in ("treatment", "research"):
         s = dicom_sheets[prof]["summary"]
-        assert s.sheets == 4 and not s.errors, [(e.get("id"), e.get("message")) for e in s.errors]
+        assert s.sheets == 5 and not s.errors, [(e.get("id"), e.get("message")) for e in s.errors]
 
 
 def test_treatment_sheet_carries_study_series_instance(dicom_sheets, dicom_cases):
@@ -237,7 +244,7 @@ def test_deidentified_sheets_hold_no_identifying_header_value(dicom_sheets, dico
     kws = {kw for kw, _, _ in values}
     assert {"PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "StudyInstanceUID",
             "InstitutionName", "DeviceSerialNumber", "ReferringPhysicianName", "StudyDate"} <= kws
-    for case in ("D1", "D2", "D3", "D4"):
+    for case in ("D1", "D2", "D3", "D4", "D5"):
         pdf = d / f"case_{case}.pdf"
         texts = {"pdf": " ".join(pdf_text(pdf).split()).lower(), "pdf_nospace": pdf_text(pdf).replace(" ", "")
                  .replace("\n", "").lower(), "record": pdf_record(pdf).decode().lower(),
@@ -272,3 +279,51 @@ def test_burned_in_annotation_refused_when_deidentifying(tmp_path, lesion_model,
     s = generate_case_reviews(lesion_model["model"], tmp_path / "c.csv", hc_pack, tmp_path / "out_t",
                               profile="treatment", images=img, timestamp=DEMO_TIME, formats=("json",), workers=1)
     assert s.sheets == 1
+
+
+def _text(path):
+    return " ".join(pdf_text(path).split())
+
+
+def test_out_of_scope_headline_and_no_reassurance(dicom_sheets):
+    for prof in ("treatment", "research"):
+        t = _text(dicom_sheets[prof]["dir"] / "case_D3.pdf")   # a real CT slice: unlike the synthetic lesions
+        assert "Output: out of scope: not for clinical use" in t
+        assert "Not shown as reassurance" in t and "most similar reference images are" not in t
+        t5 = _text(dicom_sheets[prof]["dir"] / "case_D5.pdf")
+        rec = json.loads((dicom_sheets[prof]["dir"] / "case_D5.json").read_text())
+        assert not rec["prediction"]["out_of_scope"], rec["document"]["content"]["inputs"]["flags"]
+        assert f"Output: {rec['prediction']['class']}" in t5 and "most similar reference images are" in t5
+
+
+def test_treatment_shows_monitoring_review_and_accession_research_does_not(dicom_sheets):
+    t = _text(dicom_sheets["treatment"]["dir"] / "case_D5.pdf")
+    assert "Last monitoring review October 15, 2026" in t
+    assert "Accession or specimen id SYN-ACC-D5-0042" in t and "SYN-ACC-DCM-0001" in t
+    r = _text(dicom_sheets["research"]["dir"] / "case_D5.pdf")
+    assert "Last monitoring review 2026" in r and "SYN-ACC-D5-0042" not in r and "SYN-ACC-DCM-0001" not in r
+
+
+def test_reference_case_ids_withheld_when_deidentified(dicom_sheets, lesion_model):
+    from xai_reports.documents.case_review.card import load_card
+
+    ids = [str(i) for i in load_card(lesion_model["model"]).reference["ids"]]
+    shown = json.loads((dicom_sheets["treatment"]["dir"] / "case_D5.json").read_text())
+    shown_ids = [it["ref_id"] for it in shown["document"]["content"]["similar"]["items"]]
+    assert shown_ids and set(shown_ids) <= set(ids)
+    d = dicom_sheets["research"]["dir"]
+    text = _text(d / "case_D5.pdf") + (d / "case_D5.json").read_text()
+    assert "reference case 1" in text
+    for ref in ids:
+        assert ref not in text
+
+
+def test_localisation_note_names_the_class_of_the_maps(dicom_sheets):
+    for prof in ("treatment", "research"):
+        for p in sorted(dicom_sheets[prof]["dir"].glob("case_*.json")):
+            ev = json.loads(p.read_text())["document"]["content"]["evidence"]
+            note = ev["method_note"]
+            if note and ev["target_class"] != "malignant":
+                assert f"The maps above are for the class {ev['target_class']}" in note
+            elif note:
+                assert "maps above are for the class" not in note
