@@ -74,3 +74,18 @@ def test_reference_ids_follow_the_print_profile():
 def test_table_rows_are_not_split_across_pages():
     css = (Path(__file__).resolve().parents[2] / "templates" / "healthcare" / "case_review.html.j2").read_text()
     assert "tr, .panel, .thumb, li, .caveat { page-break-inside: avoid; break-inside: avoid; }" in css
+
+
+def test_dicom_leak_check_searches_text_not_embedded_pixels(hc_pack):
+    import pytest
+
+    from xai_reports.documents.case_review.privacy import leak_check
+    from xai_reports.errors import PrivacyError
+
+    extra = [("PatientID", "4MR1", None), ("StudyDate", "2004-08-26", "dates")]
+    clean = '<p>Case D4</p><img src="data:image/png;base64,iVBORw0K+4MR1/20040826+Zz==">'
+    leak_check({"html": clean, "json": "{}"}, {}, hc_pack, extra=extra)
+    with pytest.raises(PrivacyError, match="DICOM header attribute PatientID"):
+        leak_check({"html": clean + "<p>id 4mr1</p>", "json": "{}"}, {}, hc_pack, extra=extra)
+    with pytest.raises(PrivacyError, match="StudyDate"):
+        leak_check({"html": "<p>August 26, 2004</p>", "json": "{}"}, {}, hc_pack, extra=extra)

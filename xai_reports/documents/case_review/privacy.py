@@ -129,6 +129,9 @@ def identifier_values(raw_row: dict, pack) -> list[tuple[str, str]]:
     return out
 
 
+_DATA_URI = re.compile(r"data:[A-Za-z0-9.+/-]+;base64,[A-Za-z0-9+/=]+")
+
+
 def leak_check(texts: dict[str, str], raw_row: dict, pack, extra=()) -> None:
     """Refuse a de-identified document that contains any identifier value of ``raw_row``.
 
@@ -143,7 +146,8 @@ def leak_check(texts: dict[str, str], raw_row: dict, pack, extra=()) -> None:
     Raises:
         PrivacyError: naming the identifier column (never its value) and the document part.
     """
-    norm = {k: re.sub(r"\s+", " ", v).lower() for k, v in texts.items()}
+    # embedded figures (base64 data URIs) are pixels, not text: short values would match them by chance
+    norm = {k: re.sub(r"\s+", " ", _DATA_URI.sub("data:", v)).lower() for k, v in texts.items()}
     needles = identifier_values(raw_row, pack)
     for name, value, category in extra:
         needles += [(f"DICOM header attribute {name}", s) for s in _variants(str(value), category)]
