@@ -332,7 +332,9 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
         pack: pack name or path (one whose kinds include case_review).
         out_dir: output folder; ``case_<id>.{pdf,html,json}`` per case and ``summary.json``.
         profile: print profile (``"treatment"``, ``"research"``; default: the pack's default).
-        images: folder holding the image files named in the data (image models).
+        images: folder holding the image files named in the data (image models): PNG, TIFF, BMP,
+            JPEG, or DICOM (a file, a multi-frame file, or a sub-folder holding one series; see
+            :mod:`~xai_reports.documents.case_review.dicom`). DICOM identity comes from the header.
         card: model card path (default: next to the model).
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
         timestamp: inference time recorded on the sheets (default: when the batch
