@@ -31,9 +31,21 @@ def test_demo_writes_letters(tmp_path):
     # and writes case-review sheets for both healthcare models, in both print profiles
     hc = res["healthcare"]
     assert hc["wdbc"]["auc_test"] > 0.97 and hc["lesion"]["accuracy_test"] > 0.93
-    for key in ("wdbc/treatment", "wdbc/research", "lesion/treatment", "lesion/research"):
+    for key in ("wdbc/treatment", "wdbc/research", "lesion/treatment", "lesion/research", "dicom/treatment",
+                "dicom/research"):
         assert hc["summaries"][key].sheets > 0 and not hc["summaries"][key].errors
         assert list((tmp_path / "healthcare" / "sheets" / key).glob("case_*.pdf"))
+    # the DICOM study's SYNTHETIC identity: printed on the treatment sheet only
+    from examples.healthcare.dicom_demo import DEMO_IDENTITY
+
+    sheets = tmp_path / "healthcare" / "sheets" / "dicom"
+    treat = (sheets / "treatment" / "case_DCM-0001.json").read_text()
+    # figures are base64 pixels (a short value can occur in them by chance): left out of the search
+    research = re.sub(r"data:[A-Za-z0-9.+/-]+;base64,[A-Za-z0-9+/=]+", "data:",
+                      (sheets / "research" / "case_DCM-0001.json").read_text())
+    assert DEMO_IDENTITY["AccessionNumber"] in treat and DEMO_IDENTITY["PatientID"] in treat
+    for v in DEMO_IDENTITY.values():
+        assert v not in research
 
 
 def test_training_is_deterministic(hmda, finance_pack):

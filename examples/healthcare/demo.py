@@ -31,7 +31,8 @@ def synthetic_identifiers(n: int, *, seed: int = 0, prefix: str = "SYN") -> pd.D
     Columns: ``case_id`` (``CASE-0001``..., a re-identification code not derived
     from the identifiers), ``patient_name``, ``mrn`` (``SYN-MRN-...``),
     ``birth_date``, ``address`` (on "Synthetic Lane", ZIP 00000), ``phone``
-    (555-01xx, reserved for fiction), ``email`` (example.org), ``study_date``.
+    (555-01xx, reserved for fiction), ``email`` (example.org), ``study_date``, ``accession``
+    (``SYN-ACC-...``, the accession or specimen id).
 
     Examples::
 
@@ -54,6 +55,7 @@ def synthetic_identifiers(n: int, *, seed: int = 0, prefix: str = "SYN") -> pd.D
             "phone": f"555-01{int(rng.integers(0, 100)):02d}",
             "email": f"{first.lower()}.{last.lower()}@example.org",
             "study_date": date.fromordinal(study).isoformat(),
+            "accession": f"{prefix}-ACC-{i + 1:06d}",
         })
     return pd.DataFrame(rows)
 
@@ -103,8 +105,9 @@ def run_healthcare_demo(out_dir, *, progress: bool = False, epochs: int = 8) -> 
     """Train both healthcare models and write case-review sheets in both print profiles.
 
     Writes under ``out_dir``: ``models/`` (``wdbc_xgb.json``, ``lesion_cnn.pt`` and
-    their cards), ``data/`` (``wdbc_cases.csv``, ``lesion_cases.csv``,
-    ``images/``) and ``sheets/{wdbc,lesion}/{treatment,research}/``.
+    their cards), ``data/`` (``wdbc_cases.csv``, ``lesion_cases.csv``, ``images/``,
+    ``dicom_cases.csv``, ``dicom/study_0001.dcm``: a SYNTHETIC DICOM study) and
+    ``sheets/{wdbc,lesion,dicom}/{treatment,research}/``.
 
     Returns:
         ``{"wdbc": {...}, "lesion": {...}, "summaries": {...}}`` with held-out metrics.
@@ -136,6 +139,16 @@ def run_healthcare_demo(out_dir, *, progress: bool = False, epochs: int = 8) -> 
         summaries[f"lesion/{prof}"] = generate_case_reviews(
             lesion["model"], data / "lesion_cases.csv", pack, out / "sheets" / "lesion" / prof, profile=prof,
             images=data / "images", timestamp=DEMO_TIME, progress=progress)
+    # one DICOM study: a held-out synthetic lesion image in a DICOM file with a SYNTHETIC identity
+    from .dicom_demo import write_demo_dicom
+
+    dicom_dir = data / "dicom"
+    write_demo_dicom(data / "images" / "study_001.png", dicom_dir / "study_0001.dcm")
+    pd.DataFrame({"case_id": ["DCM-0001"], "image": ["study_0001.dcm"]}).to_csv(data / "dicom_cases.csv", index=False)
+    for prof in ("treatment", "research"):
+        summaries[f"dicom/{prof}"] = generate_case_reviews(
+            lesion["model"], data / "dicom_cases.csv", pack, out / "sheets" / "dicom" / prof, profile=prof,
+            images=dicom_dir, timestamp=DEMO_TIME, progress=progress)
     return {"wdbc": wdbc, "lesion": lesion, "summaries": summaries}
 
 

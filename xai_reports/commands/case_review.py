@@ -21,7 +21,8 @@ def add_parser(sub, name):
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--profile", help="print profile: treatment (identifiers shown) or research (HIPAA Safe Harbor "
                                      "de-identified); default: the pack's default (research for the shipped pack)")
-    p.add_argument("--images", help="folder of the image files named in the data (image models)")
+    p.add_argument("--images", help="folder of the image files named in the data (image models): PNG, TIFF, BMP, "
+                   "JPEG, or DICOM (a .dcm file, a multi-frame file, or a folder holding one series)")
     p.add_argument("--card", help="model card (default: <model stem>.card.json next to the model)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
     p.add_argument("--key-file", help="sign manifest.json with the HMAC key in this file "

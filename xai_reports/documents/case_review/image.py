@@ -58,6 +58,8 @@ class ImageCases(Cases):
         image_sha = hashlib.sha256(case["image_bytes"]).hexdigest()
         deid = ctx.profile.deidentification == "safe_harbor"
         fname = str(case["raw"].get(spec.input.column))
+        if case.get("dicom") and not deid:
+            fname += " (DICOM)"
         inputs = {"kind": "image", "summary": f"{spec.input.modality}",
                   "image_file": None if deid else fname,
                   "image_file_note": ("file name withheld (file names can carry identifiers)" if deid else None),
@@ -72,6 +74,7 @@ class ImageCases(Cases):
                                         "treat the output with caution." if out_of_scope else
                                         "Within scope: image size and quality measurements lie inside the "
                                         "training range.")}
+        inputs["dicom"] = case["dicom"]["rows"] if case.get("dicom") else None
         # evidence maps
         ev = spec.evidence
         target_name = output["class"] if ev.target == "predicted" else ev.target
@@ -123,7 +126,9 @@ class ImageCases(Cases):
                     + (f"For comparison, a model-free map peaked at the image centre scores "
                        f"{loc['baseline_centre']['pointing_game_malignant']:.2f} and "
                        f"{loc['baseline_centre']['relevance_mass_malignant']:.2f}. " if loc.get("baseline_centre") else "")
-                    + loc.get("definition", "") + ".")
+                    + loc.get("definition", "") + "."
+                    + ("" if target_name == "malignant" else
+                       f" The maps above are for the class {target_name}; their localisation was not measured."))
         evidence = {"target_class": target_name, "primary": ev.primary, "panels": panels,
                     "method_note": note, "caveat": ctx.pack.spec.section("case_review").saliency_caveat}
         # similar cases in the embedding space

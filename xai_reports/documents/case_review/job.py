@@ -8,6 +8,7 @@ probability, uncertainty -> evidence (TreeSHAP findings or image evidence maps)
 
 from __future__ import annotations
 
+import hashlib
 import math
 import platform
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from ...packs import load_pack
 from ...render import render_record_files, template_fingerprint
 from ...io.tabular import check_frame
 from .card import load_card
+from .dicom import header_facts, identifying_values, is_dicom, read_dicom
 from .image import ImageCases
 from .privacy import leak_check, resolve_profile
 from .quality import read_image
@@ -130,7 +132,8 @@ class CaseReviewRenderer:
         record = payload["record"]
         files = render_case_review(record, self.pack, formats=set(self.formats) | {"html", "json"})
         if self.deidentified:
-            leak_check({ext: files[ext].decode("utf-8") for ext in ("html", "json")}, payload["guard"], self.pack)
+            leak_check({ext: files[ext].decode("utf-8") for ext in ("html", "json")}, payload["guard"], self.pack,
+                       extra=payload.get("dicom_guard") or ())
         return {ext: files[ext] for ext in FORMATS if ext in self.formats}
 
     def warm_up(self) -> None:
@@ -172,6 +175,7 @@ class CaseReviewJob(BatchJob):
                             "whose kinds include case_review", file=pack.files[-1], key_path="kinds")
         pack.require_section("case_review")
         self.profile_name, self.profile = resolve_profile(pack, profile)
+        self.deidentified = self.profile.deidentification == "safe_harbor"
         formats = tuple(formats)
         bad_fmt = [f for f in formats if f not in FORMATS]
         if bad_fmt or not formats:
@@ -183,6 +187,9 @@ class CaseReviewJob(BatchJob):
         self.card, self.mid, self.spec, self.adapter = _load(model, card, pack)
         self.model_path = model if isinstance(model, (str, Path)) else None
         self.key = key if key is not None else signing_key()
+        # the key replacing DICOM UIDs on de-identified sheets: the run's signing key when set, and the pack
+        self.uid_key = hashlib.sha256(b"xai-reports/dicom-uid/1" + (self.key or b"") +
+                                      canonical_json(pack.describe()).encode("utf-8")).digest()
         self.kind = self.spec.kind
         if self.kind == "image":
             if images is None:
@@ -252,8 +259,14 @@ class CaseReviewJob(BatchJob):
             case = {"raw": raw, "row": row_no, "id": checked.ids[i], "x": checked.X.iloc[[i]]}
             if self.kind == "image":
                 try:
-                    case["image"], case["image_flags"], case["image_bytes"] = _read_case_image(
-                        raw.get(self.spec.input.column), self.images, self.spec, label, row_no, case["id"])
+                    case["image"], case["image_flags"], case["image_bytes"], dimg = _read_case_image(
+                        raw.get(self.spec.input.column), self.images, self.spec, label, row_no, case["id"],
+                        window=(self.card.get("input") or {}).get("window") or self.spec.input.window)
+                    if dimg is not None:
+                        case["dicom"] = _dicom_facts(dimg, self.deidentified, self.uid_key, label, row_no,
+                                                     case["id"], self.spec.input.column)
+                        case["dicom_guard"] = ([list(v) for v in identifying_values(dimg.extra_headers)]
+                                               if self.deidentified else [])
                 except InputError as exc:
                     plan.errors.append(exc.to_dict())
                     continue
@@ -267,7 +280,10 @@ class CaseReviewJob(BatchJob):
             if record["prediction"]["out_of_scope"]:
                 plan.notes.append({"id": case["id"], "reason": "out of scope"})
             guard = {c: case["raw"].get(c) for c in identifiers if c in case["raw"]}
-            plan.docs.append(Doc(key=f"case_{safe_name(case['id'])}", record={"record": record, "guard": guard},
+            payload = {"record": record, "guard": guard}
+            if case.get("dicom_guard"):
+                payload["dicom_guard"] = case["dicom_guard"]
+            plan.docs.append(Doc(key=f"case_{safe_name(case['id'])}", record=payload,
                                  row=case["row"], id=case["id"], kind="sheet", heavy=heavy))
         plan.counts = {"cases": len(rows)}
         return plan
@@ -317,7 +333,9 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
         pack: pack name or path (one whose kinds include case_review).
         out_dir: output folder; ``case_<id>.{pdf,html,json}`` per case and ``summary.json``.
         profile: print profile (``"treatment"``, ``"research"``; default: the pack's default).
-        images: folder holding the image files named in the data (image models).
+        images: folder holding the image files named in the data (image models): PNG, TIFF, BMP,
+            JPEG, or DICOM (a file, a multi-frame file, or a sub-folder holding one series; see
+            :mod:`~xai_reports.documents.case_review.dicom`). DICOM identity comes from the header.
         card: model card path (default: next to the model).
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
         timestamp: inference time recorded on the sheets (default: when the batch
@@ -388,7 +406,14 @@ def _jsonable(v):
     return v
 
 
-def _read_case_image(name, folder: Path, spec, source, row_no, case_id):
+def _dicom_facts(dimg, deidentified, key, source, row_no, case_id, column):
+    try:
+        return header_facts(dimg, deidentified=deidentified, key=key)
+    except InputError as exc:
+        raise InputError(exc.reason, file=source, row=row_no, column=column, record_id=case_id) from None
+
+
+def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=None):
     col = spec.input.column
     if name is None or str(name).strip() == "":
         raise InputError("missing image file name", file=source, row=row_no, column=col, record_id=case_id)
@@ -402,7 +427,12 @@ def _read_case_image(name, folder: Path, spec, source, row_no, case_id):
         raise InputError("image file would leave the --images folder", file=source, row=row_no, column=col,
                          record_id=case_id) from None
     try:
-        return read_image(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels)
+        if is_dicom(path):
+            d = read_dicom(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels,
+                           window=window)
+            return d.image, d.flags, d.digest_bytes, d
+        return (*read_image(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels),
+                None)
     except InputError as exc:
         raise InputError(f"image {rel.name}: {exc.reason}", file=source, row=row_no, column=col,
                          record_id=case_id) from None

@@ -129,7 +129,10 @@ def identifier_values(raw_row: dict, pack) -> list[tuple[str, str]]:
     return out
 
 
-def leak_check(texts: dict[str, str], raw_row: dict, pack) -> None:
+_DATA_URI = re.compile(r"data:[A-Za-z0-9.+/-]+;base64,[A-Za-z0-9+/=]+")
+
+
+def leak_check(texts: dict[str, str], raw_row: dict, pack, extra=()) -> None:
     """Refuse a de-identified document that contains any identifier value of ``raw_row``.
 
     Args:
@@ -137,18 +140,24 @@ def leak_check(texts: dict[str, str], raw_row: dict, pack) -> None:
             whitespace-normalised).
         raw_row: the input row.
         pack: the loaded pack.
+        extra: further ``(name, value, category)`` to search for (the identifying values of a DICOM
+            header, :func:`~xai_reports.documents.case_review.dicom.identifying_values`).
 
     Raises:
         PrivacyError: naming the identifier column (never its value) and the document part.
     """
-    norm = {k: re.sub(r"\s+", " ", v).lower() for k, v in texts.items()}
-    for col, spelling in identifier_values(raw_row, pack):
+    # embedded figures (base64 data URIs) are pixels, not text: short values would match them by chance
+    norm = {k: re.sub(r"\s+", " ", _DATA_URI.sub("data:", v)).lower() for k, v in texts.items()}
+    needles = identifier_values(raw_row, pack)
+    for name, value, category in extra:
+        needles += [(f"DICOM header attribute {name}", s) for s in _variants(str(value), category)]
+    for col, spelling in needles:
         needle = re.sub(r"\s+", " ", spelling).lower()
         pat = re.compile(r"(?<![0-9a-z])" + re.escape(needle) + r"(?![0-9a-z])")
         for part, text in norm.items():
             if pat.search(text):
-                raise PrivacyError(f"the de-identified {part} would contain the value of identifier column "
-                                   f"'{col}'; nothing was written")
+                raise PrivacyError(f"the de-identified {part} would contain the value of identifier "
+                                   f"{col if col.startswith('DICOM ') else 'column ' + repr(col)}; nothing was written")
 
 
 __all__ = ["resolve_profile", "patient_section", "format_date", "leak_check", "identifier_values", "PrivacyError"]

@@ -29,6 +29,20 @@ def fmt_probability(p: float) -> str:
     return f"{p:.2f}" if 0.005 <= p <= 0.995 else ("< 0.01" if p < 0.005 else "> 0.99")
 
 
+def fmt_interval(lo: float, hi: float) -> str:
+    """An interval as sheets print it; never ``> 0.99 to > 0.99`` (both ends past the same limit).
+
+    Examples::
+
+        >>> fmt_interval(0.2, 0.41), fmt_interval(0.996, 0.999), fmt_interval(0.001, 0.004)
+        ('0.20 to 0.41', 'above 0.99 (both ends)', 'below 0.01 (both ends)')
+    """
+    a, b = fmt_probability(lo), fmt_probability(hi)
+    if a == b and a in ("> 0.99", "< 0.01"):
+        return ("above 0.99" if a == "> 0.99" else "below 0.01") + " (both ends)"
+    return f"{a} to {b}"
+
+
 def data_uri(png: bytes) -> str:
     """A PNG as a ``data:`` URI (sheets embed every figure)."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -137,28 +151,29 @@ class Cases:
         pct = round(self.level * 100)
         return {
             "class": positive if above else negative,
+            "headline": positive if above else negative,
             "positive_class": positive,
             "probability": p, "probability_text": fmt_probability(p),
             "threshold": self.threshold, "above_threshold": above,
             "meaning": spec.above_threshold if above else spec.below_threshold,
             "above_text": spec.above_threshold, "below_text": spec.below_threshold,
             "interval": {"low": lo, "high": hi, "level": self.level,
-                         "text": f"{fmt_probability(lo)} to {fmt_probability(hi)}",
+                         "text": fmt_interval(lo, hi),
                          "method": (f"{pct}% bootstrap percentile interval of the calibrated probability: Platt "
                                     f"scaling refitted on {self.ctx.card['calibration']['n_bootstrap']} resamples "
                                     f"of the {len(self.ctx.card['calibration_set']['y'])} calibration cases "
                                     "(reflects calibration uncertainty, not all model uncertainty)")},
             "conformal": {"set": cset, "level": self.level, "qhat": self.qhat,
-                          "text": ("{" + ", ".join(cset) + "}") if cset else "{} (empty: an unusual case)",
+                          "text": ("{" + ", ".join(cset) + "}") if cset else "{} (empty: no class fits the case at this coverage)",
                           "method": (f"split conformal prediction set, {pct}% coverage on exchangeable cases "
                                      f"(score 1 - p(true class), {len(self.ctx.card['calibration_set']['y'])} "
                                      "calibration cases)"),
-                          "ambiguous": len(cset) != 1},
+                          "ambiguous": len(cset) > 1, "empty": not cset},
             "calibration_text": (f"Platt scaling of the model score ({self.ctx.card['score']}) fitted on a "
                                  "held-out calibration split"),
             "chart": {"png": data_uri(probability_png(p, (lo, hi), self.threshold, positive=positive)),
                       "alt": (f"Probability scale from 0 to 1: calibrated probability of {positive} {fmt_probability(p)}, "
-                              f"interval {fmt_probability(lo)} to {fmt_probability(hi)}, operating threshold {self.threshold:g}.")},
+                              f"interval {fmt_interval(lo, hi)}, operating threshold {self.threshold:g}.")},
         }
 
     def performance_section(self, subgroup_value) -> dict:
@@ -177,7 +192,9 @@ class Cases:
                 "intended_use": spec.intended_use, "intended_user": spec.intended_user,
                 "population": spec.population, "regulatory_status": spec.regulatory_status,
                 "manufacturer": spec.manufacturer, "data_notice": spec.data_notice,
-                "trained": ctx.card["trained"], "classes": list(spec.classes)}
+                "trained": ctx.card["trained"], "classes": list(spec.classes),
+                "last_monitoring_review": (None if spec.last_monitoring_review is None else
+                                           format_date(spec.last_monitoring_review, self.ctx.profile))}
 
     def base_record(self, case, *, score, output, inputs_public, explanation, document_parts) -> dict:
         """The case record: prediction, explanation, audit metadata and the sheet's content tree."""
@@ -186,7 +203,16 @@ class Cases:
         year_only = prof.dates == "year"
         stamp = str(ctx.when.year) if year_only else ctx.when.isoformat().replace("+00:00", "Z")
         date_text = format_date(ctx.when.date(), prof)
-        patient = patient_section(case["raw"], ctx.pack, ctx.profile_name, prof)
+        patient = {**patient_section(case["raw"], ctx.pack, ctx.profile_name, prof), "dicom_note": None}
+        if case.get("dicom"):  # identity from the DICOM header (see .dicom.header_facts)
+            facts = case["dicom"]
+            # identity may come from the header alone: CSV identifier columns the row leaves empty are not listed
+            shown = [it for it in patient["shown"] if it["value"] != "not provided"] if facts["identity"] else \
+                patient["shown"]
+            patient["shown"] = shown + facts["identity"]
+            if facts["removed"]:
+                patient["removed_columns"] = patient["removed_columns"] + [f"DICOM {kw}" for kw in facts["removed"]]
+            patient["dicom_note"] = facts["profile_note"]
         input_hash = hashlib.sha256(canonical_json(inputs_public).encode()).hexdigest()
         audit = {
             "inference_time": stamp,
@@ -201,6 +227,8 @@ class Cases:
             "profile": ctx.profile_name,
         }
         audit["log_id"] = hashlib.sha256(canonical_json({"case": case["id"], **audit}).encode()).hexdigest()[:16]
+        document_parts = _profiled_parts(document_parts, prof.deidentification == "safe_harbor")
+        output = document_parts["output"]
         content = case_review_content(
             pack=ctx.pack, model_id=ctx.mid, case_id=case["id"], date_text=date_text, patient=patient,
             model=self.model_section(), audit=audit,
@@ -227,4 +255,36 @@ class Cases:
         }
 
 
-__all__ = ["RECORD_SCHEMA", "Context", "Cases", "performance_metrics", "fmt_probability", "data_uri"]
+OUT_OF_SCOPE_HEADLINE = "out of scope: not for clinical use"
+
+
+def _profiled_parts(parts: dict, deidentified: bool) -> dict:
+    """The review fixes every sheet gets: an out-of-scope input changes the headline and suppresses the
+    similar-case reassurance; under a de-identifying profile, reference cases are numbered, never named
+    by their ids (other patients' ids never appear)."""
+    parts = dict(parts)
+    out_of_scope = bool(parts["inputs"].get("out_of_scope"))
+    if out_of_scope:
+        parts["output"] = {**parts["output"], "headline": OUT_OF_SCOPE_HEADLINE,
+                           "meaning": ("The input is out of scope for this model (see Inputs): the output is "
+                                       "shown for audit only and must not be used for clinical decisions. "
+                                       + parts["output"]["meaning"])}
+    sim = {**parts["similar"], "ids_note": None}
+    items = [dict(it) for it in sim.get("items", [])]
+    if deidentified:
+        for k, it in enumerate(items, start=1):
+            new = f"reference case {k}"
+            if it.get("alt"):
+                it["alt"] = it["alt"].replace(str(it["ref_id"]), new)
+            it["ref_id"] = new
+        sim["ids_note"] = "Reference case ids are withheld under this print profile."
+    sim["items"] = items
+    if out_of_scope:
+        sim["summary"] = ("Not shown as reassurance: the input is out of scope, so its nearest reference cases "
+                          "say nothing reliable about it.")
+        sim["items"], sim["suppressed"] = [], True
+    parts["similar"] = sim
+    return parts
+
+
+__all__ = ["RECORD_SCHEMA", "OUT_OF_SCOPE_HEADLINE", "fmt_interval", "Context", "Cases", "performance_metrics", "fmt_probability", "data_uri"]

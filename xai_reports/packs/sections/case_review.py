@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal, Optional
 
 from pydantic import Field, model_validator
@@ -39,6 +40,9 @@ class ImageInput(Strict):
     channels: Literal[1, 3] = 1
     column: str = Field(default="image", description="Input column naming the image file (inside --images).")
     modality: str = "image"
+    window: Optional[tuple[float, float]] = Field(
+        default=None, description="DICOM inputs: VOI window (centre, width) after the modality LUT; the model "
+                                  "card's input.window wins, then this, then the header's window.")
 
 
 class EvidenceSpec(Strict):
@@ -81,6 +85,8 @@ class HealthcareModelSpec(Strict):
     max_findings: int = Field(default=5, ge=1, le=5)
     similar_cases: int = Field(default=3, ge=0, le=10)
     uncertainty_level: float = Field(default=0.9, gt=0.5, lt=1, description="Coverage of the conformal set and the interval.")
+    last_monitoring_review: Optional[date] = Field(
+        default=None, description="Date of the model's last post-deployment monitoring review (printed on sheets).")
     synthetic_data: bool = False
     data_notice: str = ""
     limitations: list[str] = Field(default_factory=list)
