@@ -25,7 +25,8 @@ from .errors import (BatchStateError, ConstraintViolation, ExplanationError, Inp
                      UnsafeModelError, XaiReportsError)
 from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
-from .documents.letter import generate_letters, regenerate
+from .documents.letter import generate_letters
+from .documents.regenerate import regenerate
 from .documents.incident import generate_incident_report
 from .packs import load_pack
 

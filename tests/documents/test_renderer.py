@@ -231,3 +231,18 @@ def test_mock_text_is_the_real_text(records, kind):
     mock_words = _text(mock_pdf).replace(MOCK_BANNER, "").split()
     assert len(mock_words) > 200
     assert [w for w in mock_words if w not in real_words] == []
+
+
+def test_regenerate_rewrites_every_kind_from_its_record(records, tmp_path):
+    """``xai_reports.regenerate`` re-renders any kind through the registry: a letter, a case-review sheet
+    and an audit, each from its record alone, named like the record; the record's own figures are in it."""
+    from xai_reports import regenerate
+
+    for kind, path in records.items():
+        with use_renderer(MockRenderer()):
+            written = regenerate(path, tmp_path / kind, formats=("html",))
+        assert [p.name for p in written] == [f"{kind}.html"]
+        html = written[0].read_text(encoding="utf-8")
+        record = json.loads(path.read_text())
+        ident = record.get("decision_id") or record.get("case_id") or record.get("title")
+        assert ident and str(ident) in html, (kind, ident)

@@ -21,45 +21,11 @@ def add_parser(sub, name):
     return p
 
 
-def regenerate_document(record_path, out_dir, *, pack=None, formats=("pdf", "html"), templates=None) -> list:
-    """Re-render the document of the record at ``record_path`` into ``out_dir`` (files named like the record).
-
-    Raises:
-        InputError: not a record, a flagged decision (no document), or a kind that cannot be re-rendered.
-        PackError, TemplateError: the recorded pack or templates are not found here.
-    """
-    import json
-    from pathlib import Path
-
-    from ..documents import kind_of_record, registered_kinds
-    from ..errors import InputError
-    from ..io.outputs import atomic_write, inside
-
-    path = Path(record_path)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the record ({exc})", file=path) from None
-    if isinstance(record, dict) and "document" in record and record["document"] is None:
-        raise InputError("this decision was flagged for human review; it has no document to regenerate", file=path)
-    kind = kind_of_record(record)
-    if kind is None or kind.rerender is None:
-        known = ", ".join(k.name for k in registered_kinds() if k.rerender)
-        raise InputError(f"not the record of a document that can be re-rendered (kinds: {known})", file=path)
-    files = kind.rerenderer()(record, pack=pack, templates=templates, formats=tuple(formats))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ext, data in files.items():
-        target = inside(out, f"{path.stem}.{ext}")
-        atomic_write(target, data)
-        written.append(target)
-    return written
-
-
 def run(args):
-    for path in regenerate_document(args.record, args.out, pack=args.pack,
-                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
-                                    templates=args.templates):
+    from ..documents.regenerate import regenerate
+
+    for path in regenerate(args.record, args.out, pack=args.pack,
+                           formats=[f.strip() for f in args.format.split(",") if f.strip()],
+                           templates=args.templates):
         print(path)
     return 0

@@ -8,8 +8,8 @@ data -> checked rows -> model -> attributions -> Reg B reasons -> letter content
 from .content import LABELS, letter_content, letter_labels
 from .job import (RECORD_SCHEMA, BatchSummary, LetterJob, declared_model_features, generate_letters,
                   refuse_protected_inputs, software_versions)
-from .render import FORMATS, LetterRenderer, letter_template, regenerate, render_letter, rerender_letter
+from .render import FORMATS, LetterRenderer, letter_template, render_letter, rerender_letter
 
-__all__ = ["generate_letters", "regenerate", "LetterJob", "BatchSummary", "LetterRenderer", "render_letter",
+__all__ = ["generate_letters", "LetterJob", "BatchSummary", "LetterRenderer", "render_letter",
            "rerender_letter", "letter_template", "letter_content", "letter_labels", "LABELS",
            "declared_model_features", "refuse_protected_inputs", "software_versions", "FORMATS", "RECORD_SCHEMA"]

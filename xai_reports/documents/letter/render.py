@@ -1,5 +1,5 @@
 """Rendering adverse-action letters from their records: one record to its files, the
-picklable renderer of the batch workers, and ``regenerate`` / ``verify``'s re-render.
+picklable renderer of the batch workers, and the re-render ``regenerate`` and ``verify`` use.
 
 A letter is rendered from ``record["document"]`` alone, so a stored record
 regenerates the same letter, byte for byte.
@@ -12,8 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ...batch.packref import PackHandle
-from ...errors import InputError, TemplateError
-from ...io.outputs import atomic_write, canonical_json, inside, safe_name
+from ...errors import TemplateError
+from ...io.outputs import canonical_json
 from ...packs import load_recorded_pack
 from ...render import (check_recorded_template, html_to_pdf, localized_template, render_record_files,
                        template_fingerprint, template_search_path)
@@ -132,24 +132,3 @@ def _check_template(name, sha256, pack, templates):
                         None if templates is None else tuple(templates)):
         raise TemplateError(f"template '{name}' here differs from the one recorded (sha256 {sha256[:12]}); "
                             "every worker must have the same templates as the driver")
-
-
-def regenerate(record_path, out_dir, *, pack=None, formats=("pdf", "html"), templates=None) -> list[Path]:
-    """Re-render a letter from its JSON record; the template must be the recorded version."""
-    import json
-
-    record = json.loads(Path(record_path).read_text(encoding="utf-8"))
-    if record.get("document") is None:
-        raise InputError("this decision was flagged for human review; it has no letter to regenerate",
-                         file=record_path)
-    pack = load_recorded_pack(record.get("pack"), pack)
-    check_recorded_template(record, pack.template_dirs(), templates)
-    files = render_letter(record, pack, formats=formats, templates=templates)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ext, data in files.items():
-        target = inside(out, f"letter_{safe_name(record['decision_id'])}.{ext}")
-        atomic_write(target, data)
-        written.append(target)
-    return written
