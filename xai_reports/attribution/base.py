@@ -243,6 +243,13 @@ class Explainer(BaseEstimator):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(background) first, "
                                  "or attribute(X, ...)")
 
+    def _mean_background_output(self):
+        """The model's mean output over ``background_`` in the explained output space (``None`` without
+        a background): the reference value of methods that explain against the background's average."""
+        if self.background_ is None:
+            return None
+        return self._mean_output(self.background_, output=self.output, target=self.target)
+
     def _mean_output(self, rows, *, output=None, target=None) -> float:
         """The model's mean output over ``rows`` in ``output`` space (output ``target`` when it has several)."""
         from ._tabular import select_output

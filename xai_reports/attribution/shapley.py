@@ -207,9 +207,7 @@ class ExactShapley(Explainer):
 
     def _expected_value(self):
         """The mean model output over ``background_`` (``None`` without one)."""
-        if self.background_ is None:
-            return None
-        return self._mean_output(self.background_, output=self.output, target=self.target)
+        return self._mean_background_output()
 
     def _explain(self, X, *, background=None, target: int | None = None, output: str | None = None,
                   batch_size: int = 65_536, max_features: int = 16, tolerance: float = 1e-6,
