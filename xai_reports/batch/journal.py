@@ -61,6 +61,21 @@ def fingerprint_sha256(fp: dict) -> str:
     return hashlib.sha256(json.dumps(fp, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def check_header(header: dict, job: str, fingerprint_sha256: str, fingerprint: dict, where) -> dict:
+    """The ``pinned`` values of a journal whose ``header`` belongs to this ``job`` and these inputs;
+    a :class:`BatchStateError` naming ``where`` (the output folder) otherwise."""
+    if header.get("journal") != JOURNAL_SCHEMA or header.get("job") != job:
+        raise BatchStateError(f"{where}: holds a {header.get('job')!r} batch, not {job!r}; "
+                              "choose another output folder or rerun with --no-resume")
+    if header.get("fingerprint_sha256") != fingerprint_sha256:
+        changed = _diff_keys(header.get("fingerprint") or {}, fingerprint)
+        raise BatchStateError(
+            f"{where}: holds a batch started with other inputs or options "
+            f"(changed: {', '.join(changed[:6]) or 'fingerprint'}); rerun with --no-resume to start over, "
+            "or write to another folder")
+    return dict(header.get("pinned") or {})
+
+
 def _diff_keys(a, b, prefix="") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
@@ -141,16 +156,7 @@ class Journal:
         except (IndexError, ValueError):
             raise BatchStateError(f"{self.path}: unreadable batch journal; rerun with --no-resume "
                                   "to start the batch over") from None
-        if header.get("journal") != JOURNAL_SCHEMA or header.get("job") != job:
-            raise BatchStateError(f"{self.out}: holds a {header.get('job')!r} batch, not {job!r}; "
-                                  "choose another output folder or rerun with --no-resume")
-        if header.get("fingerprint_sha256") != self.fingerprint_sha256:
-            changed = _diff_keys(header.get("fingerprint") or {}, self.fingerprint)
-            raise BatchStateError(
-                f"{self.out}: holds a batch started with other inputs or options "
-                f"(changed: {', '.join(changed[:6]) or 'fingerprint'}); rerun with --no-resume to start over, "
-                "or write to another folder")
-        self.pinned = dict(header.get("pinned") or {})
+        self.pinned = check_header(header, job, self.fingerprint_sha256, self.fingerprint, self.out)
         for raw in lines[1:]:
             try:
                 e = json.loads(raw)

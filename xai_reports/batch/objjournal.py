@@ -34,7 +34,7 @@ import socket
 import time
 
 from ..errors import BatchStateError
-from .journal import JOURNAL_SCHEMA, LOCK_NAME, STATE_PREFIX, _diff_keys, fingerprint_sha256
+from .journal import JOURNAL_SCHEMA, LOCK_NAME, STATE_PREFIX, check_header, fingerprint_sha256
 
 SEGMENTS = STATE_PREFIX + "journal"
 FLUSH_S = 2.0
@@ -133,16 +133,7 @@ class ObjectJournal:
         except (IndexError, ValueError, FileNotFoundError):
             raise BatchStateError(f"{self.out.label}: unreadable batch journal; rerun with --no-resume "
                                   "to start the batch over") from None
-        if header.get("journal") != JOURNAL_SCHEMA or header.get("job") != job:
-            raise BatchStateError(f"{self.out.label}: holds a {header.get('job')!r} batch, not {job!r}; "
-                                  "choose another output folder or rerun with --no-resume")
-        if header.get("fingerprint_sha256") != self.fingerprint_sha256:
-            changed = _diff_keys(header.get("fingerprint") or {}, self.fingerprint)
-            raise BatchStateError(
-                f"{self.out.label}: holds a batch started with other inputs or options "
-                f"(changed: {', '.join(changed[:6]) or 'fingerprint'}); rerun with --no-resume to start over, "
-                "or write to another folder")
-        self.pinned = dict(header.get("pinned") or {})
+        self.pinned = check_header(header, job, self.fingerprint_sha256, self.fingerprint, self.out.label)
         for name in segs[1:]:
             for raw in self.out.read(f"{SEGMENTS}/{name}").splitlines():
                 try:
