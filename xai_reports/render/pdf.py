@@ -529,6 +529,16 @@ def warn_if_no_harfbuzz(*, stacklevel: int = 2) -> str | None:
 
 
 
+def warm_up(dirs) -> None:
+    """Lay out one tiny page with the current renderer, so fonts are loaded before a batch's first
+    document (an optimisation of batch workers: a failure here is ignored, the first document reports it)."""
+    try:
+        html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
+                    base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
+    except Exception:  # noqa: BLE001 - an optimisation; the first document reports real errors
+        pass
+
+
 def html_to_pdf(html: str, *, base_dir, allowed_dirs=(), attachments=(), created: datetime,
                 variant: str = DEFAULT_VARIANT, pdf_ua: bool | None = None, title: str | None = None,
                 font_subsetter: str | None = None) -> bytes:

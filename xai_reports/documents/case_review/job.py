@@ -138,16 +138,10 @@ class CaseReviewRenderer:
 
     def warm_up(self) -> None:
         """Lay out a page once, so fonts are loaded before the first sheet."""
-        if "pdf" not in self.formats:
-            return
-        try:
-            from ...render import html_to_pdf
+        if "pdf" in self.formats:
+            from ...render.pdf import warm_up
 
-            dirs = self.pack.template_dirs()
-            html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
-                        base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
-        except Exception:  # noqa: BLE001 - an optimisation; the first sheet reports real errors
-            pass
+            warm_up(self.pack.template_dirs())
 
 
 class CaseReviewJob(BatchJob):

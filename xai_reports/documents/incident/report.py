@@ -454,7 +454,7 @@ def render_incident(record: dict, pack, *, formats=FORMATS, templates=None) -> d
         b'<!DOCTYPE html>'
     """
     pack = load_pack(pack)
-    pack.require_section("autonomous_driving")
+    pack.require_section("incident")
     dirs = template_search_path(pack.template_dirs(), templates)
     created = datetime.fromisoformat(record["document"]["content"]["date"]).replace(tzinfo=timezone.utc)
     return render_record_files(record, dirs, formats, created=created, description="Incident record (JSON)")

@@ -15,8 +15,9 @@ from ...batch.packref import PackHandle
 from ...errors import TemplateError
 from ...io.outputs import canonical_json
 from ...packs import load_recorded_pack
-from ...render import (check_recorded_template, html_to_pdf, localized_template, render_record_files,
-                       template_fingerprint, template_search_path)
+from ...render import (check_recorded_template, localized_template, render_record_files, template_fingerprint,
+                       template_search_path)
+from ...render.pdf import warm_up
 
 FORMATS = ("pdf", "html", "json")
 
@@ -111,14 +112,8 @@ class LetterRenderer:
 
     def warm_up(self) -> None:
         """Import WeasyPrint and lay out a page once, so fonts are loaded before the first letter."""
-        if "pdf" not in self.formats:
-            return
-        try:
-            dirs = self.pack.template_dirs()
-            html_to_pdf('<html lang="en"><head><title>warm-up</title></head><body><p>warm-up</p></body></html>',
-                        base_dir=dirs[-1], allowed_dirs=list(dirs), created=datetime(2000, 1, 1, tzinfo=timezone.utc))
-        except Exception:  # noqa: BLE001 - warming up is an optimisation; the first letter reports real errors
-            pass
+        if "pdf" in self.formats:
+            warm_up(self.pack.template_dirs())
 
 
 @lru_cache(maxsize=32)
