@@ -91,6 +91,24 @@ def test_a_killed_worker_loses_nothing(batch_case, small_csv, reference_run, clu
     cluster.wait_for_workers(2, timeout=60)
 
 
+def test_losing_every_copy_of_the_job_loses_nothing(batch_case, small_csv, reference_run, cluster, tmp_path):
+    """Every worker dies at once: the scattered job is gone with them and the scheduler cancels the
+    partitions that needed it. The driver sends the job again to the restarted workers and re-runs them."""
+    job = LetterJob(batch_case["model"], small_csv, "finance_hmda_example", decision_date=DATE, formats=("json",))
+    killed = []
+
+    def kill_all(n_done, executor):
+        if not killed:
+            for pid in executor.worker_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    res = run_batch(job, tmp_path / "out", scheduler=cluster, chunk_size=3, on_commit=kill_all)
+    assert len(killed) == 2 and not res.errors and res.rendered == len(_json_letters(reference_run))
+    assert _json_letters(tmp_path / "out") == _json_letters(reference_run)
+    cluster.wait_for_workers(2, timeout=60)
+
+
 def test_progress_adds_up_the_workers(batch_case, small_csv, cluster, tmp_path, monkeypatch):
     from xai_reports.batch import engine
 

@@ -147,6 +147,7 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
     """
     import os
 
+    from concurrent.futures import CancelledError
     from types import SimpleNamespace
 
     import distributed
@@ -205,6 +206,10 @@ def run_on_cluster(job, out, journal, executor, res, finished, bar, *, chunk_siz
                 done_f = w.done
             except (TimeoutError, getattr(distributed, "TimeoutError", TimeoutError)):
                 done_f = set()
+            except CancelledError:
+                # the scheduler forgot a partition: a dead worker took the only copy of the scattered job
+                # with it. Such futures are settled like a failed attempt below and the job is sent again.
+                done_f = {f for f in in_flight if f.status != "pending"}
             for fut in done_f:
                 i = in_flight.pop(fut)
                 try:
