@@ -24,6 +24,9 @@ from .integrated_gradients import quadrature
 
 #: rows of a call that search the step count from 16; the others start where these ended
 PILOT = 2
+#: a row whose completeness error shrank by less than this factor over its last step count has reached
+#: the float round-off floor; ``auto`` stops it there (its self-check then reports the error it has)
+FLOOR_GAIN = 0.7
 
 
 class _Replace:
@@ -149,7 +152,8 @@ class TextIntegratedGradients(TextExplainer):
 
         The completeness error of a row is measured exactly after each count, and Gauss-Legendre's
         error falls geometrically in the number of points; the next count is predicted from the
-        errors seen (a prior of 10x per 8 points until a row has two), with a 25 % margin. The
+        errors seen (a prior of 10x per 8 points until a row has two), with a 25 % margin, growing by
+        at least a quarter each time; a row whose error stopped falling (round-off) stops. The
         first ``PILOT`` rows start at 16; the others start at the count the pilot rows needed, so the
         search is paid once per call rather than once per row.
         """
@@ -157,11 +161,13 @@ class TextIntegratedGradients(TextExplainer):
             out = {}
             for r in rows:
                 (n1, e1), (n2, e2) = history[r][-2] if len(history[r]) > 1 else (0, None), history[r][-1]
+                if e1 is not None and e2 > FLOOR_GAIN * e1:
+                    continue                   # no longer improving: float round-off, not the quadrature
                 rate = np.log(10) / 8
                 if e1 is not None and e1 > e2 > 0:
                     rate = max(np.log(e1 / e2) / (n2 - n1), 0.05)
                 gap = np.log(max(e2, 1e-300) / tol[r]) / rate if e2 > 0 else 4
-                m = int(min(max_steps, max(n2 + 4, 4 * int(np.ceil((n2 + 1.25 * gap) / 4)))))
+                m = int(min(max_steps, 4 * int(np.ceil(max(n2 + 1.25 * gap, 1.25 * n2, n2 + 8) / 4))))
                 out.setdefault(m, []).append(r)
             return out
 
@@ -176,7 +182,7 @@ class TextIntegratedGradients(TextExplainer):
             while len(todo):
                 todo = todo[used[todo] < max_steps]
                 left = []
-                for m, group in sorted(nxt(todo, history).items()):
+                for m, group in sorted(nxt(todo, history).items()):  # rows left out: at their floor
                     group = np.asarray(group)
                     bad = run(group, m)
                     for r in group:
