@@ -1,4 +1,9 @@
-"""Run the SYNTHETIC text case-review example: train, load from the folder, write sheets (HTML + JSON record)."""
+"""Run the SYNTHETIC text case-review example: train, load from the folder, write sheets.
+
+``OUT/<case>.html|json``: the single-sheet API (integrated gradients); ``OUT/sheets/``: the ``case-review``
+batch for the text model (PDF with the record embedded, HTML, JSON, manifest; AttnLRP evidence), the same
+as ``xai-reports case-review --pack healthcare --model OUT/model --data OUT/reports.csv --out OUT/sheets
+--method text_lrp``."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from .reports import SYNTHETIC_NOTICE, generate
 from .training import train
 
 
-def run(out_dir, *, n_cases: int = 3, profile: str = "safe_harbor") -> list[Path]:
+def run(out_dir, *, n_cases: int = 3, profile: str = "safe_harbor", batch: bool = True) -> list[Path]:
     out = Path(out_dir)
     folder = train(out / "model")
     model = load_text_model(folder)
@@ -26,6 +31,17 @@ def run(out_dir, *, n_cases: int = 3, profile: str = "safe_harbor") -> list[Path
         (out / f"{row['case_id']}.html").write_text(html, encoding="utf-8")
         (out / f"{row['case_id']}.json").write_text(json.dumps(rec, indent=2, sort_keys=True), encoding="utf-8")
         written += [out / f"{row['case_id']}.html", out / f"{row['case_id']}.json"]
+    if batch:
+        import pandas as pd
+
+        from xai_reports.documents.case_review.text_job import generate_text_case_reviews
+
+        cases = [{"case_id": r["case_id"], "patient_name": r["name"], "mrn": r["mrn"], "report_text": r["text"]}
+                 for r in generate(n_cases, seed=99)]
+        pd.DataFrame(cases).to_csv(out / "reports.csv", index=False)
+        summary = generate_text_case_reviews(folder, out / "reports.csv", "healthcare", out / "sheets",
+                                             method="text_lrp", synthetic=SYNTHETIC_NOTICE)
+        written += [out / "sheets" / name for name in summary.outputs]
     return written
 
 

@@ -138,6 +138,7 @@ def _cases():
         "text_integrated_gradients": [("bert", lambda f: (_text_model(), _text_ids(), None, {"n_steps": 16}))],
         "text_attention_rollout": [("bert", lambda f: (_text_model(), _text_ids(), None, {}))],
         "text_attention_flow": [("bert", lambda f: (_text_model(), _text_ids(), None, {}))],
+        "text_lrp": [("bert", lambda f: (_text_model(), _text_ids(), None, {}))],
     }
 
 

@@ -153,3 +153,15 @@ def test_rollout_and_flow_against_brute_force_and_networkx(folders, family):
                 G.add_edge((lyr, j), (lyr + 1, i), capacity=A[i, j])
     want = [nx.maximum_flow_value(G, (0, j), (len(att), 0)) for j in range(L)]
     np.testing.assert_allclose(flow.values[0, :L], want, atol=1e-5)
+
+
+def test_auto_steps_report_their_cost_and_leave_the_model_as_it_was(folders):
+    m = load_text_model(folders["roberta"])
+    flags = [p.requires_grad for p in m.model.parameters()]
+    attr = explain(m, TEXTS, method="text_integrated_gradients", rtol=1e-6, atol=0.0, max_steps=96)
+    per, cost = attr.extras["n_steps_per_row"], attr.extras["evaluations_per_row"]
+    assert np.all(cost >= per) and np.all(per >= 16)        # every node it cost is counted, the last count kept
+    err = np.abs(attr.values.sum(1) - (attr.predictions - attr.base_values))
+    ok = err <= attr.self_check["tolerance"]
+    assert attr.self_check["passed"] == ok.all() and np.all(ok | (per == 96))   # only rows at the cap may fail
+    assert [p.requires_grad for p in m.model.parameters()] == flags and all(p.grad is None for p in m.model.parameters())

@@ -74,3 +74,64 @@ def test_a_leaked_identifier_refuses_the_sheet(trained):
     rec["text"] = rec["text"] + " " + row["name"]          # as if redaction had missed it
     with pytest.raises(PrivacyError, match="nothing written"):
         render_text_sheet(rec, identifiers=[row["name"]], original=row["text"])
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return " ".join(" ".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_text_sheets_go_through_the_case_review_batch_pdf_manifest_and_verify(trained, tmp_path):
+    import pandas as pd
+
+    from xai_reports.cli import main
+    from xai_reports.integrity import verify
+
+    model, rows = trained
+    folder = model.model.name_or_path
+    cases = [{"case_id": r["case_id"], "patient_name": r["name"], "mrn": r["mrn"], "report_text": r["text"]}
+             for r in rows[:2]]
+    cases.append({"case_id": "SYN-EMPTY", "patient_name": "Bram Keller", "mrn": "7654321", "report_text": ""})
+    data = tmp_path / "reports.csv"
+    pd.DataFrame(cases).to_csv(data, index=False)
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    out = tmp_path / "sheets"
+    code = main(["case-review", "--pack", "healthcare", "--model", str(folder), "--data", str(data), "--out", str(out),
+                 "--method", "text_lrp", "--key-file", str(key)])
+    assert code == 3                                   # the row with no text is listed, the others written
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sheets_written"] == 2 and summary["row_errors"][0]["row"] == 3
+    assert not list(out.glob("case_SYN-EMPTY*"))
+    for r in rows[:2]:
+        pdf = (out / f"case_{r['case_id']}.pdf").read_bytes()
+        text = _pdf_text(pdf)
+        record = (out / f"case_{r['case_id']}.json").read_text()
+        # de-identified in the printed text and in the record
+        import re
+
+        date = re.search(r"\d{4}-\d{2}-\d{2}", r["text"]).group(0)
+        for value in (r["name"], r["name"].split()[-1], r["mrn"], "Lindqvist", date):
+            assert value not in text and value not in record, value
+        assert "[NAME]" in text and "[ID]" in text and "[DATE]" in text
+        rec = json.loads(record)
+        assert rec["explanation"]["method"] == "text_lrp" and rec["explanation"]["self_check"]["passed"]
+        top = rec["explanation"]["evidence"][0]
+        sign = "+" if top["direction"] == "for" else "-"
+        # readable without colour: the rank bracket follows the word in the printed text, and the legend says so
+        assert f"{top['word']}[{sign}1]" in text.replace(" [", "[")
+        assert "solid underline" in text and "dashed underline" in text
+        assert f"Finding: {rec['prediction']['finding']}" in text and "AttnLRP" in text
+    report = verify(out, key=b"k" * 32)
+    assert report.ok, str(report)
+    assert "document is exactly what its embedded record renders to" in str(report)
+    # one byte changed in a sheet: verify fails
+    p = out / f"case_{rows[0]['case_id']}.pdf"
+    data_b = bytearray(p.read_bytes())
+    i = data_b.index(b"/Producer") if b"/Producer" in data_b else len(data_b) // 2
+    data_b[i + 1] ^= 0x01
+    p.write_bytes(bytes(data_b))
+    assert not verify(out, key=b"k" * 32).ok

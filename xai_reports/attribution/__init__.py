@@ -34,6 +34,7 @@ METHODS: dict[str, str | type] = {
     "text_integrated_gradients": "text_gradients:TextIntegratedGradients",
     "text_attention_rollout": "text_attention:TextAttentionRollout",
     "text_attention_flow": "text_attention:TextAttentionFlow",
+    "text_lrp": "text_lrp:TextLRP",
 }
 
 

@@ -16,13 +16,19 @@ def add_parser(sub, name):
     p.add_argument("--pack", required=True, help="pack name (e.g. healthcare) or path to a pack.yaml / folder; its kinds include case_review")
     p.add_argument("--model", required=True,
                    help="model file: XGBoost .json (tabular) or torch state dict .pt (image), with its "
-                        "<stem>.card.json beside it")
+                        "<stem>.card.json beside it; or a transformers text-classifier folder (config.json, "
+                        "model.safetensors, tokenizer), whose sheets explain the report text")
     p.add_argument("--data", required=True, help="cases, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--profile", help="print profile: treatment (identifiers shown) or research (HIPAA Safe Harbor "
                                      "de-identified); default: the pack's default (research for the shipped pack)")
     p.add_argument("--images", help="folder of the image files named in the data (image models): PNG, TIFF, BMP, "
                    "JPEG, or DICOM (a .dcm file, a multi-frame file, or a folder holding one series)")
+    p.add_argument("--text-column", default="report_text",
+                   help="text models: the column holding the report text (default: report_text)")
+    p.add_argument("--method", default="text_integrated_gradients",
+                   help="text models: text_integrated_gradients (default), text_lrp, text_attention_rollout or "
+                        "text_attention_flow")
     p.add_argument("--card", help="model card (default: <model stem>.card.json next to the model)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
     p.add_argument("--key-file", help="sign manifest.json with the HMAC key in this file "
@@ -50,6 +56,15 @@ def run(args):
 
     if not is_remote(args.out):  # a bucket is probed by the engine
         check_writable_dir(args.out)
+    from ..documents.case_review.text_job import generate_text_case_reviews, is_text_model_folder
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    if is_text_model_folder(args.model):
+        summary = generate_text_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
+                                             text_column=args.text_column, method=args.method, formats=formats,
+                                             key=signing_key(key_file=args.key_file, key_env=args.key_env))
+        print_summary(summary, scrub(args.out))
+        return summary.exit_code
     try:
         summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
                                         images=args.images, card=args.card,
