@@ -18,8 +18,10 @@ def add_parser(sub, name):
                    help="decision-model weights (.pt state dict for the pack's architecture), or a folder "
                         "holding one .pt and optionally planner_xgb.json")
     p.add_argument("--planner", help="planner model, XGBoost .json/.ubj (default: planner_xgb.json in the model folder)")
-    p.add_argument("--clip", required=True, help="clip folder (clip.json, signals.csv, frames/) or an MCAP log with ROS 2 "
-                                                "messages (FILE.mcap, read through the pack's incident.log_topics)")
+    p.add_argument("--clip", required=True, help="clip folder (clip.json, signals.csv, frames/), an MCAP log with ROS 2 "
+                                                "messages (FILE.mcap), a ROS 1 bag (FILE.bag) or a ROS 2 bag folder "
+                                                "(metadata.yaml inside); logs are read through the pack's "
+                                                "incident.log_topics")
     p.add_argument("--incident", required=True, help="incident file (YAML): facts and safety analysis")
     p.add_argument("--out", required=True, help="output file, e.g. incident.pdf (other formats use the same stem)")
     p.add_argument("--format", default="pdf,json", help="comma-separated: pdf,html,json (default: pdf,json)")

@@ -29,6 +29,7 @@ from .clips import Clip, read_clip
 from .content import event_sentence, facts_content, incident_content
 from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
 from .incident_file import Incident, load_incident
+from .bags import is_bag, read_bag_clip
 from .logs import read_mcap_clip
 from .models import load_decision_model, load_planner
 
@@ -122,10 +123,12 @@ def _odd_checks(clip: Clip, odd) -> list[dict]:
 
 
 def load_clip(path, topics) -> Clip:
-    """A clip folder, or an MCAP log (``.mcap``) read through the pack's topic map."""
+    """A clip folder, an MCAP log (``.mcap``) or a ROS 1 / ROS 2 bag, read through the pack's topic map."""
     p = Path(path)
     if p.suffix.lower() == ".mcap":
         return read_mcap_clip(p, topics)
+    if is_bag(p):
+        return read_bag_clip(p, topics)
     return read_clip(p)
 
 
