@@ -13,15 +13,20 @@ import torch.nn as nn
 CELL = 8
 
 
+RED_BLUE = ((12.0, -12.0, 0.0), (0.0, -12.0, 12.0))     # per class: weights on mean R, G, B
+YELLOW_BLUE = ((6.0, 6.0, -12.0), (0.0, -12.0, 12.0))   # the synthetic clips' pedestrian (yellow) and car (blue)
+
+
 class TinyDetector(nn.Module):
-    def __init__(self):
+    def __init__(self, colours=RED_BLUE, cell: int = CELL, gain: float = 1.0):
         super().__init__()
-        self.cell = CELL
-        self.features = nn.Conv2d(3, 2, CELL, stride=CELL)
+        self.cell = cell
+        self.features = nn.Conv2d(3, 2, cell, stride=cell)
         with torch.no_grad():
-            w = torch.zeros(2, 3, CELL, CELL)
-            w[0, 0], w[0, 1] = 12.0 / CELL ** 2, -12.0 / CELL ** 2
-            w[1, 2], w[1, 1] = 12.0 / CELL ** 2, -12.0 / CELL ** 2
+            w = torch.zeros(2, 3, cell, cell)
+            for c, ws in enumerate(colours):
+                for ch, v in enumerate(ws):
+                    w[c, ch] = gain * v / cell ** 2
             self.features.weight.copy_(w)
             self.features.bias.fill_(0.0)
 
@@ -50,21 +55,21 @@ class OneImage(nn.Module):
         return d["boxes"], d["scores"], d["labels"]
 
 
-def save_torchscript(path):
+def save_torchscript(path, colours=RED_BLUE, **kw):
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.jit.save(torch.jit.script(TinyDetector().eval()), str(path))
+        torch.jit.save(torch.jit.script(TinyDetector(colours, **kw).eval()), str(path))
     return path
 
 
-def save_onnx(path, height=64, width=96):
+def save_onnx(path, height=64, width=96, colours=RED_BLUE, **kw):
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(OneImage(TinyDetector().eval()), (torch.rand(3, height, width),), str(path),
+        torch.onnx.export(OneImage(TinyDetector(colours, **kw).eval()), (torch.rand(3, height, width),), str(path),
                           input_names=["image"], output_names=["boxes", "scores", "labels"], dynamo=False,
                           dynamic_axes={"image": {1: "height", 2: "width"}},
                           opset_version=17)
