@@ -198,11 +198,11 @@ def occlusion_png(original, removed, moved, results: dict) -> bytes:
     panels = [("original", original, results["original"]), ("object removed", removed, results["removed"])]
     if moved is not None and results.get("moved"):
         panels.append(("object moved aside", moved, results["moved"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.35 * len(panels), 1.85))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.0))
     for ax, (title, img, r) in zip(np.atleast_1d(axes), panels):
         ax.imshow(img, interpolation="nearest")
         p = r["probabilities"][r["decision"]]
-        ax.set_title(f"{title}: {r['decision']} ({p:.2f})", fontsize=7,
+        ax.set_title(f"{title}:\n{r['decision']} ({p:.2f})", fontsize=8,
                      color=ACTION_COLOURS.get(r["decision"], "#000"))
         ax.set_xticks([])
         ax.set_yticks([])
