@@ -1,4 +1,9 @@
-"""Driving logs as teams record them: MCAP files with ROS 2 (CDR) messages.
+"""Driving logs as teams record them: MCAP files with ROS 2 (CDR) or protobuf messages.
+
+Protobuf channels (Foxglove schemas such as ``foxglove.CompressedImage`` / ``foxglove.RawImage`` /
+``foxglove.Log``, or a team's own) are decoded from the schemas the file carries when
+``mcap-protobuf-support`` is installed; their stamp is the message's ``timestamp`` field,
+events are ``foxglove.Log.message``, and signals are field paths as for ROS messages.
 
 A clip is read from an MCAP file through the pack's topic map (``incident.log_topics``,
 data, not code), which says which topic is the camera, which topic and field holds each
@@ -108,7 +113,15 @@ def _stamp_ns(msg, log_time: int) -> int:
     st = getattr(h, "stamp", None)
     if st is not None and hasattr(st, "sec"):
         return int(st.sec) * 1_000_000_000 + int(st.nanosec)
+    ts = getattr(msg, "timestamp", None)            # Foxglove protobuf schemas: google.protobuf.Timestamp
+    if ts is not None and hasattr(ts, "seconds") and (ts.seconds or ts.nanos):
+        return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
     return int(log_time)
+
+
+def _text(msg) -> str:
+    """The text of an event message: ``std_msgs/String.data`` or ``foxglove.Log.message``."""
+    return str(msg.data if hasattr(msg, "data") else getattr(msg, "message", ""))
 
 
 def _stamp(ns: int) -> dict:
@@ -124,12 +137,16 @@ def _decode_image(msg, schema: str, where: str, path):
                 return np.asarray(im.convert("RGB"), dtype=np.uint8)
         except Exception as exc:  # noqa: BLE001 - PIL raises several kinds
             raise InputError(f"{where}: not a readable {msg.format or 'compressed'} image ({exc})", file=path) from None
-    if schema.endswith("/Image"):
+    if schema.endswith("/Image") or schema.endswith("RawImage"):
         enc = str(msg.encoding).lower()
         ch = {"rgb8": 3, "bgr8": 3, "mono8": 1}.get(enc)
         if ch is None:
             raise InputError(f"{where}: image encoding {msg.encoding!r} is not supported (rgb8, bgr8, mono8)", file=path)
-        h, w, step = int(msg.height), int(msg.width), int(msg.step)
+        if not getattr(msg, "step", 0):
+            msg_step = int(msg.width) * ch       # Foxglove RawImage may leave step 0 for packed rows
+        else:
+            msg_step = int(msg.step)
+        h, w, step = int(msg.height), int(msg.width), msg_step
         buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)
         if step < w * ch or len(buf) < step * h:
             raise InputError(f"{where}: {len(buf)} bytes do not hold a {w}x{h} {enc} image with step {step}", file=path)
@@ -137,7 +154,7 @@ def _decode_image(msg, schema: str, where: str, path):
         arr = np.repeat(arr, 3, axis=2) if ch == 1 else arr[:, :, ::-1] if enc == "bgr8" else arr
         return np.ascontiguousarray(arr)
     raise InputError(f"{where}: message type {schema} is not a camera image (sensor_msgs/msg/Image or "
-                     "CompressedImage)", file=path)
+                     "CompressedImage, foxglove.RawImage or foxglove.CompressedImage)", file=path)
 
 
 def _detections(msg, where, path) -> list[dict]:
@@ -176,6 +193,7 @@ class LogCollector:
         self.counts: dict[str, int] = {}
         self.frames, self.signals, self.objects, self.dets, self.scenes, self.events = [], {}, [], [], [], []
         self.topic, self.idx = "(file)", -1
+        self.encodings: set[str] = set()
 
     def add(self, schema_name: str, topic: str, log_time: int, msg) -> None:
         """One decoded message (``schema_name`` as ``pkg/msg/Type``; ``log_time`` in ns)."""
@@ -193,11 +211,11 @@ class LogCollector:
             self.dets.append((ns, _detections(msg, where, p)))
         if topic == topics.scene:
             try:
-                self.scenes.append((ns, Scene.from_dict(json.loads(msg.data))))
+                self.scenes.append((ns, Scene.from_dict(json.loads(_text(msg)))))
             except Exception as exc:  # noqa: BLE001 - bad JSON or scene keys
                 raise InputError(f"{where}: not a scene description ({exc})", file=p) from None
         if topic in self.ev_sources:
-            self.events.append({"ns": ns, "event": str(msg.data), "source": self.ev_sources[topic]})
+            self.events.append({"ns": ns, "event": _text(msg), "source": self.ev_sources[topic]})
         for name, (t, fld) in self.sig_topics.items():
             if t == topic:
                 try:
@@ -340,18 +358,28 @@ def read_mcap_clip(path, topics):
     raw = p.read_bytes()
     col = LogCollector(topics, p)
     meta = {}
+    factories = [DecoderFactory()]
     try:
-        reader = make_reader(io.BytesIO(raw), decoder_factories=[DecoderFactory()])
+        from mcap_protobuf.decoder import DecoderFactory as ProtobufDecoderFactory
+    except ImportError:       # protobuf channels then fail with a line naming the encoding
+        pass
+    else:
+        factories.append(ProtobufDecoderFactory())
+    try:
+        reader = make_reader(io.BytesIO(raw), decoder_factories=factories)
         for m in reader.iter_metadata():
             if m.name == META_NAME:
                 meta = dict(m.metadata)
         for schema, channel, message, msg in reader.iter_decoded_messages(topics=col.wanted, log_time_order=True):
+            col.encodings.add(schema.encoding)
             col.add(schema.name, channel.topic, message.log_time, msg)
     except InputError:
         raise
     except (McapError, Exception) as exc:  # noqa: BLE001 - the mcap readers raise many kinds on corrupt input
         raise InputError(f"{col.where()}not a readable MCAP/ROS 2 log ({type(exc).__name__}: {exc})", file=p) from None
-    return col.clip(meta, hashlib.sha256(raw).hexdigest(), "MCAP (ROS 2 CDR)")
+    encodings = sorted(col.encodings) or ["ros2msg"]
+    fmt = "MCAP (" + ", ".join({"ros2msg": "ROS 2 CDR", "protobuf": "protobuf"}.get(e, e) for e in encodings) + ")"
+    return col.clip(meta, hashlib.sha256(raw).hexdigest(), fmt)
 
 
 def clip_messages(clip, topics, *, image: str = "compressed", frame_id: str = "camera_front"):
