@@ -107,3 +107,36 @@ def test_bad_detector_files_are_one_line(dets, tmp_path):
     except Exception:  # noqa: BLE001 - not installed, or built for another torch
         with pytest.raises(ModelLoadError, match="needs torchvision .*TorchScript or ONNX"):
             load_detector(junk, "torchvision", architecture="fasterrcnn_resnet50_fpn")
+
+
+def test_torchvision_form_builds_the_named_architecture_and_loads_a_state_dict(tmp_path, monkeypatch):
+    """The torchvision code path without torchvision: a stand-in ``torchvision.models.detection`` module
+    records how the builder is called; the state dict is loaded with weights_only and explained with hooks."""
+    import sys
+    import types
+
+    calls = []
+
+    def builder(**kw):
+        calls.append(kw)
+        return TinyDetector(((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)))       # zero weights until the state dict loads
+
+    fake = types.ModuleType("torchvision.models.detection")
+    fake.retinanet_resnet50_fpn = builder
+    models = types.ModuleType("torchvision.models")
+    models.detection = fake
+    tv = types.ModuleType("torchvision")
+    tv.models = models
+    for name, mod in (("torchvision", tv), ("torchvision.models", models), ("torchvision.models.detection", fake)):
+        monkeypatch.setitem(sys.modules, name, mod)
+    sd = tmp_path / "retina.pt"
+    torch.save(TinyDetector().state_dict(), sd)
+    det = load_detector(sd, "torchvision", architecture="retinanet_resnet50_fpn", classes=CLASSES, num_classes=3)
+    assert calls == [{"weights": None, "weights_backbone": None, "num_classes": 3}]
+    found = det.detect(_frame()[None])[0]
+    assert sorted(o["class"] for o in found) == ["blue", "red"]
+    cam = grad_cam(det, _frame(), {"box": RED, "label": 1}, "features")
+    assert cam[_in(RED, CELL, cam.shape)].sum() / cam.sum() > 0.999
+    torch.save({"features.weight": torch.zeros(1)}, tmp_path / "bad.pt")
+    with pytest.raises(ModelLoadError, match=r"bad\.pt: not a state dict for retinanet_resnet50_fpn"):
+        load_detector(tmp_path / "bad.pt", "torchvision", architecture="retinanet_resnet50_fpn", num_classes=3)
