@@ -48,7 +48,8 @@ def built(tmp_path_factory):
     printed = []
     with pytest.MonkeyPatch.context() as mp:                 # what the key-frame figure is given to print
         real = report_mod.key_frame_png
-        mp.setattr(report_mod, "key_frame_png", lambda img, *a, **k: printed.append(np.array(img)) or real(img, *a, **k))
+        mp.setattr(report_mod, "key_frame_png",
+                   lambda img, *a, **k: printed.append((np.array(img), k.get("detections"))) or real(img, *a, **k))
         rec = report_mod.build_incident(shipped_models(), clip, d / "inc.yaml", d / "pack.yaml",
                                         detector=save_torchscript(d / "det.pt", YELLOW_BLUE, cell=4, gain=5.0))
     pdf = report_mod.render_incident(rec, d / "pack.yaml", formats=("pdf",))["pdf"]
@@ -108,7 +109,8 @@ def test_plates_are_pixelated_in_every_printed_key_frame(built):
     with_plate = [k for k in frames if plates[k]]
     assert with_plate and rec["redaction"]["frames"] == with_plate
     assert len(built["printed"]) == len(frames)
-    for k, img in zip(frames, built["printed"]):
+    for k, (img, drawn) in zip(frames, built["printed"]):
+        assert drawn == plates[k]                                              # the ADS's detections are drawn
         raw = clip.images[k]
         for p in plates[k]:
             x0, y0, x1, y1 = p["box"]
@@ -122,6 +124,7 @@ def test_plates_are_pixelated_in_every_printed_key_frame(built):
     text = built["text"]
     assert f"Redaction of printed frames: {len(with_plate)} region(s) (licence plate)" in text
     assert "located from ADS detections; pixelated in 4 x 4 pixel blocks" in text
+    assert "the ADS's logged detections with confidence (dashed)" in text and "licence plate (confidence 0.87)" in text
 
 
 def test_pixelate_and_the_account_without_anything_to_redact():
