@@ -38,7 +38,8 @@ def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progr
     Returns:
         ``{"report": path, "record": path, "clip": path, "incident": path, "mcap": path or None,
         "model_dir": path, "key_frames": [...]}``; ``mcap`` is the same clip as an MCAP log with
-        ROS 2 messages (written when the ``mcap`` extra is installed).
+        ROS 2 messages (written when the ``mcap`` extra is installed); ``bag`` the same clip as a
+        ROS 2 bag folder (written when the ``rosbag`` extra is installed).
 
     Examples::
 
@@ -70,12 +71,24 @@ def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progr
 
         topics = load_pack("autonomous_driving").section("incident").log_topics
         mcap = write_mcap_clip(read_clip(clip), base / "clips" / f"{scenario}.mcap", topics)
+    bag = None
+    try:
+        import rosbags as _rosbags  # noqa: F401 - the 'rosbag' extra is optional
+    except ImportError:
+        pass
+    else:
+        from xai_reports.documents.incident.bags import write_bag_clip
+        from xai_reports.documents.incident.clips import read_clip
+        from xai_reports.packs import load_pack
+
+        topics = load_pack("autonomous_driving").section("incident").log_topics
+        bag = write_bag_clip(read_clip(clip), base / "clips" / f"{scenario}_ros2", topics)
     incident = base / "incident.yaml"
     atomic_write(incident, EXAMPLE_INCIDENT)
     res = generate_incident_report(model_dir, clip, incident, base / "incident_report.pdf",
                                    formats=("pdf", "json"), progress=progress)
     return {"report": res["files"][0], "record": res["files"][1], "clip": clip, "incident": incident, "mcap": mcap,
-            "model_dir": model_dir, "key_frames": res["record"]["key_frames"]}
+            "bag": bag, "model_dir": model_dir, "key_frames": res["record"]["key_frames"]}
 
 
 __all__ = ["run_driving_demo", "shipped_models"]

@@ -296,3 +296,4 @@ def test_sgo_export_csv_and_json(built, tmp_path):
     assert [r["element"] for r in js] == [r["element"] for r in rows]
     with pytest.raises(InputError, match="csv or .json"):
         write_sgo(built["record"], tmp_path / "sgo.txt")
+

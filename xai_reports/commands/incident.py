@@ -18,8 +18,12 @@ def add_parser(sub, name):
                    help="decision-model weights (.pt state dict for the pack's architecture), or a folder "
                         "holding one .pt and optionally planner_xgb.json")
     p.add_argument("--planner", help="planner model, XGBoost .json/.ubj (default: planner_xgb.json in the model folder)")
-    p.add_argument("--clip", required=True, help="clip folder (clip.json, signals.csv, frames/) or an MCAP log with ROS 2 "
-                                                "messages (FILE.mcap, read through the pack's incident.log_topics)")
+    p.add_argument("--clip", required=True, help="clip folder (clip.json, signals.csv, frames/), an MCAP log with ROS 2 "
+                                                "messages (FILE.mcap), a ROS 1 bag (FILE.bag) or a ROS 2 bag folder "
+                                                "(metadata.yaml inside); logs are read through the pack's "
+                                                "incident.log_topics")
+    p.add_argument("--detector", help="the team's own detector: TorchScript (.pt), ONNX (.onnx) or a torchvision state "
+                                      "dict, as the pack's incident.perception_model says; explained on the key frames")
     p.add_argument("--incident", required=True, help="incident file (YAML): facts and safety analysis")
     p.add_argument("--out", required=True, help="output file, e.g. incident.pdf (other formats use the same stem)")
     p.add_argument("--format", default="pdf,json", help="comma-separated: pdf,html,json (default: pdf,json)")
@@ -44,7 +48,8 @@ def run(args):
                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
                                    progress=not args.quiet and sys.stderr.isatty(),
                                    key=signing_key(key_file=args.key_file, key_env=args.key_env),
-                                   strict=args.strict, sgo_out=args.sgo_out)
+                                   strict=args.strict, sgo_out=args.sgo_out,
+                                   detector=args.detector)
     rec = res["record"]
     for f in rec["cross_check"]:
         if not f["agrees"]:

@@ -121,21 +121,70 @@ def _boxes(ax, objects, highlight=None):
                 va="bottom")
 
 
-def key_frame_png(image, maps: dict, objects, *, highlight=None) -> bytes:
-    """The frame with ground-truth boxes, then each method's map over a dimmed frame."""
+def _detections(ax, detections, target=None):
+    """The ADS's (or the team detector's) own detections: dashed boxes labelled with class and confidence."""
+    import matplotlib.patches as mpatches
+
+    for d in detections or []:
+        x0, y0, x1, y1 = d["box"]
+        hit = target is not None and list(d["box"]) == list(target["box"]) and d.get("label") == target.get("label")
+        col = "#ffd43b" if hit else "#fcc2d7"
+        ax.add_patch(mpatches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=col, lw=1.6 if hit else 1.0,
+                                        ls="--"))
+        score = d.get("score")
+        label = f"{d.get('class', 'object')}".replace("_", " ") + ("" if score is None else f" {score:.2f}")
+        ax.text(x0 - 0.5, y1 + 0.5, label, color="#111", fontsize=6.5, va="top",
+                bbox={"boxstyle": "square,pad=0.1", "fc": col, "ec": "none", "alpha": 0.9})
+
+
+def _heat_panels(fig, axes, image, maps, draw):
+    """Each map over the dimmed frame with its own colour bar (fraction of that map's maximum, max printed)."""
+    for ax, (name, m) in zip(axes, maps.items()):
+        ax.imshow((np.asarray(image, float) * 0.45).astype(np.uint8), interpolation="nearest")
+        top = float(m.max())
+        im = ax.imshow(m / top if top > 0 else m, cmap="inferno", alpha=0.65, vmin=0, vmax=1, interpolation="bilinear")
+        draw(ax)
+        ax.set_title(name, fontsize=8)
+        cb = fig.colorbar(im, ax=ax, fraction=0.035, pad=0.02, ticks=[0, 0.25, 0.5, 0.75, 1.0])
+        cb.ax.tick_params(labelsize=6.5)
+        cb.set_label(f"share of max ({top:.2g})", fontsize=6.5)
+
+
+def _grid(n):
     plt = _plt()
-    n = 1 + len(maps)
-    fig, axes = plt.subplots(1, n, figsize=(2.35 * n, 1.85))
-    axes = np.atleast_1d(axes)
+    cols = 2 if n > 1 else 1
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows), squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def key_frame_png(image, maps: dict, objects, *, highlight=None, detections=None) -> bytes:
+    """The frame with ground-truth boxes (and the ADS's logged detections with confidence), then each
+    method's map over a dimmed frame with a colour bar; two panels a row, so a frame is ~half the page wide."""
+    fig, axes = _grid(1 + len(maps))
     axes[0].imshow(image, interpolation="nearest")
     _boxes(axes[0], objects, highlight)
-    axes[0].set_title("frame + ground truth", fontsize=7)
-    for ax, (name, m) in zip(axes[1:], maps.items()):
-        ax.imshow((np.asarray(image, float) * 0.45).astype(np.uint8), interpolation="nearest")
-        top = m.max()
-        ax.imshow(m / top if top > 0 else m, cmap="inferno", alpha=0.65, vmin=0, vmax=1, interpolation="bilinear")
-        _boxes(ax, objects, highlight)
-        ax.set_title(name, fontsize=7)
+    _detections(axes[0], detections)
+    axes[0].set_title("frame + ground truth" + (" + ADS detections (dashed)" if detections else ""), fontsize=8)
+    _heat_panels(fig, axes[1:], image, maps, lambda ax: _boxes(ax, objects, highlight))
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return _png(fig)
+
+
+def detection_png(image, detections, maps: dict, target) -> bytes:
+    """The team detector's detections with confidence (the explained one in yellow), then each
+    attribution of that detection with a colour bar."""
+    fig, axes = _grid(1 + len(maps))
+    axes[0].imshow(image, interpolation="nearest")
+    _detections(axes[0], detections, target)
+    axes[0].set_title("frame + the detector's detections", fontsize=8)
+    _heat_panels(fig, axes[1:], image, maps, lambda ax: _detections(ax, [target] if target else [], target))
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -149,11 +198,11 @@ def occlusion_png(original, removed, moved, results: dict) -> bytes:
     panels = [("original", original, results["original"]), ("object removed", removed, results["removed"])]
     if moved is not None and results.get("moved"):
         panels.append(("object moved aside", moved, results["moved"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.35 * len(panels), 1.85))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.0))
     for ax, (title, img, r) in zip(np.atleast_1d(axes), panels):
         ax.imshow(img, interpolation="nearest")
         p = r["probabilities"][r["decision"]]
-        ax.set_title(f"{title}: {r['decision']} ({p:.2f})", fontsize=7,
+        ax.set_title(f"{title}:\n{r['decision']} ({p:.2f})", fontsize=8,
                      color=ACTION_COLOURS.get(r["decision"], "#000"))
         ax.set_xticks([])
         ax.set_yticks([])
@@ -161,4 +210,4 @@ def occlusion_png(original, removed, moved, results: dict) -> bytes:
     return _png(fig)
 
 
-__all__ = ["timeline_png", "planner_png", "key_frame_png", "occlusion_png", "image_png", "ACTION_COLOURS"]
+__all__ = ["timeline_png", "planner_png", "key_frame_png", "detection_png", "occlusion_png", "image_png", "ACTION_COLOURS"]

@@ -1,4 +1,9 @@
-"""Driving logs as teams record them: MCAP files with ROS 2 (CDR) messages.
+"""Driving logs as teams record them: MCAP files with ROS 2 (CDR) or protobuf messages.
+
+Protobuf channels (Foxglove schemas such as ``foxglove.CompressedImage`` / ``foxglove.RawImage`` /
+``foxglove.Log``, or a team's own) are decoded from the schemas the file carries when
+``mcap-protobuf-support`` is installed; their stamp is the message's ``timestamp`` field,
+events are ``foxglove.Log.message``, and signals are field paths as for ROS messages.
 
 A clip is read from an MCAP file through the pack's topic map (``incident.log_topics``,
 data, not code), which says which topic is the camera, which topic and field holds each
@@ -108,7 +113,15 @@ def _stamp_ns(msg, log_time: int) -> int:
     st = getattr(h, "stamp", None)
     if st is not None and hasattr(st, "sec"):
         return int(st.sec) * 1_000_000_000 + int(st.nanosec)
+    ts = getattr(msg, "timestamp", None)            # Foxglove protobuf schemas: google.protobuf.Timestamp
+    if ts is not None and hasattr(ts, "seconds") and (ts.seconds or ts.nanos):
+        return int(ts.seconds) * 1_000_000_000 + int(ts.nanos)
     return int(log_time)
+
+
+def _text(msg) -> str:
+    """The text of an event message: ``std_msgs/String.data`` or ``foxglove.Log.message``."""
+    return str(msg.data if hasattr(msg, "data") else getattr(msg, "message", ""))
 
 
 def _stamp(ns: int) -> dict:
@@ -124,12 +137,16 @@ def _decode_image(msg, schema: str, where: str, path):
                 return np.asarray(im.convert("RGB"), dtype=np.uint8)
         except Exception as exc:  # noqa: BLE001 - PIL raises several kinds
             raise InputError(f"{where}: not a readable {msg.format or 'compressed'} image ({exc})", file=path) from None
-    if schema.endswith("/Image"):
+    if schema.endswith("/Image") or schema.endswith("RawImage"):
         enc = str(msg.encoding).lower()
         ch = {"rgb8": 3, "bgr8": 3, "mono8": 1}.get(enc)
         if ch is None:
             raise InputError(f"{where}: image encoding {msg.encoding!r} is not supported (rgb8, bgr8, mono8)", file=path)
-        h, w, step = int(msg.height), int(msg.width), int(msg.step)
+        if not getattr(msg, "step", 0):
+            msg_step = int(msg.width) * ch       # Foxglove RawImage may leave step 0 for packed rows
+        else:
+            msg_step = int(msg.step)
+        h, w, step = int(msg.height), int(msg.width), msg_step
         buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)
         if step < w * ch or len(buf) < step * h:
             raise InputError(f"{where}: {len(buf)} bytes do not hold a {w}x{h} {enc} image with step {step}", file=path)
@@ -137,7 +154,7 @@ def _decode_image(msg, schema: str, where: str, path):
         arr = np.repeat(arr, 3, axis=2) if ch == 1 else arr[:, :, ::-1] if enc == "bgr8" else arr
         return np.ascontiguousarray(arr)
     raise InputError(f"{where}: message type {schema} is not a camera image (sensor_msgs/msg/Image or "
-                     "CompressedImage)", file=path)
+                     "CompressedImage, foxglove.RawImage or foxglove.CompressedImage)", file=path)
 
 
 def _detections(msg, where, path) -> list[dict]:
@@ -159,6 +176,161 @@ def _detections(msg, where, path) -> list[dict]:
     return out
 
 
+class LogCollector:
+    """Gathers a clip from a stream of decoded ROS messages, through the topic map.
+
+    Shared by the MCAP reader and the ROS 1 / ROS 2 bag reader (:mod:`.bags`): each
+    message goes through :meth:`add`, then :meth:`clip` synchronises the streams on the
+    camera frames and returns the :class:`~xai_reports.documents.incident.clips.Clip`.
+    """
+
+    def __init__(self, topics, path):
+        self.topics, self.path = topics, Path(path)
+        self.sig_topics = {name: (s.topic, s.field) for name, s in topics.signals.items()}
+        self.ev_sources = {e.topic: e.source for e in topics.events}
+        self.wanted = sorted(({topics.camera, topics.objects, topics.detections, topics.scene}
+                              | {t for t, _ in self.sig_topics.values()} | set(self.ev_sources)) - {None})
+        self.counts: dict[str, int] = {}
+        self.frames, self.signals, self.objects, self.dets, self.scenes, self.events = [], {}, [], [], [], []
+        self.topic, self.idx = "(file)", -1
+        self.encodings: set[str] = set()
+
+    def add(self, schema_name: str, topic: str, log_time: int, msg) -> None:
+        """One decoded message (``schema_name`` as ``pkg/msg/Type``; ``log_time`` in ns)."""
+        topics, p = self.topics, self.path
+        self.topic, idx = topic, self.counts.get(topic, 0)
+        self.idx = idx
+        self.counts[topic] = idx + 1
+        where = f"topic {topic}, message {idx}"
+        ns = _stamp_ns(msg, log_time)
+        if topic == topics.camera:
+            self.frames.append((ns, _decode_image(msg, schema_name, where, p), idx))
+        if topic == topics.objects:
+            self.objects.append((ns, _detections(msg, where, p)))
+        if topic == topics.detections:
+            self.dets.append((ns, _detections(msg, where, p)))
+        if topic == topics.scene:
+            try:
+                self.scenes.append((ns, Scene.from_dict(json.loads(_text(msg)))))
+            except Exception as exc:  # noqa: BLE001 - bad JSON or scene keys
+                raise InputError(f"{where}: not a scene description ({exc})", file=p) from None
+        if topic in self.ev_sources:
+            self.events.append({"ns": ns, "event": _text(msg), "source": self.ev_sources[topic]})
+        for name, (t, fld) in self.sig_topics.items():
+            if t == topic:
+                try:
+                    v = _field(msg, fld)
+                except (AttributeError, IndexError, ValueError):
+                    raise InputError(f"{where}: field {fld!r} for signal {name} is not in {schema_name}",
+                                     file=p) from None
+                self.signals.setdefault(name, []).append((ns, v, idx))
+
+    def where(self) -> str:
+        """``"topic T, message i: "`` for the message being read when a reader failed (or ``""``)."""
+        return f"topic {self.topic}, message {self.idx}: " if self.idx >= 0 else ""
+
+    def clip(self, meta: dict, sha256: str, fmt: str):
+        """The synchronised clip (``meta``: the ``xai-reports/clip`` metadata, JSON text values)."""
+        import pandas as pd
+
+        from .clips import SIGNAL_COLUMNS, Clip
+
+        topics, p, frames, signals, sig_topics = self.topics, self.path, self.frames, self.signals, self.sig_topics
+        if not frames:
+            raise InputError(f"topic {topics.camera}: no camera frames (set incident.log_topics.camera in the pack)",
+                             file=p)
+        frames.sort(key=lambda f: f[0])
+        shape = frames[0][1].shape
+        for ns, img, i in frames:
+            if img.shape != shape:
+                raise InputError(f"topic {topics.camera}, message {i}: frame is {img.shape[1]}x{img.shape[0]}, the "
+                                 f"first is {shape[1]}x{shape[0]}", file=p)
+        f_ns = np.array([f[0] for f in frames], dtype=np.int64)
+        t0 = int(f_ns[0])
+        times = np.round((f_ns - t0) / 1e9, 6)
+        tol = int(round(topics.sync_tolerance_s * 1e9))
+        cols = {"t_s": times, "frame": np.arange(len(frames))}
+        for name in SIGNAL_COLUMNS[2:]:
+            samples = signals.get(name)
+            if not samples:
+                if name in PLANNER_FEATURES:
+                    t = sig_topics.get(name, ("(not in the topic map)",))[0]
+                    raise InputError(f"topic {t}: no samples for signal {name}", file=p)
+                continue
+            s_ns = np.array([s[0] for s in samples], dtype=np.int64)
+            order = np.argsort(s_ns, kind="stable")
+            s_ns = s_ns[order]
+            pos = np.searchsorted(s_ns, f_ns, side="right") - 1
+            vals = []
+            for k, j in enumerate(pos):
+                if j < 0 or f_ns[k] - s_ns[j] > tol:
+                    raise InputError(f"topic {sig_topics[name][0]}: no {name} sample within "
+                                     f"{topics.sync_tolerance_s:g} s before camera frame {k} (t = {times[k]:.3f} s)",
+                                     file=p)
+                ns_, v, i = samples[order[j]]
+                if name in PLANNER_FEATURES + ("accel_mps2", "steering_rad"):
+                    try:
+                        v = float(v)
+                    except (TypeError, ValueError):
+                        v = float("nan")
+                    if not np.isfinite(v):
+                        raise InputError(f"topic {sig_topics[name][0]}, message {i}: {name} is not a finite number "
+                                         f"({samples[order[j]][1]!r})", file=p)
+                else:
+                    v = str(v)
+                vals.append(v)
+            cols[name] = vals
+        sig = pd.DataFrame(cols)
+
+        def per_frame(stream, default):
+            if not stream:
+                return [default() for _ in frames]
+            stream = sorted(stream, key=lambda s: s[0])
+            s_ns = np.array([s[0] for s in stream], dtype=np.int64)
+            out = []
+            for fn in f_ns:
+                j = int(np.searchsorted(s_ns, fn, side="right")) - 1
+                out.append(stream[j][1] if j >= 0 and fn - s_ns[j] <= tol else default())
+            return out
+
+        truth = per_frame(self.objects or self.dets, list)
+        detections = per_frame(self.dets, list) if self.dets else None
+        scene_list = per_frame(self.scenes, lambda: None)
+        if "fps" in meta:
+            fps = json.loads(meta["fps"])
+        else:
+            fps = round(1.0 / float(np.median(np.diff(times)))) if len(times) > 1 else 1
+        clip_meta = {
+            "schema": "mcap/ros2", "clip_id": meta.get("clip_id", p.stem), "synthetic": meta.get("synthetic") == "true",
+            "description": meta.get("description", ""), "fps": fps, "width": int(shape[1]), "height": int(shape[0]),
+            "conditions": json.loads(meta["conditions"]) if "conditions" in meta else {},
+            "events": [{"t_s": round((e["ns"] - t0) / 1e9, 6), "event": e["event"], "source": e["source"]}
+                       for e in sorted(self.events, key=lambda e: e["ns"])],
+            "source": {"format": fmt, "file": p.name, "camera_topic": topics.camera,
+                       "sync": f"nearest preceding sample within {topics.sync_tolerance_s:g} s of each camera frame",
+                       "topics": {name: f"{t}:{f}" for name, (t, f) in sig_topics.items() if name in signals}},
+        }
+        for key in ("camera", "controller", "notice", "scenario"):
+            if key in meta:
+                clip_meta[key] = json.loads(meta[key])
+        clip = Clip(directory=p, meta=clip_meta, images=np.stack([f[1] for f in frames]), times=times, signals=sig,
+                    truth=truth, scenes=scene_list, sha256=sha256)
+        if detections is not None:      # the ADS's own detections per frame (printed with the key frames)
+            clip.meta["detections"] = dict(enumerate(detections))
+        return clip
+
+
+def clip_metadata(clip) -> dict:
+    """The ``xai-reports/clip`` metadata of a clip (JSON text values), as the writers store it."""
+    meta = {"clip_id": str(clip.meta.get("clip_id", "")), "synthetic": "true" if clip.synthetic else "false",
+            "description": str(clip.meta.get("description", "")), "fps": json.dumps(clip.meta["fps"]),
+            "conditions": json.dumps(clip.meta.get("conditions", {}), sort_keys=True)}
+    for key in ("camera", "controller", "notice", "scenario"):
+        if key in clip.meta:
+            meta[key] = json.dumps(clip.meta[key], sort_keys=True)
+    return meta
+
+
 def read_mcap_clip(path, topics):
     """Read a clip from an MCAP file with ROS 2 messages, through a topic map.
 
@@ -175,10 +347,6 @@ def read_mcap_clip(path, topics):
             camera or signal topic, an undecodable message, a signal with no sample within
             the sync tolerance of a frame, frames of different sizes).
     """
-    import pandas as pd
-
-    from .clips import SIGNAL_COLUMNS, Clip
-
     p = Path(path)
     if not p.is_file():
         raise InputError("MCAP log not found", file=p)
@@ -188,167 +356,40 @@ def read_mcap_clip(path, topics):
     from mcap_ros2.decoder import DecoderFactory
 
     raw = p.read_bytes()
-    sig_topics = {name: (s.topic, s.field) for name, s in topics.signals.items()}
-    ev_sources = {e.topic: e.source for e in topics.events}
-    wanted = ({topics.camera, topics.objects, topics.detections, topics.scene} | {t for t, _ in sig_topics.values()}
-              | set(ev_sources)) - {None}
-    counts: dict[str, int] = {}
-    frames, signals, objects, dets, scenes, events = [], {}, [], [], [], []
+    col = LogCollector(topics, p)
     meta = {}
-    topic, idx = "(file)", -1
+    factories = [DecoderFactory()]
     try:
-        reader = make_reader(io.BytesIO(raw), decoder_factories=[DecoderFactory()])
+        from mcap_protobuf.decoder import DecoderFactory as ProtobufDecoderFactory
+    except ImportError:       # protobuf channels then fail with a line naming the encoding
+        pass
+    else:
+        factories.append(ProtobufDecoderFactory())
+    try:
+        reader = make_reader(io.BytesIO(raw), decoder_factories=factories)
         for m in reader.iter_metadata():
             if m.name == META_NAME:
                 meta = dict(m.metadata)
-        for schema, channel, message, msg in reader.iter_decoded_messages(topics=sorted(wanted), log_time_order=True):
-            topic = channel.topic
-            idx = counts.get(topic, 0)
-            counts[topic] = idx + 1
-            where = f"topic {topic}, message {idx}"
-            ns = _stamp_ns(msg, message.log_time)
-            if topic == topics.camera:
-                frames.append((ns, _decode_image(msg, schema.name, where, p), idx))
-            if topic == topics.objects:
-                objects.append((ns, _detections(msg, where, p)))
-            if topic == topics.detections:
-                dets.append((ns, _detections(msg, where, p)))
-            if topic == topics.scene:
-                try:
-                    scenes.append((ns, Scene.from_dict(json.loads(msg.data))))
-                except Exception as exc:  # noqa: BLE001 - bad JSON or scene keys
-                    raise InputError(f"{where}: not a scene description ({exc})", file=p) from None
-            if topic in ev_sources:
-                events.append({"ns": ns, "event": str(msg.data), "source": ev_sources[topic]})
-            for name, (t, fld) in sig_topics.items():
-                if t == topic:
-                    try:
-                        v = _field(msg, fld)
-                    except (AttributeError, IndexError, ValueError):
-                        raise InputError(f"{where}: field {fld!r} for signal {name} is not in {schema.name}",
-                                         file=p) from None
-                    signals.setdefault(name, []).append((ns, v, idx))
+        for schema, channel, message, msg in reader.iter_decoded_messages(topics=col.wanted, log_time_order=True):
+            col.encodings.add(schema.encoding)
+            col.add(schema.name, channel.topic, message.log_time, msg)
     except InputError:
         raise
     except (McapError, Exception) as exc:  # noqa: BLE001 - the mcap readers raise many kinds on corrupt input
-        at = f"topic {topic}, message {idx}: " if idx >= 0 else ""
-        raise InputError(f"{at}not a readable MCAP/ROS 2 log ({type(exc).__name__}: {exc})", file=p) from None
-    if not frames:
-        raise InputError(f"topic {topics.camera}: no camera frames (set incident.log_topics.camera in the pack)",
-                         file=p)
-    frames.sort(key=lambda f: f[0])
-    shape = frames[0][1].shape
-    for ns, img, i in frames:
-        if img.shape != shape:
-            raise InputError(f"topic {topics.camera}, message {i}: frame is {img.shape[1]}x{img.shape[0]}, the first "
-                             f"is {shape[1]}x{shape[0]}", file=p)
-    f_ns = np.array([f[0] for f in frames], dtype=np.int64)
-    t0 = int(f_ns[0])
-    times = np.round((f_ns - t0) / 1e9, 6)
-    tol = int(round(topics.sync_tolerance_s * 1e9))
-    cols = {"t_s": times, "frame": np.arange(len(frames))}
-    for name in SIGNAL_COLUMNS[2:]:
-        samples = signals.get(name)
-        if not samples:
-            if name in PLANNER_FEATURES:
-                t = sig_topics.get(name, ("(not in the topic map)",))[0]
-                raise InputError(f"topic {t}: no samples for signal {name}", file=p)
-            continue
-        s_ns = np.array([s[0] for s in samples], dtype=np.int64)
-        order = np.argsort(s_ns, kind="stable")
-        s_ns = s_ns[order]
-        pos = np.searchsorted(s_ns, f_ns, side="right") - 1
-        vals = []
-        for k, j in enumerate(pos):
-            if j < 0 or f_ns[k] - s_ns[j] > tol:
-                raise InputError(f"topic {sig_topics[name][0]}: no {name} sample within {topics.sync_tolerance_s:g} s "
-                                 f"before camera frame {k} (t = {times[k]:.3f} s)", file=p)
-            ns_, v, i = samples[order[j]]
-            if name in PLANNER_FEATURES + ("accel_mps2", "steering_rad"):
-                try:
-                    v = float(v)
-                except (TypeError, ValueError):
-                    v = float("nan")
-                if not np.isfinite(v):
-                    raise InputError(f"topic {sig_topics[name][0]}, message {i}: {name} is not a finite number "
-                                     f"({samples[order[j]][1]!r})", file=p)
-            else:
-                v = str(v)
-            vals.append(v)
-        cols[name] = vals
-    sig = pd.DataFrame(cols)
-
-    def per_frame(stream, default):
-        if not stream:
-            return [default() for _ in frames]
-        s_ns = np.array([s[0] for s in stream], dtype=np.int64)
-        out = []
-        for fn in f_ns:
-            j = int(np.searchsorted(s_ns, fn, side="right")) - 1
-            out.append(stream[j][1] if j >= 0 and fn - s_ns[j] <= tol else default())
-        return out
-
-    truth = per_frame(objects or dets, list)
-    detections = per_frame(dets, list) if dets else None
-    scene_list = per_frame(scenes, lambda: None)
-    if "fps" in meta:
-        fps = json.loads(meta["fps"])
-    else:
-        fps = round(1.0 / float(np.median(np.diff(times)))) if len(times) > 1 else 1
-    clip_meta = {
-        "schema": "mcap/ros2", "clip_id": meta.get("clip_id", p.stem), "synthetic": meta.get("synthetic") == "true",
-        "description": meta.get("description", ""), "fps": fps, "width": int(shape[1]), "height": int(shape[0]),
-        "conditions": json.loads(meta["conditions"]) if "conditions" in meta else {},
-        "events": [{"t_s": round((e["ns"] - t0) / 1e9, 6), "event": e["event"], "source": e["source"]}
-                   for e in sorted(events, key=lambda e: e["ns"])],
-        "source": {"format": "MCAP (ROS 2 CDR)", "file": p.name, "camera_topic": topics.camera,
-                   "sync": f"nearest preceding sample within {topics.sync_tolerance_s:g} s of each camera frame",
-                   "topics": {name: f"{t}:{f}" for name, (t, f) in sig_topics.items() if name in signals}},
-    }
-    for key in ("camera", "controller", "notice", "scenario"):
-        if key in meta:
-            clip_meta[key] = json.loads(meta[key])
-    clip = Clip(directory=p, meta=clip_meta, images=np.stack([f[1] for f in frames]), times=times, signals=sig,
-                truth=truth, scenes=scene_list, sha256=hashlib.sha256(raw).hexdigest())
-    if detections is not None:      # the ADS's own detections per frame (printed with the key frames)
-        clip.meta["detections"] = dict(enumerate(detections))
-    return clip
+        raise InputError(f"{col.where()}not a readable MCAP/ROS 2 log ({type(exc).__name__}: {exc})", file=p) from None
+    encodings = sorted(col.encodings) or ["ros2msg"]
+    fmt = "MCAP (" + ", ".join({"ros2msg": "ROS 2 CDR", "protobuf": "protobuf"}.get(e, e) for e in encodings) + ")"
+    return col.clip(meta, hashlib.sha256(raw).hexdigest(), fmt)
 
 
-def write_mcap_clip(clip, path, topics, *, image: str = "compressed") -> Path:
-    """Write a clip as an MCAP file with ROS 2 messages, in the layout the topic map describes.
+def clip_messages(clip, topics, *, image: str = "compressed", frame_id: str = "camera_front"):
+    """The clip as ROS messages in the topic map's layout: ``(topic, type, message dict, ns, seq)``.
 
-    Args:
-        clip: a :class:`~xai_reports.documents.incident.clips.Clip` (e.g. read from a clip folder).
-        path: the ``.mcap`` file to write.
-        topics: the topic map (:class:`~xai_reports.packs.sections.incident.LogTopics`); the
-            writer supports the field paths of the default map.
-        image: ``"compressed"`` (PNG in ``CompressedImage``) or ``"raw"`` (``rgb8`` ``Image``).
-
-    Stamps are ``T0_NS`` plus each frame's ``t_s``, so the bytes do not depend on the clock.
+    Messages are plain dicts (ROS 2 field names); stamps are ``T0_NS`` plus each frame's
+    ``t_s``. Used by the MCAP writer and the bag writer (:mod:`.bags`).
     """
-    from mcap.writer import CompressionType
-    from mcap_ros2.writer import Writer
     from PIL import Image
 
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    w = Writer(buf, compression=CompressionType.NONE)
-    schemas = {}
-
-    def schema(name):
-        if name not in schemas:
-            schemas[name] = w.register_msgdef(name, MSGDEFS[name])
-        return schemas[name]
-
-    meta = {"clip_id": str(clip.meta.get("clip_id", "")), "synthetic": "true" if clip.synthetic else "false",
-            "description": str(clip.meta.get("description", "")), "fps": json.dumps(clip.meta["fps"]),
-            "conditions": json.dumps(clip.meta.get("conditions", {}), sort_keys=True)}
-    for key in ("camera", "controller", "notice", "scenario"):
-        if key in clip.meta:
-            meta[key] = json.dumps(clip.meta[key], sort_keys=True)
-    w.add_metadata(META_NAME, meta)
     sig = clip.signals
     by_topic: dict[str, dict] = {}
     for name, s in topics.signals.items():
@@ -356,18 +397,18 @@ def write_mcap_clip(clip, path, topics, *, image: str = "compressed") -> Path:
             by_topic.setdefault(s.topic, {})[s.field] = sig[name].tolist()
     for k, t in enumerate(clip.times):
         ns = T0_NS + int(round(float(t) * 1e9))
-        hdr = {"stamp": _stamp(ns), "frame_id": "camera_front"}
+        hdr = {"stamp": _stamp(ns), "frame_id": frame_id}
         img = clip.images[k]
-        if image == "raw":
-            w.write_message(topics.camera, schema("sensor_msgs/msg/Image"),
-                            {"header": hdr, "height": img.shape[0], "width": img.shape[1], "encoding": "rgb8",
-                             "is_bigendian": 0, "step": img.shape[1] * 3, "data": img.tobytes()},
-                            log_time=ns, sequence=k)
+        if image in ("raw", "rgb8", "bgr8"):
+            data = (img[:, :, ::-1] if image == "bgr8" else img).tobytes()
+            yield (topics.camera, "sensor_msgs/msg/Image",
+                   {"header": hdr, "height": img.shape[0], "width": img.shape[1], "encoding": image.replace("raw", "rgb8"),
+                    "is_bigendian": 0, "step": img.shape[1] * 3, "data": data}, ns, k)
         else:
             b = io.BytesIO()
             Image.fromarray(img).save(b, format="PNG", optimize=False)
-            w.write_message(topics.camera, schema("sensor_msgs/msg/CompressedImage"),
-                            {"header": hdr, "format": "png", "data": b.getvalue()}, log_time=ns, sequence=k)
+            yield (topics.camera, "sensor_msgs/msg/CompressedImage",
+                   {"header": hdr, "format": "png", "data": b.getvalue()}, ns, k)
         for topic, fields in sorted(by_topic.items()):
             vals = {f: v[k] for f, v in fields.items()}
             first = next(iter(fields)).split(".")[0]
@@ -388,7 +429,7 @@ def write_mcap_clip(clip, path, topics, *, image: str = "compressed") -> Path:
                        "distance_m": float(vals["distance_m"]), "ttc_s": float(vals["ttc_s"]),
                        "rel_velocity_mps": float(vals["rel_velocity_mps"])}
                 sch = "xai_reports_msgs/msg/LeadObject"
-            w.write_message(topic, schema(sch), msg, log_time=ns, sequence=k)
+            yield (topic, sch, msg, ns, k)
         if topics.objects:
             dets = [{"header": hdr, "id": o["id"], "bbox": {
                 "center": {"position": {"x": (o["box"][0] + o["box"][2]) / 2, "y": (o["box"][1] + o["box"][3]) / 2},
@@ -399,17 +440,44 @@ def write_mcap_clip(clip, path, topics, *, image: str = "compressed") -> Path:
                                                             "y": float(o.get("lateral_m") or 0.0), "z": 0.0},
                                                "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}},
                                       "covariance": [0.0] * 36}}]} for o in clip.truth[k]]
-            w.write_message(topics.objects, schema("vision_msgs/msg/Detection2DArray"),
-                            {"header": hdr, "detections": dets}, log_time=ns, sequence=k)
+            yield (topics.objects, "vision_msgs/msg/Detection2DArray",
+                   {"header": hdr, "detections": dets}, ns, k)
         if topics.scene and clip.scenes[k] is not None:
-            w.write_message(topics.scene, schema("std_msgs/msg/String"),
-                            {"data": json.dumps(clip.scenes[k].to_dict(), sort_keys=True)}, log_time=ns, sequence=k)
+            yield (topics.scene, "std_msgs/msg/String",
+                   {"data": json.dumps(clip.scenes[k].to_dict(), sort_keys=True)}, ns, k)
     src_topic = {e.source: e.topic for e in topics.events}
     for e in clip.meta.get("events", []):
         topic = src_topic.get(e.get("source", "log")) or (topics.events[0].topic if topics.events else None)
         if topic:
             ns = T0_NS + int(round(float(e["t_s"]) * 1e9))
-            w.write_message(topic, schema("std_msgs/msg/String"), {"data": str(e["event"])}, log_time=ns)
+            yield (topic, "std_msgs/msg/String", {"data": str(e["event"])}, ns, 0)
+
+
+def write_mcap_clip(clip, path, topics, *, image: str = "compressed") -> Path:
+    """Write a clip as an MCAP file with ROS 2 messages, in the layout the topic map describes.
+
+    Args:
+        clip: a :class:`~xai_reports.documents.incident.clips.Clip` (e.g. read from a clip folder).
+        path: the ``.mcap`` file to write.
+        topics: the topic map (:class:`~xai_reports.packs.sections.incident.LogTopics`); the
+            writer supports the field paths of the default map.
+        image: ``"compressed"`` (PNG in ``CompressedImage``), ``"raw"`` (``rgb8`` ``Image``) or ``"bgr8"``.
+
+    Stamps are ``T0_NS`` plus each frame's ``t_s``, so the bytes do not depend on the clock.
+    """
+    from mcap.writer import CompressionType
+    from mcap_ros2.writer import Writer
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    w = Writer(buf, compression=CompressionType.NONE)
+    schemas = {}
+    w.add_metadata(META_NAME, clip_metadata(clip))
+    for topic, name, msg, ns, seq in clip_messages(clip, topics, image=image):
+        if name not in schemas:
+            schemas[name] = w.register_msgdef(name, MSGDEFS[name])
+        w.write_message(topic, schemas[name], msg, log_time=ns, sequence=seq)
     w.finish()
     from ...io.outputs import atomic_write
 
@@ -417,4 +485,4 @@ def write_mcap_clip(clip, path, topics, *, image: str = "compressed") -> Path:
     return out
 
 
-__all__ = ["read_mcap_clip", "write_mcap_clip", "MSGDEFS", "META_NAME", "T0_NS"]
+__all__ = ["read_mcap_clip", "write_mcap_clip", "LogCollector", "clip_metadata", "clip_messages", "MSGDEFS", "META_NAME", "T0_NS"]

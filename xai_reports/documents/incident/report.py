@@ -27,8 +27,11 @@ from .facts import (compute_facts, cross_check, detections_text, event_key_frame
                     ttc_text)
 from .clips import Clip, read_clip
 from .content import event_sentence, facts_content, incident_content
+from .redaction import Redactor, redaction_requested
+from .team_detector import detector_section, resolve_detector
 from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
 from .incident_file import Incident, load_incident
+from .bags import is_bag, read_bag_clip
 from .logs import read_mcap_clip
 from .models import load_decision_model, load_planner
 
@@ -122,10 +125,12 @@ def _odd_checks(clip: Clip, odd) -> list[dict]:
 
 
 def load_clip(path, topics) -> Clip:
-    """A clip folder, or an MCAP log (``.mcap``) read through the pack's topic map."""
+    """A clip folder, an MCAP log (``.mcap``) or a ROS 1 / ROS 2 bag, read through the pack's topic map."""
     p = Path(path)
     if p.suffix.lower() == ".mcap":
         return read_mcap_clip(p, topics)
+    if is_bag(p):
+        return read_bag_clip(p, topics)
     return read_clip(p)
 
 
@@ -231,7 +236,8 @@ def _planner_section(pl, clip, pack, key_frames) -> dict:
     }
 
 
-def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=None, progress=None) -> dict:
+def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=None, progress=None,
+                   detector=None) -> dict:
     """Compute an incident report's record (content included) without writing files.
 
     Args:
@@ -241,6 +247,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         incident: an ``INCIDENT.yaml`` path or an :class:`Incident`.
         pack: pack name/path or a loaded pack (one whose kinds include ``incident``).
         planner: planner XGBoost JSON/UBJ path or model (optional).
+        detector: the team's own detector (TorchScript / ONNX / torchvision state dict file, form
+            from the pack's ``incident.perception_model``, or a ``Detector``), explained on the key frames.
 
     Returns:
         The JSON-ready record; ``record["document"]["content"]`` is what the template prints.
@@ -263,6 +271,13 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     adapter, dec_desc, padapter, pl_desc = _resolve_models(model, planner, pack)
     res = explain_clip(adapter, clip, pack, planner=padapter, progress=progress)
     findings = cross_check(inc, clip, res["facts"], ad.cross_check)
+    det = resolve_detector(detector, ad.perception_model) if detector is not None else None
+    logged = clip.meta.get("detections") if isinstance(clip.meta.get("detections"), dict) else {}
+    red = Redactor(ad.redaction, redaction_requested(inc))
+    for kf in res["key_frames"]:
+        k = kf["index"]
+        red.add(k, log_annotations=clip.truth[k], ADS_detections=logged.get(k),
+                team_detector=det.detect(clip.images[k][None])[0] if det and red.active else None)
     ie = ad.image_explanation
     times = clip.times
 
@@ -300,7 +315,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     for kf in res["key_frames"]:
         maps = {METHOD_LABELS.get(m, m): kf["maps"][m] for m in ie.methods}
         img = clip.images[kf["index"]]
-        png = key_frame_png(img, maps, kf["objects"], highlight=kf["named"])
+        png = key_frame_png(red(kf["index"], img), maps, kf["objects"], highlight=kf["named"],
+                            detections=logged.get(kf["index"]))
         share_rows = []
         for s in kf["shares"][ie.primary]:
             row = {"id": s["id"], "class": s["class"].replace("_", " "),
@@ -324,7 +340,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         occ = kf["occlusion"]
         occ_out = None
         if occ is not None:
-            o_png = occlusion_png(img, occ["frames"]["removed"], occ["frames"]["moved"], occ)
+            o_png = occlusion_png(*(red(kf["index"], f) for f in (img, occ["frames"]["removed"],
+                                                                  occ["frames"]["moved"])), occ)
             changed = occ["decision_changed"]
             verdict = ("confirmed: removing the object changes the decision" if changed and named else
                        "NOT confirmed: the decision does not change without the object" if named else
@@ -354,7 +371,12 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
             "shares": share_rows, "occlusion": occ_out})
     perception = {"key_frames": kfs, "caveat": ad.saliency_caveat, "primary": METHOD_LABELS[ie.primary],
                   "methods": [METHOD_LABELS.get(m, m) for m in ie.methods],
-                  "method_notes": _method_notes(ie)}
+                  "method_notes": _method_notes(ie), "detector": None}
+    det_record = None
+    if det is not None:
+        perception["detector"], det_record = detector_section(det, ad.perception_model, clip, res["key_frames"],
+                                                              printable=red)
+        perception["method_notes"] += perception["detector"]["method_notes"]
 
     planning = _planner_section(res["planner"], clip, pack, res["key_frames"]) if res["planner"] else None
 
@@ -373,9 +395,14 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                  "synthetic": clip.synthetic},
         "pack": {**pack.describe(), "template": template["name"], "template_sha256": template["sha256"]},
     }
+    if det is not None:
+        identification["models"].append({"role": "detector (camera, the team's own)", "name": det.name,
+                                         "architecture": det.form, "classes": sorted(set(det.classes.values())),
+                                         "file_sha256": det.sha256, "weights_sha256": det.sha256})
     content = incident_content(incident=inc, pack=pack, identification=identification, scenario=scenario,
                                timeline=timeline, perception=perception, planning=planning,
                                report_date=report_date, facts=facts_section)
+    content["redaction"] = red.account()
     record = {
         "schema": RECORD_SCHEMA,
         "report_id": inc.report.id,
@@ -408,6 +435,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
             "p_brake": np.round(res["planner"]["p_brake"], 6).tolist(),
             "shap_values": np.round(res["planner"]["values"], 6).tolist(),
             "self_check": res["planner"]["self_check"]},
+        "detector": det_record,
+        "redaction": content["redaction"],
         "document": {"kind": "incident_report", "template": template, "language": pack.spec.language,
                      "content": content},
     }
@@ -473,7 +502,7 @@ def rerender_incident(record: dict, *, pack=None, templates=None, formats=("pdf"
 
 def generate_incident_report(model, clip, incident, out, pack="autonomous_driving", *, planner=None,
                              formats=("pdf", "json"), progress: bool = False, key: bytes | None = None,
-                             strict: bool = False, sgo_out=None) -> dict:
+                             strict: bool = False, sgo_out=None, detector=None) -> dict:
     """Write an incident explanation report.
 
     Args:
@@ -493,6 +522,7 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
             ``$XAI_REPORTS_SIGNING_KEY`` / ``$XAI_REPORTS_SIGNING_KEY_FILE``).
         strict: fail (``InputError``, nothing written) when the incident file contradicts the log.
         sgo_out: also write the SGO data elements to this ``.csv`` or ``.json`` file.
+        detector: the team's own detector file (see :func:`build_incident`).
 
     Writes ``<stem>.manifest.json`` beside the report (SHA-256 of each file
     written, of the clip and models; signed when a key is set), for ``xai-reports verify``.
@@ -535,7 +565,7 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
 
         cb = on_method
     try:
-        record = build_incident(model, clip, incident, pack, planner=planner, progress=cb)
+        record = build_incident(model, clip, incident, pack, planner=planner, progress=cb, detector=detector)
         files = render_incident(record, pack, formats=formats)
     finally:
         if bar:

@@ -154,6 +154,40 @@ class CrossCheckSpec(Strict):
     metres: float = Field(default=1.0, ge=0, description="SPI observations in metres")
 
 
+class PerceptionModelSpec(Strict):
+    """The team's own detector (``xai-reports incident --detector FILE``): form, classes, attribution methods."""
+
+    form: Literal["torchscript", "onnx", "torchvision"] = Field(
+        description="torchscript / onnx archive, or a torchvision architecture loaded from a state dict.")
+    architecture: Optional[str] = Field(default=None, description="torchvision form: e.g. fasterrcnn_resnet50_fpn, "
+                                                                   "retinanet_resnet50_fpn, ssdlite320_mobilenet_v3_large.")
+    num_classes: Optional[int] = Field(default=None, ge=2, description="torchvision form: classes incl. background.")
+    classes: dict[int, str] = Field(default_factory=dict, description="Label index -> class name.")
+    score_threshold: float = Field(default=0.5, gt=0, lt=1)
+    methods: list[Literal["grad_cam", "d_rise", "occlusion"]] = Field(
+        default_factory=lambda: ["grad_cam", "d_rise", "occlusion"],
+        description="Attributions for the detection (grad_cam needs a torch form; ONNX models get the others).")
+    options: dict[str, dict] = Field(default_factory=dict, description="Per-method options (grad_cam: layer; "
+                                                                         "d_rise: n_masks, grid, seed; occlusion: window, stride).")
+    match_iou: float = Field(default=0.3, gt=0, le=1, description="IoU a detection needs with an object's box to be "
+                                                                    "that object's detection.")
+
+    @model_validator(mode="after")
+    def _tv(self):
+        if self.form == "torchvision" and not self.architecture:
+            raise ValueError("the torchvision form needs architecture (e.g. fasterrcnn_resnet50_fpn)")
+        return self
+
+
+class RedactionSpec(Strict):
+    """Faces and plates blurred in every printed frame when the incident file asks (privacy)."""
+
+    classes: list[str] = Field(default_factory=lambda: ["face", "person_face", "licence_plate", "license_plate"],
+                               description="Object / detection classes that are redacted.")
+    block_px: int = Field(default=4, ge=2, le=32, description="Pixelation block size, in frame pixels.")
+    margin_px: int = Field(default=1, ge=0, le=16, description="Pixels added around each box.")
+
+
 class IncidentSection(Strict):
     """Settings of an incident report (``incident:``, was ``autonomous_driving:``)."""
 
@@ -166,6 +200,9 @@ class IncidentSection(Strict):
     synthetic_data: bool = Field(default=True, description="Label every page and image as SYNTHETIC.")
     log_topics: LogTopics = Field(default_factory=LogTopics, description="Topic map of MCAP / ROS 2 logs.")
     cross_check: CrossCheckSpec = Field(default_factory=CrossCheckSpec)
+    perception_model: Optional[PerceptionModelSpec] = Field(
+        default=None, description="The team's own detector, explained on the key frames when one is given.")
+    redaction: RedactionSpec = Field(default_factory=RedactionSpec)
     max_deceleration_mps2: float = Field(default=7.0, gt=0, le=15,
                                          description="Deceleration assumed for the stopping distance needed.")
     saliency_caveat: str = Field(
