@@ -3,6 +3,7 @@
     PYTHONPATH=. python benchmarks/bench_gradients.py [--device cpu|cuda] [--repeat 5] [--threads 2]
     PYTHONPATH=. python benchmarks/bench_gradients.py --quick          # four small network shapes, minutes
     PYTHONPATH=. python benchmarks/bench_gradients.py --cases shapes   # every network shape (issue 24)
+    PYTHONPATH=. python benchmarks/bench_gradients.py --cases gradcam --threads 1  # Grad-CAM, many repeats
 
 Cases (goals from issue 3):
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
@@ -267,7 +269,7 @@ def shape_list(quick: bool):
     full = [("plain CNN", plain, 64, 1), ("plain CNN", plain, 64, 64),
             ("residual CNN + BatchNorm", ResBN, 96, 1), ("residual CNN + BatchNorm", ResBN, 96, 32),
             ("ResNet-18 (no weights)", ResNet18, 64, 1), ("ResNet-18 (no weights)", ResNet18, 64, 16),
-            ("ResNet-18 (no weights)", ResNet18, 224, 1), ("ResNet-18 (no weights)", ResNet18, 224, 4)]
+            ("ResNet-18 (no weights)", ResNet18, 224, 1), ("ResNet-18 (no weights)", ResNet18, 224, 2)]
     if quick:
         return [full[0], full[1], ("residual CNN + BatchNorm", ResBN, 96, 8), full[4]]
     return full
@@ -301,8 +303,11 @@ def shape_cases(device, repeat, quick, rows_out, steps=50, only=None):
     from xai_reports import explain
     from xai_reports.attribution._torch import auto_batch
 
+    first_row = len(rows_out)
     for name, build, size, n in shape_list(quick):
-        if only and not any(o in f"{name} {size} {n}" for o in only):
+        key = f"{name} {size} {n}"
+        if only and not any(re.search(rf"(^|\s){re.escape(o.strip())}($|\s|,)", key) or o.strip() in name
+                            for o in only):
             continue
         torch.manual_seed(0)
         model = _seeded(build()).to(device)
@@ -371,6 +376,72 @@ def shape_cases(device, repeat, quick, rows_out, steps=50, only=None):
              f"{_corr(ro.values, rc[:, 0].detach().cpu().numpy()):.6f}", f"**{cc / oc:.2f}x** (wall {cw / ow:.2f}x)"),
         ]
         print(f"  done: {label}", flush=True)
+        for r in rows_out[first_row:]:                  # this shape's rows now (a long run may be cut short)
+            print("| " + " | ".join(r) + " |", flush=True)
+        first_row = len(rows_out)
+
+
+def gradcam_cases(device, blocks, rows_out, only=None):
+    """Grad-CAM beside captum, many repeats: blocks of calls timed in CPU time, captum, xai-reports and
+    xai-reports without its channels_last copy interleaved; fastest block and median block per call."""
+    import torch
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    import xai_reports.attribution._torch as T
+    from xai_reports.attribution.grad_cam import GradCam
+
+    ResNet18, ResBN, plain = _resnet_parts()
+    shapes = [("plain CNN", plain, 64, 1), ("plain CNN", plain, 64, 64), ("residual CNN + BatchNorm", ResBN, 96, 1),
+              ("residual CNN + BatchNorm", ResBN, 96, 8), ("ResNet-18 (no weights)", ResNet18, 64, 1),
+              ("ResNet-18 (no weights)", ResNet18, 224, 1)]
+    for name, build, size, n in shapes:
+        key = f"{name} {size} {n}"
+        if only and not any(re.search(rf"(^|\s){re.escape(o.strip())}($|\s|,)", key) or o.strip() in name
+                            for o in only):
+            continue
+        torch.manual_seed(0)
+        model = _seeded(build()).to(device)
+        x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
+        with torch.no_grad():
+            tgt = model(x).argmax(dim=1)
+        tn = tgt.cpu().numpy()
+        layer_name = [k for k, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        layer = model.get_submodule(layer_name)
+
+        def captum_cam():
+            cam = LayerGradCam(model, layer).attribute(x, target=tgt, relu_attributions=True)
+            return LayerAttribution.interpolate(cam, (size, size), interpolate_mode="bilinear")
+
+        def ours():
+            return GradCam(model).attribute(x, target=tn, device=device)
+
+        def no_copy():
+            keep = T.image_module
+            T.image_module = lambda *a, **k: None
+            try:
+                return ours()
+            finally:
+                T.image_module = keep
+
+        fns = {"captum": captum_cam, "ours": ours, "no_copy": no_copy}
+        corr = _corr(ours().values, captum_cam()[:, 0].detach().cpu().numpy())
+        per = max(1, int(0.03 / (1e-3 * n))) if size * size * n < 64 * 64 * 8 else 2
+        times = {k: [] for k in fns}
+        for f in fns.values():
+            f()
+        for _ in range(blocks):
+            for k, f in fns.items():
+                c = time.process_time()
+                for _ in range(per):
+                    f()
+                times[k].append((time.process_time() - c) / per)
+        mn = {k: 1e3 * min(v) for k, v in times.items()}
+        md = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+        rows_out.append((f"{name}, 3x{size}x{size}, batch {n}", f"{mn['captum']:.2f} / {md['captum']:.2f}",
+                         f"{mn['ours']:.2f} / {md['ours']:.2f}",
+                         f"**{mn['captum'] / mn['ours']:.2f}x / {md['captum'] / md['ours']:.2f}x**",
+                         f"{mn['no_copy']:.2f} / {md['no_copy']:.2f}", f"{corr:.6f}"))
+        print("| " + " | ".join(rows_out[-1]) + " |", flush=True)
 
 
 def main(argv=None):
@@ -380,9 +451,12 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the goals are for 2 cores)")
-    p.add_argument("--cases", default="mlp,cnn,shapes", help="which tables: mlp, cnn, shapes (issue 24)")
+    p.add_argument("--cases", default="mlp,cnn,shapes", help="which tables: mlp, cnn, shapes (issue 24), gradcam (issue 24: "
+                   "Grad-CAM with many repeats; not in the default)")
+    p.add_argument("--blocks", type=int, default=20, help="timed blocks per implementation for --cases gradcam")
     p.add_argument("--quick", action="store_true", help="shapes only, four small shapes, 1 repeat (a few minutes)")
-    p.add_argument("--only", default="", help="shapes whose 'name size batch' contains one of these (comma list)")
+    p.add_argument("--only", default="", help="shapes whose 'name size batch' is one of these, or whose name is "
+                   "(comma list; 'plain CNN 64 1' does not pick batch 16)")
     args = p.parse_args(argv)
     if args.quick:
         args.cases, args.repeat = "shapes", 1
@@ -413,6 +487,16 @@ def main(argv=None):
         for r in shape_rows:
             print("| " + " | ".join(r) + " |")
         print()
+    if "gradcam" in cases:
+        cam_rows: list = []
+        gradcam_cases(args.device, args.blocks, cam_rows, only=[o for o in args.only.split(",") if o] or None)
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"\nGrad-CAM, CPU ms per call over {args.blocks} interleaved blocks; load average {load}\n")
+        print("| shape | captum ms (min / median) | xai-reports ms (min / median) | speed vs captum (min / median) | "
+              "no copy ms (min / median) | corr. |")
+        print("|---|---|---|---|---|---|")
+        for r in cam_rows:
+            print("| " + " | ".join(r) + " |")
     if not rows:
         return
 

@@ -150,3 +150,43 @@ def test_training_mode_and_untraceable_modules_use_the_module_itself(net):
     b = Branchy().eval()
     assert image_module(b, x) is None
     assert image_module(b, x, fuse_bn=False) is not None
+
+
+def test_cached_copy_follows_weights_flags_and_hooks(net):
+    """The per-call cache key (one walk over the submodules) sees what would make a cached copy stale."""
+    from xai_reports.attribution._torch import image_module
+
+    m, x = net
+    first = image_module(m, x, fuse_bn=False)
+    assert first is not None and image_module(m, x, fuse_bn=False) is first      # cached
+    w = m.head[2].weight
+    with torch.no_grad():
+        w.add_(0.0)                                       # an in-place write (version bump): a new copy
+    second = image_module(m, x, fuse_bn=False)
+    assert second is not None and second is not first
+    m.a.bn1.eps = m.a.bn1.eps * 2                         # a plain attribute the forward reads
+    third = image_module(m, x, fuse_bn=False)
+    assert third is not second
+    with torch.no_grad():
+        assert torch.allclose(third(x.contiguous(memory_format=torch.channels_last)), m(x), atol=1e-5)
+    m.a.bn1.eps = m.a.bn1.eps / 2
+    h = m.b.conv2.register_forward_hook(lambda *a: None)  # a hook deep inside: the module itself
+    try:
+        assert image_module(m, x, fuse_bn=False) is None
+    finally:
+        h.remove()
+
+
+def test_wrapping_puts_any_training_submodule_in_eval_mode(net):
+    from xai_reports.adapters import wrap_model
+
+    m, x = net
+    m.a.bn1.train()                                       # only a submodule in training mode
+    try:
+        wrap_model(m)
+        assert not any(mod.training for mod in m.modules())
+        m.train()
+        wrap_model(m)
+        assert not any(mod.training for mod in m.modules())
+    finally:
+        m.eval()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 
@@ -34,8 +35,11 @@ class TorchAdapter(ModelAdapter):
         self.is_classifier = classifier and output_space != "value"
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        model.eval()
-        model.to(self.device)
+        training, placed = _state(model, self.device)
+        if training:
+            model.eval()
+        if not placed:
+            model.to(self.device)
 
     def to_tensor(self, X):
         """``X`` (array, DataFrame or tensor) as a tensor on the adapter's device, in the module's float dtype."""
@@ -72,6 +76,25 @@ class TorchAdapter(ModelAdapter):
             h.update(name.encode())
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         return h.digest()
+
+
+def _state(model, device: str) -> tuple:
+    """``(any submodule in training mode, every parameter and buffer already on device)`` in one walk
+    (``eval()`` and ``.to`` walk every submodule even when there is nothing to change)."""
+    import torch
+
+    dev = torch.device(device)
+    placed = not (dev.type == "cuda" and dev.index is None)    # bare "cuda": let ``.to`` resolve it
+    training = False
+    for m in model.modules():
+        d = m.__dict__
+        training = training or m.training
+        if placed:
+            for t in itertools.chain(d["_parameters"].values(), d["_buffers"].values()):
+                if t is not None and t.device != dev:
+                    placed = False
+                    break
+    return training, placed
 
 
 def as_module(program):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import math
 import weakref
 from dataclasses import dataclass
 
@@ -52,22 +53,25 @@ _IMAGE_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _PLAIN = (bool, int, float, str, type(None))
 
 
-def _fingerprint(module) -> tuple:
+def _fingerprint(module) -> tuple | None:
     """Identity of a module's current state: its weights (storage, in-place version, device, dtype),
-    its submodules, and every plain attribute of each (flags a ``forward`` may read)."""
-    weights = tuple((t.data_ptr(), t._version, str(t.device), t.dtype)
-                    for t in itertools.chain(module.parameters(), module.buffers()))
-    mods = tuple((name, id(m), tuple(sorted((k, v) for k, v in vars(m).items() if isinstance(v, _PLAIN))))
-                 for name, m in module.named_modules())
-    return weights, mods
+    its submodules, and every plain attribute of each (flags a ``forward`` may read); ``None`` when
+    a forward/backward hook is registered anywhere (a copy would not carry it).
+
+    One walk over the submodules, reading each one's own parameter and buffer dicts (this runs on
+    every call of an image method, so it is kept to plain attribute reads)."""
+    out = []
+    for name, m in module.named_modules():
+        d = m.__dict__
+        if any(d.get(h) for h in _HOOKS):
+            return None
+        ts = tuple((t.data_ptr(), t._version, t.device, t.dtype)
+                   for t in itertools.chain(d["_parameters"].values(), d["_buffers"].values()) if t is not None)
+        out.append((name, id(m), ts, tuple((k, v) for k, v in d.items() if isinstance(v, _PLAIN))))
+    return tuple(out)
 
 
-def _has_hooks(module) -> bool:
-    """Forward/backward hooks anywhere in the module (a copy would not carry them)."""
-    for m in module.modules():
-        if m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or getattr(m, "_backward_pre_hooks", None):
-            return True
-    return False
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
 
 
 def image_module(module, x, *, fuse_bn: bool = True):
@@ -87,9 +91,12 @@ def image_module(module, x, *, fuse_bn: bool = True):
     """
     import torch
 
-    if module.training or x.ndim != 4 or _has_hooks(module):
+    if module.training or x.ndim != 4:
         return None
-    key = (_fingerprint(module), bool(fuse_bn), str(x.device))
+    state = _fingerprint(module)
+    if state is None:                   # hooks registered: the module itself
+        return None
+    key = (state, bool(fuse_bn), str(x.device))
     slot = _IMAGE_COPIES.setdefault(module, {})
     if key in slot:
         return slot[key]
@@ -137,7 +144,7 @@ class Prepared:
 
     @property
     def numel(self) -> int:
-        return int(np.prod(self.feature_shape)) if self.feature_shape else 1
+        return math.prod(self.feature_shape)
 
 
 @contextlib.contextmanager
@@ -218,7 +225,8 @@ class TorchExplainer(Explainer):
             x = x[None, :]
         if x.ndim < 2 or x.shape[0] == 0:
             raise ExplanationError(f"method {self.name!r} needs a non-empty batch, got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
+        # a finite sum proves every value finite (NaN and inf propagate); only then is the per-value pass skipped
+        if not bool(torch.isfinite(x.sum())) and not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x.reshape(x.shape[0], -1))).any(dim=1).nonzero()[0, 0])
             raise ExplanationError(f"row {bad} of X contains NaN or infinite values")
         kind = "tabular" if x.ndim == 2 else "image"

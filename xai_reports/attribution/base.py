@@ -93,6 +93,10 @@ def additivity_check(values, base_values, predictions, tolerance) -> dict:
             "per_row": err}
 
 
+#: signatures read once per function (classes are few; functions are keys, so a redefined class re-reads)
+_SIGNATURES: dict = {}
+
+
 class Explainer(BaseEstimator):
     """Base class of every attribution method, with scikit-learn's estimator conventions.
 
@@ -152,9 +156,21 @@ class Explainer(BaseEstimator):
     @classmethod
     def takes_background(cls) -> bool:
         """Whether ``_explain`` accepts ``background=`` (reference rows)."""
-        sig = inspect.signature(cls._explain)
-        return "background" in sig.parameters or any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+        key = ("takes_background", cls._explain)
+        if key not in _SIGNATURES:
+            sig = inspect.signature(cls._explain)
+            _SIGNATURES[key] = "background" in sig.parameters or any(
+                p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+        return _SIGNATURES[key]
+
+    @classmethod
+    def _get_param_names(cls):
+        """scikit-learn's constructor parameter names, read from the signature once per ``__init__``
+        (``get_params`` runs on every ``explain`` call)."""
+        key = ("params", cls.__init__)
+        if key not in _SIGNATURES:
+            _SIGNATURES[key] = super()._get_param_names()
+        return list(_SIGNATURES[key])
 
     def fit(self, background=None):
         """Wrap and check the model, and keep ``background`` (the reference rows, when the method takes any).

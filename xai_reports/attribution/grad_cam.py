@@ -44,7 +44,6 @@ def find_layer(module, layer=None, kinds=None):
     import torch
 
     kinds = kinds or (torch.nn.Conv2d,)
-    named = dict(module.named_modules())
     if layer is None:
         found = [(n, m) for n, m in module.named_modules() if isinstance(m, kinds)]
         if not found:
@@ -57,6 +56,7 @@ def find_layer(module, layer=None, kinds=None):
             if m is layer:
                 return n, m
         raise ExplanationError("layer= is not a submodule of the model")
+    named = dict(module.named_modules())
     if layer not in named:
         options = [n for n in named if n][:20]
         raise ExplanationError(f"no layer named {layer!r} in {type(module).__name__}; "
@@ -174,7 +174,7 @@ class GradCam(TorchExplainer):
             fast_cm = self._fast_images(prep, fuse_bn=False)
             fast = fast_cm.__enter__()
             if fast is not None:
-                mod = dict(fast.named_modules())[name]
+                mod = fast.get_submodule(name)
             try:
                 cap_cm = _Capture(mod, cut=True)
                 cap = cap_cm.__enter__()

@@ -1,8 +1,8 @@
 """Fast model calls for the counterfactual search: predict straight from the encoded matrix.
 
 The search calls the model on hundreds of thousands of candidate rows. For
-XGBoost boosters, LightGBM scikit-learn models on numeric features and torch
-models on numeric features it can skip building a DataFrame per call and
+XGBoost boosters, LightGBM scikit-learn models, other scikit-learn estimators
+(not Pipelines) and torch models on numeric features it can skip building a DataFrame per call and
 predict from the encoded float matrix directly. :meth:`.search.Engine.enable_fast_path`
 uses such a predictor only where it gives the adapter's own outputs on the query
 and background rows.
@@ -72,6 +72,41 @@ def lightgbm_fast_path(adapter, codec: Codec, output: str):
     return predict
 
 
+def sklearn_fast_path(adapter, codec: Codec, output: str):
+    """A predictor from encoded rows for a scikit-learn estimator (not a Pipeline) on numeric features.
+
+    The estimator gets the float matrix instead of a DataFrame per call: no frame is built and
+    its input validation takes the array route (a DataFrame is checked column by column, which
+    dominates the call for a fast model such as HistGradientBoosting). Only when the estimator
+    was fitted on exactly the codec's columns, in order (then the array's columns are the same).
+    """
+    if getattr(adapter, "family", None) != "sklearn" or not codec.numeric.all():
+        return None
+    model = adapter.model
+    if hasattr(model, "steps") or getattr(model, "booster_", None) is not None:
+        return None                         # Pipelines transform columns by name; LightGBM has its own path
+    names = getattr(model, "feature_names_in_", None)
+    if names is None or list(names) != list(codec.features):
+        return None
+    space = adapter.output_space
+    call = {"probability": getattr(model, "predict_proba", None), "margin": getattr(model, "decision_function", None),
+            "value": getattr(model, "predict", None)}.get(space)
+    if call is None:
+        return None
+
+    def predict(Z):
+        import warnings
+
+        with warnings.catch_warnings():     # the array has the fitted columns, in order (checked above)
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            raw = np.asarray(call(np.ascontiguousarray(Z, dtype=np.float64)), dtype=np.float64)
+        if space == "probability" and raw.ndim == 2 and raw.shape[1] == 2:
+            raw = raw[:, 1]
+        return adapter.convert(raw, space, output)
+
+    return predict
+
+
 def fast_path(adapter, codec: Codec, output: str):
     """The fastest predictor from encoded rows this model allows, or ``None`` (then the adapter's own path).
 
@@ -86,6 +121,8 @@ def fast_path(adapter, codec: Codec, output: str):
     fast = xgboost_fast_path(adapter, codec, output)
     if fast is None:
         fast = lightgbm_fast_path(adapter, codec, output)
+    if fast is None:
+        fast = sklearn_fast_path(adapter, codec, output)
     if fast is None and getattr(adapter, "family", None) == "torch" and codec.numeric.all():
         def fast(Z, adapter=adapter, output=output):
             return np.asarray(adapter.predict(np.ascontiguousarray(Z), output=output), dtype=np.float64)
