@@ -15,14 +15,18 @@ def add_parser(sub, name):
                                    "pack, model or profile).")
     p.add_argument("--pack", required=True, help="pack name (e.g. healthcare) or path to a pack.yaml / folder; its kinds include case_review")
     p.add_argument("--model", required=True,
-                   help="model file: XGBoost .json (tabular) or torch state dict .pt (image), with its "
-                        "<stem>.card.json beside it")
+                   help="model file: XGBoost .json (tabular); image: torch state dict .pt, TorchScript .pt or "
+                        ".onnx, with its <stem>.card.json beside it")
     p.add_argument("--data", required=True, help="cases, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--profile", help="print profile: treatment (identifiers shown) or research (HIPAA Safe Harbor "
                                      "de-identified); default: the pack's default (research for the shipped pack)")
     p.add_argument("--images", help="folder of the image files named in the data (image models): PNG, TIFF, BMP, "
                    "JPEG, or DICOM (a .dcm file, a multi-frame file, or a folder holding one series)")
+    p.add_argument("--architecture", metavar="MODULE:FACTORY",
+                   help="the team's own network builder for a state dict (e.g. mynets.chest:build), importable from "
+                        "the current environment; must equal the pack's architecture. Code is imported only when "
+                        "named here")
     p.add_argument("--card", help="model card (default: <model stem>.card.json next to the model)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
     p.add_argument("--key-file", help="sign manifest.json with the HMAC key in this file "
@@ -52,7 +56,7 @@ def run(args):
         check_writable_dir(args.out)
     try:
         summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
-                                        images=args.images, card=args.card,
+                                        images=args.images, card=args.card, architecture=args.architecture,
                                         formats=[f.strip() for f in args.format.split(",") if f.strip()],
                                         progress=not args.quiet and sys.stderr.isatty(),
                                         key=signing_key(key_file=args.key_file, key_env=args.key_env),

@@ -20,7 +20,6 @@ import pandas as pd
 
 from ..._version import __version__
 from ...adapters import load_model
-from ...adapters.architectures import build_architecture
 from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
 from ...errors import InputError, PackError, TemplateError
 from ...io.outputs import canonical_json, inside, safe_name
@@ -76,7 +75,45 @@ def software_versions(kind: str) -> dict:
 
 # --- the batch ---------------------------------------------------------------------------------
 
-def _load(model, card_path, pack):
+def load_image_model(model, card, spec, pack, mid, *, architecture=None):
+    """The adapter of an image model in any of its forms: a state dict with an architecture (registered,
+    MONAI/torchvision by name + options, or the team's ``module:factory`` passed as ``architecture``),
+    TorchScript, or ONNX (no gradients)."""
+    from ...adapters.architectures import is_code_reference, resolve_case_review_architecture
+
+    key = f"{pack.section_key('case_review')}.models.{mid}"
+    form = (card.get("model_format") or "state_dict")
+    if form != spec.model_format:
+        raise PackError(f"the pack says model_format '{spec.model_format}', the model card '{form}'",
+                        file=pack.files[-1], key_path=f"{key}.model_format")
+    if form == "onnx":
+        from ...adapters.onnx_image import load_onnx_image
+
+        return load_onnx_image(model)
+    if form == "torchscript":
+        import torch
+
+        adapter = load_model(model)
+        if not isinstance(adapter.model, torch.jit.ScriptModule):
+            raise PackError(f"{model}: the pack says TorchScript, the file is not a TorchScript archive",
+                            file=pack.files[-1], key_path=f"{key}.model_format")
+        return adapter
+    arch = card["architecture"]["name"]
+    if spec.architecture != arch:
+        raise PackError(f"the pack names architecture '{spec.architecture}', the model card '{arch}'",
+                        file=pack.files[-1], key_path=f"{key}.architecture")
+    if architecture is not None and architecture != arch:
+        raise PackError(f"--architecture {architecture} differs from the pack's architecture '{arch}'",
+                        file=pack.files[-1], key_path=f"{key}.architecture")
+    if is_code_reference(arch) and architecture is None:
+        raise PackError(f"the pack names code ('{arch}'); pass --architecture {arch} (API: architecture="
+                        f"'{arch}') to allow importing it", file=pack.files[-1], key_path=f"{key}.architecture")
+    opts = {**card["architecture"].get("options", {}), **spec.architecture_options}
+    module = resolve_case_review_architecture(arch, opts, allow_code=architecture)
+    return load_model(model, architecture=module)
+
+
+def _load(model, card_path, pack, architecture=None):
     card = load_card(model, card_path)
     mid = card["pack_model"]
     hc = pack.spec.section("case_review")
@@ -97,12 +134,7 @@ def _load(model, card_path, pack):
 
         check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
     else:
-        arch = card["architecture"]["name"]
-        if spec.architecture != arch:
-            raise PackError(f"the pack names architecture '{spec.architecture}', the model card '{arch}'",
-                            file=pack.files[-1], key_path=f"{pack.section_key('case_review')}.models.{mid}.architecture")
-        opts = {**card["architecture"].get("options", {}), **spec.architecture_options}
-        adapter = load_model(model, architecture=lambda: build_architecture(arch, **opts))
+        adapter = load_image_model(model, card, spec, pack, mid, architecture=architecture)
     return card, mid, spec, adapter
 
 
@@ -160,7 +192,8 @@ class CaseReviewJob(BatchJob):
     name = "case-review"
 
     def __init__(self, model, data, pack="healthcare", *, profile: str | None = None, images=None, card=None,
-                 formats=FORMATS, timestamp: datetime | None = None, key: bytes | None = None):
+                 formats=FORMATS, timestamp: datetime | None = None, key: bytes | None = None,
+                 architecture: str | None = None):
         from ...integrity import signing_key
 
         pack = load_pack(pack)
@@ -178,7 +211,7 @@ class CaseReviewJob(BatchJob):
         if not template_name:
             raise PackError("the pack declares no 'case_review' template", file=pack.files[-1],
                             key_path="templates.case_review")
-        self.card, self.mid, self.spec, self.adapter = _load(model, card, pack)
+        self.card, self.mid, self.spec, self.adapter = _load(model, card, pack, architecture)
         self.model_path = model if isinstance(model, (str, Path)) else None
         self.key = key if key is not None else signing_key()
         # the key replacing DICOM UIDs on de-identified sheets: the run's signing key when set, and the pack
@@ -308,7 +341,8 @@ class CaseReviewJob(BatchJob):
 def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews", *, profile: str | None = None,
                           images=None, card=None, formats=FORMATS, timestamp: datetime | None = None,
                           progress: bool = False, chunk_size: int = 1000, workers="auto", scheduler=None,
-                          resume: bool = True, key: bytes | None = None) -> CaseReviewSummary:
+                          resume: bool = True, key: bytes | None = None,
+                          architecture: str | None = None) -> CaseReviewSummary:
     """Write a clinician case-review sheet for each case.
 
     Runs on the batch engine (:mod:`xai_reports.batch`), as letters do: the
@@ -331,6 +365,8 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
             JPEG, or DICOM (a file, a multi-frame file, or a sub-folder holding one series; see
             :mod:`~xai_reports.documents.case_review.dicom`). DICOM identity comes from the header.
         card: model card path (default: next to the model).
+        architecture: the team's own ``"module:factory"`` building the network of a state dict; code is
+            imported only when named here (and the pack names the same), never from the pack alone.
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
         timestamp: inference time recorded on the sheets (default: when the batch
             started, UTC; a resumed batch keeps its first run's).
@@ -362,7 +398,7 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
     from ...batch import run_batch
 
     job = CaseReviewJob(model, data, pack, profile=profile, images=images, card=card, formats=formats,
-                        timestamp=timestamp, key=key)
+                        timestamp=timestamp, key=key, architecture=architecture)
     run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
               progress=progress)
     return job.summary

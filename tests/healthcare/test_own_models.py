@@ -1,0 +1,201 @@
+"""The team's own image models on the team's own data: any number of classes, multi-label outputs,
+model forms (own module:factory, TorchScript, ONNX, MONAI by name) and a model card built from their
+calibration and test splits. Images are RGB 3 x 96 x 80 (the demo's are 64 x 64 grey)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from _hc import pdf_text
+
+import _team_nets as tn
+
+COMMON = """
+      intended_use: Sort coloured blobs (a test of the team's own model).
+      intended_user: Test suite
+      population: synthetic RGB blob images
+      regulatory_status: test model, not for clinical use
+      above_threshold: present
+      below_threshold: absent
+      input: {height: 96, width: 80, channels: 3, column: image, modality: synthetic RGB blob image}
+"""
+
+
+def _pack_yaml():
+    models = {
+        "blobs3": "architecture: '_team_nets:build'\n      architecture_options: {n_classes: 3}\n"
+                  "      evidence: {methods: [grad_cam, integrated_gradients], primary: grad_cam, layer: features.1,"
+                  " options: {integrated_gradients: {n_steps: 8}}}",
+        "blobs_ml": "output: sigmoid\n      architecture: '_team_nets:build'\n"
+                    "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1}",
+        "blobs_ts": "model_format: torchscript\n      evidence: {methods: [saliency], primary: saliency}",
+        "blobs_onnx": "model_format: onnx\n      evidence: {methods: [occlusion], primary: occlusion,"
+                      " options: {occlusion: {window: [16, 16], strides: 16}}}",
+    }
+    text = "extends: healthcare\nname: team\ncase_review:\n  models:\n"
+    for mid, extra in models.items():
+        text += f"    {mid}:\n      kind: image\n      name: {mid}\n      classes: [red, green, blue]\n" \
+                f"      {extra}{COMMON}"
+    return text
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    """The team's data (calibration, test, cases), models in each form and the pack."""
+    import torch
+
+    d = tmp_path_factory.mktemp("team")
+    (d / "pack.yaml").write_text(_pack_yaml())
+    out = {"dir": d, "pack": d / "pack.yaml", "images": d / "images"}
+    for kind, ml in (("mc", False), ("ml", True)):
+        for split, n, seed in (("cal", 60, 1), ("test", 40, 2), ("cases", 2, 3)):
+            X, y = tn.make_images(n, seed + (10 if ml else 0), multilabel=ml)
+            names = tn.write_pngs(X, out["images"], f"{kind}_{split}")
+            if ml:
+                labels = [";".join(c for c, v in zip(["red", "green", "blue"], row) if v) for row in y]
+            else:
+                labels = [["red", "green", "blue"][k] for k in y]
+            frame = pd.DataFrame({"case_id": [f"{kind}-{split}-{i}" for i in range(n)], "image": names})
+            if split != "cases":
+                frame["label"] = labels
+            frame.to_csv(d / f"{kind}_{split}.csv", index=False)
+            out[f"{kind}_{split}"] = {"path": d / f"{kind}_{split}.csv", "X": X, "y": y}
+    net = tn.set_weights(tn.build(3))
+    torch.save(net.state_dict(), d / "blobs3.pt")
+    torch.save(tn.set_weights(tn.build(3), bias=-61.8).state_dict(), d / "blobs_ml.pt")
+    torch.jit.save(torch.jit.script(net), str(d / "blobs_ts.pt"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.zeros(1, 3, 96, 80), str(d / "blobs_onnx.onnx"), dynamo=False,
+                          input_names=["x"], output_names=["logits"], dynamic_axes={"x": {0: "n"}, "logits": {0: "n"}})
+    return out
+
+
+def _card(team, mid, model, kind, **kw):
+    from xai_reports.documents.case_review.card_builder import build_model_card
+
+    return build_model_card(team["dir"] / model, team["pack"], mid, calibration=team[f"{kind}_cal"]["path"],
+                            test=team[f"{kind}_test"]["path"], images=team["images"], **kw)
+
+
+def _sheets(team, model, kind, tmp_path, formats=("json", "html"), **kw):
+    from examples.healthcare.demo import DEMO_TIME
+    from xai_reports.documents.case_review import generate_case_reviews
+
+    s = generate_case_reviews(team["dir"] / model, team[f"{kind}_cases"]["path"], team["pack"], tmp_path,
+                              profile="research", images=team["images"], timestamp=DEMO_TIME, formats=formats, **kw)
+    assert s.exit_code == 0, s.errors
+    return [json.loads((tmp_path / f"case_{kind}-cases-{i}.json").read_text()) for i in range(2)]
+
+
+def test_three_class_softmax_from_the_teams_module_and_data(team, tmp_path):
+    card = json.loads(_card(team, "blobs3", "blobs3.pt", "mc", architecture="_team_nets:build",
+                            trained_on="2026-03-01").read_text())
+    assert card["calibration"]["method"] == "temperature" and card["trained"]["on"] == "2026-03-01"
+    recs = _sheets(team, "blobs3.pt", "mc", tmp_path, formats=("pdf", "json", "html"),
+                   architecture="_team_nets:build")
+    X = team["mc_cases"]["X"]
+    t = card["calibration"]["t"]
+    for rec, x in zip(recs, X):
+        q = np.rint(x * 255) / 255                       # as read back from the PNG
+        means = q.mean(axis=(1, 2))
+        z = tn.SCALE * means                             # the analytic logits
+        p = np.exp(z / t - (z / t).max())
+        p /= p.sum()
+        pred = rec["prediction"]
+        assert pred["class"] == ["red", "green", "blue"][int(np.argmax(means))]
+        np.testing.assert_allclose([pred["probabilities"][c] for c in ("red", "green", "blue")], p, atol=1e-4)
+        out = rec["document"]["content"]["output"]
+        assert [r["class"] for r in out["rows"]] == ["red", "green", "blue"]
+        # conformal set: the classes whose probability is at least 1 - qhat (brute force from the card)
+        cal_p = np.asarray(card["calibration_set"]["p"])
+        cal_y = np.asarray(card["calibration_set"]["y"])
+        s = np.sort(1 - cal_p[np.arange(len(cal_y)), cal_y])
+        qhat = s[int(np.ceil(61 * 0.9)) - 1]
+        assert pred["conformal_set"] == [c for c, pk in zip(("red", "green", "blue"), p) if 1 - pk <= qhat + 1e-9]
+        ev = rec["document"]["content"]["evidence"]
+        assert ev["targets"] == [pred["class"]] and len(ev["panels"]) == 3
+    text = " ".join(pdf_text(tmp_path / "case_mc-cases-0.pdf").split())
+    for item in ("Class", "In conformal set", "temperature scaling", "accuracy", "one-vs-rest", "red", "green",
+                 "blue", "Grad-CAM", "colour image"):
+        assert item in text, item
+
+
+def test_multilabel_sigmoid_per_label_sets_and_maps(team, tmp_path):
+    card = json.loads(_card(team, "blobs_ml", "blobs_ml.pt", "ml", architecture="_team_nets:build").read_text())
+    assert card["calibration"]["method"] == "platt_per_label" and len(card["calibration"]["labels"]) == 3
+    recs = _sheets(team, "blobs_ml.pt", "ml", tmp_path, architecture="_team_nets:build")
+    for rec, x, y in zip(recs, team["ml_cases"]["X"], team["ml_cases"]["y"]):
+        pred = rec["prediction"]
+        z = tn.SCALE * (np.rint(x * 255) / 255).mean(axis=(1, 2)) - 61.8        # the analytic logits
+        p = [1 / (1 + np.exp(-(c["a"] * zk + c["b"]))) for c, zk in zip(card["calibration"]["labels"], z)]
+        np.testing.assert_allclose([pred["probabilities"][c] for c in ("red", "green", "blue")], p, atol=1e-4)
+        truth = [c for c, pk in zip(("red", "green", "blue"), p) if pk >= 0.5]
+        assert pred["predicted"] == truth
+        assert set(pred["conformal_per_label"]) == {"red", "green", "blue"}
+        for c in ("red", "green", "blue"):
+            p = pred["probabilities"][c]
+            assert (p >= 0.5) == (c in pred["predicted"])
+            assert pred["conformal_per_label"][c] in (["absent"], ["present"], ["absent", "present"], [])
+        ev = rec["document"]["content"]["evidence"]
+        assert ev["targets"] == (truth or [max(pred["probabilities"], key=pred["probabilities"].get)])
+        assert len(ev["panels"]) == 1 + len(ev["targets"])
+
+
+def test_own_module_is_imported_only_when_named_explicitly(team, tmp_path):
+    from xai_reports import PackError
+
+    _card(team, "blobs3", "blobs3.pt", "mc", architecture="_team_nets:build")
+    with pytest.raises(PackError, match="pass --architecture _team_nets:build"):
+        _sheets(team, "blobs3.pt", "mc", tmp_path)
+
+
+def test_torchscript_model_end_to_end(team, tmp_path):
+    _card(team, "blobs_ts", "blobs_ts.pt", "mc")
+    recs = _sheets(team, "blobs_ts.pt", "mc", tmp_path)
+    for rec, x in zip(recs, team["mc_cases"]["X"]):
+        assert rec["prediction"]["class"] == ["red", "green", "blue"][int(np.argmax(x.mean(axis=(1, 2))))]
+        assert rec["document"]["content"]["evidence"]["panels"][1]["method"] == "saliency"
+
+
+def test_onnx_model_uses_perturbation_only_and_says_so(team, tmp_path):
+    from xai_reports import PackError, load_pack
+
+    _card(team, "blobs_onnx", "blobs_onnx.onnx", "mc")
+    recs = _sheets(team, "blobs_onnx.onnx", "mc", tmp_path, formats=("json", "html", "pdf"))
+    for rec, x in zip(recs, team["mc_cases"]["X"]):
+        assert rec["prediction"]["class"] == ["red", "green", "blue"][int(np.argmax(x.mean(axis=(1, 2))))]
+    text = " ".join(pdf_text(tmp_path / "case_mc-cases-0.pdf").split())
+    assert "perturbation methods only" in text and "Occlusion" in text
+    bad = _pack_yaml().replace("evidence: {methods: [occlusion], primary: occlusion,",
+                               "evidence: {methods: [integrated_gradients], primary: integrated_gradients,")
+    (tmp_path / "bad.yaml").write_text(bad)
+    with pytest.raises(PackError, match="ONNX model has no gradients"):
+        load_pack(tmp_path / "bad.yaml")
+
+
+def test_model_card_cli_and_bad_label(team, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(team["dir"] / "blobs_ts.pt", tmp_path / "m.pt")
+    base = [sys.executable, "-m", "xai_reports", "model-card", "--pack", str(team["pack"]), "--model-id",
+            "blobs_ts", "--model", str(tmp_path / "m.pt"), "--images", str(team["images"])]
+    r = subprocess.run(base + ["--calibration", str(team["mc_cal"]["path"]), "--test", str(team["mc_test"]["path"])],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m.card.json").is_file() and (tmp_path / "m.reference.npz").is_file()
+    frame = pd.read_csv(team["mc_cal"]["path"])
+    frame.loc[4, "label"] = "purple"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    (tmp_path / "m.card.json").unlink()
+    r = subprocess.run(base + ["--calibration", str(tmp_path / "bad.csv"), "--test", str(team["mc_test"]["path"])],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "bad.csv" in r.stderr and "row 5" in r.stderr and "label" in r.stderr, r.stderr
+    assert not (tmp_path / "m.card.json").exists()
