@@ -31,7 +31,13 @@ def _pack_yaml():
                   " options: {integrated_gradients: {n_steps: 8}}}",
         "blobs_ml": "output: sigmoid\n      architecture: '_team_nets:build'\n"
                     "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1}",
+        "blobs_pacs": "architecture: '_team_nets:build'\n"
+                      "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1, dicom_export: true}",
         "blobs_ts": "model_format: torchscript\n      evidence: {methods: [saliency], primary: saliency}",
+        "blobs_monai": "architecture: monai.DenseNet\n      architecture_options: {spatial_dims: 2, in_channels: 3,"
+                       " out_channels: 3, init_features: 4, growth_rate: 4, block_config: [1, 1], bn_size: 2}\n"
+                       "      evidence: {methods: [integrated_gradients], primary: integrated_gradients,"
+                       " options: {integrated_gradients: {n_steps: 4}}}",
         "blobs_onnx": "model_format: onnx\n      evidence: {methods: [occlusion], primary: occlusion,"
                       " options: {occlusion: {window: [16, 16], strides: 16}}}",
     }
@@ -199,3 +205,85 @@ def test_model_card_cli_and_bad_label(team, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "bad.csv" in r.stderr and "row 5" in r.stderr and "label" in r.stderr, r.stderr
     assert not (tmp_path / "m.card.json").exists()
+
+
+def test_monai_network_by_name_and_options(team, tmp_path):
+    pytest.importorskip("monai")
+    import torch
+    from monai.networks.nets import DenseNet
+
+    from xai_reports.documents.case_review.quality import read_image
+
+    opts = dict(spatial_dims=2, in_channels=3, out_channels=3, init_features=4, growth_rate=4, block_config=(1, 1),
+                bn_size=2)
+    torch.manual_seed(0)
+    torch.save(DenseNet(**opts).state_dict(), team["dir"] / "blobs_monai.pt")
+    card = json.loads(_card(team, "blobs_monai", "blobs_monai.pt", "mc").read_text())
+    assert card["architecture"] == {"name": "monai.DenseNet", "options": {**opts, "block_config": [1, 1]}}
+    recs = _sheets(team, "blobs_monai.pt", "mc", tmp_path)
+    net = DenseNet(**opts)
+    net.load_state_dict(torch.load(team["dir"] / "blobs_monai.pt", weights_only=True))
+    net.eval()
+    frame = pd.read_csv(team["mc_cases"]["path"])
+    for rec, name in zip(recs, frame["image"]):
+        x = read_image(team["images"] / name, height=96, width=80, channels=3)[0]
+        with torch.no_grad():
+            z = net(torch.as_tensor(x[None]))[0].numpy().astype(np.float64) / card["calibration"]["t"]
+        p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        np.testing.assert_allclose([rec["prediction"]["probabilities"][c] for c in ("red", "green", "blue")], p,
+                                   atol=1e-4)
+
+
+def test_evidence_maps_as_dicom_secondary_capture(team, tmp_path):
+    import base64
+    import io
+
+    pydicom = pytest.importorskip("pydicom")
+    from PIL import Image
+    from test_dicom import synthetic_dicom
+
+    from examples.healthcare.demo import DEMO_TIME
+    from xai_reports.documents.case_review import generate_case_reviews
+
+    from xai_reports.documents.case_review.card_builder import build_model_card
+
+    __import__("shutil").copy(team["dir"] / "blobs3.pt", tmp_path / "blobs_pacs.pt")
+    build_model_card(tmp_path / "blobs_pacs.pt", team["pack"], "blobs_pacs", calibration=team["mc_cal"]["path"],
+                     test=team["mc_test"]["path"], images=team["images"], architecture="_team_nets:build")
+    imgs = tmp_path / "dcm"
+    imgs.mkdir()
+    src = pydicom.dcmread(synthetic_dicom(imgs / "p1.dcm", window=(100, 500)))
+    pd.DataFrame({"case_id": ["P1"], "image": ["p1.dcm"]}).to_csv(tmp_path / "cases.csv", index=False)
+    files = {}
+    for prof, run in (("treatment", "a"), ("research", "a"), ("research", "b")):
+        out = tmp_path / f"{prof}_{run}"
+        s = generate_case_reviews(tmp_path / "blobs_pacs.pt", tmp_path / "cases.csv", team["pack"], out,
+                                  profile=prof, images=imgs, timestamp=DEMO_TIME, formats=("json",),
+                                  architecture="_team_nets:build", workers=1)
+        assert s.exit_code == 0, s.errors
+        files[(prof, run)] = (out / "case_P1.evidence-1.dcm").read_bytes()
+        rec = json.loads((out / "case_P1.json").read_text())
+        sc = pydicom.dcmread(io.BytesIO(files[(prof, run)]))
+        assert sc.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+        assert rec["pacs"]["secondary_captures"][0]["sop_instance_uid"] == sc.SOPInstanceUID
+        panel = rec["document"]["content"]["evidence"]["panels"][1]
+        png = Image.open(io.BytesIO(base64.b64decode(panel["png"].split(",", 1)[1]))).convert("RGB")
+        np.testing.assert_array_equal(sc.pixel_array, np.asarray(png))
+        ref = sc.SourceImageSequence[0]
+        assert ref.ReferencedSOPClassUID == src.SOPClassUID
+        if prof == "treatment":
+            assert sc.StudyInstanceUID == src.StudyInstanceUID
+            assert ref.ReferencedSOPInstanceUID == src.SOPInstanceUID
+            assert sc.ReferencedSeriesSequence[0].SeriesInstanceUID == src.SeriesInstanceUID
+            assert str(sc.PatientName) == str(src.PatientName) and sc.StudyDate == src.StudyDate
+        else:
+            rows = {r["label"]: r["value"] for r in rec["document"]["content"]["inputs"]["dicom"]}
+            assert sc.StudyInstanceUID == rows["Study UID (replaced)"] != src.StudyInstanceUID
+            assert sc.ReferencedSeriesSequence[0].SeriesInstanceUID == rows["Series UID (replaced)"]
+            assert ref.ReferencedSOPInstanceUID == rows["Instance UID (replaced)"]
+            assert sc.PatientIdentityRemoved == "YES" and sc.PatientID == "P1" and not sc.StudyDate
+            low = files[(prof, run)]
+            for v in (src.PatientName, src.PatientID, src.PatientBirthDate, src.AccessionNumber, src.StudyDate,
+                      src.StudyInstanceUID, src.SeriesInstanceUID, src.SOPInstanceUID, src.InstitutionName):
+                assert str(v).encode() not in low, v
+    assert files[("research", "a")] == files[("research", "b")]          # no clock, no randomness

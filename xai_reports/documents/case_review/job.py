@@ -166,7 +166,7 @@ class CaseReviewRenderer:
         if self.deidentified:
             leak_check({ext: files[ext].decode("utf-8") for ext in ("html", "json")}, payload["guard"], self.pack,
                        extra=payload.get("dicom_guard") or ())
-        return {ext: files[ext] for ext in FORMATS if ext in self.formats}
+        return {**{ext: files[ext] for ext in FORMATS if ext in self.formats}, **(payload.get("extra_files") or {})}
 
     def warm_up(self) -> None:
         """Lay out a page once, so fonts are loaded before the first sheet."""
@@ -290,6 +290,7 @@ class CaseReviewJob(BatchJob):
                         raw.get(self.spec.input.column), self.images, self.spec, label, row_no, case["id"],
                         window=(self.card.get("input") or {}).get("window") or self.spec.input.window)
                     if dimg is not None:
+                        case["dicom_header"] = dimg.header
                         case["dicom"] = _dicom_facts(dimg, self.deidentified, self.uid_key, label, row_no,
                                                      case["id"], self.spec.input.column)
                         case["dicom_guard"] = ([list(v) for v in identifying_values(dimg.extra_headers)]
@@ -307,13 +308,32 @@ class CaseReviewJob(BatchJob):
             if record["prediction"]["out_of_scope"]:
                 plan.notes.append({"id": case["id"], "reason": "out of scope"})
             guard = {c: case["raw"].get(c) for c in identifiers if c in case["raw"]}
-            payload = {"record": record, "guard": guard}
+            extra = self._secondary_captures(case, record)
+            payload = {"record": record, "guard": guard, "extra_files": extra}
             if case.get("dicom_guard"):
                 payload["dicom_guard"] = case["dicom_guard"]
             plan.docs.append(Doc(key=f"case_{safe_name(case['id'])}", record=payload,
                                  row=case["row"], id=case["id"], kind="sheet", heavy=heavy))
         plan.counts = {"cases": len(rows)}
         return plan
+
+    def _secondary_captures(self, case, record) -> dict[str, bytes]:
+        """The case's evidence maps as DICOM Secondary Capture files (pack: ``evidence.dicom_export``), listed in
+        the record (``pacs``)."""
+        if self.kind != "image" or not self.spec.evidence.dicom_export or case.get("dicom_header") is None:
+            return {}
+        from .dicom_sc import evidence_secondary_captures
+
+        panels = record["document"]["content"]["evidence"]["panels"]
+        objs = evidence_secondary_captures(case["dicom_header"], panels, case_id=case["id"],
+                                           deidentified=self.deidentified, key=self.uid_key,
+                                           software=f"xai-reports {self.ctx.software['xai_reports']}")
+        files, listed = {}, []
+        for n, (facts, data) in enumerate(objs, start=1):
+            files[f"evidence-{n}.dcm"] = data
+            listed.append({"file": f"case_{safe_name(case['id'])}.evidence-{n}.dcm", **facts})
+        record["pacs"] = {"secondary_captures": listed}
+        return files
 
     def finish(self, result, out_dir) -> None:
         """Write ``summary.json`` and ``manifest.json`` (every output, resumed ones included; signed when

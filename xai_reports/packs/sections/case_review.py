@@ -59,6 +59,9 @@ class EvidenceSpec(Strict):
     layer: Optional[str] = Field(default=None, description="Module path of the Grad-CAM layer, e.g. features.relu4.")
     target: str = Field(default="predicted", description="'predicted' or a class name.")
     options: dict[str, dict] = Field(default_factory=dict, description="Method -> options (n_steps, baselines, ...).")
+    dicom_export: bool = Field(
+        default=False, description="DICOM inputs: also write each evidence map as a DICOM Secondary Capture object "
+                                   "referencing the source study and image (case_<id>.evidence-<n>.dcm), for PACS.")
 
     @model_validator(mode="after")
     def _primary(self):
