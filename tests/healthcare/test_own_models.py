@@ -33,6 +33,9 @@ def _pack_yaml():
                     "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1}",
         "blobs_pacs": "architecture: '_team_nets:build'\n"
                       "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1, dicom_export: true}",
+        "vol2": "classes: [dim, bright]\n      architecture: '_team_nets:build'\n"
+                "      architecture_options: {n_classes: 2}\n"
+                "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1}",
         "blobs_ts": "model_format: torchscript\n      evidence: {methods: [saliency], primary: saliency}",
         "blobs_monai": "architecture: monai.DenseNet\n      architecture_options: {spatial_dims: 2, in_channels: 3,"
                        " out_channels: 3, init_features: 4, growth_rate: 4, block_config: [1, 1], bn_size: 2}\n"
@@ -43,8 +46,11 @@ def _pack_yaml():
     }
     text = "extends: healthcare\nname: team\ncase_review:\n  models:\n"
     for mid, extra in models.items():
-        text += f"    {mid}:\n      kind: image\n      name: {mid}\n      classes: [red, green, blue]\n" \
-                f"      {extra}{COMMON}"
+        classes = "" if "classes:" in extra else "      classes: [red, green, blue]\n"
+        common = COMMON if mid != "vol2" else COMMON.replace(
+            "modality: synthetic RGB blob image}", "modality: synthetic CT volume,"
+            " slice_policy: max_score, slice_class: bright, slice_stack: true}")
+        text += f"    {mid}:\n      kind: image\n      name: {mid}\n{classes}      {extra}{common}"
     return text
 
 
@@ -287,3 +293,51 @@ def test_evidence_maps_as_dicom_secondary_capture(team, tmp_path):
                       src.StudyInstanceUID, src.SeriesInstanceUID, src.SOPInstanceUID, src.InstitutionName):
                 assert str(v).encode() not in low, v
     assert files[("research", "a")] == files[("research", "b")]          # no clock, no randomness
+
+
+def test_volume_max_score_slice_policy_2_5d(team, tmp_path):
+    """A 5-slice DICOM series whose 4th slice (by position) holds the brightest blob: the max_score policy
+    shows and explains that slice, the model reading slices 3-5 as its three channels (2.5-D)."""
+    import torch
+    from test_dicom import synthetic_dicom
+
+    from examples.healthcare.demo import DEMO_TIME
+    from xai_reports.documents.case_review import generate_case_reviews
+    from xai_reports.documents.case_review.card_builder import build_model_card
+
+    net = tn.build(2)
+    with torch.no_grad():                      # logit(bright) = SCALE * (mean of the middle channel - 0.31)
+        net.features[0].weight.zero_()
+        net.features[0].bias.zero_()
+        for c in range(3):
+            net.features[0].weight[c, c, 1, 1] = 1.0
+        net.head.weight.zero_()
+        net.head.weight[1, 1] = tn.SCALE
+        net.head.bias[:] = torch.tensor([0.0, -tn.SCALE * 0.31])
+    torch.save(net.state_dict(), tmp_path / "vol2.pt")
+    for split in ("cal", "test"):
+        frame = pd.read_csv(team[f"mc_{split}"]["path"])
+        frame["label"] = ["bright" if v == "green" else "dim" for v in frame["label"]]
+        frame.to_csv(tmp_path / f"{split}.csv", index=False)
+    build_model_card(tmp_path / "vol2.pt", team["pack"], "vol2", calibration=tmp_path / "cal.csv",
+                     test=tmp_path / "test.csv", images=team["images"], architecture="_team_nets:build")
+    imgs = tmp_path / "dcm"
+    (imgs / "vol").mkdir(parents=True)
+    yy, xx = np.mgrid[:96, :80]
+    order = [2, 0, 4, 1, 3]                    # files written out of order; position sorts them
+    radius = {0: 6, 1: 10, 2: 8, 3: 22, 4: 12}
+    for f, z in enumerate(order):
+        pix = (1024 + 40 + 400 * (((yy - 48) ** 2 + (xx - 40) ** 2) <= radius[z] ** 2)).astype(np.uint16)
+        synthetic_dicom(imgs / "vol" / f"f{f}.dcm", pixels=pix, study_uid="1.2.826.0.1.3680043.2.1.7",
+                        series_uid="1.2.826.0.1.3680043.2.1.8", instance=f + 1, position=z * 2.5, window=(200, 800))
+    pd.DataFrame({"case_id": ["V1"], "image": ["vol"]}).to_csv(tmp_path / "cases.csv", index=False)
+    s = generate_case_reviews(tmp_path / "vol2.pt", tmp_path / "cases.csv", team["pack"], tmp_path / "out",
+                              profile="treatment", images=imgs, timestamp=DEMO_TIME, formats=("json",),
+                              architecture="_team_nets:build", workers=1)
+    assert s.exit_code == 0, s.errors
+    rec = json.loads((tmp_path / "out" / "case_V1.json").read_text())
+    rows = {r["label"]: r["value"] for r in rec["document"]["content"]["inputs"]["dicom"]}
+    assert rows["Slice"].startswith("series of 5 images: slice 4 of 5 (the slice with the highest calibrated "
+                                    "probability of bright"), rows["Slice"]
+    assert "2.5-D" in rows["Slice"] and "evidence maps are on this slice" in rows["Slice"]
+    assert rec["prediction"]["class"] == "bright"

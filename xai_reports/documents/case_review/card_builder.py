@@ -32,7 +32,23 @@ from ...packs import load_pack
 LABEL_COLUMN = "label"
 
 
-def _read_split(path, spec, images, id_column):
+def _raw_scorer(adapter, spec):
+    """Volumes under ``max_score`` before any calibration exists: the model's uncalibrated probability."""
+    if spec.input.slice_policy != "max_score":
+        return None
+    from .heads import softmax
+
+    k = list(spec.classes).index(spec.input.slice_class or spec.positive_class)
+
+    def score(x):
+        z = _logits(adapter, np.asarray(x, dtype=np.float32), len(spec.classes), "slices")
+        p = 1 / (1 + np.exp(-z[:, k])) if spec.head == "multilabel" else softmax(z)[:, k]
+        return p, f"uncalibrated probability of {spec.classes[k]}"
+
+    return score
+
+
+def _read_split(path, spec, images, id_column, scorer=None):
     from ...io.tabular import read_table
     from .job import _read_case_image
 
@@ -49,7 +65,7 @@ def _read_split(path, spec, images, id_column):
     for i, row in enumerate(frame.to_dict("records")):
         row_no = i + 1
         rid = str(row.get(id_column)) if id_column and id_column in frame.columns else f"{Path(label).stem}-{row_no}"
-        img, _flags, _raw, _d = _read_case_image(row[col], Path(images), spec, label, row_no, rid)
+        img, _flags, _raw, _d = _read_case_image(row[col], Path(images), spec, label, row_no, rid, scorer=scorer)
         raw_label = row[LABEL_COLUMN]
         text = "" if raw_label is None or (isinstance(raw_label, float) and np.isnan(raw_label)) else str(raw_label)
         names = [t.strip() for t in text.split(";") if t.strip()] if spec.head == "multilabel" else [text.strip()]
@@ -137,8 +153,9 @@ def build_model_card(model, pack, model_id: str, *, calibration, test, images, a
     provisional = {"model_format": spec.model_format, "architecture": arch}
     adapter = load_image_model(model, provisional, spec, pack, model_id, architecture=architecture)
     id_column = pack.spec.columns.id
-    Xc, yc, ids_c = _read_split(calibration, spec, images, id_column)
-    Xt, yt, _ = _read_split(test, spec, images, id_column)
+    scorer = _raw_scorer(adapter, spec)
+    Xc, yc, ids_c = _read_split(calibration, spec, images, id_column, scorer)
+    Xt, yt, _ = _read_split(test, spec, images, id_column, scorer)
     K = len(spec.classes)
     zc, zt = _logits(adapter, Xc, K, str(calibration)), _logits(adapter, Xt, K, str(test))
     try:

@@ -288,7 +288,8 @@ class CaseReviewJob(BatchJob):
                 try:
                     case["image"], case["image_flags"], case["image_bytes"], dimg = _read_case_image(
                         raw.get(self.spec.input.column), self.images, self.spec, label, row_no, case["id"],
-                        window=(self.card.get("input") or {}).get("window") or self.spec.input.window)
+                        window=(self.card.get("input") or {}).get("window") or self.spec.input.window,
+                        scorer=self._slice_scorer())
                     if dimg is not None:
                         case["dicom_header"] = dimg.header
                         case["dicom"] = _dicom_facts(dimg, self.deidentified, self.uid_key, label, row_no,
@@ -316,6 +317,32 @@ class CaseReviewJob(BatchJob):
                                  row=case["row"], id=case["id"], kind="sheet", heavy=heavy))
         plan.counts = {"cases": len(rows)}
         return plan
+
+    def _slice_scorer(self):
+        """``max_score`` slice policy: slices -> calibrated probability of ``input.slice_class`` (see
+        :func:`~.dicom.read_dicom`)."""
+        spec = self.spec
+        if spec.input.slice_policy != "max_score":
+            return None
+        import torch
+
+        cls = spec.input.slice_class or spec.positive_class
+        k = list(spec.classes).index(cls)
+        cal, net = self.ctx.calibrator, self.adapter.model
+        dev = getattr(self.adapter, "device", "cpu")
+
+        def score(x):
+            with torch.no_grad():
+                z = net(torch.as_tensor(np.asarray(x, dtype=np.float32), device=dev)).detach().cpu().numpy()
+            z = z.astype(np.float64).reshape(len(x), -1)
+            if spec.head == "binary":
+                p = cal.predict(z[:, 1] - z[:, 0])
+                p = p if k == 1 else 1 - p
+            else:
+                p = cal.predict(z)[:, k]
+            return p, f"calibrated probability of {cls}"
+
+        return score
 
     def _secondary_captures(self, case, record) -> dict[str, bytes]:
         """The case's evidence maps as DICOM Secondary Capture files (pack: ``evidence.dicom_export``), listed in
@@ -463,7 +490,7 @@ def _dicom_facts(dimg, deidentified, key, source, row_no, case_id, column):
         raise InputError(exc.reason, file=source, row=row_no, column=column, record_id=case_id) from None
 
 
-def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=None):
+def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=None, scorer=None):
     col = spec.input.column
     if name is None or str(name).strip() == "":
         raise InputError("missing image file name", file=source, row=row_no, column=col, record_id=case_id)
@@ -479,7 +506,8 @@ def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=N
     try:
         if is_dicom(path):
             d = read_dicom(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels,
-                           window=window)
+                           window=window, slice_policy=spec.input.slice_policy, slice_scorer=scorer,
+                           slice_stack=spec.input.slice_stack)
             return d.image, d.flags, d.digest_bytes, d
         return (*read_image(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels),
                 None)

@@ -49,6 +49,13 @@ class ImageInput(Strict):
     window: Optional[tuple[float, float]] = Field(
         default=None, description="DICOM inputs: VOI window (centre, width) after the modality LUT; the model "
                                   "card's input.window wins, then this, then the header's window.")
+    slice_policy: Literal["middle", "max_score"] = Field(
+        default="middle", description="Volumes (DICOM series, multi-frame files): 'middle' slice, or 'max_score': "
+                                      "the slice with the highest calibrated probability of slice_class.")
+    slice_class: Optional[str] = Field(default=None, description="max_score: the class whose probability picks the "
+                                                                 "slice (default: the positive class).")
+    slice_stack: bool = Field(default=False, description="2.5-D (channels: 3): the model reads the slices before, at "
+                                                         "and after the chosen one as its three channels.")
 
 
 class EvidenceSpec(Strict):
@@ -127,6 +134,13 @@ class HealthcareModelSpec(Strict):
             missing = [k for k in needed if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"an image model needs {', '.join(missing)}")
+            inp = self.input
+            if inp.slice_stack and inp.channels != 3:
+                raise ValueError("input.slice_stack (2.5-D) needs input.channels: 3 (the slices before, at and after)")
+            if inp.slice_policy == "max_score":
+                cls = inp.slice_class or self.positive_class
+                if cls is None or cls not in self.classes:
+                    raise ValueError(f"input.slice_policy max_score needs input.slice_class, one of {list(self.classes)}")
             if self.model_format == "torchscript":
                 hooked = [m for m in self.evidence.methods if m in HOOK_METHODS]
                 if hooked:
