@@ -37,6 +37,8 @@ def _pack_yaml():
                 "      architecture_options: {n_classes: 2}\n"
                 "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1}",
         "blobs_ts": "model_format: torchscript\n      evidence: {methods: [saliency], primary: saliency}",
+        "blobs_norm": "architecture: '_team_nets:build'\n"
+                      "      evidence: {methods: [grad_cam], primary: grad_cam, layer: features.1}",
         "blobs_monai": "architecture: monai.DenseNet\n      architecture_options: {spatial_dims: 2, in_channels: 3,"
                        " out_channels: 3, init_features: 4, growth_rate: 4, block_config: [1, 1], bn_size: 2}\n"
                        "      evidence: {methods: [integrated_gradients], primary: integrated_gradients,"
@@ -50,6 +52,9 @@ def _pack_yaml():
         common = COMMON if mid != "vol2" else COMMON.replace(
             "modality: synthetic RGB blob image}", "modality: synthetic CT volume,"
             " slice_policy: max_score, slice_class: bright, slice_stack: true}")
+        if mid == "blobs_norm":
+            common = COMMON.replace("modality: synthetic RGB blob image}", "modality: synthetic RGB blob image,"
+                                    " normalisation: {mean: [0.1, 0.0, 0.1], std: [1.0, 0.5, 1.0]}}")
         text += f"    {mid}:\n      kind: image\n      name: {mid}\n{classes}      {extra}{common}"
     return text
 
@@ -173,6 +178,30 @@ def test_torchscript_model_end_to_end(team, tmp_path):
     for rec, x in zip(recs, team["mc_cases"]["X"]):
         assert rec["prediction"]["class"] == ["red", "green", "blue"][int(np.argmax(x.mean(axis=(1, 2))))]
         assert rec["document"]["content"]["evidence"]["panels"][1]["method"] == "saliency"
+
+
+def test_declared_normalisation_is_applied_before_the_model(team, tmp_path):
+    from xai_reports.documents.case_review.card_builder import build_model_card
+
+    __import__("shutil").copy(team["dir"] / "blobs3.pt", tmp_path / "blobs_norm.pt")
+    card = json.loads(build_model_card(tmp_path / "blobs_norm.pt", team["pack"], "blobs_norm",
+                                       calibration=team["mc_cal"]["path"], test=team["mc_test"]["path"],
+                                       images=team["images"], architecture="_team_nets:build").read_text())
+    from examples.healthcare.demo import DEMO_TIME
+    from xai_reports.documents.case_review import generate_case_reviews
+
+    s = generate_case_reviews(tmp_path / "blobs_norm.pt", team["mc_cases"]["path"], team["pack"], tmp_path / "o",
+                              profile="research", images=team["images"], timestamp=DEMO_TIME, formats=("json",),
+                              architecture="_team_nets:build")
+    assert s.exit_code == 0, s.errors
+    for i, x in enumerate(team["mc_cases"]["X"]):
+        rec = json.loads((tmp_path / "o" / f"case_mc-cases-{i}.json").read_text())
+        m = (np.rint(x * 255) / 255).mean(axis=(1, 2))
+        z = tn.SCALE * (m - [0.1, 0.0, 0.1]) / [1.0, 0.5, 1.0] / card["calibration"]["t"]
+        p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        np.testing.assert_allclose([rec["prediction"]["probabilities"][c] for c in ("red", "green", "blue")], p,
+                                   atol=1e-4)
+        assert rec["document"]["content"]["evidence"]["panels"][1]["layer"] == "features.1"
 
 
 def test_onnx_model_uses_perturbation_only_and_says_so(team, tmp_path):

@@ -106,7 +106,8 @@ class ImageCases(Cases):
         for target_name in targets:
             t = list(spec.classes).index(target_name)
             for m in ev.methods:
-                maps, attr = explain_maps(ctx.adapter, img[None], m, target=t, layer=ev.layer,
+                layer_path = (("net." if spec.input.normalisation else "") + ev.layer) if ev.layer else None
+                maps, attr = explain_maps(ctx.adapter, img[None], m, target=t, layer=layer_path,
                                           **ev.options.get(m, {}))
                 amap = maps[0]
                 peak = np.unravel_index(int(np.argmax(amap)), amap.shape)
@@ -115,7 +116,7 @@ class ImageCases(Cases):
                 legend = ("red: pushes towards the named class; blue: pushes away; white: no influence; "
                           "saturating at the 99.5th percentile of |value|" if signed else
                           "transparent/dark: little influence; bright yellow: most influence; scaled to this map's maximum")
-                layer = attr.params.get("layer") if m in ("grad_cam", "grad_cam_pp") else None
+                layer = ev.layer if m in ("grad_cam", "grad_cam_pp") else None
                 lm = (loc.get("methods") or {}).get(m) or {}
                 panels.append({
                     "title": title, "method": m, "layer": layer, "legend": legend, "target_class": target_name,

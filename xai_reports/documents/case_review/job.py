@@ -78,7 +78,35 @@ def software_versions(kind: str) -> dict:
 def load_image_model(model, card, spec, pack, mid, *, architecture=None):
     """The adapter of an image model in any of its forms: a state dict with an architecture (registered,
     MONAI/torchvision by name + options, or the team's ``module:factory`` passed as ``architecture``),
-    TorchScript, or ONNX (no gradients)."""
+    TorchScript, or ONNX (no gradients); with ``input.normalisation``, the module reads ``(x - mean) / std``
+    (its layers then sit under ``net.``)."""
+    adapter = _load_image_model(model, card, spec, pack, mid, architecture=architecture)
+    norm = spec.input.normalisation
+    if norm is None:
+        return adapter
+    import torch
+
+    from ...adapters import wrap_model
+
+    inner = adapter.model
+
+    class Normalised(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = inner
+            self.register_buffer("mean", torch.tensor(norm["mean"], dtype=torch.float32).view(1, -1, 1, 1))
+            self.register_buffer("std", torch.tensor(norm["std"], dtype=torch.float32).view(1, -1, 1, 1))
+
+        def forward(self, x):
+            return self.net((x - self.mean) / self.std)
+
+    wrapped = Normalised()
+    if callable(getattr(inner, "embed", None)):
+        wrapped.embed = lambda x: inner.embed((x - wrapped.mean) / wrapped.std)
+    return wrap_model(wrapped)
+
+
+def _load_image_model(model, card, spec, pack, mid, *, architecture=None):
     from ...adapters.architectures import is_code_reference, resolve_case_review_architecture
 
     key = f"{pack.section_key('case_review')}.models.{mid}"

@@ -49,6 +49,9 @@ class ImageInput(Strict):
     window: Optional[tuple[float, float]] = Field(
         default=None, description="DICOM inputs: VOI window (centre, width) after the modality LUT; the model "
                                   "card's input.window wins, then this, then the header's window.")
+    normalisation: Optional[dict[Literal["mean", "std"], list[float]]] = Field(
+        default=None, description="Per-channel mean and std applied to the [0, 1] image before the model "
+                                  "((x - mean) / std), for models trained on standardised inputs; maps stay on the image.")
     slice_policy: Literal["middle", "max_score"] = Field(
         default="middle", description="Volumes (DICOM series, multi-frame files): 'middle' slice, or 'max_score': "
                                       "the slice with the highest calibrated probability of slice_class.")
@@ -135,6 +138,12 @@ class HealthcareModelSpec(Strict):
             if missing:
                 raise ValueError(f"an image model needs {', '.join(missing)}")
             inp = self.input
+            if inp.normalisation is not None:
+                norm = inp.normalisation
+                if set(norm) != {"mean", "std"} or any(len(v) != inp.channels for v in norm.values()) \
+                        or min(norm["std"]) <= 0:
+                    raise ValueError(f"input.normalisation needs mean and std with {inp.channels} value(s) each, "
+                                     "std > 0")
             if inp.slice_stack and inp.channels != 3:
                 raise ValueError("input.slice_stack (2.5-D) needs input.channels: 3 (the slices before, at and after)")
             if inp.slice_policy == "max_score":
