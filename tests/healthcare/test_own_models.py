@@ -48,7 +48,7 @@ def _pack_yaml():
     }
     text = "extends: healthcare\nname: team\ncase_review:\n  models:\n"
     for mid, extra in models.items():
-        classes = "" if "classes:" in extra else "      classes: [red, green, blue]\n"
+        classes = "" if extra.startswith("classes:") else "      classes: [red, green, blue]\n"
         common = COMMON if mid != "vol2" else COMMON.replace(
             "modality: synthetic RGB blob image}", "modality: synthetic CT volume,"
             " slice_policy: max_score, slice_class: bright, slice_stack: true}")
@@ -170,6 +170,20 @@ def test_own_module_is_imported_only_when_named_explicitly(team, tmp_path):
     _card(team, "blobs3", "blobs3.pt", "mc", architecture="_team_nets:build")
     with pytest.raises(PackError, match="pass --architecture _team_nets:build"):
         _sheets(team, "blobs3.pt", "mc", tmp_path)
+    with pytest.raises(PackError, match="differs from the pack's architecture"):
+        _sheets(team, "blobs3.pt", "mc", tmp_path, architecture="os.path:join")
+
+
+def test_card_and_pack_must_agree_on_classes_and_input(team, tmp_path):
+    from xai_reports import PackError
+
+    card = json.loads(_card(team, "blobs3", "blobs3.pt", "mc", architecture="_team_nets:build").read_text())
+    assert card["input"]["height"] == 96 and card["input"]["width"] == 80 and card["input"]["channels"] == 3
+    other = _pack_yaml().replace("classes: [red, green, blue]", "classes: [red, green, blue, grey]", 1)
+    (tmp_path / "pack.yaml").write_text(other)
+    with pytest.raises(PackError, match="classes"):
+        _sheets({**team, "pack": tmp_path / "pack.yaml"}, "blobs3.pt", "mc", tmp_path / "o",
+                architecture="_team_nets:build")
 
 
 def test_torchscript_model_end_to_end(team, tmp_path):
@@ -220,26 +234,25 @@ def test_onnx_model_uses_perturbation_only_and_says_so(team, tmp_path):
         load_pack(tmp_path / "bad.yaml")
 
 
-def test_model_card_cli_and_bad_label(team, tmp_path):
+def test_model_card_cli_and_bad_label(team, tmp_path, capsys):
     import shutil
-    import subprocess
-    import sys
+
+    from xai_reports.cli import main
 
     shutil.copy(team["dir"] / "blobs_ts.pt", tmp_path / "m.pt")
-    base = [sys.executable, "-m", "xai_reports", "model-card", "--pack", str(team["pack"]), "--model-id",
-            "blobs_ts", "--model", str(tmp_path / "m.pt"), "--images", str(team["images"])]
-    r = subprocess.run(base + ["--calibration", str(team["mc_cal"]["path"]), "--test", str(team["mc_test"]["path"])],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "m.card.json").is_file() and (tmp_path / "m.reference.npz").is_file()
+    base = ["model-card", "--pack", str(team["pack"]), "--model-id", "blobs_ts", "--model", str(tmp_path / "m.pt"),
+            "--images", str(team["images"]), "--test", str(team["mc_test"]["path"])]
     frame = pd.read_csv(team["mc_cal"]["path"])
     frame.loc[4, "label"] = "purple"
     frame.to_csv(tmp_path / "bad.csv", index=False)
-    (tmp_path / "m.card.json").unlink()
-    r = subprocess.run(base + ["--calibration", str(tmp_path / "bad.csv"), "--test", str(team["mc_test"]["path"])],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "bad.csv" in r.stderr and "row 5" in r.stderr and "label" in r.stderr, r.stderr
+    assert main(base + ["--calibration", str(tmp_path / "bad.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "row 5" in err and "label" in err and "purple" in err, err
     assert not (tmp_path / "m.card.json").exists()
+    assert main(base + ["--calibration", str(team["mc_cal"]["path"]), "--trained-on", "2026-02-02"]) == 0
+    card = json.loads((tmp_path / "m.card.json").read_text())
+    assert card["trained"]["on"] == "2026-02-02" and (tmp_path / "m.reference.npz").is_file()
+    assert card["reference"]["n"] == 60 and len(card["holdout"]["y"]) == 40
 
 
 def test_monai_network_by_name_and_options(team, tmp_path):

@@ -183,6 +183,8 @@ def build_model_card(model, pack, model_id: str, *, calibration, test, images, a
     card = {
         "pack_model": model_id, "kind": "image", "classes": list(spec.classes), "output": spec.output,
         "model_format": spec.model_format, "architecture": arch,
+        "input": {"height": spec.input.height, "width": spec.input.width, "channels": spec.input.channels,
+                  "normalisation": spec.input.normalisation, "window": spec.input.window},
         "trained": {"on": trained_on, "data": data_description or "the team's own data (not stated further)",
                     "split": "calibration and held-out test splits given to xai-reports model-card",
                     "n_train": "not stated", "n_calibration": int(len(yc)), "n_test": int(len(yt)),

@@ -141,6 +141,22 @@ def _load_image_model(model, card, spec, pack, mid, *, architecture=None):
     return load_model(model, architecture=module)
 
 
+def _check_card_declarations(card, spec, pack, mid):
+    """The model card's classes, output and input (size, channels, normalisation) agree with the pack's."""
+    key = f"{pack.section_key('case_review')}.models.{mid}"
+    if card.get("classes") is not None and list(card["classes"]) != list(spec.classes):
+        raise PackError(f"the pack declares classes {list(spec.classes)}, the model card {list(card['classes'])}",
+                        file=pack.files[-1], key_path=f"{key}.classes")
+    if card.get("output", "softmax") != spec.output:
+        raise PackError(f"the pack declares output '{spec.output}', the model card '{card.get('output')}'",
+                        file=pack.files[-1], key_path=f"{key}.output")
+    declared = card.get("input") or {}
+    for k in ("height", "width", "channels", "normalisation"):
+        if k in declared and declared[k] != getattr(spec.input, k):
+            raise PackError(f"the pack declares input.{k} {getattr(spec.input, k)}, the model card {declared[k]}",
+                            file=pack.files[-1], key_path=f"{key}.input.{k}")
+
+
 def _load(model, card_path, pack, architecture=None):
     card = load_card(model, card_path)
     mid = card["pack_model"]
@@ -162,6 +178,7 @@ def _load(model, card_path, pack, architecture=None):
 
         check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
     else:
+        _check_card_declarations(card, spec, pack, mid)
         adapter = load_image_model(model, card, spec, pack, mid, architecture=architecture)
     return card, mid, spec, adapter
 
