@@ -174,6 +174,26 @@ def test_own_module_is_imported_only_when_named_explicitly(team, tmp_path):
         _sheets(team, "blobs3.pt", "mc", tmp_path, architecture="os.path:join")
 
 
+def test_architecture_names_resolve_or_fail_in_one_line():
+    import importlib.util
+
+    from xai_reports import ModelLoadError
+    from xai_reports.adapters.architectures import resolve_case_review_architecture as resolve
+
+    assert type(resolve("_team_nets:build", {"n_classes": 4}, allow_code="_team_nets:build")).__name__ == "TeamNet"
+    with pytest.raises(ModelLoadError, match="imported only when passed explicitly"):
+        resolve("os.path:join")
+    with pytest.raises(ModelLoadError, match="cannot import"):
+        resolve("_team_nets:nothing", allow_code="_team_nets:nothing")
+    with pytest.raises(ModelLoadError, match="expected 'package.module:factory'"):
+        resolve("a b:c", allow_code="a b:c")
+    with pytest.raises(ModelLoadError, match="bad options"):
+        resolve("lesion_cnn", {"bogus": 1})
+    if importlib.util.find_spec("torchvision") is None:
+        with pytest.raises(ModelLoadError, match="needs torchvision"):
+            resolve("torchvision.resnet18", {"num_classes": 3})
+
+
 def test_card_and_pack_must_agree_on_classes_and_input(team, tmp_path):
     from xai_reports import PackError
 

@@ -163,8 +163,9 @@ def resolve_case_review_architecture(name: str, options: dict | None = None, *, 
             else:
                 models = importlib.import_module("torchvision.models")
                 factory = lambda **kw: models.get_model(net, weights=None, **kw)  # noqa: E731
-        except ImportError as exc:
-            raise ModelLoadError(f"architecture {name!r} needs {lib} (pip install {lib}): {exc}") from None
+        except (ImportError, RuntimeError, OSError) as exc:   # torchvision built for another torch fails at import
+            raise ModelLoadError(f"architecture {name!r} needs {lib} (pip install {lib}): "
+                                 f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}") from None
         except AttributeError:
             raise ModelLoadError(f"architecture {name!r}: {lib} has no network {net!r}") from None
     else:
