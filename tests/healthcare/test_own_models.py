@@ -357,18 +357,15 @@ def test_evidence_maps_as_dicom_secondary_capture(team, tmp_path):
     assert files[("research", "a")] == files[("research", "b")]          # no clock, no randomness
 
 
-def test_volume_max_score_slice_policy_2_5d(team, tmp_path):
-    """A 5-slice DICOM series whose 4th slice (by position) holds the brightest blob: the max_score policy
-    shows and explains that slice, the model reading slices 3-5 as its three channels (2.5-D)."""
+def _vol2(team, tmp_path, **kw):
+    """A two-class model (dim, bright): logit(bright) = SCALE * (mean of the middle channel - 0.31); its card
+    from the team's PNG splits relabelled (green blob: bright)."""
     import torch
-    from test_dicom import synthetic_dicom
 
-    from examples.healthcare.demo import DEMO_TIME
-    from xai_reports.documents.case_review import generate_case_reviews
     from xai_reports.documents.case_review.card_builder import build_model_card
 
     net = tn.build(2)
-    with torch.no_grad():                      # logit(bright) = SCALE * (mean of the middle channel - 0.31)
+    with torch.no_grad():
         net.features[0].weight.zero_()
         net.features[0].bias.zero_()
         for c in range(3):
@@ -381,8 +378,42 @@ def test_volume_max_score_slice_policy_2_5d(team, tmp_path):
         frame = pd.read_csv(team[f"mc_{split}"]["path"])
         frame["label"] = ["bright" if v == "green" else "dim" for v in frame["label"]]
         frame.to_csv(tmp_path / f"{split}.csv", index=False)
-    build_model_card(tmp_path / "vol2.pt", team["pack"], "vol2", calibration=tmp_path / "cal.csv",
-                     test=tmp_path / "test.csv", images=team["images"], architecture="_team_nets:build")
+    path = build_model_card(tmp_path / "vol2.pt", team["pack"], "vol2", calibration=tmp_path / "cal.csv",
+                            test=tmp_path / "test.csv", images=team["images"], architecture="_team_nets:build", **kw)
+    return json.loads(path.read_text())
+
+
+def test_isotonic_calibration_of_a_two_class_model(team, tmp_path):
+    from sklearn.isotonic import IsotonicRegression
+
+    card = _vol2(team, tmp_path, calibration_method="isotonic")
+    assert card["calibration"]["method"] == "isotonic"
+    score = lambda X: tn.SCALE * ((np.rint(X * 255) / 255)[:, 1].mean(axis=(1, 2)) - 0.31)  # noqa: E731
+    y = (team["mc_cal"]["y"] == 1).astype(int)
+    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(score(team["mc_cal"]["X"]), y)
+    from examples.healthcare.demo import DEMO_TIME
+    from xai_reports.documents.case_review import generate_case_reviews
+
+    s = generate_case_reviews(tmp_path / "vol2.pt", team["mc_cases"]["path"], team["pack"], tmp_path / "o",
+                              profile="research", images=team["images"], timestamp=DEMO_TIME, formats=("json", "html"),
+                              architecture="_team_nets:build")
+    assert s.exit_code == 0, s.errors
+    expected = iso.predict(score(team["mc_cases"]["X"]))
+    for i, p in enumerate(expected):
+        rec = json.loads((tmp_path / "o" / f"case_mc-cases-{i}.json").read_text())
+        assert abs(rec["prediction"]["probability"] - p) < 1e-6
+        assert "Isotonic regression of the model score" in rec["document"]["content"]["output"]["calibration_text"]
+
+
+def test_volume_max_score_slice_policy_2_5d(team, tmp_path):
+    """A 5-slice DICOM series whose 4th slice (by position) holds the brightest blob: the max_score policy
+    shows and explains that slice, the model reading slices 3-5 as its three channels (2.5-D)."""
+    from test_dicom import synthetic_dicom
+
+    from examples.healthcare.demo import DEMO_TIME
+    from xai_reports.documents.case_review import generate_case_reviews
+
+    _vol2(team, tmp_path)
     imgs = tmp_path / "dcm"
     (imgs / "vol").mkdir(parents=True)
     yy, xx = np.mgrid[:96, :80]

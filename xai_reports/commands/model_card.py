@@ -6,7 +6,7 @@ from __future__ import annotations
 def add_parser(sub, name):
     p = sub.add_parser(name, help="build a case-review model card from your own calibration and test data",
                        description="Build <model stem>.card.json and <model stem>.reference.npz beside an image "
-                                   "model from the team's data: calibration (Platt, temperature or per-label Platt) "
+                                   "model from the team's data: calibration (Platt or isotonic, temperature, per-label Platt) "
                                    "and the conformal quantile from the calibration split, held-out metrics from "
                                    "the test split, input ranges and reference cases from the calibration images. "
                                    "A split is a CSV/Parquet file with the pack's image column and 'label' (class "
@@ -21,7 +21,7 @@ def add_parser(sub, name):
     p.add_argument("--architecture", metavar="MODULE:FACTORY",
                    help="the team's own network builder (when the pack names one); code is imported only when "
                         "named here")
-    p.add_argument("--calibration-method", choices=["platt", "temperature", "platt_per_label"],
+    p.add_argument("--calibration-method", choices=["platt", "isotonic", "temperature", "platt_per_label"],
                    help="default: the one that fits the model's output")
     p.add_argument("--trained-on", default="not stated", help="training date recorded in the card")
     p.add_argument("--data-description", help="one line on the data (recorded in the card, printed on sheets)")

@@ -4,7 +4,7 @@ The demo's trainers write their cards as they train; a hospital team has a
 trained image model and its own calibration and test splits. From those:
 
 * the model's logits on the calibration split fit the calibration map: Platt
-  scaling (two classes), temperature scaling (3+ softmax classes) or Platt per
+  scaling or isotonic regression (two classes), temperature scaling (3+ softmax classes) or Platt per
   label (multi-label), each with a bootstrap for the intervals;
 * the calibrated probabilities on the calibration split give the split-conformal
   quantile (stored as ``calibration_set``, from which sheets compute ``qhat``);
@@ -109,8 +109,8 @@ def build_model_card(model, pack, model_id: str, *, calibration, test, images, a
         calibration, test: CSV/Parquet splits (image column and ``label``), disjoint from training.
         images: folder of the images those files name (PNG/TIFF/BMP/JPEG or DICOM).
         architecture: the team's ``module:factory`` when the pack names one (see ``case-review``).
-        calibration_method: ``"platt"`` (two classes), ``"temperature"`` (softmax) or ``"platt_per_label"``
-            (sigmoid); default: the one that fits the model's output.
+        calibration_method: ``"platt"`` or ``"isotonic"`` (two classes), ``"temperature"`` (softmax) or
+            ``"platt_per_label"`` (sigmoid); default: the first that fits the model's output.
         trained_on, data_description: what the card records about training (never the clock).
         reference_size: calibration images kept as the reference set of similar cases.
 
@@ -128,7 +128,7 @@ def build_model_card(model, pack, model_id: str, *, calibration, test, images, a
         PosixPath('derm.card.json')
     """
     from .card import write_card
-    from .heads import LabelwiseCalibrator, TemperatureCalibrator
+    from .heads import IsotonicCalibrator, LabelwiseCalibrator, TemperatureCalibrator
     from .job import load_image_model
     from .quality import image_quality, quality_ranges
     from .uncertainty import PlattCalibrator
@@ -144,11 +144,12 @@ def build_model_card(model, pack, model_id: str, *, calibration, test, images, a
     if spec.kind != "image":
         raise PackError(f"model '{model_id}' is {spec.kind}; model-card builds cards of image models",
                         file=pack.files[-1], key_path=f"{key}.{model_id}.kind")
-    fitting = {"binary": "platt", "multiclass": "temperature", "multilabel": "platt_per_label"}[spec.head]
-    method = calibration_method or fitting
-    if method != fitting:
-        raise PackError(f"calibration '{method}' does not fit a {spec.head} output; use '{fitting}'",
-                        file=pack.files[-1], key_path=f"{key}.{model_id}.output")
+    fitting = {"binary": ("platt", "isotonic"), "multiclass": ("temperature",),
+               "multilabel": ("platt_per_label",)}[spec.head]
+    method = calibration_method or fitting[0]
+    if method not in fitting:
+        raise PackError(f"calibration '{method}' does not fit a {spec.head} output; use "
+                        f"{' or '.join(repr(m) for m in fitting)}", file=pack.files[-1], key_path=f"{key}.{model_id}.output")
     arch = {"name": spec.architecture, "options": dict(spec.architecture_options)} if spec.architecture else None
     provisional = {"model_format": spec.model_format, "architecture": arch}
     adapter = load_image_model(model, provisional, spec, pack, model_id, architecture=architecture)
@@ -160,7 +161,8 @@ def build_model_card(model, pack, model_id: str, *, calibration, test, images, a
     zc, zt = _logits(adapter, Xc, K, str(calibration)), _logits(adapter, Xt, K, str(test))
     try:
         if spec.head == "binary":
-            cal = PlattCalibrator(random_state=seed).fit(zc[:, 1] - zc[:, 0], yc)
+            cal = (IsotonicCalibrator if method == "isotonic" else PlattCalibrator)(random_state=seed).fit(
+                zc[:, 1] - zc[:, 0], yc)
             p_cal, p_test = cal.predict(zc[:, 1] - zc[:, 0]), cal.predict(zt[:, 1] - zt[:, 0])
             score = f"logit({spec.classes[1]}) - logit({spec.classes[0]})"
         elif spec.head == "multiclass":

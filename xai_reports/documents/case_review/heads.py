@@ -131,9 +131,56 @@ class LabelwiseCalibrator:
         return obj
 
 
+class IsotonicCalibrator:
+    """Isotonic regression of the positive class on a two-class score (Zadrozny and Elkan 2002), with a
+    bootstrap interval; an alternative to Platt scaling when the score's relation to the probability is
+    not logistic. The fitted step function is stored as its knots (no pickle)."""
+
+    def __init__(self, n_bootstrap: int = 100, random_state: int = 0):
+        self.n_bootstrap = n_bootstrap
+        self.random_state = random_state
+
+    @staticmethod
+    def _knots(s, y):
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s, y)
+        return np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, dtype=np.float64)
+
+    def fit(self, scores, y) -> "IsotonicCalibrator":
+        s, y = np.asarray(scores, dtype=np.float64), np.asarray(y, dtype=np.int64)
+        if s.shape != y.shape or s.ndim != 1 or len(s) < 10 or y.min() == y.max():
+            raise ValueError("isotonic calibration needs matching 1-d scores and labels of both classes (10+ cases)")
+        self.knots_ = self._knots(s, y)
+        rng = np.random.default_rng(self.random_state)
+        self.boot_ = [self._knots(s[i], y[i]) for i in (rng.integers(0, len(s), len(s)) for _ in range(self.n_bootstrap))]
+        return self
+
+    def predict(self, scores) -> np.ndarray:
+        return np.interp(np.asarray(scores, dtype=np.float64), *self.knots_)
+
+    def interval(self, scores, level: float = 0.9) -> np.ndarray:
+        s = np.atleast_1d(np.asarray(scores, dtype=np.float64))
+        p = np.stack([np.interp(s, xs, ys) for xs, ys in self.boot_])
+        q = (1 - level) / 2
+        return np.stack([np.quantile(p, q, axis=0), np.quantile(p, 1 - q, axis=0)], axis=1)
+
+    def to_dict(self) -> dict:
+        r = lambda k: [np.round(k[0], 8).tolist(), np.round(k[1], 8).tolist()]  # noqa: E731
+        return {"method": "isotonic", "knots": r(self.knots_), "n_bootstrap": len(self.boot_),
+                "bootstrap": [r(k) for k in self.boot_], "random_state": self.random_state}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "IsotonicCalibrator":
+        obj = cls(n_bootstrap=int(d["n_bootstrap"]), random_state=int(d.get("random_state", 0)))
+        obj.knots_ = tuple(np.asarray(v, dtype=np.float64) for v in d["knots"])
+        obj.boot_ = [tuple(np.asarray(v, dtype=np.float64) for v in k) for k in d["bootstrap"]]
+        return obj
+
+
 def calibrator_from_dict(d: dict):
-    """The calibrator a model card records (``platt``, ``temperature`` or ``platt_per_label``)."""
-    return {"platt": PlattCalibrator, "temperature": TemperatureCalibrator,
+    """The calibrator a model card records (``platt``, ``isotonic``, ``temperature`` or ``platt_per_label``)."""
+    return {"platt": PlattCalibrator, "isotonic": IsotonicCalibrator, "temperature": TemperatureCalibrator,
             "platt_per_label": LabelwiseCalibrator}[d.get("method", "platt")].from_dict(d)
 
 
@@ -213,5 +260,5 @@ def per_class_metrics(p, y, classes, *, head: str, threshold: float = 0.5) -> di
     return out
 
 
-__all__ = ["TemperatureCalibrator", "LabelwiseCalibrator", "calibrator_from_dict", "softmax", "multiclass_qhat",
+__all__ = ["TemperatureCalibrator", "LabelwiseCalibrator", "IsotonicCalibrator", "calibrator_from_dict", "softmax", "multiclass_qhat",
            "multiclass_set", "labelwise_qhats", "label_set", "per_class_metrics"]

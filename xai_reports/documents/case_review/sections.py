@@ -157,6 +157,8 @@ class Cases:
         above = p >= self.threshold
         cset = conformal_set([p], self.qhat, classes=tuple(spec.classes))[0]
         pct = round(self.level * 100)
+        name = ("isotonic regression" if self.ctx.card["calibration"].get("method") == "isotonic"
+                else "Platt scaling")
         return {
             "class": positive if above else negative,
             "headline": positive if above else negative,
@@ -167,8 +169,8 @@ class Cases:
             "above_text": spec.above_threshold, "below_text": spec.below_threshold,
             "interval": {"low": lo, "high": hi, "level": self.level,
                          "text": fmt_interval(lo, hi),
-                         "method": (f"{pct}% bootstrap percentile interval of the calibrated probability: Platt "
-                                    f"scaling refitted on {self.ctx.card['calibration']['n_bootstrap']} resamples "
+                         "method": (f"{pct}% bootstrap percentile interval of the calibrated probability: {name} "
+                                    f"refitted on {self.ctx.card['calibration']['n_bootstrap']} resamples "
                                     f"of the {len(self.ctx.card['calibration_set']['y'])} calibration cases "
                                     "(reflects calibration uncertainty, not all model uncertainty)")},
             "conformal": {"set": cset, "level": self.level, "qhat": self.qhat,
@@ -177,8 +179,8 @@ class Cases:
                                      f"(score 1 - p(true class), {len(self.ctx.card['calibration_set']['y'])} "
                                      "calibration cases)"),
                           "ambiguous": len(cset) > 1, "empty": not cset},
-            "calibration_text": (f"Platt scaling of the model score ({self.ctx.card['score']}) fitted on a "
-                                 "held-out calibration split"),
+            "calibration_text": (f"{name[0].upper() + name[1:]} of the model score ({self.ctx.card['score']}) fitted "
+                                 "on a held-out calibration split"),
             "chart": {"png": data_uri(probability_png(p, (lo, hi), self.threshold, positive=positive)),
                       "alt": (f"Probability scale from 0 to 1: calibrated probability of {positive} {fmt_probability(p)}, "
                               f"interval {fmt_interval(lo, hi)}, operating threshold {self.threshold:g}.")},
