@@ -129,7 +129,7 @@ def build_model_card(model, pack, model_id: str, *, calibration, test, images, a
     """
     from .card import write_card
     from .heads import IsotonicCalibrator, LabelwiseCalibrator, TemperatureCalibrator
-    from .job import load_image_model
+    from .image_models import load_image_model
     from .quality import image_quality, quality_ranges
     from .uncertainty import PlattCalibrator
 

@@ -28,6 +28,7 @@ from ...packs import load_pack
 from ...render import render_record_files, template_fingerprint
 from ...io.tabular import check_frame
 from .card import load_card
+from .image_models import check_card_declarations, load_image_model
 from .dicom import header_facts, identifying_values, is_dicom, read_dicom
 from .image import ImageCases
 from .privacy import leak_check, resolve_profile
@@ -75,88 +76,6 @@ def software_versions(kind: str) -> dict:
 
 # --- the batch ---------------------------------------------------------------------------------
 
-def load_image_model(model, card, spec, pack, mid, *, architecture=None):
-    """The adapter of an image model in any of its forms: a state dict with an architecture (registered,
-    MONAI/torchvision by name + options, or the team's ``module:factory`` passed as ``architecture``),
-    TorchScript, or ONNX (no gradients); with ``input.normalisation``, the module reads ``(x - mean) / std``
-    (its layers then sit under ``net.``)."""
-    adapter = _load_image_model(model, card, spec, pack, mid, architecture=architecture)
-    norm = spec.input.normalisation
-    if norm is None:
-        return adapter
-    import torch
-
-    from ...adapters import wrap_model
-
-    inner = adapter.model
-
-    class Normalised(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = inner
-            self.register_buffer("mean", torch.tensor(norm["mean"], dtype=torch.float32).view(1, -1, 1, 1))
-            self.register_buffer("std", torch.tensor(norm["std"], dtype=torch.float32).view(1, -1, 1, 1))
-
-        def forward(self, x):
-            return self.net((x - self.mean) / self.std)
-
-    wrapped = Normalised()
-    if callable(getattr(inner, "embed", None)):
-        wrapped.embed = lambda x: inner.embed((x - wrapped.mean) / wrapped.std)
-    return wrap_model(wrapped)
-
-
-def _load_image_model(model, card, spec, pack, mid, *, architecture=None):
-    from ...adapters.architectures import is_code_reference, resolve_case_review_architecture
-
-    key = f"{pack.section_key('case_review')}.models.{mid}"
-    form = (card.get("model_format") or "state_dict")
-    if form != spec.model_format:
-        raise PackError(f"the pack says model_format '{spec.model_format}', the model card '{form}'",
-                        file=pack.files[-1], key_path=f"{key}.model_format")
-    if form == "onnx":
-        from ...adapters.onnx_image import load_onnx_image
-
-        return load_onnx_image(model)
-    if form == "torchscript":
-        import torch
-
-        adapter = load_model(model)
-        if not isinstance(adapter.model, torch.jit.ScriptModule):
-            raise PackError(f"{model}: the pack says TorchScript, the file is not a TorchScript archive",
-                            file=pack.files[-1], key_path=f"{key}.model_format")
-        return adapter
-    arch = card["architecture"]["name"]
-    if spec.architecture != arch:
-        raise PackError(f"the pack names architecture '{spec.architecture}', the model card '{arch}'",
-                        file=pack.files[-1], key_path=f"{key}.architecture")
-    if architecture is not None and architecture != arch:
-        raise PackError(f"--architecture {architecture} differs from the pack's architecture '{arch}'",
-                        file=pack.files[-1], key_path=f"{key}.architecture")
-    if is_code_reference(arch) and architecture is None:
-        raise PackError(f"the pack names code ('{arch}'); pass --architecture {arch} (API: architecture="
-                        f"'{arch}') to allow importing it", file=pack.files[-1], key_path=f"{key}.architecture")
-    opts = {**card["architecture"].get("options", {}), **spec.architecture_options}
-    module = resolve_case_review_architecture(arch, opts, allow_code=architecture)
-    return load_model(model, architecture=module)
-
-
-def _check_card_declarations(card, spec, pack, mid):
-    """The model card's classes, output and input (size, channels, normalisation) agree with the pack's."""
-    key = f"{pack.section_key('case_review')}.models.{mid}"
-    if card.get("classes") is not None and list(card["classes"]) != list(spec.classes):
-        raise PackError(f"the pack declares classes {list(spec.classes)}, the model card {list(card['classes'])}",
-                        file=pack.files[-1], key_path=f"{key}.classes")
-    if card.get("output", "softmax") != spec.output:
-        raise PackError(f"the pack declares output '{spec.output}', the model card '{card.get('output')}'",
-                        file=pack.files[-1], key_path=f"{key}.output")
-    declared = card.get("input") or {}
-    for k in ("height", "width", "channels", "normalisation"):
-        if k in declared and declared[k] != getattr(spec.input, k):
-            raise PackError(f"the pack declares input.{k} {getattr(spec.input, k)}, the model card {declared[k]}",
-                            file=pack.files[-1], key_path=f"{key}.input.{k}")
-
-
 def _load(model, card_path, pack, architecture=None):
     card = load_card(model, card_path)
     mid = card["pack_model"]
@@ -178,7 +97,7 @@ def _load(model, card_path, pack, architecture=None):
 
         check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
     else:
-        _check_card_declarations(card, spec, pack, mid)
+        check_card_declarations(card, spec, pack, mid)
         adapter = load_image_model(model, card, spec, pack, mid, architecture=architecture)
     return card, mid, spec, adapter
 
@@ -257,6 +176,7 @@ class CaseReviewJob(BatchJob):
             raise PackError("the pack declares no 'case_review' template", file=pack.files[-1],
                             key_path="templates.case_review")
         self.card, self.mid, self.spec, self.adapter = _load(model, card, pack, architecture)
+        self.architecture = architecture
         self.model_path = model if isinstance(model, (str, Path)) else None
         self.key = key if key is not None else signing_key()
         # the key replacing DICOM UIDs on de-identified sheets: the run's signing key when set, and the pack
@@ -304,7 +224,8 @@ class CaseReviewJob(BatchJob):
                 "software": self.ctx.software,
                 "options": {"profile": self.profile_name, "formats": list(self.formats),
                             "images": None if self.images is None else str(Path(self.images).resolve()),
-                            "timestamp": None if self.timestamp is None else self.timestamp.isoformat()}}
+                            "timestamp": None if self.timestamp is None else self.timestamp.isoformat(),
+                            **({"architecture": self.architecture} if self.architecture else {})}}
 
     def pinned(self) -> dict:
         return {"inference_time": self.when.isoformat()}
