@@ -127,7 +127,7 @@ class Cases:
         spec, card = ctx.spec, ctx.card
         cs = card["calibration_set"]
         self.level = spec.uncertainty_level
-        self.head = spec.head
+        self.head = getattr(spec, "head", "binary")   # specs built by hand (tests) are two-class
         self.threshold = spec.operating_threshold
         if self.head == "binary":
             self.qhat = conformal_threshold(cs["p"], cs["y"], self.level)
