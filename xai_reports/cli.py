@@ -21,7 +21,7 @@ ERROR_LINE_LIMIT = 300  # characters of a CLI error message, ellipsis included
 # writing a document kind come from the kind registry (DocumentKind.command), between these
 GENERAL_COMMANDS = {"demo": "demo"}
 TOOL_COMMANDS = {"validate-pack": "validate_pack", "regenerate": "regenerate", "verify": "verify",
-                 "counterfactuals": "counterfactuals"}
+                 "counterfactuals": "counterfactuals", "model-card": "model_card"}
 
 
 def commands() -> dict[str, str]:

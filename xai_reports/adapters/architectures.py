@@ -113,6 +113,73 @@ def build_architecture(name: str, **options):
         raise ModelLoadError(f"architecture {name!r}: bad options {options} ({exc})") from None
 
 
+def is_code_reference(name: str) -> bool:
+    """``"package.module:factory"``: the team's own code (imported only when passed explicitly)."""
+    return ":" in name
+
+
+def resolve_case_review_architecture(name: str, options: dict | None = None, *, allow_code: str | None = None):
+    """A fresh module for a case-review state dict, built from data, or from code the caller named.
+
+    Args:
+        name: a registered name (:data:`CASE_REVIEW_ARCHITECTURES`); ``"monai.<Network>"`` (a class of
+            ``monai.networks.nets``) or ``"torchvision.<name>"`` (``torchvision.models.get_model``, no
+            weights), built with ``options`` as keyword arguments; or ``"module:factory"``, the team's own
+            builder, imported only when ``allow_code`` is that same string (``--architecture`` /
+            ``architecture=``: code is never imported because a pack or card names it).
+        options: keyword arguments of the network.
+        allow_code: the ``module:factory`` the caller passed explicitly, or ``None``.
+
+    Raises:
+        ModelLoadError: unknown name, a library that is not installed, code not allowed, bad options.
+
+    Examples::
+
+        >>> resolve_case_review_architecture("monai.DenseNet121", {"spatial_dims": 2, "in_channels": 1,
+        ...                                                        "out_channels": 3})  # doctest: +SKIP
+    """
+    import importlib
+    import re
+
+    options = dict(options or {})
+    if is_code_reference(name):
+        if allow_code != name:
+            raise ModelLoadError(f"architecture {name!r} is code; it is imported only when passed explicitly "
+                                 f"(--architecture {name} on the command line, architecture={name!r} in the API)")
+        mod_name, _, attr = name.partition(":")
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", mod_name) or not re.fullmatch(r"[A-Za-z_]\w*", attr):
+            raise ModelLoadError(f"architecture {name!r}: expected 'package.module:factory'")
+        try:
+            factory = getattr(importlib.import_module(mod_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ModelLoadError(f"architecture {name!r}: cannot import it ({exc})") from None
+    elif name.startswith(("monai.", "torchvision.")):
+        lib, _, net = name.partition(".")
+        if not re.fullmatch(r"[A-Za-z_]\w*", net):
+            raise ModelLoadError(f"architecture {name!r}: expected '{lib}.<NetworkName>'")
+        try:
+            if lib == "monai":
+                factory = getattr(importlib.import_module("monai.networks.nets"), net)
+            else:
+                models = importlib.import_module("torchvision.models")
+                factory = lambda **kw: models.get_model(net, weights=None, **kw)  # noqa: E731
+        except (ImportError, RuntimeError, OSError) as exc:   # torchvision built for another torch fails at import
+            raise ModelLoadError(f"architecture {name!r} needs {lib} (pip install {lib}): "
+                                 f"{str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}") from None
+        except AttributeError:
+            raise ModelLoadError(f"architecture {name!r}: {lib} has no network {net!r}") from None
+    else:
+        return build_architecture(name, **options)
+    try:
+        module = factory(**options)
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"architecture {name!r}: bad options {options} ({exc})") from None
+    _torch()
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise ModelLoadError(f"architecture {name!r} did not return a torch.nn.Module")
+    return module
 
 
 # --------------------------------------------------------------------------- incident reports
@@ -203,4 +270,5 @@ def resolve_architecture(name: str):
 
 
 __all__ = ["CASE_REVIEW_ARCHITECTURES", "INCIDENT_ARCHITECTURES", "GRAD_CAM_LAYERS", "build_architecture",
+           "resolve_case_review_architecture", "is_code_reference",
            "resolve_architecture", "lesion_cnn", "build_driving_cnn_v1"]

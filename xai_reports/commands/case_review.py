@@ -15,9 +15,9 @@ def add_parser(sub, name):
                                    "pack, model or profile).")
     p.add_argument("--pack", required=True, help="pack name (e.g. healthcare) or path to a pack.yaml / folder; its kinds include case_review")
     p.add_argument("--model", required=True,
-                   help="model file: XGBoost .json (tabular) or torch state dict .pt (image), with its "
-                        "<stem>.card.json beside it; or a transformers text-classifier folder (config.json, "
-                        "model.safetensors, tokenizer), whose sheets explain the report text")
+                   help="model file: XGBoost .json (tabular); image: torch state dict .pt, TorchScript .pt or "
+                        ".onnx, with its <stem>.card.json beside it; or a transformers text-classifier folder "
+                        "(config.json, model.safetensors, tokenizer), whose sheets explain the report text")
     p.add_argument("--data", required=True, help="cases, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--profile", help="print profile: treatment (identifiers shown) or research (HIPAA Safe Harbor "
@@ -29,6 +29,10 @@ def add_parser(sub, name):
     p.add_argument("--method", default="text_integrated_gradients",
                    help="text models: text_integrated_gradients (default), text_lrp, text_attention_rollout or "
                         "text_attention_flow")
+    p.add_argument("--architecture", metavar="MODULE:FACTORY",
+                   help="the team's own network builder for a state dict (e.g. mynets.chest:build), importable from "
+                        "the current environment; must equal the pack's architecture. Code is imported only when "
+                        "named here")
     p.add_argument("--card", help="model card (default: <model stem>.card.json next to the model)")
     p.add_argument("--format", default="pdf,html,json", help="comma-separated: pdf,html,json (default: all)")
     p.add_argument("--key-file", help="sign manifest.json with the HMAC key in this file "
@@ -67,7 +71,7 @@ def run(args):
         return summary.exit_code
     try:
         summary = generate_case_reviews(args.model, args.data, args.pack, args.out, profile=args.profile,
-                                        images=args.images, card=args.card,
+                                        images=args.images, card=args.card, architecture=args.architecture,
                                         formats=[f.strip() for f in args.format.split(",") if f.strip()],
                                         progress=not args.quiet and sys.stderr.isatty(),
                                         key=signing_key(key_file=args.key_file, key_env=args.key_env),

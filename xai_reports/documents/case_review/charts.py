@@ -59,4 +59,29 @@ def contributions_png(items: list[dict], *, positive: str = "malignant") -> byte
     return _png(fig)
 
 
-__all__ = ["probability_png", "contributions_png"]
+def class_probabilities_png(rows: list[dict], threshold: float | None = None) -> bytes:
+    """Horizontal bars of each class's calibrated probability with its interval (whiskers); the predicted
+    class(es) dark, the others light; a dashed line at ``threshold`` (multi-label models)."""
+    import textwrap
+
+    n = max(len(rows), 1)
+    h = 0.55 + 0.3 * n
+    fig = _figure(5.2, h)
+    ax = fig.add_axes([0.3, 0.45 / h, 0.66, 1 - 0.55 / h])
+    ys = np.arange(n)[::-1]
+    for y, r in zip(ys, rows):
+        ax.barh(y, r["probability"], color="#333" if r.get("predicted") else "#bbb", height=0.55)
+        lo, hi = r["interval"]
+        ax.plot([lo, hi], [y, y], color="#8a1c1c", lw=1.4)
+    if threshold is not None:
+        ax.axvline(threshold, color="#8a1c1c", lw=1.2, ls="--")
+    ax.set_xlim(0, 1)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([textwrap.shorten(r["class"], 28) for r in rows], fontsize=7)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel("calibrated probability (bar) and interval (line)"
+                  + (f"; threshold {threshold:g} (dashed)" if threshold is not None else ""), fontsize=7)
+    return _png(fig)
+
+
+__all__ = ["probability_png", "contributions_png", "class_probabilities_png"]

@@ -14,10 +14,14 @@ viewer does, in the order of DICOM PS3.3 C.11 / C.7.6.3.1.2:
    inverted so that the model always sees ``MONOCHROME2``; colour images are
    converted to grey levels for a grey-level model (flagged).
 
-A multi-frame file or a series folder is a volume: the 2-D slice policy
-``middle`` takes the middle frame (a series is ordered by
-``ImagePositionPatient`` along the slice normal, else ``InstanceNumber``)
-and the sheet says which slice it took. The slice is resized to the model
+A multi-frame file or a series folder is a volume (a series is ordered by
+``ImagePositionPatient`` along the slice normal, else ``InstanceNumber``). The
+pack's ``input.slice_policy`` picks the slice the model reads and the evidence
+maps are drawn on: ``middle`` (the middle slice) or ``max_score`` (every slice
+is scored by the model and the one with the highest calibrated probability of
+``input.slice_class`` is taken: the slice that matters for that class);
+``input.slice_stack`` (2.5-D, three channels) gives the model the slices before,
+at and after it. The sheet says which slice it took and why. The slice is resized to the model
 card's input size (bilinear; flagged when the size changed).
 
 :func:`header_facts` says what the sheet may print about the header. Under a
@@ -206,8 +210,17 @@ def _series(folder: Path):
     return sorted(dss, key=key)
 
 
-def read_dicom(path, *, height: int, width: int, channels: int = 1, window=None) -> DicomImage:
+def read_dicom(path, *, height: int, width: int, channels: int = 1, window=None, slice_policy: str = "middle",
+               slice_scorer=None, slice_stack: bool = False) -> DicomImage:
     """Decode a DICOM file or series folder to the model's input (see the module docstring).
+
+    Args:
+        slice_policy: for a volume (series folder, multi-frame file): ``"middle"`` (the middle slice) or
+            ``"max_score"`` (every slice is decoded and scored by ``slice_scorer``, and the one with the highest
+            score is shown and explained).
+        slice_scorer: ``(n, C, H, W) -> ((n,) scores, "what the score is")`` for ``max_score``.
+        slice_stack: 2.5-D (``channels == 3``): the model's channels are the slices before, at and after the
+            chosen one (the ends repeat the edge slice).
 
     Raises:
         InputError: unreadable file, no pixel data, no decoder for the transfer syntax, mixed series.
@@ -216,12 +229,9 @@ def read_dicom(path, *, height: int, width: int, channels: int = 1, window=None)
     flags: list[str] = []
     if p.is_dir():
         dss = _series(p)
-        k = len(dss) // 2
-        ds, src = dss[k]
-        arr = _pixels(ds, src)
+        slices = [(d, _pixels(d, src)) for d, src in dss]
         digest = b"".join(hashlib.sha256(f.read_bytes()).digest() for _, f in dss)
-        slice_text = f"series of {len(dss)} images: slice {k + 1} of {len(dss)} (middle slice, 2-D slice policy)"
-        n_files, extra = len(dss), [d for d, _ in dss]
+        n_files, extra, what, unit = len(dss), [d for d, _ in dss], f"series of {len(dss)} images: slice", "slice"
     else:
         if not p.is_file():
             raise InputError("DICOM file not found", file=p)
@@ -230,12 +240,44 @@ def read_dicom(path, *, height: int, width: int, channels: int = 1, window=None)
         digest = p.read_bytes()
         n_files, extra = 1, [ds]
         nf = int(_first(ds.get("NumberOfFrames")) or 1)
-        if nf > 1:
-            k = nf // 2
-            arr = arr[k]
-            slice_text = f"multi-frame image of {nf} frames: frame {k + 1} of {nf} (middle frame, 2-D slice policy)"
-        else:
-            slice_text = "single image"
+        slices = [(ds, arr[i]) for i in range(nf)] if nf > 1 else [(ds, arr)]
+        what, unit = f"multi-frame image of {nf} frames: frame", "frame"
+    n = len(slices)
+    decoded = {}
+
+    def model_input(i):
+        if i not in decoded:
+            decoded[i] = _decode(slices[i][0], slices[i][1], height, width, channels, window)
+        return decoded[i]
+
+    k = n // 2
+    policy = f"middle {unit}, 2-D slice policy"
+    if n > 1 and slice_policy == "max_score":
+        stack = np.stack([_stacked(model_input, i, n, channels) if slice_stack else model_input(i)[0]
+                          for i in range(n)])
+        scores, meaning = slice_scorer(stack)
+        scores = np.asarray(scores, dtype=np.float64)
+        k = int(np.argmax(scores))
+        policy = (f"the slice with the highest {meaning} ({scores[k]:.3g}; slice median {np.median(scores):.3g}), "
+                  "max_score slice policy; the evidence maps are on this slice")
+    image, more_flags, window_text = model_input(k)
+    if slice_stack and channels == 3:
+        image = _stacked(model_input, k, n, channels)
+        policy += "; 2.5-D: the model's three channels are the slices before, at and after it"
+    flags += more_flags
+    slice_text = f"{what} {k + 1} of {n} ({policy})" if n > 1 or p.is_dir() else "single image"
+    return DicomImage(image=image.astype(np.float32), flags=flags, digest_bytes=digest, header=slices[k][0],
+                      slice_text=slice_text, window_text=window_text, files=n_files, extra_headers=extra)
+
+
+def _stacked(model_input, i, n, channels):
+    """2.5-D input of slice ``i``: the grey levels of slices ``i - 1``, ``i``, ``i + 1`` as three channels."""
+    return np.stack([model_input(min(max(j, 0), n - 1))[0][0] for j in (i - 1, i, i + 1)])
+
+
+def _decode(ds, arr, height, width, channels, window):
+    """One slice's pixels -> ``((channels, height, width)`` in [0, 1], flags, window text)."""
+    flags = []
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     if arr.ndim == 3:  # colour (rows, cols, samples): pydicom returns RGB for YBR too
         if channels == 1:
@@ -258,8 +300,7 @@ def read_dicom(path, *, height: int, width: int, channels: int = 1, window=None)
     else:
         g = _resize(grey, height, width)
         out = g[None] if channels == 1 else np.repeat(g[None], channels, axis=0)
-    return DicomImage(image=out.astype(np.float32), flags=flags, digest_bytes=digest, header=ds,
-                      slice_text=slice_text, window_text=window_text, files=n_files, extra_headers=extra)
+    return out, flags, window_text
 
 
 # --- what the sheet says about the header -----------------------------------------------------

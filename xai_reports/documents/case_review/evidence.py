@@ -84,11 +84,27 @@ def _figure(w=2.35, h=2.7):
     return plt.figure(figsize=(w, h))
 
 
+def _show(ax, image):
+    """Draw an image ``(H, W)``, ``(1, H, W)`` (grey levels) or ``(3, H, W)`` (RGB), values in ``[0, 1]``."""
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim == 3 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 3:
+        return ax.imshow(np.clip(a.transpose(1, 2, 0), 0, 1), interpolation="nearest")
+    return ax.imshow(a, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+
+
 def image_png(image, *, title: str = "") -> bytes:
-    """The original grey-level image ``(H, W)`` in ``[0, 1]`` as a PNG with a grey-level legend."""
+    """The original image (grey ``(H, W)``/``(1, H, W)`` or RGB ``(3, H, W)``, in ``[0, 1]``) as a PNG with a legend."""
     fig = _figure()
     ax = fig.add_axes([0.05, 0.2, 0.9, 0.72])
-    im = ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if np.ndim(image) == 3 and np.shape(image)[0] == 3:
+        _show(ax, image)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return _png(fig)
+    im = _show(ax, image)
     ax.set_title(title, fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -111,7 +127,7 @@ def overlay_png(image, amap, *, method: str, title: str = "") -> bytes:
     """
     fig = _figure()
     ax = fig.add_axes([0.05, 0.2, 0.9, 0.72])
-    ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    _show(ax, image)
     a = np.asarray(amap, dtype=np.float64)
     signed = method in SIGNED
     if signed:
@@ -152,7 +168,7 @@ def thumbnail_png(image) -> bytes:
     """A small grey-level image without axes (similar reference cases)."""
     fig = _figure(0.9, 0.9)
     ax = fig.add_axes([0, 0, 1, 1])
-    ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    _show(ax, image)
     ax.set_axis_off()
     return _png(fig)
 

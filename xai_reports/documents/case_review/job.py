@@ -20,7 +20,6 @@ import pandas as pd
 
 from ..._version import __version__
 from ...adapters import load_model
-from ...adapters.architectures import build_architecture
 from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
 from ...errors import InputError, PackError, TemplateError
 from ...io.outputs import canonical_json, inside, safe_name
@@ -29,6 +28,7 @@ from ...packs import load_pack
 from ...render import render_record_files, template_fingerprint
 from ...io.tabular import check_frame
 from .card import load_card
+from .image_models import check_card_declarations, load_image_model
 from .dicom import header_facts, identifying_values, is_dicom, read_dicom
 from .image import ImageCases
 from .privacy import leak_check, resolve_profile
@@ -76,7 +76,7 @@ def software_versions(kind: str) -> dict:
 
 # --- the batch ---------------------------------------------------------------------------------
 
-def _load(model, card_path, pack):
+def _load(model, card_path, pack, architecture=None):
     card = load_card(model, card_path)
     mid = card["pack_model"]
     hc = pack.spec.section("case_review")
@@ -97,12 +97,8 @@ def _load(model, card_path, pack):
 
         check_model_types(adapter, pack, names, model_file=model if isinstance(model, (str, Path)) else None)
     else:
-        arch = card["architecture"]["name"]
-        if spec.architecture != arch:
-            raise PackError(f"the pack names architecture '{spec.architecture}', the model card '{arch}'",
-                            file=pack.files[-1], key_path=f"{pack.section_key('case_review')}.models.{mid}.architecture")
-        opts = {**card["architecture"].get("options", {}), **spec.architecture_options}
-        adapter = load_model(model, architecture=lambda: build_architecture(arch, **opts))
+        check_card_declarations(card, spec, pack, mid)
+        adapter = load_image_model(model, card, spec, pack, mid, architecture=architecture)
     return card, mid, spec, adapter
 
 
@@ -134,7 +130,7 @@ class CaseReviewRenderer:
         if self.deidentified:
             leak_check({ext: files[ext].decode("utf-8") for ext in ("html", "json")}, payload["guard"], self.pack,
                        extra=payload.get("dicom_guard") or ())
-        return {ext: files[ext] for ext in FORMATS if ext in self.formats}
+        return {**{ext: files[ext] for ext in FORMATS if ext in self.formats}, **(payload.get("extra_files") or {})}
 
     def warm_up(self) -> None:
         """Lay out a page once, so fonts are loaded before the first sheet."""
@@ -160,7 +156,8 @@ class CaseReviewJob(BatchJob):
     name = "case-review"
 
     def __init__(self, model, data, pack="healthcare", *, profile: str | None = None, images=None, card=None,
-                 formats=FORMATS, timestamp: datetime | None = None, key: bytes | None = None):
+                 formats=FORMATS, timestamp: datetime | None = None, key: bytes | None = None,
+                 architecture: str | None = None):
         from ...integrity import signing_key
 
         pack = load_pack(pack)
@@ -178,7 +175,8 @@ class CaseReviewJob(BatchJob):
         if not template_name:
             raise PackError("the pack declares no 'case_review' template", file=pack.files[-1],
                             key_path="templates.case_review")
-        self.card, self.mid, self.spec, self.adapter = _load(model, card, pack)
+        self.card, self.mid, self.spec, self.adapter = _load(model, card, pack, architecture)
+        self.architecture = architecture
         self.model_path = model if isinstance(model, (str, Path)) else None
         self.key = key if key is not None else signing_key()
         # the key replacing DICOM UIDs on de-identified sheets: the run's signing key when set, and the pack
@@ -226,7 +224,8 @@ class CaseReviewJob(BatchJob):
                 "software": self.ctx.software,
                 "options": {"profile": self.profile_name, "formats": list(self.formats),
                             "images": None if self.images is None else str(Path(self.images).resolve()),
-                            "timestamp": None if self.timestamp is None else self.timestamp.isoformat()}}
+                            "timestamp": None if self.timestamp is None else self.timestamp.isoformat(),
+                            **({"architecture": self.architecture} if self.architecture else {})}}
 
     def pinned(self) -> dict:
         return {"inference_time": self.when.isoformat()}
@@ -255,8 +254,10 @@ class CaseReviewJob(BatchJob):
                 try:
                     case["image"], case["image_flags"], case["image_bytes"], dimg = _read_case_image(
                         raw.get(self.spec.input.column), self.images, self.spec, label, row_no, case["id"],
-                        window=(self.card.get("input") or {}).get("window") or self.spec.input.window)
+                        window=(self.card.get("input") or {}).get("window") or self.spec.input.window,
+                        scorer=self._slice_scorer())
                     if dimg is not None:
+                        case["dicom_header"] = dimg.header
                         case["dicom"] = _dicom_facts(dimg, self.deidentified, self.uid_key, label, row_no,
                                                      case["id"], self.spec.input.column)
                         case["dicom_guard"] = ([list(v) for v in identifying_values(dimg.extra_headers)]
@@ -274,13 +275,58 @@ class CaseReviewJob(BatchJob):
             if record["prediction"]["out_of_scope"]:
                 plan.notes.append({"id": case["id"], "reason": "out of scope"})
             guard = {c: case["raw"].get(c) for c in identifiers if c in case["raw"]}
-            payload = {"record": record, "guard": guard}
+            extra = self._secondary_captures(case, record)
+            payload = {"record": record, "guard": guard, "extra_files": extra}
             if case.get("dicom_guard"):
                 payload["dicom_guard"] = case["dicom_guard"]
             plan.docs.append(Doc(key=f"case_{safe_name(case['id'])}", record=payload,
                                  row=case["row"], id=case["id"], kind="sheet", heavy=heavy))
         plan.counts = {"cases": len(rows)}
         return plan
+
+    def _slice_scorer(self):
+        """``max_score`` slice policy: slices -> calibrated probability of ``input.slice_class`` (see
+        :func:`~.dicom.read_dicom`)."""
+        spec = self.spec
+        if spec.input.slice_policy != "max_score":
+            return None
+        import torch
+
+        cls = spec.input.slice_class or spec.positive_class
+        k = list(spec.classes).index(cls)
+        cal, net = self.ctx.calibrator, self.adapter.model
+        dev = getattr(self.adapter, "device", "cpu")
+
+        def score(x):
+            with torch.no_grad():
+                z = net(torch.as_tensor(np.asarray(x, dtype=np.float32), device=dev)).detach().cpu().numpy()
+            z = z.astype(np.float64).reshape(len(x), -1)
+            if spec.head == "binary":
+                p = cal.predict(z[:, 1] - z[:, 0])
+                p = p if k == 1 else 1 - p
+            else:
+                p = cal.predict(z)[:, k]
+            return p, f"calibrated probability of {cls}"
+
+        return score
+
+    def _secondary_captures(self, case, record) -> dict[str, bytes]:
+        """The case's evidence maps as DICOM Secondary Capture files (pack: ``evidence.dicom_export``), listed in
+        the record (``pacs``)."""
+        if self.kind != "image" or not self.spec.evidence.dicom_export or case.get("dicom_header") is None:
+            return {}
+        from .dicom_sc import evidence_secondary_captures
+
+        panels = record["document"]["content"]["evidence"]["panels"]
+        objs = evidence_secondary_captures(case["dicom_header"], panels, case_id=case["id"],
+                                           deidentified=self.deidentified, key=self.uid_key,
+                                           software=f"xai-reports {self.ctx.software['xai_reports']}")
+        files, listed = {}, []
+        for n, (facts, data) in enumerate(objs, start=1):
+            files[f"evidence-{n}.dcm"] = data
+            listed.append({"file": f"case_{safe_name(case['id'])}.evidence-{n}.dcm", **facts})
+        record["pacs"] = {"secondary_captures": listed}
+        return files
 
     def finish(self, result, out_dir) -> None:
         """Write ``summary.json`` and ``manifest.json`` (every output, resumed ones included; signed when
@@ -308,7 +354,8 @@ class CaseReviewJob(BatchJob):
 def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews", *, profile: str | None = None,
                           images=None, card=None, formats=FORMATS, timestamp: datetime | None = None,
                           progress: bool = False, chunk_size: int = 1000, workers="auto", scheduler=None,
-                          resume: bool = True, key: bytes | None = None) -> CaseReviewSummary:
+                          resume: bool = True, key: bytes | None = None,
+                          architecture: str | None = None) -> CaseReviewSummary:
     """Write a clinician case-review sheet for each case.
 
     Runs on the batch engine (:mod:`xai_reports.batch`), as letters do: the
@@ -331,6 +378,8 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
             JPEG, or DICOM (a file, a multi-frame file, or a sub-folder holding one series; see
             :mod:`~xai_reports.documents.case_review.dicom`). DICOM identity comes from the header.
         card: model card path (default: next to the model).
+        architecture: the team's own ``"module:factory"`` building the network of a state dict; code is
+            imported only when named here (and the pack names the same), never from the pack alone.
         formats: any of ``"pdf"``, ``"html"``, ``"json"``.
         timestamp: inference time recorded on the sheets (default: when the batch
             started, UTC; a resumed batch keeps its first run's).
@@ -362,7 +411,7 @@ def generate_case_reviews(model, data, pack="healthcare", out_dir="case-reviews"
     from ...batch import run_batch
 
     job = CaseReviewJob(model, data, pack, profile=profile, images=images, card=card, formats=formats,
-                        timestamp=timestamp, key=key)
+                        timestamp=timestamp, key=key, architecture=architecture)
     run_batch(job, out_dir, chunk_size=chunk_size, workers=workers, scheduler=scheduler, resume=resume,
               progress=progress)
     return job.summary
@@ -407,7 +456,7 @@ def _dicom_facts(dimg, deidentified, key, source, row_no, case_id, column):
         raise InputError(exc.reason, file=source, row=row_no, column=column, record_id=case_id) from None
 
 
-def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=None):
+def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=None, scorer=None):
     col = spec.input.column
     if name is None or str(name).strip() == "":
         raise InputError("missing image file name", file=source, row=row_no, column=col, record_id=case_id)
@@ -423,7 +472,8 @@ def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=N
     try:
         if is_dicom(path):
             d = read_dicom(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels,
-                           window=window)
+                           window=window, slice_policy=spec.input.slice_policy, slice_scorer=scorer,
+                           slice_stack=spec.input.slice_stack)
             return d.image, d.flags, d.digest_bytes, d
         return (*read_image(path, height=spec.input.height, width=spec.input.width, channels=spec.input.channels),
                 None)

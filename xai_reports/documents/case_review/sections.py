@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ...io.outputs import canonical_json
-from .charts import probability_png
+from .charts import class_probabilities_png, probability_png
+from .heads import calibrator_from_dict, label_set, labelwise_qhats, multiclass_qhat, multiclass_set, per_class_metrics
 from .content import case_review_content
 from .privacy import format_date, patient_section
 from .uncertainty import PlattCalibrator, conformal_set, conformal_threshold, wilson_interval
@@ -112,9 +113,9 @@ class Context:
 
     @property
     def calibrator(self) -> PlattCalibrator:
-        """The model card's Platt calibrator (built once)."""
+        """The model card's calibrator (built once): Platt (two classes), temperature (softmax) or per label."""
         if not hasattr(self, "_cal"):
-            self._cal = PlattCalibrator.from_dict(self.card["calibration"])
+            self._cal = calibrator_from_dict(self.card["calibration"])
         return self._cal
 
 
@@ -126,9 +127,16 @@ class Cases:
         spec, card = ctx.spec, ctx.card
         cs = card["calibration_set"]
         self.level = spec.uncertainty_level
-        self.qhat = conformal_threshold(cs["p"], cs["y"], self.level)
+        self.head = getattr(spec, "head", "binary")   # specs built by hand (tests) are two-class
         self.threshold = spec.operating_threshold
-        self.overall = performance_metrics(card["holdout"]["p"], card["holdout"]["y"], self.threshold)
+        if self.head == "binary":
+            self.qhat = conformal_threshold(cs["p"], cs["y"], self.level)
+            self.overall = performance_metrics(card["holdout"]["p"], card["holdout"]["y"], self.threshold)
+        else:
+            self.qhat = (multiclass_qhat(cs["p"], cs["y"], self.level) if self.head == "multiclass"
+                         else labelwise_qhats(cs["p"], cs["y"], self.level))
+            self.overall = per_class_metrics(card["holdout"]["p"], card["holdout"]["y"], spec.classes,
+                                             head=self.head, threshold=self.threshold)
 
     def prepare(self, rows):  # pragma: no cover - abstract
         """Batched work for one chunk's cases (attributions, reference embeddings) before :meth:`record`."""
@@ -149,6 +157,8 @@ class Cases:
         above = p >= self.threshold
         cset = conformal_set([p], self.qhat, classes=tuple(spec.classes))[0]
         pct = round(self.level * 100)
+        name = ("isotonic regression" if self.ctx.card["calibration"].get("method") == "isotonic"
+                else "Platt scaling")
         return {
             "class": positive if above else negative,
             "headline": positive if above else negative,
@@ -159,8 +169,8 @@ class Cases:
             "above_text": spec.above_threshold, "below_text": spec.below_threshold,
             "interval": {"low": lo, "high": hi, "level": self.level,
                          "text": fmt_interval(lo, hi),
-                         "method": (f"{pct}% bootstrap percentile interval of the calibrated probability: Platt "
-                                    f"scaling refitted on {self.ctx.card['calibration']['n_bootstrap']} resamples "
+                         "method": (f"{pct}% bootstrap percentile interval of the calibrated probability: {name} "
+                                    f"refitted on {self.ctx.card['calibration']['n_bootstrap']} resamples "
                                     f"of the {len(self.ctx.card['calibration_set']['y'])} calibration cases "
                                     "(reflects calibration uncertainty, not all model uncertainty)")},
             "conformal": {"set": cset, "level": self.level, "qhat": self.qhat,
@@ -169,16 +179,94 @@ class Cases:
                                      f"(score 1 - p(true class), {len(self.ctx.card['calibration_set']['y'])} "
                                      "calibration cases)"),
                           "ambiguous": len(cset) > 1, "empty": not cset},
-            "calibration_text": (f"Platt scaling of the model score ({self.ctx.card['score']}) fitted on a "
-                                 "held-out calibration split"),
+            "calibration_text": (f"{name[0].upper() + name[1:]} of the model score ({self.ctx.card['score']}) fitted "
+                                 "on a held-out calibration split"),
             "chart": {"png": data_uri(probability_png(p, (lo, hi), self.threshold, positive=positive)),
                       "alt": (f"Probability scale from 0 to 1: calibrated probability of {positive} {fmt_probability(p)}, "
                               f"interval {fmt_interval(lo, hi)}, operating threshold {self.threshold:g}.")},
         }
 
+    def logits_output(self, z) -> tuple[float | list, dict]:
+        """``(score, output section)`` of a model's logits ``(K,)``, whatever the head."""
+        z = np.asarray(z, dtype=np.float64)
+        if self.head == "binary":
+            score = float(z[1] - z[0]) if z.size == 2 else float(z.reshape(-1)[0])
+            return score, self.output_section(score)
+        return [float(v) for v in z], self.multi_output_section(z)
+
+    def multi_output_section(self, z) -> dict:
+        """Output of a softmax model with 3+ classes or a multi-label model: every class with its calibrated
+        probability, interval and (per label) conformal set; the headline is the predicted class(es)."""
+        spec, cal, card = self.ctx.spec, self.ctx.calibrator, self.ctx.card
+        classes = list(spec.classes)
+        p = cal.predict(z[None])[0]
+        iv = cal.interval(z[None], level=self.level)[0]
+        pct = round(self.level * 100)
+        n_cal = len(card["calibration_set"]["y"])
+        rows = [{"class": c, "probability": float(p[k]), "text": fmt_probability(float(p[k])),
+                 "interval": [float(iv[k, 0]), float(iv[k, 1])], "interval_text": fmt_interval(*iv[k])}
+                for k, c in enumerate(classes)]
+        if self.head == "multiclass":
+            k = int(np.argmax(p))
+            cset = multiclass_set(p, self.qhat, classes)
+            for r in rows:
+                r["predicted"], r["in_set"] = r["class"] == classes[k], r["class"] in cset
+            predicted = [classes[k]]
+            meaning = (f"The most probable of the {len(classes)} classes is {classes[k]} "
+                       f"(calibrated probability {fmt_probability(float(p[k]))}).")
+            conformal = {"set": cset, "text": ("{" + ", ".join(cset) + "}") if cset else
+                         "{} (empty: no class fits the case at this coverage)",
+                         "ambiguous": len(cset) > 1, "empty": not cset, "qhat": self.qhat,
+                         "method": (f"split conformal prediction set, {pct}% coverage on exchangeable cases (score "
+                                    f"1 - p(true class), {n_cal} calibration cases)")}
+            cal_text = (f"temperature scaling of the model's logits (T = {cal.t_:.3g}) fitted on a held-out "
+                        "calibration split")
+            imethod = (f"{pct}% bootstrap percentile interval of each calibrated probability: temperature refitted "
+                       f"on {len(cal.boot_)} resamples of the {n_cal} calibration cases (reflects calibration "
+                       "uncertainty, not all model uncertainty)")
+            top = k
+        else:
+            predicted = [c for c, pk in zip(classes, p) if pk >= self.threshold]
+            sets = [label_set(float(pk), q) for pk, q in zip(p, self.qhat)]
+            for r, s_ in zip(rows, sets):
+                r["predicted"] = r["class"] in predicted
+                r["set"], r["set_text"] = s_, ("{" + ", ".join(s_) + "}") if s_ else "{} (no answer fits)"
+            undecided = [c for c, s_ in zip(classes, sets) if len(s_) != 1]
+            meaning = ((f"Labels at or above the threshold {self.threshold:g}: {', '.join(predicted)}." if predicted
+                        else f"No label reaches the threshold {self.threshold:g}.") +
+                       " Each label is judged on its own; several can be present.")
+            conformal = {"set": [c for c, s_ in zip(classes, sets) if "present" in s_], "per_label": dict(zip(classes, sets)),
+                         "text": "; ".join(f"{c}: {r['set_text']}" for c, r in zip(classes, rows)),
+                         "ambiguous": bool(undecided), "empty": any(not s_ for s_ in sets), "qhat": self.qhat,
+                         "method": (f"split conformal set per label, {pct}% coverage of each label on exchangeable "
+                                    f"cases ({n_cal} calibration cases)")}
+            cal_text = "Platt scaling of each label's logit, fitted on a held-out calibration split"
+            imethod = (f"{pct}% bootstrap percentile interval of each label's calibrated probability (Platt scaling "
+                       f"refitted on resamples of the {n_cal} calibration cases)")
+            top = int(np.argmax(p))
+        headline = (predicted[0] if self.head == "multiclass" else
+                    ("present: " + ", ".join(predicted)) if predicted else "no label at or above the threshold")
+        return {"head": self.head, "class": ", ".join(predicted) if predicted else "none", "headline": headline,
+                "predicted": predicted, "positive_class": classes[top], "rows": rows,
+                "probability": float(p[top]), "probability_text": fmt_probability(float(p[top])),
+                "threshold": self.threshold if self.head == "multilabel" else None,
+                "above_threshold": bool(predicted) if self.head == "multilabel" else None,
+                "meaning": meaning, "above_text": "", "below_text": "",
+                "interval": {"low": float(iv[top, 0]), "high": float(iv[top, 1]), "level": self.level,
+                             "text": fmt_interval(*iv[top]), "method": imethod},
+                "conformal": {**conformal, "level": self.level}, "calibration_text": cal_text,
+                "chart": {"png": data_uri(class_probabilities_png(rows, self.threshold if self.head == "multilabel"
+                                                                  else None)),
+                          "alt": "Calibrated probability of each class with its interval: " +
+                                 "; ".join(f"{r['class']} {r['text']} ({r['interval_text']})" for r in rows) + "."}}
+
     def performance_section(self, subgroup_value) -> dict:
         """Held-out performance at the operating threshold, overall and for the case's subgroup tertile."""
         card = self.ctx.card
+        if self.head != "binary":
+            return {"overall": None, "per_class": self.overall, "subgroup": None,
+                    "dataset": card["holdout"]["description"], "threshold": self.threshold,
+                    "trained": card["trained"], "limitations": list(self.ctx.spec.limitations)}
         return {"overall": self.overall, "subgroup": _subgroup(card, subgroup_value, self.threshold),
                 "dataset": card["holdout"]["description"], "threshold": self.threshold,
                 "trained": card["trained"], "limitations": list(self.ctx.spec.limitations)}
@@ -247,7 +335,11 @@ class Cases:
             "prediction": {"score": score, "probability": output["probability"],
                            "interval": [output["interval"]["low"], output["interval"]["high"]],
                            "conformal_set": output["conformal"]["set"], "threshold": self.threshold,
-                           "class": output["class"], "out_of_scope": document_parts["inputs"]["out_of_scope"]},
+                           "class": output["class"], "out_of_scope": document_parts["inputs"]["out_of_scope"],
+                           **({"head": output["head"], "predicted": output["predicted"],
+                               "probabilities": {r["class"]: r["probability"] for r in output["rows"]},
+                               "conformal_per_label": output["conformal"].get("per_label")}
+                              if output.get("rows") else {})},
             "explanation": explanation,
             "audit": audit,
             "document": {"kind": "case_review", "template": ctx.template, "pdf_created": created.isoformat(),
