@@ -77,6 +77,9 @@ def software_versions(kind: str) -> dict:
 # --- the batch ---------------------------------------------------------------------------------
 
 def _load(model, card_path, pack):
+    from .card import localize_model_and_card
+
+    model, card_path = localize_model_and_card(model, card_path)
     card = load_card(model, card_path)
     mid = card["pack_model"]
     hc = pack.spec.section("case_review")

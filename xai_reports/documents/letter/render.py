@@ -14,6 +14,7 @@ from pathlib import Path
 from ...batch.packref import PackHandle
 from ...errors import TemplateError
 from ...io.outputs import canonical_json
+from ...io.storage import is_url
 from ...packs import load_recorded_pack
 from ...render import (check_recorded_template, localized_template, render_record_files, template_fingerprint,
                        template_search_path)
@@ -92,7 +93,7 @@ class LetterRenderer:
 
     def __init__(self, pack, formats=FORMATS, templates=None):
         self.formats = tuple(formats)
-        self.templates = None if templates is None else [str(Path(t).resolve()) for t in
+        self.templates = None if templates is None else [t if is_url(t) else str(Path(t).resolve()) for t in
                                                          ([templates] if isinstance(templates, (str, Path))
                                                           else templates)]
         self._handle = PackHandle(pack)   # pickles as a reference: workers load (and check) their own
