@@ -59,7 +59,8 @@ def s3(batch_case, small_csv, tmp_path_factory):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "FSSPEC_S3_ENDPOINT_URL": endpoint}  # what worker processes read at import
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     old_conf = fsspec.config.conf.get("s3")
@@ -128,9 +129,10 @@ def test_a_pack_template_and_reference_in_the_bucket_write_the_same_letters_as_l
     assert "/tmp" not in json.dumps(rec["pack"])  # no private copy's path in the record
 
 
-def test_templates_prefix_overrides_the_pack(s3, batch_case, tmp_path):
+def test_templates_prefix_overrides_the_pack_in_a_worker_process(s3, batch_case, tmp_path):
+    """A pool worker gets the pack and the templates as URLs and copies both itself."""
     s = generate_letters(batch_case["model"], s3[2] / "tiny.csv", f"s3://{BUCKET}/packs/mybank", tmp_path / "o",
-                         templates=[f"s3://{BUCKET}/tpl"], decision_date=DATE, workers=0, formats=("html",))
+                         templates=[f"s3://{BUCKET}/tpl"], decision_date=DATE, workers=1, formats=("html",))
     assert s.letters == 5
     html = next((tmp_path / "o").glob("letter_*.html")).read_text(encoding="utf-8")
     assert "From-the-templates-prefix" in html and MARK not in html
@@ -173,7 +175,7 @@ def test_an_object_name_that_would_leave_the_copy_is_refused(s3):
 
 # -- the other commands: audit, counterfactuals ---------------------------------------------------------
 
-def test_counterfactuals_and_audit_read_model_data_pack_and_constraints_from_the_bucket(s3, batch_case, tmp_path):
+def test_counterfactuals_read_model_data_pack_and_constraints_from_the_bucket(s3, batch_case, tmp_path):
     from xai_reports.cli import main
 
     fs, _, local = s3
@@ -190,6 +192,12 @@ def test_counterfactuals_and_audit_read_model_data_pack_and_constraints_from_the
     status = pd.read_csv(tmp_path / "cf" / "status.csv")
     assert len(status) == 4
 
+
+
+def test_audit_reads_model_data_pack_and_reference_from_the_bucket(s3, batch_case, tmp_path):
+    from xai_reports.cli import main
+
+    fs, _, _ = s3
     labelled = batch_case["frame"].iloc[:120].copy()
     labelled["deny"] = (batch_case["p_deny"][:120] >= 0.5).astype(int)
     labelled.loc[labelled.index[:10], "deny"] = 1 - labelled["deny"].iloc[:10]  # both outcomes
@@ -201,6 +209,36 @@ def test_counterfactuals_and_audit_read_model_data_pack_and_constraints_from_the
                  "--reference", f"s3://{BUCKET}/in/ref.csv", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
     assert "mybank" in json.dumps(record)
+
+
+def test_case_review_reads_the_model_its_card_and_reference_set_from_the_bucket(s3, tmp_path):
+    from examples.healthcare.demo import DEMO_TIME, wdbc_demo_cases
+    from examples.healthcare.training import train_wdbc_model
+    from xai_reports.documents.case_review import generate_case_reviews
+
+    fs, _, _ = s3
+    m = train_wdbc_model(tmp_path / "m")
+    for f in (tmp_path / "m").iterdir():  # the model, <stem>.card.json and the card's reference set
+        fs.pipe_file(f"{BUCKET}/hc/{f.name}", f.read_bytes())
+    wdbc_demo_cases(3).to_csv(tmp_path / "cases.csv", index=False)
+    fs.pipe_file(f"{BUCKET}/hc/cases.csv", (tmp_path / "cases.csv").read_bytes())
+    kw = dict(formats=("json",), timestamp=DEMO_TIME, workers=0, profile="treatment")
+    remote = generate_case_reviews(f"s3://{BUCKET}/hc/wdbc_xgb.json", f"s3://{BUCKET}/hc/cases.csv", "healthcare",
+                                   tmp_path / "r", **kw)
+    local = generate_case_reviews(m["model"], tmp_path / "cases.csv", "healthcare", tmp_path / "l", **kw)
+    assert remote.sheets == local.sheets == 3
+    sheets = sorted(p.name for p in (tmp_path / "r").glob("case_*.json"))
+    assert len(sheets) == 3
+    for n in sheets:  # the same record, but for where the data was read from
+        a = (tmp_path / "r" / n).read_text(encoding="utf-8").replace(f"s3://{BUCKET}/hc/cases.csv", "cases.csv")
+        b = (tmp_path / "l" / n).read_text(encoding="utf-8").replace(str(tmp_path / "cases.csv"), "cases.csv")
+        assert a == b
+    fs.rm_file(f"{BUCKET}/hc/wdbc_xgb.card.json")
+    from xai_reports.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=f"s3://{BUCKET}/hc/wdbc_xgb.card.json"):
+        generate_case_reviews(f"s3://{BUCKET}/hc/wdbc_xgb.json", f"s3://{BUCKET}/hc/cases.csv", "healthcare",
+                              tmp_path / "r2", **kw)
 
 
 # -- credentials never printed, never recorded ------------------------------------------------------
