@@ -365,3 +365,27 @@ def test_a_worker_reads_only_the_row_groups_of_its_range_of_a_parquet_object(s3,
     fetched = sum(e - s for s, e in ranges)
     # the footer and two row groups of ten (plus block rounding), not the object
     assert len(data) > 700_000 and fetched < len(data) / 3, (fetched, len(data), ranges)
+
+
+def test_a_late_row_range_of_a_csv_is_the_same_rows_as_a_full_read(tmp_path, monkeypatch):
+    """A worker's range of a CSV (skipped to in large blocks) is exactly the full read's rows, with quoted
+    line breaks, doubled quotes and blank lines (which are not rows) before it."""
+    from xai_reports.batch import source
+    from xai_reports.batch.source import TableSource
+
+    lines = ["id,a,b"]
+    for i in range(40):
+        lines.append(f'{i},"two\nlines {i}","q""uote,{i}"' if i % 7 == 3 else f"{i},x{i},y{i}")
+        if i in (10, 25):
+            lines.append("")
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    src = TableSource(tmp_path / "t.csv")
+    full = pd.concat(list(src.chunks(1000)))
+    assert list(full["id"]) == [str(i) for i in range(40)]  # the oracle: 40 rows, blank lines dropped
+    for block in (1, 4, 20_000):
+        monkeypatch.setattr(source, "_SKIP_BLOCK", block)
+        for start in range(0, 41, 3):
+            for stop in (None, start + 5):
+                parts = list(src.chunks(3, start=start, stop=stop))
+                got = pd.concat(parts) if parts else full.iloc[:0]
+                assert got.equals(full.iloc[start:stop]) and list(got.index) == list(full.index[start:stop])

@@ -24,6 +24,7 @@ from ..io.storage import basename, is_remote, local_path, open_input, scrub, sha
 from ..io.tabular import check_id
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+_SKIP_BLOCK = 20_000  # rows per block when skipping to a worker's range of a CSV
 _READ_ERRORS = (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError)
 
 
@@ -319,6 +320,17 @@ class TableSource:
             else:
                 reader = pd.read_csv(self._open(), dtype=str, keep_default_na=False, chunksize=size)
                 with reader:
+                    # the rows before ``start`` (a worker's late range) are parsed in large blocks, not in
+                    # chunks of ``size``: pandas' cost per block dominates small chunks. (The parser's own
+                    # ``skiprows`` would count blank lines, which are not rows.)
+                    while pos < start:
+                        try:
+                            block = reader.get_chunk(min(_SKIP_BLOCK, start - pos))
+                        except StopIteration:
+                            return
+                        pos += len(block)
+                        if len(block) == 0:
+                            return
                     for part in reader:
                         n = len(part)
                         if pos + n > start:

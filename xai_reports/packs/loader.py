@@ -43,7 +43,7 @@ class LoadedPack:
     def __getattr__(self, item):
         # Delegate fields (name, version, features, finance, ...) to the spec.
         if item in ("spec", "files", "directory", "raw", "sha256", "_roots", "deprecations", "_written_as",
-                    "source_url"):
+                    "source_url", "_described", "_template_dirs"):
             raise AttributeError(item)
         return getattr(self.spec, item)
 
@@ -119,8 +119,12 @@ class LoadedPack:
     def describe(self) -> dict:
         """What a record says about its pack: name, version, SHA-256, files, and ``ref``: the shipped
         pack's name, or the resolved path of a custom pack's file (so ``verify`` and ``regenerate`` find it)."""
-        return {"name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
+        cached = self.__dict__.get("_described")  # asked for every record: the paths are resolved once
+        if cached is None:
+            cached = self.__dict__["_described"] = {
+                "name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
                 "files": [_shown_file(f) for f in self.files], "ref": pack_ref(self)}
+        return {**cached, "files": list(cached["files"])}
 
     def __repr__(self) -> str:
         return f"<pack {self.spec.name} {self.spec.version} ({self.files[-1]})>"
@@ -303,7 +307,7 @@ def _renamed(data: dict, file: Path, raw: _Raw) -> dict:
             raise PackError(exc.reason, file=file, key_path=_format_loc(exc.loc)) from None
     for w in caught:
         raw.deprecations.append(str(w.message))
-        warnings.warn(w.message, DeprecationWarning, stacklevel=4)
+        warnings.warn(w.message, DeprecationWarning, stacklevel=5)  # the caller of load_pack
     for k in data:
         found = kind_for_section(k) if isinstance(k, str) else None
         if found is not None:
@@ -416,6 +420,7 @@ def _load_remote(url: str) -> LoadedPack:
             raise PackError(f"no {file} under this prefix", file=folder)
         pack = _load_local(folder / file)
     pack.__dict__["source_url"] = f"{folder_url}/{file}"  # what workers load; records name it scrubbed
+    pack.__dict__.pop("_described", None)
     return pack
 
 
