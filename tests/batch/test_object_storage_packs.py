@@ -158,6 +158,26 @@ def test_a_bucket_pack_may_not_name_paths_outside_its_prefix(s3, tmp_path):
         load_pack(f"s3://{BUCKET}/packs/ext")
 
 
+def test_a_long_lived_worker_copies_a_changed_bucket_pack_again(s3, tmp_path):
+    """A worker's cached copy of a bucket pack that no longer matches the driver's hash is dropped and the
+    prefix copied again; a pack that really differs is still refused."""
+    from xai_reports.batch.packref import pack_in_worker
+    from xai_reports.packs import load_pack
+
+    fs, _, _ = s3
+    d = _pack_folder(tmp_path, "changing")
+    fs.put(str(d), f"{BUCKET}/packs/changing", recursive=True)
+    url = f"s3://{BUCKET}/packs/changing"
+    old = load_pack(url)  # this process now holds a copy
+    (d / "pack.yaml").write_text((d / "pack.yaml").read_text().replace('"2.0.0"', '"2.0.1"'))
+    fs.pipe_file(f"{BUCKET}/packs/changing/pack.yaml", (d / "pack.yaml").read_bytes())
+    new_sha = load_pack(d).sha256  # the driver's pack: the bucket's new content
+    assert new_sha != old.sha256
+    assert pack_in_worker(f"{url}/pack.yaml", new_sha).sha256 == new_sha
+    with pytest.raises(PackError, match="differs from the driver's"):
+        pack_in_worker(f"{url}/pack.yaml", "0" * 64)
+
+
 def test_an_object_name_that_would_leave_the_copy_is_refused(s3):
     import boto3
 

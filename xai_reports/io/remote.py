@@ -34,9 +34,8 @@ def _bad_name(rel: str) -> bool:
             or any(p in ("", ".", "..") for p in parts))
 
 
-@lru_cache(maxsize=32)
 def fetch_tree(url: str) -> Path:
-    """A local copy of the objects under the prefix ``url`` (cached per process).
+    """A local copy of the objects under the prefix ``url`` (cached per process: see :func:`forget_trees`).
 
     Returns:
         The local folder, named like the prefix's last part.
@@ -45,6 +44,17 @@ def fetch_tree(url: str) -> Path:
         InputError: nothing under the prefix, an object name that would leave the folder, a prefix over
             the size limits, or an unreadable store; naming the scrubbed URL.
     """
+    return _fetch_tree(url)
+
+
+def forget_trees() -> None:
+    """Drop the cached copies, so the next use copies the prefixes again (a long-lived worker whose copy of a
+    pack or template folder no longer matches the driver's, because the bucket's changed since)."""
+    _fetch_tree.cache_clear()
+
+
+@lru_cache(maxsize=32)
+def _fetch_tree(url: str) -> Path:
     label = scrub(url)
     fs, root = url_fs(url.rstrip("/"))
     root = root.rstrip("/")
@@ -150,5 +160,5 @@ def relabelled(local: Path, url: str):
         raise
 
 
-__all__ = ["fetch_tree", "local_folder", "local_file", "read_input_text", "parent_url", "relabelled",
+__all__ = ["fetch_tree", "forget_trees", "local_folder", "local_file", "read_input_text", "parent_url", "relabelled",
            "MAX_TREE_BYTES", "MAX_TREE_OBJECTS"]

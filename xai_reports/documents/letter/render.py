@@ -124,7 +124,15 @@ def _template_ok(name: str, sha256: str, pack_dirs: tuple, templates: tuple | No
 
 
 def _check_template(name, sha256, pack, templates):
-    if not _template_ok(name, sha256, tuple(map(str, pack.template_dirs())),
-                        None if templates is None else tuple(templates)):
+    def ok():
+        return _template_ok(name, sha256, tuple(map(str, pack.template_dirs())),
+                            None if templates is None else tuple(templates))
+
+    if not ok() and templates is not None and any(is_url(t) for t in templates):
+        from ...io.remote import forget_trees  # a stale copy of a bucket's templates: copy them again
+
+        forget_trees()
+        _template_ok.cache_clear()
+    if not ok():
         raise TemplateError(f"template '{name}' here differs from the one recorded (sha256 {sha256[:12]}); "
                             "every worker must have the same templates as the driver")
