@@ -261,6 +261,31 @@ def test_case_review_reads_the_model_its_card_and_reference_set_from_the_bucket(
                               tmp_path / "r2", **kw)
 
 
+def test_case_images_are_read_from_a_bucket_prefix(s3, tmp_path):
+    """``--images s3://...``: each case's image is copied while it is read, and reads as the local file does;
+    names that would leave the prefix, and missing objects, are row errors naming the case."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from xai_reports.documents.case_review.job import _read_case_image
+
+    fs, _, _ = s3
+    rng = np.random.default_rng(1)
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(rng.integers(0, 256, (12, 10), dtype=np.uint8)).save(tmp_path / "imgs" / "c1.png")
+    fs.put(str(tmp_path / "imgs"), f"{BUCKET}/imgs", recursive=True)
+    spec = SimpleNamespace(input=SimpleNamespace(column="image", height=12, width=10, channels=1))
+    here = _read_case_image("c1.png", tmp_path / "imgs", spec, "cases.csv", 3, "C1")
+    there = _read_case_image("c1.png", f"s3://{BUCKET}/imgs", spec, "cases.csv", 3, "C1")
+    assert np.array_equal(here[0], there[0]) and here[1:3] == there[1:3] and here[2]
+    for name, why in (("../packs/mybank/pack.yaml", "no absolute path, no '..'"), ("nothere.png", "not found")):
+        with pytest.raises(InputError, match=why) as e:
+            _read_case_image(name, f"s3://{BUCKET}/imgs", spec, "cases.csv", 4, "C2")
+        assert e.value.row == 4 and e.value.record_id == "C2"
+
+
 # -- credentials never printed, never recorded ------------------------------------------------------
 
 def _run_cli(argv, capsys):

@@ -55,6 +55,12 @@ def forget_trees() -> None:
 
 @lru_cache(maxsize=32)
 def _fetch_tree(url: str) -> Path:
+    tmp = tempfile.mkdtemp(prefix="xai-reports-")
+    atexit.register(shutil.rmtree, tmp, True)
+    return _copy_tree(url, Path(tmp))
+
+
+def _copy_tree(url: str, tmp: Path) -> Path:
     label = scrub(url)
     fs, root = url_fs(url.rstrip("/"))
     root = root.rstrip("/")
@@ -82,8 +88,6 @@ def _fetch_tree(url: str) -> Path:
     if len(files) > MAX_TREE_OBJECTS or sum(f[2] for f in files) > MAX_TREE_BYTES:
         raise InputError(f"more than {MAX_TREE_OBJECTS} objects or {MAX_TREE_BYTES >> 20} MiB under this prefix; "
                          "give the folder of the pack or templates itself", file=label)
-    tmp = tempfile.mkdtemp(prefix="xai-reports-")
-    atexit.register(shutil.rmtree, tmp, True)
     folder = Path(tmp) / (basename(url) or "folder")
     for key, rel, _ in files:
         target = folder.joinpath(*rel.split("/"))
@@ -111,6 +115,29 @@ def local_file(x, folder: Path | None = None):
     with fh, open(target, "wb") as out:
         shutil.copyfileobj(fh, out, 1 << 22)
     return target
+
+
+@contextmanager
+def local_copy(url: str):
+    """Inside the block, a private local copy of the object ``url``, or of the objects under it when ``url`` is
+    a prefix (a DICOM series); removed after the block.
+
+    Raises:
+        InputError: nothing at ``url``, or what :func:`fetch_tree` refuses; naming the scrubbed URL.
+    """
+    fs, path = url_fs(url)
+    tmp = tempfile.mkdtemp(prefix="xai-reports-")
+    try:
+        try:
+            info = fs.info(path)
+        except FileNotFoundError:
+            raise InputError("not found", file=scrub(url)) from None
+        if info.get("type") == "directory":
+            yield _copy_tree(url, Path(tmp))
+        else:
+            yield local_file(url, Path(tmp))
+    finally:
+        shutil.rmtree(tmp, True)
 
 
 def read_input_text(x, *, limit: int = 16 << 20) -> str:
@@ -160,5 +187,5 @@ def relabelled(local: Path, url: str):
         raise
 
 
-__all__ = ["fetch_tree", "forget_trees", "local_folder", "local_file", "read_input_text", "parent_url", "relabelled",
+__all__ = ["fetch_tree", "forget_trees", "local_copy", "local_folder", "local_file", "read_input_text", "parent_url", "relabelled",
            "MAX_TREE_BYTES", "MAX_TREE_OBJECTS"]
