@@ -312,8 +312,9 @@ def test_a_token_in_the_endpoint_is_not_in_the_error(s3, batch_case, tmp_path, c
     import fsspec
     import s3fs
 
-    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": "http://127.0.0.1:9/?X-Amz-Security-Token=TOKSECRET",
-                                                   "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})
+    monkeypatch.setitem(fsspec.config.conf, "s3", {
+        "endpoint_url": "http://127.0.0.1:9/?X-Amz-Security-Token=TOKSECRET",
+        "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})
     s3fs.S3FileSystem.clear_instance_cache()
     try:
         code, err = _run_cli(["letters", "--pack", "finance_hmda_example", "--model",

@@ -70,8 +70,8 @@ def _copy_tree(url: str, tmp: Path) -> Path:
     except FileNotFoundError:
         found = {}
     except Exception as exc:  # noqa: BLE001 - a backend's own errors (permissions, endpoint, DNS)
-        raise InputError(f"cannot list this folder ({type(exc).__name__}: {scrub(str(exc).splitlines()[0] if str(exc) else '')})",
-                         file=label) from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"cannot list this folder ({type(exc).__name__}: {scrub(first)})", file=label) from None
     files = []
     for key, info in sorted(found.items()):
         if info.get("type") == "directory" or key.endswith("/"):
@@ -187,5 +187,6 @@ def relabelled(local: Path, url: str):
         raise
 
 
-__all__ = ["fetch_tree", "forget_trees", "local_copy", "local_folder", "local_file", "read_input_text", "parent_url", "relabelled",
+__all__ = ["fetch_tree", "forget_trees", "local_copy", "local_folder", "local_file", "read_input_text", "parent_url",
+           "relabelled",
            "MAX_TREE_BYTES", "MAX_TREE_OBJECTS"]

@@ -110,9 +110,6 @@ def load_card(model_path, card_path=None) -> ModelCard:
     return ModelCard(data=data, path=path, sha256=sha256_file(path), reference=reference)
 
 
-__all__ = ["ModelCard", "load_card", "write_card", "card_path_for", "sha256_file", "CARD_SCHEMA"]
-
-
 def localize_model_and_card(model, card=None):
     """``(model, card)`` as local paths: a model, card or card's reference set on object storage is copied
     into one private folder, keeping the layout the card names (``<stem>.card.json`` and its reference
@@ -127,11 +124,12 @@ def localize_model_and_card(model, card=None):
 
     if not isinstance(model, (str, Path)) or not (is_remote(model) or (card is not None and is_remote(card))):
         return model, card
+    import atexit
     import shutil
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="xai-reports-"))
-    __import__("atexit").register(shutil.rmtree, folder, True)
+    atexit.register(shutil.rmtree, folder, True)
     card_url = card if card is not None else (
         f"{parent_url(model)}/{Path(basename(model)).stem}.card.json" if is_remote(model) else None)
     try:
@@ -151,3 +149,7 @@ def localize_model_and_card(model, card=None):
         raise
     except XaiReportsError as exc:
         raise ModelLoadError(scrub(str(exc))) from None
+
+
+__all__ = ["ModelCard", "load_card", "write_card", "card_path_for", "sha256_file", "CARD_SCHEMA",
+           "localize_model_and_card"]
