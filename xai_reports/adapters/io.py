@@ -15,7 +15,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ..errors import ModelLoadError, UnsafeModelError
+from ..errors import ModelLoadError, UnsafeModelError, XaiReportsError
 from ._library import library_reason
 from .wrap import wrap_model
 
@@ -57,6 +57,19 @@ def load_model(path, *, architecture=None, feature_names=None, trusted=None, **a
         UnsafeModelError: a pickle/joblib file.
         ModelLoadError: a missing, empty or unreadable file.
     """
+    from ..io.storage import is_remote
+
+    if is_remote(path):  # s3://... : a private local copy, errors naming the URL without credentials
+        from ..io.remote import local_file, relabelled
+        from ..io.storage import scrub
+
+        try:
+            local = local_file(str(path))
+        except XaiReportsError as exc:
+            raise ModelLoadError(scrub(str(exc))) from None
+        with relabelled(local, str(path)):
+            return load_model(local, architecture=architecture, feature_names=feature_names, trusted=trusted,
+                              **adapter_options)
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"{path}: model file not found")

@@ -21,9 +21,16 @@ def pack_in_worker(ref: str, sha256: str):
     Raises:
         PackError: the pack here differs from the driver's.
     """
+    from ..io.storage import is_remote, scrub
+
     pack = load_pack(ref)
+    if pack.sha256 != sha256 and is_remote(ref):  # a stale copy of a bucket's pack (this worker outlived it)
+        from ..io.remote import forget_trees
+
+        forget_trees()
+        pack = load_pack(ref)
     if pack.sha256 != sha256:
-        raise PackError(f"pack '{ref}' on this worker differs from the driver's (sha256 {pack.sha256[:12]} "
+        raise PackError(f"pack '{scrub(ref)}' on this worker differs from the driver's (sha256 {pack.sha256[:12]} "
                         f"!= {sha256[:12]}); install the same pack on every worker")
     return pack
 
@@ -40,7 +47,8 @@ class PackHandle:
 
     def __init__(self, pack):
         self._pack = pack
-        self.ref = pack_ref(pack)
+        # a pack on object storage travels as its URL (each worker copies the prefix once)
+        self.ref = pack.__dict__.get("source_url") or pack_ref(pack)
         self.sha256 = pack.sha256
 
     def __getstate__(self):

@@ -24,6 +24,7 @@ from ..io.storage import basename, is_remote, local_path, open_input, scrub, sha
 from ..io.tabular import check_id
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+_SKIP_BLOCK = 20_000  # rows per block when skipping to a worker's range of a CSV
 _READ_ERRORS = (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError)
 
 
@@ -92,6 +93,7 @@ class TableSource:
             self.frame = None
             self.label = label or str(data)
         self._scan: Scan | None = None
+        self._columns: list[str] | None = None  # the header, read once
 
     @property
     def name(self) -> str:
@@ -108,8 +110,8 @@ class TableSource:
 
     def _open(self):
         """The file to read: a local path, or a file object over the URL (read in blocks)."""
-        if self.url is not None:
-            return open_input(self.url)[0]
+        if self.url is not None:  # Parquet: the reader's own ranged reads (footer, column chunks), no read-ahead
+            return open_input(self.url, cache_type="none" if self.is_parquet else None)[0]
         return self.path
 
     # -- checks ----------------------------------------------------------------
@@ -144,6 +146,8 @@ class TableSource:
         """
         if self.frame is not None:
             return self._clean_columns(self.frame.columns)
+        if self._columns is not None:
+            return list(self._columns)
         self._check_file()
         try:
             if self.is_parquet:
@@ -160,7 +164,8 @@ class TableSource:
             if type(exc).__module__.startswith("pyarrow"):
                 raise self._cannot_read(exc) from None
             raise
-        return self._clean_columns(names)
+        self._columns = self._clean_columns(names)
+        return list(self._columns)
 
     def scan(self, *, id_column: str | None = None, raise_duplicates: bool = True) -> Scan:
         """A first pass over the whole file: row count, and the decision ids checked for duplicates.
@@ -258,12 +263,12 @@ class TableSource:
         if stop is None:
             yield from self._chunks(size, start=start)
             return
-        for part in self._chunks(size, start=start):
+        for part in self._chunks(size, start=start, stop=stop):
             if part.index[0] >= stop:
                 return
             yield part.iloc[:max(0, stop - int(part.index[0]))] if part.index[-1] >= stop else part
 
-    def _chunks(self, size: int, *, start: int = 0) -> Iterator[pd.DataFrame]:
+    def _chunks(self, size: int, *, start: int = 0, stop: int | None = None) -> Iterator[pd.DataFrame]:
         """Yield the rows ``size`` at a time, each chunk indexed by file-global row position.
 
         CSV values are strings exactly as written (no NA conversion); Parquet
@@ -273,6 +278,7 @@ class TableSource:
         Args:
             size: rows per chunk (>= 1).
             start: skip the rows before this 0-based position.
+            stop: a Parquet file's row groups from this position on are not read (the caller cuts the rows).
         """
         if size < 1:
             raise ValueError("chunk size must be at least 1")
@@ -294,6 +300,14 @@ class TableSource:
                 groups = list(range(pf.metadata.num_row_groups))
                 while groups and pos + pf.metadata.row_group(groups[0]).num_rows <= start:
                     pos += pf.metadata.row_group(groups.pop(0)).num_rows  # row groups before start: skipped
+                if stop is not None:  # and those after stop (the reader would fetch every group it is given)
+                    first, keep = pos, []
+                    for g in groups:
+                        if first >= stop:
+                            break
+                        keep.append(g)
+                        first += pf.metadata.row_group(g).num_rows
+                    groups = keep
                 for batch in (pf.iter_batches(batch_size=size, row_groups=groups) if groups else ()):
                     n = batch.num_rows
                     if pos + n > start:
@@ -306,6 +320,17 @@ class TableSource:
             else:
                 reader = pd.read_csv(self._open(), dtype=str, keep_default_na=False, chunksize=size)
                 with reader:
+                    # the rows before ``start`` (a worker's late range) are parsed in large blocks, not in
+                    # chunks of ``size``: pandas' cost per block dominates small chunks. (The parser's own
+                    # ``skiprows`` would count blank lines, which are not rows.)
+                    while pos < start:
+                        try:
+                            block = reader.get_chunk(min(_SKIP_BLOCK, start - pos))
+                        except StopIteration:
+                            return
+                        pos += len(block)
+                        if len(block) == 0:
+                            return
                     for part in reader:
                         n = len(part)
                         if pos + n > start:

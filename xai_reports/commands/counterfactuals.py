@@ -43,28 +43,31 @@ def run(args):
     from ..io.tabular import check_frame, check_model_types, read_table
 
     from ..io.outputs import check_writable_dir
+    from ..io.remote import read_input_text
+    from ..io.storage import scrub
 
     check_writable_dir(args.out)
     pack = load_pack(args.pack)
     adapter = load_model(args.model)
     features = list(adapter.feature_names or [])
     if not features:
-        raise InputError("the model does not carry feature names", file=args.model)
+        raise InputError("the model does not carry feature names", file=scrub(args.model))
     undeclared = [f for f in features if f not in pack.features]
     if undeclared:
         raise InputError(f"the model uses feature(s) {undeclared} that pack '{pack.name}' does not declare",
-                         file=args.model, column=undeclared[0])
-    check_model_types(adapter, pack, features, model_file=args.model)
+                         file=scrub(args.model), column=undeclared[0])
+    check_model_types(adapter, pack, features, model_file=scrub(args.model))
     constraints = None
-    if args.constraints:
+    if args.constraints:  # a path or a URL
+        text = read_input_text(args.constraints)
         try:
-            constraints = yaml.safe_load(Path(args.constraints).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(f"cannot read constraints ({type(exc).__name__})", file=args.constraints) from None
+            constraints = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"cannot read constraints ({type(exc).__name__})", file=scrub(args.constraints)) from None
         if not isinstance(constraints, dict):
-            raise InputError("constraints file must hold a mapping", file=args.constraints)
+            raise InputError("constraints file must hold a mapping", file=scrub(args.constraints))
     df = read_table(args.data)
-    checked = check_frame(df, pack, features, source=args.data, id_column=args.id_column)
+    checked = check_frame(df, pack, features, source=scrub(args.data), id_column=args.id_column)
     if checked.errors:
         raise checked.errors[0]
     X = checked.X.copy()
@@ -72,7 +75,7 @@ def run(args):
     background = None
     if args.reference:
         ref = read_table(args.reference)
-        rc = check_frame(ref, pack, features, source=args.reference,
+        rc = check_frame(ref, pack, features, source=scrub(args.reference),
                          allowed_extra=[c for c in ref.columns if c not in pack.features])
         if rc.errors:
             raise rc.errors[0]

@@ -27,6 +27,7 @@ from ..errors import InputError
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@")
+READ_BLOCK = 8 << 20  # bytes fetched per request when streaming an object (CSV blocks, Parquet row groups)
 ATOMIC_PUT = {"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az"}  # one request writes a whole object
 
 
@@ -49,19 +50,17 @@ def local_path(x) -> Path:
     return Path(x)
 
 
+_ANY_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s/'\"<>@]*@)?([^\s?#'\"<>]*)([?#][^\s'\"<>]*)?")
+_SECRET_PAIR = re.compile(r"(?i)\b((?:aws_)?(?:secret[_-]?access[_-]?key|session[_-]?token|access[_-]?token|"
+                          r"sas[_-]?token|account[_-]?key|password|signature|sig)\s*[=:]\s*)(['\"]?)[^\s'\",;&)]+")
+
+
 def scrub(text) -> str:
-    """``text`` (a URL or a message) without credentials: no ``user:password@``, no query string
-    (signed URLs carry their keys there)."""
-    s = str(text)
-    out = []
-    for word in re.split(r"(\s+)", s):
-        if _URL.match(word.strip("'\"(")):
-            lead = word[:len(word) - len(word.lstrip("'\"("))]
-            w = _USERINFO.sub(r"\1", word[len(lead):])
-            w = re.sub(r"\?[^\s'\"]*", "", w, count=1)
-            word = lead + w
-        out.append(word)
-    return "".join(out)
+    """``text`` (a URL or a message) without credentials: every URL in it loses its ``user:password@``
+    and its query string and fragment (signed URLs and endpoints carry keys and tokens there), and
+    ``secret_access_key=...``-like pairs lose their value."""
+    s = _ANY_URL.sub(lambda m: m.group(1) + m.group(3), str(text))
+    return _SECRET_PAIR.sub(lambda m: m.group(1) + m.group(2) + "***", s)
 
 
 def _first_line(exc) -> str:
@@ -83,8 +82,9 @@ def url_fs(url: str):
         raise InputError(f"cannot use this URL ({_first_line(exc)})", file=scrub(url)) from None
 
 
-def open_input(url: str):
-    """``(file object, size)`` of an object to read (in blocks, not whole).
+def open_input(url: str, *, cache_type: str | None = None):
+    """``(file object, size)`` of an object to read (in blocks, not whole). ``cache_type="none"``: each read
+    is one ranged request (Parquet, whose reader asks for exactly the column chunks it needs).
 
     Raises:
         InputError: missing or unreadable object, naming the scrubbed URL.
@@ -98,7 +98,8 @@ def open_input(url: str):
         raise InputError(f"cannot read ({type(exc).__name__}: {_first_line(exc)})", file=scrub(url)) from None
     if info.get("type") == "directory":
         raise InputError("is a folder, expected a file", file=scrub(url))
-    return fs.open(path, "rb"), int(info.get("size") or 0)
+    opts = {} if cache_type is None else {"cache_type": cache_type}
+    return fs.open(path, "rb", block_size=READ_BLOCK, **opts), int(info.get("size") or 0)
 
 
 def basename(x) -> str:
@@ -270,4 +271,4 @@ def write_output(out, name: str, data: bytes | str) -> None:
 
 
 __all__ = ["is_url", "is_remote", "local_path", "scrub", "url_fs", "open_input", "sha256_url", "fetch_to_local",
-           "basename", "RemoteDir", "output_dir", "write_output", "ATOMIC_PUT"]
+           "basename", "RemoteDir", "output_dir", "write_output", "ATOMIC_PUT", "READ_BLOCK"]

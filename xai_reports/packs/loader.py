@@ -42,7 +42,8 @@ class LoadedPack:
 
     def __getattr__(self, item):
         # Delegate fields (name, version, features, finance, ...) to the spec.
-        if item in ("spec", "files", "directory", "raw", "sha256", "_roots", "deprecations", "_written_as"):
+        if item in ("spec", "files", "directory", "raw", "sha256", "_roots", "deprecations", "_written_as",
+                    "source_url", "_described", "_template_dirs"):
             raise AttributeError(item)
         return getattr(self.spec, item)
 
@@ -118,8 +119,12 @@ class LoadedPack:
     def describe(self) -> dict:
         """What a record says about its pack: name, version, SHA-256, files, and ``ref``: the shipped
         pack's name, or the resolved path of a custom pack's file (so ``verify`` and ``regenerate`` find it)."""
-        return {"name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
+        cached = self.__dict__.get("_described")  # asked for every record: the paths are resolved once
+        if cached is None:
+            cached = self.__dict__["_described"] = {
+                "name": self.spec.name, "version": self.spec.version, "sha256": self.sha256,
                 "files": [_shown_file(f) for f in self.files], "ref": pack_ref(self)}
+        return {**cached, "files": list(cached["files"])}
 
     def __repr__(self) -> str:
         return f"<pack {self.spec.name} {self.spec.version} ({self.files[-1]})>"
@@ -138,6 +143,11 @@ def _shown_file(f) -> str:
 def pack_ref(pack) -> str:
     """How a record refers to ``pack``: a shipped pack's name (derived shipped packs included, so the
     reference does not depend on where the installation lies), else the resolved path of the pack's file."""
+    url = pack.__dict__.get("source_url") if isinstance(pack, LoadedPack) else None
+    if url:
+        from ..io.storage import scrub
+
+        return scrub(url)  # a pack on object storage: its URL, without credentials
     f = Path(pack.files[-1]).resolve()
     if f.parent.parent == domains_dir().resolve() and f.name == "pack.yaml":
         return f.parent.name  # a shipped pack: workers and verify resolve it in their own installation
@@ -297,7 +307,7 @@ def _renamed(data: dict, file: Path, raw: _Raw) -> dict:
             raise PackError(exc.reason, file=file, key_path=_format_loc(exc.loc)) from None
     for w in caught:
         raw.deprecations.append(str(w.message))
-        warnings.warn(w.message, DeprecationWarning, stacklevel=4)
+        warnings.warn(w.message, DeprecationWarning, stacklevel=5)  # the caller of load_pack
     for k in data:
         found = kind_for_section(k) if isinstance(k, str) else None
         if found is not None:
@@ -385,6 +395,36 @@ def load_pack(name_or_path) -> LoadedPack:
     """
     if isinstance(name_or_path, LoadedPack):
         return name_or_path
+    from ..io.storage import is_remote
+
+    if is_remote(name_or_path):
+        return _load_remote(str(name_or_path))
+    return _load_local(name_or_path)
+
+
+def _load_remote(url: str) -> LoadedPack:
+    """A pack on object storage: ``s3://bucket/packs/mybank`` (a folder holding ``pack.yaml``) or
+    ``.../mybank/custom.yaml``. The prefix is copied into a private folder (:func:`~xai_reports.io.remote.fetch_tree`)
+    and loaded from there, so its paths are confined to the prefix as a local pack's are to its folder."""
+    from ..io.remote import fetch_tree, parent_url, relabelled
+    from ..io.storage import basename
+
+    name = basename(url)
+    if name.lower().endswith((".yaml", ".yml")):
+        folder_url, file = parent_url(url), name
+    else:
+        folder_url, file = url.split("?", 1)[0].rstrip("/"), "pack.yaml"
+    folder = fetch_tree(folder_url)
+    with relabelled(folder, folder_url):
+        if not (folder / file).is_file():
+            raise PackError(f"no {file} under this prefix", file=folder)
+        pack = _load_local(folder / file)
+    pack.__dict__["source_url"] = f"{folder_url}/{file}"  # what workers load; records name it scrubbed
+    pack.__dict__.pop("_described", None)
+    return pack
+
+
+def _load_local(name_or_path) -> LoadedPack:
     file = _resolve_pack_file(name_or_path)
     roots: dict = {}
     loaded = _load_raw(file, roots=roots)

@@ -92,6 +92,9 @@ def template_search_path(pack_dirs, templates=None) -> TemplateSearchPath:
         user = [templates]
     else:
         user = list(templates)
+    from ..io.remote import local_folder
+
+    user = [local_folder(str(d)) for d in user]  # a URL (s3://...): its private local copy
     for d in user:
         if not Path(d).is_dir():
             raise TemplateError(f"template folder '{d}' not found (or not a folder)")

@@ -4,12 +4,20 @@ description, limitations, monitoring, sign-off and the reproducibility appendix 
 from __future__ import annotations
 
 from ...errors import PackError
-from ...io.outputs import sha256_file
+from ...io.outputs import sha256_file as _sha256_local
+from ...io.storage import basename, is_remote, sha256_url
 from ..blocks import (bullet_list, cell, fixed, is_nan, jsonable, key_value_table, paragraph, percent, subheading,
                       table)
 from .context import AuditContext, sha256_frame, software_versions
 from .data import describe_trees, tree_summary
 from .report import SEVERITY_ORDER, AuditReport
+
+
+
+def sha256_file(path) -> str:
+    """SHA-256 of a local file or of an object (a URL), read in blocks."""
+    return sha256_url(path)[0] if is_remote(path) else _sha256_local(path)
+
 
 # ----------------------------------------------------------------------------- assembly
 _BUILTIN_NOT_REVIEWED = [
@@ -219,7 +227,7 @@ def assemble(c: AuditContext, built: dict) -> AuditReport:
     appendix_rows = [("Model SHA-256 (canonical)", model_hash)]
     if file_hash:
         appendix_rows.append((f"Model file {c.model_path.name}", file_hash))
-    appendix_rows += [(f"Data {c.data_path.name if c.data_path else '(DataFrame, as CSV)'}", data_hash)]
+    appendix_rows += [(f"Data {basename(c.data_path) if c.data_path else '(DataFrame, as CSV)'}", data_hash)]
     if ref_hash:
         appendix_rows.append(("Reference data", ref_hash))
     appendix_rows += [("Pack " + " + ".join(c.pack.describe()["files"]) + " (merged)", c.pack.sha256),

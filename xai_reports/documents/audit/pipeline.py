@@ -75,8 +75,11 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
 
         settings = AuditSettings()
     if isinstance(model, (str, Path)):
-        model_path = Path(model)
-        adapter = load_model(model_path)
+        from ...io.remote import local_file, relabelled
+
+        model_path = Path(local_file(str(model)))  # a URL: a private copy keeping the object's name
+        with relabelled(model_path, str(model)):
+            adapter = load_model(model_path)
     else:
         model_path = None
         adapter = wrap_model(model)
@@ -84,7 +87,9 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
         raise InputError(f"the audit report is for binary classifiers; {adapter!r} is not a classifier")
     features = declared_model_features(adapter, pack, model_path)
 
-    source = str(data) if isinstance(data, (str, Path)) else "<DataFrame>"
+    from ...io.storage import scrub
+
+    source = scrub(str(data)) if isinstance(data, (str, Path)) else "<DataFrame>"  # no credentials in records
     raw = read_table(data) if isinstance(data, (str, Path)) else data.astype(object).reset_index(drop=True)
     if target not in raw.columns:
         raise InputError(f"target column '{target}' is not in the data (columns: {', '.join(map(str, raw.columns))})",
@@ -148,7 +153,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
     ref_X = None
     ref_source = None
     if reference is not None:
-        ref_source = str(reference) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
+        ref_source = scrub(str(reference)) if isinstance(reference, (str, Path)) else "<reference DataFrame>"
         ref_df = read_table(reference) if isinstance(reference, (str, Path)) else reference.astype(object)
         ref_checked = check_frame(ref_df, pack, features, source=ref_source,
                                   allowed_extra=[c for c in ref_df.columns if c not in features])
@@ -198,8 +203,7 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
                        favorable_is_negative=favorable_is_negative, features=features, protected=protected,
                        protected_source=protected_source, groups=groups, raw=raw, raw_ok=raw_ok, target=target,
                        source=source, bad_rows=bad_rows, ref_X=ref_X, ref_source=ref_source, model_path=model_path,
-                       data_path=Path(data) if isinstance(data, (str, Path)) else None,
-                       reference_path=Path(reference) if isinstance(reference, (str, Path)) else None,
+                       data_path=_path_or_url(data), reference_path=_path_or_url(reference),
                        date=when, date_source=date_source, model_name=model_name, seed=settings.seed, bands=bands,
                        words=audit_wording(spec))
 
@@ -236,3 +240,12 @@ def audit(model, data, pack="finance", *, target: str, out=None, protected=None,
     if out is not None:
         report.save(out)
     return report
+
+
+def _path_or_url(x):
+    """A file input as the report hashes and names it: a local ``Path``, a URL string, or ``None``."""
+    from ...io.storage import is_remote
+
+    if not isinstance(x, (str, Path)):
+        return None
+    return str(x) if is_remote(x) else Path(x)

@@ -110,4 +110,46 @@ def load_card(model_path, card_path=None) -> ModelCard:
     return ModelCard(data=data, path=path, sha256=sha256_file(path), reference=reference)
 
 
-__all__ = ["ModelCard", "load_card", "write_card", "card_path_for", "sha256_file", "CARD_SCHEMA"]
+def localize_model_and_card(model, card=None):
+    """``(model, card)`` as local paths: a model, card or card's reference set on object storage is copied
+    into one private folder, keeping the layout the card names (``<stem>.card.json`` and its reference
+    set beside the model). Local paths are returned as they are.
+
+    Raises:
+        ModelLoadError: an object that cannot be read, or a card naming a reference set outside its folder.
+    """
+    from ...errors import XaiReportsError
+    from ...io.remote import local_file, parent_url
+    from ...io.storage import basename, is_remote, scrub
+
+    if not isinstance(model, (str, Path)) or not (is_remote(model) or (card is not None and is_remote(card))):
+        return model, card
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="xai-reports-"))
+    atexit.register(shutil.rmtree, folder, True)
+    card_url = card if card is not None else (
+        f"{parent_url(model)}/{Path(basename(model)).stem}.card.json" if is_remote(model) else None)
+    try:
+        local_model = local_file(str(model), folder)
+        if card_url is None or not is_remote(card_url):
+            return local_model, card if card is not None else card_path_for(model)
+        local_card = local_file(card_url, folder)
+        try:
+            ref = json.loads(local_card.read_text(encoding="utf-8"))["reference"]["file"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return local_model, local_card  # load_card says what is wrong with it
+        if not isinstance(ref, str) or ref != basename(ref) or ref in ("", ".", "..") or "\\" in ref:
+            raise ModelLoadError(f"{scrub(card_url)}: the card's reference set {ref!r} is not a file beside it")
+        local_file(f"{parent_url(card_url)}/{ref}", folder)
+        return local_model, local_card
+    except ModelLoadError:
+        raise
+    except XaiReportsError as exc:
+        raise ModelLoadError(scrub(str(exc))) from None
+
+
+__all__ = ["ModelCard", "load_card", "write_card", "card_path_for", "sha256_file", "CARD_SCHEMA",
+           "localize_model_and_card"]

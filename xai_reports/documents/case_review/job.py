@@ -23,7 +23,7 @@ from ...adapters import load_model
 from ...batch import BatchJob, ChunkPlan, Doc, RunSummary, TableSource
 from ...errors import InputError, PackError, TemplateError
 from ...io.outputs import canonical_json, inside, safe_name
-from ...io.storage import output_dir, write_output
+from ...io.storage import is_remote, output_dir, scrub, write_output
 from ...packs import load_pack
 from ...render import render_record_files, template_fingerprint
 from ...io.tabular import check_frame
@@ -77,6 +77,9 @@ def software_versions(kind: str) -> dict:
 # --- the batch ---------------------------------------------------------------------------------
 
 def _load(model, card_path, pack, architecture=None):
+    from .card import localize_model_and_card
+
+    model, card_path = localize_model_and_card(model, card_path)
     card = load_card(model, card_path)
     mid = card["pack_model"]
     hc = pack.spec.section("case_review")
@@ -186,9 +189,17 @@ class CaseReviewJob(BatchJob):
         if self.kind == "image":
             if images is None:
                 raise InputError("this is an image model: pass the folder of the case images (--images DIR)")
-            images = Path(images)
-            if not images.is_dir():
-                raise InputError("image folder not found", file=images)
+            if is_remote(images):  # a prefix on object storage: each case's image is copied when it is read
+                from ...io.storage import url_fs
+
+                fs, prefix = url_fs(str(images))
+                if not fs.isdir(prefix):
+                    raise InputError("image folder not found", file=scrub(images))
+                images = str(images).rstrip("/")
+            else:
+                images = Path(images)
+                if not images.is_dir():
+                    raise InputError("image folder not found", file=images)
         self.pack, self.formats, self.images = pack, formats, images
         self.features = list(self.spec.features)
         self.id_column = pack.spec.columns.id
@@ -223,7 +234,8 @@ class CaseReviewJob(BatchJob):
                 "template": self.ctx.template["sha256"], "data": self.source.fingerprint(),
                 "software": self.ctx.software,
                 "options": {"profile": self.profile_name, "formats": list(self.formats),
-                            "images": None if self.images is None else str(Path(self.images).resolve()),
+                            "images": None if self.images is None else (
+                                scrub(self.images) if is_remote(self.images) else str(Path(self.images).resolve())),
                             "timestamp": None if self.timestamp is None else self.timestamp.isoformat(),
                             **({"architecture": self.architecture} if self.architecture else {})}}
 
@@ -464,6 +476,17 @@ def _read_case_image(name, folder: Path, spec, source, row_no, case_id, window=N
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError("image file must be a name inside the --images folder (no absolute path, no '..')",
                          file=source, row=row_no, column=col, record_id=case_id)
+    if is_remote(folder):  # the object (or a series' prefix) copied for the time of reading it
+        from ...io.remote import local_copy
+
+        try:
+            with local_copy(f"{folder}/{rel.as_posix()}") as path:
+                return _read_case_image(path.name, path.parent, spec, source, row_no, case_id, window)
+        except InputError as exc:
+            if exc.row is not None:
+                raise
+            raise InputError(f"image {rel.name}: {exc.reason}", file=source, row=row_no, column=col,
+                             record_id=case_id) from None
     try:
         path = inside(folder, str(rel))
     except ValueError:

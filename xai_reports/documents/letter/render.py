@@ -14,6 +14,7 @@ from pathlib import Path
 from ...batch.packref import PackHandle
 from ...errors import TemplateError
 from ...io.outputs import canonical_json
+from ...io.storage import is_url
 from ...packs import load_recorded_pack
 from ...render import (check_recorded_template, localized_template, render_record_files, template_fingerprint,
                        template_search_path)
@@ -92,7 +93,7 @@ class LetterRenderer:
 
     def __init__(self, pack, formats=FORMATS, templates=None):
         self.formats = tuple(formats)
-        self.templates = None if templates is None else [str(Path(t).resolve()) for t in
+        self.templates = None if templates is None else [t if is_url(t) else str(Path(t).resolve()) for t in
                                                          ([templates] if isinstance(templates, (str, Path))
                                                           else templates)]
         self._handle = PackHandle(pack)   # pickles as a reference: workers load (and check) their own
@@ -123,7 +124,15 @@ def _template_ok(name: str, sha256: str, pack_dirs: tuple, templates: tuple | No
 
 
 def _check_template(name, sha256, pack, templates):
-    if not _template_ok(name, sha256, tuple(map(str, pack.template_dirs())),
-                        None if templates is None else tuple(templates)):
+    def ok():
+        return _template_ok(name, sha256, tuple(map(str, pack.template_dirs())),
+                            None if templates is None else tuple(templates))
+
+    if not ok() and templates is not None and any(is_url(t) for t in templates):
+        from ...io.remote import forget_trees  # a stale copy of a bucket's templates: copy them again
+
+        forget_trees()
+        _template_ok.cache_clear()
+    if not ok():
         raise TemplateError(f"template '{name}' here differs from the one recorded (sha256 {sha256[:12]}); "
                             "every worker must have the same templates as the driver")
