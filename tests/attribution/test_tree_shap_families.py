@@ -337,7 +337,8 @@ def test_superset_sum_slot_tables_equal_pairwise_leaf_games(D):
 
 @pytest.mark.parametrize("D", [2, 7, 13])
 def test_deduplicated_background_pairs_equal_pairwise_leaf_games(D):
-    """Deep leaves' pairwise games over distinct background codes (with counts) equal the plain pairwise sums."""
+    """Deep leaves' games over distinct foreground x distinct background codes (with counts) equal the plain
+    pairwise sums over every row and background row."""
     from xai_reports.attribution._tree_shap_flat import _BackgroundPairs, interventional_leaf_phi
 
     rng = np.random.default_rng(100 + D)
@@ -347,6 +348,7 @@ def test_deduplicated_background_pairs_equal_pairwise_leaf_games(D):
     b[20:25] = (1 << D) - 1
     a = rng.integers(0, 1 << D, (B, L))
     a[:4] = (1 << D) - 1
+    a[10:15] = a[9]                            # repeated foreground codes (computed once each)
     scale = rng.normal(size=L)
     np.testing.assert_allclose(_BackgroundPairs(b, D, scale).phi(a), interventional_leaf_phi(a, b, D, scale),
                                atol=1e-12)
