@@ -54,6 +54,20 @@ class LightGBMAdapter(ModelAdapter):
         self.output_space = additive_output_space(output_space, identity=self.objective in _IDENTITY, family="LightGBM")
 
     @property
+    def max_path_features(self) -> int | None:
+        """An upper bound on the distinct features on one root-to-leaf path, from the training parameters
+        (``num_leaves - 1``, ``max_depth``, the number of features); ``None`` when the model records none."""
+        params = getattr(self.booster, "params", None) or {}
+        try:
+            bound = int(params["num_leaves"]) - 1
+        except (KeyError, TypeError, ValueError):
+            return None
+        depth = int(params.get("max_depth", -1) or -1)
+        if depth > 0:
+            bound = min(bound, depth)
+        return min(bound, self.n_features) if self.n_features else bound
+
+    @property
     def pandas_categorical(self):
         """The category values LightGBM recorded per categorical column of its training frame."""
         return getattr(self.booster, "pandas_categorical", None)
