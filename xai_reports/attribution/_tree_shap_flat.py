@@ -303,11 +303,32 @@ class _FlatTreeShap:
         table_leaves, table_offs, slot_blocks = [], [], []
         offset = 0
         used = 0
+        # interventional tables of deep leaves (superset sums, ~D**2 2**D per leaf) pay when every leaf of
+        # their tree gets a table and the tree has few enough cells to fold into one cell lookup per row, or
+        # with many rows per code;
+        # otherwise distinct foreground x distinct background codes is less work
+        whole = np.zeros(ens.n_leaves, dtype=bool)
+        if background is not None and ens.leaf_tree is not None and cells and _USE_CELLS and ens.column is None:
+            from ._tree_cells import _tree_layout
+
+            tree_max = np.zeros(int(ens.leaf_tree.max(initial=-1)) + 1, dtype=np.int64)
+            np.maximum.at(tree_max, ens.leaf_tree, ens.n_slots.astype(np.int64))
+            cap = min(_CELL_CAP, max(16, n_rows // 2))           # as _build_cells will ask
+            n_cells = np.array([np.inf if C is None else C for *_, C in _tree_layout(ens)], dtype=np.float64)
+            foldable = ((1 << np.minimum(tree_max, 62)) <= max(n_rows, 1)) & (n_cells[:tree_max.size] <= cap)
+            whole = foldable[ens.leaf_tree]
+        groups = []
         for D in np.unique(ens.n_slots):
             D = int(D)
             if D == 0:
                 continue  # a tree that is a single leaf: a constant, no attribution
             idx = np.flatnonzero(ens.n_slots == D)
+            if background is None or D <= 8 or (8 << D) <= n_rows:
+                groups.append((D, idx, True))
+            else:
+                groups += [(D, sub, ok) for sub, ok in ((idx[whole[idx]], True), (idx[~whole[idx]], False))
+                           if sub.size]
+        for D, idx, cheap in groups:
             L = idx.size
             feats = ens.slot_feature[idx, :D]
             g = {"D": D, "idx": idx, "feats": feats}
@@ -321,9 +342,6 @@ class _FlatTreeShap:
                 g["c"] = c
                 g["scale"] = ens.value[idx]
             size = L * (1 << D) * d
-            # interventional tables of deep leaves (superset sums, ~D**2 2**D per leaf) pay only with many
-            # rows per code; otherwise distinct foreground x distinct background codes is less work
-            cheap = background is None or D <= 8 or (8 << D) <= n_rows
             if cheap and (1 << D) <= max(n_rows, 1) and used + size <= _TABLE_MAX:
                 used += size
                 T = self._table(g)                                  # (L, 2^D, D)
