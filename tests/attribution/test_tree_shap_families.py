@@ -121,9 +121,28 @@ def test_lightgbm_multiclass_and_regression(cancer):
     for k in range(3):
         a = TreeShap(m).attribute(X.iloc[:10], target=k, engine="flat")
         np.testing.assert_allclose(a.values, ref[:, k, :-1], atol=1e-9)
-        lib = TreeShap(m).attribute(X.iloc[:10], target=k)     # default: LightGBM's own pred_contrib
+        lib = TreeShap(m).attribute(X.iloc[:10], target=k, engine="library")     # LightGBM's own pred_contrib
         assert lib.params["implementation"] == "lightgbm pred_contrib" and lib.self_check["passed"]
         np.testing.assert_allclose(lib.values, a.values, atol=1e-9)
+        auto = TreeShap(m).attribute(X.iloc[:10], target=k)    # 6 leaves: paths of <= 5 features, the flat engine
+        assert auto.params["implementation"] == "xai_reports flat TreeSHAP" and auto.self_check["passed"]
+        np.testing.assert_allclose(auto.values, a.values, atol=1e-9)
+
+
+def test_lightgbm_auto_engine_follows_path_width(cancer):
+    """engine="auto" keeps pred_contrib where paths may hold many distinct features (31 leaves, 30 features)
+    and its additivity check catches a wrong attribution (one value shifted)."""
+    from xai_reports.attribution.base import additivity_check
+    from xai_reports.attribution.tree_shap import FLAT_MAX_PATH_FEATURES
+
+    X, y = cancer
+    m = lgb.LGBMClassifier(n_estimators=5, num_leaves=31, random_state=0, verbose=-1).fit(X, y)
+    assert wrap_model(m).max_path_features == 30 > FLAT_MAX_PATH_FEATURES
+    a = TreeShap(m).attribute(X.iloc[:8])
+    assert a.params["implementation"] == "lightgbm pred_contrib" and a.self_check["passed"]
+    wrong = a.values.copy()
+    wrong[3, 0] += 0.01
+    assert not additivity_check(wrong, a.base_values, a.predictions, 1e-3)["passed"]
     r = lgb.LGBMRegressor(n_estimators=15, random_state=1, verbose=-1).fit(X, X["mean_area"] / 100)
     ad = wrap_model(r)
     assert ad.output_space == "value" and not ad.is_classifier
@@ -337,7 +356,8 @@ def test_superset_sum_slot_tables_equal_pairwise_leaf_games(D):
 
 @pytest.mark.parametrize("D", [2, 7, 13])
 def test_deduplicated_background_pairs_equal_pairwise_leaf_games(D):
-    """Deep leaves' pairwise games over distinct background codes (with counts) equal the plain pairwise sums."""
+    """Deep leaves' games over distinct foreground x distinct background codes (with counts) equal the plain
+    pairwise sums over every row and background row."""
     from xai_reports.attribution._tree_shap_flat import _BackgroundPairs, interventional_leaf_phi
 
     rng = np.random.default_rng(100 + D)
@@ -347,6 +367,7 @@ def test_deduplicated_background_pairs_equal_pairwise_leaf_games(D):
     b[20:25] = (1 << D) - 1
     a = rng.integers(0, 1 << D, (B, L))
     a[:4] = (1 << D) - 1
+    a[10:15] = a[9]                            # repeated foreground codes (computed once each)
     scale = rng.normal(size=L)
     np.testing.assert_allclose(_BackgroundPairs(b, D, scale).phi(a), interventional_leaf_phi(a, b, D, scale),
                                atol=1e-12)

@@ -45,9 +45,11 @@ class CatBoostAdapter(ModelAdapter):
             if self.feature_names else []
 
     def pool(self, X):
-        """A ``catboost.Pool`` for ``X`` with the model's columns in its order."""
+        """A ``catboost.Pool`` for ``X`` with the model's columns in its order (a Pool is passed through)."""
         import catboost
 
+        if isinstance(X, catboost.Pool):
+            return X
         if isinstance(X, pd.DataFrame):
             X = self.model_columns(X)
             if self.cat_features:
@@ -66,6 +68,10 @@ class CatBoostAdapter(ModelAdapter):
 
     def _raw_predict(self, X):
         return self.model.predict(self.pool(X), prediction_type="RawFormulaVal")
+
+    def library_input(self, X):
+        """``X`` converted once for several calls of :meth:`contributions` and :meth:`predict` (a Pool)."""
+        return self.pool(X)
 
     def contributions(self, X) -> np.ndarray:
         """CatBoost's own path-dependent SHAP values (``ShapValues``); the last column is the bias."""

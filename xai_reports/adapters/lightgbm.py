@@ -45,12 +45,27 @@ class LightGBMAdapter(ModelAdapter):
         else:
             names = booster.feature_name()
         super().__init__(model, feature_names=names)
-        header = booster.model_to_string(num_iteration=0).split("\nTree=", 1)[0]
+        # the header (objective, num_class) is the same whatever the trees: serialise one iteration only
+        header = booster.model_to_string(num_iteration=1).split("\nTree=", 1)[0]
         fields = dict(line.split("=", 1) for line in header.splitlines() if "=" in line)
         self.objective = fields.get("objective", "regression").split(" ")[0]
         self.num_class = int(fields.get("num_class", "1"))
         self.is_classifier = self.objective in _CLASSIFIERS
         self.output_space = additive_output_space(output_space, identity=self.objective in _IDENTITY, family="LightGBM")
+
+    @property
+    def max_path_features(self) -> int | None:
+        """An upper bound on the distinct features on one root-to-leaf path, from the training parameters
+        (``num_leaves - 1``, ``max_depth``, the number of features); ``None`` when the model records none."""
+        params = getattr(self.booster, "params", None) or {}
+        try:
+            bound = int(params["num_leaves"]) - 1
+        except (KeyError, TypeError, ValueError):
+            return None
+        depth = int(params.get("max_depth", -1) or -1)
+        if depth > 0:
+            bound = min(bound, depth)
+        return min(bound, self.n_features) if self.n_features else bound
 
     @property
     def pandas_categorical(self):
@@ -67,6 +82,15 @@ class LightGBMAdapter(ModelAdapter):
 
     def _raw_predict(self, X):
         return self.booster.predict(self.frame(X), raw_score=True)
+
+    def library_input(self, X):
+        """``X`` converted once for several calls of :meth:`contributions` and :meth:`predict`: a float64
+        matrix in the model's column order when every column is numeric, else the reordered frame."""
+        X = self.frame(X)
+        if isinstance(X, pd.DataFrame) and all(pd.api.types.is_numeric_dtype(t) and
+                                               not isinstance(t, pd.CategoricalDtype) for t in X.dtypes):
+            return np.ascontiguousarray(X.to_numpy(np.float64))
+        return X
 
     def contributions(self, X) -> np.ndarray:
         """LightGBM's own path-dependent TreeSHAP (``pred_contrib``); the last column is the bias."""

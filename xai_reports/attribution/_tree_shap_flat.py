@@ -157,28 +157,56 @@ class _BackgroundPairs:
         self.S = sparse.csr_matrix((nb.reshape(-1), (rows, cols)), shape=(P, L * D))
         self.G = sparse.csr_matrix((np.ones(P), (np.arange(P), self.leaf)), shape=(P, L))
         self.D, self.L = D, L
+        self.n_codes = np.bincount(self.leaf, minlength=L)                 # distinct background codes per leaf
+        self.start = np.concatenate([[0], np.cumsum(self.n_codes)[:-1]]).astype(np.int64)
+
+    def phi_codes(self, leaf, code):
+        """``(U, D)`` background-summed slot contributions of (leaf, foreground code) pairs given once each.
+
+        Every distinct foreground code of a leaf meets every distinct background code of that leaf once
+        (with its count): the work is (distinct foreground codes) x (distinct background codes) per leaf,
+        whatever the number of rows that share those codes.
+        """
+        D = self.D
+        full = (1 << D) - 1
+        U = leaf.size
+        out = np.empty((U, D))
+        cnt = self.n_codes[leaf]
+        cum = np.cumsum(cnt)
+        u0 = 0
+        while u0 < U:
+            base = cum[u0 - 1] if u0 else 0
+            u1 = min(U, max(u0 + 1, int(np.searchsorted(cum, base + _PAIR_CHUNK, side="right"))))
+            c = cnt[u0:u1]
+            nu = u1 - u0
+            pu = np.repeat(np.arange(nu), c)
+            pb = np.repeat(self.start[leaf[u0:u1]] - (np.cumsum(c) - c), c) + np.arange(pu.size)
+            A = code[u0:u1][pu]
+            Bc = self.code[pb]
+            keep = np.flatnonzero((A | Bc) & full == full)                  # compatible pairs only
+            pu, A, Bc, w = pu[keep], A[keep], Bc[keep], self.count[pb[keep]]
+            p = _popcount(A & ~Bc & full, D)
+            q = _popcount(~A & full, D)
+            f_tot = _FACT[p + q]
+            wpos = np.where(p > 0, _FACT[np.maximum(p - 1, 0)] * _FACT[q] / f_tot, 0.0) * w
+            wneg = np.where(q > 0, _FACT[p] * _FACT[np.maximum(q - 1, 0)] / f_tot, 0.0) * w
+            neg = np.bincount(pu, weights=wneg, minlength=nu)
+            pos = np.empty((nu, D))
+            for s_ in range(D):                                             # sum_k w+ [z_k fails s]
+                pos[:, s_] = np.bincount(pu, weights=wpos * (((Bc >> s_) & 1) == 0), minlength=nu)
+            abits = _bits(code[u0:u1], D)
+            out[u0:u1] = abits * pos - (1.0 - abits) * neg[:, None]
+            u0 = u1
+        return out
 
     def phi(self, a):
-        """``(B, L, D)`` background-summed slot contributions of foreground codes ``a`` ``(B, L)``."""
-        D, L = self.D, self.L
-        full = (1 << D) - 1
-        B = a.shape[0]
-        q_all = _popcount(~a & full, D)
-        out = np.empty((B, L, D))
-        step = max(1, _PAIR_CHUNK // max(1, self.leaf.size))
-        for r0 in range(0, B, step):
-            A = a[r0:r0 + step][:, self.leaf]                             # (b, P)
-            compat = (A | self.code) & full == full
-            p = _popcount(A & ~self.code & full, D)
-            q = q_all[r0:r0 + step][:, self.leaf]
-            f_tot = _FACT[p + q]
-            wpos = np.where(compat & (p > 0), _FACT[np.maximum(p - 1, 0)] * _FACT[q] / f_tot, 0.0) * self.count
-            wneg = np.where(compat & (q > 0), _FACT[p] * _FACT[np.maximum(q - 1, 0)] / f_tot, 0.0) * self.count
-            pos = np.asarray((self.S.T @ wpos.T).T).reshape(-1, L, D)
-            neg = np.asarray((self.G.T @ wneg.T).T)
-            abits = _bits(a[r0:r0 + step], D)
-            out[r0:r0 + step] = abits * pos - (1.0 - abits) * neg[:, :, None]
-        return out
+        """``(B, L, D)`` background-summed slot contributions of foreground codes ``a`` ``(B, L)``, each
+        distinct (leaf, code) computed once (:meth:`phi_codes`)."""
+        D = self.D
+        B, L = a.shape
+        key = (np.arange(L, dtype=np.int64)[None, :] << D) | a
+        uk, inv = np.unique(key.reshape(-1), return_inverse=True)
+        return self.phi_codes(uk >> D, uk & ((1 << D) - 1))[inv.reshape(B, L)]
 
 
 def path_dependent_leaf_phi(a, c, D: int, scale):
@@ -240,11 +268,11 @@ def _pair_phi(a, b, D: int):
     return _bits(P, D) * wpos[:, None] - _bits(Q, D) * wneg[:, None]
 
 
-def _slot_table_pays(D: int, L: int, n_rows: int, m: int) -> bool:
-    """Whether a per-leaf slot table (superset sums, ``~D**2 2**D`` per leaf) beats pairwise work
-    (``~n_rows * m`` per leaf) and fits in memory."""
+def _slot_table_pays(D: int, L: int, n_pairs: int) -> bool:
+    """Whether per-leaf slot tables (superset sums, ``~D**2 2**D`` per leaf) beat the ``n_pairs``
+    compatible-or-not (foreground code, background code) pairs of a batch and fit in memory."""
     K = 1 << D
-    return L * K * D <= (1 << 25) and (D + 1) * (D + 2) * K <= 6 * n_rows * m
+    return L * K * D <= (1 << 25) and L * (D + 1) * (D + 2) * K <= 2 * n_pairs * D
 
 
 class _FlatTreeShap:
@@ -272,14 +300,35 @@ class _FlatTreeShap:
         d = ens.n_features
         bcodes = ens.leaf_codes(background).astype(np.int64) if background is not None else None
         self.m = 0 if background is None else background.shape[0]
-        table_leaves, table_offs, blocks, slot_blocks = [], [], [], []
+        table_leaves, table_offs, slot_blocks = [], [], []
         offset = 0
         used = 0
+        # interventional tables of deep leaves (superset sums, ~D**2 2**D per leaf) pay when every leaf of
+        # their tree gets a table and the tree has few enough cells to fold into one cell lookup per row, or
+        # with many rows per code;
+        # otherwise distinct foreground x distinct background codes is less work
+        whole = np.zeros(ens.n_leaves, dtype=bool)
+        if background is not None and ens.leaf_tree is not None and cells and _USE_CELLS and ens.column is None:
+            from ._tree_cells import _tree_layout
+
+            tree_max = np.zeros(int(ens.leaf_tree.max(initial=-1)) + 1, dtype=np.int64)
+            np.maximum.at(tree_max, ens.leaf_tree, ens.n_slots.astype(np.int64))
+            cap = min(_CELL_CAP, max(16, n_rows // 2))           # as _build_cells will ask
+            n_cells = np.array([np.inf if C is None else C for *_, C in _tree_layout(ens)], dtype=np.float64)
+            foldable = ((1 << np.minimum(tree_max, 62)) <= max(n_rows, 1)) & (n_cells[:tree_max.size] <= cap)
+            whole = foldable[ens.leaf_tree]
+        groups = []
         for D in np.unique(ens.n_slots):
             D = int(D)
             if D == 0:
                 continue  # a tree that is a single leaf: a constant, no attribution
             idx = np.flatnonzero(ens.n_slots == D)
+            if background is None or D <= 8 or (8 << D) <= n_rows:
+                groups.append((D, idx, True))
+            else:
+                groups += [(D, sub, ok) for sub, ok in ((idx[whole[idx]], True), (idx[~whole[idx]], False))
+                           if sub.size]
+        for D, idx, cheap in groups:
             L = idx.size
             feats = ens.slot_feature[idx, :D]
             g = {"D": D, "idx": idx, "feats": feats}
@@ -293,38 +342,67 @@ class _FlatTreeShap:
                 g["c"] = c
                 g["scale"] = ens.value[idx]
             size = L * (1 << D) * d
-            if (1 << D) <= max(n_rows, 1) and used + size <= _TABLE_MAX:
+            if cheap and (1 << D) <= max(n_rows, 1) and used + size <= _TABLE_MAX:
                 used += size
                 T = self._table(g)                                  # (L, 2^D, D)
-                Tf = np.zeros((L, 1 << D, d))
-                rows = np.arange(L)
-                for s_ in range(D):
-                    Tf[rows, :, feats[:, s_]] += T[:, :, s_]
-                blocks.append(Tf.reshape(L * (1 << D), d))
                 slot_blocks.append(T.reshape(L * (1 << D), D))
                 table_leaves.append(idx)
                 table_offs.append(offset + np.arange(L, dtype=np.int64) * (1 << D))
                 offset += L * (1 << D)
             else:
-                if background is not None and _slot_table_pays(D, L, max(n_rows, 1), self.m):
-                    g["T"] = interventional_slot_table(g["b"], D, g["scale"])
-                elif background is not None:
+                if background is not None:
                     g["pairs"] = _BackgroundPairs(g["b"], D, g["scale"])
                 g["fmap"] = sparse.csr_matrix((np.ones(L * D), (np.arange(L * D), feats.reshape(-1))),
                                               shape=(L * D, d))
                 self.direct.append(g)
         self.table_leaves = np.concatenate(table_leaves) if table_leaves else np.zeros(0, np.int64)
         self.table_offs = np.concatenate(table_offs) if table_offs else np.zeros(0, np.int64)
-        self.table = np.concatenate(blocks) if blocks else np.zeros((0, d))
         dmax = max([b.shape[1] for b in slot_blocks], default=1)
-        self.slot_table = np.concatenate([np.pad(b, ((0, 0), (0, dmax - b.shape[1]))) for b in slot_blocks]) \
-            if slot_blocks else np.zeros((0, 1))
+        self.slot_table = np.zeros((sum(b.shape[0] for b in slot_blocks), dmax))   # zero-padded slots
+        r0 = 0
+        for b in slot_blocks:
+            self.slot_table[r0:r0 + b.shape[0], :b.shape[1]] = b
+            r0 += b.shape[0]
+        self.all_table_leaves, self.all_table_offs = self.table_leaves, self.table_offs
         self.cells = None
         if cells and _USE_CELLS and self.table_leaves.size and ens.leaf_tree is not None and ens.column is None:
             self._build_cells(n_rows)
         # leaf lists in one pass: table leaves first, then the direct groups
         self.order = np.concatenate([self.table_leaves] + [g["idx"] for g in self.direct]) \
             if (self.table_leaves.size or self.direct) else np.zeros(0, np.int64)
+
+    @property
+    def table(self) -> np.ndarray:
+        """The per-leaf tables in feature space: row ``leaf offset + code`` holds the leaf's contribution
+        to every feature (built on demand; the numpy engine works from :attr:`slot_table`)."""
+        if getattr(self, "_table_f", None) is None:
+            offs = np.full(self.ens.n_leaves, -1, dtype=np.int64)
+            offs[self.all_table_leaves] = self.all_table_offs
+            T = np.zeros((self.slot_table.shape[0], self.ens.n_features))
+            for leaf, o in zip(self.all_table_leaves, self.all_table_offs):
+                D = int(self.ens.n_slots[leaf])
+                T[o:o + (1 << D), self.ens.slot_feature[leaf, :D]] = self.slot_table[o:o + (1 << D), :D]
+            self._table_f = T
+        return self._table_f
+
+    def _slot_groups(self):
+        """Per number of slots ``D``: the remaining table leaves' positions, and a sparse ``(leaves x D,
+        features)`` map of where their slot values go (no padding to the deepest leaf)."""
+        nt = self.table_leaves.size
+        if getattr(self, "_sgroups", None) is None or self._sgroups[0] != nt:
+            from scipy import sparse
+
+            ns = self.ens.n_slots[self.table_leaves]
+            groups = []
+            for D in np.unique(ns):
+                D = int(D)
+                pos = np.flatnonzero(ns == D)
+                f = self.ens.slot_feature[self.table_leaves[pos], :D].T.reshape(-1)     # slot-major
+                groups.append((D, pos, self.table_offs[pos],
+                               sparse.csr_matrix((np.ones(f.size), (f, np.arange(f.size))),
+                                                 shape=(self.ens.n_features, f.size))))
+            self._sgroups = (nt, groups)
+        return self._sgroups[1]
 
     def _build_cells(self, n_rows: int):
         """Per-tree cell tables for trees whose every leaf has a table and few enough cells.
@@ -388,14 +466,49 @@ class _FlatTreeShap:
             return interventional_slot_table(g["b"], D, g["scale"])
         return self._phi(g, allc).transpose(1, 0, 2)
 
-    def _phi(self, g, a):
+    def _phi(self, g, a, l0: int = 0):
+        """``(B, l, D)`` slot contributions of the group's leaves ``l0 .. l0 + l`` for codes ``a`` ``(B, l)``."""
+        sl = slice(l0, l0 + a.shape[1])
         if "T" in g:                                    # a precomputed slot table: a gather
-            return g["T"][np.arange(a.shape[1])[None, :], a]
-        if "pairs" in g:                                # distinct background codes per leaf
-            return g["pairs"].phi(a)
+            return g["T"][np.arange(sl.start, sl.stop)[None, :], a]
         if "b" in g:
-            return interventional_leaf_phi(a, g["b"], g["D"], g["scale"])
-        return path_dependent_leaf_phi(a, g["c"], g["D"], g["scale"])
+            return interventional_leaf_phi(a, g["b"][:, sl], g["D"], g["scale"][sl])
+        return path_dependent_leaf_phi(a, g["c"][sl], g["D"], g["scale"][sl])
+
+    def _direct_features(self, g, a) -> np.ndarray:
+        """``(B, d)``: the contributions of a direct group's leaves for leaf codes ``a`` ``(B, L)``, in
+        blocks of leaves (memory bounded whatever the batch)."""
+        B, L = a.shape
+        D = g["D"]
+        phi_u = None
+        if "pairs" in g and "T" not in g:             # distinct foreground x distinct background codes
+            key = (np.arange(L, dtype=np.int64)[None, :] << D) | a
+            uk, inv = np.unique(key.reshape(-1), return_inverse=True)
+            n_pairs = int(g["pairs"].n_codes[uk >> D].sum())
+            if _slot_table_pays(D, L, n_pairs):        # a table over all 2**D codes is less work: keep it
+                g["T"] = interventional_slot_table(g["b"], D, g["scale"])
+            else:
+                phi_u = g["pairs"].phi_codes(uk >> D, uk & ((1 << D) - 1))
+                inv = inv.reshape(B, L)
+        out = np.zeros((B, self.ens.n_features))
+        kb = max(1, (1 << 22) // max(1, B * D))
+        if phi_u is not None:                           # transposed: (D x leaves, rows), no copies
+            from scipy import sparse
+
+            inv_t = np.ascontiguousarray(inv.T)
+            phi_t = np.ascontiguousarray(phi_u.T)        # (D, U)
+            for l0 in range(0, L, kb):
+                l1 = min(L, l0 + kb)
+                f = g["feats"][l0:l1].T.reshape(-1)      # slot-major
+                fmap_t = sparse.csr_matrix((np.ones(f.size), (f, np.arange(f.size))),
+                                           shape=(self.ens.n_features, f.size))
+                out += (fmap_t @ phi_t[:, inv_t[l0:l1]].reshape(-1, B)).T
+            return out
+        for l0 in range(0, L, kb):
+            l1 = min(L, l0 + kb)
+            vals = self._phi(g, a[:, l0:l1], l0)
+            out += np.asarray(vals.reshape(B, -1) @ g["fmap"][l0 * D:l1 * D])
+        return out
 
     def path_dependent_base(self) -> float:
         """``v(empty)``: the cover-weighted mean of the leaf values."""
@@ -410,6 +523,8 @@ class _FlatTreeShap:
         out = np.zeros((n, d), dtype=np.float64)
         L = max(self.order.size, 1)
         chunk_rows = chunk_rows or max(1, (1 << 22) // (L * max(self.ens.max_depth, 1)))
+        if self.m and any("pairs" in g for g in self.direct):
+            chunk_rows = max(chunk_rows, 2048)   # rows sharing leaf codes are computed once per chunk
         nt = self.table_leaves.size
         for r0 in range(0, n, chunk_rows):
             Xc = X[r0:r0 + chunk_rows]
@@ -430,18 +545,17 @@ class _FlatTreeShap:
             if not self.order.size:
                 continue
             codes = self.ens.leaf_codes(Xc, self.order, transposed=True, left=left)        # (L, nc)
-            if nt:
-                flat = (codes[:nt].astype(np.int64) + self.table_offs[:, None]).T.reshape(-1)
-                onehot = sparse.csr_matrix((np.ones(flat.size), flat, np.arange(0, flat.size + 1, nt)),
-                                           shape=(nc, self.table.shape[0]))
-                acc += onehot @ self.table
+            if nt:                                   # gather each leaf's slot values, then to features
+                for D, pos, offs, fmap_t in self._slot_groups():
+                    flat = codes[pos].astype(np.int64) + offs[:, None]                   # (leaves, nc)
+                    vals_t = self.slot_table.T[:D][:, flat].reshape(-1, nc)    # (D x leaves, nc), slot-major
+                    acc += (fmap_t @ vals_t).T
             pos = nt
             for g in self.direct:
                 k = g["idx"].size
                 a = codes[pos:pos + k].T.astype(np.int64)
                 pos += k
-                vals = self._phi(g, a)
-                acc += np.asarray(vals.reshape(nc, -1) @ g["fmap"])
+                acc += self._direct_features(g, a)
         return out
 
 

@@ -90,8 +90,7 @@ class TorchTreeShap(_FlatTreeShap):
                     k = g["idx"].size
                     a = rest[pos:pos + k].T.astype(np.int64)
                     pos += k
-                    vals = self._phi(g, a)
-                    out[r0:r0 + nc] += np.asarray(vals.reshape(nc, -1) @ g["fmap"])
+                    out[r0:r0 + nc] += self._direct_features(g, a)
         return out
 
 

@@ -15,8 +15,9 @@ def add_parser(sub, name):
                                    "pack, model or profile).")
     p.add_argument("--pack", required=True, help="pack name (e.g. healthcare) or path to a pack.yaml / folder; its kinds include case_review")
     p.add_argument("--model", required=True,
-                   help="model file: XGBoost .json (tabular); image: torch state dict .pt, TorchScript .pt or "
-                        ".onnx, with its <stem>.card.json beside it; or a transformers text-classifier folder "
+                   help="model file, with its <stem>.card.json beside it: tabular, any format --model reads "
+                        "(XGBoost, LightGBM, CatBoost, .skops, .onnx, scorecard; README 'Model formats'); image, a "
+                        "torch state dict .pt, TorchScript .pt or .onnx; or a transformers text-classifier folder "
                         "(config.json, model.safetensors, tokenizer), whose sheets explain the report text")
     p.add_argument("--data", required=True, help="cases, CSV or Parquet")
     p.add_argument("--out", required=True, help="output folder")

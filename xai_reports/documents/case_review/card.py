@@ -56,7 +56,11 @@ def write_card(model_path, card: dict, reference: dict) -> Path:
 
     Args:
         model_path: the saved model file.
-        card: card content (``schema``, ``pack_model``, ``calibration``, ...).
+        card: card content (``schema``, ``pack_model``, ``calibration``, ...). ``calibration`` maps the
+            score the sheet explains to a probability: the output the attributions add up in, i.e. a
+            boosted or linear classifier's margin (log-odds, ``load_model(path).predict(X,
+            output="margin")``), a decision tree's or forest's probability, whatever the library predicts
+            by default (scikit-learn and ONNX classifiers default to probabilities).
         reference: arrays of the reference set (no objects: saved without pickle).
 
     Returns:

@@ -37,8 +37,9 @@ def probability_png(p: float, interval, threshold: float, *, positive: str = "ma
     return _png(fig)
 
 
-def contributions_png(items: list[dict], *, positive: str = "malignant") -> bytes:
-    """Horizontal bars of the top contributions (log-odds), red towards ``positive``, blue away."""
+def contributions_png(items: list[dict], *, positive: str = "malignant", axis: str | None = None) -> bytes:
+    """Horizontal bars of the top contributions, red towards ``positive``, blue away; ``axis`` labels the
+    x axis (default: contributions to the log-odds, TreeSHAP)."""
     import textwrap
 
     n = max(len(items), 1)
@@ -53,7 +54,7 @@ def contributions_png(items: list[dict], *, positive: str = "malignant") -> byte
     ax.set_yticks(np.arange(len(vals)))
     ax.set_yticklabels(labels, fontsize=6.5, linespacing=0.95)
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_xlabel(f"contribution to the log-odds of {positive} (TreeSHAP)", fontsize=7)
+    ax.set_xlabel(axis or f"contribution to the log-odds of {positive} (TreeSHAP)", fontsize=7)
     m = float(np.abs(vals).max()) if len(vals) else 1.0
     ax.set_xlim(-1.15 * m, 1.15 * m)
     return _png(fig)

@@ -54,8 +54,13 @@ class CaseReviewSummary(RunSummary):
                 "out_of_scope": self.flagged_out_of_scope, "row_errors": self.errors}
 
 
-def software_versions(kind: str) -> dict:
-    from importlib.metadata import version
+#: the distribution that runs each adapter family's models (recorded beside the renderer's versions)
+_FAMILY_LIBRARY = {"lightgbm": "lightgbm", "catboost": "catboost", "sklearn": "scikit-learn",
+                   "onnx": "onnxruntime"}
+
+
+def software_versions(kind: str, family: str | None = None) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
 
     import jinja2
 
@@ -67,6 +72,12 @@ def software_versions(kind: str) -> dict:
         import xgboost
 
         v["xgboost"] = xgboost.__version__
+        lib = _FAMILY_LIBRARY.get(family or "")
+        if lib:
+            try:
+                v[lib] = version(lib)
+            except PackageNotFoundError:  # pragma: no cover - the adapter loaded, so it is installed
+                pass
     else:
         import torch
 
@@ -223,7 +234,7 @@ class CaseReviewJob(BatchJob):
         self.ctx = Context(pack=pack, spec=self.spec, mid=self.mid, card=self.card, adapter=self.adapter,
                             profile_name=self.profile_name, profile=self.profile, when=self.when,
                             template=template_fingerprint(template_name, pack.template_dirs()),
-                            software=software_versions(self.kind))
+                            software=software_versions(self.kind, getattr(self.adapter, "family", None)))
         self.builder = TabularCases(self.ctx) if self.kind == "tabular" else ImageCases(self.ctx)
         self.summary: CaseReviewSummary | None = None
 

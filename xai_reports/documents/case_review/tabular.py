@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ...attribution import explain
+from ...attribution.auto import background_options
 from ...errors import XaiReportsError
 from ...format import format_value
 from .charts import contributions_png
@@ -33,15 +34,18 @@ class TabularCases(Cases):
         ctx = self.ctx
         self.features = list(ctx.spec.features)
         self.fspec = {f: ctx.pack.spec.features[f] for f in self.features}
-        if rows:
-            X = pd.concat([c["x"] for c in rows])
-            self.attr = explain(ctx.adapter, X, method=ctx.pack.spec.explanation.method,
-                                tolerance=ctx.pack.spec.explanation.additivity_tolerance,
-                                **ctx.pack.spec.explanation.options)
-            if not self.attr.self_check.get("passed", True):
-                raise XaiReportsError("TreeSHAP additivity self-check failed; no sheet written")
         ref = ctx.card.reference
         self.ref_X, self.ref_y, self.ref_ids = ref["X"], ref["y"], [str(s) for s in ref["ids"]]
+        if rows:
+            X = pd.concat([c["x"] for c in rows])
+            ex = ctx.pack.spec.explanation
+            # the card's reference cases are the population of every method that explains against one
+            # (interventional TreeSHAP on trees without covers, e.g. ONNX; linear; scorecard; Shapley)
+            reference = pd.DataFrame(self.ref_X, columns=self.features)
+            self.attr = explain(ctx.adapter, X, method=ex.method, tolerance=ex.additivity_tolerance,
+                                **{**background_options(ex.method, ctx.adapter, reference), **ex.options})
+            if not self.attr.self_check.get("passed", True):
+                raise XaiReportsError(f"{self.attr.method} additivity self-check failed; no sheet written")
         scale = ctx.card["feature_scale"]
         self.mu = np.array([scale[f][0] for f in self.features])
         self.sd = np.array([scale[f][1] or 1.0 for f in self.features])
@@ -100,14 +104,17 @@ class TabularCases(Cases):
                                  f"towards {[c for c in spec.classes if c != spec.positive_class][0]}"}
             full.append(item)
         items = [it for it in full[:spec.max_findings] if abs(it["contribution"]) > 0]
-        findings = {"items": items, "method": (f"TreeSHAP (exact, path-dependent) contributions to the model's "
-                                               f"log-odds of {spec.positive_class}; base value "
+        findings = {"items": items, "method": (f"{method_text(self.attr)} contributions to the model's "
+                                               f"{output_text(self.attr.output, spec.positive_class)}; base value "
                                                f"{float(self.attr.base_values[k]):.3f}; additivity error "
                                                f"{float(self.attr.self_check['per_row'][k]):.1e}"),
                     "reference_note": ("Reference range: central 90% (5th to 95th percentile) of the benign "
                                        "training cases; a value outside it is not by itself abnormal."),
                     "full_list_note": f"All {len(full)} contributions are in the embedded JSON record.",
-                    "chart": {"png": data_uri(contributions_png(items, positive=spec.positive_class)),
+                    "chart": {"png": data_uri(contributions_png(
+                        items, positive=spec.positive_class,
+                        axis=f"contribution to the {output_text(self.attr.output, spec.positive_class)} "
+                             f"({_SHORT.get(self.attr.method, self.attr.method)})")),
                               "alt": "Bar chart of the top contributions: " + "; ".join(
                                   f"{it['label']} {it['contribution']:+.2f} ({it['direction']})" for it in items)}}
         similar = self._similar(vals)
@@ -156,7 +163,8 @@ class TabularCases(Cases):
         cands = [j for j in np.argsort(-sign * v, kind="stable") if sign * v[j] > 0][:5]
 
         def prob(frame):
-            return float(ctx.calibrator.predict(ctx.adapter.predict(frame))[0])
+            # the score the card calibrates is the output the attributions add up in (a classifier's margin)
+            return float(ctx.calibrator.predict(ctx.adapter.predict(frame, output=self.attr.output))[0])
 
         def crosses(p):
             return (p < self.threshold) if above else (p >= self.threshold)
@@ -198,6 +206,40 @@ class TabularCases(Cases):
                          f"the calibrated probability of {pos} would be {fmt_probability(p2)}, "
                          f"{'below' if above else 'at or above'} the operating threshold {self.threshold:g}."),
                 "changed": [{"feature": f, "to": medians[f]} for f in fs], "probability": p2, "caveat": caveat}
+
+
+_SHORT = {"tree_shap": "TreeSHAP", "scorecard": "scorecard points", "linear": "linear SHAP", "shapley": "Shapley",
+          "kernel_shap": "KernelSHAP"}
+
+
+def method_text(attr) -> str:
+    """How the findings were computed, as the sheet prints it (from the attribution's own method and form).
+
+    Examples::
+
+        >>> from types import SimpleNamespace as A
+        >>> method_text(A(method="tree_shap", params={"form": "interventional", "background_rows": 400}))
+        'TreeSHAP (exact, interventional, against 400 reference cases)'
+    """
+    p = attr.params or {}
+    if attr.method == "tree_shap":
+        if p.get("form") == "interventional":
+            return f"TreeSHAP (exact, interventional, against {p.get('background_rows', 'the')} reference cases)"
+        return "TreeSHAP (exact, path-dependent)"
+    if attr.method == "scorecard":
+        against = "the reference cases' average" if p.get("reference") != "max_points" else "each maximum"
+        return f"Scorecard points (points earned minus {against}, converted to the score's scale)"
+    if attr.method == "linear":
+        return "Linear SHAP (exact, against the reference cases)"
+    if attr.method == "shapley":
+        return "Shapley values (exact, against the reference cases)"
+    return attr.method.replace("_", " ")
+
+
+def output_text(output: str, positive: str) -> str:
+    """The output space the contributions add up in, in words."""
+    return {"margin": f"log-odds of {positive}", "logit": f"log-odds of {positive}",
+            "probability": f"probability of {positive}"}.get(output, "score")
 
 
 __all__ = ["TabularCases", "CHARACTERISTICS"]
