@@ -16,6 +16,10 @@ EXTRAS ?= test,parquet,dask,models
 LOCK ?= requirements.lock
 LATEST_VENV ?= .venv-latest
 DEMO_OUT ?= xai-reports-demo
+# make test runs the suite in this many pytest-xdist processes, whole test files per process
+# (module fixtures are built once); PYTEST_JOBS=0 runs it in one process.
+PYTEST_JOBS ?= 2
+PYTEST_XDIST := $(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS) --dist loadfile)
 
 .PHONY: install demo test test-latest lock clean
 
@@ -33,7 +37,7 @@ demo: install
 
 # pytest exits 5 when it collects no test: reported, not hidden.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 # The newest versions of every dependency (torch stays at TORCH_SPEC), in a separate venv.
@@ -44,7 +48,7 @@ test-latest:
 	$(LATEST_VENV)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[$(EXTRAS)]"
 	$(LATEST_VENV)/bin/python -m pip freeze --exclude-editable > $(LATEST_VENV)/tested-versions.txt
 	@echo "versions under test: $(LATEST_VENV)/tested-versions.txt"
-	$(LATEST_VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(LATEST_VENV)/bin/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lock: install

@@ -47,3 +47,17 @@ def reference_run(batch_case, small_csv, tmp_path_factory):
                                workers=0, chunk_size=10_000)
     assert summary.letters >= 20 and not summary.errors
     return out
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One real local Dask cluster (2 worker processes on 127.0.0.1) for the batch tests that plan or
+    render on a cluster: started once per session, not once per module. Tests that kill a worker wait for
+    the nanny's replacement before they end, so every test finds 2 workers."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=logging.ERROR) as c, \
+            distributed.Client(c) as client:
+        yield client

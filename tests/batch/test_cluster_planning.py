@@ -17,16 +17,6 @@ from xai_reports.documents.letter import LetterJob
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    import logging
-
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.ERROR) as c, \
-            distributed.Client(c) as client:
-        yield client
-
-
 @pytest.fixture()
 def driver_plans_nothing(monkeypatch):
     """After the job is built, the driver may not read rows nor plan them (the workers run the real code:

@@ -99,16 +99,6 @@ def test_changed_inputs_are_refused_on_rerun(batch_case, small_csv, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    import logging
-
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as c, distributed.Client(c) as client:
-        yield client
-
-
 def test_dask_cluster_output_equals_single_process(batch_case, small_csv, reference_run, cluster, tmp_path):
     out = tmp_path / "dask"
     s = generate_letters(batch_case["model"], small_csv, "finance_hmda_example", out, decision_date=DATE,

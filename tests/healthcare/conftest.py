@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from examples.healthcare.demo import DEMO_TIME
@@ -16,11 +21,30 @@ def hc_pack():
     return load_pack("healthcare")
 
 
+def trained_once(tmp_path_factory, name, train):
+    """``train(folder) -> dict`` (paths and numbers) run once per test run.
+
+    In one pytest process this is ``train(tmp_path_factory.mktemp(name))``. Under pytest-xdist each worker
+    has its own session, so the first worker to ask trains into the run's shared temporary folder and the
+    others wait for it and read what it returned (paths come back as ``Path``): the same files, not a second
+    training of the same seeded model."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return train(tmp_path_factory.mktemp(name))
+    root = tmp_path_factory.getbasetemp().parent      # this run's folder, shared by its workers
+    folder, done = root / name, root / f"{name}.json"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            info = train(folder)
+            done.write_text(json.dumps({k: {"path": str(v)} if isinstance(v, Path) else v for k, v in info.items()}))
+    return {k: Path(v["path"]) if isinstance(v, dict) else v for k, v in json.loads(done.read_text()).items()}
+
+
 @pytest.fixture(scope="session")
 def wdbc_model(tmp_path_factory):
     from examples.healthcare.training import train_wdbc_model
 
-    return train_wdbc_model(tmp_path_factory.mktemp("wdbc_model"))
+    return trained_once(tmp_path_factory, "wdbc_model", train_wdbc_model)
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +75,9 @@ def lesion_model(tmp_path_factory, hc_pack):
     """The shipped lesion_cnn configuration, trained once (seeded)."""
     from examples.healthcare.training import train_lesion_model
 
-    return train_lesion_model(tmp_path_factory.mktemp("lesion_model"),
-                              evidence=hc_pack.spec.healthcare.models["lesion_cnn"].evidence, **LESION_TRAINING)
+    evidence = hc_pack.spec.healthcare.models["lesion_cnn"].evidence
+    return trained_once(tmp_path_factory, "lesion_model",
+                        lambda folder: train_lesion_model(folder, evidence=evidence, **LESION_TRAINING))
 
 
 @pytest.fixture(scope="session")
