@@ -17,11 +17,11 @@ import numpy as np
 
 from ..._version import __version__
 from ...errors import InputError, PackError
-from ...io.outputs import atomic_write, sha256_file
+from ...io.outputs import atomic_write
 from ...packs import load_pack, load_recorded_pack
 from ...render import check_recorded_template, render_record_files, template_fingerprint
 from ...render.env import template_search_path
-from .analysis import (DEFAULT_METHOD_OPTIONS, attribution_maps, debounce, decision_events, name_driver,
+from .analysis import (DEFAULT_METHOD_OPTIONS, debounce, decision_events, name_driver,
                        object_shares, occlusion_test, planner_explanation, predict_proba)
 from .facts import (compute_facts, cross_check, detections_text, event_key_frames, gap_text, hidden_by_debounce,
                     ttc_text)
@@ -33,7 +33,7 @@ from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
 from .incident_file import Incident, load_incident
 from .bags import is_bag, read_bag_clip
 from .logs import read_mcap_clip
-from .models import load_decision_model, load_planner
+from .decision_forms import decision_maps, form_notes, form_of, resolve_models, runnable_methods
 
 RECORD_SCHEMA = "xai-reports/incident-record/1"
 FORMATS = ("pdf", "html", "json")
@@ -65,47 +65,6 @@ def software_versions() -> dict:
     except ImportError:  # pragma: no cover
         pass
     return out
-
-
-def _resolve_models(model, planner, pack):
-    """``(decision_adapter, decision_desc, planner_adapter or None, planner_desc or None)``."""
-    ad = pack.section("incident")
-    arch = ad.decision_model.architecture
-    model_file = planner_file = None
-    if isinstance(model, (str, Path)):
-        p = Path(model)
-        if p.is_dir():
-            cands = sorted(p.glob("*.pt")) + sorted(p.glob("*.pth"))
-            if len(cands) != 1:
-                raise InputError(f"expected one decision-model .pt file in the model folder, found {len(cands)}",
-                                 file=p)
-            model_file = cands[0]
-            if planner is None and (p / "planner_xgb.json").is_file():
-                planner = p / "planner_xgb.json"
-        else:
-            model_file = p
-        adapter = load_decision_model(model_file, arch)
-    else:
-        from ...adapters import wrap_model
-
-        adapter = wrap_model(model)
-    dec = {"role": "decision model (camera)", "name": model_file.name if model_file else type(adapter.model).__name__,
-           "architecture": arch, "classes": list(ad.decision_model.classes),
-           "file_sha256": sha256_file(model_file) if model_file else None, "weights_sha256": adapter.sha256}
-    padapter, pdesc = None, None
-    if planner is not None:
-        if isinstance(planner, (str, Path)):
-            planner_file = Path(planner)
-            padapter = load_planner(planner_file)
-        else:
-            from ...adapters import wrap_model
-            from .models import PLANNER_FEATURES
-
-            padapter = wrap_model(planner, feature_names=list(PLANNER_FEATURES))
-        pdesc = {"role": "planner (signals)", "name": planner_file.name if planner_file else type(padapter.model).__name__,
-                 "architecture": "XGBoost gradient-boosted trees", "classes": ["not brake", "brake"],
-                 "file_sha256": sha256_file(planner_file) if planner_file else None, "weights_sha256": padapter.sha256}
-    return adapter, dec, padapter, pdesc
 
 
 def _odd_checks(clip: Clip, odd) -> list[dict]:
@@ -144,7 +103,7 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
         and ``occlusion`` (the test on the named or top object).
     """
     ad = pack.section("incident")
-    ie = ad.image_explanation
+    ie, not_run = runnable_methods(ad.image_explanation, form_of(adapter))
     classes = list(ad.decision_model.classes)
     probs = predict_proba(adapter, clip.images)
     if probs.shape[1] != len(classes):
@@ -154,7 +113,8 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
     times = clip.times
     min_frames = max(1, int(round(ad.event_min_duration_s * float(clip.meta["fps"]))))
     events = decision_events(times, decisions, min_frames=min_frames)
-    out = {"probs": probs, "decisions": decisions, "key_frames": [], "planner": None}
+    out = {"probs": probs, "decisions": decisions, "key_frames": [], "planner": None, "image_explanation": ie,
+           "not_run": not_run}
     pl = None
     if planner is not None:
         pl = planner_explanation(planner, clip.signals)
@@ -178,7 +138,7 @@ def explain_clip(adapter, clip: Clip, pack, *, planner=None, progress=None) -> d
     targets = np.argmax(probs[ks], axis=1)
     maps = {}
     for m in ie.methods:
-        maps[m], _ = attribution_maps(adapter, imgs, m, targets, ie.options.get(m))
+        maps[m] = decision_maps(adapter, imgs, m, targets, ie.options.get(m))
         if progress:
             progress(m)
     for j, k in enumerate(ks):
@@ -268,7 +228,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         raise InputError(f"frames are {clip.images.shape[2]}x{clip.images.shape[1]} but the decision model takes "
                          f"{ad.decision_model.input_width}x{ad.decision_model.input_height}",
                          file=clip.directory if clip.directory.is_file() else clip.directory / "clip.json")
-    adapter, dec_desc, padapter, pl_desc = _resolve_models(model, planner, pack)
+    adapter, dec_desc, padapter, pl_desc = resolve_models(model, planner, pack)
     res = explain_clip(adapter, clip, pack, planner=padapter, progress=progress)
     findings = cross_check(inc, clip, res["facts"], ad.cross_check)
     det = resolve_detector(detector, ad.perception_model) if detector is not None else None
@@ -278,7 +238,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
         k = kf["index"]
         red.add(k, log_annotations=clip.truth[k], ADS_detections=logged.get(k),
                 team_detector=det.detect(clip.images[k][None])[0] if det and red.active else None)
-    ie = ad.image_explanation
+    ie = res["image_explanation"]
     times = clip.times
 
     # --- timeline
@@ -371,7 +331,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
             "shares": share_rows, "occlusion": occ_out})
     perception = {"key_frames": kfs, "caveat": ad.saliency_caveat, "primary": METHOD_LABELS[ie.primary],
                   "methods": [METHOD_LABELS.get(m, m) for m in ie.methods],
-                  "method_notes": _method_notes(ie), "detector": None}
+                  "method_notes": _method_notes(ie) + form_notes(form_of(adapter), res["not_run"], ie, METHOD_LABELS),
+                  "detector": None}
     det_record = None
     if det is not None:
         perception["detector"], det_record = detector_section(det, ad.perception_model, clip, res["key_frames"],
@@ -429,7 +390,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                        for kf in res["key_frames"]],
         "explanation": {"image_methods": list(ie.methods), "primary": ie.primary,
                         "options": {m: ie.options.get(m, DEFAULT_METHOD_OPTIONS.get(m, {})) for m in ie.methods},
-                        "naming_rule": {"min_share": ie.name_min_share, "min_ratio": ie.name_min_ratio}},
+                        "naming_rule": {"min_share": ie.name_min_share, "min_ratio": ie.name_min_ratio},
+                        "model_form": form_of(adapter), "not_run": res["not_run"]},
         "planner": None if not res["planner"] else {
             "features": res["planner"]["features"], "base_value": res["planner"]["base_value"],
             "p_brake": np.round(res["planner"]["p_brake"], 6).tolist(),
@@ -506,8 +468,9 @@ def generate_incident_report(model, clip, incident, out, pack="autonomous_drivin
     """Write an incident explanation report.
 
     Args:
-        model: decision-model weights (``.pt`` state dict, loaded with ``weights_only=True`` into
-            the pack's registered architecture), or a model folder holding it (and
+        model: the decision model: a state dict for the pack's architecture (loaded with
+            ``weights_only=True``), a TorchScript archive or an ONNX graph (form recognised from the
+            content, see :mod:`.decision_forms`), a model folder holding one (and
             ``planner_xgb.json``), or a torch module.
         clip: the clip folder.
         incident: the ``INCIDENT.yaml`` file (or a validated :class:`Incident`).

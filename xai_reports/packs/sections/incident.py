@@ -12,7 +12,9 @@ from ..fields import Strict
 class DecisionModelSpec(Strict):
     """The image decision model: a registered architecture receiving a state dict."""
 
-    architecture: str = Field(description="A name registered in xai_reports.adapters.architectures.INCIDENT_ARCHITECTURES.")
+    architecture: str = Field(description="A name registered in xai_reports.adapters.architectures.INCIDENT_ARCHITECTURES, "
+                                          "or torchvision.<network> (a torchvision classifier with num_classes = len(classes)); "
+                                          "used when --model is a state dict (TorchScript and ONNX files carry their own graph).")
     classes: list[str] = Field(default_factory=lambda: ["continue", "slow", "brake"],
                                description="Output classes, in the model's output order.")
     input_height: int = Field(default=64, ge=8)
@@ -30,7 +32,7 @@ class DecisionModelSpec(Strict):
     def _registered(cls, v):
         from ...adapters.architectures import INCIDENT_ARCHITECTURES  # a plain dict; importing it does not import torch
 
-        if v not in INCIDENT_ARCHITECTURES:
+        if v not in INCIDENT_ARCHITECTURES and not v.startswith("torchvision."):
             raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(INCIDENT_ARCHITECTURES))} "
                              "(architectures are never imported from user code)")
         return v
