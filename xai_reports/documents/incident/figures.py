@@ -121,19 +121,60 @@ def _boxes(ax, objects, highlight=None):
                 va="bottom")
 
 
+def label_slots(boxes, sizes, width: float, height: float) -> list[tuple[float, float]]:
+    """Top-left corners for box labels that do not overlap one another and stay inside the image.
+
+    Each label goes just below its box (``x0, y1``); when that place is taken by a label
+    already placed, or leaves the image, it is tried one line lower, then above the box, line
+    by line, then the same beside the labels already placed (nearest first); a label that
+    finds no free place is clamped into the image.
+
+    Args:
+        boxes: ``[x0, y0, x1, y1]`` per label (pixels).
+        sizes: ``(w, h)`` of each label, in pixels.
+        width, height: the image's size in pixels.
+
+    Examples::
+
+        >>> label_slots([[0, 0, 10, 10]] * 2, [(8, 3)] * 2, 96, 64)
+        [(-0.5, 10.5), (-0.5, 13.5)]
+    """
+    placed, out = [], []
+    for (x0, y0, x1, y1), (w, h) in zip(boxes, sizes):
+        x = min(max(x0 - 0.5, -0.5), max(-0.5, width - 0.5 - w))
+        lines = int(height // max(h, 1e-9)) + 1
+        tries = [y1 + 0.5 + k * h for k in range(lines)] + [y0 - 0.5 - h - k * h for k in range(lines)]
+        xs = [x] + sorted({px + pw for px, _, pw, _ in placed} | {-0.5}, key=lambda v: abs(v - x))
+        ok = [(xx, y) for xx in xs for y in tries if -0.5 <= y and y + h <= height - 0.5 and xx + w <= width - 0.5
+              and not any(xx < px + pw and px < xx + w and y < py + ph and py < y + h for px, py, pw, ph in placed)]
+        x, y = ok[0] if ok else (x, min(max(y1 + 0.5, -0.5), height - 0.5 - h))
+        placed.append((x, y, w, h))
+        out.append((float(x), float(y)))
+    return out
+
+
 def _detections(ax, detections, target=None):
-    """The ADS's (or the team detector's) own detections: dashed boxes labelled with class and confidence."""
+    """The ADS's (or the team detector's) own detections: dashed boxes labelled with class and confidence;
+    labels of overlapping boxes are staggered (:func:`label_slots`), never printed over one another."""
     import matplotlib.patches as mpatches
 
-    for d in detections or []:
+    dets = list(detections or [])
+    labels = [f"{d.get('class', 'object')}".replace("_", " ") + ("" if d.get("score") is None else f" {d['score']:.2f}")
+              for d in dets]
+    x_lo, x_hi = sorted(ax.get_xlim())
+    y_lo, y_hi = sorted(ax.get_ylim())
+    ext = ax.get_window_extent()
+    # data pixels per typographic point (the image is fitted into the axes at equal aspect: the tighter side counts)
+    px_per_pt = max((x_hi - x_lo) / max(ext.width, 1.0), (y_hi - y_lo) / max(ext.height, 1.0)) * ax.figure.dpi / 72.0
+    sizes = [(len(t) * 6.5 * 0.6 * px_per_pt + 1.0, 6.5 * 1.25 * px_per_pt) for t in labels]
+    slots = label_slots([d["box"] for d in dets], sizes, x_hi - x_lo, y_hi - y_lo)
+    for d, label, (lx, ly) in zip(dets, labels, slots):
         x0, y0, x1, y1 = d["box"]
         hit = target is not None and list(d["box"]) == list(target["box"]) and d.get("label") == target.get("label")
         col = "#ffd43b" if hit else "#fcc2d7"
         ax.add_patch(mpatches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=col, lw=1.6 if hit else 1.0,
                                         ls="--"))
-        score = d.get("score")
-        label = f"{d.get('class', 'object')}".replace("_", " ") + ("" if score is None else f" {score:.2f}")
-        ax.text(x0 - 0.5, y1 + 0.5, label, color="#111", fontsize=6.5, va="top",
+        ax.text(lx, ly, label, color="#111", fontsize=6.5, va="top", clip_on=True,
                 bbox={"boxstyle": "square,pad=0.1", "fc": col, "ec": "none", "alpha": 0.9})
 
 
@@ -210,4 +251,4 @@ def occlusion_png(original, removed, moved, results: dict) -> bytes:
     return _png(fig)
 
 
-__all__ = ["timeline_png", "planner_png", "key_frame_png", "detection_png", "occlusion_png", "image_png", "ACTION_COLOURS"]
+__all__ = ["label_slots", "timeline_png", "planner_png", "key_frame_png", "detection_png", "occlusion_png", "image_png", "ACTION_COLOURS"]
