@@ -185,3 +185,16 @@ def test_a_torchvision_classifier_needs_torchvision(made, tmp_path):
     with pytest.raises(ModelLoadError, match=r"cls_state\.pt: .*torchvision") as e:
         resolve_models(made["dir"] / "cls_state.pt", None, load_pack(tmp_path / "pack.yaml"))
     assert "\n" not in str(e.value)
+
+
+def test_the_cli_refuses_a_bad_model_in_one_line_and_writes_nothing(made, tmp_path, capsys):
+    from bad_input_helpers import assert_refused
+
+    from xai_reports.cli import main
+
+    bad = tmp_path / "decision.pt"                      # a torch suffix, but text inside
+    bad.write_text("weights: none\n")
+    out = tmp_path / "out" / "r.pdf"
+    rc = main(["incident", "--model", str(bad), "--clip", str(made["dir"] / "clip"), "--incident",
+               str(made["dir"] / "inc.yaml"), "--out", str(out), "--quiet"])
+    assert_refused(rc, out.parent, str(bad), "not a decision model", err=capsys.readouterr().err)

@@ -15,8 +15,9 @@ def add_parser(sub, name):
     p.add_argument("--pack", default="autonomous_driving",
                    help="pack name (autonomous_driving) or path to a pack.yaml / folder")
     p.add_argument("--model", required=True,
-                   help="decision-model weights (.pt state dict for the pack's architecture), or a folder "
-                        "holding one .pt and optionally planner_xgb.json")
+                   help="decision model: a state dict for the pack's architecture, a TorchScript archive or an "
+                        "ONNX graph (form read from the content; ONNX runs occlusion only), or a folder holding one "
+                        ".pt/.pth/.onnx and optionally planner_xgb.json")
     p.add_argument("--planner", help="planner model, XGBoost .json/.ubj (default: planner_xgb.json in the model folder)")
     p.add_argument("--clip", required=True, help="clip folder (clip.json, signals.csv, frames/), an MCAP log with ROS 2 "
                                                 "messages (FILE.mcap), a ROS 1 bag (FILE.bag) or a ROS 2 bag folder "

@@ -10,7 +10,7 @@ from ..fields import Strict
 
 
 class DecisionModelSpec(Strict):
-    """The image decision model: a registered architecture receiving a state dict."""
+    """The image decision model: a registered architecture receiving a state dict (TorchScript and ONNX carry theirs)."""
 
     architecture: str = Field(description="A name registered in xai_reports.adapters.architectures.INCIDENT_ARCHITECTURES, "
                                           "or torchvision.<network> (a torchvision classifier with num_classes = len(classes)); "
@@ -33,8 +33,8 @@ class DecisionModelSpec(Strict):
         from ...adapters.architectures import INCIDENT_ARCHITECTURES  # a plain dict; importing it does not import torch
 
         if v not in INCIDENT_ARCHITECTURES and not v.startswith("torchvision."):
-            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(INCIDENT_ARCHITECTURES))} "
-                             "(architectures are never imported from user code)")
+            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(INCIDENT_ARCHITECTURES))}, "
+                             "or torchvision.<network> (architectures are never imported from user code)")
         return v
 
 
