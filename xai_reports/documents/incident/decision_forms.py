@@ -163,7 +163,10 @@ def form_of(adapter) -> str:
     form = getattr(adapter, "decision_form", None)
     if form:
         return form
-    return "torchscript" if _is_script(getattr(adapter, "model", None)) else "module"
+    model = getattr(adapter, "model", None)
+    if type(model).__name__ == "OnnxImageModule":       # load_onnx_image's module: onnxruntime, no gradients
+        return "onnx"
+    return "torchscript" if _is_script(model) else "module"
 
 
 def runnable_methods(ie, form: str):
