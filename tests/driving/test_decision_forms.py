@@ -140,6 +140,7 @@ def test_torchscript_report_runs_every_method(reports):
     for text in (r["pdf"], r["html"]):
         assert "The decision model is a TorchScript archive: Grad-CAM takes the layer's activation" in text
         assert "Not run:" not in text
+        assert "activations of layer features.conv4" in text and "when a 16x16 patch" in text
 
 
 def test_onnx_report_runs_perturbation_methods_and_says_why_not_gradients(reports):
@@ -153,7 +154,8 @@ def test_onnx_report_runs_perturbation_methods_and_says_why_not_gradients(report
     for text in (r["pdf"], r["html"]):
         assert ("Not run: Grad-CAM, Integrated gradients, because the decision model is ONNX (run in onnxruntime), "
                 "which gives no gradients") in text
-        assert "Only perturbation methods (Occlusion) were run" in text
+        assert "Only perturbation methods (Occlusion) were run" in text and "when a 16x16 patch" in text
+        assert "Grad-CAM (Selvaraju" not in text
     # the same network, so the same decisions and the same occlusion shares as the TorchScript report
     ts = reports["cls_script.pt"]["record"]
     assert rec["replay"]["decisions"] == ts["replay"]["decisions"]

@@ -406,12 +406,15 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
 
 
 def _method_notes(ie) -> list[str]:
+    win = {**DEFAULT_METHOD_OPTIONS["occlusion"], **ie.options.get("occlusion", {})}["window"]
     notes = {
-        "grad_cam": "Grad-CAM (Selvaraju et al. 2017): gradient-weighted activations of the last convolutional "
-                    "layer for the decided class, upsampled to the frame; non-negative.",
+        "grad_cam": "Grad-CAM (Selvaraju et al. 2017): gradient-weighted activations of layer "
+                    f"{ie.options.get('grad_cam', DEFAULT_METHOD_OPTIONS['grad_cam']).get('layer', 'features.relu4')} "
+                    "for the decided class, upsampled to the frame; non-negative.",
         "integrated_gradients": "Integrated gradients (Sundararajan et al. 2017) from a black frame; the map is the "
                                 "absolute attribution summed over colour channels.",
-        "occlusion": "Occlusion (Zeiler and Fergus 2014): the drop in the decided class's logit when an 8x8 patch "
+        "occlusion": f"Occlusion (Zeiler and Fergus 2014): the drop in the decided class's logit when a "
+                     f"{win[0]}x{win[1]} patch "
                      "is replaced by the frame's mean colour; positive part shown.",
     }
     out = [notes.get(m, f"{METHOD_LABELS.get(m, m)}.") for m in ie.methods]
