@@ -115,6 +115,13 @@ def test_torchscript_grad_cam_equals_hook_grad_cam_on_the_eager_network(made, ar
         np.testing.assert_allclose(adapter.predict(x), made["net"](x).numpy(), atol=1e-5)
 
 
+def test_a_parameterless_grad_cam_layer_in_torchscript_is_one_line_listing_the_layers(made):
+    adapter, _ = load_decision_file(made["dir"] / "cls_script.pt", "driving_cnn_v1", ["continue", "slow", "brake"])
+    with pytest.raises(XaiReportsError, match=r"'features\.relu4'.*TorchScript decision model.*features\.conv4") as e:
+        decision_maps(adapter, made["clip"].images[:1], "grad_cam", [0], {"layer": "features.relu4"})
+    assert "\n" not in str(e.value)
+
+
 def test_onnx_and_torchscript_occlusion_maps_agree(made):
     imgs = made["clip"].images[[10, 30]]
     ts, _ = load_decision_file(made["dir"] / "cls_script.pt", "driving_cnn_v1", ["continue", "slow", "brake"])

@@ -196,7 +196,7 @@ def _script_grad_cam(module, images, layer: str, target, plus_plus: bool) -> np.
     from .analysis import to_tensor
     from .detectors import _layer_output_fn
 
-    fn = _layer_output_fn(module, layer)
+    fn = _layer_output_fn(module, layer, "decision model")
     cam_of = GradCamPlusPlus._cam if plus_plus else GradCam._cam
     x = to_tensor(images)
     out = []

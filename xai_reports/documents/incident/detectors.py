@@ -205,7 +205,7 @@ def _attr_path(v) -> list[str]:
     return names
 
 
-def _layer_output_fn(model, layer: str):
+def _layer_output_fn(model, layer: str, what: str = "detector"):
     """``f(images) -> (detections, activation)`` for a TorchScript model: the output of ``layer``.
 
     The forward graph is copied and inlined; the activation is the output of the last
@@ -230,8 +230,8 @@ def _layer_output_fn(model, layer: str):
         layers = sorted({".".join(_attr_path(i)[:-1]) for n in g.nodes() for i in n.inputs()
                          if n.kind() != "prim::GetAttr" and len(_attr_path(i)) > 1})
         raise ExplanationError(f"Grad-CAM layer {layer!r}: " + (
-            "the TorchScript detector uses it inside a loop, per image; run the layer on the batch" if inside else
-            f"no parameterised operation of that layer in the TorchScript detector (layers: {', '.join(layers) or 'none'})"))
+            f"the TorchScript {what} uses it inside a loop, per image; run the layer on the batch" if inside else
+            f"no parameterised operation of that layer in the TorchScript {what} (layers: {', '.join(layers) or 'none'})"))
     ret = g.return_node()
     orig = ret.inputsAt(0)
     tup = g.create("prim::TupleConstruct", [orig, target])
