@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -36,6 +37,16 @@ def cli_env() -> dict:
 
 
 # -- a toy job: the engine knows nothing about letters ---------------------------------------------
+class EnvRenderer:
+    """``record -> {"txt": <the worker's value of the environment variable record["var"]>}``."""
+
+    def __call__(self, record):
+        import fsspec.config
+
+        return {"txt": os.environ.get(record["var"], "<unset>").encode(),
+                "conf": repr(fsspec.config.conf.get("s3", {}).get("endpoint_url")).encode()}
+
+
 class EchoRenderer:
     """``record -> {"txt": ...}``; fails on purpose for some records."""
 
@@ -78,3 +89,48 @@ def echo_job(frame, heavy=True):
             return EchoRenderer()
 
     return EchoJob()
+
+
+@contextlib.contextmanager
+def moto_s3(bucket: str):
+    """A real S3-compatible server (moto in server mode) on a free 127.0.0.1 port, with the process's
+    environment and fsspec's config pointed at it for the duration (restored after). Yields
+    ``(fs, env, port)``: an s3fs filesystem with ``bucket`` created, the environment a subprocess or a
+    worker needs, and the port."""
+    import logging
+    import socket
+
+    import fsspec
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "FSSPEC_S3_ENDPOINT_URL": endpoint}  # what worker processes read at import
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    old_conf = fsspec.config.conf.get("s3")
+    fsspec.config.conf["s3"] = {"endpoint_url": endpoint}
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        fs = s3fs.S3FileSystem(endpoint_url=endpoint)
+        fs.mkdir(bucket)
+        yield fs, env, port
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if old_conf is None:
+            fsspec.config.conf.pop("s3", None)
+        else:
+            fsspec.config.conf["s3"] = old_conf
+        s3fs.S3FileSystem.clear_instance_cache()

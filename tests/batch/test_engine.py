@@ -54,3 +54,26 @@ def test_resolve_workers():
     assert resolve_workers("auto", 10) == 0  # a pool costs more than it saves on tiny inputs
     with pytest.raises(ValueError):
         resolve_workers(-1, 10)
+
+
+def test_pool_workers_see_the_environment_of_the_moment_they_start(monkeypatch):
+    """Pool workers fork from a forkserver started at the process's first pool; credentials or an
+    object-store endpoint set after that (a test fixture, a notebook) must still reach the workers,
+    fsspec's config included (it reads FSSPEC_* variables at import)."""
+    from batch_helpers import EnvRenderer
+
+    from xai_reports.batch.executors import PoolExecutor
+
+    first = PoolExecutor(EnvRenderer(), 1)  # starts the forkserver (if the process had none yet)
+    try:
+        assert first.submit({"var": "XAI_TEST_LATE_VAR"}).result(timeout=120)[1]["txt"] == b"<unset>"
+    finally:
+        first.close()
+    monkeypatch.setenv("XAI_TEST_LATE_VAR", "set-later")
+    monkeypatch.setenv("FSSPEC_S3_ENDPOINT_URL", "http://127.0.0.1:9")
+    later = PoolExecutor(EnvRenderer(), 1)
+    try:
+        out = later.submit({"var": "XAI_TEST_LATE_VAR"}).result(timeout=120)[1]
+    finally:
+        later.close()
+    assert out == {"txt": b"set-later", "conf": b"'http://127.0.0.1:9'"}

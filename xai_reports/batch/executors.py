@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import signal
+import sys
 
 from ..errors import PackError, SchedulerError, TemplateError, XaiReportsError
 
@@ -68,10 +69,12 @@ def _exit_with_driver(lifeline) -> None:
     os._exit(1)
 
 
-def _install(renderer, lifeline=None):
-    """Pool initializer: ignore Ctrl-C (the driver stops the batch), exit when the driver dies,
-    keep and warm the renderer."""
+def _install(renderer, lifeline=None, environ=None):
+    """Pool initializer: ignore Ctrl-C (the driver stops the batch), exit when the driver dies, take the
+    driver's environment as it is now, keep and warm the renderer."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if environ is not None:
+        _adopt_environment(environ)
     if lifeline is not None:
         import threading
 
@@ -82,6 +85,19 @@ def _install(renderer, lifeline=None):
     warm = getattr(renderer, "warm_up", None)
     if warm is not None:
         warm()
+
+
+def _adopt_environment(environ: dict) -> None:
+    """Make this worker's environment the driver's. Workers fork from a forkserver started when the
+    process first used a pool, so they inherit the environment of that moment: credentials or an
+    object-store endpoint set since then (``AWS_*``, ``FSSPEC_*``) would be missing. fsspec reads its
+    ``FSSPEC_*`` variables at import, so its config is refreshed too."""
+    for k in [k for k in os.environ if k not in environ]:
+        del os.environ[k]
+    os.environ.update(environ)
+    fsspec_config = sys.modules.get("fsspec.config")
+    if fsspec_config is not None:
+        fsspec_config.set_conf_env(fsspec_config.conf)
 
 
 def _pool_task(record):
@@ -163,7 +179,7 @@ class PoolExecutor:
         # the workers' lifeline: they get the read end, only this process holds the write end
         self._lifeline, self._lifeline_w = ctx.Pipe(duplex=False)
         self.pool = cf.ProcessPoolExecutor(max_workers=self.n_workers, mp_context=ctx,
-                                           initializer=_install, initargs=(self.renderer, self._lifeline))
+                                           initializer=_install, initargs=(self.renderer, self._lifeline, dict(os.environ)))
 
     def submit(self, record) -> cf.Future:
         return self.pool.submit(_pool_task, record)
