@@ -9,7 +9,7 @@ import json
 import subprocess
 
 import pytest
-from batch_helpers import DATE, PYTHON, cli_env, tree_digest
+from batch_helpers import DATE, PYTHON, cli_env, moto_s3, tree_digest
 
 from xai_reports.batch import BatchStateError, run_batch
 from xai_reports.documents.letter import LetterJob, generate_letters
@@ -24,47 +24,10 @@ BUCKET = "xai-test"
 def s3(batch_case, small_csv):
     """A moto S3 server on 127.0.0.1 (a free port), fsspec pointed at it, the bucket holding the model and
     the data. Yields ``(fs, env)``: an s3fs filesystem and the environment a subprocess needs."""
-    import os
-    import socket
-
-    import fsspec
-    import s3fs
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "FSSPEC_S3_ENDPOINT_URL": endpoint}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    old_conf = fsspec.config.conf.get("s3")
-    fsspec.config.conf["s3"] = {"endpoint_url": endpoint}
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint)
-    fs.mkdir(BUCKET)
-    fs.pipe_file(f"{BUCKET}/in/small.csv", small_csv.read_bytes())
-    fs.pipe_file(f"{BUCKET}/in/hmda_xgb.json", batch_case["model"].read_bytes())
-    try:
+    with moto_s3(BUCKET) as (fs, env, _port):
+        fs.pipe_file(f"{BUCKET}/in/small.csv", small_csv.read_bytes())
+        fs.pipe_file(f"{BUCKET}/in/hmda_xgb.json", batch_case["model"].read_bytes())
         yield fs, env
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        if old_conf is None:
-            fsspec.config.conf.pop("s3", None)
-        else:
-            fsspec.config.conf["s3"] = old_conf
-        s3fs.S3FileSystem.clear_instance_cache()
 
 
 def _bucket_digest(fs, prefix) -> dict[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from batch_helpers import DATE, mixed_rows
+from batch_helpers import DATE, mixed_rows, moto_s3
 
 from xai_reports.documents.letter import generate_letters
 from xai_reports.errors import InputError, PackError
@@ -44,30 +44,12 @@ def _pack_folder(root: Path, name: str, *, template_dirs=None) -> Path:
 def s3(batch_case, small_csv, tmp_path_factory):
     """A moto S3 server on a free 127.0.0.1 port; the bucket holds the model, the data, a reference
     set, a pack folder, a template folder and a constraints file. Yields ``(fs, port, local)``."""
-    import logging
-    import os
-    import socket
+    with moto_s3(BUCKET) as (fs, _env, port):
+        yield fs, port, _fill_bucket(fs, batch_case, small_csv, tmp_path_factory)
 
-    import fsspec
-    import s3fs
-    from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "FSSPEC_S3_ENDPOINT_URL": endpoint}  # what worker processes read at import
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    old_conf = fsspec.config.conf.get("s3")
-    fsspec.config.conf["s3"] = {"endpoint_url": endpoint}
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem(endpoint_url=endpoint)
-    fs.mkdir(BUCKET)
+def _fill_bucket(fs, batch_case, small_csv, tmp_path_factory) -> Path:
+    """Put the pack, template folder, data, model and reference set in the bucket; returns the local folder."""
     local = tmp_path_factory.mktemp("packs")
     _pack_folder(local, "mybank")
     tpl = local / "tpl" / "finance"
@@ -83,20 +65,7 @@ def s3(batch_case, small_csv, tmp_path_factory):
     ref = mixed_rows(batch_case, 30, 30, seed=3)
     ref.to_csv(local / "ref.csv", index=False)
     fs.pipe_file(f"{BUCKET}/in/ref.csv", (local / "ref.csv").read_bytes())
-    try:
-        yield fs, port, local
-    finally:
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        if old_conf is None:
-            fsspec.config.conf.pop("s3", None)
-        else:
-            fsspec.config.conf["s3"] = old_conf
-        s3fs.S3FileSystem.clear_instance_cache()
+    return local
 
 
 def _digest(folder: Path) -> dict:
