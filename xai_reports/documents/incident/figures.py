@@ -110,15 +110,34 @@ def planner_png(times, p_brake, values, features, labels) -> bytes:
 
 
 def _boxes(ax, objects, highlight=None):
+    """Ground-truth boxes with their ids; labels of nearby boxes are staggered (:func:`label_slots`)."""
     import matplotlib.patches as mpatches
 
-    for o in objects:
+    objects = list(objects)
+    fontsize = 5.5
+    slots = label_slots([o["box"] for o in objects], _label_sizes(ax, [o["id"] for o in objects], fontsize),
+                        *_extent(ax))
+    for o, (lx, ly) in zip(objects, slots):
         x0, y0, x1, y1 = o["box"]
         hl = o["id"] == highlight
-        ax.add_patch(mpatches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
-                                        ec="#ff00ff" if hl else "#00e5ff", lw=1.4 if hl else 0.8))
-        ax.text(x0 - 0.5, y0 - 1.0, o["id"], color="#ff00ff" if hl else "#00e5ff", fontsize=5.5,
-                va="bottom")
+        col = "#ff00ff" if hl else "#00e5ff"
+        ax.add_patch(mpatches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=col, lw=1.4 if hl else 0.8))
+        ax.text(lx, ly, o["id"], color=col, fontsize=fontsize, va="top", clip_on=True)
+
+
+def _extent(ax) -> tuple[float, float]:
+    x_lo, x_hi = sorted(ax.get_xlim())
+    y_lo, y_hi = sorted(ax.get_ylim())
+    return x_hi - x_lo, y_hi - y_lo
+
+
+def _label_sizes(ax, labels, fontsize: float) -> list[tuple[float, float]]:
+    """Approximate ``(w, h)`` in data pixels of each label at ``fontsize`` points in ``ax``."""
+    w, h = _extent(ax)
+    ext = ax.get_window_extent()
+    # data pixels per typographic point (the image is fitted into the axes at equal aspect: the tighter side counts)
+    px_per_pt = max(w / max(ext.width, 1.0), h / max(ext.height, 1.0)) * ax.figure.dpi / 72.0
+    return [(len(t) * fontsize * 0.6 * px_per_pt + 1.0, fontsize * 1.25 * px_per_pt) for t in labels]
 
 
 def label_slots(boxes, sizes, width: float, height: float) -> list[tuple[float, float]]:
@@ -161,13 +180,7 @@ def _detections(ax, detections, target=None):
     dets = list(detections or [])
     labels = [f"{d.get('class', 'object')}".replace("_", " ") + ("" if d.get("score") is None else f" {d['score']:.2f}")
               for d in dets]
-    x_lo, x_hi = sorted(ax.get_xlim())
-    y_lo, y_hi = sorted(ax.get_ylim())
-    ext = ax.get_window_extent()
-    # data pixels per typographic point (the image is fitted into the axes at equal aspect: the tighter side counts)
-    px_per_pt = max((x_hi - x_lo) / max(ext.width, 1.0), (y_hi - y_lo) / max(ext.height, 1.0)) * ax.figure.dpi / 72.0
-    sizes = [(len(t) * 6.5 * 0.6 * px_per_pt + 1.0, 6.5 * 1.25 * px_per_pt) for t in labels]
-    slots = label_slots([d["box"] for d in dets], sizes, x_hi - x_lo, y_hi - y_lo)
+    slots = label_slots([d["box"] for d in dets], _label_sizes(ax, labels, 6.5), *_extent(ax))
     for d, label, (lx, ly) in zip(dets, labels, slots):
         x0, y0, x1, y1 = d["box"]
         hit = target is not None and list(d["box"]) == list(target["box"]) and d.get("label") == target.get("label")
@@ -188,7 +201,7 @@ def _heat_panels(fig, axes, image, maps, draw):
         ax.set_title(name, fontsize=8)
         cb = fig.colorbar(im, ax=ax, fraction=0.035, pad=0.02, ticks=[0, 0.25, 0.5, 0.75, 1.0])
         cb.ax.tick_params(labelsize=6.5)
-        cb.set_label(f"share of max ({top:.2g})", fontsize=6.5)
+        cb.set_label(f"share of max ({top:.2g})" if top > 0 else "no positive evidence (map is 0)", fontsize=6.5)
 
 
 def _grid(n):
