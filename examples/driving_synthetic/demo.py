@@ -10,8 +10,10 @@ import shutil
 from pathlib import Path
 
 from xai_reports.documents.incident import generate_incident_report
+from xai_reports.documents.incident.clips import read_clip
 from xai_reports.documents.incident.incident_file import EXAMPLE_INCIDENT
 from xai_reports.io.outputs import atomic_write
+from xai_reports.packs import load_pack
 
 from .clips import write_clip
 
@@ -58,31 +60,27 @@ def run_driving_demo(out_dir="xai-reports-demo", *, retrain: bool = False, progr
         for name in ("decision_cnn.pt", "planner_xgb.json", "model_card.json"):
             shutil.copyfile(WEIGHTS_DIR / name, model_dir / name)
     clip = write_clip(base / "clips" / scenario, scenario)
-    mcap = None
+    mcap = bag = None
+    # the same clip is also written as an MCAP log and a ROS 2 bag, where those extras are installed
+    frames = read_clip(clip)
+    topics = load_pack("autonomous_driving").section("incident").log_topics
     try:
         import mcap as _mcap  # noqa: F401 - the 'mcap' extra is optional
         import mcap_ros2 as _mcap_ros2  # noqa: F401
     except ImportError:
         pass
     else:
-        from xai_reports.documents.incident.clips import read_clip
         from xai_reports.documents.incident.logs import write_mcap_clip
-        from xai_reports.packs import load_pack
 
-        topics = load_pack("autonomous_driving").section("incident").log_topics
-        mcap = write_mcap_clip(read_clip(clip), base / "clips" / f"{scenario}.mcap", topics)
-    bag = None
+        mcap = write_mcap_clip(frames, base / "clips" / f"{scenario}.mcap", topics)
     try:
         import rosbags as _rosbags  # noqa: F401 - the 'rosbag' extra is optional
     except ImportError:
         pass
     else:
         from xai_reports.documents.incident.bags import write_bag_clip
-        from xai_reports.documents.incident.clips import read_clip
-        from xai_reports.packs import load_pack
 
-        topics = load_pack("autonomous_driving").section("incident").log_topics
-        bag = write_bag_clip(read_clip(clip), base / "clips" / f"{scenario}_ros2", topics)
+        bag = write_bag_clip(frames, base / "clips" / f"{scenario}_ros2", topics)
     incident = base / "incident.yaml"
     atomic_write(incident, EXAMPLE_INCIDENT)
     res = generate_incident_report(model_dir, clip, incident, base / "incident_report.pdf",
