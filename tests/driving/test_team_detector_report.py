@@ -47,8 +47,8 @@ def built(tmp_path_factory):
     (d / "pack.yaml").write_text(PACK)
     printed = []
     with pytest.MonkeyPatch.context() as mp:                 # what the key-frame figure is given to print
-        real = report_mod.key_frame_png
-        mp.setattr(report_mod, "key_frame_png",
+        real = report_mod.key_frame_rows
+        mp.setattr(report_mod, "key_frame_rows",
                    lambda img, *a, **k: printed.append((np.array(img), k.get("detections"))) or real(img, *a, **k))
         rec = report_mod.build_incident(shipped_models(), clip, d / "inc.yaml", d / "pack.yaml",
                                         detector=save_torchscript(d / "det.pt", YELLOW_BLUE, cell=4, gain=5.0))
