@@ -130,7 +130,7 @@ def planner_rows(times, p_brake, values, features, labels) -> list[bytes]:
     a2.axhline(0, color="#555", lw=0.7)
     a2.set_ylabel("contribution (log-odds)")
     a2.set_xlabel("time t (s)")
-    a2.legend(loc="upper left", fontsize=7, frameon=False, ncol=2)
+    a2.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False, ncol=4)  # above: never over a line
     a2.grid(alpha=0.25)
     fig.tight_layout()
     return _png_rows(fig, [[a1], [a2]])
