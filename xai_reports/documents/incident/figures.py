@@ -1,6 +1,7 @@
 """Figures for the incident report: deterministic PNG bytes (matplotlib Agg, no Software tag).
 
-Every figure function returns PNG bytes; the report embeds them as ``data:`` URIs
+Every figure function returns PNG bytes (a figure of several rows of panels: one PNG a row, so the page may
+break between rows); the report embeds them as ``data:`` URIs
 with alt text.
 """
 
