@@ -33,9 +33,9 @@ def test_a_lone_label_sits_under_its_box_and_one_at_the_edge_is_clamped():
 
 
 def test_a_key_frame_with_many_overlapping_detections_renders():
-    from xai_reports.documents.incident.figures import key_frame_png
+    from xai_reports.documents.incident.figures import key_frame_rows
 
     img = np.zeros((64, 96, 3), np.uint8)
     dets = [{"class": "pedestrian", "score": 0.9 - 0.05 * i, "box": [40, 20, 56, 40]} for i in range(8)]
-    png = key_frame_png(img, {"Occlusion": np.ones((64, 96))}, [], detections=dets)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = key_frame_rows(img, {"Occlusion": np.ones((64, 96))}, [], detections=dets)
+    assert len(rows) == 1 and rows[0][:8] == b"\x89PNG\r\n\x1a\n"

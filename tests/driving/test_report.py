@@ -297,3 +297,27 @@ def test_sgo_export_csv_and_json(built, tmp_path):
     with pytest.raises(InputError, match="csv or .json"):
         write_sgo(built["record"], tmp_path / "sgo.txt")
 
+
+
+def test_page_fill_measure_reads_a_known_layout(tmp_path):
+    """The measure itself, against a page whose blank part is known: a block 40% of the body tall."""
+    from weasyprint import HTML
+
+    from _page_layout import blank_below
+
+    html = ("<style>@page { size: A4; margin: 16mm 15mm 18mm 15mm } body { margin: 0 }</style>"
+            "<div style='height: %.2fmm; background: #ddd'></div><p style='page-break-before: always'>x</p>"
+            % (0.4 * (297 - 34)))
+    HTML(string=html).write_pdf(tmp_path / "p.pdf")
+    first, last = blank_below(tmp_path / "p.pdf")
+    assert abs(first - 0.6) < 0.01 and last > 0.9
+
+
+def test_no_page_but_the_last_ends_more_than_a_quarter_early(built):
+    """Layout: every page but the last is filled to within a quarter of its body (on main, the key frames
+    left pages half empty: the key-frame block was kept whole, so it jumped to the next page)."""
+    from _page_layout import blank_below
+
+    blank = blank_below(built["files"][0])
+    early = {i + 1: round(b, 2) for i, b in enumerate(blank[:-1]) if b > 0.25}
+    assert len(blank) >= 5 and not early, f"pages (number: blank part) ending more than a quarter early: {early}"

@@ -47,8 +47,8 @@ def built(tmp_path_factory):
     (d / "pack.yaml").write_text(PACK)
     printed = []
     with pytest.MonkeyPatch.context() as mp:                 # what the key-frame figure is given to print
-        real = report_mod.key_frame_png
-        mp.setattr(report_mod, "key_frame_png",
+        real = report_mod.key_frame_rows
+        mp.setattr(report_mod, "key_frame_rows",
                    lambda img, *a, **k: printed.append((np.array(img), k.get("detections"))) or real(img, *a, **k))
         rec = report_mod.build_incident(shipped_models(), clip, d / "inc.yaml", d / "pack.yaml",
                                         detector=save_torchscript(d / "det.pt", YELLOW_BLUE, cell=4, gain=5.0))
@@ -146,17 +146,27 @@ def test_pixelate_and_the_account_without_anything_to_redact():
 
 
 def test_no_heading_is_split_from_its_figure_or_table(built):
-    """Layout: each key-frame, detector and occlusion-test heading is on the page of what it heads (its
-    figure caption, or the first row of its table). Without the template's break rules this fails on
-    this very report (checked when the rules were written)."""
-    follows = {"Key frame at": "Ground-truth boxes", "Detector at": "The detector's detections with their confidence",
-               "Occlusion test:": "Original frame"}
+    """Layout: each key-frame, detector and occlusion-test heading has its figure below it on its page (the
+    first row of panels of a key frame or detector frame, the occlusion test's frames), read from where the
+    PDF draws its images; no numbered section heading ends a page."""
+    from _page_layout import images_below
+
     seen = 0
     for i, page in enumerate(built["pages"]):
-        t = re.sub(r"\s+", " ", page)
-        for m in re.finditer(r"(Key frame at|Detector at|Occlusion test:) [^.]*?(?= )", t):
-            seen += 1
-            assert follows[m.group(1)] in t[m.end():], (i, m.group(0))
+        for head in ("Key frame at", "Detector at", "Occlusion test:"):
+            for below in images_below(built["pdf"], i, head):
+                seen += 1
+                assert below >= 1, (i + 1, head)
         body = [ln.strip() for ln in page.splitlines() if ln.strip() and not ln.strip().startswith("Page ")]
         assert not re.match(r"^\d+\. [A-Z]", body[-1] if body else ""), (i, body[-1])   # no section heading ends a page
     assert seen >= 2 * len(built["record"]["key_frames"])
+
+
+def test_no_page_but_the_last_ends_more_than_a_quarter_early(built):
+    """Layout: with the detector's section too, every page but the last is filled to within a quarter of its
+    body (on main, pages before key frames, detector frames and the planner chart were left up to half empty)."""
+    from _page_layout import blank_below
+
+    blank = blank_below(built["pdf"])
+    early = {i + 1: round(b, 2) for i, b in enumerate(blank[:-1]) if b > 0.25}
+    assert len(blank) >= 5 and not early, f"pages (number: blank part) ending more than a quarter early: {early}"

@@ -213,4 +213,31 @@ def event_sentence(e: dict) -> str:
     return f"{e['event']} at t = {_fmt_s(e['t_s'])}"
 
 
-__all__ = ["incident_content", "event_sentence", "human_number", "facts_content"]
+def panel_rows_figure(srcs: list[str], subject: str, panels: list[str], statement: str, cols: int = 2) -> dict:
+    """A figure printed as rows of panels (one image a row, so a page may break between rows).
+
+    Args:
+        srcs: the rows' image URIs, in order (see :func:`.figures.key_frame_rows`).
+        subject: what the figure shows, e.g. ``"Frame at t = 2.1 s"``.
+        panels: a description of each panel, ``cols`` a row.
+        statement: the finding the figure supports; ends the last row's alt text.
+        cols: panels a row (a figure with one panel has one a row).
+
+    Returns:
+        ``{"rows": [{"src", "alt"}, ...]}``; each row's alt text names its own panels.
+
+    Examples::
+
+        >>> panel_rows_figure(["a", "b"], "Frame", ["the frame", "map A", "map B"], "A drove it.")["rows"][1]
+        {'src': 'b', 'alt': 'Frame, row 2 of 2: map B. A drove it.'}
+    """
+    cols = cols if len(panels) > 1 else 1
+    rows = []
+    for i, src in enumerate(srcs):
+        where = f", row {i + 1} of {len(srcs)}" if len(srcs) > 1 else ""
+        alt = f"{subject}{where}: " + " and ".join(panels[cols * i:cols * (i + 1)]) + "."
+        rows.append({"src": src, "alt": alt + (" " + statement if i == len(srcs) - 1 else "")})
+    return {"rows": rows}
+
+
+__all__ = ["incident_content", "event_sentence", "human_number", "facts_content", "panel_rows_figure"]

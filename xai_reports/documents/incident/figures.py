@@ -1,6 +1,7 @@
 """Figures for the incident report: deterministic PNG bytes (matplotlib Agg, no Software tag).
 
-Every figure function returns PNG bytes; the report embeds them as ``data:`` URIs
+Every figure function returns PNG bytes (a figure of several rows of panels: one PNG a row, so the page may
+break between rows); the report embeds them as ``data:`` URIs
 with alt text.
 """
 
@@ -35,6 +36,31 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _png_rows(fig, rows) -> list[bytes]:
+    """The figure cut into one PNG per row of panels (``rows``: the axes of each row, colour bars included).
+
+    Every row spans the figure's whole width, so rows printed at the same width line up as in the whole
+    figure and keep its scale (a row with one panel of two stays half as wide); the page may then break
+    between two rows.
+    """
+    from matplotlib.transforms import Bbox
+
+    plt = _plt()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [Bbox.union([a.get_tightbbox(renderer) for a in axes]) for axes in rows]
+    pad = 0.05 * fig.dpi
+    x0, x1 = 0.0, fig.bbox.width
+    out = []
+    for b in boxes:
+        buf = io.BytesIO()
+        inches = Bbox.from_extents(x0, b.y0 - pad, x1, b.y1 + pad).transformed(fig.dpi_scale_trans.inverted())
+        fig.savefig(buf, format="png", dpi=120, metadata={"Software": None}, bbox_inches=inches)
+        out.append(buf.getvalue())
+    plt.close(fig)
+    return out
+
+
 def image_png(img: np.ndarray, scale: int = 3) -> bytes:
     """A frame as PNG, enlarged ``scale`` times with nearest-neighbour (pixels stay honest)."""
     from PIL import Image
@@ -47,8 +73,9 @@ def image_png(img: np.ndarray, scale: int = 3) -> bytes:
     return buf.getvalue()
 
 
-def timeline_png(times, probs, *, recorded=None, events=(), signals=None) -> bytes:
-    """Decision probabilities over time (top) and speed / gap / TTC (bottom), events marked."""
+def timeline_rows(times, probs, *, recorded=None, events=(), signals=None) -> list[bytes]:
+    """Decision probabilities over time (top) and speed / gap / TTC (bottom), events marked; one PNG a chart
+    (as :func:`_png_rows`)."""
     plt = _plt()
     rows = 2 if signals is not None else 1
     fig, axes = plt.subplots(rows, 1, figsize=(7.0, 2.2 * rows), sharex=True, squeeze=False)
@@ -86,11 +113,12 @@ def timeline_png(times, probs, *, recorded=None, events=(), signals=None) -> byt
     else:
         ax.set_xlabel("time t (s)")
     fig.tight_layout()
-    return _png(fig)
+    return _png_rows(fig, [[a] for a in axes[:, 0]])
 
 
-def planner_png(times, p_brake, values, features, labels) -> bytes:
-    """Planner P(brake) (top) and each signal's TreeSHAP contribution in log-odds (bottom)."""
+def planner_rows(times, p_brake, values, features, labels) -> list[bytes]:
+    """Planner P(brake) (top) and each signal's TreeSHAP contribution in log-odds (bottom); one PNG a chart
+    (as :func:`_png_rows`)."""
     plt = _plt()
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.0, 3.8), sharex=True)
     a1.plot(times, p_brake, color=ACTION_COLOURS["brake"], lw=1.6)
@@ -103,10 +131,10 @@ def planner_png(times, p_brake, values, features, labels) -> bytes:
     a2.axhline(0, color="#555", lw=0.7)
     a2.set_ylabel("contribution (log-odds)")
     a2.set_xlabel("time t (s)")
-    a2.legend(loc="upper left", fontsize=7, frameon=False, ncol=2)
+    a2.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False, ncol=4)  # above: never over a line
     a2.grid(alpha=0.25)
     fig.tight_layout()
-    return _png(fig)
+    return _png_rows(fig, [[a1], [a2]])
 
 
 def _boxes(ax, objects, highlight=None):
@@ -191,8 +219,10 @@ def _detections(ax, detections, target=None):
                 bbox={"boxstyle": "square,pad=0.1", "fc": col, "ec": "none", "alpha": 0.9})
 
 
-def _heat_panels(fig, axes, image, maps, draw):
-    """Each map over the dimmed frame with its own colour bar (fraction of that map's maximum, max printed)."""
+def _heat_panels(fig, axes, image, maps, draw) -> list:
+    """Each map over the dimmed frame with its own colour bar (fraction of that map's maximum, max printed);
+    returns the colour bars' axes."""
+    bars = []
     for ax, (name, m) in zip(axes, maps.items()):
         ax.imshow((np.asarray(image, float) * 0.45).astype(np.uint8), interpolation="nearest")
         top = float(m.max())
@@ -202,11 +232,13 @@ def _heat_panels(fig, axes, image, maps, draw):
         cb = fig.colorbar(im, ax=ax, fraction=0.035, pad=0.02, ticks=[0, 0.25, 0.5, 0.75, 1.0])
         cb.ax.tick_params(labelsize=6.5)
         cb.set_label(f"share of max ({top:.2g})" if top > 0 else "no positive evidence (map is 0)", fontsize=6.5)
+        bars.append(cb.ax)
+    return bars
 
 
 def _grid(n):
     plt = _plt()
-    cols = 2 if n > 1 else 1
+    cols = 2                      # even a lone panel (a detector frame without maps) stays half the page wide
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.7 * rows), squeeze=False)
     axes = axes.ravel()
@@ -215,35 +247,47 @@ def _grid(n):
     return fig, axes
 
 
-def key_frame_png(image, maps: dict, objects, *, highlight=None, detections=None) -> bytes:
+def _panel_rows(fig, axes, bars) -> list[bytes]:
+    """PNG rows of a :func:`_grid` of panels (the first panel has no colour bar, each other one has one)."""
+    cols = 2
+    used = [[ax] for ax in axes[:1 + len(bars)]]
+    for group, bar in zip(used[1:], bars):
+        group.append(bar)
+    return _png_rows(fig, [sum(used[i:i + cols], []) for i in range(0, len(used), cols)])
+
+
+def key_frame_rows(image, maps: dict, objects, *, highlight=None, detections=None) -> list[bytes]:
     """The frame with ground-truth boxes (and the ADS's logged detections with confidence), then each
-    method's map over a dimmed frame with a colour bar; two panels a row, so a frame is ~half the page wide."""
+    method's map over a dimmed frame with a colour bar; two panels a row, so a frame is ~half the page wide.
+
+    Returns one PNG per row of two panels (all of the same width), so that a page may break between rows.
+    """
     fig, axes = _grid(1 + len(maps))
     axes[0].imshow(image, interpolation="nearest")
     _boxes(axes[0], objects, highlight)
     _detections(axes[0], detections)
     axes[0].set_title("frame + ground truth" + (" + ADS detections (dashed)" if detections else ""), fontsize=8)
-    _heat_panels(fig, axes[1:], image, maps, lambda ax: _boxes(ax, objects, highlight))
+    bars = _heat_panels(fig, axes[1:], image, maps, lambda ax: _boxes(ax, objects, highlight))
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    return _png(fig)
+    return _panel_rows(fig, axes, bars)
 
 
-def detection_png(image, detections, maps: dict, target) -> bytes:
+def detection_rows(image, detections, maps: dict, target) -> list[bytes]:
     """The team detector's detections with confidence (the explained one in yellow), then each
-    attribution of that detection with a colour bar."""
+    attribution of that detection with a colour bar; one PNG per row of two panels (as :func:`key_frame_rows`)."""
     fig, axes = _grid(1 + len(maps))
     axes[0].imshow(image, interpolation="nearest")
     _detections(axes[0], detections, target)
     axes[0].set_title("frame + the detector's detections", fontsize=8)
-    _heat_panels(fig, axes[1:], image, maps, lambda ax: _detections(ax, [target] if target else [], target))
+    bars = _heat_panels(fig, axes[1:], image, maps, lambda ax: _detections(ax, [target] if target else [], target))
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    return _png(fig)
+    return _panel_rows(fig, axes, bars)
 
 
 def occlusion_png(original, removed, moved, results: dict) -> bytes:
@@ -264,4 +308,4 @@ def occlusion_png(original, removed, moved, results: dict) -> bytes:
     return _png(fig)
 
 
-__all__ = ["label_slots", "timeline_png", "planner_png", "key_frame_png", "detection_png", "occlusion_png", "image_png", "ACTION_COLOURS"]
+__all__ = ["label_slots", "timeline_rows", "planner_rows", "key_frame_rows", "detection_rows", "occlusion_png", "image_png", "ACTION_COLOURS"]

@@ -26,10 +26,10 @@ from .analysis import (DEFAULT_METHOD_OPTIONS, debounce, decision_events, name_d
 from .facts import (compute_facts, cross_check, detections_text, event_key_frames, gap_text, hidden_by_debounce,
                     ttc_text)
 from .clips import Clip, read_clip
-from .content import event_sentence, facts_content, incident_content
+from .content import event_sentence, facts_content, incident_content, panel_rows_figure
 from .redaction import Redactor, redaction_requested
 from .team_detector import detector_section, resolve_detector
-from .figures import key_frame_png, occlusion_png, planner_png, timeline_png
+from .figures import key_frame_rows, occlusion_png, planner_rows, timeline_rows
 from .incident_file import Incident, load_incident
 from .bags import is_bag, read_bag_clip
 from .logs import read_mcap_clip
@@ -182,13 +182,15 @@ def _planner_section(pl, clip, pack, key_frames) -> dict:
                      "contributions": [{"label": labels.get(feats[i], feats[i]),
                                         "value": _signal_value(clip.signals, feats[i], k, units.get(feats[i], "")),
                                         "shap": f"{vals[i]:+.2f}"} for i in order]})
-    png = planner_png(clip.times, pl["p_brake"], pl["values"], feats, labels)
+    pngs = planner_rows(clip.times, pl["p_brake"], pl["values"], feats, labels)
     first = np.flatnonzero(pl["p_brake"] >= pack.section("incident").planner.threshold)
     summary = (f"The planner first requests braking at t = {clip.times[first[0]]:.1f} s." if len(first)
                else "The planner never requests braking in this clip.")
     return {
-        "figure": {"src": _uri(png), "alt": "Two stacked line charts over time: the planner's probability of "
-                   "braking (top) and each signal's TreeSHAP contribution in log-odds (bottom). " + summary},
+        "figure": panel_rows_figure([_uri(p) for p in pngs], "Planner replayed on the clip",
+                                    ["a line chart over time of the planner's probability of braking",
+                                     "a line chart over time of each signal's TreeSHAP contribution in log-odds"],
+                                    summary, cols=1),
         "summary": summary, "rows": rows, "base_value": f"{pl['base_value']:+.2f}",
         "self_check": (f"TreeSHAP additivity: largest |sum of contributions + base - margin| = "
                        f"{pl['self_check']['max_abs_error']:.2e} (tolerance {pl['self_check']['tolerance']:.0e}, "
@@ -243,7 +245,7 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
 
     # --- timeline
     recorded = list(clip.signals["recorded_request"]) if "recorded_request" in clip.signals.columns else None
-    tl_png = timeline_png(times, res["probs"], recorded=recorded, events=res["events"], signals=clip.signals)
+    tl_pngs = timeline_rows(times, res["probs"], recorded=recorded, events=res["events"], signals=clip.signals)
     first_brake = next((e for e in res["events"] if e["source"] == "decision model replay"
                         and e["event"].startswith("'brake'")), None)
     anchor = first_brake["t_s"] if first_brake else None
@@ -258,10 +260,12 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                       else ".")
                    if ev is not None else "The log holds no crash and no near miss, so no DSSAD window is anchored."))
     timeline = {
-        "figure": {"src": _uri(tl_png), "alt": "Line chart of the decision model's probabilities of continue, slow "
-                   "and brake over the clip, with the recorded ADS request as a coloured bar and events as dotted "
-                   "lines; below, ego speed, gap to the lead road user and time to collision. "
-                   + "; ".join(event_sentence(e) for e in res["events"][:6])},
+        "figure": panel_rows_figure(
+            [_uri(p) for p in tl_pngs], "Timeline of the clip",
+            ["a line chart of the decision model's probabilities of continue, slow and brake, with the recorded ADS "
+             "request as a coloured bar and events as dotted lines",
+             "a line chart of ego speed, gap to the lead road user and time to collision, events as dotted lines"],
+            "; ".join(event_sentence(e) for e in res["events"][:6]), cols=1),
         "events": [{"t": f"{e['t_s']:.1f}", "text": event_sentence(e), "source": e["source"]} for e in res["events"]],
         "coverage": coverage,
         "headline": (f"Decision model replay: brake requested at t = {anchor:.1f} s." if anchor is not None
@@ -275,8 +279,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
     for kf in res["key_frames"]:
         maps = {METHOD_LABELS.get(m, m): kf["maps"][m] for m in ie.methods}
         img = clip.images[kf["index"]]
-        png = key_frame_png(red(kf["index"], img), maps, kf["objects"], highlight=kf["named"],
-                            detections=logged.get(kf["index"]))
+        rows = key_frame_rows(red(kf["index"], img), maps, kf["objects"], highlight=kf["named"],
+                              detections=logged.get(kf["index"]))
         share_rows = []
         for s in kf["shares"][ie.primary]:
             row = {"id": s["id"], "class": s["class"].replace("_", " "),
@@ -315,7 +319,8 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
                                                 "within the frame, or the clip has no scene description)"),
                 "verdict": verdict, "changed": changed,
                 "verdict_class": ("ok" if changed else "bad") if named else "",
-                "figure": {"src": _uri(o_png), "alt": f"Three versions of the frame at t = {kf['t_s']:.1f} s: "
+                "figure": {"src": _uri(o_png), "panels": 3 if occ["moved"] else 2,
+                           "alt": f"{'Three' if occ['moved'] else 'Two'} versions of the frame at t = {kf['t_s']:.1f} s: "
                            f"original (decision {occ['original']['decision']}), with '{occ['object']}' removed "
                            f"(decision {occ['removed']['decision']})"
                            + (f", and with it moved aside (decision {occ['moved']['decision']})" if occ["moved"] else "")
@@ -325,8 +330,11 @@ def build_incident(model, clip, incident, pack="autonomous_driving", *, planner=
             "detections": detections_text((clip.meta.get("detections") or {}).get(kf["index"])
                                           if isinstance(clip.meta.get("detections"), dict) else None),
             "probabilities": [{"label": k, "value": f"{v:.2f}"} for k, v in kf["probabilities"].items()],
-            "figure": {"src": _uri(png), "alt": f"Frame at t = {kf['t_s']:.1f} s with ground-truth boxes, and "
-                       f"{', '.join(maps)} heatmaps over it. " + statement},
+            "figure": panel_rows_figure(
+                [_uri(r) for r in rows], f"Frame at t = {kf['t_s']:.1f} s",
+                ["the frame with ground-truth boxes" + (" and the ADS's logged detections" if logged.get(kf["index"])
+                                                        else "")] + [f"the {m} heatmap over it" for m in maps],
+                statement),
             "statement": statement, "named": named, "methods": [METHOD_LABELS.get(m, m) for m in ie.methods],
             "shares": share_rows, "occlusion": occ_out})
     perception = {"key_frames": kfs, "caveat": ad.saliency_caveat, "primary": METHOD_LABELS[ie.primary],

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .analysis import object_shares
 from .detectors import Detector, explain_detection, iou, load_detector, occlude_box
-from .figures import detection_png
+from .content import panel_rows_figure
+from .figures import detection_rows
 
 LABELS = {"grad_cam": "Grad-CAM (detection score)", "d_rise": "D-RISE", "occlusion": "Occlusion (sliding window)"}
 NOTES = {
@@ -69,7 +70,7 @@ def detector_section(det: Detector, spec, clip, key_frames, *, printable) -> tup
         maps = explain_detection(det, img, target, methods, options) if target else {}
         shares = {m: object_shares(maps[m], objs) for m in maps}
         box = occlude_box(det, img, target) if target else None
-        png = detection_png(printable(k, img), found, {LABELS[m]: maps[m] for m in maps}, target)
+        rows = detection_rows(printable(k, img), found, {LABELS[m]: maps[m] for m in maps}, target)
         if target is None:
             statement = f"The detector finds nothing above its threshold ({det.score_threshold:.2f}) in this frame."
         else:
@@ -92,10 +93,11 @@ def detector_section(det: Detector, spec, clip, key_frames, *, printable) -> tup
             "detections": [{"class": d["class"].replace("_", " "), "score": f"{d['score']:.2f}",
                             "box": ", ".join(f"{v:.0f}" for v in d["box"]),
                             "explained": target is not None and d is target} for d in found],
-            "figure": {"src": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
-                       "alt": f"Frame at t = {kf['t_s']:.1f} s with the team detector's {len(found)} detection(s) "
-                              f"and their confidence, and {', '.join(LABELS[m] for m in maps) or 'no'} maps of the "
-                              f"explained detection. " + statement}})
+            "figure": panel_rows_figure(
+                ["data:image/png;base64," + base64.b64encode(r).decode("ascii") for r in rows],
+                f"Frame at t = {kf['t_s']:.1f} s",
+                [f"the frame with the team detector's {len(found)} detection(s) and their confidence"]
+                + [f"the {LABELS[m]} map of the explained detection" for m in maps], statement)})
         record.append({"index": k, "t_s": kf["t_s"], "detections": found, "explained": target,
                        "matched_object": obj["id"] if obj else None, "match_iou": ov,
                        "shares": {m: [{x: v for x, v in s.items() if x != "box"} for s in shares[m]] for m in shares},
