@@ -34,11 +34,11 @@ def s3(batch_case, tmp_path_factory):
     rows.to_csv(d / "apps.csv", index=False)
     labelled = load_hmda().iloc[::12].reset_index(drop=True)   # 199 labelled applications
     labelled.to_csv(d / "labelled.csv", index=False)
-    with moto_s3(BUCKET) as (fs, env, _port):
+    with moto_s3(BUCKET) as (fs, env, port):
         fs.pipe_file(f"{BUCKET}/in/hmda_xgb.json", batch_case["model"].read_bytes())
         fs.pipe_file(f"{BUCKET}/in/apps.csv", (d / "apps.csv").read_bytes())
         fs.pipe_file(f"{BUCKET}/in/labelled.csv", (d / "labelled.csv").read_bytes())
-        yield {"fs": fs, "dir": d, "model": batch_case["model"]}
+        yield {"fs": fs, "dir": d, "model": batch_case["model"], "port": port}
 
 
 def _get(fs, key) -> bytes:
@@ -121,6 +121,23 @@ def test_explore_and_the_letters_explorer_to_s3(s3, tmp_path, capsys):
     assert _get(fs, "out/letters-explorer/x.html") == (tmp_path / "e.html").read_bytes()
     names = _keys(fs, "out/letters")
     assert "manifest.json" in names and sum(n.endswith(".pdf") for n in names) == 6
+
+
+def test_credentials_in_input_urls_reach_no_output_and_no_message(s3, tmp_path, capsys):
+    """A signed URL with a user:password (the moto server answers anonymous GETs over plain HTTP, as a
+    presigned URL would be answered): the explorer reads through it, and neither the password nor the
+    signature is in the page, on stdout or in an error."""
+    fs = s3["fs"]
+    signed = f"http://AKIDUSER:{SECRET}@127.0.0.1:{s3['port']}/{BUCKET}/in/{{}}?X-Amz-Signature={SECRET}2"
+    args = ["explore", "--pack", "finance_hmda_example", "--model", signed.format("hmda_xgb.json")]
+    assert main(args + ["--data", signed.format("apps.csv"), "--out", f"{S3}/out/signed/e.html"]) == 0
+    out, err = capsys.readouterr()
+    page = _get(fs, "out/signed/e.html")
+    assert SECRET.encode() not in page and b"AKIDUSER" not in page and SECRET not in out + err
+    assert b"hmda_xgb.json" in page   # the model is named, by its file name only
+    _one_line_error(capsys, main(args + ["--data", signed.format("nope.csv"), "--out", f"{S3}/out/signed/f.html"]),
+                    f"http://127.0.0.1:{s3['port']}/{BUCKET}/in/nope.csv")
+    assert _keys(fs, "out/signed") == ["e.html"]
 
 
 # -- regenerate and verify on the letters just written ------------------------------------------------

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InputError, XaiReportsError
-from .storage import RemoteDir, basename, is_remote, local_path, scrub, url_fs
+from .storage import RemoteDir, basename, is_remote, is_url, local_path, scrub, url_fs
 
 
 def _parent_url(url: str) -> str:
@@ -143,7 +143,7 @@ class Staging:
 
     # -- inputs --------------------------------------------------------------------------------------
     def input(self, x, *, into=None):
-        """``x`` itself when local (or ``None``), else a private local copy of the object or of the objects
+        """``x`` itself when a plain path (or ``None``), the path of a ``file://`` URL, else a private local copy of the object or of the objects
         under the prefix ``x`` (a clip folder, a run folder), named like it.
 
         Args:
@@ -153,8 +153,10 @@ class Staging:
             InputError: nothing at ``x``, an object name that would leave the folder, an unreadable store;
                 naming the scrubbed URL.
         """
-        if x is None or not is_remote(x):
+        if x is None or not is_url(x):
             return x
+        if not is_remote(x):   # file://...: the local path
+            return local_path(x)
         from .remote import _copy_tree, local_file
 
         url = str(x)
