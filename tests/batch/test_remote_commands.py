@@ -169,6 +169,20 @@ def test_regenerate_and_verify_read_from_s3(s3, tmp_path, capsys):
                     f"{S3}/out/letters/nope.json")
 
 
+def test_a_staged_prefix_may_not_hold_a_name_that_leaves_it(s3, capsys):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{s3['port']}", region_name="us-east-1")
+    client.put_object(Bucket=BUCKET, Key="dots/run/manifest.json", Body=b"{}")
+    client.put_object(Bucket=BUCKET, Key="dots/run/../../outside.txt", Body=b"x")
+    line = _one_line_error(capsys, main(["verify", f"{S3}/dots/run"]), f"{S3}/dots/run")
+    assert "would leave the folder" in line
+    line = _one_line_error(capsys, main(["incident", "--model", f"{S3}/dots/run", "--clip", f"{S3}/dots/run",
+                                         "--incident", f"{S3}/dots/run/manifest.json",
+                                         "--out", f"{S3}/out/dots/i.pdf"]), f"{S3}/dots/run")
+    assert "would leave the folder" in line and _keys(s3["fs"], "out/dots") == []
+
+
 # -- audit: one document, its JSON and its manifest ------------------------------------------------------
 def test_audit_from_and_to_s3_verifies(s3, tmp_path, capsys):
     import hashlib
@@ -271,6 +285,8 @@ def test_model_card_from_s3_writes_beside_the_model(s3, tmp_path, capsys):
                           "--calibration", f"{S3}/hc/cal.csv", "--test", f"{S3}/hc/test.csv",
                           "--images", f"{S3}/hc/images"]) == 0
     assert f"model card written: {S3}/hc/models/m.card.json" in capsys.readouterr().out
+    assert main(["validate-pack", f"{S3}/hc/pack"]) == 0
+    assert "ok: pack 'team'" in capsys.readouterr().out
     assert _keys(fs, "hc/models") == ["m.card.json", "m.pt", "m.reference.npz"]
     remote_card = json.loads(_get(fs, "hc/models/m.card.json"))
     local_card = json.loads((tmp_path / "m" / "m.card.json").read_text())
