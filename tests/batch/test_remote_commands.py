@@ -207,6 +207,16 @@ def test_audit_from_and_to_s3_verifies(s3, tmp_path, capsys):
     assert f"verified: {S3}/out/audit" in capsys.readouterr().out
 
 
+INCIDENT_PACK = """extends: autonomous_driving
+name: drive_remote
+incident:
+  image_explanation:
+    max_key_frames: 1
+    options: {grad_cam: {layer: features.relu4}, integrated_gradients: {n_steps: 4},
+              occlusion: {window: [16, 16], strides: [16, 16]}}
+"""
+
+
 # -- incident: a clip folder, the model folder and the incident file in the bucket ------------------------
 def test_incident_from_and_to_s3_verifies(s3, tmp_path, capsys):
     import dataclasses
@@ -226,7 +236,8 @@ def test_incident_from_and_to_s3_verifies(s3, tmp_path, capsys):
     for p in sorted(shipped_models().iterdir()):
         fs.pipe_file(f"{BUCKET}/drive/models/{p.name}", p.read_bytes())
     fs.pipe_file(f"{BUCKET}/drive/incident.yaml", EXAMPLE_INCIDENT.encode())
-    args = ["incident", "--quiet", "--format", "json"]
+    fs.pipe_file(f"{BUCKET}/drive/pack/pack.yaml", INCIDENT_PACK.encode())   # one key frame, cheap methods
+    args = ["incident", "--quiet", "--format", "json", "--pack", f"{S3}/drive/pack"]
     assert main(args + ["--model", f"{S3}/drive/models", "--clip", f"{S3}/drive/clip",
                         "--incident", f"{S3}/drive/incident.yaml", "--out", f"{S3}/out/incident/inc.json",
                         "--sgo-out", f"{S3}/out/sgo/sgo.json"]) == 0
@@ -236,6 +247,7 @@ def test_incident_from_and_to_s3_verifies(s3, tmp_path, capsys):
     # the record describes the clip and models uploaded: same clip hash and name, same model hashes
     record = json.loads(_get(fs, "out/incident/inc.json"))
     assert record["clip"]["sha256"] == read_clip(clip).sha256 and record["clip"]["id"] == "pedestrian_step_in"
+    assert record["pack"]["name"] == "drive_remote" and len(record["key_frames"]) == 1
     text = json.dumps(record)
     for name in ("decision_cnn.pt", "planner_xgb.json"):
         assert hashlib.sha256((shipped_models() / name).read_bytes()).hexdigest() in text, name
