@@ -307,3 +307,32 @@ def test_model_card_from_s3_writes_beside_the_model(s3, tmp_path, capsys):
                                                   "--calibration", f"{S3}/hc/cal.csv", "--test", f"{S3}/hc/test.csv",
                                                   "--images", f"{S3}/hc/no-images"]), f"{S3}/hc/cal.csv")
     assert "row 1" in line and "cal_000.png: not found" in line   # the file, row and field of the image
+
+
+# -- the staging itself: nothing before commit, the manifest last, no staging path in a message --------------
+def test_staging_commits_after_success_only_and_the_manifest_last(s3, monkeypatch):
+    from xai_reports.errors import InputError
+    from xai_reports.io.staging import Staging
+    from xai_reports.io.storage import RemoteDir
+
+    fs = s3["fs"]
+    with pytest.raises(InputError) as info:
+        with Staging() as st:
+            out = st.output_folder(f"{S3}/out/staged-failed")
+            (out / "a.pdf").write_bytes(b"a")
+            raise InputError("bad row", file=out / "a.pdf")
+    assert str(info.value) == f"{S3}/out/staged-failed/a.pdf: bad row"   # the URL, not the staging path
+    assert _keys(fs, "out/staged-failed") == []                            # nothing committed
+
+    order = []
+    write = RemoteDir.write
+    monkeypatch.setattr(RemoteDir, "write", lambda self, name, data: (order.append(name), write(self, name, data)))
+    with Staging() as st:
+        out = st.output_file(f"{S3}/out/staged/r.pdf")
+        for name in ("r.manifest.json", "r.pdf", "z.json", "sub/x.html"):
+            (out.parent / name).parent.mkdir(exist_ok=True)
+            (out.parent / name).write_bytes(name.encode())
+        assert _keys(fs, "out/staged") == []   # written locally only, so far
+        assert st.commit()[-1] == f"{S3}/out/staged/r.manifest.json"
+    assert order[-1] == "r.manifest.json" and sorted(order) == sorted(["r.manifest.json", "r.pdf", "z.json", "sub/x.html"])
+    assert _get(fs, "out/staged/sub/x.html") == b"sub/x.html"
