@@ -253,6 +253,23 @@ def test_incident_from_and_to_s3_verifies(s3, tmp_path, capsys):
         assert hashlib.sha256((shipped_models() / name).read_bytes()).hexdigest() in text, name
     assert main(["verify", str(_download(fs, "out/incident", tmp_path / "inc")), "--quick"]) == 0
     capsys.readouterr()
+    import importlib.util
+
+    if importlib.util.find_spec("mcap_ros2"):   # the same clip as an MCAP log object, model and planner as files
+        from xai_reports.documents.incident.logs import write_mcap_clip
+        from xai_reports.packs import load_pack
+
+        topics = load_pack("autonomous_driving").section("incident").log_topics
+        mcap = write_mcap_clip(read_clip(clip), tmp_path / "clip.mcap", topics)
+        fs.pipe_file(f"{BUCKET}/drive/clip.mcap", mcap.read_bytes())
+        assert main(args + ["--model", f"{S3}/drive/models/decision_cnn.pt", "--planner",
+                            f"{S3}/drive/models/planner_xgb.json", "--clip", f"{S3}/drive/clip.mcap",
+                            "--incident", f"{S3}/drive/incident.yaml", "--out", f"{S3}/out/incident-mcap/inc.json"]) == 0
+        from_log = json.loads(_get(fs, "out/incident-mcap/inc.json"))
+        for key in ("replay", "events", "key_frames", "facts", "cross_check", "planner", "models"):
+            assert from_log[key] == record[key], key
+        assert from_log["document"]["content"]["scenario"]["source"]["format"] == "MCAP (ROS 2 CDR)"
+        capsys.readouterr()
     _one_line_error(capsys, main(args + ["--model", f"{S3}/drive/models", "--clip", f"{S3}/drive/no-clip",
                                          "--incident", f"{S3}/drive/incident.yaml",
                                          "--out", f"{S3}/out/incident2/inc.json"]), f"{S3}/drive/no-clip")
