@@ -353,3 +353,29 @@ def test_staging_commits_after_success_only_and_the_manifest_last(s3, monkeypatc
         assert st.commit()[-1] == f"{S3}/out/staged/r.manifest.json"
     assert order[-1] == "r.manifest.json" and sorted(order) == sorted(["r.manifest.json", "r.pdf", "z.json", "sub/x.html"])
     assert _get(fs, "out/staged/sub/x.html") == b"sub/x.html"
+
+
+def test_demo_out_to_s3_commits_the_whole_tree(s3, monkeypatch, capsys):
+    """The demo command's wiring (the demo itself takes minutes): a stand-in run_demo writes a tree into the
+    folder it is given; every file becomes an object under the prefix, and what is printed names the URL."""
+    from types import SimpleNamespace
+
+    from xai_reports.commands import demo
+
+    def fake_run_demo(out, progress=False):
+        out = Path(out)
+        (out / "letters").mkdir(parents=True)
+        (out / "letters" / "letter_A.pdf").write_bytes(b"%PDF-fake")
+        (out / "letters" / "manifest.json").write_text("{}")
+        (out / "driving").mkdir()
+        (out / "driving" / "incident.pdf").write_bytes(b"%PDF-inc")
+        summary = SimpleNamespace(rows=1, denied=1, approved=0, letters=1, flagged=[], errors=[])
+        return {"model": "fake", "auc_holdout": 0.5, "letters_dir": out / "letters", "summary": summary,
+                "audit": [], "healthcare": None, "incident_report": out / "driving" / "incident.pdf"}
+
+    monkeypatch.setattr(demo, "_load_run_demo", lambda: fake_run_demo)
+    assert main(["demo", "--quiet", "--out", f"{S3}/out/demo"]) == 0
+    out = capsys.readouterr().out
+    assert f"written to {S3}/out/demo/letters" in out and f"{S3}/out/demo/driving/incident.pdf" in out
+    assert _keys(s3["fs"], "out/demo") == ["driving/incident.pdf", "letters/letter_A.pdf", "letters/manifest.json"]
+    assert _get(s3["fs"], "out/demo/letters/letter_A.pdf") == b"%PDF-fake"
