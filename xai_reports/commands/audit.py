@@ -38,19 +38,32 @@ def add_parser(sub, name):
 
 
 def run(args):
+    from ..io.staging import Staging
+
+    with Staging() as staging:  # --out, --json, --explorer may be URLs: written locally, then committed
+        return _run(args, staging)
+
+
+def _run(args, staging):
     from ..documents.audit import audit
     from ..errors import InputError
     from ..integrity import signing_key
+    from ..io.staging import shown
+    from ..io.storage import basename, is_remote
 
-    out = Path(args.out)
-    if out.suffix.lower() not in (".pdf", ".html", ".htm", ".json"):
-        raise InputError(f"--out must end in .pdf or .html (got '{out.name}')")
+    if Path(basename(args.out)).suffix.lower() not in (".pdf", ".html", ".htm", ".json"):
+        raise InputError(f"--out must end in .pdf or .html (got '{basename(args.out)}')")
     key = signing_key(key_file=args.key_file, key_env=args.key_env)
     from ..io.outputs import check_writable_file
 
+    out = staging.output_file(args.out)
     check_writable_file(out)
+    json_out = None
     if args.json_out:
-        check_writable_file(args.json_out)
+        json_out = staging.output_file(args.json_out)
+        check_writable_file(json_out)
+        if not args.json_out.endswith(".json"):
+            json_out = json_out.with_suffix(".json")
     protected = None
     if args.protected:
         protected = [c.strip() for item in args.protected for c in item.split(",") if c.strip()]
@@ -58,22 +71,26 @@ def run(args):
     if args.explorer:   # built (and every input checked) before the report is written; the label is no input
         from .explore import build_from_args
 
-        explorer = build_from_args(args, args.explorer, drop=(args.target,))
+        explorer_file = staging.output_file(args.explorer)
+        explorer = build_from_args(args, explorer_file, drop=(args.target,))
     report = audit(args.model, args.data, args.pack, target=args.target, protected=protected,
                    reference=args.reference, report_date=args.date,
                    progress=not args.quiet and sys.stderr.isatty())
     written = [report.save(out)]
-    if args.json_out:
-        written.append(report.save(Path(args.json_out).with_suffix(".json") if not args.json_out.endswith(".json")
-                                   else args.json_out))
+    if json_out is not None:
+        written.append(report.save(json_out))
     report.write_manifest(written, key=key)
-    counts = report.results.get("findings_counts", {})
-    print(f"audit report written to {out}: findings {counts.get('high', 0)} high, {counts.get('medium', 0)} medium, "
-          f"{counts.get('low', 0)} low")
-    for f in report.findings:
-        print(f"  {f['id']} [{f['severity']}] {f['title']}")
+    explorer_line = None
     if explorer is not None:
         from .explore import write_built
 
-        print(write_built(explorer, args.explorer))
+        explorer_line = write_built(explorer, explorer_file, shown=shown(args.explorer))
+    staging.commit()  # URLs: every object, the manifest last
+    counts = report.results.get("findings_counts", {})
+    print(f"audit report written to {shown(args.out) if is_remote(args.out) else out}: findings {counts.get('high', 0)} high, {counts.get('medium', 0)} medium, "
+          f"{counts.get('low', 0)} low")
+    for f in report.findings:
+        print(f"  {f['id']} [{f['severity']}] {f['title']}")
+    if explorer_line is not None:
+        print(explorer_line)
     return 0

@@ -31,8 +31,13 @@ def add_parser(sub, name):
 
 
 def run(args):
-    from pathlib import Path
+    from ..io.staging import Staging
 
+    with Staging() as staging:  # --out may be a URL: written locally, then committed object by object
+        return _run(args, staging)
+
+
+def _run(args, staging):
     import yaml
 
     from ..adapters import load_model
@@ -46,7 +51,8 @@ def run(args):
     from ..io.remote import read_input_text
     from ..io.storage import scrub
 
-    check_writable_dir(args.out)
+    out = staging.output_folder(args.out)
+    check_writable_dir(out)
     pack = load_pack(args.pack)
     adapter = load_model(args.model)
     features = list(adapter.feature_names or [])
@@ -82,7 +88,6 @@ def run(args):
         background = rc.X.reset_index(drop=True)
     res = counterfactuals(adapter, X, pack=pack, constraints=constraints, k=args.k, background=background,
                           random_state=args.seed, progress=not args.quiet and sys.stderr.isatty())
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfs = res.counterfactuals.rename(columns={"row": "id"})
     atomic_write(out / "counterfactuals.csv", cfs.to_csv(index=False))
@@ -92,6 +97,8 @@ def run(args):
     quality = {k: _plain(v) for k, v in res.quality.items()}   # NaN (nothing to average) -> null
     atomic_write(out / "summary.json", canonical_json({"desired": res.desired, "quality": quality,
                                                        "constraints": res.constraints.describe()}))
+    staging.commit()
     print(res.summary())
-    print(f"wrote {out / 'counterfactuals.csv'}, {out / 'status.csv'}, {out / 'summary.json'}")
+    shown = [staging.show(out / n) for n in ("counterfactuals.csv", "status.csv", "summary.json")]
+    print(f"wrote {', '.join(shown)}")
     return 0

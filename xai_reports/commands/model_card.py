@@ -14,7 +14,8 @@ def add_parser(sub, name):
                                    "written.")
     p.add_argument("--pack", required=True, help="pack name or path; the model is declared under case_review.models")
     p.add_argument("--model-id", required=True, help="the model's key under case_review.models")
-    p.add_argument("--model", required=True, help="model file (state dict .pt, TorchScript .pt or .onnx)")
+    p.add_argument("--model", required=True, help="model file (state dict .pt, TorchScript .pt or .onnx); for a URL "
+                                                  "(s3://...) the card is written beside it in the bucket")
     p.add_argument("--calibration", required=True, help="calibration split, CSV or Parquet")
     p.add_argument("--test", required=True, help="held-out test split, CSV or Parquet")
     p.add_argument("--images", required=True, help="folder of the images the splits name")
@@ -31,10 +32,19 @@ def add_parser(sub, name):
 
 def run(args):
     from ..documents.case_review.card_builder import build_model_card
+    from ..io.remote import parent_url
+    from ..io.staging import Staging
+    from ..io.storage import is_remote
 
-    path = build_model_card(args.model, args.pack, args.model_id, calibration=args.calibration, test=args.test,
-                            images=args.images, architecture=args.architecture,
-                            calibration_method=args.calibration_method, trained_on=args.trained_on,
-                            data_description=args.data_description)
-    print(f"model card written: {path}")
+    with Staging() as staging:  # a model URL: the card and reference set are written beside it in the bucket
+        model = args.model
+        if is_remote(model):
+            model = staging.input(model, into=staging.output_folder(parent_url(model)))
+            staging.keep_out(model)   # the model is an input: only the card and reference set are committed
+        path = build_model_card(model, args.pack, args.model_id, calibration=args.calibration, test=args.test,
+                                images=args.images, architecture=args.architecture,
+                                calibration_method=args.calibration_method, trained_on=args.trained_on,
+                                data_description=args.data_description)
+        staging.commit()
+        print(f"model card written: {staging.show(path)}")
     return 0

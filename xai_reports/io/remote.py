@@ -60,7 +60,9 @@ def _fetch_tree(url: str) -> Path:
     return _copy_tree(url, Path(tmp))
 
 
-def _copy_tree(url: str, tmp: Path) -> Path:
+def _copy_tree(url: str, tmp: Path, *, limits: bool = True) -> Path:
+    """Copy the objects under the prefix ``url`` into ``tmp/<last part of url>``; ``limits``: refuse a prefix
+    over :data:`MAX_TREE_OBJECTS` / :data:`MAX_TREE_BYTES` (a pack or template folder; not a run folder)."""
     label = scrub(url)
     fs, root = url_fs(url.rstrip("/"))
     root = root.rstrip("/")
@@ -85,7 +87,7 @@ def _copy_tree(url: str, tmp: Path) -> Path:
         files.append((key, rel, int(info.get("size") or 0)))
     if not files:
         raise InputError("no objects under this prefix (expected a folder)", file=label)
-    if len(files) > MAX_TREE_OBJECTS or sum(f[2] for f in files) > MAX_TREE_BYTES:
+    if limits and (len(files) > MAX_TREE_OBJECTS or sum(f[2] for f in files) > MAX_TREE_BYTES):
         raise InputError(f"more than {MAX_TREE_OBJECTS} objects or {MAX_TREE_BYTES >> 20} MiB under this prefix; "
                          "give the folder of the pack or templates itself", file=label)
     folder = Path(tmp) / (basename(url) or "folder")

@@ -49,11 +49,13 @@ def _raw_scorer(adapter, spec):
 
 
 def _read_split(path, spec, images, id_column, scorer=None):
+    from ...io.storage import is_remote, scrub
     from ...io.tabular import read_table
     from .job import _read_case_image
 
     frame = read_table(path)
-    label = str(path)
+    label = scrub(path) if is_remote(path) else str(path)
+    folder = images if is_remote(images) else Path(images)  # a prefix: each image copied while it is read
     col = spec.input.column
     for c in (col, LABEL_COLUMN):
         if c not in frame.columns:
@@ -65,7 +67,7 @@ def _read_split(path, spec, images, id_column, scorer=None):
     for i, row in enumerate(frame.to_dict("records")):
         row_no = i + 1
         rid = str(row.get(id_column)) if id_column and id_column in frame.columns else f"{Path(label).stem}-{row_no}"
-        img, _flags, _raw, _d = _read_case_image(row[col], Path(images), spec, label, row_no, rid, scorer=scorer)
+        img, _flags, _raw, _d = _read_case_image(row[col], folder, spec, label, row_no, rid, scorer=scorer)
         raw_label = row[LABEL_COLUMN]
         text = "" if raw_label is None or (isinstance(raw_label, float) and np.isnan(raw_label)) else str(raw_label)
         names = [t.strip() for t in text.split(";") if t.strip()] if spec.head == "multilabel" else [text.strip()]
