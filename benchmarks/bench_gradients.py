@@ -452,6 +452,7 @@ def hoist_cases(device, repeat, rows_out, only=None, steps=50):
     from captum.attr import IntegratedGradients as CaptumIG
 
     from xai_reports import explain
+    from xai_reports.attribution import _affine_prefix
     from xai_reports.attribution._affine_prefix import affine_split
     from xai_reports.attribution._torch import auto_batch, image_module
     from xai_reports.attribution.integrated_gradients import IntegratedGradients
@@ -470,9 +471,14 @@ def hoist_cases(device, repeat, rows_out, only=None, steps=50):
         with torch.no_grad():
             tgt = model(x).argmax(dim=1)
         ibs = auto_batch(3 * size * size)
-        split = affine_split(image_module(model, x), x)
-        prefix = "none" if split is None else ", ".join(
-            type(m).__name__ for _, m in split[0].named_modules() if not list(m.children()))
+        fast = image_module(model, x)
+        split = affine_split(fast, x)
+        found = _affine_prefix._SPLITS.get(fast)
+        if not isinstance(found, tuple):
+            prefix = "none found"
+        else:
+            prefix = ", ".join(type(m).__name__ for _, m in found[0].named_modules() if not list(m.children()))
+            prefix += f" ({found[2]:.0f} flops/output{'' if split is not None else ': below the gate, not hoisted'})"
 
         def ig(hoist):
             def run():

@@ -107,8 +107,14 @@ def _ig(model, x, *, hoist, **kw):
         IntegratedGradients._hoist = old
 
 
+@pytest.fixture
+def any_prefix(monkeypatch):
+    """Hoist every prefix found, however cheap (the default skips prefixes cheaper than the hoisting)."""
+    monkeypatch.setattr(_affine_prefix, "MIN_FLOPS_PER_OUTPUT", 0)
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_hoisted_equals_ordinary_path_and_stays_complete(name):
+def test_hoisted_equals_ordinary_path_and_stays_complete(name, any_prefix):
     build, shape, has_prefix = CASES[name]
     model = _seeded(build)
     x = torch.rand((3, *shape), generator=torch.Generator().manual_seed(7))
@@ -138,7 +144,7 @@ def test_hoisted_equals_ordinary_path_and_stays_complete(name):
     np.testing.assert_allclose(on.self_check["per_row"], gap_off, rtol=1e-3, atol=1e-5 * np.abs(delta).max())
 
 
-def test_steps_split_over_passes_and_auto_take_the_hoisted_path():
+def test_steps_split_over_passes_and_auto_take_the_hoisted_path(any_prefix):
     """One row per pass with the steps split over passes, and ``n_steps="auto"`` (its trapezoid and
     Gauss-Legendre rules go through the same integration)."""
     model = _seeded(_bn_stem)           # max-pooling and SiLU: `auto` integrates by quadrature
@@ -152,7 +158,7 @@ def test_steps_split_over_passes_and_auto_take_the_hoisted_path():
     assert set(on.extras["integration"]) == {"gausslegendre"}
 
 
-def test_prefix_stops_at_the_first_nonlinearity_and_the_module_is_left_alone():
+def test_prefix_stops_at_the_first_nonlinearity_and_the_module_is_left_alone(any_prefix):
     """The stem's conv + BatchNorm (folded into one conv) is the prefix, the in-place ReLU is not; the
     rest is switched to out-of-place on the split's copy only."""
     model = _seeded(_bn_stem)
@@ -169,3 +175,20 @@ def test_prefix_stops_at_the_first_nonlinearity_and_the_module_is_left_alone():
         # affine: P at a point of the path is the same point of the path between P(b) and P(x)
         b = torch.full_like(xc, 0.25)
         torch.testing.assert_close(P(b + 0.3 * (xc - b)), P(b) + 0.3 * (z - P(b)), rtol=1e-5, atol=1e-5)
+
+
+def test_only_prefixes_worth_hoisting_are_hoisted():
+    """A 3x3 convolution of a 3-channel image (54 flops per output element) is found but not hoisted by
+    default; a 7x7 one (294) and a linear layer over 28x28 inputs (1568) are."""
+    def stem(k):
+        return nn.Sequential(nn.Conv2d(3, 4, k, padding=k // 2), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                             nn.Flatten(), nn.Linear(4, 2))
+
+    for build, shape, hoisted, flops in ((lambda: stem(3), (3, 16, 16), False, 54),
+                                         (lambda: stem(7), (3, 16, 16), True, 294),
+                                         (_linear_first, (1, 28, 28), True, 1568)):
+        model = _seeded(build)
+        x = torch.rand((1, *shape), generator=torch.Generator().manual_seed(0))
+        fast = image_module(model, x)
+        assert (_affine_prefix.affine_split(fast, x) is not None) == hoisted
+        assert _affine_prefix._SPLITS[fast][2] == flops
