@@ -145,11 +145,12 @@ def test_hoisted_equals_ordinary_path_and_stays_complete(name, any_prefix):
 
 
 def test_steps_split_over_passes_and_auto_take_the_hoisted_path(any_prefix):
-    """One row per pass with the steps split over passes, and ``n_steps="auto"`` (its trapezoid and
-    Gauss-Legendre rules go through the same integration)."""
+    """One row per pass with the steps split over passes, the probability output (sigmoid of the one
+    logit), and ``n_steps="auto"`` (its Gauss-Legendre rules go through the same integration)."""
     model = _seeded(_bn_stem)           # max-pooling and SiLU: `auto` integrates by quadrature
     x = torch.rand((2, 3, 30, 26), generator=torch.Generator().manual_seed(3))
-    for kw in (dict(n_steps=24, internal_batch_size=7), dict(n_steps="auto", rtol=1e-3)):
+    for kw in (dict(n_steps=24, internal_batch_size=7), dict(n_steps=8, output="probability"),
+               dict(n_steps="auto", rtol=1e-3)):
         on = _ig(model, x, hoist=True, **kw)
         off = _ig(model, x, hoist=False, **kw)
         np.testing.assert_allclose(on.values, off.values, rtol=0, atol=1e-5 * np.abs(off.values).max())

@@ -237,13 +237,38 @@ def _verified(gm, split, x) -> bool:
 
 
 def _flops_per_output(P, x) -> float:
-    """Floating-point operations of ``P`` per element of its output, on one row."""
+    """Multiply-add flops (2 per multiply-add) of ``P``'s convolutions and linear layers per element of
+    its output, on one row (the other affine steps cost a few flops per element and are not counted)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    import torch.fx as fx
+    import torch.nn.functional as F
+    from torch import nn
 
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        z = P(x[:1].contiguous(memory_format=torch.channels_last))
-    return counter.get_total_flops() / max(1, z.numel())
+    total = [0]
+
+    class Count(fx.Interpreter):
+        def run_node(self, n):
+            out = super().run_node(n)
+            w, transposed = None, False
+            if n.op == "call_module":
+                mod = self.module.get_submodule(n.target)
+                if isinstance(mod, (nn.modules.conv._ConvNd, nn.Linear)):
+                    w, transposed = mod.weight, getattr(mod, "transposed", False)
+            elif n.op == "call_function" and n.target in (F.conv1d, F.conv2d, F.conv3d, F.linear):
+                arg = n.args[1] if len(n.args) > 1 else n.kwargs.get("weight")
+                w = self.env.get(arg) if isinstance(arg, fx.Node) else arg
+            if isinstance(w, torch.Tensor):
+                if w.ndim == 2:                                 # linear: in_features per output
+                    total[0] += 2 * out.numel() * w.shape[1]
+                elif transposed:                                # (Cin, Cout/groups, k...): per input
+                    total[0] += 2 * self.env[n.args[0]].numel() * w[0].numel()
+                else:                                           # (Cout, Cin/groups, k...): per output
+                    total[0] += 2 * out.numel() * w[0].numel()
+            return out
+
+    with torch.no_grad():
+        z = Count(P).run(x[:1].contiguous(memory_format=torch.channels_last))
+    return total[0] / max(1, z.numel())
 
 
 def affine_split(fast, x):
