@@ -83,13 +83,15 @@ def _nodes_in(args):
 
 
 def _constant(node, memo) -> bool:
-    """The node's value does not depend on the input: a parameter/buffer, or computed from those only."""
+    """The node's value does not depend on the input: a parameter/buffer, or computed from those only
+    (a call with no parameter or buffer among its inputs, such as ``torch.randn(3)``, is not trusted)."""
     if node in memo:
         return memo[node]
     if node.op == "get_attr":
         ok = True
     elif node.op in ("call_function", "call_method"):
-        ok = all(_constant(a, memo) for a in _nodes_in((node.args, node.kwargs)))
+        deps = _nodes_in((node.args, node.kwargs))
+        ok = bool(deps) and all(_constant(a, memo) for a in deps)
     else:
         ok = False
     memo[node] = ok
