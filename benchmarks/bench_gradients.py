@@ -4,6 +4,7 @@
     PYTHONPATH=. python benchmarks/bench_gradients.py --quick          # four small network shapes, minutes
     PYTHONPATH=. python benchmarks/bench_gradients.py --cases shapes   # every network shape (issue 24)
     PYTHONPATH=. python benchmarks/bench_gradients.py --cases gradcam --threads 1  # Grad-CAM, many repeats
+    PYTHONPATH=. python benchmarks/bench_gradients.py --cases hoist --threads 1 --repeat 3  # IG prefix hoisting
 
 Cases (goals from issue 3):
 
@@ -444,6 +445,65 @@ def gradcam_cases(device, blocks, rows_out, only=None):
         print("| " + " | ".join(rows_out[-1]) + " |", flush=True)
 
 
+def hoist_cases(device, repeat, rows_out, only=None, steps=50):
+    """IG at 50 Gauss-Legendre steps with the affine prefix hoisted and without (the ordinary path), beside
+    captum, interleaved ``repeat`` times at batch 1: median CPU s, and how far the two maps differ."""
+    import torch
+    from captum.attr import IntegratedGradients as CaptumIG
+
+    from xai_reports import explain
+    from xai_reports.attribution import _affine_prefix
+    from xai_reports.attribution._affine_prefix import affine_split
+    from xai_reports.attribution._torch import auto_batch, image_module
+    from xai_reports.attribution.integrated_gradients import IntegratedGradients
+
+    ResNet18, ResBN, plain = _resnet_parts()
+    shapes = [("plain CNN", plain, 64, 1), ("residual CNN + BatchNorm", ResBN, 96, 1),
+              ("ResNet-18 (no weights)", ResNet18, 64, 1), ("ResNet-18 (no weights)", ResNet18, 224, 1)]
+    for name, build, size, n in shapes:
+        key = f"{name} {size} {n}"
+        if only and not any(re.search(rf"(^|\s){re.escape(o.strip())}($|\s|,)", key) or o.strip() in name
+                            for o in only):
+            continue
+        torch.manual_seed(0)
+        model = _seeded(build()).to(device)
+        x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
+        with torch.no_grad():
+            tgt = model(x).argmax(dim=1)
+        ibs = auto_batch(3 * size * size)
+        fast = image_module(model, x)
+        split = affine_split(fast, x)
+        found = _affine_prefix._SPLITS.get(fast)
+        if not isinstance(found, tuple):
+            prefix = "none found"
+        else:
+            prefix = ", ".join(type(m).__name__ for _, m in found[0].named_modules() if not list(m.children()))
+            prefix += f" ({found[2]:.0f} flops/output{'' if split is not None else ': below the gate, not hoisted'})"
+
+        def ig(hoist):
+            def run():
+                IntegratedGradients._hoist = hoist
+                try:
+                    return explain(model, x, method="integrated_gradients", target=tgt.cpu().numpy(),
+                                   n_steps=steps, internal_batch_size=ibs, device=device)
+                finally:
+                    IntegratedGradients._hoist = True
+            return run
+
+        def captum_ig():
+            return CaptumIG(model).attribute(x, target=tgt, n_steps=steps, method="gausslegendre",
+                                             internal_batch_size=ibs)
+
+        res = _timed({"captum": captum_ig, "hoisted": ig(True), "ordinary": ig(False)}, repeat)
+        cc, hc, oc = (res[k][1] for k in ("captum", "hoisted", "ordinary"))
+        hv, ov = res["hoisted"][2].values, res["ordinary"][2].values
+        diff = float(np.abs(hv - ov).max() / np.abs(ov).max())
+        rows_out.append((f"{name}, 3x{size}x{size}, batch {n}", prefix, f"{cc:.3f}", f"{oc:.3f}", f"{hc:.3f}",
+                         f"**{oc / hc:.2f}x**", f"{cc / oc:.2f}x -> **{cc / hc:.2f}x**", f"{diff:.1e}",
+                         f"{_corr(hv, res['captum'][2].detach().cpu().numpy()):.6f}"))
+        print("| " + " | ".join(rows_out[-1]) + " |", flush=True)
+
+
 def main(argv=None):
     import torch
 
@@ -452,7 +512,8 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (the goals are for 2 cores)")
     p.add_argument("--cases", default="mlp,cnn,shapes", help="which tables: mlp, cnn, shapes (issue 24), gradcam (issue 24: "
-                   "Grad-CAM with many repeats; not in the default)")
+                   "Grad-CAM with many repeats; not in the default), hoist (IG with and without the "
+                   "affine prefix hoisted, batch 1)")
     p.add_argument("--blocks", type=int, default=20, help="timed blocks per implementation for --cases gradcam")
     p.add_argument("--quick", action="store_true", help="shapes only, four small shapes, 1 repeat (a few minutes)")
     p.add_argument("--only", default="", help="shapes whose 'name size batch' is one of these, or whose name is "
@@ -496,6 +557,17 @@ def main(argv=None):
               "no copy ms (min / median) | corr. |")
         print("|---|---|---|---|---|---|")
         for r in cam_rows:
+            print("| " + " | ".join(r) + " |")
+    if "hoist" in cases:
+        h_rows: list = []
+        hoist_cases(args.device, args.repeat, h_rows, only=[o for o in args.only.split(",") if o] or None)
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        print(f"\nIG {50} GL steps, affine prefix hoisted vs the ordinary path, median CPU s of {args.repeat}, "
+              f"interleaved; load average {load}\n")
+        print("| shape | hoisted prefix | captum CPU s | ordinary CPU s | hoisted CPU s | hoisted vs ordinary | "
+              "vs captum: ordinary -> hoisted | max diff / max abs | corr. vs captum |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in h_rows:
             print("| " + " | ".join(r) + " |")
     if not rows:
         return

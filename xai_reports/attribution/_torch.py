@@ -291,11 +291,15 @@ class TorchExplainer(Explainer):
 
         fast = self.__dict__.get("_fast_module")
         if fast is not None and x.ndim == 4:
-            out = fast(x.contiguous(memory_format=torch.channels_last))
-            if out.ndim == 2 and out.shape[1] == 1:     # as the torch adapter's forward
-                out = out[:, 0]
-        else:
-            out = self.model_.forward(x)
+            return self._in_space(fast(x.contiguous(memory_format=torch.channels_last)), space)
+        return self._in_space(self.model_.forward(x), space, raw=False)
+
+    def _in_space(self, out, space: str, raw: bool = True):
+        """A forward's output in ``space``; ``raw`` outputs (not from the adapter) squeezed as the adapter does."""
+        import torch
+
+        if raw and out.ndim == 2 and out.shape[1] == 1:     # as the torch adapter's forward
+            out = out[:, 0]
         if space == "probability" and self.model_.output_space in ("logit", "margin"):
             out = torch.sigmoid(out) if out.ndim == 1 else torch.softmax(out, dim=1)
         return out

@@ -16,6 +16,7 @@ import functools
 import numpy as np
 
 from ..errors import ExplanationError
+from ._affine_prefix import affine_split, integrate_hoisted
 from ._gradient_base import _GradientMethod, describe
 from ._torch import auto_batch, to_numpy
 from .base import Attribution
@@ -89,6 +90,8 @@ class IntegratedGradients(_GradientMethod):
     name = "integrated_gradients"
     additive = True
     claims = "completeness"
+    #: hoist the image model's affine prefix out of the quadrature steps (identical values; off for comparisons)
+    _hoist = True
 
     def __init__(self, model, *, baselines=None, target=None, n_steps=50, method: str = "gausslegendre",
                  rtol: float = 1e-3, max_steps: int = 1024, output: str | None = None,
@@ -159,7 +162,8 @@ class IntegratedGradients(_GradientMethod):
             prep = self._prepare(X, dev)
             base = self._like(baselines, prep)
             batch = auto_batch(prep.numel, internal_batch_size)
-            stack.enter_context(self._fast_images(prep))
+            fast = stack.enter_context(self._fast_images(prep))
+            stack.enter_context(self._hoisting(fast, prep.x, self._hoist))
             tgt, fx = self._resolve_target(prep, target, space, batch, with_outputs=True)
             fb = self._predict(prep, tgt, space, batch, x=base)
             delta = (fx - fb).double()
@@ -204,6 +208,15 @@ class IntegratedGradients(_GradientMethod):
             extras["integration"] = how
         return self._result(prep, out_vals, target=tgt, space=space, params=params, self_check=check,
                             predictions=fx_np, base_values=fb_np, extras=extras)
+
+    @contextlib.contextmanager
+    def _hoisting(self, fast, x, on: bool = True):
+        """Within the block, :meth:`_integrate` hoists the image copy's affine prefix (when it has one)."""
+        self.__dict__["_prefix_split"] = affine_split(fast, x) if on and fast is not None else None
+        try:
+            yield
+        finally:
+            self.__dict__.pop("_prefix_split", None)
 
     # -- n_steps="auto" ----------------------------------------------------------------------
     def _auto(self, prep, base, tgt, space, batch, rtol, max_steps, errors, delta_abs):
@@ -529,6 +542,9 @@ class IntegratedGradients(_GradientMethod):
         """
         import torch
 
+        split = self.__dict__.get("_prefix_split") if x.ndim == 4 else None
+        if split is not None:       # the affine prefix hoisted out of the steps (_affine_prefix)
+            return integrate_hoisted(self, split, x, base, target, space, alphas, weights, batch)
         n, shape = x.shape[0], tuple(x.shape[1:])
         s = len(alphas)
         a_all = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)
