@@ -243,3 +243,16 @@ def test_library_kept_where_tables_do_not_apply(small_nan):
                for t in catboost_json(ctr)["oblivious_trees"] for s in t["splits"])
     attr = TreeShap(ctr).attribute(Xc.iloc[:5])
     assert attr.params["implementation"] == "catboost ShapValues" and attr.self_check["passed"]
+
+
+def test_numeric_models_read_without_the_json_export(small_nan, monkeypatch):
+    """All-numeric models are read from CatBoost's leaf arrays and split list: the same tables as the JSON route."""
+    from xai_reports.attribution import _trees_catboost
+
+    X, y = small_nan
+    m = fit(X, y, iterations=6, depth=5, random_seed=8)
+    via_json = ObliviousTables.from_catboost(catboost_json(m), X.shape[1])
+    monkeypatch.setattr(_trees_catboost, "catboost_json", lambda model: pytest.fail("JSON export used"))
+    direct = ObliviousTables.from_catboost_model(m, X.shape[1])
+    assert abs(direct.base - via_json.base) < 1e-14 and np.abs(via_json.table.toarray()).max() > 0.01
+    np.testing.assert_allclose(direct.table.toarray(), via_json.table.toarray(), atol=1e-14, rtol=0)

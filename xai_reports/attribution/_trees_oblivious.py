@@ -24,6 +24,7 @@ Trees with the same level -> feature pattern are computed together, vectorised.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from math import factorial
 
@@ -105,10 +106,44 @@ def _shapley_coefficients(levels):
 _BATCH = 1 << 22
 
 
+_NUMERIC_SPLIT = re.compile(r"(\d+), bin=\S+")
+
+
+def _numeric_trees(model):
+    """``(trees, scale, bias)`` from CatBoost's own arrays for an all-numeric oblivious model, else ``None``:
+    each tree's level features from its split list (``"<flat feature index>, bin=<border>"``, level 0 first),
+    leaf values and weights sliced from ``get_leaf_values`` / ``get_leaf_weights``."""
+    try:
+        if len(model.get_cat_feature_indices()) or not model._object._is_oblivious():
+            return None
+        counts = np.asarray(model.get_tree_leaf_counts(), dtype=np.int64)
+        values = np.asarray(model.get_leaf_values(), dtype=np.float64)
+        weights = np.asarray(model.get_leaf_weights(), dtype=np.float64)
+        scale, bias = model.get_scale_and_bias()
+    except Exception:  # noqa: BLE001 - an older/newer CatBoost without these: the JSON export instead
+        return None
+    if len(weights) != counts.sum() or counts.sum() == 0 or len(values) % counts.sum():
+        return None
+    dim = len(values) // counts.sum()
+    trees, pos = [], 0
+    for t, c in enumerate(counts):
+        feats = []
+        for split in model._get_tree_splits(t, None):
+            m = _NUMERIC_SPLIT.fullmatch(split)
+            if m is None:
+                return None
+            feats.append(int(m.group(1)))
+        if 1 << len(feats) != c:
+            return None
+        trees.append((feats, values[pos * dim:(pos + c) * dim], weights[pos:pos + c]))
+        pos += c
+    return trees, float(scale), bias
+
+
 class ObliviousTables:
     """Per-leaf path-dependent SHAP tables of a CatBoost model's oblivious trees, for one output.
 
-    Build with :meth:`from_catboost` (``None`` where the tables do not apply: non-oblivious
+    Build with :meth:`from_catboost_model` or :meth:`from_catboost` (``None`` where the tables do not apply: non-oblivious
     trees, CTR splits, trees deeper than :data:`MAX_TABLE_DEPTH`); :meth:`shap_values` takes
     CatBoost's leaf indexes ``(n, trees)``.
     """
@@ -141,31 +176,54 @@ class ObliviousTables:
         if sb:
             scale = float(sb[0])
             bias = [float(v) for v in (sb[1] if isinstance(sb[1], list) else [sb[1]])] or [0.0]
-        dim = max(1, len(trees[0]["leaf_values"]) // (1 << len(trees[0]["splits"]))) if trees else 1
+        parsed = []
+        for tree in trees:
+            feats = _tree_pattern(tree["splits"], floats, cats)
+            if feats is None:
+                return None
+            parsed.append((feats, tree["leaf_values"], tree.get("leaf_weights") or np.ones(1 << len(feats))))
+        return cls._build(parsed, scale, bias, n_features, target)
+
+    @classmethod
+    def from_catboost_model(cls, model, n_features=None, target=None):
+        """Tables straight from a fitted ``catboost.CatBoost``: its leaf arrays and split list where the model
+        has numeric features only (no JSON export: the export costs more than the tables on small
+        models), else through :meth:`from_catboost`. ``None`` where the tables do not apply."""
+        from ._trees_catboost import catboost_json
+
+        parsed = _numeric_trees(model)
+        if parsed is None:
+            return cls.from_catboost(catboost_json(model), n_features, target)
+        trees, scale, bias = parsed
+        if n_features is None:
+            n_features = len(model.feature_names_)
+        return cls._build(trees, scale, bias, n_features, target)
+
+    @classmethod
+    def _build(cls, trees, scale, bias, n_features, target):
+        """``trees``: ``(level features, leaf values (2**D x outputs, leaf-major), leaf weights)`` each."""
+        if any(len(f) > MAX_TABLE_DEPTH for f, _, _ in trees):
+            return None
+        dim = max(1, len(trees[0][1]) // (1 << len(trees[0][0]))) if trees else 1
         if dim > 1 and target is None:
             raise ExplanationError(f"the CatBoost model has {dim} outputs: pass target= (the class to explain)")
         k = 0 if target is None else int(target)
         if k >= dim:
             raise ExplanationError(f"target={target} but the CatBoost model has {dim} output(s)")
+        bias = list(np.ravel(bias)) or [0.0]
         by_depth: dict = {}
         depths = []
-        base = bias[min(k, len(bias) - 1)]
-        for t, tree in enumerate(trees):
-            splits = tree["splits"]
-            D = len(splits)
-            if D > MAX_TABLE_DEPTH:
-                return None
-            feats = _tree_pattern(splits, floats, cats)
-            if feats is None:
-                return None
+        base = float(bias[min(k, len(bias) - 1)])
+        for t, (feats, values, weights) in enumerate(trees):
+            D = len(feats)
             depths.append(D)
-            lv = np.asarray(tree["leaf_values"], dtype=np.float64).reshape(1 << D, dim)[:, k] * scale
-            lw = np.asarray(tree.get("leaf_weights") or np.ones(1 << D), dtype=np.float64)
+            lv = np.asarray(values, dtype=np.float64).reshape(1 << D, dim)[:, k] * scale
             if D == 0:
                 base += float(lv[0])
                 continue
             distinct = list(dict.fromkeys(feats))
-            by_depth.setdefault(D, []).append((t, distinct, tuple(distinct.index(f) for f in feats), lv, lw))
+            by_depth.setdefault(D, []).append((t, distinct, tuple(distinct.index(f) for f in feats), lv,
+                                               np.asarray(weights, dtype=np.float64)))
         offsets = np.concatenate([[0], np.cumsum(1 << np.asarray(depths, dtype=np.int64))])
         rows, cols, data = [], [], []
         for D, members in by_depth.items():

@@ -193,11 +193,9 @@ class TreeShap(Explainer):
         """The per-leaf tables of a CatBoost model for ``target`` (``None`` where they do not apply)."""
         cache = self.__dict__.setdefault("_oblivious_cache", {})     # cleared by fit()
         if target not in cache:
-            from ._trees_catboost import catboost_json
-
             names = self.model_.feature_names
-            cache[target] = ObliviousTables.from_catboost(catboost_json(self.model_.model),
-                                                          len(names) if names else None, target)
+            cache[target] = ObliviousTables.from_catboost_model(self.model_.model, len(names) if names else None,
+                                                                target)
         return cache[target]
 
     def _ensemble(self, target):
