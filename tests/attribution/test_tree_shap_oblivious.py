@@ -256,3 +256,13 @@ def test_numeric_models_read_without_the_json_export(small_nan, monkeypatch):
     direct = ObliviousTables.from_catboost_model(m, X.shape[1])
     assert abs(direct.base - via_json.base) < 1e-14 and np.abs(via_json.table.toarray()).max() > 0.01
     np.testing.assert_allclose(direct.table.toarray(), via_json.table.toarray(), atol=1e-14, rtol=0)
+
+
+def test_rows_in_batches_equal_one_batch(small_nan):
+    X, y = small_nan
+    m = fit(X, y, iterations=6, depth=4, random_seed=9)
+    whole = TreeShap(m).attribute(X.iloc[:23])
+    parts = TreeShap(m).attribute(X.iloc[:23], batch_size=5)
+    assert whole.params["implementation"] == parts.params["implementation"] == TABLES
+    np.testing.assert_array_equal(parts.values, whole.values)
+    np.testing.assert_allclose(parts.values, shap_values(m, X.iloc[:23])[:, :-1], atol=1e-12)

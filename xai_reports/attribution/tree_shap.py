@@ -37,6 +37,9 @@ from .base import Attribution, Explainer, additivity_check
 #: when no path holds more distinct features than this
 FLAT_MAX_PATH_FEATURES = 10
 
+#: row x tree leaf indexes per batch of the CatBoost oblivious-tree tables (bounds their memory)
+TABLE_BATCH_CELLS = 1 << 24
+
 
 class TreeShap(Explainer):
     """Exact Shapley values of a tree ensemble: interventional (``background=``) or path-dependent.
@@ -135,7 +138,8 @@ class TreeShap(Explainer):
         if self.model_.family == "catboost" and engine in ("auto", "table") and not str(device).startswith("cuda"):
             tables = self._oblivious_tables(target)
             if tables is not None:
-                return self._table_path_dependent(X, tables, target=target, tolerance=tolerance)
+                return self._table_path_dependent(X, tables, target=target, tolerance=tolerance,
+                                                  batch_size=batch_size)
             if engine == "table":
                 raise ExplanationError("engine='table' needs CatBoost oblivious trees of depth <= 8 on raw features "
                                        "(no CTR splits); use engine='library' or 'flat'")
@@ -175,10 +179,18 @@ class TreeShap(Explainer):
             params={"form": "path_dependent", "device": "cpu", "implementation": impl},
             self_check=additivity_check(values, base, preds, tolerance))
 
-    def _table_path_dependent(self, X, tables, *, target=None, tolerance=1e-3) -> Attribution:
-        """CatBoost oblivious trees: each row's values summed from per-leaf tables at its leaf indexes."""
+    def _table_path_dependent(self, X, tables, *, target=None, tolerance=1e-3, batch_size=100_000) -> Attribution:
+        """CatBoost oblivious trees: each row's values summed from per-leaf tables at its leaf indexes
+        (rows in batches of at most ``batch_size`` and :data:`TABLE_BATCH_CELLS` row x tree cells)."""
         Xl = self.model_.library_input(X)     # one Pool for the leaf indexes and the prediction
-        values = tables.shap_values(self.model_.model.calc_leaf_indexes(Xl))
+        n = Xl.num_row()
+        step = max(1, min(int(batch_size), TABLE_BATCH_CELLS // max(1, len(tables.depths))))
+        if n <= step:
+            values = tables.shap_values(self.model_.model.calc_leaf_indexes(Xl))
+        else:
+            values = np.concatenate([
+                tables.shap_values(self.model_.model.calc_leaf_indexes(Xl.slice(list(range(i, min(n, i + step))))))
+                for i in range(0, n, step)])
         base = np.full(len(values), tables.base)
         # the independent check: CatBoost's own prediction of every row
         preds = select_output(np.asarray(self.model_.predict(Xl), dtype=np.float64), target)
