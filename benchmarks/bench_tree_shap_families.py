@@ -11,7 +11,7 @@ Times are CPU seconds of this process (``time.process_time``, one thread), so ot
 machine do not count; every line runs ours and the reference one after the other.
 
     python benchmarks/bench_tree_shap_families.py [--rows 2000] [--shap-rows 200] [--device cpu]
-        [--path-dependent-only] [--family all|lightgbm|catboost]
+        [--path-dependent-only] [--family all|lightgbm|catboost] [--extra]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def datasets():
     return out
 
 
-def models(X, y, family="all"):
+def models(X, y, family="all", extra=False):
     import catboost
     import lightgbm as lgb
 
@@ -65,6 +65,9 @@ def models(X, y, family="all"):
         iterations=200, depth=6, random_seed=0, verbose=0, thread_count=1, allow_writing_files=False).fit(X, y)
     yield "CatBoost 400 trees depth 4", catboost.CatBoostClassifier(
         iterations=400, depth=4, random_seed=1, verbose=0, thread_count=1, allow_writing_files=False).fit(X, y)
+    if extra:
+        yield "CatBoost 100 trees depth 8", catboost.CatBoostClassifier(
+            iterations=100, depth=8, random_seed=2, verbose=0, thread_count=1, allow_writing_files=False).fit(X, y)
 
 
 def library_pd(model, X):
@@ -83,6 +86,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--path-dependent-only", action="store_true", help="skip the interventional table")
     ap.add_argument("--family", choices=["all", "lightgbm", "catboost"], default="all")
+    ap.add_argument("--extra", action="store_true", help="add a CatBoost model of depth 8 (the tables' deepest)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     import shap
@@ -95,7 +99,7 @@ def main():
         bg = X.iloc[np.sort(rng.choice(len(X), args.background, replace=False))]
         rows = X.iloc[np.arange(args.rows) % len(X)].reset_index(drop=True)
         srows = rows.iloc[:args.shap_rows]
-        for mname, model in models(X, y, args.family):
+        for mname, model in models(X, y, args.family, args.extra):
             label = f"{mname}, {dname} ({X.shape[1]} features)"
             if not args.path_dependent_only:
                 interventional(inter, label, model, rows, srows, bg, args, explain, shap)

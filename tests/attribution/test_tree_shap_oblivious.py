@@ -126,7 +126,7 @@ def test_tables_equal_brute_force_with_missing_values(small_nan):
     for nan_mode in ("Min", "Max"):
         m = fit(X, y, iterations=8, depth=4, nan_mode=nan_mode, random_seed=3)
         rows = pd.concat([X[X.x1.isna()].iloc[:2], X[X.x3.isna()].iloc[:2], X.iloc[:1]])
-        attr = TreeShap(m).attribute(rows)
+        attr = TreeShap(m).attribute(rows, engine="table")      # 5 rows: "auto" would run ShapValues
         assert attr.params["implementation"] == TABLES and attr.self_check["passed"]
         ref, base = brute_force(m, rows)
         assert np.abs(ref).max() > 0.05
@@ -266,3 +266,15 @@ def test_rows_in_batches_equal_one_batch(small_nan):
     assert whole.params["implementation"] == parts.params["implementation"] == TABLES
     np.testing.assert_array_equal(parts.values, whole.values)
     np.testing.assert_allclose(parts.values, shap_values(m, X.iloc[:23])[:, :-1], atol=1e-12)
+
+
+def test_auto_runs_shap_values_on_few_rows(cancer):
+    """Below table_min_rows CatBoost's per-row ShapValues is faster than building the tables: auto runs it."""
+    from xai_reports.attribution._trees_oblivious import table_min_rows
+
+    X, y = cancer
+    m = fit(X.iloc[:200], y[:200], iterations=5, depth=8, random_seed=3)
+    assert table_min_rows(m) == 32
+    few, many = TreeShap(m).attribute(X.iloc[:31]), TreeShap(m).attribute(X.iloc[:32])
+    assert few.params["implementation"] == "catboost ShapValues" and many.params["implementation"] == TABLES
+    np.testing.assert_allclose(few.values, many.values[:31], atol=1e-12)

@@ -29,7 +29,7 @@ from ._tabular import select_output
 from ._tree_shap_flat import _FlatTreeShap, interventional_leaf_phi, path_dependent_leaf_phi
 from ._tree_shap_torch import TorchTreeShap
 from ._trees import parse_ensemble, sklearn_predict
-from ._trees_oblivious import ObliviousTables
+from ._trees_oblivious import ObliviousTables, table_min_rows
 from .base import Attribution, Explainer, additivity_check
 
 
@@ -114,8 +114,9 @@ class TreeShap(Explainer):
                 :data:`FLAT_MAX_PATH_FEATURES` distinct features, where it is faster);
                 ``"library"`` forces the library's own. For CatBoost ``"auto"``
                 runs per-leaf tables of the oblivious trees (``"table"`` forces
-                them) unless a tree is deeper than 8 levels or splits on CTR
-                statistics (then ``ShapValues``).
+                them) unless a tree is deeper than 8 levels, splits on CTR
+                statistics, or ``X`` has fewer rows than
+                :func:`._trees_oblivious.table_min_rows` (then ``ShapValues``).
 
         Returns:
             :class:`Attribution`, ``values`` ``(n, d)``; ``base_values`` the mean
@@ -135,7 +136,9 @@ class TreeShap(Explainer):
                                                 tolerance=tolerance, target=target)
         if engine == "table" and self.model_.family != "catboost":
             raise ExplanationError("engine='table' is for CatBoost oblivious trees; use 'auto', 'flat' or 'library'")
-        if self.model_.family == "catboost" and engine in ("auto", "table") and not str(device).startswith("cuda"):
+        if self.model_.family == "catboost" and (engine == "table" or (
+                engine == "auto" and not str(device).startswith("cuda") and _n_rows(X) >= table_min_rows(
+                    self.model_.model))):
             tables = self._oblivious_tables(target)
             if tables is not None:
                 return self._table_path_dependent(X, tables, target=target, tolerance=tolerance,
@@ -317,6 +320,10 @@ class TreeShap(Explainer):
             method=self.name, output=self.model_.output_space, predictions=margin, target=target,
             params={"form": "path_dependent", "device": dev, "implementation": "xgboost pred_contribs"},
             self_check=additivity_check(values, base, margin, tolerance))
+
+
+def _n_rows(X) -> int:
+    return int(X.num_row()) if hasattr(X, "num_row") else len(X)
 
 
 def _make_plan(ens, n_rows, background, device):
