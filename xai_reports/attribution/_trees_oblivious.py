@@ -153,9 +153,9 @@ def _numeric_trees(model):
 class ObliviousTables:
     """Per-leaf path-dependent SHAP tables of a CatBoost model's oblivious trees, for one output.
 
-    Build with :meth:`from_catboost_model` or :meth:`from_catboost` (``None`` where the tables do not apply: non-oblivious
-    trees, CTR splits, trees deeper than :data:`MAX_TABLE_DEPTH`); :meth:`shap_values` takes
-    CatBoost's leaf indexes ``(n, trees)``.
+    Build with :meth:`from_catboost_model` or :meth:`from_catboost` (``None`` where the tables do not
+    apply: non-oblivious trees, CTR splits, trees deeper than :data:`MAX_TABLE_DEPTH`);
+    :meth:`shap_values` takes CatBoost's leaf indexes ``(n, trees)``.
     """
 
     def __init__(self, n_features, depths, tables, base):
