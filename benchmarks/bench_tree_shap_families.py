@@ -11,6 +11,7 @@ Times are CPU seconds of this process (``time.process_time``, one thread), so ot
 machine do not count; every line runs ours and the reference one after the other.
 
     python benchmarks/bench_tree_shap_families.py [--rows 2000] [--shap-rows 200] [--device cpu]
+        [--path-dependent-only] [--family all|lightgbm|catboost] [--extra]
 """
 
 from __future__ import annotations
@@ -49,18 +50,24 @@ def datasets():
     return out
 
 
-def models(X, y):
+def models(X, y, family="all", extra=False):
     import catboost
     import lightgbm as lgb
 
-    yield "LightGBM 200 trees x 31 leaves", lgb.LGBMClassifier(
-        n_estimators=200, num_leaves=31, learning_rate=0.05, random_state=0, verbose=-1, n_jobs=1).fit(X, y)
-    yield "LightGBM 500 trees x 8 leaves", lgb.LGBMClassifier(
-        n_estimators=500, num_leaves=8, learning_rate=0.03, random_state=1, verbose=-1, n_jobs=1).fit(X, y)
+    if family != "catboost":
+        yield "LightGBM 200 trees x 31 leaves", lgb.LGBMClassifier(
+            n_estimators=200, num_leaves=31, learning_rate=0.05, random_state=0, verbose=-1, n_jobs=1).fit(X, y)
+        yield "LightGBM 500 trees x 8 leaves", lgb.LGBMClassifier(
+            n_estimators=500, num_leaves=8, learning_rate=0.03, random_state=1, verbose=-1, n_jobs=1).fit(X, y)
+    if family == "lightgbm":
+        return
     yield "CatBoost 200 trees depth 6", catboost.CatBoostClassifier(
         iterations=200, depth=6, random_seed=0, verbose=0, thread_count=1, allow_writing_files=False).fit(X, y)
     yield "CatBoost 400 trees depth 4", catboost.CatBoostClassifier(
         iterations=400, depth=4, random_seed=1, verbose=0, thread_count=1, allow_writing_files=False).fit(X, y)
+    if extra:
+        yield "CatBoost 100 trees depth 8", catboost.CatBoostClassifier(
+            iterations=100, depth=8, random_seed=2, verbose=0, thread_count=1, allow_writing_files=False).fit(X, y)
 
 
 def library_pd(model, X):
@@ -77,6 +84,9 @@ def main():
     ap.add_argument("--shap-rows", type=int, default=200, help="rows explained by shap interventional (slower)")
     ap.add_argument("--background", type=int, default=100)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--path-dependent-only", action="store_true", help="skip the interventional table")
+    ap.add_argument("--family", choices=["all", "lightgbm", "catboost"], default="all")
+    ap.add_argument("--extra", action="store_true", help="add a CatBoost model of depth 8 (the tables' deepest)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     import shap
@@ -89,24 +99,10 @@ def main():
         bg = X.iloc[np.sort(rng.choice(len(X), args.background, replace=False))]
         rows = X.iloc[np.arange(args.rows) % len(X)].reset_index(drop=True)
         srows = rows.iloc[:args.shap_rows]
-        for mname, model in models(X, y):
+        for mname, model in models(X, y, args.family, args.extra):
             label = f"{mname}, {dname} ({X.shape[1]} features)"
-            explain(model, rows.iloc[:5], method="tree_shap", background=bg, device=args.device)   # warm up
-            t_ours, attr = best_of(lambda: explain(model, rows, method="tree_shap", background=bg,
-                                                   device=args.device), repeat=2)
-            try:
-                sx = shap.TreeExplainer(model, bg, feature_perturbation="interventional")
-                t_shap, ref = best_of(lambda: sx.shap_values(srows), repeat=1)
-                ref = np.asarray(ref[1] if isinstance(ref, list) else ref).reshape(len(srows), -1)
-                diff = f"{np.abs(attr.values[:len(srows)] - ref).max():.1e}"
-                r_shap = len(srows) / t_shap
-                speed = f"{args.rows / t_ours / r_shap:.1f}x"
-                shap_cell = f"{r_shap:,.0f}"
-            except Exception as exc:  # noqa: BLE001 - shap cannot read every model interventionally
-                diff, speed, shap_cell = "-", "-", f"n/a ({type(exc).__name__})"
-            inter.append([label, shap_cell, f"{args.rows / t_ours:,.0f}", speed, diff,
-                          f"{attr.self_check['max_abs_error']:.1e}"])
-
+            if not args.path_dependent_only:
+                interventional(inter, label, model, rows, srows, bg, args, explain, shap)
             explain(model, rows.iloc[:5], method="tree_shap")
             t_lib, lib = best_of(lambda: library_pd(model, rows), repeat=2)
             t_pd, pattr = best_of(lambda: explain(model, rows, method="tree_shap"), repeat=2)
@@ -118,14 +114,34 @@ def main():
             print(".", end="", flush=True)
     print()
     print(f"machine: {machine_note()}; device for xai_reports: {args.device}")
-    print(f"\nInterventional TreeSHAP, {args.background}-row background; xai_reports on {args.rows} rows, "
-          f"shap on {args.shap_rows}")
-    print(table(inter, ["model, data", "shap rows/s", "xai_reports rows/s", "vs shap", "max |diff| vs shap",
-                        "additivity error"]))
+    if inter:
+        print(f"\nInterventional TreeSHAP, {args.background}-row background; xai_reports on {args.rows} rows, "
+              f"shap on {args.shap_rows}")
+        print(table(inter, ["model, data", "shap rows/s", "xai_reports rows/s", "vs shap", "max |diff| vs shap",
+                            "additivity error"]))
     print(f"\nPath-dependent TreeSHAP, {args.rows} rows (library: LightGBM pred_contrib / CatBoost ShapValues)")
     print(table(pathdep, ["model, data", "library rows/s", "xai_reports (auto) rows/s", "vs library",
                           "engine auto ran (with the additivity check)", "max |diff| auto vs library",
                           "flat engine rows/s", "flat vs library", "max |diff| flat vs library"]))
+
+
+def interventional(inter, label, model, rows, srows, bg, args, explain, shap):
+    """One line of the interventional table: xai_reports on ``rows`` beside shap on ``srows``."""
+    explain(model, rows.iloc[:5], method="tree_shap", background=bg, device=args.device)   # warm up
+    t_ours, attr = best_of(lambda: explain(model, rows, method="tree_shap", background=bg,
+                                           device=args.device), repeat=2)
+    try:
+        sx = shap.TreeExplainer(model, bg, feature_perturbation="interventional")
+        t_shap, ref = best_of(lambda: sx.shap_values(srows), repeat=1)
+        ref = np.asarray(ref[1] if isinstance(ref, list) else ref).reshape(len(srows), -1)
+        diff = f"{np.abs(attr.values[:len(srows)] - ref).max():.1e}"
+        r_shap = len(srows) / t_shap
+        speed = f"{args.rows / t_ours / r_shap:.1f}x"
+        shap_cell = f"{r_shap:,.0f}"
+    except Exception as exc:  # noqa: BLE001 - shap cannot read every model interventionally
+        diff, speed, shap_cell = "-", "-", f"n/a ({type(exc).__name__})"
+    inter.append([label, shap_cell, f"{args.rows / t_ours:,.0f}", speed, diff,
+                  f"{attr.self_check['max_abs_error']:.1e}"])
 
 
 if __name__ == "__main__":

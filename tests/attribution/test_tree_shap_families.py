@@ -214,8 +214,11 @@ def test_catboost_multiclass(cancer):
     for k in range(3):
         a = TreeShap(m).attribute(X.iloc[:8], target=k, engine="flat")
         np.testing.assert_allclose(a.values, ref[:, k, :-1], atol=1e-9)
-        lib = TreeShap(m).attribute(X.iloc[:8], target=k)
+        lib = TreeShap(m).attribute(X.iloc[:8], target=k, engine="library")
         assert lib.params["implementation"] == "catboost ShapValues" and lib.self_check["passed"]
+        auto = TreeShap(m).attribute(X.iloc[:8], target=k, engine="table")   # per-leaf tables of the oblivious trees
+        assert auto.params["implementation"] == "xai_reports oblivious-tree tables" and auto.self_check["passed"]
+        np.testing.assert_allclose(auto.values, ref[:, k, :-1], atol=1e-9)
 
 
 def test_catboost_ctr_splits_are_refused():
