@@ -391,6 +391,11 @@ def test_sibling_leaf_pairs_equal_brute_force_with_missing_values(family, monkey
     LookupUnits(ens, plan.table_leaves, plan.table_offs, plan.slot_table_t, pair=False).add_to(
         leafwise, ens.go_left(ens.encode(rows)))
     np.testing.assert_allclose(got, leafwise, atol=1e-12)
+    from xai_reports.attribution import _tree_units
+    monkeypatch.setattr(_tree_units, "_PAIR_MAX", 64)           # over budget: the deeper pairs stay two leaves
+    part = flat._FlatTreeShap(ens, rows.shape[0], ens.encode(bg))
+    np.testing.assert_allclose(part.shap_values(ens.encode(rows)), got, atol=1e-12)
+    assert units.n_units < part._units().n_units < plan.table_leaves.size
     predict = (lambda Q: model.predict(np.asarray(Q, dtype=np.float64))) if family == "sklearn" else \
         (lambda Q: model.get_booster().inplace_predict(np.asarray(Q, dtype=np.float32), predict_type="margin"))
     nan_rows = np.flatnonzero(np.isnan(rows).any(axis=1))[:3]

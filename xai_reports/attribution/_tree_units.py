@@ -44,6 +44,22 @@ def path_codes(left: np.ndarray, pn, pl, ps, nbits, dt) -> np.ndarray:
     return full[:, None] & ~fail
 
 
+_PAIR_MAX = 1 << 23          # floats in all pair tables together (64 MiB)
+_PAIR_CODES: dict[int, tuple] = {}
+
+
+def _pair_codes(D: int):
+    """``(a1, a2)``, each ``(D, 2**(D+1))``: for a pair whose last node reads slot ``s*`` (the row index), the
+    left and right leaves' codes at each pair code ``c | g << D``: ``c`` with bit ``s*`` cleared when the
+    row goes right (``g = 0``, left leaf) or left (``g = 1``, right leaf)."""
+    if D not in _PAIR_CODES:
+        r = np.arange(2 << D, dtype=np.int64)
+        c, g = r & ((1 << D) - 1), r >> D
+        st = np.arange(D, dtype=np.int64)[:, None]
+        _PAIR_CODES[D] = (c & ~((1 - g) << st), c & ~(g << st))
+    return _PAIR_CODES[D]
+
+
 def _feature_map(feats: np.ndarray, d: int):
     """Sparse ``(d, units x D)`` map from slot-major lookups (column ``s * units + u``) to features."""
     from scipy import sparse
@@ -75,6 +91,9 @@ class _Structure:
             lft, rgt = np.where(first_left, i1, i2), np.where(first_left, i2, i1)
             by_d = np.argsort(D[lft], kind="stable")      # pairs of one D together (one block of rows each)
             lft, rgt = lft[by_d], rgt[by_d]
+            # pair tables add to the leaf tables' memory: shallowest pairs first, within a budget
+            keep = np.cumsum((2 << D[lft]) * D[lft]) <= _PAIR_MAX
+            lft, rgt = lft[keep], rgt[keep]
         single = np.ones(leaves.size, dtype=bool)
         single[lft] = single[rgt] = False
         sing = np.flatnonzero(single)
@@ -85,18 +104,11 @@ class _Structure:
         psize = 2 << pD
         poffs = np.concatenate([[0], np.cumsum(psize)[:-1]]).astype(np.int64)
         self.pair_shape = (max(int(pD.max(initial=0)), 1), int(psize.sum()))
-        self.pair_blocks = []                               # (D, destination rows, left rows, right rows)
+        self.pair_blocks = []                               # (D, destination rows, left rows, right rows, s*)
         for d_ in np.unique(pD):
-            d_, K = int(d_), 1 << int(d_)
             u = np.flatnonzero(pD == d_)
-            r = np.arange(2 * K, dtype=np.int64)
-            c, g = r & (K - 1), r >> d_
-            st = star[u][:, None]
-            a1 = c[None, :] & ~((1 - g)[None, :] << st)      # left leaf: slot s* cleared when g = 0
-            a2 = c[None, :] & ~(g[None, :] << st)            # right leaf: cleared when g = 1
             dst = slice(int(poffs[u[0]]), int(poffs[u[-1]] + psize[u[-1]]))    # contiguous: pairs sorted by D
-            self.pair_blocks.append((d_, dst, (offs[lft[u]][:, None] + a1).reshape(-1),
-                                     (offs[rgt[u]][:, None] + a2).reshape(-1)))
+            self.pair_blocks.append((int(d_), dst, offs[lft[u]], offs[rgt[u]], star[u]))
         # units in group order: per D, singles then pairs
         self.groups, heads, nbits = [], [], []
         pos = 0
@@ -125,17 +137,19 @@ class LookupUnits:
     def __init__(self, ens, leaves: np.ndarray, offs: np.ndarray, slot_table_t: np.ndarray, pair: bool = True):
         """``leaves``: leaf ids with tables at rows ``offs`` of ``slot_table_t`` ``(max D, rows)``."""
         cache = ens.__dict__.setdefault("_derived", {}).setdefault("units", {})
-        key = (pair, leaves.tobytes(), offs.tobytes())
+        key = (pair and _PAIR_MAX, leaves.tobytes(), offs.tobytes())
         if key not in cache:
-            if len(cache) >= 4:
+            if len(cache) >= 2:
                 cache.pop(next(iter(cache)))
             cache[key] = _Structure(ens, leaves, offs, pair)
         self.st = st = cache[key]
         self.leaf_table = slot_table_t
         self.pair_table = np.empty(st.pair_shape)
-        for d_, dst, rows1, rows2 in st.pair_blocks:
+        for d_, dst, off1, off2, star in st.pair_blocks:
+            a1, a2 = _pair_codes(d_)
             src = slot_table_t[:d_]
-            np.add(np.take(src, rows1, axis=1), np.take(src, rows2, axis=1), out=self.pair_table[:d_, dst])
+            np.add(np.take(src, (off1[:, None] + a1[star]).reshape(-1), axis=1),
+                   np.take(src, (off2[:, None] + a2[star]).reshape(-1), axis=1), out=self.pair_table[:d_, dst])
         self.n_units = st.n_units
 
     def add_to(self, acc: np.ndarray, left: np.ndarray) -> None:
