@@ -425,12 +425,12 @@ class _FlatTreeShap:
         for i, (lv, codes, size) in enumerate(zip(cells.leaves, cells.codes, cells.sizes)):
             rows = offs[lv][None, :] + codes                  # (C_t, L_t) rows of the leaf tables
             D = int(ens.n_slots[lv].max())
-            vals = self.slot_table[rows, :D]                   # (C_t, L_t, D) slot contributions
-            feats = ens.slot_feature[lv, :D].reshape(-1)      # (L_t * D,), -1 padded
+            vals = np.take(self.slot_table_t[:D], rows, axis=1)   # (D, C_t, L_t) slot contributions (slot-major)
+            feats = ens.slot_feature[lv, :D].T.reshape(-1)    # (D * L_t,), slot-major, -1 padded (summed, dropped)
             order = np.argsort(feats, kind="stable")
             fs = feats[order]
             starts = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
-            sums = np.add.reduceat(vals.reshape(size, -1)[:, order], starts, axis=1)    # (C_t, features used)
+            sums = np.add.reduceat(vals.transpose(1, 0, 2).reshape(size, -1)[:, order], starts, axis=1)
             table = np.zeros((size, ens.n_features))
             keep_f = fs[starts] >= 0
             table[:, fs[starts][keep_f]] = sums[:, keep_f]
