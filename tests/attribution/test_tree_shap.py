@@ -406,3 +406,16 @@ def test_sibling_leaf_pairs_equal_brute_force_with_missing_values(family, monkey
     attr = explain(model, rows, method="tree_shap", background=bg)       # the public path, cells allowed
     np.testing.assert_allclose(attr.values, got, atol=1e-10)
     assert attr.self_check["max_abs_error"] < 1e-5
+
+
+def test_flat_engine_explains_zero_rows():
+    """An empty batch gives an empty result (rows are split into equal chunks: none here)."""
+    from xai_reports.adapters import wrap_model
+    from xai_reports.attribution._tree_shap_flat import _FlatTreeShap
+    from xai_reports.attribution._trees import parse_ensemble
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 4))
+    ens = parse_ensemble(wrap_model(RandomForestRegressor(3, max_depth=3, random_state=0).fit(X, X[:, 0])))
+    for bg in (ens.encode(X[:10]), None):
+        assert _FlatTreeShap(ens, 0, bg).shap_values(ens.encode(X[:0])).shape == (0, 4)

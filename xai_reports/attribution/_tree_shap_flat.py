@@ -538,7 +538,7 @@ class _FlatTreeShap:
         chunk_rows = chunk_rows or max(1, (1 << 22) // (L * max(self.ens.max_depth, 1)))
         if self.m and any("pairs" in g for g in self.direct):
             chunk_rows = max(chunk_rows, 2048)   # rows sharing leaf codes are computed once per chunk
-        chunk_rows = -(-n // max(1, -(-n // chunk_rows)))    # equal chunks: no small last one
+        chunk_rows = max(1, -(-n // max(1, -(-n // chunk_rows))))    # equal chunks: no small last one
         for r0 in range(0, n, chunk_rows):
             Xc = X[r0:r0 + chunk_rows]
             nc = Xc.shape[0]
