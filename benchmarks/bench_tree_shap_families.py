@@ -11,7 +11,7 @@ Times are CPU seconds of this process (``time.process_time``, one thread), so ot
 machine do not count; every line runs ours and the reference one after the other.
 
     python benchmarks/bench_tree_shap_families.py [--rows 2000] [--shap-rows 200] [--device cpu]
-        [--path-dependent-only] [--family all|lightgbm|catboost] [--extra]
+        [--path-dependent-only | --interventional-only] [--family all|lightgbm|catboost] [--extra]
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--background", type=int, default=100)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--path-dependent-only", action="store_true", help="skip the interventional table")
+    ap.add_argument("--interventional-only", action="store_true", help="skip the path-dependent half")
     ap.add_argument("--family", choices=["all", "lightgbm", "catboost"], default="all")
     ap.add_argument("--extra", action="store_true", help="add a CatBoost model of depth 8 (the tables' deepest)")
     args = ap.parse_args()
@@ -103,6 +104,9 @@ def main():
             label = f"{mname}, {dname} ({X.shape[1]} features)"
             if not args.path_dependent_only:
                 interventional(inter, label, model, rows, srows, bg, args, explain, shap)
+            if args.interventional_only:
+                print(".", end="", flush=True)
+                continue
             explain(model, rows.iloc[:5], method="tree_shap")
             t_lib, lib = best_of(lambda: library_pd(model, rows), repeat=2)
             t_pd, pattr = best_of(lambda: explain(model, rows, method="tree_shap"), repeat=2)
@@ -119,6 +123,8 @@ def main():
               f"shap on {args.shap_rows}")
         print(table(inter, ["model, data", "shap rows/s", "xai_reports rows/s", "vs shap", "max |diff| vs shap",
                             "additivity error"]))
+    if args.interventional_only:
+        return
     print(f"\nPath-dependent TreeSHAP, {args.rows} rows (library: LightGBM pred_contrib / CatBoost ShapValues)")
     print(table(pathdep, ["model, data", "library rows/s", "xai_reports (auto) rows/s", "vs library",
                           "engine auto ran (with the additivity check)", "max |diff| auto vs library",

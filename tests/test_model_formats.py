@@ -173,6 +173,8 @@ def test_onnx_trees_interventional_is_exact(onnx_models, name):
         np.testing.assert_allclose(adapter.predict_proba(X[:50]), est.predict_proba(X[:50])[:, 1], atol=2e-6)
     else:
         np.testing.assert_allclose(adapter.predict(X[:50]), est.predict(X[:50]), rtol=1e-5, atol=1e-5)
+    # worker threads block between runs (a spinning pool burns CPU after every prediction)
+    assert adapter.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
     rows, B = X[:4], X[200:212]
     attr = explain(adapter, rows, method="tree_shap", background=B)
     assert attr.output == space and attr.self_check["passed"]

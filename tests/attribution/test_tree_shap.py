@@ -357,3 +357,65 @@ def test_cell_tables_equal_leaf_tables(xgb_categorical, monkeypatch):
     b = explain(rf, Xs, method="tree_shap", background=Xs[:20])
     np.testing.assert_allclose(a.values, b.values, atol=1e-12)
     assert b.self_check["max_abs_error"] < 1e-10
+
+
+@pytest.mark.parametrize("family", ["sklearn", "xgboost"])
+def test_sibling_leaf_pairs_equal_brute_force_with_missing_values(family, monkeypatch):
+    """Sibling leaves looked up as one unit (pair tables, ``._tree_units``) = leaf by leaf = brute force;
+    numeric splits only, missing values in the rows and the reference (x <= t with NaN to either side for
+    scikit-learn, x < t with learned default directions for XGBoost)."""
+    from xai_reports.adapters import wrap_model
+    from xai_reports.attribution import _tree_shap_flat as flat
+    from xai_reports.attribution._tree_units import LookupUnits
+    from xai_reports.attribution._trees import parse_ensemble
+
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(400, 5))
+    X[rng.random(X.shape) < 0.12] = np.nan
+    Z = np.nan_to_num(X)
+    y = Z @ [1.0, -2.0, 0.5, 0.0, 1.0] + Z[:, 0] * Z[:, 1] + np.isnan(X[:, 2])
+    if family == "sklearn":
+        model = RandomForestRegressor(n_estimators=4, max_depth=5, random_state=0).fit(X, y)
+    else:
+        model = xgb.XGBRegressor(n_estimators=4, max_depth=5, n_jobs=1).fit(X, y)
+    rows, bg = X[:64], X[300:340]
+    adapter = wrap_model(model)
+    ens = parse_ensemble(adapter)
+    monkeypatch.setattr(flat, "_USE_CELLS", False)            # every table leaf goes through the units
+    plan = flat._FlatTreeShap(ens, rows.shape[0], ens.encode(bg))
+    got = plan.shap_values(ens.encode(rows))
+    units = plan._units()
+    assert any(g[3] for g in units.st.groups), "no sibling pair was formed"
+    assert units.n_units < plan.table_leaves.size
+    leafwise = np.zeros_like(got)
+    LookupUnits(ens, plan.table_leaves, plan.table_offs, plan.slot_table_t, pair=False).add_to(
+        leafwise, ens.go_left(ens.encode(rows)))
+    np.testing.assert_allclose(got, leafwise, atol=1e-12)
+    from xai_reports.attribution import _tree_units
+    monkeypatch.setattr(_tree_units, "_PAIR_MAX", 64)           # over budget: the deeper pairs stay two leaves
+    part = flat._FlatTreeShap(ens, rows.shape[0], ens.encode(bg))
+    np.testing.assert_allclose(part.shap_values(ens.encode(rows)), got, atol=1e-12)
+    assert units.n_units < part._units().n_units < plan.table_leaves.size
+    predict = (lambda Q: model.predict(np.asarray(Q, dtype=np.float64))) if family == "sklearn" else \
+        (lambda Q: model.get_booster().inplace_predict(np.asarray(Q, dtype=np.float32), predict_type="margin"))
+    nan_rows = np.flatnonzero(np.isnan(rows).any(axis=1))[:3]
+    for i in np.r_[nan_rows, 0]:
+        ref = brute_force_interventional(predict, rows[i], bg)[0]
+        np.testing.assert_allclose(got[i], ref, atol=1e-6 if family == "xgboost" else 1e-10)
+    monkeypatch.setattr(flat, "_USE_CELLS", True)
+    attr = explain(model, rows, method="tree_shap", background=bg)       # the public path, cells allowed
+    np.testing.assert_allclose(attr.values, got, atol=1e-10)
+    assert attr.self_check["max_abs_error"] < 1e-5
+
+
+def test_flat_engine_explains_zero_rows():
+    """An empty batch gives an empty result (rows are split into equal chunks: none here)."""
+    from xai_reports.adapters import wrap_model
+    from xai_reports.attribution._tree_shap_flat import _FlatTreeShap
+    from xai_reports.attribution._trees import parse_ensemble
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 4))
+    ens = parse_ensemble(wrap_model(RandomForestRegressor(3, max_depth=3, random_state=0).fit(X, X[:, 0])))
+    for bg in (ens.encode(X[:10]), None):
+        assert _FlatTreeShap(ens, 0, bg).shap_values(ens.encode(X[:0])).shape == (0, 4)

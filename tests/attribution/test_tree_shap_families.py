@@ -357,6 +357,28 @@ def test_superset_sum_slot_tables_equal_pairwise_leaf_games(D):
     np.testing.assert_allclose(table, pairwise, atol=1e-12)
 
 
+@pytest.mark.parametrize("D,m", [(3, 60), (7, 20), (8, 60)])
+def test_weight_matrix_tables_equal_pairwise_leaf_games(D, m):
+    """Leaf tables built as background-code counts times the universal weights, one slot at a time (written
+    slot-major in place, as the engine does), equal the pairwise games, also with fewer background rows than
+    codes (2**D > m)."""
+    from xai_reports.attribution._tree_shap_flat import _FlatTreeShap, interventional_leaf_phi
+
+    rng = np.random.default_rng(D)
+    L = 5
+    b = rng.integers(0, 1 << D, (m, L))
+    b[:4] = (1 << D) - 1
+    scale = rng.normal(size=L)
+    plan = _FlatTreeShap.__new__(_FlatTreeShap)
+    plan.m = m
+    out = np.full((D + 1, L << D), np.nan)                 # a wider slot-major table: only its first D rows written
+    plan._table({"D": D, "idx": np.arange(L), "b": b, "scale": scale}, out=out[:D])
+    codes = np.ascontiguousarray(np.broadcast_to(np.arange(1 << D)[:, None], (1 << D, L)))
+    pairwise = interventional_leaf_phi(codes, b, D, scale).transpose(1, 0, 2)      # (L, 2**D, D)
+    np.testing.assert_allclose(out[:D], pairwise.reshape(L << D, D).T, atol=1e-12)
+    assert np.isnan(out[D]).all()
+
+
 @pytest.mark.parametrize("D", [2, 7, 13])
 def test_deduplicated_background_pairs_equal_pairwise_leaf_games(D):
     """Deep leaves' games over distinct foreground x distinct background codes (with counts) equal the plain

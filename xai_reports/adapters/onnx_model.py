@@ -35,6 +35,18 @@ from .base import ModelAdapter
 
 _TREE_OPS = ("TreeEnsembleClassifier", "TreeEnsembleRegressor", "TreeEnsemble")
 _PASS_OPS = ("Cast", "Identity")
+
+
+def _session_options(ort):
+    """Quiet sessions whose worker threads block instead of spinning between runs (onnxruntime's default spin
+    burns CPU after every call, time taken from the caller's own numpy work on a busy machine)."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return opts
+
+
 # TreeEnsemble (ai.onnx.ml opset 5) integer enums
 _MODES5 = {0: "BRANCH_LEQ", 1: "BRANCH_LT", 2: "BRANCH_GTE", 3: "BRANCH_GT", 4: "BRANCH_EQ", 5: "BRANCH_NEQ",
            6: "BRANCH_MEMBER"}
@@ -107,8 +119,7 @@ class OnnxAdapter(ModelAdapter):
 
         self.proto = model
         self._bytes = model.SerializeToString()
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
+        opts = _session_options(ort)
         self._providers = providers or ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(self._bytes, opts, providers=self._providers)
         inputs = self.session.get_inputs()
@@ -272,8 +283,7 @@ class OnnxAdapter(ModelAdapter):
             score = node.output[-1] if node.op_type == "TreeEnsembleClassifier" else node.output[0]
             del m.graph.output[:]
             m.graph.output.append(onnx.helper.make_tensor_value_info(score, onnx.TensorProto.FLOAT, None))
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
+            opts = _session_options(ort)
             self._raw_session = ort.InferenceSession(m.SerializeToString(), opts, providers=self._providers)
             self._score_name = score
         raw = self._run(self._raw_session, X, self._score_name)

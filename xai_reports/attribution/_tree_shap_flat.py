@@ -29,6 +29,7 @@ import math
 import numpy as np
 
 from ._tree_cells import tree_cells
+from ._tree_units import LookupUnits
 
 
 _FACT = np.array([float(math.factorial(i)) for i in range(171)])
@@ -253,6 +254,13 @@ def interventional_weights(D: int) -> np.ndarray:
     return _W_CACHE[D]
 
 
+def interventional_weights_by_slot(D: int) -> np.ndarray:
+    """:func:`interventional_weights` as ``[s, b, a]`` (one contiguous ``(2**D, 2**D)`` matrix per slot)."""
+    if -D not in _W_CACHE:
+        _W_CACHE[-D] = np.ascontiguousarray(interventional_weights(D).transpose(2, 0, 1))
+    return _W_CACHE[-D]
+
+
 def _pair_phi(a, b, D: int):
     """Unit-leaf Shapley values for aligned pairs of codes ``a``, ``b`` (shape ``(K, 1)``) -> ``(K, D)``."""
     full = (1 << D) - 1
@@ -300,7 +308,7 @@ class _FlatTreeShap:
         d = ens.n_features
         bcodes = ens.leaf_codes(background).astype(np.int64) if background is not None else None
         self.m = 0 if background is None else background.shape[0]
-        table_leaves, table_offs, slot_blocks = [], [], []
+        table_leaves, table_offs = [], []
         offset = 0
         used = 0
         # interventional tables of deep leaves (superset sums, ~D**2 2**D per leaf) pay when every leaf of
@@ -328,6 +336,7 @@ class _FlatTreeShap:
             else:
                 groups += [(D, sub, ok) for sub, ok in ((idx[whole[idx]], True), (idx[~whole[idx]], False))
                            if sub.size]
+        tabled = []
         for D, idx, cheap in groups:
             L = idx.size
             feats = ens.slot_feature[idx, :D]
@@ -344,8 +353,7 @@ class _FlatTreeShap:
             size = L * (1 << D) * d
             if cheap and (1 << D) <= max(n_rows, 1) and used + size <= _TABLE_MAX:
                 used += size
-                T = self._table(g)                                  # (L, 2^D, D)
-                slot_blocks.append(T.reshape(L * (1 << D), D))
+                tabled.append((g, offset))
                 table_leaves.append(idx)
                 table_offs.append(offset + np.arange(L, dtype=np.int64) * (1 << D))
                 offset += L * (1 << D)
@@ -357,12 +365,11 @@ class _FlatTreeShap:
                 self.direct.append(g)
         self.table_leaves = np.concatenate(table_leaves) if table_leaves else np.zeros(0, np.int64)
         self.table_offs = np.concatenate(table_offs) if table_offs else np.zeros(0, np.int64)
-        dmax = max([b.shape[1] for b in slot_blocks], default=1)
-        self.slot_table = np.zeros((sum(b.shape[0] for b in slot_blocks), dmax))   # zero-padded slots
-        r0 = 0
-        for b in slot_blocks:
-            self.slot_table[r0:r0 + b.shape[0], :b.shape[1]] = b
-            r0 += b.shape[0]
+        # slot-major (one row per slot: a gather of one slot for many lookups reads one row); each group's
+        # tables are written in place (slots past a leaf's D are never read)
+        self.slot_table_t = np.empty((max([g["D"] for g, _ in tabled], default=1), offset))
+        for g, o in tabled:
+            self._table(g, out=self.slot_table_t[:g["D"], o:o + (g["idx"].size << g["D"])])
         self.all_table_leaves, self.all_table_offs = self.table_leaves, self.table_offs
         self.cells = None
         if cells and _USE_CELLS and self.table_leaves.size and ens.leaf_tree is not None and ens.column is None:
@@ -370,6 +377,11 @@ class _FlatTreeShap:
         # leaf lists in one pass: table leaves first, then the direct groups
         self.order = np.concatenate([self.table_leaves] + [g["idx"] for g in self.direct]) \
             if (self.table_leaves.size or self.direct) else np.zeros(0, np.int64)
+
+    @property
+    def slot_table(self) -> np.ndarray:
+        """The per-leaf tables in slot space: row ``leaf offset + code`` holds the leaf's slot contributions."""
+        return self.slot_table_t.T
 
     @property
     def table(self) -> np.ndarray:
@@ -385,24 +397,14 @@ class _FlatTreeShap:
             self._table_f = T
         return self._table_f
 
-    def _slot_groups(self):
-        """Per number of slots ``D``: the remaining table leaves' positions, and a sparse ``(leaves x D,
-        features)`` map of where their slot values go (no padding to the deepest leaf)."""
+    def _units(self):
+        """The remaining table leaves as lookup units (single leaves and sibling pairs, :mod:`._tree_units`),
+        built on the first call."""
         nt = self.table_leaves.size
-        if getattr(self, "_sgroups", None) is None or self._sgroups[0] != nt:
-            from scipy import sparse
-
-            ns = self.ens.n_slots[self.table_leaves]
-            groups = []
-            for D in np.unique(ns):
-                D = int(D)
-                pos = np.flatnonzero(ns == D)
-                f = self.ens.slot_feature[self.table_leaves[pos], :D].T.reshape(-1)     # slot-major
-                groups.append((D, pos, self.table_offs[pos],
-                               sparse.csr_matrix((np.ones(f.size), (f, np.arange(f.size))),
-                                                 shape=(self.ens.n_features, f.size))))
-            self._sgroups = (nt, groups)
-        return self._sgroups[1]
+        if getattr(self, "_units_c", None) is None or self._units_c[0] != nt:
+            self._units_c = (nt, LookupUnits(self.ens, self.table_leaves, self.table_offs, self.slot_table_t)
+                             if nt else None)
+        return self._units_c[1]
 
     def _build_cells(self, n_rows: int):
         """Per-tree cell tables for trees whose every leaf has a table and few enough cells.
@@ -423,12 +425,12 @@ class _FlatTreeShap:
         for i, (lv, codes, size) in enumerate(zip(cells.leaves, cells.codes, cells.sizes)):
             rows = offs[lv][None, :] + codes                  # (C_t, L_t) rows of the leaf tables
             D = int(ens.n_slots[lv].max())
-            vals = self.slot_table[rows, :D]                   # (C_t, L_t, D) slot contributions
-            feats = ens.slot_feature[lv, :D].reshape(-1)      # (L_t * D,), -1 padded
+            vals = np.take(self.slot_table_t[:D], rows, axis=1)   # (D, C_t, L_t) slot contributions (slot-major)
+            feats = ens.slot_feature[lv, :D].T.reshape(-1)    # (D * L_t,), slot-major, -1 padded (summed, dropped)
             order = np.argsort(feats, kind="stable")
             fs = feats[order]
             starts = np.flatnonzero(np.r_[True, fs[1:] != fs[:-1]])
-            sums = np.add.reduceat(vals.reshape(size, -1)[:, order], starts, axis=1)    # (C_t, features used)
+            sums = np.add.reduceat(vals.transpose(1, 0, 2).reshape(size, -1)[:, order], starts, axis=1)
             table = np.zeros((size, ens.n_features))
             keep_f = fs[starts] >= 0
             table[:, fs[starts][keep_f]] = sums[:, keep_f]
@@ -451,20 +453,29 @@ class _FlatTreeShap:
         self.order = np.concatenate([self.table_leaves] + [g["idx"] for g in self.direct]) \
             if (self.table_leaves.size or self.direct) else np.zeros(0, np.int64)
 
-    def _table(self, g) -> np.ndarray:
-        """``(L, 2**D, D)``: each leaf's slot contributions for every foreground code."""
+    def _table(self, g, out=None) -> np.ndarray:
+        """``(L, 2**D, D)``: each leaf's slot contributions for every foreground code; with ``out`` (a
+        ``(D, L * 2**D)`` slot-major view) written there instead."""
         D, L = g["D"], g["idx"].size
-        allc = np.ascontiguousarray(np.broadcast_to(np.arange(1 << D, dtype=np.int64)[:, None], (1 << D, L)))
-        if "b" in g and (1 << D) <= self.m and D <= 8:
-            # counts of background codes per leaf, times the universal weights
-            cnt = np.zeros((L, 1 << D))
+        K = 1 << D
+        if "b" in g and D <= 8 and out is not None:
+            # counts of background codes per leaf (scaled), times the universal weights, one slot at a time
+            # (BLAS: measured 6-12x the superset sums below for D = 6..8, whatever the background size)
             flat = (np.arange(L, dtype=np.int64)[None, :] << D) + g["b"]
-            cnt.reshape(-1)[:] = np.bincount(flat.reshape(-1), minlength=L << D)
-            W = interventional_weights(D).reshape(1 << D, -1)           # [b, a*D + s]
-            return (cnt @ W).reshape(L, 1 << D, D) * g["scale"][:, None, None]
+            cnt = np.bincount(flat.reshape(-1), minlength=L << D).reshape(L, K) * g["scale"][:, None]
+            Ws = interventional_weights_by_slot(D)                     # [s, b, a]
+            for s_ in range(D):
+                np.matmul(cnt, Ws[s_], out=out[s_].reshape(L, K))
+            return None
         if "b" in g:
-            return interventional_slot_table(g["b"], D, g["scale"])
-        return self._phi(g, allc).transpose(1, 0, 2)
+            T = interventional_slot_table(g["b"], D, g["scale"])
+        else:
+            allc = np.ascontiguousarray(np.broadcast_to(np.arange(K, dtype=np.int64)[:, None], (K, L)))
+            T = self._phi(g, allc).transpose(1, 0, 2)
+        if out is None:
+            return T
+        out[...] = T.reshape(L * K, D).T
+        return None
 
     def _phi(self, g, a, l0: int = 0):
         """``(B, l, D)`` slot contributions of the group's leaves ``l0 .. l0 + l`` for codes ``a`` ``(B, l)``."""
@@ -521,11 +532,13 @@ class _FlatTreeShap:
         n = X.shape[0]
         d = self.ens.n_features
         out = np.zeros((n, d), dtype=np.float64)
-        L = max(self.order.size, 1)
+        nt = self.table_leaves.size
+        # lookups per row: one per unit (a sibling pair is one) and slot, plus the direct leaves' slots
+        L = max((self._units().n_units if nt else 0) + self.order.size - nt, 1)
         chunk_rows = chunk_rows or max(1, (1 << 22) // (L * max(self.ens.max_depth, 1)))
         if self.m and any("pairs" in g for g in self.direct):
             chunk_rows = max(chunk_rows, 2048)   # rows sharing leaf codes are computed once per chunk
-        nt = self.table_leaves.size
+        chunk_rows = max(1, -(-n // max(1, -(-n // chunk_rows))))    # equal chunks: no small last one
         for r0 in range(0, n, chunk_rows):
             Xc = X[r0:r0 + chunk_rows]
             nc = Xc.shape[0]
@@ -544,13 +557,12 @@ class _FlatTreeShap:
                 acc += onehot @ c["table"]
             if not self.order.size:
                 continue
-            codes = self.ens.leaf_codes(Xc, self.order, transposed=True, left=left)        # (L, nc)
-            if nt:                                   # gather each leaf's slot values, then to features
-                for D, pos, offs, fmap_t in self._slot_groups():
-                    flat = codes[pos].astype(np.int64) + offs[:, None]                   # (leaves, nc)
-                    vals_t = self.slot_table.T[:D][:, flat].reshape(-1, nc)    # (D x leaves, nc), slot-major
-                    acc += (fmap_t @ vals_t).T
-            pos = nt
+            if nt:                                   # one lookup per unit, then to features
+                self._units().add_to(acc, left)
+            if not self.direct:
+                continue
+            codes = self.ens.leaf_codes(Xc, self.order[nt:], transposed=True, left=left)    # (L, nc)
+            pos = 0
             for g in self.direct:
                 k = g["idx"].size
                 a = codes[pos:pos + k].T.astype(np.int64)
