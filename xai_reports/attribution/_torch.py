@@ -17,12 +17,12 @@ import contextlib
 import copy
 import itertools
 import math
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..adapters._torch_state import module_state
 from ..errors import ExplanationError
 from .base import Explainer
 
@@ -47,34 +47,7 @@ def auto_batch(per_example_numel: int, requested: int | None = None, factor: int
     return int(max(1, min(MAX_BATCH, ELEMENT_BUDGET // max(1, per_example_numel * factor))))
 
 
-_IMAGE_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _fingerprint(module) -> tuple | None:
-    """Identity of a module's current state: its weights (storage, in-place version, device, dtype),
-    its submodules, and every plain attribute of each (flags a ``forward`` may read); ``None`` when
-    a forward/backward hook is registered anywhere (a copy would not carry it).
-
-    One walk over the submodules, reading each one's own parameter and buffer dicts (this runs on
-    every call of an image method, so it is kept to plain attribute reads)."""
-    out = []
-    for name, m in module.named_modules():
-        d = m.__dict__
-        if any(d.get(h) for h in _HOOKS):
-            return None
-        ts = tuple((t.data_ptr(), t._version, t.device, t.dtype)
-                   for t in itertools.chain(d["_parameters"].values(), d["_buffers"].values()) if t is not None)
-        out.append((name, id(m), ts, tuple((k, v) for k, v in d.items() if isinstance(v, _PLAIN))))
-    return tuple(out)
-
-
-_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-
-
-def image_module(module, x, *, fuse_bn: bool = True):
+def image_module(module, x, *, fuse_bn: bool = True, state=None):
     """A copy of an eval-mode module tuned for gradient passes on image batches, or ``None``.
 
     The copy holds the same weights in ``channels_last`` memory format (faster
@@ -84,23 +57,25 @@ def image_module(module, x, *, fuse_bn: bool = True):
     (``torch.fx``; one layer instead of two, forward and backward). Layer names
     are kept, so hooks by name still apply (without ``fuse_bn``). The copy is
     checked against the module on ``x[:2]`` and cached per module until its
-    weights, submodules or plain attributes change; ``None`` (use the module
+    weights, submodules, attributes or hooks change (checked per call by
+    :func:`~xai_reports.adapters._torch_state.module_state`); ``None`` (use the module
     itself) for a module in training mode or with hooks registered, a
     non-image input, a module ``torch.fx`` cannot trace when fusing, or
-    outputs that differ.
+    outputs that differ. ``state``: the module's :func:`module_state`, when the caller
+    has just taken it.
     """
     import torch
 
-    if module.training or x.ndim != 4:
+    if x.ndim != 4:
         return None
-    state = _fingerprint(module)
-    if state is None:                   # hooks registered: the module itself
+    state = state or module_state(module)   # one flat pass; a new snapshot when anything changed
+    if state.training or state.hooked:  # hooks registered: the module itself (a copy would not carry them)
         return None
-    key = (state, bool(fuse_bn), str(x.device))
-    slot = _IMAGE_COPIES.setdefault(module, {})
-    if key in slot:
-        return slot[key]
-    slot.clear()
+    key = ("image_module", bool(fuse_bn), str(x.device))
+    if key in state.facts:
+        return state.facts[key]
+    for k in [k for k in state.facts if k[0] == "image_module"]:
+        del state.facts[k]              # one copy per module
     fm = None
     try:
         if fuse_bn:
@@ -120,7 +95,7 @@ def image_module(module, x, *, fuse_bn: bool = True):
             fm = None
     except Exception:  # noqa: BLE001 - untraceable or unusual modules: the module itself
         fm = None
-    slot[key] = fm
+    state.facts[key] = fm
     return fm
 
 
@@ -265,11 +240,11 @@ class TorchExplainer(Explainer):
             f"{prep.feature_shape} or {tuple(x.shape)}")
 
     @contextlib.contextmanager
-    def _fast_images(self, prep, fuse_bn: bool = True):
+    def _fast_images(self, prep, fuse_bn: bool = True, state=None):
         """Within the block, image forwards run on :func:`image_module`'s copy (when there is one)."""
         fast = None
         if getattr(self.model_, "family", None) == "torch" and type(self.model_).forward is _adapter_forward():
-            fast = image_module(self.module, prep.x, fuse_bn=fuse_bn)
+            fast = image_module(self.module, prep.x, fuse_bn=fuse_bn, state=state)
         self.__dict__["_fast_module"] = fast
         try:
             yield fast

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..adapters._torch_state import module_state
 from ..errors import ExplanationError
 from ._torch import TorchExplainer, auto_batch, to_numpy
 from .base import Attribution
 
 
-def find_layer(module, layer=None, kinds=None):
+def find_layer(module, layer=None, kinds=None, *, state=None):
     """``(name, submodule)`` of the layer to hook.
 
     Args:
@@ -32,6 +33,8 @@ def find_layer(module, layer=None, kinds=None):
         layer: a dotted name from ``module.named_modules()``, a submodule, or
             ``None`` for the last module of one of ``kinds`` (default ``nn.Conv2d``).
         kinds: module classes searched when ``layer`` is ``None``.
+        state: the module's :func:`~xai_reports.adapters._torch_state.module_state`, when the
+            caller has just taken it.
 
     Returns:
         ``(name, submodule)``.
@@ -44,19 +47,23 @@ def find_layer(module, layer=None, kinds=None):
     import torch
 
     kinds = kinds or (torch.nn.Conv2d,)
+    state = state or module_state(module)   # its (name, submodule) list, kept while nothing changes
     if layer is None:
-        found = [(n, m) for n, m in module.named_modules() if isinstance(m, kinds)]
-        if not found:
+        key = ("last_layer", tuple(kinds))
+        if key not in state.facts:
+            found = [(n, m) for n, m in state.modules(module) if isinstance(m, kinds)]
+            state.facts[key] = found[-1] if found else None
+        if state.facts[key] is None:
             raise ExplanationError(
                 f"{type(module).__name__} has no {'/'.join(k.__name__ for k in kinds)} layer; "
                 "pass layer= with the name of the layer to explain")
-        return found[-1]
+        return state.facts[key]
     if isinstance(layer, torch.nn.Module):
-        for n, m in module.named_modules():
+        for n, m in state.modules(module):
             if m is layer:
                 return n, m
         raise ExplanationError("layer= is not a submodule of the model")
-    named = dict(module.named_modules())
+    named = dict(state.modules(module))
     if layer not in named:
         options = [n for n in named if n][:20]
         raise ExplanationError(f"no layer named {layer!r} in {type(module).__name__}; "
@@ -164,14 +171,15 @@ class GradCam(TorchExplainer):
             if prep.x.ndim != 4:
                 raise ExplanationError(
                     f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
-            name, mod = find_layer(self.module, layer)
+            state = module_state(self.module)           # checked once for the layer and the copy
+            name, mod = find_layer(self.module, layer, state=state)
             batch = auto_batch(prep.numel, internal_batch_size)
             # the number of outputs comes from the first pass itself (no separate probe pass)
             k = -1
             tgt = None
             maps, preds, tgts = [], [], []
             # the same weights in channels_last (layer names kept); hooks go on the copy's layer
-            fast_cm = self._fast_images(prep, fuse_bn=False)
+            fast_cm = self._fast_images(prep, fuse_bn=False, state=state)
             fast = fast_cm.__enter__()
             if fast is not None:
                 mod = fast.get_submodule(name)
