@@ -166,23 +166,31 @@ class TorchExplainer(Explainer):
     def module(self):
         return self.model_.model
 
-    def _param_dtype(self, X=None):
-        """The module's floating dtype (for a module without parameters: ``X``'s, else float32)."""
+    def _param_dtype(self, X=None, state=None):
+        """The module's floating dtype (for a module without parameters: ``X``'s, else float32);
+        ``state``: the module's current :func:`module_state`, which keeps the answer."""
         import torch
 
-        for p in self.module.parameters():
-            if p.is_floating_point():
-                return p.dtype
+        if state is not None:
+            if "param_dtype" not in state.facts:
+                state.facts["param_dtype"] = next(
+                    (p.dtype for p in self.module.parameters() if p.is_floating_point()), None)
+            if state.facts["param_dtype"] is not None:
+                return state.facts["param_dtype"]
+        else:
+            for p in self.module.parameters():
+                if p.is_floating_point():
+                    return p.dtype
         if isinstance(X, torch.Tensor) and X.is_floating_point():
             return X.dtype
         return torch.float32
 
     # -- inputs ------------------------------------------------------------------
-    def _prepare(self, X, dev) -> Prepared:
-        """``X`` as a tensor on ``dev`` in the module's dtype."""
+    def _prepare(self, X, dev, state=None) -> Prepared:
+        """``X`` as a tensor on ``dev`` in the module's dtype (``state``: as for :meth:`_param_dtype`)."""
         import torch
 
-        dtype = self._param_dtype(X)
+        dtype = self._param_dtype(X, state)
         names = None
         if isinstance(X, pd.DataFrame):
             names = [str(c) for c in (self.model_.feature_names or list(X.columns))]
@@ -201,7 +209,7 @@ class TorchExplainer(Explainer):
         if x.ndim < 2 or x.shape[0] == 0:
             raise ExplanationError(f"method {self.name!r} needs a non-empty batch, got shape {tuple(x.shape)}")
         # a finite sum proves every value finite (NaN and inf propagate); only then is the per-value pass skipped
-        if not bool(torch.isfinite(x.sum())) and not torch.isfinite(x).all():
+        if not math.isfinite(float(x.sum())) and not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x.reshape(x.shape[0], -1))).any(dim=1).nonzero()[0, 0])
             raise ExplanationError(f"row {bad} of X contains NaN or infinite values")
         kind = "tabular" if x.ndim == 2 else "image"
@@ -287,14 +295,23 @@ class TorchExplainer(Explainer):
             if not self.model_.is_classifier:
                 raise ExplanationError(f"the model has {k} outputs; pass target= (an output index)")
             return None
-        t = torch.as_tensor(np.asarray(target), device=prep.x.device).long()
-        if t.ndim == 0:
-            t = t.expand(prep.n)
-        if t.shape != (prep.n,):
-            raise ExplanationError(f"target= must be an int or one index per row ({prep.n}), got shape {tuple(t.shape)}")
-        if (t < 0).any() or (t >= k).any():
+        # validated on the host (numpy: no per-row torch reductions, no device syncs), then one transfer
+        if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+            if not 0 <= int(target) < k:
+                raise ExplanationError(f"target= out of range for a model with {k} outputs")
+            return torch.full((prep.n,), int(target), dtype=torch.long, device=prep.x.device)
+        try:
+            a = target.detach().cpu().numpy() if isinstance(target, torch.Tensor) else np.asarray(target)
+            a = a.astype(np.int64)
+        except (TypeError, ValueError):
+            raise ExplanationError(f"target= must be output indices (ints), got {target!r}") from None
+        if a.ndim == 0:
+            a = np.full(prep.n, a[()])
+        if a.shape != (prep.n,):
+            raise ExplanationError(f"target= must be an int or one index per row ({prep.n}), got shape {tuple(a.shape)}")
+        if a.min() < 0 or a.max() >= k:
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
-        return t
+        return torch.from_numpy(a).to(prep.x.device)
 
     def _n_outputs(self, prep: Prepared, space: str):
         """``None`` for a single-output model, else the number of outputs (one row probed)."""

@@ -80,13 +80,29 @@ class _Capture:
     (the part before it is not needed for ``d y / d A``).
     """
 
-    def __init__(self, layer, cut: bool = False):
+    def __init__(self, layer, cut: bool = False, keep: bool = False):
         self.layer = layer
         self.outputs = []
         self.handle = None
         self.cut = cut
+        self.keep = keep        # the hook stays registered between uses (on a private copy only)
+        self.active = False
+
+    @classmethod
+    def on_copy(cls, copy, name: str):
+        """A cut capture at layer ``name`` of the private image copy, registered once and kept with the
+        copy (registering and removing a hook on every call costs more than a small CNN's Grad-CAM);
+        between uses its hook passes outputs through untouched."""
+        caps = copy.__dict__.setdefault("_xai_grad_cam_captures", {})
+        if name not in caps:
+            cap = cls(copy.get_submodule(name), cut=True, keep=True)
+            cap.handle = cap.layer.register_forward_hook(cap._hook)
+            caps[name] = cap
+        return caps[name]
 
     def _hook(self, module, inputs, output):
+        if self.keep and not self.active:
+            return None
         first = output[0] if isinstance(output, tuple) else output
         if not self.cut:
             self.outputs.append(first)
@@ -100,11 +116,15 @@ class _Capture:
         return (out, *output[1:]) if isinstance(output, tuple) else out
 
     def __enter__(self):
-        self.handle = self.layer.register_forward_hook(self._hook)
+        if not self.keep:
+            self.handle = self.layer.register_forward_hook(self._hook)
+        self.active = True
+        self.outputs = []
         return self
 
     def __exit__(self, *exc):
-        if self.handle is not None:
+        self.active = False
+        if self.handle is not None and not self.keep:
             self.handle.remove()
             self.handle = None
         self.outputs = []
@@ -167,27 +187,27 @@ class GradCam(TorchExplainer):
 
         space = self._output_space(output)
         with self._on_device(device) as dev:
-            prep = self._prepare(X, dev)
+            state = module_state(self.module)           # checked once: dtype, layer and the copy
+            prep = self._prepare(X, dev, state)
             if prep.x.ndim != 4:
                 raise ExplanationError(
                     f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
-            state = module_state(self.module)           # checked once for the layer and the copy
             name, mod = find_layer(self.module, layer, state=state)
             batch = auto_batch(prep.numel, internal_batch_size)
             # the number of outputs comes from the first pass itself (no separate probe pass)
             k = -1
             tgt = None
             maps, preds, tgts = [], [], []
-            # the same weights in channels_last (layer names kept); hooks go on the copy's layer
+            # the same weights in channels_last (layer names kept); the capture goes on the copy's layer
             fast_cm = self._fast_images(prep, fuse_bn=False, state=state)
             fast = fast_cm.__enter__()
-            if fast is not None:
-                mod = fast.get_submodule(name)
+            cap_cm = None
             try:
-                cap_cm = _Capture(mod, cut=True)
+                # on the copy, a capture kept registered there; on the model itself, a hook for this call only
+                cap_cm = _Capture.on_copy(fast, name) if fast is not None else _Capture(mod, cut=True)
                 cap = cap_cm.__enter__()
                 for i in range(0, prep.n, batch):
-                    xb = prep.x[i:i + batch]
+                    xb = prep.x if batch >= prep.n else prep.x[i:i + batch]
                     cap.outputs.clear()
                     with torch.no_grad():       # the hook turns recording on at the layer
                         out = self._forward(xb, space)
@@ -197,7 +217,7 @@ class GradCam(TorchExplainer):
                                                        "expected (n,) or (n, k)")
                             k = None if out.ndim == 1 else int(out.shape[1])
                             tgt = self._check_target(prep, target, k)
-                        tt = None if tgt is None else tgt[i:i + batch]
+                        tt = None if tgt is None else tgt if batch >= prep.n else tgt[i:i + batch]
                         if k is not None and tt is None:
                             tt = out.detach().argmax(dim=1)       # the predicted class, same pass
                         s = out if tt is None else out.gather(1, tt.view(-1, 1)).squeeze(1)
@@ -220,11 +240,13 @@ class GradCam(TorchExplainer):
                     preds.append(s.detach())
                     tgts.append(tt)
             finally:
-                cap_cm.__exit__(None, None, None)
+                if cap_cm is not None:
+                    cap_cm.__exit__(None, None, None)
                 fast_cm.__exit__(None, None, None)
-            values = to_numpy(torch.cat(maps))
-            fx = to_numpy(torch.cat(preds))
-            tgt = None if tgts[0] is None else torch.cat(tgts)
+            one = len(maps) == 1                        # one pass: nothing to concatenate
+            values = to_numpy(maps[0] if one else torch.cat(maps))
+            fx = to_numpy(preds[0] if one else torch.cat(preds))
+            tgt = tgts[0] if one or tgts[0] is None else torch.cat(tgts)
         flat = np.abs(values.reshape(prep.n, -1)).max(axis=1)
         check = {"kind": "nondegenerate", "max_abs_error": None, "tolerance": 0.0,
                  "passed": bool((flat > 0).all()), "per_row": flat,
