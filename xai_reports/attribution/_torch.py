@@ -73,7 +73,8 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
         return None
     key = ("image_module", bool(fuse_bn), str(x.device))
     if key in state.facts:
-        return state.facts[key]
+        fm = state.facts[key]
+        return None if fm is None or _native_convs(state, fm, x) else fm
     for k in [k for k in state.facts if k[0] == "image_module"]:
         del state.facts[k]              # one copy per module
     fm = None
@@ -96,7 +97,51 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
     except Exception:  # noqa: BLE001 - untraceable or unusual modules: the module itself
         fm = None
     state.facts[key] = fm
+    if fm is not None and _native_convs(state, fm, x):
+        return None
     return fm
+
+
+def _native_convs(state, fm, x) -> bool:
+    """Whether PyTorch would run a 2-d convolution that reads the image itself (input shape ``x``'s)
+    with its native (im2col) kernel, not oneDNN. ``channels_last`` pays on oneDNN (and cuDNN); in the
+    native kernel an image's few channels make it several times slower (a 3->16 3x3 convolution of
+    one 64x64 image: ~0.44 ms against ~0.15 ms in NCHW), and converting its output to channels_last
+    for the next layer costs about what the later layers gain, so such a call runs on the module
+    itself. PyTorch's own choice (by shape and thread count: small single images with small
+    kernels), asked of ``torch._C._select_conv_backend``; kept per input shape. The convolutions'
+    input shapes come from one pass of ``x[:1]`` through the copy, once per input shape."""
+    import torch
+
+    if x.device.type != "cpu":
+        return False
+    key = ("native_convs", id(fm), tuple(x.shape), torch.get_num_threads())
+    if key in state.facts:
+        return state.facts[key]
+    native = False
+    try:
+        shapes = []
+        convs = [m for m in fm.modules() if type(m) is torch.nn.Conv2d]
+        hooks = [c.register_forward_pre_hook(lambda m, a: shapes.append((m, tuple(a[0].shape[1:])))) for c in convs]
+        try:
+            with torch.no_grad():
+                fm(x[:1].contiguous(memory_format=torch.channels_last))
+        finally:
+            for h in hooks:
+                h.remove()
+        for c, shape in shapes:
+            if shape != tuple(x.shape[1:]):
+                continue
+            probe = torch.empty((x.shape[0], *shape), dtype=x.dtype).contiguous(memory_format=torch.channels_last)
+            out_pad = [0] * len(c.stride)
+            pad = c.padding if not isinstance(c.padding, str) else c._reversed_padding_repeated_twice[::2]
+            backend = torch._C._select_conv_backend(probe, c.weight, c.bias, c.stride, pad, c.dilation,
+                                                    False, out_pad, c.groups, None)
+            native = native or backend.name.startswith("Slow")
+    except Exception:  # noqa: BLE001 - an unusual module or a torch without the selector: keep the copy
+        native = False
+    state.facts[key] = native
+    return native
 
 
 @dataclass
