@@ -292,11 +292,15 @@ class TorchExplainer(Explainer):
             f"{what} of shape {tuple(t.shape)} do not match the input: expected a scalar, "
             f"{prep.feature_shape} or {tuple(x.shape)}")
 
+    def _plain_adapter(self) -> bool:
+        """Whether the model is wrapped by the torch adapter with its own forward (so a copy may stand in)."""
+        return getattr(self.model_, "family", None) == "torch" and type(self.model_).forward is _adapter_forward()
+
     @contextlib.contextmanager
     def _fast_images(self, prep, fuse_bn: bool = True, state=None):
         """Within the block, image forwards run on :func:`image_module`'s copy (when there is one)."""
         fast = None
-        if getattr(self.model_, "family", None) == "torch" and type(self.model_).forward is _adapter_forward():
+        if self._plain_adapter():
             fast = image_module(self.module, prep.x, fuse_bn=fuse_bn, state=state)
         self.__dict__["_fast_module"] = fast
         try:
@@ -354,7 +358,8 @@ class TorchExplainer(Explainer):
             a = np.full(prep.n, a[()])
         if a.shape != (prep.n,):
             raise ExplanationError(f"target= must be an int or one index per row ({prep.n}), got shape {tuple(a.shape)}")
-        if a.min() < 0 or a.max() >= k:
+        lo, hi = (min(v := a.tolist()), max(v)) if a.size <= 256 else (a.min(), a.max())   # small: no ufunc calls
+        if lo < 0 or hi >= k:
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
         return torch.from_numpy(a).to(prep.x.device)
 
@@ -449,9 +454,16 @@ class TorchExplainer(Explainer):
 
 
 def _adapter_forward():
-    from ..adapters.torch import TorchAdapter
+    """``TorchAdapter.forward`` (imported on first use; the relative import costs microseconds per call)."""
+    global _ADAPTER_FORWARD
+    if _ADAPTER_FORWARD is None:
+        from ..adapters.torch import TorchAdapter
 
-    return TorchAdapter.forward
+        _ADAPTER_FORWARD = TorchAdapter.forward
+    return _ADAPTER_FORWARD
+
+
+_ADAPTER_FORWARD = None
 
 
 def row_keys(X) -> np.ndarray:
