@@ -84,15 +84,32 @@ def _native(conv, x):
 
 
 @pytest.mark.parametrize("c_in", [1, 3, 8])
-def test_copy_follows_pytorch_kernel_choice_and_maps_match_the_plain_model(c_in):
-    """No copy where PyTorch runs the first conv natively (a small single image), the copy otherwise;
-    the Grad-CAM map equals one computed by hand on the module itself in both cases."""
+def test_copy_runs_native_kernel_convolutions_through_onednn_and_maps_match_the_plain_model(c_in):
+    """Where PyTorch picks its native kernel for the first convolution (a small single image) the copy
+    runs it through oneDNN (more than one input channel, no gradient recording), else PyTorch's choice;
+    the copy's outputs and the Grad-CAM map equal the module's / a hand-written Grad-CAM's."""
     m = _cnn(c_in, seed=c_in)
     g = torch.Generator().manual_seed(c_in)
+    seen = set()
     for n, size in ((1, 24), (3, 24), (1, 96)):
         x = torch.rand((n, c_in, size, size), generator=g)
-        expect_copy = not _native(m[0], x)
-        assert (image_module(m, x, fuse_bn=False) is not None) == expect_copy
+        fm = image_module(m, x, fuse_bn=False)
+        assert fm is not None
+        xcl = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            assert torch.allclose(fm(xcl), m(x), rtol=1e-5, atol=1e-6)
+        choice = fm[0].__dict__.get("_onednn_choice", {})
+        if c_in > 1:
+            used = choice[(xcl.shape, torch.get_num_threads())]
+            assert used == _native(m[0], x)
+            seen.add(used)
+        else:
+            assert not choice                # one channel: the same layout either way, PyTorch's choice
+        with torch.enable_grad():            # input-gradient passes keep PyTorch's choice
+            before = dict(choice)
+            xg = xcl.clone().requires_grad_(True)
+            fm(xg).sum().backward()
+            assert fm[0].__dict__.get("_onednn_choice", {}) == before
         with torch.no_grad():
             tgt = m(x).argmax(dim=1)
         attr = GradCam(m).attribute(x, target=tgt.numpy(), device="cpu")
@@ -109,6 +126,8 @@ def test_copy_follows_pytorch_kernel_choice_and_maps_match_the_plain_model(c_in)
         ref = ref.detach().double().numpy()
         assert attr.values.shape == ref.shape
         assert np.abs(attr.values - ref).max() <= 1e-6 * max(1.0, float(np.abs(ref).max()))
+    if c_in > 1:
+        assert seen == {True, False}          # both kernels were exercised
 
 
 def test_targets_are_checked_on_the_host():

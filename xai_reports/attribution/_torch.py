@@ -73,8 +73,7 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
         return None
     key = ("image_module", bool(fuse_bn), str(x.device))
     if key in state.facts:
-        fm = state.facts[key]
-        return None if fm is None or _native_convs(state, fm, x) else fm
+        return state.facts[key]
     for k in [k for k in state.facts if k[0] == "image_module"]:
         del state.facts[k]              # one copy per module
     fm = None
@@ -88,60 +87,68 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
         fm = fm.to(memory_format=torch.channels_last)
         for p in fm.parameters():
             p.requires_grad_(False)
-        with torch.no_grad():
-            a = module(x[:2])
-            b = fm(x[:2].contiguous(memory_format=torch.channels_last))
+        xin = x[:2].contiguous(memory_format=torch.channels_last)
+        readers = []                    # the convolutions that read the image itself
+        hooks = [m.register_forward_pre_hook(lambda mod, args: readers.append(mod) if args and args[0] is xin else None)
+                 for m in fm.modules() if type(m) is torch.nn.Conv2d] if x.device.type == "cpu" else []
+        try:
+            with torch.no_grad():
+                a = module(x[:2])
+                b = fm(xin)
+        finally:
+            for h in hooks:
+                h.remove()
+        if hasattr(torch, "mkldnn_convolution"):
+            for m in readers:
+                m.__class__ = _onednn_conv_class()      # their native kernel is slow in channels_last
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
                 and torch.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(a.abs().max())))):
             fm = None
     except Exception:  # noqa: BLE001 - untraceable or unusual modules: the module itself
         fm = None
     state.facts[key] = fm
-    if fm is not None and _native_convs(state, fm, x):
-        return None
     return fm
 
 
-def _native_convs(state, fm, x) -> bool:
-    """Whether PyTorch would run a 2-d convolution that reads the image itself (input shape ``x``'s)
-    with its native (im2col) kernel, not oneDNN. ``channels_last`` pays on oneDNN (and cuDNN); in the
-    native kernel an image's few channels make it several times slower (a 3->16 3x3 convolution of
-    one 64x64 image: ~0.44 ms against ~0.15 ms in NCHW), and converting its output to channels_last
-    for the next layer costs about what the later layers gain, so such a call runs on the module
-    itself. PyTorch's own choice (by shape and thread count: small single images with small
-    kernels), asked of ``torch._C._select_conv_backend``; kept per input shape. The convolutions'
-    input shapes come from one pass of ``x[:1]`` through the copy, once per input shape."""
+_ONEDNN_CONV = None
+
+
+def _onednn_conv_class():
+    """``nn.Conv2d`` whose forward, without gradient recording, runs a convolution that PyTorch would
+    give its native (im2col) kernel through oneDNN instead (the copy's convolutions that read the
+    image itself take this class: its few channels are what makes the native kernel slow in
+    channels_last; deeper, wider layers keep PyTorch's choice, where a direct oneDNN call, which
+    reorders the weights on every call, was measured slower on ResNet-18).
+
+    PyTorch sends small single images with small kernels to its native kernel (its own rule, by
+    shape and thread count; asked of ``torch._C._select_conv_backend`` once per input shape). That
+    kernel is fast in NCHW but several times slower in ``channels_last`` (a 3->16 3x3 convolution of
+    one 64x64 image: ~0.24 ms against ~0.11 ms), while oneDNN takes the channels_last input as it is
+    (~0.11 ms) and keeps the output in channels_last for the next layer. Only with more than one input
+    channel (a one-channel tensor is laid out the same either way) and with gradient recording off
+    (Grad-CAM's pass up to its layer; input-gradient passes keep PyTorch's choice)."""
+    global _ONEDNN_CONV
+    if _ONEDNN_CONV is not None:
+        return _ONEDNN_CONV
     import torch
 
-    if x.device.type != "cpu":
-        return False
-    key = ("native_convs", id(fm), tuple(x.shape), torch.get_num_threads())
-    if key in state.facts:
-        return state.facts[key]
-    native = False
-    try:
-        shapes = []
-        convs = [m for m in fm.modules() if type(m) is torch.nn.Conv2d]
-        hooks = [c.register_forward_pre_hook(lambda m, a: shapes.append((m, tuple(a[0].shape[1:])))) for c in convs]
-        try:
-            with torch.no_grad():
-                fm(x[:1].contiguous(memory_format=torch.channels_last))
-        finally:
-            for h in hooks:
-                h.remove()
-        for c, shape in shapes:
-            if shape != tuple(x.shape[1:]):
-                continue
-            probe = torch.empty((x.shape[0], *shape), dtype=x.dtype).contiguous(memory_format=torch.channels_last)
-            out_pad = [0] * len(c.stride)
-            pad = c.padding if not isinstance(c.padding, str) else c._reversed_padding_repeated_twice[::2]
-            backend = torch._C._select_conv_backend(probe, c.weight, c.bias, c.stride, pad, c.dilation,
-                                                    False, out_pad, c.groups, None)
-            native = native or backend.name.startswith("Slow")
-    except Exception:  # noqa: BLE001 - an unusual module or a torch without the selector: keep the copy
-        native = False
-    state.facts[key] = native
-    return native
+    class OneDnnConv2d(torch.nn.Conv2d):
+        def forward(self, x):
+            if (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+                    and self.in_channels > 1 and self.padding_mode == "zeros" and not isinstance(self.padding, str)):
+                key = (x.shape, torch.get_num_threads())
+                choice = self.__dict__.setdefault("_onednn_choice", {})
+                if key not in choice:
+                    backend = torch._C._select_conv_backend(x, self.weight, self.bias, self.stride, self.padding,
+                                                            self.dilation, False, [0, 0], self.groups, None)
+                    choice[key] = backend.name.startswith("Slow")
+                if choice[key]:
+                    return torch.mkldnn_convolution(x.contiguous(memory_format=torch.channels_last), self.weight,
+                                                    self.bias, self.padding, self.stride, self.dilation, self.groups)
+            return super().forward(x)
+
+    _ONEDNN_CONV = OneDnnConv2d
+    return _ONEDNN_CONV
 
 
 @dataclass
