@@ -389,6 +389,7 @@ def gradcam_cases(device, blocks, rows_out, only=None):
     from captum.attr import LayerAttribution, LayerGradCam
 
     import xai_reports.attribution._torch as T
+    import xai_reports.attribution.grad_cam as G
     from xai_reports.attribution.grad_cam import GradCam
 
     ResNet18, ResBN, plain = _resnet_parts()
@@ -418,11 +419,11 @@ def gradcam_cases(device, blocks, rows_out, only=None):
 
         def no_copy():
             keep = T.image_module
-            T.image_module = lambda *a, **k: None
+            T.image_module = G.image_module = lambda *a, **k: None    # Grad-CAM looks it up in its own module
             try:
                 return ours()
             finally:
-                T.image_module = keep
+                T.image_module = G.image_module = keep
 
         fns = {"captum": captum_cam, "ours": ours, "no_copy": no_copy}
         corr = _corr(ours().values, captum_cam()[:, 0].detach().cpu().numpy())

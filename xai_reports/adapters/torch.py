@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 
 import numpy as np
 
@@ -79,22 +78,17 @@ class TorchAdapter(ModelAdapter):
 
 
 def _state(model, device: str) -> tuple:
-    """``(any submodule in training mode, every parameter and buffer already on device)`` in one walk
-    (``eval()`` and ``.to`` walk every submodule even when there is nothing to change)."""
+    """``(any submodule in training mode, every parameter and buffer already on device)`` from the
+    module's cached snapshot (``eval()`` and ``.to`` walk every submodule even when there is nothing
+    to change; the snapshot is checked in one flat pass)."""
     import torch
 
+    from ._torch_state import module_state
+
     dev = torch.device(device)
-    placed = not (dev.type == "cuda" and dev.index is None)    # bare "cuda": let ``.to`` resolve it
-    training = False
-    for m in model.modules():
-        d = m.__dict__
-        training = training or m.training
-        if placed:
-            for t in itertools.chain(d["_parameters"].values(), d["_buffers"].values()):
-                if t is not None and t.device != dev:
-                    placed = False
-                    break
-    return training, placed
+    st = module_state(model)
+    placed = not (dev.type == "cuda" and dev.index is None) and st.on(dev)    # bare "cuda": let ``.to`` resolve it
+    return st.training, placed
 
 
 def as_module(program):

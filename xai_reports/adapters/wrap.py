@@ -56,6 +56,10 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
         if feature_names is not None:
             obj.feature_names = list(feature_names)
         return obj
+    if _is_torch(obj) and _family(obj) != "transformers":      # the common case first (checked per call)
+        from .torch import TorchAdapter
+
+        return TorchAdapter(obj, feature_names=feature_names, **options)
     kind = type(obj).__module__ + "." + type(obj).__name__
     if kind == "onnx.onnx_ml_pb2.ModelProto" or kind.endswith("onnx_pb.ModelProto") or type(obj).__name__ == "ModelProto":
         from .onnx_model import OnnxAdapter

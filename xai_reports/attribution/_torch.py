@@ -17,12 +17,12 @@ import contextlib
 import copy
 import itertools
 import math
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..adapters._torch_state import module_state
 from ..errors import ExplanationError
 from .base import Explainer
 
@@ -47,34 +47,7 @@ def auto_batch(per_example_numel: int, requested: int | None = None, factor: int
     return int(max(1, min(MAX_BATCH, ELEMENT_BUDGET // max(1, per_example_numel * factor))))
 
 
-_IMAGE_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _fingerprint(module) -> tuple | None:
-    """Identity of a module's current state: its weights (storage, in-place version, device, dtype),
-    its submodules, and every plain attribute of each (flags a ``forward`` may read); ``None`` when
-    a forward/backward hook is registered anywhere (a copy would not carry it).
-
-    One walk over the submodules, reading each one's own parameter and buffer dicts (this runs on
-    every call of an image method, so it is kept to plain attribute reads)."""
-    out = []
-    for name, m in module.named_modules():
-        d = m.__dict__
-        if any(d.get(h) for h in _HOOKS):
-            return None
-        ts = tuple((t.data_ptr(), t._version, t.device, t.dtype)
-                   for t in itertools.chain(d["_parameters"].values(), d["_buffers"].values()) if t is not None)
-        out.append((name, id(m), ts, tuple((k, v) for k, v in d.items() if isinstance(v, _PLAIN))))
-    return tuple(out)
-
-
-_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-
-
-def image_module(module, x, *, fuse_bn: bool = True):
+def image_module(module, x, *, fuse_bn: bool = True, state=None):
     """A copy of an eval-mode module tuned for gradient passes on image batches, or ``None``.
 
     The copy holds the same weights in ``channels_last`` memory format (faster
@@ -84,23 +57,25 @@ def image_module(module, x, *, fuse_bn: bool = True):
     (``torch.fx``; one layer instead of two, forward and backward). Layer names
     are kept, so hooks by name still apply (without ``fuse_bn``). The copy is
     checked against the module on ``x[:2]`` and cached per module until its
-    weights, submodules or plain attributes change; ``None`` (use the module
+    weights, submodules, attributes or hooks change (checked per call by
+    :func:`~xai_reports.adapters._torch_state.module_state`); ``None`` (use the module
     itself) for a module in training mode or with hooks registered, a
     non-image input, a module ``torch.fx`` cannot trace when fusing, or
-    outputs that differ.
+    outputs that differ. ``state``: the module's :func:`module_state`, when the caller
+    has just taken it.
     """
     import torch
 
-    if module.training or x.ndim != 4:
+    if x.ndim != 4:
         return None
-    state = _fingerprint(module)
-    if state is None:                   # hooks registered: the module itself
+    state = state or module_state(module)   # one flat pass; a new snapshot when anything changed
+    if state.training or state.hooked:  # hooks registered: the module itself (a copy would not carry them)
         return None
-    key = (state, bool(fuse_bn), str(x.device))
-    slot = _IMAGE_COPIES.setdefault(module, {})
-    if key in slot:
-        return slot[key]
-    slot.clear()
+    key = ("image_module", bool(fuse_bn), str(x.device))
+    if key in state.facts:
+        return state.facts[key]
+    for k in [k for k in state.facts if k[0] == "image_module"]:
+        del state.facts[k]              # one copy per module
     fm = None
     try:
         if fuse_bn:
@@ -112,16 +87,68 @@ def image_module(module, x, *, fuse_bn: bool = True):
         fm = fm.to(memory_format=torch.channels_last)
         for p in fm.parameters():
             p.requires_grad_(False)
-        with torch.no_grad():
-            a = module(x[:2])
-            b = fm(x[:2].contiguous(memory_format=torch.channels_last))
+        xin = x[:2].contiguous(memory_format=torch.channels_last)
+        readers = []                    # the convolutions that read the image itself
+        hooks = [m.register_forward_pre_hook(lambda mod, args: readers.append(mod) if args and args[0] is xin else None)
+                 for m in fm.modules() if type(m) is torch.nn.Conv2d] if x.device.type == "cpu" else []
+        try:
+            with torch.no_grad():
+                a = module(x[:2])
+                b = fm(xin)
+        finally:
+            for h in hooks:
+                h.remove()
+        if hasattr(torch, "mkldnn_convolution"):
+            for m in readers:
+                m.__class__ = _onednn_conv_class()      # their native kernel is slow in channels_last
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
                 and torch.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(a.abs().max())))):
             fm = None
     except Exception:  # noqa: BLE001 - untraceable or unusual modules: the module itself
         fm = None
-    slot[key] = fm
+    state.facts[key] = fm
     return fm
+
+
+_ONEDNN_CONV = None
+
+
+def _onednn_conv_class():
+    """``nn.Conv2d`` whose forward, without gradient recording, runs a convolution that PyTorch would
+    give its native (im2col) kernel through oneDNN instead (the copy's convolutions that read the
+    image itself take this class: its few channels are what makes the native kernel slow in
+    channels_last; deeper, wider layers keep PyTorch's choice, where a direct oneDNN call, which
+    reorders the weights on every call, was measured slower on ResNet-18).
+
+    PyTorch sends small single images with small kernels to its native kernel (its own rule, by
+    shape and thread count; asked of ``torch._C._select_conv_backend`` once per input shape). That
+    kernel is fast in NCHW but several times slower in ``channels_last`` (a 3->16 3x3 convolution of
+    one 64x64 image: ~0.24 ms against ~0.11 ms), while oneDNN takes the channels_last input as it is
+    (~0.11 ms) and keeps the output in channels_last for the next layer. Only with more than one input
+    channel (a one-channel tensor is laid out the same either way) and with gradient recording off
+    (Grad-CAM's pass up to its layer; input-gradient passes keep PyTorch's choice)."""
+    global _ONEDNN_CONV
+    if _ONEDNN_CONV is not None:
+        return _ONEDNN_CONV
+    import torch
+
+    class OneDnnConv2d(torch.nn.Conv2d):
+        def forward(self, x):
+            if (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
+                    and self.in_channels > 1 and self.padding_mode == "zeros" and not isinstance(self.padding, str)):
+                key = (x.shape, torch.get_num_threads())
+                choice = self.__dict__.setdefault("_onednn_choice", {})
+                if key not in choice:
+                    backend = torch._C._select_conv_backend(x, self.weight, self.bias, self.stride, self.padding,
+                                                            self.dilation, False, [0, 0], self.groups, None)
+                    choice[key] = backend.name.startswith("Slow")
+                if choice[key]:
+                    return torch.mkldnn_convolution(x.contiguous(memory_format=torch.channels_last), self.weight,
+                                                    self.bias, self.padding, self.stride, self.dilation, self.groups)
+            return super().forward(x)
+
+    _ONEDNN_CONV = OneDnnConv2d
+    return _ONEDNN_CONV
 
 
 @dataclass
@@ -191,23 +218,31 @@ class TorchExplainer(Explainer):
     def module(self):
         return self.model_.model
 
-    def _param_dtype(self, X=None):
-        """The module's floating dtype (for a module without parameters: ``X``'s, else float32)."""
+    def _param_dtype(self, X=None, state=None):
+        """The module's floating dtype (for a module without parameters: ``X``'s, else float32);
+        ``state``: the module's current :func:`module_state`, which keeps the answer."""
         import torch
 
-        for p in self.module.parameters():
-            if p.is_floating_point():
-                return p.dtype
+        if state is not None:
+            if "param_dtype" not in state.facts:
+                state.facts["param_dtype"] = next(
+                    (p.dtype for p in self.module.parameters() if p.is_floating_point()), None)
+            if state.facts["param_dtype"] is not None:
+                return state.facts["param_dtype"]
+        else:
+            for p in self.module.parameters():
+                if p.is_floating_point():
+                    return p.dtype
         if isinstance(X, torch.Tensor) and X.is_floating_point():
             return X.dtype
         return torch.float32
 
     # -- inputs ------------------------------------------------------------------
-    def _prepare(self, X, dev) -> Prepared:
-        """``X`` as a tensor on ``dev`` in the module's dtype."""
+    def _prepare(self, X, dev, state=None) -> Prepared:
+        """``X`` as a tensor on ``dev`` in the module's dtype (``state``: as for :meth:`_param_dtype`)."""
         import torch
 
-        dtype = self._param_dtype(X)
+        dtype = self._param_dtype(X, state)
         names = None
         if isinstance(X, pd.DataFrame):
             names = [str(c) for c in (self.model_.feature_names or list(X.columns))]
@@ -226,7 +261,7 @@ class TorchExplainer(Explainer):
         if x.ndim < 2 or x.shape[0] == 0:
             raise ExplanationError(f"method {self.name!r} needs a non-empty batch, got shape {tuple(x.shape)}")
         # a finite sum proves every value finite (NaN and inf propagate); only then is the per-value pass skipped
-        if not bool(torch.isfinite(x.sum())) and not torch.isfinite(x).all():
+        if not math.isfinite(float(x.sum())) and not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x.reshape(x.shape[0], -1))).any(dim=1).nonzero()[0, 0])
             raise ExplanationError(f"row {bad} of X contains NaN or infinite values")
         kind = "tabular" if x.ndim == 2 else "image"
@@ -264,12 +299,16 @@ class TorchExplainer(Explainer):
             f"{what} of shape {tuple(t.shape)} do not match the input: expected a scalar, "
             f"{prep.feature_shape} or {tuple(x.shape)}")
 
+    def _plain_adapter(self) -> bool:
+        """Whether the model is wrapped by the torch adapter with its own forward (so a copy may stand in)."""
+        return getattr(self.model_, "family", None) == "torch" and type(self.model_).forward is _adapter_forward()
+
     @contextlib.contextmanager
-    def _fast_images(self, prep, fuse_bn: bool = True):
+    def _fast_images(self, prep, fuse_bn: bool = True, state=None):
         """Within the block, image forwards run on :func:`image_module`'s copy (when there is one)."""
         fast = None
-        if getattr(self.model_, "family", None) == "torch" and type(self.model_).forward is _adapter_forward():
-            fast = image_module(self.module, prep.x, fuse_bn=fuse_bn)
+        if self._plain_adapter():
+            fast = image_module(self.module, prep.x, fuse_bn=fuse_bn, state=state)
         self.__dict__["_fast_module"] = fast
         try:
             yield fast
@@ -316,14 +355,24 @@ class TorchExplainer(Explainer):
             if not self.model_.is_classifier:
                 raise ExplanationError(f"the model has {k} outputs; pass target= (an output index)")
             return None
-        t = torch.as_tensor(np.asarray(target), device=prep.x.device).long()
-        if t.ndim == 0:
-            t = t.expand(prep.n)
-        if t.shape != (prep.n,):
-            raise ExplanationError(f"target= must be an int or one index per row ({prep.n}), got shape {tuple(t.shape)}")
-        if (t < 0).any() or (t >= k).any():
+        # validated on the host (numpy: no per-row torch reductions, no device syncs), then one transfer
+        if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+            if not 0 <= int(target) < k:
+                raise ExplanationError(f"target= out of range for a model with {k} outputs")
+            return torch.full((prep.n,), int(target), dtype=torch.long, device=prep.x.device)
+        try:
+            a = target.detach().cpu().numpy() if isinstance(target, torch.Tensor) else np.asarray(target)
+            a = a.astype(np.int64)
+        except (TypeError, ValueError):
+            raise ExplanationError(f"target= must be output indices (ints), got {target!r}") from None
+        if a.ndim == 0:
+            a = np.full(prep.n, a[()])
+        if a.shape != (prep.n,):
+            raise ExplanationError(f"target= must be an int or one index per row ({prep.n}), got shape {tuple(a.shape)}")
+        lo, hi = (min(v := a.tolist()), max(v)) if a.size <= 256 else (a.min(), a.max())   # small: no ufunc calls
+        if lo < 0 or hi >= k:
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
-        return t
+        return torch.from_numpy(a).to(prep.x.device)
 
     def _n_outputs(self, prep: Prepared, space: str):
         """``None`` for a single-output model, else the number of outputs (one row probed)."""
@@ -416,9 +465,16 @@ class TorchExplainer(Explainer):
 
 
 def _adapter_forward():
-    from ..adapters.torch import TorchAdapter
+    """``TorchAdapter.forward`` (imported on first use; the relative import costs microseconds per call)."""
+    global _ADAPTER_FORWARD
+    if _ADAPTER_FORWARD is None:
+        from ..adapters.torch import TorchAdapter
 
-    return TorchAdapter.forward
+        _ADAPTER_FORWARD = TorchAdapter.forward
+    return _ADAPTER_FORWARD
+
+
+_ADAPTER_FORWARD = None
 
 
 def row_keys(X) -> np.ndarray:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..adapters._torch_state import module_state
 from ..errors import ExplanationError
-from ._torch import TorchExplainer, auto_batch, to_numpy
+from ._torch import TorchExplainer, auto_batch, image_module, to_numpy
 from .base import Attribution
 
 
-def find_layer(module, layer=None, kinds=None):
+def find_layer(module, layer=None, kinds=None, *, state=None):
     """``(name, submodule)`` of the layer to hook.
 
     Args:
@@ -32,6 +33,8 @@ def find_layer(module, layer=None, kinds=None):
         layer: a dotted name from ``module.named_modules()``, a submodule, or
             ``None`` for the last module of one of ``kinds`` (default ``nn.Conv2d``).
         kinds: module classes searched when ``layer`` is ``None``.
+        state: the module's :func:`~xai_reports.adapters._torch_state.module_state`, when the
+            caller has just taken it.
 
     Returns:
         ``(name, submodule)``.
@@ -44,19 +47,23 @@ def find_layer(module, layer=None, kinds=None):
     import torch
 
     kinds = kinds or (torch.nn.Conv2d,)
+    state = state or module_state(module)   # its (name, submodule) list, kept while nothing changes
     if layer is None:
-        found = [(n, m) for n, m in module.named_modules() if isinstance(m, kinds)]
-        if not found:
+        key = ("last_layer", tuple(kinds))
+        if key not in state.facts:
+            found = [(n, m) for n, m in state.modules(module) if isinstance(m, kinds)]
+            state.facts[key] = found[-1] if found else None
+        if state.facts[key] is None:
             raise ExplanationError(
                 f"{type(module).__name__} has no {'/'.join(k.__name__ for k in kinds)} layer; "
                 "pass layer= with the name of the layer to explain")
-        return found[-1]
+        return state.facts[key]
     if isinstance(layer, torch.nn.Module):
-        for n, m in module.named_modules():
+        for n, m in state.modules(module):
             if m is layer:
                 return n, m
         raise ExplanationError("layer= is not a submodule of the model")
-    named = dict(module.named_modules())
+    named = dict(state.modules(module))
     if layer not in named:
         options = [n for n in named if n][:20]
         raise ExplanationError(f"no layer named {layer!r} in {type(module).__name__}; "
@@ -73,13 +80,29 @@ class _Capture:
     (the part before it is not needed for ``d y / d A``).
     """
 
-    def __init__(self, layer, cut: bool = False):
+    def __init__(self, layer, cut: bool = False, keep: bool = False):
         self.layer = layer
         self.outputs = []
         self.handle = None
         self.cut = cut
+        self.keep = keep        # the hook stays registered between uses (on a private copy only)
+        self.active = False
+
+    @classmethod
+    def on_copy(cls, copy, name: str):
+        """A cut capture at layer ``name`` of the private image copy, registered once and kept with the
+        copy (registering and removing a hook on every call costs more than a small CNN's Grad-CAM);
+        between uses its hook passes outputs through untouched."""
+        caps = copy.__dict__.setdefault("_xai_grad_cam_captures", {})
+        if name not in caps:
+            cap = cls(copy.get_submodule(name), cut=True, keep=True)
+            cap.handle = cap.layer.register_forward_hook(cap._hook)
+            caps[name] = cap
+        return caps[name]
 
     def _hook(self, module, inputs, output):
+        if self.keep and not self.active:
+            return None
         first = output[0] if isinstance(output, tuple) else output
         if not self.cut:
             self.outputs.append(first)
@@ -93,11 +116,15 @@ class _Capture:
         return (out, *output[1:]) if isinstance(output, tuple) else out
 
     def __enter__(self):
-        self.handle = self.layer.register_forward_hook(self._hook)
+        if not self.keep:
+            self.handle = self.layer.register_forward_hook(self._hook)
+        self.active = True
+        self.outputs = []
         return self
 
     def __exit__(self, *exc):
-        if self.handle is not None:
+        self.active = False
+        if self.handle is not None and not self.keep:
             self.handle.remove()
             self.handle = None
         self.outputs = []
@@ -160,26 +187,27 @@ class GradCam(TorchExplainer):
 
         space = self._output_space(output)
         with self._on_device(device) as dev:
-            prep = self._prepare(X, dev)
+            state = module_state(self.module)           # checked once: dtype, layer and the copy
+            prep = self._prepare(X, dev, state)
             if prep.x.ndim != 4:
                 raise ExplanationError(
                     f"{self.name} needs images of shape (n, C, H, W), got {tuple(prep.x.shape)}")
-            name, mod = find_layer(self.module, layer)
+            name, mod = find_layer(self.module, layer, state=state)
             batch = auto_batch(prep.numel, internal_batch_size)
             # the number of outputs comes from the first pass itself (no separate probe pass)
             k = -1
             tgt = None
             maps, preds, tgts = [], [], []
-            # the same weights in channels_last (layer names kept); hooks go on the copy's layer
-            fast_cm = self._fast_images(prep, fuse_bn=False)
-            fast = fast_cm.__enter__()
-            if fast is not None:
-                mod = fast.get_submodule(name)
+            # the same weights in channels_last (layer names kept); the capture goes on the copy's layer
+            fast = image_module(self.module, prep.x, fuse_bn=False, state=state) if self._plain_adapter() else None
+            self.__dict__["_fast_module"] = fast        # what :meth:`_forward` runs (as ``_fast_images`` sets it)
+            cap_cm = None
             try:
-                cap_cm = _Capture(mod, cut=True)
+                # on the copy, a capture kept registered there; on the model itself, a hook for this call only
+                cap_cm = _Capture.on_copy(fast, name) if fast is not None else _Capture(mod, cut=True)
                 cap = cap_cm.__enter__()
                 for i in range(0, prep.n, batch):
-                    xb = prep.x[i:i + batch]
+                    xb = prep.x if batch >= prep.n else prep.x[i:i + batch]
                     cap.outputs.clear()
                     with torch.no_grad():       # the hook turns recording on at the layer
                         out = self._forward(xb, space)
@@ -189,7 +217,7 @@ class GradCam(TorchExplainer):
                                                        "expected (n,) or (n, k)")
                             k = None if out.ndim == 1 else int(out.shape[1])
                             tgt = self._check_target(prep, target, k)
-                        tt = None if tgt is None else tgt[i:i + batch]
+                        tt = None if tgt is None else tgt if batch >= prep.n else tgt[i:i + batch]
                         if k is not None and tt is None:
                             tt = out.detach().argmax(dim=1)       # the predicted class, same pass
                         s = out if tt is None else out.gather(1, tt.view(-1, 1)).squeeze(1)
@@ -212,11 +240,13 @@ class GradCam(TorchExplainer):
                     preds.append(s.detach())
                     tgts.append(tt)
             finally:
-                cap_cm.__exit__(None, None, None)
-                fast_cm.__exit__(None, None, None)
-            values = to_numpy(torch.cat(maps))
-            fx = to_numpy(torch.cat(preds))
-            tgt = None if tgts[0] is None else torch.cat(tgts)
+                if cap_cm is not None:
+                    cap_cm.__exit__(None, None, None)
+                self.__dict__.pop("_fast_module", None)
+            one = len(maps) == 1                        # one pass: nothing to concatenate
+            values = to_numpy(maps[0] if one else torch.cat(maps))
+            fx = to_numpy(preds[0] if one else torch.cat(preds))
+            tgt = tgts[0] if one or tgts[0] is None else torch.cat(tgts)
         flat = np.abs(values.reshape(prep.n, -1)).max(axis=1)
         check = {"kind": "nondegenerate", "max_abs_error": None, "tolerance": 0.0,
                  "passed": bool((flat > 0).all()), "per_row": flat,

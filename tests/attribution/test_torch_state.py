@@ -1,0 +1,144 @@
+"""The per-call module snapshot (``module_state``), the image copy's layout rule, and host-side target checks.
+
+The snapshot replaces three walks over the submodules per call; these tests check it still sees
+every change that would make a cached answer stale, and that it does not keep a model alive. The
+copy is not used for a call whose first convolution PyTorch runs with its native kernel (checked
+against ``torch._C._select_conv_backend`` itself), and Grad-CAM maps match a hand-written Grad-CAM
+on the plain module to 1e-6 either way.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from xai_reports.adapters._torch_state import module_state  # noqa: E402
+from xai_reports.attribution._torch import image_module  # noqa: E402
+from xai_reports.attribution.grad_cam import GradCam  # noqa: E402
+from xai_reports.errors import ExplanationError  # noqa: E402
+
+
+def _cnn(c_in: int, seed: int = 0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(c_in, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3, stride=2, padding=1),
+                         nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+
+
+def test_snapshot_is_kept_while_nothing_changes_and_sees_every_change():
+    m = _cnn(3)
+    st = module_state(m)
+    assert module_state(m) is st
+    with torch.no_grad():
+        m[0].weight.mul_(1.0)                       # in-place write: version bump
+    st2 = module_state(m)
+    assert st2 is not st
+    m[3].eps = m[3].eps * 3                         # a plain attribute the forward reads
+    st3 = module_state(m)
+    assert st3 is not st2
+    m[5].padding = (2, 2)                           # a tuple attribute (the old key ignored these)
+    st4 = module_state(m)
+    assert st4 is not st3
+    m[5].padding = (1, 1)
+    m[2] = nn.Conv2d(6, 8, 3, stride=2, padding=1).eval()  # a replaced submodule
+    st5 = module_state(m)
+    assert st5 is not st4 and module_state(m) is st5
+    m.double()                                       # new storages and dtype
+    st6 = module_state(m)
+    assert st6 is not st5
+    m[3].train()
+    st7 = module_state(m)
+    assert st7 is not st6 and st7.training and not st6.training
+    m.eval()
+    h = m[6].register_forward_hook(lambda *a: None)  # a hook deep inside (hook dicts change in place)
+    try:
+        assert module_state(m).hooked
+    finally:
+        h.remove()
+    assert not module_state(m).hooked
+    m._modules["renamed"] = m._modules.pop("9")     # a renamed last submodule: same objects, new name
+    assert "renamed" in module_state(m).names
+
+
+def test_snapshot_does_not_keep_the_model_alive():
+    m = _cnn(3)
+    module_state(m)
+    x = torch.rand(2, 3, 16, 16)
+    image_module(m, x)
+    ref = weakref.ref(m)
+    del m
+    gc.collect()
+    assert ref() is None
+
+
+def _native(conv, x):
+    backend = torch._C._select_conv_backend(x.contiguous(memory_format=torch.channels_last), conv.weight, conv.bias,
+                                            conv.stride, conv.padding, conv.dilation, False, [0, 0], conv.groups, None)
+    return backend.name.startswith("Slow")
+
+
+@pytest.mark.parametrize("c_in", [1, 3, 8])
+def test_copy_runs_native_kernel_convolutions_through_onednn_and_maps_match_the_plain_model(c_in):
+    """Where PyTorch picks its native kernel for the first convolution (a small single image) the copy
+    runs it through oneDNN (more than one input channel, no gradient recording), else PyTorch's choice;
+    the copy's outputs and the Grad-CAM map equal the module's / a hand-written Grad-CAM's."""
+    m = _cnn(c_in, seed=c_in)
+    g = torch.Generator().manual_seed(c_in)
+    seen = set()
+    for n, size in ((1, 24), (3, 24), (1, 96)):
+        x = torch.rand((n, c_in, size, size), generator=g)
+        fm = image_module(m, x, fuse_bn=False)
+        assert fm is not None
+        xcl = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            assert torch.allclose(fm(xcl), m(x), rtol=1e-5, atol=1e-6)
+        choice = fm[0].__dict__.get("_onednn_choice", {})
+        if c_in > 1:
+            used = choice[(xcl.shape, torch.get_num_threads())]
+            assert used == _native(m[0], x)
+            seen.add(used)
+        else:
+            assert not choice                # one channel: the same layout either way, PyTorch's choice
+        with torch.enable_grad():            # input-gradient passes keep PyTorch's choice
+            before = dict(choice)
+            xg = xcl.clone().requires_grad_(True)
+            fm(xg).sum().backward()
+            assert fm[0].__dict__.get("_onednn_choice", {}) == before
+        with torch.no_grad():
+            tgt = m(x).argmax(dim=1)
+        attr = GradCam(m).attribute(x, target=tgt.numpy(), device="cpu")
+        # by hand on the plain module: activation of the last conv, its gradient, mean-weighted sum
+        acts = []
+        h = m[5].register_forward_hook(lambda mod, i, o: acts.append(o))
+        try:
+            out = m(x)
+        finally:
+            h.remove()
+        (gr,) = torch.autograd.grad(out.gather(1, tgt.view(-1, 1)).sum(), acts[0])
+        cam = torch.relu((gr.mean(dim=(2, 3), keepdim=True) * acts[0]).sum(dim=1, keepdim=True))
+        ref = nn.functional.interpolate(cam, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+        ref = ref.detach().double().numpy()
+        assert attr.values.shape == ref.shape
+        assert np.abs(attr.values - ref).max() <= 1e-6 * max(1.0, float(np.abs(ref).max()))
+    if c_in > 1:
+        assert seen == {True, False}          # both kernels were exercised
+
+
+def test_targets_are_checked_on_the_host():
+    m = _cnn(3)
+    x = torch.rand(2, 3, 16, 16)
+    for bad, msg in ((4, "out of range"), (-1, "out of range"), ([0, 7], "out of range"),
+                     ([0, 1, 2], "one index per row"), ("cat", "output indices")):
+        with pytest.raises(ExplanationError, match=msg):
+            GradCam(m).attribute(x, target=bad, device="cpu")
+    a = GradCam(m).attribute(x, target=np.int64(2), device="cpu")
+    b = GradCam(m).attribute(x, target=torch.tensor([2, 2]), device="cpu")
+    c = GradCam(m).attribute(x, target=[2, 2], device="cpu")
+    assert a.target == b.target == c.target == 2
+    assert np.array_equal(a.values, b.values) and np.array_equal(a.values, c.values)
