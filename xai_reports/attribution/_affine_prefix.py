@@ -107,7 +107,8 @@ def _affine_step(node, prev, gm, memo) -> str | None:
     if node.op == "call_module":
         heavy, light = _module_kinds()
         mod = gm.get_submodule(node.target)
-        kind = "heavy" if type(mod) in heavy else "light" if type(mod) in light else None
+        cls = getattr(type(mod), "same_math_as", type(mod))    # the copy's oneDNN-routed Conv2d: a Conv2d
+        kind = "heavy" if cls in heavy else "light" if cls in light else None
         if kind is None or len(node.args) != 1 or node.kwargs or node.args[0] is not prev:
             return None
         if getattr(mod, "training", False):     # BatchNorm on batch statistics, live Dropout: not affine

@@ -133,6 +133,8 @@ def _onednn_conv_class():
     import torch
 
     class OneDnnConv2d(torch.nn.Conv2d):
+        same_math_as = torch.nn.Conv2d      # what it computes (the affine-prefix finder reads this)
+
         def forward(self, x):
             if (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
                     and self.in_channels > 1 and self.padding_mode == "zeros" and not isinstance(self.padding, str)):
