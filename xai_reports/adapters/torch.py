@@ -34,7 +34,10 @@ class TorchAdapter(ModelAdapter):
         self.is_classifier = classifier and output_space != "value"
         self.device = resolve_device(device)
         self.batch_size = batch_size
-        training, placed = _state(model, self.device)
+        training, placed, st = _state(model, self.device)
+        #: the module snapshot this adapter was checked against (an explainer's ``attribute`` reuses it
+        #: for the rest of the same call, instead of checking the module a second time)
+        self.checked_state = st if not training and placed else None
         if training:
             model.eval()
         if not placed:
@@ -78,7 +81,7 @@ class TorchAdapter(ModelAdapter):
 
 
 def _state(model, device: str) -> tuple:
-    """``(any submodule in training mode, every parameter and buffer already on device)`` from the
+    """``(any submodule in training mode, every parameter and buffer already on device, the snapshot)`` from the
     module's cached snapshot (``eval()`` and ``.to`` walk every submodule even when there is nothing
     to change; the snapshot is checked in one flat pass)."""
     import torch
@@ -88,7 +91,7 @@ def _state(model, device: str) -> tuple:
     dev = torch.device(device)
     st = module_state(model)
     placed = not (dev.type == "cuda" and dev.index is None) and st.on(dev)    # bare "cuda": let ``.to`` resolve it
-    return st.training, placed
+    return st.training, placed, st
 
 
 def as_module(program):

@@ -191,6 +191,8 @@ def on_device(adapter, device):
         here = {str(t.device) for t in itertools.chain(module.parameters(), module.buffers())}
         move = not here or here != {str(dev)}
     if move:
+        if getattr(adapter, "checked_state", None) is not None:
+            adapter.checked_state = None    # the snapshot taken when it was wrapped no longer describes it
         module.to(dev)
         adapter.device = dev
     try:
@@ -210,6 +212,27 @@ class TorchExplainer(Explainer):
     """
 
     requires = frozenset({"differentiable"})
+
+    def attribute(self, X, **options):
+        """As :meth:`Explainer.attribute`; the module snapshot the freshly built adapter was checked against
+        is handed to this call's :meth:`_call_state` (nothing runs in between that could change the module)."""
+        self.fit(options.pop("background", None))
+        st = getattr(self.model_, "checked_state", None)
+        if st is None or self.model_ is self.model:     # an adapter passed in: checked when it was built, not now
+            return self.explain(X, **options)
+        self.__dict__["_checked_state"] = st
+        try:
+            return self.explain(X, **options)
+        finally:
+            self.__dict__.pop("_checked_state", None)
+
+    def _call_state(self):
+        """The module's :func:`module_state` for this call: the snapshot :meth:`attribute` just checked when the
+        module has not been moved since (:func:`on_device` drops it), else a fresh check."""
+        st = self.__dict__.pop("_checked_state", None)
+        if st is None or getattr(self.model_, "checked_state", None) is not st:
+            return module_state(self.module)
+        return st
 
     # -- device ------------------------------------------------------------------
     def _on_device(self, device):
@@ -460,10 +483,11 @@ class TorchExplainer(Explainer):
         """``(Attribution.target, extras)`` for the resolved targets."""
         if target is None:
             return None, {}
-        t = target.detach().cpu().numpy()
-        if (t == t[0]).all():
-            return int(t[0]), {}
-        return None, {"target_per_row": t.astype(int).tolist()}
+        t = target.tolist()                 # one transfer; host ints (no numpy comparisons per call)
+        first = t[0]
+        if t.count(first) == len(t):
+            return int(first), {}
+        return None, {"target_per_row": [int(v) for v in t]}
 
 
 def _adapter_forward():
@@ -499,7 +523,11 @@ def row_keys(X) -> np.ndarray:
 
 def to_numpy(t) -> np.ndarray:
     """A float64 numpy copy of a tensor."""
-    return t.detach().cpu().double().numpy()
+    t = t.detach().cpu()
+    d = t.dtype
+    if d.is_floating_point and d.itemsize == 4:      # float32: numpy widens it (exactly) without a torch op
+        return t.numpy().astype(np.float64)
+    return t.double().numpy()
 
 
 # -- model-agnostic helpers (perturbation methods) ---------------------------------

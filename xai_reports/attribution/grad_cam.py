@@ -187,7 +187,7 @@ class GradCam(TorchExplainer):
 
         space = self._output_space(output)
         with self._on_device(device) as dev:
-            state = module_state(self.module)           # checked once: dtype, layer and the copy
+            state = self._call_state()                  # checked once: dtype, layer and the copy
             prep = self._prepare(X, dev, state)
             if prep.x.ndim != 4:
                 raise ExplanationError(
