@@ -142,3 +142,64 @@ def test_targets_are_checked_on_the_host():
     c = GradCam(m).attribute(x, target=[2, 2], device="cpu")
     assert a.target == b.target == c.target == 2
     assert np.array_equal(a.values, b.values) and np.array_equal(a.values, c.values)
+
+
+def _by_hand(m, x, layer):
+    """Grad-CAM written out on the plain module (predicted class, ReLU, bilinear upsampling)."""
+    acts = []
+    h = layer.register_forward_hook(lambda mod, i, o: acts.append(o))
+    try:
+        out = m(x)
+    finally:
+        h.remove()
+    tgt = out.argmax(dim=1)
+    (gr,) = torch.autograd.grad(out.gather(1, tgt.view(-1, 1)).sum(), acts[0])
+    cam = torch.relu((gr.mean(dim=(2, 3), keepdim=True) * acts[0]).sum(dim=1, keepdim=True))
+    ref = nn.functional.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
+    return ref.detach().double().numpy()
+
+
+def test_attribute_checks_the_module_once_per_call_and_still_sees_changes(monkeypatch):
+    """``attribute`` hands the snapshot its fresh adapter was checked against to Grad-CAM (one check per
+    call, not two); an in-place weight write, a new hook and a re-used adapter are still seen on the
+    next call (maps equal a hand-written Grad-CAM on the changed module)."""
+    import xai_reports.adapters._torch_state as S
+
+    m = _cnn(3, seed=5)
+    x = torch.rand((2, 3, 20, 20), generator=torch.Generator().manual_seed(5))
+    GradCam(m).attribute(x, device="cpu")
+    calls = []
+    real = S.module_state
+    import xai_reports.attribution._torch as T
+
+    counted = lambda mod: calls.append(mod) or real(mod)  # noqa: E731
+    monkeypatch.setattr(S, "module_state", counted)      # the adapter's check
+    monkeypatch.setattr(T, "module_state", counted)      # Grad-CAM's own (when nothing can be reused)
+    a1 = GradCam(m).attribute(x, device="cpu")
+    assert len(calls) == 1                              # the adapter's check only
+    assert np.abs(a1.values - _by_hand(m, x, m[5])).max() <= 1e-6 * max(1.0, float(np.abs(a1.values).max()))
+    with torch.no_grad():
+        m[5].weight.mul_(-1.5)                          # in place: the same tensors, a new _version
+    a2 = GradCam(m).attribute(x, device="cpu")
+    ref2 = _by_hand(m, x, m[5])
+    assert np.abs(a2.values - a1.values).max() > 0.1 * np.abs(a1.values).max()     # the change is seen
+    assert np.abs(a2.values - ref2).max() <= 1e-6 * max(1.0, float(np.abs(ref2).max()))
+    # a hook registered after the first call: the copy (which would not carry it) must not stand in
+    seen = []
+    h = m[5].register_forward_hook(lambda mod, i, o: seen.append(1))
+    try:
+        GradCam(m).attribute(x, device="cpu")
+    finally:
+        h.remove()
+    assert seen
+    # an adapter passed in is re-checked on every call (it was checked when built, not now)
+    from xai_reports.adapters import wrap_model
+
+    ad = wrap_model(m)
+    with torch.no_grad():
+        m[5].weight.mul_(0.25)
+    calls.clear()
+    a3 = GradCam(ad).attribute(x, device="cpu")
+    assert len(calls) == 1                              # Grad-CAM's own check
+    ref3 = _by_hand(m, x, m[5])
+    assert np.abs(a3.values - ref3).max() <= 1e-6 * max(1.0, float(np.abs(ref3).max()))
