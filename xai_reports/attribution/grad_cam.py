@@ -71,6 +71,14 @@ def find_layer(module, layer=None, kinds=None, *, state=None):
     return layer, named[layer]
 
 
+def _is_last_conv(module, mod, state) -> bool:
+    """Whether ``mod`` is the module's last ``nn.Conv2d`` (a model without one: ``False``)."""
+    try:
+        return find_layer(module, None, state=state)[1] is mod
+    except ExplanationError:
+        return False
+
+
 class _Capture:
     """A forward hook that keeps the layer's output; use as a context manager (always removed).
 
@@ -87,6 +95,10 @@ class _Capture:
         self.cut = cut
         self.keep = keep        # the hook stays registered between uses (on a private copy only)
         self.active = False
+        #: hand the rest of the network an NCHW (contiguous) leaf: set for the model's last Conv2d on the
+        #: channels_last copy, where no convolution with channels_last weights follows; its ReLU/pooling
+        #: backward is slower in channels_last (measured 0.41 vs 0.50 ms for a 64x16x16 map and a head)
+        self.nchw = False
 
     @classmethod
     def on_copy(cls, copy, name: str):
@@ -110,7 +122,10 @@ class _Capture:
         import torch
 
         torch.set_grad_enabled(True)
-        leaf = first.detach().requires_grad_(True)
+        leaf = first.detach()
+        if self.nchw and leaf.ndim == 4 and not leaf.is_contiguous():
+            leaf = leaf.contiguous()    # the recorded rest (ReLU, pooling, head) runs and differentiates faster
+        leaf = leaf.requires_grad_(True)
         self.outputs.append(leaf)
         out = leaf + 0          # not the leaf itself: a later in-place op may not modify a leaf
         return (out, *output[1:]) if isinstance(output, tuple) else out
@@ -206,6 +221,7 @@ class GradCam(TorchExplainer):
                 # on the copy, a capture kept registered there; on the model itself, a hook for this call only
                 cap_cm = _Capture.on_copy(fast, name) if fast is not None else _Capture(mod, cut=True)
                 cap = cap_cm.__enter__()
+                cap.nchw = fast is not None and (layer is None or _is_last_conv(self.module, mod, state))
                 for i in range(0, prep.n, batch):
                     xb = prep.x if batch >= prep.n else prep.x[i:i + batch]
                     cap.outputs.clear()
