@@ -295,6 +295,24 @@ def _corr(a, b):
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def _selected_shapes(shapes, only, device):
+    """The ``(name, size, n, model, x, tgt)`` of each shape ``--only`` keeps: the seeded network in eval
+    mode, seeded uniform images and the predicted class as target (one place for every case list)."""
+    import torch
+
+    for name, build, size, n in shapes:
+        key = f"{name} {size} {n}"
+        if only and not any(re.search(rf"(^|\s){re.escape(o.strip())}($|\s|,)", key) or o.strip() in name
+                            for o in only):
+            continue
+        torch.manual_seed(0)
+        model = _seeded(build()).to(device)
+        x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
+        with torch.no_grad():
+            tgt = model(x).argmax(dim=1)
+        yield name, size, n, model, x, tgt
+
+
 def shape_cases(device, repeat, quick, rows_out, steps=50, only=None):
     """IG (fixed steps and auto) and Grad-CAM beside captum on each network shape."""
     import torch
@@ -305,16 +323,8 @@ def shape_cases(device, repeat, quick, rows_out, steps=50, only=None):
     from xai_reports.attribution._torch import auto_batch
 
     first_row = len(rows_out)
-    for name, build, size, n in shape_list(quick):
-        key = f"{name} {size} {n}"
-        if only and not any(re.search(rf"(^|\s){re.escape(o.strip())}($|\s|,)", key) or o.strip() in name
-                            for o in only):
-            continue
-        torch.manual_seed(0)
-        model = _seeded(build()).to(device)
-        x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
+    for name, size, n, model, x, tgt in _selected_shapes(shape_list(quick), only, device):
         with torch.no_grad():
-            tgt = model(x).argmax(dim=1)
             delta = (model(x) - model(torch.zeros_like(x))).gather(1, tgt[:, None])[:, 0].double().cpu().numpy()
         ibs = auto_batch(3 * size * size)           # points per pass, the same for both
         label = f"{name}, 3x{size}x{size}, batch {n}"
@@ -396,16 +406,7 @@ def gradcam_cases(device, blocks, rows_out, only=None):
     shapes = [("plain CNN", plain, 64, 1), ("plain CNN", plain, 64, 64), ("residual CNN + BatchNorm", ResBN, 96, 1),
               ("residual CNN + BatchNorm", ResBN, 96, 8), ("ResNet-18 (no weights)", ResNet18, 64, 1),
               ("ResNet-18 (no weights)", ResNet18, 224, 1)]
-    for name, build, size, n in shapes:
-        key = f"{name} {size} {n}"
-        if only and not any(re.search(rf"(^|\s){re.escape(o.strip())}($|\s|,)", key) or o.strip() in name
-                            for o in only):
-            continue
-        torch.manual_seed(0)
-        model = _seeded(build()).to(device)
-        x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
-        with torch.no_grad():
-            tgt = model(x).argmax(dim=1)
+    for name, size, n, model, x, tgt in _selected_shapes(shapes, only, device):
         tn = tgt.cpu().numpy()
         layer_name = [k for k, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)][-1]
         layer = model.get_submodule(layer_name)
@@ -461,16 +462,7 @@ def hoist_cases(device, repeat, rows_out, only=None, steps=50):
     ResNet18, ResBN, plain = _resnet_parts()
     shapes = [("plain CNN", plain, 64, 1), ("residual CNN + BatchNorm", ResBN, 96, 1),
               ("ResNet-18 (no weights)", ResNet18, 64, 1), ("ResNet-18 (no weights)", ResNet18, 224, 1)]
-    for name, build, size, n in shapes:
-        key = f"{name} {size} {n}"
-        if only and not any(re.search(rf"(^|\s){re.escape(o.strip())}($|\s|,)", key) or o.strip() in name
-                            for o in only):
-            continue
-        torch.manual_seed(0)
-        model = _seeded(build()).to(device)
-        x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1)).to(device)
-        with torch.no_grad():
-            tgt = model(x).argmax(dim=1)
+    for name, size, n, model, x, tgt in _selected_shapes(shapes, only, device):
         ibs = auto_batch(3 * size * size)
         fast = image_module(model, x)
         split = affine_split(fast, x)
