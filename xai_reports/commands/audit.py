@@ -49,7 +49,7 @@ def _run(args, staging):
     from ..errors import InputError
     from ..integrity import signing_key
     from ..io.staging import shown
-    from ..io.storage import basename, is_remote
+    from ..io.storage import basename
 
     if Path(basename(args.out)).suffix.lower() not in (".pdf", ".html", ".htm", ".json"):
         raise InputError(f"--out must end in .pdf or .html (got '{basename(args.out)}')")
@@ -87,7 +87,7 @@ def _run(args, staging):
         explorer_line = write_built(explorer, explorer_file, shown=shown(args.explorer))
     staging.commit()  # URLs: every object, the manifest last
     counts = report.results.get("findings_counts", {})
-    print(f"audit report written to {shown(args.out) if is_remote(args.out) else out}: findings {counts.get('high', 0)} high, {counts.get('medium', 0)} medium, "
+    print(f"audit report written to {staging.show(out)}: findings {counts.get('high', 0)} high, {counts.get('medium', 0)} medium, "
           f"{counts.get('low', 0)} low")
     for f in report.findings:
         print(f"  {f['id']} [{f['severity']}] {f['title']}")

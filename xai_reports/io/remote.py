@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError, XaiReportsError, brief
-from .storage import basename, fetch_to_local, is_remote, open_input, scrub, url_fs
+from .storage import _first_line, basename, fetch_to_local, is_remote, open_input, scrub, url_fs
 
 MAX_TREE_BYTES = 64 << 20   # a pack or template folder is small: a prefix holding more is a wrong URL
 MAX_TREE_OBJECTS = 2000
@@ -72,8 +72,7 @@ def _copy_tree(url: str, tmp: Path, *, limits: bool = True) -> Path:
     except FileNotFoundError:
         found = {}
     except Exception as exc:  # noqa: BLE001 - a backend's own errors (permissions, endpoint, DNS)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise InputError(f"cannot list this folder ({type(exc).__name__}: {scrub(first)})", file=label) from None
+        raise InputError(f"cannot list this folder ({type(exc).__name__}: {_first_line(exc)})", file=label) from None
     files = []
     for key, info in sorted(found.items()):
         if info.get("type") == "directory" or key.endswith("/"):

@@ -21,11 +21,8 @@ import tempfile
 from pathlib import Path
 
 from ..errors import InputError, XaiReportsError
-from .storage import RemoteDir, basename, is_remote, is_url, local_path, scrub, url_fs
-
-
-def _parent_url(url: str) -> str:
-    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[0]
+from .remote import parent_url
+from .storage import RemoteDir, _first_line, basename, is_remote, is_url, local_path, scrub, url_fs
 
 
 def shown(x) -> str:
@@ -100,7 +97,7 @@ class Staging:
         name = basename(out)
         if not name or name in (".", ".."):
             raise InputError("not a file name", file=scrub(out))
-        return self.output_folder(_parent_url(out)) / name
+        return self.output_folder(parent_url(out)) / name
 
     def keep_out(self, path) -> None:
         """Do not commit ``path`` (an input copied into an output folder, such as a model beside its card)."""
@@ -135,8 +132,7 @@ class Staging:
             except InputError:
                 raise
             except Exception as exc:  # noqa: BLE001 - AccessDenied, connection refused...
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise InputError(f"cannot write ({type(exc).__name__}: {scrub(first)})",
+                raise InputError(f"cannot write ({type(exc).__name__}: {_first_line(exc)})",
                                  file=scrub(f"{url}/{rel}")) from None
             written.append(scrub(f"{url}/{rel}"))
         return written
@@ -167,8 +163,7 @@ class Staging:
         except FileNotFoundError:
             raise InputError("not found", file=scrub(url)) from None
         except Exception as exc:  # noqa: BLE001
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise InputError(f"cannot read ({type(exc).__name__}: {scrub(first)})", file=scrub(url)) from None
+            raise InputError(f"cannot read ({type(exc).__name__}: {_first_line(exc)})", file=scrub(url)) from None
         if info.get("type") == "directory":
             local = _copy_tree(url, folder, limits=False)
         else:
