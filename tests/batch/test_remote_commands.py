@@ -115,12 +115,19 @@ def test_explore_and_the_letters_explorer_to_s3(s3, tmp_path, capsys):
     assert f"written to {S3}/out/explore/e.html" in capsys.readouterr().out
     assert _get(fs, "out/explore/e.html") == (tmp_path / "e.html").read_bytes()
 
-    assert main(["letters", "--pack", "finance_hmda_example", "--model", f"{S3}/in/hmda_xgb.json", "--data",
-                 f"{S3}/in/apps.csv", "--out", f"{S3}/out/letters", "--date", DATE, "--workers", "0", "--quiet",
-                 "--format", "json,pdf", "--explorer", f"{S3}/out/letters-explorer/x.html"]) == 0
+    _write_letters(fs)
     assert _get(fs, "out/letters-explorer/x.html") == (tmp_path / "e.html").read_bytes()
     names = _keys(fs, "out/letters")
     assert "manifest.json" in names and sum(n.endswith(".pdf") for n in names) == 6
+
+
+def _write_letters(fs):
+    """Letters (and their explorer) written from the bucket to the bucket, once per module's server."""
+    if "manifest.json" in _keys(fs, "out/letters"):
+        return
+    assert main(["letters", "--pack", "finance_hmda_example", "--model", f"{S3}/in/hmda_xgb.json", "--data",
+                 f"{S3}/in/apps.csv", "--out", f"{S3}/out/letters", "--date", DATE, "--workers", "0", "--quiet",
+                 "--format", "json,pdf", "--explorer", f"{S3}/out/letters-explorer/x.html"]) == 0
 
 
 def test_credentials_in_input_urls_reach_no_output_and_no_message(s3, tmp_path, capsys):
@@ -143,8 +150,7 @@ def test_credentials_in_input_urls_reach_no_output_and_no_message(s3, tmp_path, 
 # -- regenerate and verify on the letters just written ------------------------------------------------
 def test_regenerate_and_verify_read_from_s3(s3, tmp_path, capsys):
     fs = s3["fs"]
-    if "manifest.json" not in _keys(fs, "out/letters"):
-        pytest.skip("needs the letters of test_explore_and_the_letters_explorer_to_s3")
+    _write_letters(fs)
     record = next(n for n in _keys(fs, "out/letters") if n.startswith("letter_") and n.endswith(".json"))
     stem = record[:-5]
     assert main(["regenerate", f"{S3}/out/letters/{record}", "--out", f"{S3}/out/regen", "--format", "pdf"]) == 0
