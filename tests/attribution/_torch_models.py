@@ -54,3 +54,15 @@ def hooks_left(module):
     """Number of forward/backward hooks still registered anywhere in ``module``."""
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
                + len(getattr(m, "_backward_pre_hooks", {})) for m in module.modules())
+
+
+def seed_batchnorm(model, generator, var=(0.4, 1.6)):
+    """Move every ``BatchNorm2d``'s statistics and affine parameters away from the identity (seeded), so
+    folding it into a convolution is a real test; returns the model in eval mode."""
+    for mod in model.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.normal_(0, 0.2, generator=generator)
+            mod.running_var.uniform_(*var, generator=generator)
+            mod.weight.data.uniform_(0.5, 1.5, generator=generator)
+            mod.bias.data.normal_(0, 0.2, generator=generator)
+    return model.eval()

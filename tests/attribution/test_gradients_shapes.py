@@ -13,6 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 captum_attr = pytest.importorskip("captum.attr")
+from _torch_models import seed_batchnorm  # noqa: E402
 nn = torch.nn
 
 
@@ -48,14 +49,7 @@ class _ResBN(nn.Module):
 def net():
     torch.manual_seed(11)
     m = _ResBN()
-    g = torch.Generator().manual_seed(3)
-    for mod in m.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.running_mean.normal_(0, 0.2, generator=g)
-            mod.running_var.uniform_(0.3, 2.0, generator=g)
-            mod.weight.data.uniform_(0.5, 1.5, generator=g)
-            mod.bias.data.normal_(0, 0.2, generator=g)
-    m.eval()
+    seed_batchnorm(m, torch.Generator().manual_seed(3), var=(0.3, 2.0))
     x = torch.rand((3, 3, 40, 56), generator=torch.Generator().manual_seed(5))
     return m, x
 

@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
+from _torch_models import seed_batchnorm  # noqa: E402
 from xai_reports import explain  # noqa: E402
 from xai_reports.attribution import _affine_prefix  # noqa: E402
 from xai_reports.attribution._torch import image_module  # noqa: E402
@@ -88,14 +89,7 @@ CASES = {
 def _seeded(build, seed=0):
     torch.manual_seed(seed)
     m = build()
-    g = torch.Generator().manual_seed(seed + 1)
-    for mod in m.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.running_mean.normal_(0, 0.2, generator=g)
-            mod.running_var.uniform_(0.4, 1.6, generator=g)
-            mod.weight.data.uniform_(0.5, 1.5, generator=g)
-            mod.bias.data.normal_(0, 0.2, generator=g)
-    return m.eval()
+    return seed_batchnorm(m, torch.Generator().manual_seed(seed + 1))
 
 
 def _ig(model, x, *, hoist, **kw):
