@@ -399,7 +399,6 @@ def gradcam_cases(device, blocks, rows_out, only=None):
     from captum.attr import LayerAttribution, LayerGradCam
 
     import xai_reports.attribution._torch as T
-    import xai_reports.attribution.grad_cam as G
     from xai_reports.attribution.grad_cam import GradCam
 
     ResNet18, ResBN, plain = _resnet_parts()
@@ -420,11 +419,11 @@ def gradcam_cases(device, blocks, rows_out, only=None):
 
         def no_copy():
             keep = T.image_module
-            T.image_module = G.image_module = lambda *a, **k: None    # Grad-CAM looks it up in its own module
+            T.image_module = lambda *a, **k: None     # what every method's ``_fast_images`` calls
             try:
                 return ours()
             finally:
-                T.image_module = G.image_module = keep
+                T.image_module = keep
 
         fns = {"captum": captum_cam, "ours": ours, "no_copy": no_copy}
         corr = _corr(ours().values, captum_cam()[:, 0].detach().cpu().numpy())
@@ -470,7 +469,8 @@ def hoist_cases(device, repeat, rows_out, only=None, steps=50):
         if not isinstance(found, tuple):
             prefix = "none found"
         else:
-            prefix = ", ".join(type(m).__name__ for _, m in found[0].named_modules() if not list(m.children()))
+            prefix = ", ".join(getattr(type(m), "same_math_as", type(m)).__name__       # the copy's oneDNN conv
+                               for _, m in found[0].named_modules() if not list(m.children()))
             prefix += f" ({found[2]:.0f} flops/output{'' if split is not None else ': below the gate, not hoisted'})"
 
         def ig(hoist):
@@ -495,6 +495,21 @@ def hoist_cases(device, repeat, rows_out, only=None, steps=50):
                          f"**{oc / hc:.2f}x**", f"{cc / oc:.2f}x -> **{cc / hc:.2f}x**", f"{diff:.1e}",
                          f"{_corr(hv, res['captum'][2].detach().cpu().numpy()):.6f}"))
         print("| " + " | ".join(rows_out[-1]) + " |", flush=True)
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _print_table(headers, rows) -> None:
+    """A markdown table: ``headers`` and ``rows`` of cells (strings)."""
+    print("| " + " | ".join(headers) + " |")
+    print("|" + "---|" * len(headers))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
 
 
 def main(argv=None):
@@ -525,52 +540,36 @@ def main(argv=None):
             ig_case(act, args.device, args.repeat, rows)
     if "cnn" in cases:
         cnn_cases(args.device, args.repeat, rows)
+    only = [o for o in args.only.split(",") if o] or None
     if "shapes" in cases:
         shape_rows: list = []
-        shape_cases(args.device, args.repeat, args.quick, shape_rows,
-                    only=[o for o in args.only.split(",") if o] or None)
-        try:
-            load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-        except OSError:
-            load = "n/a"
+        shape_cases(args.device, args.repeat, args.quick, shape_rows, only=only)
         print(f"device: {dev}; torch {torch.__version__}; captum {captum.__version__}; median of {args.repeat}, "
-              f"captum and xai-reports interleaved; load average {load} (a shared machine)\n")
-        print("| shape | implementation | wall s | CPU s | rel. completeness error | corr. vs captum-50 | "
-              "speed vs captum (CPU time) |")
-        print("|---|---|---|---|---|---|---|")
-        for r in shape_rows:
-            print("| " + " | ".join(r) + " |")
+              f"captum and xai-reports interleaved; load average {_load()} (a shared machine)\n")
+        _print_table(["shape", "implementation", "wall s", "CPU s", "rel. completeness error", "corr. vs captum-50",
+                      "speed vs captum (CPU time)"], shape_rows)
         print()
     if "gradcam" in cases:
         cam_rows: list = []
-        gradcam_cases(args.device, args.blocks, cam_rows, only=[o for o in args.only.split(",") if o] or None)
-        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-        print(f"\nGrad-CAM, CPU ms per call over {args.blocks} interleaved blocks; load average {load}\n")
-        print("| shape | captum ms (min / median) | xai-reports ms (min / median) | speed vs captum (min / median) | "
-              "no copy ms (min / median) | corr. |")
-        print("|---|---|---|---|---|---|")
-        for r in cam_rows:
-            print("| " + " | ".join(r) + " |")
+        gradcam_cases(args.device, args.blocks, cam_rows, only=only)
+        print(f"\nGrad-CAM, CPU ms per call over {args.blocks} interleaved blocks; load average {_load()}\n")
+        _print_table(["shape", "captum ms (min / median)", "xai-reports ms (min / median)",
+                      "speed vs captum (min / median)", "no copy ms (min / median)", "corr."], cam_rows)
     if "hoist" in cases:
         h_rows: list = []
-        hoist_cases(args.device, args.repeat, h_rows, only=[o for o in args.only.split(",") if o] or None)
-        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-        print(f"\nIG {50} GL steps, affine prefix hoisted vs the ordinary path, median CPU s of {args.repeat}, "
-              f"interleaved; load average {load}\n")
-        print("| shape | hoisted prefix | captum CPU s | ordinary CPU s | hoisted CPU s | hoisted vs ordinary | "
-              "vs captum: ordinary -> hoisted | max diff / max abs | corr. vs captum |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for r in h_rows:
-            print("| " + " | ".join(r) + " |")
+        hoist_cases(args.device, args.repeat, h_rows, only=only)
+        print(f"\nIG 50 GL steps, affine prefix hoisted vs the ordinary path, median CPU s of {args.repeat}, "
+              f"interleaved; load average {_load()}\n")
+        _print_table(["shape", "hoisted prefix", "captum CPU s", "ordinary CPU s", "hoisted CPU s",
+                      "hoisted vs ordinary", "vs captum: ordinary -> hoisted", "max diff / max abs",
+                      "corr. vs captum"], h_rows)
     if not rows:
         return
 
     print(f"device: {dev}; torch {torch.__version__}; captum {captum.__version__}; best of {args.repeat}, "
           "interleaved\n")
-    print("| case | implementation | throughput | seconds | rel. completeness error | vs captum / notes |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
+    _print_table(["case", "implementation", "throughput", "seconds", "rel. completeness error",
+                  "vs captum / notes"], rows)
 
 
 if __name__ == "__main__":
