@@ -160,6 +160,8 @@ def test_regenerate_and_verify_read_from_s3(s3, tmp_path, capsys):
     local = _download(fs, "out/letters", tmp_path / "letters")
     assert main(["verify", str(local), "--quick"]) == 0
     capsys.readouterr()
+    assert main(["verify", local.resolve().as_uri(), "--quick"]) == 0      # a file:// URL: the folder itself
+    assert f"verified: {local.resolve()}" in capsys.readouterr().out
     assert main(["verify", f"{S3}/out/letters", "--quick"]) == 0
     out = capsys.readouterr().out
     assert f"verified: {S3}/out/letters" in out and "xai-reports-stage" not in out

@@ -46,7 +46,7 @@ def _localise(staging, path, manifest):
 
     manifest = staging.input(manifest)
     if not is_remote(path):
-        return path, manifest
+        return staging.input(path), manifest        # a plain path as given, a file:// URL as its path
     local = staging.input(path)
     if local.is_file():
         stem, folder = Path(basename(path)).stem, parent_url(path)
