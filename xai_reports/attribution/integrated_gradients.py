@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ExplanationError
 from ._affine_prefix import affine_split, integrate_hoisted
 from ._gradient_base import _GradientMethod, describe
+from ._ig_adaptive import adaptive_trapezoid
 from ._torch import auto_batch, to_numpy
 from .base import Attribution
 
@@ -94,8 +95,8 @@ class IntegratedGradients(_GradientMethod):
     _hoist = True
 
     def __init__(self, model, *, baselines=None, target=None, n_steps=50, method: str = "gausslegendre",
-                 rtol: float = 1e-3, max_steps: int = 1024, output: str | None = None,
-                 internal_batch_size: int | None = None, device: str = "auto"):
+                 rtol: float = 1e-3, map_rtol: float = 0.05, max_steps: int = 1024,
+                 output: str | None = None, internal_batch_size: int | None = None, device: str = "auto"):
         """Store the model and the options (as :meth:`_explain` documents them); no work is done here."""
         self.model = model
         self.baselines = baselines
@@ -103,14 +104,16 @@ class IntegratedGradients(_GradientMethod):
         self.n_steps = n_steps
         self.method = method
         self.rtol = rtol
+        self.map_rtol = map_rtol
         self.max_steps = max_steps
         self.output = output
         self.internal_batch_size = internal_batch_size
         self.device = device
 
     def _explain(self, X, *, baselines=None, target=None, n_steps=50, method: str = "gausslegendre",
-                  rtol: float = 1e-3, max_steps: int = 1024, output: str | None = None,
-                  internal_batch_size: int | None = None, device: str = "auto") -> Attribution:
+                  rtol: float = 1e-3, map_rtol: float = 0.05, max_steps: int = 1024,
+                  output: str | None = None, internal_batch_size: int | None = None,
+                  device: str = "auto") -> Attribution:
         """Attribute the output of each row of ``X`` along the straight path from ``baselines``.
 
         Args:
@@ -124,17 +127,20 @@ class IntegratedGradients(_GradientMethod):
                 networks whose layers are all affine or ReLU-like, the path's
                 linear pieces are found and each gets one gradient (exact;
                 ``steps_used`` = pieces), unless the path crosses more than
-                ``max_steps / 4`` ReLU kinks on average (a large CNN): then nested
-                trapezoid rules of 8, 16, 32, ... panels (each doubling reuses
-                every gradient already taken) and their Romberg extrapolations,
-                each row keeping the estimate with the smallest completeness
-                gap and stopping at the first level within ``rtol``;
+                ``max_steps / 4`` ReLU kinks on average (a large CNN): then
+                adaptive trapezoid refinement from 16 panels, halving the
+                panels whose trapezoid error (known exactly from the passes'
+                outputs) is largest, each row stopping once its gap is within
+                ``rtol`` and its map has settled (``map_rtol``);
                 rows still above ``rtol`` (and other networks) get the
                 Gauss-Legendre rules of :data:`AUTO_SCHEDULE` in turn, up to
                 ``max_steps``. ``extras["integration"]`` says which, per row.
             method: quadrature, one of :data:`QUADRATURES` (``n_steps="auto"``
                 always uses Gauss-Legendre).
             rtol: the relative completeness error the self-check accepts.
+            map_rtol: on many-kink paths, ``n_steps="auto"`` also waits until
+                a row's map moved by at most this (relative L2 norm) since
+                the row had half as many points.
             max_steps: the largest rule ``n_steps="auto"`` tries.
             output: space explained (default: the adapter's, e.g. ``"logit"``;
                 ``"probability"`` applies sigmoid/softmax).
@@ -187,7 +193,8 @@ class IntegratedGradients(_GradientMethod):
                 err, floor = errors(values, rows_all)
             else:
                 values, err, floor, steps, evals, how = self._auto(prep, base, tgt, space, batch, rtol,
-                                                                   int(max_steps), errors, delta.abs())
+                                                                   float(map_rtol), int(max_steps), errors,
+                                                                   delta, 16 * eps * scale)
             denom = torch.maximum(delta.abs(), floor / rtol)
             rel = (err / denom).cpu().numpy()
             abs_err = err.cpu().numpy()
@@ -219,11 +226,13 @@ class IntegratedGradients(_GradientMethod):
             self.__dict__.pop("_prefix_split", None)
 
     # -- n_steps="auto" ----------------------------------------------------------------------
-    def _auto(self, prep, base, tgt, space, batch, rtol, max_steps, errors, delta_abs):
+    def _auto(self, prep, base, tgt, space, batch, rtol, map_rtol, max_steps, errors, delta, floor0):
         """Per-row adaptive integration: the exact piecewise-linear walk where the model allows it
-        (nested trapezoid + Romberg where its path has too many kinks), then Gauss-Legendre rules of
-        growing size for the rows still above ``rtol``."""
+        (adaptive trapezoid refinement where its path has too many kinks), then Gauss-Legendre rules
+        of growing size for the rows still above ``rtol``."""
         import torch
+
+        delta_abs = delta.abs()
 
         n = prep.n
         dev = prep.x.device
@@ -269,35 +278,14 @@ class IntegratedGradients(_GradientMethod):
             rows = torch.arange(n, device=dev)
             accept(v, rows, "piecewise_linear", pieces, pieces)
         if kinky and len(todo):
-            # a path gradient with very many kinks: nested trapezoid rules of 8, 16, 32, ... panels
-            # (each doubling reuses every gradient already taken) with their Romberg extrapolations
-            # (higher order from the same gradients, for paths smooth at the panels' scale); each row
-            # keeps whichever estimate has the smallest completeness gap and stops within rtol
-            level = 8
+            # a path gradient with very many kinks: adaptive trapezoid refinement (_ig_adaptive), each
+            # row until its completeness gap is within rtol and its map has settled
             rows = todo
-            t_sub = None if tgt is None else tgt[rows]
-            ends = self._integrate(prep.x[rows], base[rows], t_sub, space, np.array([0.0, 1.0]),
-                                   np.ones(2), batch)
-            inner = self._integrate(prep.x[rows], base[rows], t_sub, space, np.arange(1, level) / level,
-                                    np.ones(level - 1), batch)
-            ev_new = level + 1
-            prev: list = []
-            while True:
-                cur = [(ends / 2 + inner) / level]
-                for j in range(1, len(prev) + 1):
-                    cur.append(cur[j - 1] + (cur[j - 1] - prev[j - 1]) / (4 ** j - 1))
-                for j, v in enumerate(cur):
-                    accept(v, rows, "trapezoid" if j == 0 else f"romberg{j}", level + 1, ev_new if j == 0 else 0)
-                if len(todo) == 0 or 2 * level > max_steps:
-                    break
-                keep = torch.isin(rows, todo)
-                rows, ends, inner = rows[keep], ends[keep], inner[keep]
-                prev = [c[keep] for c in cur]
-                t_sub = None if tgt is None else tgt[rows]
-                inner = inner + self._integrate(prep.x[rows], base[rows], t_sub, space,
-                                                (2 * np.arange(level) + 1) / (2 * level), np.ones(level), batch)
-                ev_new = level
-                level *= 2
+            tol = torch.maximum(rtol * delta[rows].abs(), floor0[rows])
+            v, pts = adaptive_trapezoid(self, self.__dict__.get("_prefix_split"), prep.x[rows], base[rows],
+                                        None if tgt is None else tgt[rows], space, batch, tol, delta[rows],
+                                        map_rtol, max_steps)
+            accept(v, rows, "adaptive_trapezoid", pts, pts)
         schedule = [s for s in AUTO_SCHEDULE if s <= max_steps] or [int(max_steps)]
         if kinky:
             schedule = []
