@@ -86,7 +86,7 @@ class _Path:
             gs.append(g.detach())
             phis.append(s.double())
         g = torch.cat(gs)
-        dphi = (g.reshape(len(rows), -1).double() * self.dz[rows].reshape(len(rows), -1).double()).sum(dim=1)
+        dphi = (g.reshape(len(rows), -1) * self.dz[rows].reshape(len(rows), -1)).sum(dim=1, dtype=torch.float64)
         return g, torch.cat(phis), dphi
 
     def finish(self, acc, rows):
@@ -160,17 +160,16 @@ def _refine(path, batch, tol_abs, delta, rtol_map, max_steps, start):
     grads = [list(g[j * k:(j + 1) * k]) for j in range(m)]
     phis = [phi[j * k:(j + 1) * k].tolist() for j in range(m)]
     dphis = [dphi[j * k:(j + 1) * k].tolist() for j in range(m)]
+    w0 = torch.as_tensor(_weights(np.asarray(alphas[0])), device=dev)
+    accs = [torch.tensordot(w0, g[j * k:(j + 1) * k].double(), dims=1) for j in range(m)]
     snaps: list[list] = [[] for _ in range(m)]
-    accs: list = [None] * m
     active = list(range(m))
     eps = float(torch.finfo(path.x.dtype).eps)
     while True:
         done = []
         for j in active:
-            w = _weights(np.asarray(alphas[j]))
-            accs[j] = torch.tensordot(torch.as_tensor(w, device=dev), torch.stack(grads[j]).double(), dims=1)
-            snaps[j].append((len(alphas[j]), accs[j]))
-            gap = abs(float(w @ np.asarray(dphis[j])) - float(delta[j]))
+            snaps[j].append((len(alphas[j]), accs[j].clone()))
+            gap = abs(float(_weights(np.asarray(alphas[j])) @ np.asarray(dphis[j])) - float(delta[j]))
             if len(alphas[j]) > max_steps:
                 done.append(j)
             elif gap <= float(tol_abs[j]) and _map_settled(path, j, snaps[j], rtol_map):
@@ -199,6 +198,10 @@ def _refine(path, batch, tol_abs, delta, rtol_map, max_steps, start):
                                    torch.tensor(new_alphas, dtype=torch.float64, device=dev), batch)
         for q, (j, a_new) in enumerate(zip(new_rows, new_alphas)):
             pos = int(np.searchsorted(alphas[j], a_new))
+            # the panel [a_(pos-1), a_pos] becomes two: its trapezoid h/2 (G_l + G_r) becomes
+            # h/4 (G_l + 2 G_new + G_r)
+            h = alphas[j][pos] - alphas[j][pos - 1]
+            accs[j].add_(g[q], alpha=h / 2).sub_(grads[j][pos - 1] + grads[j][pos], alpha=h / 4)
             alphas[j].insert(pos, a_new)
             grads[j].insert(pos, g[q])
             phis[j].insert(pos, float(phi[q]))

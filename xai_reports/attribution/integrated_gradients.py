@@ -209,6 +209,7 @@ class IntegratedGradients(_GradientMethod):
                   "rtol": float(rtol)}
         if auto:
             params["max_steps"] = int(max_steps)
+            params["map_rtol"] = float(map_rtol)
         extras = {"steps_used": steps.tolist(), "mean_steps": float(steps.mean()),
                   "gradient_evaluations": int(evals.sum())}
         if how is not None:
@@ -233,7 +234,6 @@ class IntegratedGradients(_GradientMethod):
         import torch
 
         delta_abs = delta.abs()
-
         n = prep.n
         dev = prep.x.device
         values = torch.zeros(prep.x.shape, dtype=torch.float64, device=dev)
