@@ -79,6 +79,51 @@ def _is_last_conv(module, mod, state) -> bool:
         return False
 
 
+def _seed(out, target):
+    """The vector ``v`` with ``d(v . out) / dA`` equal to ``d(sum of the explained outputs) / dA``: ones for a
+    single output, else one-hot at each row's target (what ``out.gather(1, t).sum()`` would send back through
+    its ``gather``, with no gather, squeeze and sum recorded and differentiated)."""
+    import torch
+
+    if target is None:
+        return torch.ones_like(out)
+    return torch.zeros_like(out).scatter_(1, target.view(-1, 1), 1.0)
+
+
+_ENGINE = []
+
+
+def _vjp(out, seed, act):
+    """``d(seed . out) / d act``, as ``torch.autograd.grad(out, act, seed)`` computes it, through the
+    function that ``torch.autograd.grad`` itself calls (its Python argument handling costs tens of
+    microseconds per call, a noticeable part of a small CNN's Grad-CAM); ``torch.autograd.grad`` where
+    that private function is missing."""
+    import torch
+
+    if not _ENGINE:
+        from torch.autograd import graph
+
+        _ENGINE.append(getattr(graph, "_engine_run_backward", None))
+    run = _ENGINE[0]
+    if run is None or not (out.requires_grad and act.requires_grad):
+        return torch.autograd.grad(out, act, seed)[0]     # its own errors for a graph that does not connect them
+    return run((out,), (seed,), False, False, (act,), False, accumulate_grad=False)[0]
+
+
+def _upsample(cam, size, mode):
+    """``F.interpolate(cam.unsqueeze(1), size, mode, align_corners=False)`` (``None`` for ``"nearest"``)
+    ``.squeeze(1)``; bilinear calls the kernel ``F.interpolate`` dispatches to directly (the same values,
+    without its Python checks, ~10 us per call)."""
+    import torch
+    import torch.nn.functional as F
+
+    size = (int(size[0]), int(size[1]))
+    if mode == "bilinear" and cam.ndim == 3 and cam.is_cpu:     # (on a GPU it may take a deterministic path)
+        return torch._C._nn.upsample_bilinear2d(cam.unsqueeze(1), size, False, None).squeeze(1)
+    kw = {} if mode == "nearest" else {"align_corners": False}
+    return F.interpolate(cam.unsqueeze(1), size=size, mode=mode, **kw).squeeze(1)
+
+
 class _Capture:
     """A forward hook that keeps the layer's output; use as a context manager (always removed).
 
@@ -95,6 +140,11 @@ class _Capture:
         self.cut = cut
         self.keep = keep        # the hook stays registered between uses (on a private copy only)
         self.active = False
+        #: hand the rest of the network the recorded leaf itself (no ``leaf + 0``: one op and one backward
+        #: node fewer); the caller checks afterwards that nothing wrote to it (``version``) and otherwise
+        #: runs the pass again without it
+        self.plain = False
+        self.version = None
         #: hand the rest of the network an NCHW (contiguous) leaf: set for the model's last Conv2d on the
         #: channels_last copy, where no convolution with channels_last weights follows; its ReLU/pooling
         #: backward is slower in channels_last (measured 0.41 vs 0.50 ms for a 64x16x16 map and a head)
@@ -127,7 +177,11 @@ class _Capture:
             leaf = leaf.contiguous()    # the recorded rest (ReLU, pooling, head) runs and differentiates faster
         leaf = leaf.requires_grad_(True)
         self.outputs.append(leaf)
-        out = leaf + 0          # not the leaf itself: a later in-place op may not modify a leaf
+        if self.plain:
+            self.version = leaf._version
+            out = leaf
+        else:
+            out = leaf + 0      # not the leaf itself: a later in-place op may not modify a leaf
         return (out, *output[1:]) if isinstance(output, tuple) else out
 
     def __enter__(self):
@@ -198,7 +252,6 @@ class GradCam(TorchExplainer):
             ``self_check`` flagging all-zero (uninformative) maps.
         """
         import torch
-        import torch.nn.functional as F
 
         space = self._output_space(output)
         with self._on_device(device) as dev:
@@ -222,38 +275,47 @@ class GradCam(TorchExplainer):
                 cap_cm = _Capture.on_copy(fast, name) if fast is not None else _Capture(mod, cut=True)
                 cap = cap_cm.__enter__()
                 cap.nchw = fast is not None and (layer is None or _is_last_conv(self.module, mod, state))
+                # the leaf itself goes on to the rest of the network unless that was seen writing to it in place
+                # (an in-place ReLU after the layer): then it is rejected (error or a changed version) and the
+                # pass runs again with ``leaf + 0``; remembered per layer until the module changes
+                added = ("grad_cam_leaf_add", name)
                 for i in range(0, prep.n, batch):
                     xb = prep.x if batch >= prep.n else prep.x[i:i + batch]
-                    cap.outputs.clear()
-                    with torch.no_grad():       # the hook turns recording on at the layer
-                        out = self._forward(xb, space)
-                        if k == -1:
-                            if out.ndim not in (1, 2):
-                                raise ExplanationError(f"model output of shape {tuple(out.shape)}: "
-                                                       "expected (n,) or (n, k)")
-                            k = None if out.ndim == 1 else int(out.shape[1])
-                            tgt = self._check_target(prep, target, k)
-                        tt = None if tgt is None else tgt if batch >= prep.n else tgt[i:i + batch]
-                        if k is not None and tt is None:
-                            tt = out.detach().argmax(dim=1)       # the predicted class, same pass
-                        s = out if tt is None else out.gather(1, tt.view(-1, 1)).squeeze(1)
-                        if not cap.outputs:
-                            raise ExplanationError(f"layer {name!r} was not called in the forward pass")
-                        act = cap.outputs[-1]
-                        if act.ndim != 4:
-                            raise ExplanationError(
-                                f"layer {name!r} outputs shape {tuple(act.shape)}; Grad-CAM needs (n, K, h, w)")
-                        (g,) = torch.autograd.grad(s.sum(), act)
-                    act, g = act.detach(), g.detach()
-                    cam = self._cam(act, g)
+                    cap.plain = added not in state.facts
+                    try:
+                        out, act = self._layer_pass(xb, space, cap, name)
+                        kept = not cap.plain or act._version == cap.version
+                    except RuntimeError:
+                        if not cap.plain:
+                            raise
+                        kept = False
+                    if not kept:
+                        state.facts[added] = True
+                        cap.plain = False
+                        out, act = self._layer_pass(xb, space, cap, name)
+                    if k == -1:
+                        if out.ndim not in (1, 2):
+                            raise ExplanationError(f"model output of shape {tuple(out.shape)}: "
+                                                   "expected (n,) or (n, k)")
+                        k = None if out.ndim == 1 else int(out.shape[1])
+                        tgt = self._check_target(prep, target, k)
+                    tt = None if tgt is None else tgt if batch >= prep.n else tgt[i:i + batch]
+                    od = out.detach()
+                    if k is not None and tt is None:
+                        tt = od.argmax(dim=1)       # the predicted class, same pass
+                    s = od if tt is None else od.gather(1, tt.view(-1, 1)).squeeze(1)
+                    if act.ndim != 4:
+                        raise ExplanationError(
+                            f"layer {name!r} outputs shape {tuple(act.shape)}; Grad-CAM needs (n, K, h, w)")
+                    g = _vjp(out, _seed(od, tt), act)
+                    act = act.detach()
+                    cam = self._cam(act, g)             # (``g`` records no graph)
                     if relu_attributions:
                         cam = torch.relu(cam)
-                    if upsample and tuple(cam.shape[-2:]) != tuple(xb.shape[-2:]):
-                        kw = {} if interpolate_mode == "nearest" else {"align_corners": False}
-                        cam = F.interpolate(cam.unsqueeze(1), size=tuple(xb.shape[-2:]),
-                                            mode=interpolate_mode, **kw).squeeze(1)
+                    if upsample and cam.shape[-2:] != xb.shape[-2:]:
+                        cam = _upsample(cam, xb.shape[-2:], interpolate_mode)
                     maps.append(cam)
-                    preds.append(s.detach())
+                    preds.append(s)
                     tgts.append(tt)
             finally:
                 if cap_cm is not None:
@@ -275,6 +337,17 @@ class GradCam(TorchExplainer):
                     "upsample": bool(upsample), "interpolate_mode": interpolate_mode},
             self_check=check,
             extras={"input_kind": "image", "layer_shape": list(act.shape[1:]), **tex})
+
+    def _layer_pass(self, xb, space, cap, name):
+        """``(model output, the layer's output as a leaf)`` of one forward pass, recorded from the layer on."""
+        import torch
+
+        cap.outputs.clear()
+        with torch.no_grad():       # the hook turns recording on at the layer
+            out = self._forward(xb, space)
+        if not cap.outputs:
+            raise ExplanationError(f"layer {name!r} was not called in the forward pass")
+        return out, cap.outputs[-1]
 
     @staticmethod
     def _cam(act, g):
