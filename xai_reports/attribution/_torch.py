@@ -162,6 +162,21 @@ def on_device(adapter, device):
             adapter.device = old
 
 
+class _Here:
+    """The context manager of :meth:`TorchExplainer._on_device` when the module is already on the device."""
+
+    __slots__ = ("dev",)
+
+    def __init__(self, dev):
+        self.dev = dev
+
+    def __enter__(self):
+        return self.dev
+
+    def __exit__(self, *exc):
+        return False
+
+
 class TorchExplainer(Explainer):
     """Base of the methods that differentiate a torch module.
 
@@ -196,7 +211,11 @@ class TorchExplainer(Explainer):
     # -- device ------------------------------------------------------------------
     def _on_device(self, device):
         """Run with the module on ``device`` (``"auto"`` = CUDA when present); restore afterwards."""
-        return on_device(self.model_, device)
+        adapter = self.model_
+        dev = resolve_device(device)
+        if adapter.family != "torch" or str(dev) == str(getattr(adapter, "device", None)):
+            return _Here(dev)               # nothing to move (what :func:`on_device` would find), no generator
+        return on_device(adapter, device)
 
     @property
     def module(self):
@@ -356,7 +375,8 @@ class TorchExplainer(Explainer):
         lo, hi = (min(v := a.tolist()), max(v)) if a.size <= 256 else (a.min(), a.max())   # small: no ufunc calls
         if lo < 0 or hi >= k:
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
-        return torch.from_numpy(a).to(prep.x.device)
+        t = torch.from_numpy(a)
+        return t if prep.x.is_cpu else t.to(prep.x.device)
 
     def _n_outputs(self, prep: Prepared, space: str):
         """``None`` for a single-output model, else the number of outputs (one row probed)."""
@@ -482,7 +502,10 @@ def row_keys(X) -> np.ndarray:
 
 def to_numpy(t) -> np.ndarray:
     """A float64 numpy copy of a tensor."""
-    t = t.detach().cpu()
+    if t.requires_grad:
+        t = t.detach()
+    if not t.is_cpu:
+        t = t.cpu()
     d = t.dtype
     if d.is_floating_point and d.itemsize == 4:      # float32: numpy widens it (exactly) without a torch op
         return t.numpy().astype(np.float64)

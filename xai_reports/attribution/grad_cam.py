@@ -21,6 +21,7 @@ import numpy as np
 
 from ..adapters._torch_state import module_state
 from ..errors import ExplanationError
+from . import _torch
 from ._torch import TorchExplainer, auto_batch, to_numpy
 from .base import Attribution
 
@@ -267,8 +268,9 @@ class GradCam(TorchExplainer):
             tgt = None
             maps, preds, tgts = [], [], []
             # the same weights in channels_last (layer names kept); the capture goes on the copy's layer
-            fast_cm = self._fast_images(prep, fuse_bn=False, state=state)
-            fast = fast_cm.__enter__()                  # what :meth:`_forward` runs until the exit below
+            # (``_torch.image_module`` looked up on its module, as :meth:`_fast_images` does: a switch can replace it)
+            fast = _torch.image_module(self.module, prep.x, fuse_bn=False, state=state) if self._plain_adapter() else None
+            self.__dict__["_fast_module"] = fast        # what :meth:`_forward` runs until the ``finally`` below
             cap_cm = None
             try:
                 # on the copy, a capture kept registered there; on the model itself, a hook for this call only
@@ -320,7 +322,7 @@ class GradCam(TorchExplainer):
             finally:
                 if cap_cm is not None:
                     cap_cm.__exit__(None, None, None)
-                fast_cm.__exit__(None, None, None)
+                self.__dict__.pop("_fast_module", None)
             one = len(maps) == 1                        # one pass: nothing to concatenate
             values = to_numpy(maps[0] if one else torch.cat(maps))
             fx = to_numpy(preds[0] if one else torch.cat(preds))
