@@ -102,7 +102,8 @@ def _classes():
                 if i in pairs and i + 1 < n:
                     r = kids[i + 1]
                     if not (m._forward_hooks or m._forward_pre_hooks or r._forward_hooks or r._forward_pre_hooks
-                            or _module._global_forward_hooks or _module._global_forward_pre_hooks):
+                            or _module._global_forward_hooks or _module._global_forward_pre_hooks
+                            or "forward" in m.__dict__ or "forward" in r.__dict__):    # (a wrapped forward: Grad-CAM's capture)
                         out = m._routed(x, "relu") if type(m) is OneDnnConv2d and type(r) is torch.nn.ReLU else None
                         if out is not None:
                             x = out

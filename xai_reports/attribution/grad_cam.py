@@ -80,15 +80,16 @@ def _is_last_conv(module, mod, state) -> bool:
         return False
 
 
-def _seed(out, target):
+def _seed(out, idx):
     """The vector ``v`` with ``d(v . out) / dA`` equal to ``d(sum of the explained outputs) / dA``: ones for a
     single output, else one-hot at each row's target (what ``out.gather(1, t).sum()`` would send back through
-    its ``gather``, with no gather, squeeze and sum recorded and differentiated)."""
+    its ``gather``, with no gather, squeeze and sum recorded and differentiated); ``idx``: the targets as
+    ``(n, 1)`` indices, or ``None``."""
     import torch
 
-    if target is None:
+    if idx is None:
         return torch.ones_like(out)
-    return torch.zeros_like(out).scatter_(1, target.view(-1, 1), 1.0)
+    return torch.zeros_like(out).scatter_(1, idx, 1.0)
 
 
 _ENGINE = []
@@ -112,17 +113,17 @@ def _vjp(out, seed, act):
 
 
 def _upsample(cam, size, mode):
-    """``F.interpolate(cam.unsqueeze(1), size, mode, align_corners=False)`` (``None`` for ``"nearest"``)
-    ``.squeeze(1)``; bilinear calls the kernel ``F.interpolate`` dispatches to directly (the same values,
-    without its Python checks, ~10 us per call)."""
+    """``F.interpolate(cam, size, mode, align_corners=False)`` (``None`` for ``"nearest"``) of ``(n, 1, h, w)``
+    maps; bilinear calls the kernel ``F.interpolate`` dispatches to directly (the same values, without its
+    Python checks, ~10 us per call)."""
     import torch
     import torch.nn.functional as F
 
     size = (int(size[0]), int(size[1]))
-    if mode == "bilinear" and cam.ndim == 3 and cam.is_cpu:     # (on a GPU it may take a deterministic path)
-        return torch._C._nn.upsample_bilinear2d(cam.unsqueeze(1), size, False, None).squeeze(1)
+    if mode == "bilinear" and cam.ndim == 4 and cam.is_cpu:     # (on a GPU it may take a deterministic path)
+        return torch._C._nn.upsample_bilinear2d(cam, size, False, None)
     kw = {} if mode == "nearest" else {"align_corners": False}
-    return F.interpolate(cam.unsqueeze(1), size=size, mode=mode, **kw).squeeze(1)
+    return F.interpolate(cam, size=size, mode=mode, **kw)
 
 
 class _Capture:
@@ -159,7 +160,21 @@ class _Capture:
         caps = copy.__dict__.setdefault("_xai_grad_cam_captures", {})
         if name not in caps:
             cap = cls(copy.get_submodule(name), cut=True, keep=True)
-            cap.handle = cap.layer.register_forward_hook(cap._hook)
+            layer = cap.layer
+            if "forward" in vars(layer):        # (already wrapped by someone: a hook, as on any module)
+                cap.handle = layer.register_forward_hook(cap._hook)
+            else:
+                # the copy's own layer: its forward is wrapped instead of a hook registered (a module with a
+                # forward hook takes ``nn.Module``'s slower call path on every call); the same call order
+                # (the layer's forward, then the capture on its output) and the same replacement output
+                inner = layer.forward
+
+                def forward(*args, **kwargs):
+                    out = inner(*args, **kwargs)
+                    new = cap._hook(layer, args, out)
+                    return out if new is None else new
+
+                layer.__dict__["forward"] = forward
             caps[name] = cap
         return caps[name]
 
@@ -305,17 +320,18 @@ class GradCam(TorchExplainer):
                     od = out.detach()
                     if k is not None and tt is None:
                         tt = od.argmax(dim=1)       # the predicted class, same pass
-                    s = od if tt is None else od.gather(1, tt.view(-1, 1)).squeeze(1)
+                    idx = None if tt is None else tt.view(-1, 1)
+                    s = od if idx is None else od.gather(1, idx).squeeze(1)
                     if act.ndim != 4:
                         raise ExplanationError(
                             f"layer {name!r} outputs shape {tuple(act.shape)}; Grad-CAM needs (n, K, h, w)")
-                    g = _vjp(out, _seed(od, tt), act)
+                    g = _vjp(out, _seed(od, idx), act)
                     act = act.detach()
-                    cam = self._cam(act, g)             # (``g`` records no graph)
+                    cam = self._cam(act, g)             # a new tensor (``g`` records no graph)
                     if relu_attributions:
-                        cam = torch.relu(cam)
+                        cam = cam.relu_()
                     if upsample and cam.shape[-2:] != xb.shape[-2:]:
-                        cam = _upsample(cam, xb.shape[-2:], interpolate_mode)
+                        cam = _upsample(cam.unsqueeze(1), xb.shape[-2:], interpolate_mode).squeeze(1)
                     maps.append(cam)
                     preds.append(s)
                     tgts.append(tt)
