@@ -79,7 +79,8 @@ def _classes():
             plan = plans[key]
             if plan is None or (post != "none" and plan is _DIRECT):
                 return None
-            x = x.contiguous(memory_format=torch.channels_last)
+            if not x.is_contiguous(memory_format=torch.channels_last):     # (a check, not a dispatched no-op)
+                x = x.contiguous(memory_format=torch.channels_last)
             if plan is _DIRECT:
                 return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
                                                 self.groups)

@@ -256,7 +256,9 @@ class TorchExplainer(Explainer):
                     f"method {self.name!r} needs numeric columns (encode categoricals first): {exc}") from None
             x = torch.as_tensor(arr, dtype=dtype, device=dev)
         elif isinstance(X, torch.Tensor):
-            x = X.detach().to(device=dev, dtype=dtype)
+            x = X.detach()
+            if not (x.dtype == dtype and x.is_cpu and str(dev) == "cpu"):     # (else ``.to`` would return it)
+                x = x.to(device=dev, dtype=dtype)
         else:
             x = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=dtype, device=dev)
         if x.ndim == 1:
@@ -365,7 +367,7 @@ class TorchExplainer(Explainer):
             return torch.full((prep.n,), int(target), dtype=torch.long, device=prep.x.device)
         try:
             a = target.detach().cpu().numpy() if isinstance(target, torch.Tensor) else np.asarray(target)
-            a = a.astype(np.int64)
+            a = a.astype(np.int64, copy=False)     # (read only; the record is built from host ints)
         except (TypeError, ValueError):
             raise ExplanationError(f"target= must be output indices (ints), got {target!r}") from None
         if a.ndim == 0:
