@@ -303,7 +303,7 @@ class GradCam(TorchExplainer):
                         out, act = self._layer_pass(xb, space, cap, name)
                         kept = not cap.plain or act._version == cap.version
                     except RuntimeError:
-                        if not cap.plain:
+                        if not (cap.plain and cap.outputs):     # raised before the leaf existed: not about it
                             raise
                         kept = False
                     if not kept:
