@@ -12,9 +12,11 @@ never by a size of ours or by timing:
   ``channels_last`` input as it is and keeps the output in ``channels_last`` for the next layer. Only
   with more than one input channel (a one-channel tensor is laid out the same either way). Deeper,
   wider layers keep PyTorch's choice (routing them too was measured 2x slower on ResNet-18 at 64x64).
-* **Weights reordered once** for oneDNN per input shape (``torch.ops.mkldnn._reorder_convolution_weight``,
-  what ``torch.compile`` does), instead of on every call as ``torch.conv2d`` does: the same
-  convolution, ~5 us less per call for a small one. At most :data:`MAX_SHAPES` shapes are kept.
+* **Weights reordered once** per input shape for every convolution that goes to oneDNN (PyTorch's
+  choice or the rule above; ``torch.ops.mkldnn._reorder_convolution_weight``, what ``torch.compile``
+  does), instead of on every call as ``torch.conv2d`` does: the same oneDNN convolution (outputs
+  equal to the bit on the shapes measured), ~5 us less per call for a small one and much more for a
+  wide one (ResNet-18 at 224x224). At most :data:`MAX_SHAPES` shapes are kept.
 * **A ReLU that follows a convolution in an ``nn.Sequential``** is applied by the convolution as a
   oneDNN post-op (one pass over the output instead of two, and two module calls fewer). The
   ``nn.Sequential`` does it in its own forward, for that position only (a convolution called from
@@ -24,8 +26,9 @@ never by a size of ours or by timing:
 
 from __future__ import annotations
 
-#: input shapes whose reordered weights a convolution keeps (a new shape beyond it clears them)
-MAX_SHAPES = 8
+#: input shapes whose reordered weights a convolution keeps (a new shape beyond it clears them): a copy of
+#: the weights per shape (ResNet-18: ~45 MB each), typically two shapes per call (full chunks and the last)
+MAX_SHAPES = 4
 
 _CLASSES: dict = {}
 #: the plan "call ``torch.mkldnn_convolution``" (no reordered weights: an older PyTorch without them)
