@@ -93,6 +93,8 @@ def _seed(out, idx):
 
 
 _ENGINE = []
+#: the logger ``torch.autograd.graph`` checks before attaching its debug-logging hooks
+_DEBUG_LOG = [None]
 
 
 def _vjp(out, seed, act):
@@ -104,11 +106,21 @@ def _vjp(out, seed, act):
 
     if not _ENGINE:
         from torch.autograd import graph
+        from torch.autograd.variable import Variable
 
-        _ENGINE.append(getattr(graph, "_engine_run_backward", None))
-    run = _ENGINE[0]
+        engine = getattr(Variable, "_execution_engine", None)
+        log = getattr(graph, "log", None)
+        _ENGINE.extend((getattr(graph, "_engine_run_backward", None),
+                        getattr(engine, "run_backward", None) if log is not None else None))
+        _DEBUG_LOG[0] = log
+    run, direct = _ENGINE
     if run is None or not (out.requires_grad and act.requires_grad):
         return torch.autograd.grad(out, act, seed)[0]     # its own errors for a graph that does not connect them
+    if direct is not None and act.is_cpu and out.is_cpu:
+        # a CPU graph is differentiated on this thread: what ``_engine_run_backward`` adds (the context it
+        # stashes for device threads, debug-logging hooks) does not apply unless debug logging is on
+        if not _DEBUG_LOG[0].isEnabledFor(10):
+            return direct((out,), (seed,), False, False, (act,), False, False)[0]
     return run((out,), (seed,), False, False, (act,), False, accumulate_grad=False)[0]
 
 
