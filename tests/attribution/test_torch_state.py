@@ -66,6 +66,50 @@ def test_snapshot_is_kept_while_nothing_changes_and_sees_every_change():
     assert "renamed" in module_state(m).names
 
 
+def test_snapshot_sees_changes_its_flat_checks_could_miss():
+    """The C-level check (sizes, then identities, hook dicts' contents, tensor versions and addresses) against
+    changes that keep most of the tree as it was: an entry in a dict that was empty, a hook moved from one
+    module to another (as many hooks as before), a hook dict replaced by another object, ``.data`` given
+    a new storage, a parameter replaced by an equal-valued one; a TorchScript module takes the per-module
+    walk."""
+    m = _cnn(3, seed=2)
+    st = module_state(m)
+    m[1].register_buffer("extra", torch.zeros(1))       # a buffer dict that was empty gains an entry
+    st2 = module_state(m)
+    assert st2 is not st and module_state(m) is st2
+    h = m[0].register_forward_hook(lambda *a: None)
+    st3 = module_state(m)
+    assert st3.hooked
+    h.remove()
+    h = m[6].register_forward_hook(lambda *a: None)     # moved: one hook before and after, elsewhere
+    try:
+        st4 = module_state(m)
+        assert st4 is not st3 and st4.hooked
+    finally:
+        h.remove()
+    st5 = module_state(m)
+    assert not st5.hooked
+    from collections import OrderedDict
+
+    hooks = OrderedDict(m[6]._forward_hooks)
+    m[6]._forward_hooks = hooks                         # another dict object (empty as before)
+    assert module_state(m) is not st5
+    st6 = module_state(m)
+    with torch.no_grad():
+        m[5].weight.data = m[5].weight.data.clone()     # same values, a new storage
+    st7 = module_state(m)
+    assert st7 is not st6
+    m[9].bias = nn.Parameter(m[9].bias.detach().clone())  # an equal-valued new tensor
+    st8 = module_state(m)
+    assert st8 is not st7 and module_state(m) is st8
+    with torch.no_grad():
+        m[9].bias.add_(1.0)                             # the new tensor's in-place write is seen too
+    assert module_state(m) is not st8
+    sm = torch.jit.script(_cnn(3, seed=3))      # its dicts are properties: the per-module walk (a new snapshot
+    ss = module_state(sm)                       # on every call, as before), never a stale one
+    assert ss.dicts is None and not ss.hooked and ss.names == [n for n, _ in sm.named_modules()]
+
+
 def test_snapshot_does_not_keep_the_model_alive():
     m = _cnn(3)
     module_state(m)

@@ -27,6 +27,20 @@ def _is_torch(obj) -> bool:
     return torch is not None and isinstance(obj, torch.nn.Module)
 
 
+def _torch_adapter():
+    """:class:`~.torch.TorchAdapter`, imported on first use (then kept: a function-level import costs about
+    a microsecond on every call, and explainers wrap their torch module on every ``attribute``)."""
+    global _TORCH_ADAPTER
+    if _TORCH_ADAPTER is None:
+        from .torch import TorchAdapter
+
+        _TORCH_ADAPTER = TorchAdapter
+    return _TORCH_ADAPTER
+
+
+_TORCH_ADAPTER = None
+
+
 def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
     """Return the adapter for ``obj``.
 
@@ -57,9 +71,7 @@ def wrap_model(obj, *, feature_names=None, **options) -> ModelAdapter:
             obj.feature_names = list(feature_names)
         return obj
     if _is_torch(obj) and _family(obj) != "transformers":      # the common case first (checked per call)
-        from .torch import TorchAdapter
-
-        return TorchAdapter(obj, feature_names=feature_names, **options)
+        return _torch_adapter()(obj, feature_names=feature_names, **options)
     kind = type(obj).__module__ + "." + type(obj).__name__
     if kind == "onnx.onnx_ml_pb2.ModelProto" or kind.endswith("onnx_pb.ModelProto") or type(obj).__name__ == "ModelProto":
         from .onnx_model import OnnxAdapter

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._device import resolve_device
 from ..adapters._torch_state import module_state
 from ..errors import ExplanationError
+from ._onednn import route
 from .base import Explainer
 
 #: elements (floats) of input per forward/backward pass when ``internal_batch_size`` is not given
@@ -55,7 +57,8 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
     require gradients (passes differentiate the input only), and with
     ``fuse_bn`` each BatchNorm that follows a convolution is folded into it
     (``torch.fx``; one layer instead of two, forward and backward). Layer names
-    are kept, so hooks by name still apply (without ``fuse_bn``). The copy is
+    are kept, so hooks by name still apply (without ``fuse_bn``). On CPU, passes
+    without gradient recording take the oneDNN routes of :mod:`._onednn`. The copy is
     checked against the module on ``x[:2]`` and cached per module until its
     weights, submodules, attributes or hooks change (checked per call by
     :func:`~xai_reports.adapters._torch_state.module_state`); ``None`` (use the module
@@ -94,13 +97,14 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
         try:
             with torch.no_grad():
                 a = module(x[:2])
-                b = fm(xin)
+                fm(xin)
         finally:
             for h in hooks:
                 h.remove()
-        if hasattr(torch, "mkldnn_convolution"):
-            for m in readers:
-                m.__class__ = _onednn_conv_class()      # their native kernel is slow in channels_last
+        if x.device.type == "cpu":
+            route(fm, readers)          # oneDNN routes for passes without gradient recording (see ._onednn)
+        with torch.no_grad():
+            b = fm(xin)                 # the copy as it will run, checked against the module
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
                 and torch.allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(a.abs().max())))):
             fm = None
@@ -108,49 +112,6 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
         fm = None
     state.facts[key] = fm
     return fm
-
-
-_ONEDNN_CONV = None
-
-
-def _onednn_conv_class():
-    """``nn.Conv2d`` whose forward, without gradient recording, runs a convolution that PyTorch would
-    give its native (im2col) kernel through oneDNN instead (the copy's convolutions that read the
-    image itself take this class: its few channels are what makes the native kernel slow in
-    channels_last; deeper, wider layers keep PyTorch's choice, where a direct oneDNN call, which
-    reorders the weights on every call, was measured slower on ResNet-18).
-
-    PyTorch sends small single images with small kernels to its native kernel (its own rule, by
-    shape and thread count; asked of ``torch._C._select_conv_backend`` once per input shape). That
-    kernel is fast in NCHW but several times slower in ``channels_last`` (a 3->16 3x3 convolution of
-    one 64x64 image: ~0.24 ms against ~0.11 ms), while oneDNN takes the channels_last input as it is
-    (~0.11 ms) and keeps the output in channels_last for the next layer. Only with more than one input
-    channel (a one-channel tensor is laid out the same either way) and with gradient recording off
-    (Grad-CAM's pass up to its layer; input-gradient passes keep PyTorch's choice)."""
-    global _ONEDNN_CONV
-    if _ONEDNN_CONV is not None:
-        return _ONEDNN_CONV
-    import torch
-
-    class OneDnnConv2d(torch.nn.Conv2d):
-        same_math_as = torch.nn.Conv2d      # what it computes (the affine-prefix finder reads this)
-
-        def forward(self, x):
-            if (not torch.is_grad_enabled() and x.device.type == "cpu" and x.dtype == torch.float32
-                    and self.in_channels > 1 and self.padding_mode == "zeros" and not isinstance(self.padding, str)):
-                key = (x.shape, torch.get_num_threads())
-                choice = self.__dict__.setdefault("_onednn_choice", {})
-                if key not in choice:
-                    backend = torch._C._select_conv_backend(x, self.weight, self.bias, self.stride, self.padding,
-                                                            self.dilation, False, [0, 0], self.groups, None)
-                    choice[key] = backend.name.startswith("Slow")
-                if choice[key]:
-                    return torch.mkldnn_convolution(x.contiguous(memory_format=torch.channels_last), self.weight,
-                                                    self.bias, self.padding, self.stride, self.dilation, self.groups)
-            return super().forward(x)
-
-    _ONEDNN_CONV = OneDnnConv2d
-    return _ONEDNN_CONV
 
 
 @dataclass
@@ -180,8 +141,6 @@ class Prepared:
 def on_device(adapter, device):
     """Context manager: a torch adapter's module on ``device`` for the block, back where it was after
     (also after an exception). Yields the device string; other adapters are left alone."""
-    from .._device import resolve_device
-
     dev = resolve_device(device)
     module = getattr(adapter, "model", None)
     old = getattr(adapter, "device", None)
@@ -201,6 +160,21 @@ def on_device(adapter, device):
         if move:
             module.to(old)
             adapter.device = old
+
+
+class _Here:
+    """The context manager of :meth:`TorchExplainer._on_device` when the module is already on the device."""
+
+    __slots__ = ("dev",)
+
+    def __init__(self, dev):
+        self.dev = dev
+
+    def __enter__(self):
+        return self.dev
+
+    def __exit__(self, *exc):
+        return False
 
 
 class TorchExplainer(Explainer):
@@ -237,7 +211,11 @@ class TorchExplainer(Explainer):
     # -- device ------------------------------------------------------------------
     def _on_device(self, device):
         """Run with the module on ``device`` (``"auto"`` = CUDA when present); restore afterwards."""
-        return on_device(self.model_, device)
+        adapter = self.model_
+        dev = resolve_device(device)
+        if adapter.family != "torch" or str(dev) == str(getattr(adapter, "device", None)):
+            return _Here(dev)               # nothing to move (what :func:`on_device` would find), no generator
+        return on_device(adapter, device)
 
     @property
     def module(self):
@@ -278,7 +256,9 @@ class TorchExplainer(Explainer):
                     f"method {self.name!r} needs numeric columns (encode categoricals first): {exc}") from None
             x = torch.as_tensor(arr, dtype=dtype, device=dev)
         elif isinstance(X, torch.Tensor):
-            x = X.detach().to(device=dev, dtype=dtype)
+            x = X.detach()
+            if not (x.dtype == dtype and x.is_cpu and str(dev) == "cpu"):     # (else ``.to`` would return it)
+                x = x.to(device=dev, dtype=dtype)
         else:
             x = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=dtype, device=dev)
         if x.ndim == 1:
@@ -387,7 +367,7 @@ class TorchExplainer(Explainer):
             return torch.full((prep.n,), int(target), dtype=torch.long, device=prep.x.device)
         try:
             a = target.detach().cpu().numpy() if isinstance(target, torch.Tensor) else np.asarray(target)
-            a = a.astype(np.int64)
+            a = a.astype(np.int64, copy=False)     # (read only; the record is built from host ints)
         except (TypeError, ValueError):
             raise ExplanationError(f"target= must be output indices (ints), got {target!r}") from None
         if a.ndim == 0:
@@ -397,7 +377,8 @@ class TorchExplainer(Explainer):
         lo, hi = (min(v := a.tolist()), max(v)) if a.size <= 256 else (a.min(), a.max())   # small: no ufunc calls
         if lo < 0 or hi >= k:
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
-        return torch.from_numpy(a).to(prep.x.device)
+        t = torch.from_numpy(a)
+        return t if prep.x.is_cpu else t.to(prep.x.device)
 
     def _n_outputs(self, prep: Prepared, space: str):
         """``None`` for a single-output model, else the number of outputs (one row probed)."""
@@ -523,7 +504,10 @@ def row_keys(X) -> np.ndarray:
 
 def to_numpy(t) -> np.ndarray:
     """A float64 numpy copy of a tensor."""
-    t = t.detach().cpu()
+    if t.requires_grad:
+        t = t.detach()
+    if not t.is_cpu:
+        t = t.cpu()
     d = t.dtype
     if d.is_floating_point and d.itemsize == 4:      # float32: numpy widens it (exactly) without a torch op
         return t.numpy().astype(np.float64)

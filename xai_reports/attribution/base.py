@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from ..errors import ExplanationError
+
 
 @dataclass
 class Attribution:
@@ -185,10 +187,7 @@ class Explainer(BaseEstimator):
             ExplanationError: the model lacks what the method ``requires``, or
                 ``background`` is given to a method that takes none.
         """
-        from ..adapters import wrap_model
-        from ..errors import ExplanationError
-
-        adapter = wrap_model(self.model)
+        adapter = _wrap_model()(self.model)
         missing = [t for t in self.requires if not adapter.tags.get(t)]
         if missing:
             raise ExplanationError(
@@ -218,8 +217,6 @@ class Explainer(BaseEstimator):
 
         ``background`` belongs to :meth:`fit` (or :meth:`attribute`), not here.
         """
-        from ..errors import ExplanationError
-
         self._check_fitted()
         if "background" in options:
             raise ExplanationError("background= is learned by fit(background); "
@@ -278,6 +275,20 @@ class Explainer(BaseEstimator):
         if isinstance(X, pd.DataFrame):
             return [str(c) for c in (self.model_.feature_names or list(X.columns))]
         return self.model_.feature_names
+
+
+def _wrap_model():
+    """:func:`~xai_reports.adapters.wrap_model`, imported on first use (a function-level import costs
+    about a microsecond on every ``fit``; the adapters package is not imported with this module)."""
+    global _WRAP_MODEL
+    if _WRAP_MODEL is None:
+        from ..adapters import wrap_model
+
+        _WRAP_MODEL = wrap_model
+    return _WRAP_MODEL
+
+
+_WRAP_MODEL = None
 
 
 def as_2d_float(X, feature_names=None) -> np.ndarray:

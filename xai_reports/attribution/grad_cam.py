@@ -21,6 +21,7 @@ import numpy as np
 
 from ..adapters._torch_state import module_state
 from ..errors import ExplanationError
+from . import _torch
 from ._torch import TorchExplainer, auto_batch, to_numpy
 from .base import Attribution
 
@@ -79,6 +80,64 @@ def _is_last_conv(module, mod, state) -> bool:
         return False
 
 
+def _seed(out, idx):
+    """The vector ``v`` with ``d(v . out) / dA`` equal to ``d(sum of the explained outputs) / dA``: ones for a
+    single output, else one-hot at each row's target (what ``out.gather(1, t).sum()`` would send back through
+    its ``gather``, with no gather, squeeze and sum recorded and differentiated); ``idx``: the targets as
+    ``(n, 1)`` indices, or ``None``."""
+    import torch
+
+    if idx is None:
+        return torch.ones_like(out)
+    return torch.zeros_like(out).scatter_(1, idx, 1.0)
+
+
+_ENGINE = []
+#: the logger ``torch.autograd.graph`` checks before attaching its debug-logging hooks
+_DEBUG_LOG = [None]
+
+
+def _vjp(out, seed, act):
+    """``d(seed . out) / d act``, as ``torch.autograd.grad(out, act, seed)`` computes it, through the
+    function that ``torch.autograd.grad`` itself calls (its Python argument handling costs tens of
+    microseconds per call, a noticeable part of a small CNN's Grad-CAM); ``torch.autograd.grad`` where
+    that private function is missing."""
+    import torch
+
+    if not _ENGINE:
+        from torch.autograd import graph
+        from torch.autograd.variable import Variable
+
+        engine = getattr(Variable, "_execution_engine", None)
+        log = getattr(graph, "log", None)
+        _ENGINE.extend((getattr(graph, "_engine_run_backward", None),
+                        getattr(engine, "run_backward", None) if log is not None else None))
+        _DEBUG_LOG[0] = log
+    run, direct = _ENGINE
+    if run is None or not (out.requires_grad and act.requires_grad):
+        return torch.autograd.grad(out, act, seed)[0]     # its own errors for a graph that does not connect them
+    if direct is not None and act.is_cpu and out.is_cpu:
+        # a CPU graph is differentiated on this thread: what ``_engine_run_backward`` adds (the context it
+        # stashes for device threads, debug-logging hooks) does not apply unless debug logging is on
+        if not _DEBUG_LOG[0].isEnabledFor(10):
+            return direct((out,), (seed,), False, False, (act,), False, False)[0]
+    return run((out,), (seed,), False, False, (act,), False, accumulate_grad=False)[0]
+
+
+def _upsample(cam, size, mode):
+    """``F.interpolate(cam, size, mode, align_corners=False)`` (``None`` for ``"nearest"``) of ``(n, 1, h, w)``
+    maps; bilinear calls the kernel ``F.interpolate`` dispatches to directly (the same values, without its
+    Python checks, ~10 us per call)."""
+    import torch
+    import torch.nn.functional as F
+
+    size = (int(size[0]), int(size[1]))
+    if mode == "bilinear" and cam.ndim == 4 and cam.is_cpu:     # (on a GPU it may take a deterministic path)
+        return torch._C._nn.upsample_bilinear2d(cam, size, False, None)
+    kw = {} if mode == "nearest" else {"align_corners": False}
+    return F.interpolate(cam, size=size, mode=mode, **kw)
+
+
 class _Capture:
     """A forward hook that keeps the layer's output; use as a context manager (always removed).
 
@@ -95,6 +154,11 @@ class _Capture:
         self.cut = cut
         self.keep = keep        # the hook stays registered between uses (on a private copy only)
         self.active = False
+        #: hand the rest of the network the recorded leaf itself (no ``leaf + 0``: one op and one backward
+        #: node fewer); the caller checks afterwards that nothing wrote to it (``version``) and otherwise
+        #: runs the pass again without it
+        self.plain = False
+        self.version = None
         #: hand the rest of the network an NCHW (contiguous) leaf: set for the model's last Conv2d on the
         #: channels_last copy, where no convolution with channels_last weights follows; its ReLU/pooling
         #: backward is slower in channels_last (measured 0.41 vs 0.50 ms for a 64x16x16 map and a head)
@@ -108,7 +172,21 @@ class _Capture:
         caps = copy.__dict__.setdefault("_xai_grad_cam_captures", {})
         if name not in caps:
             cap = cls(copy.get_submodule(name), cut=True, keep=True)
-            cap.handle = cap.layer.register_forward_hook(cap._hook)
+            layer = cap.layer
+            if "forward" in vars(layer):        # (already wrapped by someone: a hook, as on any module)
+                cap.handle = layer.register_forward_hook(cap._hook)
+            else:
+                # the copy's own layer: its forward is wrapped instead of a hook registered (a module with a
+                # forward hook takes ``nn.Module``'s slower call path on every call); the same call order
+                # (the layer's forward, then the capture on its output) and the same replacement output
+                inner = layer.forward
+
+                def forward(*args, **kwargs):
+                    out = inner(*args, **kwargs)
+                    new = cap._hook(layer, args, out)
+                    return out if new is None else new
+
+                layer.__dict__["forward"] = forward
             caps[name] = cap
         return caps[name]
 
@@ -127,7 +205,11 @@ class _Capture:
             leaf = leaf.contiguous()    # the recorded rest (ReLU, pooling, head) runs and differentiates faster
         leaf = leaf.requires_grad_(True)
         self.outputs.append(leaf)
-        out = leaf + 0          # not the leaf itself: a later in-place op may not modify a leaf
+        if self.plain:
+            self.version = leaf._version
+            out = leaf
+        else:
+            out = leaf + 0      # not the leaf itself: a later in-place op may not modify a leaf
         return (out, *output[1:]) if isinstance(output, tuple) else out
 
     def __enter__(self):
@@ -198,7 +280,6 @@ class GradCam(TorchExplainer):
             ``self_check`` flagging all-zero (uninformative) maps.
         """
         import torch
-        import torch.nn.functional as F
 
         space = self._output_space(output)
         with self._on_device(device) as dev:
@@ -214,51 +295,62 @@ class GradCam(TorchExplainer):
             tgt = None
             maps, preds, tgts = [], [], []
             # the same weights in channels_last (layer names kept); the capture goes on the copy's layer
-            fast_cm = self._fast_images(prep, fuse_bn=False, state=state)
-            fast = fast_cm.__enter__()                  # what :meth:`_forward` runs until the exit below
+            # (``_torch.image_module`` looked up on its module, as :meth:`_fast_images` does: a switch can replace it)
+            fast = _torch.image_module(self.module, prep.x, fuse_bn=False, state=state) if self._plain_adapter() else None
+            self.__dict__["_fast_module"] = fast        # what :meth:`_forward` runs until the ``finally`` below
             cap_cm = None
             try:
                 # on the copy, a capture kept registered there; on the model itself, a hook for this call only
                 cap_cm = _Capture.on_copy(fast, name) if fast is not None else _Capture(mod, cut=True)
                 cap = cap_cm.__enter__()
                 cap.nchw = fast is not None and (layer is None or _is_last_conv(self.module, mod, state))
+                # the leaf itself goes on to the rest of the network unless that was seen writing to it in place
+                # (an in-place ReLU after the layer): then it is rejected (error or a changed version) and the
+                # pass runs again with ``leaf + 0``; remembered per layer until the module changes
+                added = ("grad_cam_leaf_add", name)
                 for i in range(0, prep.n, batch):
                     xb = prep.x if batch >= prep.n else prep.x[i:i + batch]
-                    cap.outputs.clear()
-                    with torch.no_grad():       # the hook turns recording on at the layer
-                        out = self._forward(xb, space)
-                        if k == -1:
-                            if out.ndim not in (1, 2):
-                                raise ExplanationError(f"model output of shape {tuple(out.shape)}: "
-                                                       "expected (n,) or (n, k)")
-                            k = None if out.ndim == 1 else int(out.shape[1])
-                            tgt = self._check_target(prep, target, k)
-                        tt = None if tgt is None else tgt if batch >= prep.n else tgt[i:i + batch]
-                        if k is not None and tt is None:
-                            tt = out.detach().argmax(dim=1)       # the predicted class, same pass
-                        s = out if tt is None else out.gather(1, tt.view(-1, 1)).squeeze(1)
-                        if not cap.outputs:
-                            raise ExplanationError(f"layer {name!r} was not called in the forward pass")
-                        act = cap.outputs[-1]
-                        if act.ndim != 4:
-                            raise ExplanationError(
-                                f"layer {name!r} outputs shape {tuple(act.shape)}; Grad-CAM needs (n, K, h, w)")
-                        (g,) = torch.autograd.grad(s.sum(), act)
-                    act, g = act.detach(), g.detach()
-                    cam = self._cam(act, g)
+                    cap.plain = added not in state.facts
+                    try:
+                        out, act = self._layer_pass(xb, space, cap, name)
+                        kept = not cap.plain or act._version == cap.version
+                    except RuntimeError:
+                        if not (cap.plain and cap.outputs):     # raised before the leaf existed: not about it
+                            raise
+                        kept = False
+                    if not kept:
+                        state.facts[added] = True
+                        cap.plain = False
+                        out, act = self._layer_pass(xb, space, cap, name)
+                    if k == -1:
+                        if out.ndim not in (1, 2):
+                            raise ExplanationError(f"model output of shape {tuple(out.shape)}: "
+                                                   "expected (n,) or (n, k)")
+                        k = None if out.ndim == 1 else int(out.shape[1])
+                        tgt = self._check_target(prep, target, k)
+                    tt = None if tgt is None else tgt if batch >= prep.n else tgt[i:i + batch]
+                    od = out.detach()
+                    if k is not None and tt is None:
+                        tt = od.argmax(dim=1)       # the predicted class, same pass
+                    idx = None if tt is None else tt.view(-1, 1)
+                    s = od if idx is None else od.gather(1, idx).squeeze(1)
+                    if act.ndim != 4:
+                        raise ExplanationError(
+                            f"layer {name!r} outputs shape {tuple(act.shape)}; Grad-CAM needs (n, K, h, w)")
+                    g = _vjp(out, _seed(od, idx), act)
+                    act = act.detach()
+                    cam = self._cam(act, g)             # a new tensor (``g`` records no graph)
                     if relu_attributions:
-                        cam = torch.relu(cam)
-                    if upsample and tuple(cam.shape[-2:]) != tuple(xb.shape[-2:]):
-                        kw = {} if interpolate_mode == "nearest" else {"align_corners": False}
-                        cam = F.interpolate(cam.unsqueeze(1), size=tuple(xb.shape[-2:]),
-                                            mode=interpolate_mode, **kw).squeeze(1)
+                        cam = cam.relu_()
+                    if upsample and cam.shape[-2:] != xb.shape[-2:]:
+                        cam = _upsample(cam.unsqueeze(1), xb.shape[-2:], interpolate_mode).squeeze(1)
                     maps.append(cam)
-                    preds.append(s.detach())
+                    preds.append(s)
                     tgts.append(tt)
             finally:
                 if cap_cm is not None:
                     cap_cm.__exit__(None, None, None)
-                fast_cm.__exit__(None, None, None)
+                self.__dict__.pop("_fast_module", None)
             one = len(maps) == 1                        # one pass: nothing to concatenate
             values = to_numpy(maps[0] if one else torch.cat(maps))
             fx = to_numpy(preds[0] if one else torch.cat(preds))
@@ -275,6 +367,17 @@ class GradCam(TorchExplainer):
                     "upsample": bool(upsample), "interpolate_mode": interpolate_mode},
             self_check=check,
             extras={"input_kind": "image", "layer_shape": list(act.shape[1:]), **tex})
+
+    def _layer_pass(self, xb, space, cap, name):
+        """``(model output, the layer's output as a leaf)`` of one forward pass, recorded from the layer on."""
+        import torch
+
+        cap.outputs.clear()
+        with torch.no_grad():       # the hook turns recording on at the layer
+            out = self._forward(xb, space)
+        if not cap.outputs:
+            raise ExplanationError(f"layer {name!r} was not called in the forward pass")
+        return out, cap.outputs[-1]
 
     @staticmethod
     def _cam(act, g):

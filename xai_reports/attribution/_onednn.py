@@ -1,0 +1,147 @@
+"""oneDNN routes for the convolutions of the private ``channels_last`` image copy (:func:`._torch.image_module`).
+
+Only passes without gradient recording take these routes (Grad-CAM's pass up to its layer, the
+predictions and finite-difference checks); passes that record a graph keep PyTorch's own choice.
+Every convolution goes where PyTorch itself would send it, with three differences, each decided by
+PyTorch's own backend selector (``torch._C._select_conv_backend``, asked once per input shape) and
+never by a size of ours or by timing:
+
+* **The convolutions that read the image** run through oneDNN where PyTorch would give them its
+  native (im2col) kernel: that kernel is fast in NCHW but several times slower in ``channels_last``
+  (a 3->16 3x3 convolution of one 64x64 image: ~0.24 ms against ~0.11 ms), while oneDNN takes the
+  ``channels_last`` input as it is and keeps the output in ``channels_last`` for the next layer. Only
+  with more than one input channel (a one-channel tensor is laid out the same either way). Deeper,
+  wider layers keep PyTorch's choice (routing them too was measured 2x slower on ResNet-18 at 64x64).
+* **Weights reordered once** per input shape for every convolution that goes to oneDNN (PyTorch's
+  choice or the rule above; ``torch.ops.mkldnn._reorder_convolution_weight``, what ``torch.compile``
+  does), instead of on every call as ``torch.conv2d`` does: the same oneDNN convolution (outputs
+  equal to the bit on the shapes measured), ~5 us less per call for a small one and much more for a
+  wide one (ResNet-18 at 224x224). At most :data:`MAX_SHAPES` shapes are kept.
+* **A ReLU that follows a convolution in an ``nn.Sequential``** is applied by the convolution as a
+  oneDNN post-op (one pass over the output instead of two, and two module calls fewer). The
+  ``nn.Sequential`` does it in its own forward, for that position only (a convolution called from
+  anywhere else returns its own output), and only when neither module has hooks and no global
+  module hooks are registered (a hook must see each module's own output, e.g. Grad-CAM's capture).
+"""
+
+from __future__ import annotations
+
+#: input shapes whose reordered weights a convolution keeps (a new shape beyond it clears them): a copy of
+#: the weights per shape (ResNet-18: ~45 MB each), typically two shapes per call (full chunks and the last)
+MAX_SHAPES = 4
+
+_CLASSES: dict = {}
+#: the plan "call ``torch.mkldnn_convolution``" (no reordered weights: an older PyTorch without them)
+_DIRECT = object()
+
+
+def _classes():
+    """``(conv class, Sequential class)``, built on first use (torch is imported lazily)."""
+    if _CLASSES:
+        return _CLASSES["conv"], _CLASSES["seq"]
+    import torch
+    from torch.nn.modules import module as _module
+
+    pointwise = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
+    reorder = getattr(torch.ops.mkldnn, "_reorder_convolution_weight", None) if pointwise is not None else None
+
+    class OneDnnConv2d(torch.nn.Conv2d):
+        """``nn.Conv2d`` with the routes of this module's docstring (the copy's convolutions take this class)."""
+
+        same_math_as = torch.nn.Conv2d      # what it computes (the affine-prefix finder reads this)
+
+        def _plan(self, x, key):
+            """``None`` (PyTorch's forward), ``_DIRECT`` (``torch.mkldnn_convolution``) or a reordered weight."""
+            backend = torch._C._select_conv_backend(x, self.weight, self.bias, self.stride, self.padding,
+                                                    self.dilation, False, [0, 0], self.groups, None).name
+            native = backend.startswith("Slow")
+            reader = self.__dict__.get("_xai_reader", False) and self.in_channels > 1
+            if reader:
+                self.__dict__.setdefault("_onednn_choice", {})[key] = native
+            if not (backend == "Mkldnn" or (reader and native)):
+                return None
+            if reorder is None:
+                return _DIRECT if reader and native else None
+            return reorder(self.weight, self.padding, self.stride, self.dilation, self.groups, list(x.shape))
+
+        def _routed(self, x, post: str):
+            """The convolution (with ``post`` = ``"relu"``: rectified) through this pass's oneDNN route, or
+            ``None`` where PyTorch's own forward applies (gradient recording, another device or dtype...)."""
+            if (torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32
+                    or self.padding_mode != "zeros" or isinstance(self.padding, str)):
+                return None
+            d = self.__dict__
+            key = (x.shape, torch.get_num_threads())
+            plans = d.get("_xai_plans")
+            if plans is None:
+                plans = d["_xai_plans"] = {}
+            if key not in plans:
+                if len(plans) >= MAX_SHAPES:
+                    plans.clear()
+                plans[key] = self._plan(x, key)
+            plan = plans[key]
+            if plan is None or (post != "none" and plan is _DIRECT):
+                return None
+            if not x.is_contiguous(memory_format=torch.channels_last):     # (a check, not a dispatched no-op)
+                x = x.contiguous(memory_format=torch.channels_last)
+            if plan is _DIRECT:
+                return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                                                self.groups)
+            return pointwise(x, plan, self.bias, self.padding, self.stride, self.dilation, self.groups, post, [], "")
+
+        def forward(self, x):
+            out = self._routed(x, "none")
+            return super().forward(x) if out is None else out
+
+    class FusingSequential(torch.nn.Sequential):
+        """``nn.Sequential`` whose forward runs each marked convolution + ReLU pair as one rectified
+        convolution (when neither has hooks); every other child is called as ``nn.Sequential`` calls it."""
+
+        def forward(self, x):
+            pairs = self.__dict__["_xai_pairs"]
+            kids = list(self._modules.values())
+            i, n = 0, len(kids)
+            while i < n:
+                m = kids[i]
+                if i in pairs and i + 1 < n:
+                    r = kids[i + 1]
+                    if not (m._forward_hooks or m._forward_pre_hooks or r._forward_hooks or r._forward_pre_hooks
+                            or _module._global_forward_hooks or _module._global_forward_pre_hooks
+                            or "forward" in m.__dict__ or "forward" in r.__dict__):    # (a wrapped forward: Grad-CAM's capture)
+                        out = m._routed(x, "relu") if type(m) is OneDnnConv2d and type(r) is torch.nn.ReLU else None
+                        if out is not None:
+                            x = out
+                            i += 2
+                            continue
+                x = m(x)
+                i += 1
+            return x
+
+    _CLASSES.update(conv=OneDnnConv2d, seq=FusingSequential)
+    return OneDnnConv2d, FusingSequential
+
+
+def route(copy, readers) -> None:
+    """Give the copy's ``nn.Conv2d`` modules (CPU) the oneDNN routes (``readers``: those that read the
+    image), and its ``nn.Sequential`` modules (exact type: a subclass may run its children otherwise)
+    with a convolution followed by a ``nn.ReLU`` the fused pair."""
+    import torch
+
+    if not hasattr(torch, "mkldnn_convolution"):
+        return
+    conv_cls, seq_cls = _classes()
+    for m in copy.modules():
+        if type(m) is torch.nn.Conv2d:
+            m.__class__ = conv_cls
+            m.__dict__["_xai_reader"] = any(m is r for r in readers)
+    for m in copy.modules():
+        if type(m) is not torch.nn.Sequential:
+            continue
+        kids = list(m._modules.values())
+        pairs = {i for i in range(len(kids) - 1) if type(kids[i]) is conv_cls and type(kids[i + 1]) is torch.nn.ReLU}
+        if pairs:
+            m.__class__ = seq_cls
+            m.__dict__["_xai_pairs"] = frozenset(pairs)
+
+
+__all__ = ["MAX_SHAPES", "route"]
