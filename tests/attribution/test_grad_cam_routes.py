@@ -108,3 +108,31 @@ def test_copy_routes_compute_what_the_module_computes_and_keep_hooks_honest():
         xm = x.clone().requires_grad_(True)
         (gm,) = torch.autograd.grad(m(xm).sum(), xm)
     assert torch.allclose(gx, gm, rtol=1e-4, atol=1e-6)
+
+
+def test_a_route_that_disagrees_with_pytorch_is_dropped_and_a_changed_engine_falls_back(monkeypatch):
+    """The routes call private PyTorch entry points. A route whose output differs from PyTorch's own
+    convolution on its first input (as a changed private kernel would) is not used, and a backward entry
+    whose signature changed gives way to ``torch.autograd.grad``: the maps stay the hand-written ones."""
+    from xai_reports.attribution import _onednn, grad_cam
+
+    conv_cls, _ = _onednn._classes()
+    real = conv_cls._run
+    calls = []
+
+    def wrong(self, x, plan, post):
+        calls.append(post)
+        return real(self, x, plan, post) * 1.5
+
+    monkeypatch.setattr(conv_cls, "_run", wrong)
+    monkeypatch.setattr(grad_cam, "_ENGINE", [_raises_type_error, _raises_type_error])
+    m = _net(nn.ReLU(), seed=9)
+    x = torch.rand((3, 3, 20, 20), generator=torch.Generator().manual_seed(9))
+    got = GradCam(m, layer="2").fit().explain(x).values
+    np.testing.assert_allclose(got, _by_hand(m, x, m[2]), rtol=1e-4, atol=1e-6)
+    assert calls, "no convolution took a oneDNN route: the test would not see a wrong one"
+    assert grad_cam._ENGINE == [None, None]
+
+
+def _raises_type_error(*args, **kwargs):
+    raise TypeError("run_backward() got an unexpected keyword argument")

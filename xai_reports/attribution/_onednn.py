@@ -64,6 +64,32 @@ def _classes():
                 return _DIRECT if reader and native else None
             return reorder(self.weight, self.padding, self.stride, self.dilation, self.groups, list(x.shape))
 
+        def _checked_plan(self, x, key):
+            """:meth:`_plan`, kept only if its route gives PyTorch's own output on this input (with and
+            without the ReLU): these are private PyTorch entry points, so another PyTorch version that
+            renamed or changed them falls back to PyTorch's forward instead of failing or drifting."""
+            try:
+                plan = self._plan(x, key)
+                if plan is None:
+                    return None
+                xin = x if x.is_contiguous(memory_format=torch.channels_last) else x.contiguous(
+                    memory_format=torch.channels_last)
+                want = torch.nn.Conv2d.forward(self, xin)
+                for post in ("none", "relu") if plan is not _DIRECT else ("none",):
+                    got = self._run(xin, plan, post)
+                    ref = want if post == "none" else torch.relu(want)
+                    if got.shape != ref.shape or not torch.allclose(got, ref, rtol=1e-4, atol=1e-5):
+                        return None
+                return plan
+            except (TypeError, RuntimeError, AttributeError):
+                return None
+
+        def _run(self, x, plan, post):
+            if plan is _DIRECT:
+                return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
+                                                self.groups)
+            return pointwise(x, plan, self.bias, self.padding, self.stride, self.dilation, self.groups, post, [], "")
+
         def _routed(self, x, post: str):
             """The convolution (with ``post`` = ``"relu"``: rectified) through this pass's oneDNN route, or
             ``None`` where PyTorch's own forward applies (gradient recording, another device or dtype...)."""
@@ -78,16 +104,13 @@ def _classes():
             if key not in plans:
                 if len(plans) >= MAX_SHAPES:
                     plans.clear()
-                plans[key] = self._plan(x, key)
+                plans[key] = self._checked_plan(x, key)
             plan = plans[key]
             if plan is None or (post != "none" and plan is _DIRECT):
                 return None
             if not x.is_contiguous(memory_format=torch.channels_last):     # (a check, not a dispatched no-op)
                 x = x.contiguous(memory_format=torch.channels_last)
-            if plan is _DIRECT:
-                return torch.mkldnn_convolution(x, self.weight, self.bias, self.padding, self.stride, self.dilation,
-                                                self.groups)
-            return pointwise(x, plan, self.bias, self.padding, self.stride, self.dilation, self.groups, post, [], "")
+            return self._run(x, plan, post)
 
         def forward(self, x):
             out = self._routed(x, "none")

@@ -116,12 +116,17 @@ def _vjp(out, seed, act):
     run, direct = _ENGINE
     if run is None or not (out.requires_grad and act.requires_grad):
         return torch.autograd.grad(out, act, seed)[0]     # its own errors for a graph that does not connect them
-    if direct is not None and act.is_cpu and out.is_cpu:
-        # a CPU graph is differentiated on this thread: what ``_engine_run_backward`` adds (the context it
-        # stashes for device threads, debug-logging hooks) does not apply unless debug logging is on
-        if not _DEBUG_LOG[0].isEnabledFor(10):
-            return direct((out,), (seed,), False, False, (act,), False, False)[0]
-    return run((out,), (seed,), False, False, (act,), False, accumulate_grad=False)[0]
+    try:
+        if direct is not None and act.is_cpu and out.is_cpu:
+            # a CPU graph is differentiated on this thread: what ``_engine_run_backward`` adds (the context it
+            # stashes for device threads, debug-logging hooks) does not apply unless debug logging is on
+            if not _DEBUG_LOG[0].isEnabledFor(10):
+                return direct((out,), (seed,), False, False, (act,), False, False)[0]
+        return run((out,), (seed,), False, False, (act,), False, accumulate_grad=False)[0]
+    except TypeError:
+        # private entry points whose signature another PyTorch version changed: the public function from now on
+        _ENGINE[:] = [None, None]
+        return torch.autograd.grad(out, act, seed)[0]
 
 
 def _upsample(cam, size, mode):
@@ -132,8 +137,12 @@ def _upsample(cam, size, mode):
     import torch.nn.functional as F
 
     size = (int(size[0]), int(size[1]))
-    if mode == "bilinear" and cam.ndim == 4 and cam.is_cpu:     # (on a GPU it may take a deterministic path)
-        return torch._C._nn.upsample_bilinear2d(cam, size, False, None)
+    kernel = getattr(torch._C._nn, "upsample_bilinear2d", None)
+    if mode == "bilinear" and cam.ndim == 4 and cam.is_cpu and kernel is not None:   # (a GPU may go elsewhere)
+        try:
+            return kernel(cam, size, False, None)
+        except TypeError:       # a private signature another PyTorch version changed
+            pass
     kw = {} if mode == "nearest" else {"align_corners": False}
     return F.interpolate(cam, size=size, mode=mode, **kw)
 
