@@ -136,7 +136,9 @@ def adaptive_trapezoid(explainer, split, x, base, target, space, batch, tol_abs,
     out = torch.empty(x.shape, dtype=torch.float64, device=x.device)
     used = np.zeros(n, dtype=int)
     start = max(1, min(START_PANELS, max_steps - 1))
-    per_point = max(1, x[0].numel()) * x.element_size() * 4      # the path's space is often wider
+    # a stored gradient per point, in a space often ~4x wider than the input (a stem's channels), and
+    # rows typically ending with ~4x the first mesh's points
+    per_point = max(1, x[0].numel()) * x.element_size() * 4
     group = max(1, int(MEMORY_BUDGET // (per_point * 4 * (start + 1))))
     for i in range(0, n, group):
         sl = slice(i, i + group)
@@ -168,7 +170,12 @@ def _refine(path, batch, tol_abs, delta, rtol_map, max_steps, start):
     while True:
         done = []
         for j in active:
-            snaps[j].append((len(alphas[j]), accs[j].clone()))
+            count = len(alphas[j])
+            # the map check compares with the last estimate at no more than half the points: older ones go
+            older = [q for q, (c, _) in enumerate(snaps[j]) if c <= count / 2]
+            if len(older) > 1:
+                del snaps[j][:older[-1]]
+            snaps[j].append((count, accs[j].clone()))
             gap = abs(float(_weights(np.asarray(alphas[j])) @ np.asarray(dphis[j])) - float(delta[j]))
             if len(alphas[j]) > max_steps:
                 done.append(j)
