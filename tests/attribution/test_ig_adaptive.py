@@ -139,3 +139,17 @@ def test_hoisted_and_ordinary_paths_refine_alike(monkeypatch):
     assert res[True].extras["steps_used"] == res[False].extras["steps_used"]
     scale = np.abs(res[False].values).max()
     np.testing.assert_allclose(res[True].values, res[False].values, rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_auto_on_cuda_refines_as_on_the_cpu():
+    model = _kinky_cnn()
+    x = torch.rand((2, 3, 32, 32), generator=torch.Generator().manual_seed(8))
+    kw = dict(method="integrated_gradients", target=1, n_steps="auto", rtol=2e-3, max_steps=128)
+    cpu = explain(model, x, device="cpu", **kw)
+    gpu = explain(model, x, device="cuda", **kw)
+    assert gpu.params["device"].startswith("cuda") and gpu.self_check["passed"]
+    assert set(gpu.extras["integration"]) == {"adaptive_trapezoid"}
+    # the same rule on another device: steps may differ by a round where a gap sits at the tolerance
+    for r in range(len(x)):
+        assert np.corrcoef(gpu.values[r].ravel(), cpu.values[r].ravel())[0, 1] >= 0.9995

@@ -165,6 +165,7 @@ def _refine(path, batch, tol_abs, delta, rtol_map, max_steps, start):
     w0 = torch.as_tensor(_weights(np.asarray(alphas[0])), device=dev)
     accs = [torch.tensordot(w0, g[j * k:(j + 1) * k].double(), dims=1) for j in range(m)]
     snaps: list[list] = [[] for _ in range(m)]
+    tol_abs, delta = tol_abs.tolist(), delta.tolist()     # host numbers: no device sync per row and round
     active = list(range(m))
     eps = float(torch.finfo(path.x.dtype).eps)
     while True:
@@ -176,10 +177,10 @@ def _refine(path, batch, tol_abs, delta, rtol_map, max_steps, start):
             if len(older) > 1:
                 del snaps[j][:older[-1]]
             snaps[j].append((count, accs[j].clone()))
-            gap = abs(float(_weights(np.asarray(alphas[j])) @ np.asarray(dphis[j])) - float(delta[j]))
-            if len(alphas[j]) > max_steps:
+            gap = abs(float(_weights(np.asarray(alphas[j])) @ np.asarray(dphis[j])) - delta[j])
+            if count > max_steps:
                 done.append(j)
-            elif gap <= float(tol_abs[j]) and _map_settled(path, j, snaps[j], rtol_map):
+            elif gap <= tol_abs[j] and _map_settled(path, j, snaps[j], rtol_map):
                 done.append(j)
         active = [j for j in active if j not in done]
         if not active:
