@@ -136,3 +136,19 @@ def test_a_route_that_disagrees_with_pytorch_is_dropped_and_a_changed_engine_fal
 
 def _raises_type_error(*args, **kwargs):
     raise TypeError("run_backward() got an unexpected keyword argument")
+
+
+def test_targets_from_a_read_only_array_are_not_shared_with_torch():
+    """Targets are read without a copy where possible; a read-only array (a pandas column, a memory map)
+    must still be copied, or torch warns that writing to the tensor is undefined behaviour."""
+    import warnings
+
+    m = _net(nn.ReLU(), seed=4)
+    x = torch.rand((2, 3, 12, 12), generator=torch.Generator().manual_seed(4))
+    t = np.array([1, 3], dtype=np.int64)
+    t.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = GradCam(m).fit().explain(x, target=t)
+    assert got.target is not None or got.extras.get("target_per_row") is not None
+    np.testing.assert_array_equal(np.asarray(got.extras.get("target_per_row", got.target)), t)

@@ -377,7 +377,7 @@ class TorchExplainer(Explainer):
         lo, hi = (min(v := a.tolist()), max(v)) if a.size <= 256 else (a.min(), a.max())   # small: no ufunc calls
         if lo < 0 or hi >= k:
             raise ExplanationError(f"target= out of range for a model with {k} outputs")
-        t = torch.from_numpy(a)
+        t = torch.from_numpy(a if a.flags.writeable else a.copy())     # (a read-only array: torch would warn)
         return t if prep.x.is_cpu else t.to(prep.x.device)
 
     def _n_outputs(self, prep: Prepared, space: str):
