@@ -311,12 +311,57 @@ def _model_layout(t, perm):
     return t if perm is None else t.permute(0, 3, 1, 2)
 
 
+class PrefixPath:
+    """The straight paths of some rows in the affine prefix's output space: ``z0 = P(b)`` and
+    ``dz = P(x) - P(b)``, laid out as the prefix's outputs are stored (NHWC for channels_last), so that
+    the point at ``a`` is ``z0 + a dz``; gradients of the rest ``R`` there, and the pull-back through
+    ``P`` to the input. Shared by the fixed rules (:func:`integrate_hoisted`) and ``n_steps="auto"``
+    (:mod:`._ig_adaptive`)."""
+
+    def __init__(self, split, x, base):
+        import torch
+
+        self.P, self.R = split
+        self.layout = torch.channels_last if x.ndim == 4 else torch.contiguous_format
+        with torch.no_grad():
+            zx = self.P(x.contiguous(memory_format=self.layout))
+            zb = self.P(base.contiguous(memory_format=self.layout))
+        self.perm = _order(zx)
+        zxp, zbp = (zx, zb) if self.perm is None else (zx.permute(self.perm), zb.permute(self.perm))
+        self.z0, self.dz = zbp.contiguous(), (zxp - zbp).contiguous()
+        self.zshape = tuple(self.z0.shape[1:])
+
+    def grad(self, explainer, pts, target, space):
+        """``(gradient in storage layout, explained scalar)`` of ``R`` at the points ``pts`` (``(m, *zshape)``,
+        storage layout), detached."""
+        import torch
+
+        z = _model_layout(pts.unsqueeze(0), self.perm).detach().requires_grad_(True)
+        with torch.enable_grad():
+            o = explainer._in_space(self.R(z), space)
+            s = o if target is None else o.gather(1, target.view(-1, 1)).squeeze(1)
+            (g,) = torch.autograd.grad(s.sum(), z)
+        return (g if self.perm is None else g.permute(0, 2, 3, 1)), s.detach()
+
+    def pull_back(self, acc, x, base):
+        """The maps ``(x - b) * J_P^T acc`` (float64) for ``acc`` (``(m, *zshape)``, storage layout)."""
+        import torch
+
+        # the prefix is affine: its Jacobian is the same at every point, so any input carries the product
+        xin = torch.zeros(x.shape, dtype=x.dtype, device=x.device)
+        xin = xin.contiguous(memory_format=self.layout).requires_grad_(True)
+        with torch.enable_grad():
+            z = self.P(xin)
+            a = acc if self.perm is None else acc.permute(0, 3, 1, 2)
+            (gx,) = torch.autograd.grad(z, xin, a.to(z.dtype))
+        return gx.double() * (x - base).double()
+
+
 def integrate_hoisted(explainer, split, x, base, target, space, alphas, weights, batch):
     """:meth:`IntegratedGradients._integrate` through the affine prefix: the same quadrature, the
     prefix's forward on ``x`` and ``base`` only and one vector-Jacobian product through it per row."""
     import torch
 
-    P, R = split
     n = x.shape[0]
     s = len(alphas)
     dev = x.device
@@ -325,43 +370,23 @@ def integrate_hoisted(explainer, split, x, base, target, space, alphas, weights,
     out = torch.empty(x.shape, dtype=torch.float64, device=dev)
     rows = max(1, batch // s)
     steps_per = s if rows > 1 or batch >= s else max(1, batch)
-    cl = torch.channels_last if x.ndim == 4 else torch.contiguous_format
     for i in range(0, n, rows):
-        xb = x[i:i + rows].detach().contiguous(memory_format=cl).requires_grad_(True)
-        bb = base[i:i + rows].contiguous(memory_format=cl)
-        r = xb.shape[0]
+        path = PrefixPath(split, x[i:i + rows], base[i:i + rows])
+        r = path.z0.shape[0]
         tt = None if target is None else target[i:i + rows]
-        with torch.enable_grad():
-            zx = P(xb)
-        with torch.no_grad():
-            zb = P(bb)
-        perm = _order(zx)
-        # the path in activation space, laid out as the prefix's outputs are (NHWC for channels_last)
-        zxp, zbp = (zx.detach(), zb) if perm is None else (zx.detach().permute(perm), zb.permute(perm))
-        zbp, dzp = zbp.contiguous(), (zxp - zbp).contiguous()
-        zshape = tuple(zbp.shape[1:])
-        view = (-1, 1) + (1,) * len(zshape)
-        acc = torch.zeros((r, *zshape), dtype=torch.float64, device=dev)
+        view = (-1, 1) + (1,) * len(path.zshape)
+        acc = torch.zeros((r, *path.zshape), dtype=torch.float64, device=dev)
         for j in range(0, s, steps_per):
             a = a_all[j:j + steps_per]
             w = w_all[j:j + steps_per]
             k = a.shape[0]
-            # the points P(b) + a_k (P(x) - P(b)) in one pass, in the model's layout
-            pts = _model_layout(torch.addcmul(zbp.unsqueeze(0), a.view(view), dzp.unsqueeze(0)), perm)
-            pts.requires_grad_(True)
-            t_rep = None if tt is None else tt.repeat(k)
-            with torch.enable_grad():
-                o = explainer._in_space(R(pts), space)
-                sc = o if t_rep is None else o.gather(1, t_rep.view(-1, 1)).squeeze(1)
-                (g,) = torch.autograd.grad(sc.sum(), pts)
-            g = g if perm is None else g.permute(0, 2, 3, 1)
+            # the points P(b) + a_k (P(x) - P(b)) in one pass
+            pts = torch.addcmul(path.z0.unsqueeze(0), a.view(view), path.dz.unsqueeze(0)).reshape(k * r, *path.zshape)
+            g, _ = path.grad(explainer, pts, None if tt is None else tt.repeat(k), space)
             # weighted in the gradients' precision (a k-term dot per element), accumulated in float64
-            acc += torch.tensordot(w.to(g.dtype), g.reshape(k, r, *zshape), dims=1)
-        if perm is not None:
-            acc = acc.permute(0, 3, 1, 2)
-        (gx,) = torch.autograd.grad(zx, xb, acc.to(zx.dtype))
-        out[i:i + rows] = gx.double() * (xb.detach() - bb).double()
+            acc += torch.tensordot(w.to(g.dtype), g.reshape(k, r, *path.zshape), dims=1)
+        out[i:i + rows] = path.pull_back(acc, x[i:i + rows], base[i:i + rows])
     return out
 
 
-__all__ = ["affine_split", "integrate_hoisted"]
+__all__ = ["PrefixPath", "affine_split", "integrate_hoisted"]

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ._affine_prefix import _model_layout, _order
+from ._affine_prefix import PrefixPath
 
 #: panels of the first uniform mesh
 START_PANELS = 16
@@ -40,26 +40,17 @@ MEMORY_BUDGET = 512 * 2 ** 20
 
 
 class _Path:
-    """The straight paths of a group of rows in the space the gradients are taken in."""
+    """The straight paths of a group of rows in the space the gradients are taken in (the input, or the
+    hoisted prefix's output: :class:`~._affine_prefix.PrefixPath`)."""
 
     def __init__(self, explainer, split, x, base, target, space):
-        import torch
-
         self.ex, self.target, self.space = explainer, target, space
         self.x, self.base = x, base
-        self.split = split
-        if split is None:
-            self.perm = None
+        self.prefix = None if split is None else PrefixPath(split, x, base)
+        if self.prefix is None:
             self.z0, self.dz = base, x - base
         else:
-            self.P, self.R = split
-            self.layout = torch.channels_last if x.ndim == 4 else torch.contiguous_format
-            with torch.no_grad():
-                zx = self.P(x.contiguous(memory_format=self.layout))
-                zb = self.P(base.contiguous(memory_format=self.layout))
-            self.perm = _order(zx)
-            zxp, zbp = (zx, zb) if self.perm is None else (zx.permute(self.perm), zb.permute(self.perm))
-            self.z0, self.dz = zbp.contiguous(), (zxp - zbp).contiguous()
+            self.z0, self.dz = self.prefix.z0, self.prefix.dz
         self.zshape = tuple(self.z0.shape[1:])
 
     def points(self, rows, alphas, batch):
@@ -73,17 +64,11 @@ class _Path:
             a = alphas[i:i + batch].to(self.z0.dtype)
             pts = torch.addcmul(self.z0[r], a.view(view), self.dz[r])
             t = None if self.target is None else self.target[r]
-            if self.split is None:
+            if self.prefix is None:
                 g, s = self.ex._grad(pts, t, self.space)
             else:
-                pts = _model_layout(pts.unsqueeze(0), self.perm).detach().requires_grad_(True)
-                with torch.enable_grad():
-                    o = self.ex._in_space(self.R(pts), self.space)
-                    s = o if t is None else o.gather(1, t.view(-1, 1)).squeeze(1)
-                    (g,) = torch.autograd.grad(s.sum(), pts)
-                g = g if self.perm is None else g.permute(0, 2, 3, 1).contiguous()
-                s = s.detach()
-            gs.append(g.detach())
+                g, s = self.prefix.grad(self.ex, pts, t, self.space)
+            gs.append(g)
             phis.append(s.double())
         g = torch.cat(gs)
         dphi = (g.reshape(len(rows), -1) * self.dz[rows].reshape(len(rows), -1)).sum(dim=1, dtype=torch.float64)
@@ -91,19 +76,10 @@ class _Path:
 
     def finish(self, acc, rows):
         """Maps ``(x - b) * J^T acc`` (float64) of ``rows`` from sums of gradients in the path's space."""
-        import torch
-
-        diff = (self.x[rows] - self.base[rows]).double()
-        if self.split is None:
-            return acc * diff
-        # the prefix is affine: its Jacobian is the same at every point, so any input carries the product
-        xin = torch.zeros(diff.shape, dtype=self.x.dtype, device=self.x.device)
-        xin = xin.contiguous(memory_format=self.layout).requires_grad_(True)
-        with torch.enable_grad():
-            z = self.P(xin)
-            a = acc if self.perm is None else acc.permute(0, 3, 1, 2)
-            (gx,) = torch.autograd.grad(z, xin, a.to(z.dtype))
-        return gx.double() * diff
+        x, base = self.x[rows], self.base[rows]
+        if self.prefix is None:
+            return acc * (x - base).double()
+        return self.prefix.pull_back(acc, x, base)
 
 
 def _weights(alphas):
