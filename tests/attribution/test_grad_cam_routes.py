@@ -152,3 +152,21 @@ def test_targets_from_a_read_only_array_are_not_shared_with_torch():
         got = GradCam(m).fit().explain(x, target=t)
     assert got.target is not None or got.extras.get("target_per_row") is not None
     np.testing.assert_array_equal(np.asarray(got.extras.get("target_per_row", got.target)), t)
+
+
+def test_inputs_from_a_read_only_array_are_not_shared_with_torch():
+    """A read-only input array (a memory map, a pandas block) is copied before torch sees it: no
+    "not writable" warning, and the explanation equals the one of a writable copy."""
+    import warnings
+
+    from xai_reports import explain
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 1)).double().eval()
+    X = np.random.default_rng(0).normal(size=(5, 4))
+    ro = X.copy()
+    ro.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = explain(m, ro, method="integrated_gradients", n_steps=16)
+    np.testing.assert_array_equal(got.values, explain(m, X, method="integrated_gradients", n_steps=16).values)

@@ -260,7 +260,10 @@ class TorchExplainer(Explainer):
             if not (x.dtype == dtype and x.is_cpu and str(dev) == "cpu"):     # (else ``.to`` would return it)
                 x = x.to(device=dev, dtype=dtype)
         else:
-            x = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=dtype, device=dev)
+            arr = np.asarray(X, dtype=np.float64)
+            if not arr.flags.writeable:     # (a read-only array: torch would warn, and share it)
+                arr = arr.copy()
+            x = torch.as_tensor(arr, dtype=dtype, device=dev)
         if x.ndim == 1:
             x = x[None, :]
         if x.ndim < 2 or x.shape[0] == 0:
