@@ -57,6 +57,15 @@ class EchoRenderer:
             raise RenderError("this one cannot be rendered")
         if record["x"] == "bug":
             raise ZeroDivisionError("a bug in a renderer")
+        if record["x"] == "ctrl-c":  # Ctrl-C lands where a library swallows exceptions (a bare except, a finaliser)
+            import signal
+
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):
+                    pass
+            except BaseException:  # noqa: BLE001 - what such a library does
+                pass
         return {"txt": f"{record['id']}={record['x']}\n".encode()}
 
 

@@ -77,3 +77,26 @@ def test_pool_workers_see_the_environment_of_the_moment_they_start(monkeypatch):
     finally:
         later.close()
     assert out == {"txt": b"set-later", "conf": b"'http://127.0.0.1:9'"}
+
+
+def test_ctrl_c_stops_after_the_document_in_hand_even_where_a_library_swallows_it(tmp_path):
+    """Python's own handler raises KeyboardInterrupt wherever the main thread is; a renderer (a library) that
+    swallows it there would let the batch run on to the end. The engine takes Ctrl-C as a flag instead."""
+    import json
+    import signal
+
+    xs = [f"v{i}" for i in range(12)]
+    xs[4] = "ctrl-c"
+    frame = pd.DataFrame({"id": [f"r{i:02d}" for i in range(12)], "x": xs})
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a test runner may differ)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(echo_job(frame), tmp_path, workers=0, chunk_size=5)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    journal = (tmp_path / ".xai-reports.journal.jsonl").read_text().splitlines()
+    assert [json.loads(x)["key"] for x in journal[1:]] == [f"doc_r{i:02d}" for i in range(5)]  # r04 committed
+    assert not (tmp_path / "doc_r05.txt").exists()
+    res = run_batch(echo_job(frame), tmp_path, workers=0, chunk_size=5)  # the rerun finishes it
+    assert (res.rendered, res.resumed) == (7, 5)

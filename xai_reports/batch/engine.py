@@ -222,6 +222,49 @@ def resolve_workers(workers, rows: int) -> int:
     return n
 
 
+class _Interrupt:
+    """Ctrl-C (SIGINT) taken at document boundaries: the first one sets a flag that :meth:`check` turns into
+    ``KeyboardInterrupt`` after the document in hand is committed; a second one interrupts at once.
+
+    Python's own handler raises ``KeyboardInterrupt`` wherever the main thread happens to be, and where
+    that is a finaliser (``__del__``, a weakref callback) or a library's bare ``except:``, the interrupt is
+    printed as "Exception ignored" or swallowed and the batch runs on to the end. Installed only from the
+    main thread and only over Python's default handler (an application's own handler is left alone).
+    """
+
+    def __init__(self):
+        self.pending = False
+        self.previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.pending:  # asked twice: at once
+            raise KeyboardInterrupt
+        self.pending = True
+        import sys
+
+        print("xai-reports: stopping after the document in hand (Ctrl-C again stops at once)", file=sys.stderr)
+
+    def check(self):
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
 class _Progress:
     """A rich progress bar over input rows (rows/s, ETA), or nothing."""
 
@@ -308,6 +351,14 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         >>> res.rendered, res.resumed, len(res.errors)
         (1800, 200, 3)
     """
+    with _Interrupt() as stop:
+        return _run_batch(job, out_dir, stop, chunk_size=chunk_size, workers=workers, scheduler=scheduler,
+                          resume=resume, progress=progress, max_in_flight=max_in_flight, plan_threads=plan_threads,
+                          keep_journal=keep_journal, on_commit=on_commit, plan_on_workers=plan_on_workers)
+
+
+def _run_batch(job, out_dir, stop: _Interrupt, *, chunk_size, workers, scheduler, resume, progress, max_in_flight,
+               plan_threads, keep_journal, on_commit, plan_on_workers) -> BatchResult:
     t0 = time.perf_counter()
     out = output_dir(out_dir)  # a local folder, or a RemoteDir for an s3:// (gs://, memory://...) URL
     remote = isinstance(out, RemoteDir)
@@ -366,6 +417,7 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         else:
             res.errors.append(_row_error(source, doc, f"document could not be rendered: {payload[2]}"))
         bar.advance(rows=1, docs=1 if status == "ok" else 0)
+        stop.check()  # Ctrl-C: after this document's commit
 
     def resubmit(lost: list):
         """A pool worker died: start a fresh pool and submit again what the old one held."""
@@ -417,9 +469,15 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         if on_cluster:
             from .cluster import run_on_cluster
 
+            def committed(n, ex):
+                stop.check()
+                if on_commit is not None:
+                    on_commit(n, ex)
+
             run_on_cluster(job, out, journal, executor, res, finished, bar, chunk_size=chunk_size, total=total,
-                           on_commit=on_commit, row_error=_row_error)
+                           on_commit=committed, row_error=_row_error)
         for chunk in ([] if on_cluster else job.source.chunks(chunk_size)):
+            stop.check()
             with _threads(plan_threads):
                 plan = job.plan(chunk)
             res.rows += plan.rows
@@ -466,6 +524,13 @@ def run_batch(job: BatchJob, out_dir, *, chunk_size: int = 1000, workers="auto",
         bar.stop()
         raise
     bar.stop()
+    try:
+        stop.check()  # Ctrl-C after the last document: no summary or manifest; a rerun redoes the finish
+    except BaseException:
+        journal.close()
+        if executor is not None and executor is not inline:
+            executor.close(cancel=True)
+        raise
     res.executor = (executor.description if executor is not None else
                     "in this process" if n_workers == 0 else "in this process (nothing needed the worker pool)")
     if executor is not None and executor is not inline:
