@@ -43,14 +43,14 @@ EXPECTED_TOP_LEVEL_ALL = [
     "audit", "AuditReport",
     "generate_incident_report",
     "XaiReportsError", "InputError", "PackError", "KeyedError", "ModelLoadError", "UnsafeModelError",
-    "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
+    "ExplanationError", "ModelCallError", "RenderError", "TemplateError", "ConstraintViolation",
     "PrivacyError", "IntegrityError", "SchedulerError", "BatchStateError",
 ]
 
 EXPECTED_SUBPACKAGE_ALL = {
     "errors": [
         "XaiReportsError", "InputError", "PackError", "KeyedError", "ModelLoadError", "UnsafeModelError",
-        "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
+        "ExplanationError", "ModelCallError", "RenderError", "TemplateError", "ConstraintViolation",
         "PrivacyError", "IntegrityError", "SchedulerError", "BatchStateError",
     ],
     "adapters": ["ModelAdapter", "wrap_model", "load_model"],

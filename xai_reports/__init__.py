@@ -21,8 +21,8 @@ from .counterfactuals import CounterfactualResult, counterfactuals
 from . import metrics
 from .attribution.global_ import GlobalImportance, SurrogateTree, global_importance, surrogate
 from .errors import (BatchStateError, ConstraintViolation, ExplanationError, InputError, IntegrityError,
-                     KeyedError, ModelLoadError, PackError, PrivacyError, RenderError, SchedulerError, TemplateError,
-                     UnsafeModelError, XaiReportsError)
+                     KeyedError, ModelCallError, ModelLoadError, PackError, PrivacyError, RenderError, SchedulerError,
+                     TemplateError, UnsafeModelError, XaiReportsError)
 from .integrity import RunManifest, verify
 from .documents.audit import AuditReport, audit
 from .documents.letter import generate_letters
@@ -42,6 +42,6 @@ __all__ = [
     "audit", "AuditReport",
     "generate_incident_report",
     "XaiReportsError", "InputError", "PackError", "KeyedError", "ModelLoadError", "UnsafeModelError",
-    "ExplanationError", "RenderError", "TemplateError", "ConstraintViolation",
+    "ExplanationError", "ModelCallError", "RenderError", "TemplateError", "ConstraintViolation",
     "PrivacyError", "IntegrityError", "SchedulerError", "BatchStateError",
 ]

@@ -10,6 +10,7 @@ pack key) so the one-line message printed by the CLI is enough to fix it::
      ├── ModelLoadError        a model file that cannot be read
      │    └── UnsafeModelError a pickle/joblib file, refused because loading it runs arbitrary code
      ├── ExplanationError      an attribution that cannot be computed or fails its self-check
+     │    └── ModelCallError   the model raised on the input (X of another shape, channels or columns)
      ├── RenderError           a document that cannot be rendered
      │    ├── TemplateError    a template that is missing, broken, or references a missing field
      │    └── PrivacyError     a de-identified document that would contain an identifier (nothing written)
@@ -36,6 +37,7 @@ __all__ = [
     "ModelLoadError",
     "UnsafeModelError",
     "ExplanationError",
+    "ModelCallError",
     "RenderError",
     "TemplateError",
     "ConstraintViolation",
@@ -113,6 +115,13 @@ class UnsafeModelError(ModelLoadError):
 
 class ExplanationError(XaiReportsError):
     """An attribution that cannot be computed or fails its own self-check."""
+
+
+class ModelCallError(ExplanationError, RuntimeError):
+    """The model raised when it was first called on the input: most often ``X`` of another shape than the
+    model was built for (other channels, image size or columns). The message names ``X``'s row shape and
+    the model's own error, which is chained (``__cause__``); a ``RuntimeError`` too, as that error mostly is.
+    """
 
 
 class RenderError(XaiReportsError):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from .._device import resolve_device
 from ..adapters._torch_state import module_state
-from ..errors import ExplanationError
+from ..errors import ExplanationError, ModelCallError, XaiReportsError
 from ._onednn import route
 from .base import Explainer
 
@@ -38,6 +38,14 @@ def no_check(reason: str) -> dict:
     """The ``self_check`` of a method that has no axiom it can verify about itself."""
     return {"kind": "none", "max_abs_error": None, "tolerance": None, "passed": None,
             "per_row": None, "note": reason}
+
+
+def model_call_error(exc: BaseException, x) -> ModelCallError:
+    """The one-line error for a model that raised on its first call with ``x`` (chain it: ``raise ... from exc``)."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    dtype = str(getattr(x, "dtype", "")).replace("torch.", "")
+    return ModelCallError(f"X: the model could not be run on rows of shape {tuple(x.shape[1:])} ({dtype}): "
+                          f"{type(exc).__name__}: {first}"[:600])
 
 
 def auto_batch(per_example_numel: int, requested: int | None = None, factor: int = 1) -> int:
@@ -387,8 +395,13 @@ class TorchExplainer(Explainer):
         """``None`` for a single-output model, else the number of outputs (one row probed)."""
         import torch
 
-        with torch.no_grad():
-            probe = self._forward(prep.x[:1], space)
+        try:
+            with torch.no_grad():
+                probe = self._forward(prep.x[:1], space)
+        except XaiReportsError:
+            raise
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # e.g. X with other channels or columns
+            raise model_call_error(exc, prep.x) from exc
         if probe.ndim == 1:
             return None
         if probe.ndim != 2:
@@ -519,15 +532,26 @@ def to_numpy(t) -> np.ndarray:
 
 # -- model-agnostic helpers (perturbation methods) ---------------------------------
 def model_fn(adapter, *, output: str | None = None, target=None, batch_size: int = 4096):
-    """A batched ``f(rows) -> (m,)`` over numpy arrays (or DataFrames) for any adapter."""
+    """A batched ``f(rows) -> (m,)`` over numpy arrays (or DataFrames) for any adapter. The model's error on
+    the first call (``X`` of other columns, say) is a :class:`ModelCallError` naming ``X``'s row shape."""
     space = output or adapter.output_space
+    called = []
 
     def f(X):
         n = len(X)
         outs = []
         for i in range(0, n, batch_size):
             chunk = X.iloc[i:i + batch_size] if isinstance(X, pd.DataFrame) else X[i:i + batch_size]
-            out = np.asarray(adapter.predict(chunk, output=space), dtype=np.float64)
+            if called:
+                out = np.asarray(adapter.predict(chunk, output=space), dtype=np.float64)
+            else:
+                try:
+                    out = np.asarray(adapter.predict(chunk, output=space), dtype=np.float64)
+                except XaiReportsError:
+                    raise
+                except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+                    raise model_call_error(exc, np.asarray(chunk)) from exc
+                called.append(True)
             outs.append(out)
         out = np.concatenate(outs) if outs else np.zeros(0)
         return out
