@@ -16,7 +16,9 @@ never by a size of ours or by timing:
   choice or the rule above; ``torch.ops.mkldnn._reorder_convolution_weight``, what ``torch.compile``
   does), instead of on every call as ``torch.conv2d`` does: the same oneDNN convolution (outputs
   equal to the bit on the shapes measured), ~5 us less per call for a small one and much more for a
-  wide one (ResNet-18 at 224x224). At most :data:`MAX_SHAPES` shapes are kept.
+  wide one (ResNet-18 at 224x224). Weights are kept per input shape apart from the batch size, at
+  most :data:`MAX_SHAPES` of them (PyTorch's backend choice, which depends on the batch size, is
+  still asked per full shape).
 * **A ReLU that follows a convolution in an ``nn.Sequential``** is applied by the convolution as a
   oneDNN post-op (one pass over the output instead of two, and two module calls fewer). The
   ``nn.Sequential`` does it in its own forward, for that position only (a convolution called from
@@ -35,21 +37,29 @@ never by a size of ours or by timing:
   stem on one 64x64 image). A convolution with hooks of its own, a wrapped forward, or global module
   hooks registered keeps PyTorch's recorded forward; so does one whose weight or bias requires grad.
 
-Each route is used only after it reproduced PyTorch's own convolution on its first input of a shape
-(output, and for input-gradient passes also the input gradient for a pseudo-random output gradient),
+Each route is used only after it reproduced PyTorch's own convolution on the first two rows of its
+first input of a shape apart from the batch size (output, and for input-gradient passes also the
+input gradient for a pseudo-random output gradient),
 and a private entry point that is missing or raises ``TypeError``/``RuntimeError`` there gives
 PyTorch's own path.
 """
 
 from __future__ import annotations
 
-#: input shapes whose reordered weights a convolution keeps (a new shape beyond it clears them): a copy of
-#: the weights per shape (ResNet-18: ~45 MB each), typically two shapes per call (full chunks and the last)
+#: input shapes apart from the batch size (one per image size, typically) whose checked, reordered weights a
+#: convolution keeps (the oldest is dropped beyond it): a copy of the weights per shape for the forward and,
+#: once an input-gradient pass ran, one for its backward (ResNet-18: ~45 MB each). A batch size does not
+#: change the layout oneDNN wants on the shapes measured (a weight reordered for 1, 8 or 17 rows ran as fast
+#: at all three), and a layout that differed would be reordered by oneDNN itself, as PyTorch's path does
 MAX_SHAPES = 4
+#: full input shapes (batch size included) whose backend choice a convolution keeps (the oldest dropped beyond)
+MAX_KEYS = 64
 
 _CLASSES: dict = {}
 #: the plan "call ``torch.mkldnn_convolution``" (no reordered weights: an older PyTorch without them)
 _DIRECT = object()
+#: the forward plan "a reordered weight" (before it is made), and "not decided yet"
+_REORDER, _UNSET = object(), object()
 #: the backward plan "PyTorch's own input-gradient kernel" (``aten.convolution_backward``: the image readers)
 _NATIVE_BACKWARD = object()
 
@@ -90,28 +100,32 @@ def _classes():
 
         same_math_as = torch.nn.Conv2d      # what it computes (the affine-prefix finder reads this)
 
-        def _plan(self, x, key):
-            """``None`` (PyTorch's forward), ``_DIRECT`` (``torch.mkldnn_convolution``) or a reordered weight."""
+        def _kind(self, x, key):
+            """``None`` (PyTorch's forward), ``_DIRECT`` (``torch.mkldnn_convolution``) or ``_REORDER`` (a
+            reordered weight) for input shape ``key``, by PyTorch's own backend choice for it."""
             backend = torch._C._select_conv_backend(x, self.weight, self.bias, self.stride, self.padding,
                                                     self.dilation, False, [0, 0], self.groups, None).name
             native = backend.startswith("Slow")
             reader = self.__dict__.get("_xai_reader", False) and self.in_channels > 1
             if reader:
-                self.__dict__.setdefault("_onednn_choice", {})[key] = native
+                choice = self.__dict__.setdefault("_onednn_choice", {})
+                if len(choice) >= MAX_KEYS:
+                    choice.clear()
+                choice[key] = native
             if not (backend == "Mkldnn" or (reader and native)):
                 return None
             if reorder is None:
                 return _DIRECT if reader and native else None
-            return reorder(self.weight, self.padding, self.stride, self.dilation, self.groups, list(x.shape))
+            return _REORDER
 
-        def _checked_plan(self, x, key):
-            """:meth:`_plan`, kept only if its route gives PyTorch's own output on this input (with and
-            without the ReLU): these are private PyTorch entry points, so another PyTorch version that
-            renamed or changed them falls back to PyTorch's forward instead of failing or drifting."""
+        def _checked_plan(self, x, kind):
+            """The forward plan of ``kind`` (``_DIRECT`` or a reordered weight), kept only if its route gives
+            PyTorch's own output on ``x`` (with and without the ReLU), else ``None``: these are private
+            PyTorch entry points, so another PyTorch version that renamed or changed them falls back to
+            PyTorch's forward instead of failing or drifting."""
             try:
-                plan = self._plan(x, key)
-                if plan is None:
-                    return None
+                plan = kind if kind is _DIRECT else reorder(self.weight, self.padding, self.stride, self.dilation,
+                                                            self.groups, list(x.shape))
                 xin = x if x.is_contiguous(memory_format=torch.channels_last) else x.contiguous(
                     memory_format=torch.channels_last)
                 want = torch.nn.Conv2d.forward(self, xin)
@@ -200,25 +214,34 @@ def _classes():
             if recorded and (post != "none" or not x.requires_grad or not self._recordable()):
                 return None
             d = self.__dict__
-            key = (x.shape, torch.get_num_threads())
-            plans = d.get("_xai_plans")
-            if plans is None:
-                plans = d["_xai_plans"] = {}
-                d["_xai_grad_plans"] = {}
-            if key not in plans:
-                if len(plans) >= MAX_SHAPES:
-                    plans.clear()
-                    d["_xai_grad_plans"].clear()
+            threads = torch.get_num_threads()
+            key = (x.shape, threads)
+            kinds = d.get("_xai_kinds")
+            if kinds is None:
+                kinds = d["_xai_kinds"] = {}
+                d["_xai_weights"] = {}
+            kind = kinds.get(key, _UNSET)
+            if kind is _UNSET:
+                if len(kinds) >= MAX_KEYS:
+                    del kinds[next(iter(kinds))]
+                kind = kinds[key] = self._kind(x, key)
+            if kind is None or (post != "none" and kind is _DIRECT):
+                return None
+            # the checked plans per input shape apart from the batch size, checked on the first two rows
+            weights = d["_xai_weights"]
+            entry = weights.get((x.shape[1:], threads))
+            if entry is None:
+                if len(weights) >= MAX_SHAPES:
+                    del weights[next(iter(weights))]
                 with torch.no_grad():
-                    plans[key] = self._checked_plan(x.detach(), key)
-            plan = plans[key]
-            if plan is None or (post != "none" and plan is _DIRECT):
+                    entry = weights[(x.shape[1:], threads)] = [self._checked_plan(x[:2].detach(), kind), _UNSET]
+            plan = entry[0]
+            if plan is None:
                 return None
             if recorded:
-                grads = d["_xai_grad_plans"]
-                if key not in grads:
-                    grads[key] = self._checked_backward(x, plan)
-                bwd = grads[key]
+                if entry[1] is _UNSET:
+                    entry[1] = self._checked_backward(x[:2], plan)
+                bwd = entry[1]
                 if bwd is None:
                     return None
             if not x.is_contiguous(memory_format=torch.channels_last):     # (a check, not a dispatched no-op)
@@ -280,4 +303,4 @@ def route(copy, readers) -> None:
             m.__dict__["_xai_pairs"] = frozenset(pairs)
 
 
-__all__ = ["MAX_SHAPES", "route"]
+__all__ = ["MAX_KEYS", "MAX_SHAPES", "route"]
