@@ -21,6 +21,7 @@ CASES = {
     "dilation2": dict(in_channels=8, out_channels=8, kernel_size=3, padding=2, dilation=2, bias=False),
     "nonsquare": dict(in_channels=8, out_channels=6, kernel_size=(3, 5), stride=(2, 1), padding=(1, 2)),
     "depthwise_s2_d2": dict(in_channels=8, out_channels=8, kernel_size=3, stride=2, padding=2, dilation=2, groups=8),
+    "pointwise_s2": dict(in_channels=8, out_channels=12, kernel_size=1, stride=2),     # kernel < stride
 }
 
 
@@ -57,13 +58,18 @@ def _input_grad(model, x, cl: bool):
 def test_routed_input_gradient_equals_pytorchs_and_finite_differences(case):
     """Batch 3: the copy's input gradient (every convolution on the recorded route) equals autograd's on the
     plain module and central differences of the module's output; the convolution under test gave the
-    route's own backward node, its reordered transposed weight was kept."""
+    route's own backward node, its reordered transposed weight was kept (PyTorch's own input gradient
+    for a kernel smaller than its stride)."""
     m, fm, x = _built(case, 3, seed=len(case))
     got, _ = _input_grad(fm, x, cl=True)
     want, _ = _input_grad(m, x, cl=False)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     conv = fm[2]
-    assert [type(p).__name__ for p in _backward_plans(conv)] == ["tuple"]      # (reordered weight, output padding)
+    plans = _backward_plans(conv)
+    if case == "pointwise_s2":          # a kernel smaller than its stride: PyTorch's own input gradient
+        assert plans == [_onednn._NATIVE_BACKWARD]
+    else:
+        assert [type(p).__name__ for p in plans] == ["tuple"]      # (reordered weight, output padding)
     assert all(p is _onednn._NATIVE_BACKWARD for p in _backward_plans(fm[0]))   # the image reader: PyTorch's backward
     # the convolution alone, on a leaf, against autograd through torch's conv2d and a random output gradient
     a = torch.randn((3, 8, 13, 22), generator=torch.Generator().manual_seed(1)).contiguous(
