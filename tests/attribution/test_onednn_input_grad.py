@@ -42,8 +42,13 @@ def _built(case: str, n: int, seed: int):
 
 
 def _backward_plans(conv):
-    """The input-gradient plans a routed convolution kept, one per input shape (apart from the batch size)."""
+    """The input-gradient plans a routed convolution kept, one per input shape it ran an input-gradient pass on."""
     return [e[1] for e in conv.__dict__.get("_xai_weights", {}).values() if e[1] is not _onednn._UNSET]
+
+
+def _backward_checks(conv):
+    """The outcomes of the input-gradient route's check, one per input shape apart from the batch size."""
+    return [c[1] for c in conv.__dict__.get("_xai_checks", {}).values() if c[1] is not _onednn._UNSET]
 
 
 def _input_grad(model, x, cl: bool):
@@ -126,7 +131,7 @@ def test_a_wrong_input_gradient_route_is_rejected_and_an_erroring_one_falls_back
     want, _ = _input_grad(m, x, cl=False)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     assert calls, "the route's backward was never tried: the test could not see a wrong one"
-    assert _backward_plans(fm[2]) == [None]
+    assert _backward_checks(fm[2]) == [False] and _backward_plans(fm[2]) == []
 
     def raising(self, go, x, bwd):
         raise TypeError("_convolution_transpose_pointwise() got an unexpected argument")
@@ -136,7 +141,7 @@ def test_a_wrong_input_gradient_route_is_rejected_and_an_erroring_one_falls_back
     got, _ = _input_grad(fm, x, cl=True)
     want, _ = _input_grad(m, x, cl=False)
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
-    assert _backward_plans(fm[2]) == [None]
+    assert _backward_checks(fm[2]) == [False] and _backward_plans(fm[2]) == []
 
 
 def test_hooked_or_trainable_convolutions_keep_pytorchs_recorded_forward():

@@ -16,9 +16,7 @@ never by a size of ours or by timing:
   choice or the rule above; ``torch.ops.mkldnn._reorder_convolution_weight``, what ``torch.compile``
   does), instead of on every call as ``torch.conv2d`` does: the same oneDNN convolution (outputs
   equal to the bit on the shapes measured), ~5 us less per call for a small one and much more for a
-  wide one (ResNet-18 at 224x224). Weights are kept per input shape apart from the batch size, at
-  most :data:`MAX_SHAPES` of them (PyTorch's backend choice, which depends on the batch size, is
-  still asked per full shape).
+  wide one (ResNet-18 at 224x224). At most :data:`MAX_SHAPES` shapes are kept.
 * **A ReLU that follows a convolution in an ``nn.Sequential``** is applied by the convolution as a
   oneDNN post-op (one pass over the output instead of two, and two module calls fewer). The
   ``nn.Sequential`` does it in its own forward, for that position only (a convolution called from
@@ -41,20 +39,19 @@ never by a size of ours or by timing:
 
 Each route is used only after it reproduced PyTorch's own convolution on the first two rows of its
 first input of a shape apart from the batch size (output, and for input-gradient passes also the
-input gradient for a pseudo-random output gradient),
+input gradient for a pseudo-random output gradient; another batch size is the same computation),
 and a private entry point that is missing or raises ``TypeError``/``RuntimeError`` there gives
 PyTorch's own path.
 """
 
 from __future__ import annotations
 
-#: input shapes apart from the batch size (one per image size, typically) whose checked, reordered weights a
-#: convolution keeps (the oldest is dropped beyond it): a copy of the weights per shape for the forward and,
-#: once an input-gradient pass ran, one for its backward (ResNet-18: ~45 MB each). A batch size does not
-#: change the layout oneDNN wants on the shapes measured (a weight reordered for 1, 8 or 17 rows ran as fast
-#: at all three), and a layout that differed would be reordered by oneDNN itself, as PyTorch's path does
+#: input shapes whose reordered weights a convolution keeps (the least recently used is dropped beyond it): a
+#: copy of the weights per shape for the forward and, once an input-gradient pass ran, one for its backward
+#: (ResNet-18: ~45 MB each); a dropped shape that comes back costs one reorder, as each of PyTorch's calls does
 MAX_SHAPES = 4
-#: full input shapes (batch size included) whose backend choice a convolution keeps (the oldest dropped beyond)
+#: input shapes whose backend choice, and shapes apart from the batch size whose route checks, a convolution
+#: keeps (the oldest dropped beyond)
 MAX_KEYS = 64
 
 _CLASSES: dict = {}
@@ -158,28 +155,37 @@ def _classes():
             return t_pointwise(go, weight, None, self.padding, opad, self.stride, self.dilation, self.groups,
                                "none", [], "")
 
-        def _checked_backward(self, x, plan):
-            """The backward plan of an input-gradient pass through the forward ``plan`` (a reordered weight),
-            kept only if that pass gives PyTorch's own output and input gradient on this input (for a
-            pseudo-random output gradient), else ``None`` (PyTorch's recorded convolution)."""
-            if plan is None or plan is _DIRECT or t_reorder is None:
+        def _backward_plan(self, x):
+            """The input-gradient plan for input shape ``x.shape``: ``_NATIVE_BACKWARD`` (PyTorch's own kernel)
+            or ``(transposed weight reordered once, output padding)``; ``None`` if there is none."""
+            if self.__dict__.get("_xai_reader", False) or any(k < s for k, s in zip(self.kernel_size, self.stride)):
+                return _NATIVE_BACKWARD
+            if t_reorder is None:
                 return None
+            size = [x.shape[0], self.out_channels]
+            opad = []
+            for i in range(2):
+                span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+                out = (x.shape[2 + i] + 2 * self.padding[i] - span) // self.stride[i] + 1
+                size.append(out)
+                opad.append(x.shape[2 + i] - ((out - 1) * self.stride[i] - 2 * self.padding[i] + span))
+            if any(not 0 <= o < max(self.stride[i], self.dilation[i]) for i, o in enumerate(opad)):
+                return None
+            return (t_reorder(self.weight, self.padding, opad, self.stride, self.dilation, self.groups, size), opad)
+
+        def _checked_backward(self, x, kind) -> bool:
+            """Whether an input-gradient pass through the routes (forward of ``kind``, :meth:`_backward_plan`)
+            gives PyTorch's own output and input gradient on ``x`` (for a pseudo-random output gradient)."""
+            if kind is not _REORDER:
+                return False
             try:
                 xin = x.detach()
                 if not xin.is_contiguous(memory_format=torch.channels_last):
                     xin = xin.contiguous(memory_format=torch.channels_last)
-                if self.__dict__.get("_xai_reader", False) or any(
-                        k < s for k, s in zip(self.kernel_size, self.stride)):
-                    bwd = _NATIVE_BACKWARD
-                else:
-                    y = self._run(xin, plan, "none")
-                    k = self.weight.shape[2:]
-                    opad = [xin.shape[2 + i] - ((y.shape[2 + i] - 1) * self.stride[i] - 2 * self.padding[i]
-                                                + self.dilation[i] * (k[i] - 1) + 1) for i in range(2)]
-                    if any(not 0 <= o < max(self.stride[i], self.dilation[i]) for i, o in enumerate(opad)):
-                        return None
-                    bwd = (t_reorder(self.weight, self.padding, opad, self.stride, self.dilation, self.groups,
-                                     list(y.shape)), opad)
+                plan = self._checked_plan(xin, kind)
+                bwd = self._backward_plan(xin)
+                if plan is None or bwd is None:
+                    return False
                 gen = torch.Generator().manual_seed(0)
                 with torch.enable_grad():
                     xr = xin.clone().requires_grad_(True)
@@ -192,8 +198,17 @@ def _classes():
                 for a, b in ((got.detach(), want.detach()), (ggot, gwant)):
                     scale = 1e-5 * max(1.0, float(b.abs().max()))
                     if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-4, atol=scale):
-                        return None
-                return bwd
+                        return False
+                return True
+            except (TypeError, RuntimeError, AttributeError):
+                return False
+
+        def _weights_for(self, x, kind):
+            """The forward plan for input shape ``x.shape`` (weights reordered for it), ``None`` if it fails."""
+            if kind is _DIRECT:
+                return _DIRECT
+            try:
+                return reorder(self.weight, self.padding, self.stride, self.dilation, self.groups, list(x.shape))
             except (TypeError, RuntimeError, AttributeError):
                 return None
 
@@ -222,7 +237,7 @@ def _classes():
             kinds = d.get("_xai_kinds")
             if kinds is None:
                 kinds = d["_xai_kinds"] = {}
-                d["_xai_weights"] = {}
+                d["_xai_weights"], d["_xai_checks"] = {}, {}
             kind = kinds.get(key, _UNSET)
             if kind is _UNSET:
                 if len(kinds) >= MAX_KEYS:
@@ -230,20 +245,40 @@ def _classes():
                 kind = kinds[key] = self._kind(x, key)
             if kind is None or (post != "none" and kind is _DIRECT):
                 return None
-            # the checked plans per input shape apart from the batch size, checked on the first two rows
+            # the routes are checked once per input shape apart from the batch size (on its first input's first
+            # two rows); the weights are reordered per full shape (oneDNN may want another layout for another
+            # batch size: a layout made for 2 rows ran ~7 % slower at 170 rows on ResNet-18's convolutions)
+            checks = d["_xai_checks"]
+            skey = (x.shape[1:], key[1])
+            chk = checks.get(skey)
+            if chk is None:
+                if len(checks) >= MAX_KEYS:
+                    del checks[next(iter(checks))]
+                with torch.no_grad():
+                    chk = checks[skey] = [self._checked_plan(x[:2].detach(), kind) is not None, _UNSET]
+            if not chk[0]:
+                return None
             weights = d["_xai_weights"]
-            entry = weights.get((x.shape[1:], threads))
+            entry = weights.pop(key, None)          # (put back last: the least recently used goes first)
             if entry is None:
                 if len(weights) >= MAX_SHAPES:
                     del weights[next(iter(weights))]
                 with torch.no_grad():
-                    entry = weights[(x.shape[1:], threads)] = [self._checked_plan(x[:2].detach(), kind), _UNSET]
+                    entry = [self._weights_for(x, kind), _UNSET]
+            weights[key] = entry
             plan = entry[0]
             if plan is None:
                 return None
             if recorded:
+                if chk[1] is _UNSET:
+                    chk[1] = self._checked_backward(x[:2], kind)
+                if not chk[1]:
+                    return None
                 if entry[1] is _UNSET:
-                    entry[1] = self._checked_backward(x[:2], plan)
+                    try:
+                        entry[1] = self._backward_plan(x)
+                    except (TypeError, RuntimeError, AttributeError):
+                        entry[1] = None
                 bwd = entry[1]
                 if bwd is None:
                     return None
