@@ -102,7 +102,7 @@ def test_copy_routes_compute_what_the_module_computes_and_keep_hooks_honest():
             h.remove()
         assert torch.allclose(out, m(x), rtol=1e-5, atol=1e-6)
         assert (ref < 0).any() and torch.allclose(seen[-1], ref, rtol=1e-5, atol=1e-6)
-    with torch.enable_grad():                           # recorded passes keep PyTorch's own forward
+    with torch.enable_grad():                           # input-gradient passes: the module's gradient
         xg = xcl.clone().requires_grad_(True)
         (gx,) = torch.autograd.grad(fm(xg).sum(), xg)
         xm = x.clone().requires_grad_(True)

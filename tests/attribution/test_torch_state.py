@@ -149,7 +149,7 @@ def test_copy_runs_native_kernel_convolutions_through_onednn_and_maps_match_the_
             seen.add(used)
         else:
             assert not choice                # one channel: the same layout either way, PyTorch's choice
-        with torch.enable_grad():            # input-gradient passes keep PyTorch's choice
+        with torch.enable_grad():            # an input-gradient pass on a shape seen asks PyTorch no new choice
             before = dict(choice)
             xg = xcl.clone().requires_grad_(True)
             fm(xg).sum().backward()

@@ -66,9 +66,9 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
     ``fuse_bn`` each BatchNorm that follows a convolution is folded into it
     (``torch.fx``; one layer instead of two, forward and backward). Layer names
     are kept, so hooks by name still apply (without ``fuse_bn``). On CPU, passes
-    without gradient recording take the oneDNN routes of :mod:`._onednn`. The copy is
-    checked against the module on ``x[:2]`` and cached per module until its
-    weights, submodules, attributes or hooks change (checked per call by
+    without gradient recording and input-gradient passes take the oneDNN routes
+    of :mod:`._onednn`. The copy is checked against the module on ``x[:2]`` and
+    cached per module until its weights, submodules, attributes or hooks change (checked per call by
     :func:`~xai_reports.adapters._torch_state.module_state`); ``None`` (use the module
     itself) for a module in training mode or with hooks registered, a
     non-image input, a module ``torch.fx`` cannot trace when fusing, or
@@ -110,7 +110,7 @@ def image_module(module, x, *, fuse_bn: bool = True, state=None):
             for h in hooks:
                 h.remove()
         if x.device.type == "cpu":
-            route(fm, readers)          # oneDNN routes for passes without gradient recording (see ._onednn)
+            route(fm, readers)          # oneDNN routes (see ._onednn)
         with torch.no_grad():
             b = fm(xin)                 # the copy as it will run, checked against the module
         if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
