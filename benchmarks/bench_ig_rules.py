@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/bench_ig_rules.py r18 200      # ResNet-18 64x64, batch 1, GL-200 reference
     PYTHONPATH=. python benchmarks/bench_ig_rules.py resbn 200    # residual BatchNorm CNN 96x96, batch 1
+    PYTHONPATH=. python benchmarks/bench_ig_rules.py r18 200 2    # the same on image seed 2 (default 1)
 
 For one seeded image (as bench_gradients.py builds it) every rule's map is compared with a fine
 Gauss-Legendre reference: relative completeness gap, relative L2 error of the map, and Pearson
@@ -23,7 +24,7 @@ which = sys.argv[1]
 build, size, n = {"plain": (plain, 64, 1), "r18": (R, 64, 1), "r18_224": (R, 224, 1), "resbn": (B, 96, 1), "resbn4": (B, 96, 4), "r18_4": (R, 64, 4)}[which]
 torch.manual_seed(0)
 model = _seeded(build())
-x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(1))
+x = torch.rand((n, 3, size, size), generator=torch.Generator().manual_seed(int(sys.argv[3]) if len(sys.argv) > 3 else 1))
 with torch.no_grad():
     tgt = model(x).argmax(dim=1)
     delta = (model(x) - model(torch.zeros_like(x))).gather(1, tgt[:, None])[:, 0].double()
