@@ -40,12 +40,23 @@ def no_check(reason: str) -> dict:
             "per_row": None, "note": reason}
 
 
-def model_call_error(exc: BaseException, x) -> ModelCallError:
-    """The one-line error for a model that raised on its first call with ``x`` (chain it: ``raise ... from exc``)."""
-    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
-    dtype = str(getattr(x, "dtype", "")).replace("torch.", "")
-    return ModelCallError(f"X: the model could not be run on rows of shape {tuple(x.shape[1:])} ({dtype}): "
-                          f"{type(exc).__name__}: {first}"[:600])
+@contextlib.contextmanager
+def first_call(x, first: bool = True):
+    """Around a model's first call with ``x``: what the model raises (``X`` of other channels, image size
+    or columns, a bug in its forward) becomes a one-line :class:`ModelCallError` naming ``x``'s row
+    shape, the model's own error chained; with ``first=False`` (a later call) nothing is changed."""
+    try:
+        yield
+    except XaiReportsError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        if not first:
+            raise
+        line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+        dtype = getattr(x, "dtype", None)       # (a DataFrame has none: its columns have theirs)
+        kind = "" if dtype is None else f" ({str(dtype).replace('torch.', '')})"
+        raise ModelCallError(f"X: the model could not be run on rows of shape {tuple(x.shape[1:])}{kind}: "
+                             f"{type(exc).__name__}: {line}"[:600]) from exc
 
 
 def auto_batch(per_example_numel: int, requested: int | None = None, factor: int = 1) -> int:
@@ -395,13 +406,8 @@ class TorchExplainer(Explainer):
         """``None`` for a single-output model, else the number of outputs (one row probed)."""
         import torch
 
-        try:
-            with torch.no_grad():
-                probe = self._forward(prep.x[:1], space)
-        except XaiReportsError:
-            raise
-        except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # e.g. X with other channels or columns
-            raise model_call_error(exc, prep.x) from exc
+        with first_call(prep.x), torch.no_grad():
+            probe = self._forward(prep.x[:1], space)
         if probe.ndim == 1:
             return None
         if probe.ndim != 2:
@@ -535,23 +541,16 @@ def model_fn(adapter, *, output: str | None = None, target=None, batch_size: int
     """A batched ``f(rows) -> (m,)`` over numpy arrays (or DataFrames) for any adapter. The model's error on
     the first call (``X`` of other columns, say) is a :class:`ModelCallError` naming ``X``'s row shape."""
     space = output or adapter.output_space
-    called = []
+    first = [True]                  # (the model's first call: errors name X's shape)
 
     def f(X):
         n = len(X)
         outs = []
         for i in range(0, n, batch_size):
             chunk = X.iloc[i:i + batch_size] if isinstance(X, pd.DataFrame) else X[i:i + batch_size]
-            if called:
+            with first_call(chunk, first=first[0]):
                 out = np.asarray(adapter.predict(chunk, output=space), dtype=np.float64)
-            else:
-                try:
-                    out = np.asarray(adapter.predict(chunk, output=space), dtype=np.float64)
-                except XaiReportsError:
-                    raise
-                except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-                    raise model_call_error(exc, np.asarray(chunk)) from exc
-                called.append(True)
+            first[0] = False
             outs.append(out)
         out = np.concatenate(outs) if outs else np.zeros(0)
         return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..adapters._torch_state import module_state
-from ..errors import ExplanationError, XaiReportsError
+from ..errors import ExplanationError
 from . import _torch
 from ._torch import TorchExplainer, auto_batch, to_numpy
 from .base import Attribution
@@ -323,21 +323,16 @@ class GradCam(TorchExplainer):
                     try:
                         out, act = self._layer_pass(xb, space, cap, name)
                         kept = not cap.plain or act._version == cap.version
-                    except RuntimeError as exc:
+                    except RuntimeError:
                         if not (cap.plain and cap.outputs):     # raised before the leaf existed: not about it
-                            if i == 0 and not cap.outputs and not isinstance(exc, XaiReportsError):
-                                raise _torch.model_call_error(exc, prep.x) from exc  # e.g. X of other channels
-                            raise
+                            with _torch.first_call(prep.x, first=i == 0 and not cap.outputs):
+                                raise                           # (the model's error on X, from the first pass)
                         kept = False
                     if not kept:
                         state.facts[added] = True
                         cap.plain = False
-                        try:
+                        with _torch.first_call(prep.x, first=i == 0):
                             out, act = self._layer_pass(xb, space, cap, name)
-                        except RuntimeError as exc:
-                            if i == 0 and not isinstance(exc, XaiReportsError):
-                                raise _torch.model_call_error(exc, prep.x) from exc  # e.g. X of another size
-                            raise
                     if k == -1:
                         if out.ndim not in (1, 2):
                             raise ExplanationError(f"model output of shape {tuple(out.shape)}: "

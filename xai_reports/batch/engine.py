@@ -516,6 +516,7 @@ def _run_batch(job, out_dir, stop: _Interrupt, *, chunk_size, workers, scheduler
         while in_flight:
             collect(block=True)
         journal.flush()
+        stop.check()  # Ctrl-C after the last document: no summary or manifest; a rerun redoes the finish
     except BaseException:
         journal.close()
         if executor is not None and executor is not inline:
@@ -524,13 +525,6 @@ def _run_batch(job, out_dir, stop: _Interrupt, *, chunk_size, workers, scheduler
         bar.stop()
         raise
     bar.stop()
-    try:
-        stop.check()  # Ctrl-C after the last document: no summary or manifest; a rerun redoes the finish
-    except BaseException:
-        journal.close()
-        if executor is not None and executor is not inline:
-            executor.close(cancel=True)
-        raise
     res.executor = (executor.description if executor is not None else
                     "in this process" if n_workers == 0 else "in this process (nothing needed the worker pool)")
     if executor is not None and executor is not inline:
